@@ -1,0 +1,191 @@
+import "reflect-metadata";
+
+import { randomUUID } from "node:crypto";
+
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import { fastifyApolloHandler } from "@as-integrations/fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+
+import { AuthResolver } from "./auth/auth.resolver.js";
+import { AuthService } from "./auth/auth.service.js";
+import { loadSigningKey } from "./auth/keys.js";
+import { PasswordHasher } from "./auth/passwords.js";
+import { TokenService } from "./auth/tokens.js";
+import type { Config } from "./config.js";
+import { type Context, createContextFunction } from "./context.js";
+import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
+import { ErrorCode, ProtocolErrorCode, createErrorFormatter } from "./errors.js";
+import { createLogger } from "./logger.js";
+import { PostResolver } from "./posts/post.resolver.js";
+import { PostService } from "./posts/post.service.js";
+import { PostStore } from "./posts/post.store.js";
+import { buildAppSchema } from "./schema.js";
+import { SessionStore } from "./sessions/session.store.js";
+import { UserResolver } from "./users/user.resolver.js";
+import { UserService } from "./users/user.service.js";
+import { UserStore } from "./users/user.store.js";
+
+/** Largest request body accepted; larger ones get 413. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface AppOptions {
+  /** Default: JSON logs to stdout at LOG_LEVEL. */
+  logger?: Logger;
+  /** Milliseconds since the epoch; tests freeze it. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A built application: an HTTP server that is not listening yet, and what it was built from. */
+export interface App {
+  readonly server: FastifyInstance;
+  readonly database: DatabaseHandle;
+  readonly tokens: TokenService;
+  readonly users: UserService;
+  readonly logger: Logger;
+  /** Stops accepting requests, lets in-flight ones finish, then stops GraphQL and closes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds everything from a config: database (migrated), keys, services, GraphQL schema, Apollo
+ * Server and the Fastify instance with `/graphql`, `/healthz` and `/readyz`. Listens on nothing;
+ * `main.ts` does. Two apps built in one process share no state.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config);
+  const now = options.now ?? Date.now;
+
+  const database = openDatabase(config);
+  try {
+    await migrateToLatest(database, config.databaseSchema);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
+  const tokens = new TokenService({
+    key: loadSigningKey(config, (message) => logger.warn(message)),
+    algorithm: config.jwt.algorithm,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+    now,
+  });
+  const passwords = new PasswordHasher();
+  const userStore = new UserStore(database.db, database.dialect);
+  const users = new UserService({ users: userStore, passwords, now, logger });
+  const posts = new PostService({ posts: new PostStore(database.db), now, logger });
+  const auth = new AuthService({
+    users: userStore,
+    sessions: new SessionStore(database.db),
+    passwords,
+    tokens,
+    sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+    now,
+    logger,
+  });
+
+  if (config.admin) {
+    const outcome = await users.ensureAdmin(config.admin);
+    logger.info({ username: config.admin.username, outcome }, "admin bootstrap");
+  }
+
+  const schema = await buildAppSchema(
+    new Map<Function, object>([
+      [AuthResolver, new AuthResolver(auth)],
+      [UserResolver, new UserResolver(users, posts)],
+      [PostResolver, new PostResolver(posts, users)],
+    ]),
+  );
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: !config.isProduction,
+    includeStacktraceInErrorResponses: !config.isProduction,
+    hideSchemaDetailsFromClientErrors: config.isProduction,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    logger: logger.child({ component: "apollo" }),
+    formatError: createErrorFormatter({
+      revealInternals: !config.isProduction,
+      report: (error) => logger.error({ err: error }, "unexpected error"),
+    }),
+    plugins: [
+      config.isProduction
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+    ],
+  });
+  await apollo.start();
+
+  const server = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Our own ids, so a client-sent header cannot inject text into the logs; echoed in x-request-id.
+    genReqId: () => randomUUID(),
+  });
+  server.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
+  // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.
+  server.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
+
+  server.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status === 413) {
+      return reply.status(413).send(errorBody(`Request body is larger than ${BODY_LIMIT_BYTES} bytes.`, ProtocolErrorCode.PAYLOAD_TOO_LARGE));
+    }
+    if (status >= 400 && status < 500) {
+      const message = error.code === "FST_ERR_CTP_INVALID_JSON_BODY" || error instanceof SyntaxError
+        ? "The request body is not valid JSON."
+        : "The request could not be read.";
+      return reply.status(400).send(errorBody(message, ProtocolErrorCode.BAD_REQUEST));
+    }
+    request.log.error({ err: error }, "request failed");
+    return reply.status(500).send(errorBody("Internal server error.", ErrorCode.INTERNAL_SERVER_ERROR));
+  });
+
+  const context = createContextFunction({
+    tokens,
+    onRejected: (request, reason) => request.log.info({ reason }, "access token rejected"),
+  });
+  server.route({
+    url: "/graphql",
+    method: ["GET", "POST", "OPTIONS"],
+    handler: fastifyApolloHandler(apollo, { context }),
+  });
+
+  server.get("/healthz", async () => ({ status: "ok" }));
+  server.get("/readyz", async (_request, reply) => {
+    try {
+      await database.ping();
+      return { status: "ready" };
+    } catch (error) {
+      logger.warn({ err: error }, "readiness check failed");
+      return reply.status(503).send({ status: "unavailable" });
+    }
+  });
+
+  server.addHook("onClose", async () => {
+    await apollo.stop();
+    await database.close();
+  });
+
+  return {
+    server,
+    database,
+    tokens,
+    users,
+    logger,
+    close: () => server.close(),
+  };
+}
+
+function errorBody(message: string, code: string) {
+  return { errors: [{ message, extensions: { code } }] };
+}

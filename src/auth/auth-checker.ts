@@ -1,0 +1,18 @@
+import type { AuthCheckerFn } from "type-graphql";
+
+import type { Context } from "../context.js";
+import { ForbiddenError, UnauthenticatedError } from "../errors.js";
+import type { Role } from "../users/role.js";
+
+/**
+ * type-graphql's auth checker. No principal: UNAUTHENTICATED. An empty role list means signed in
+ * is enough; otherwise any one of the roles will do, and lacking all of them is FORBIDDEN.
+ * It throws our own errors instead of returning false, because type-graphql's default for a
+ * missing role is the code UNAUTHORIZED, which is not in this API's contract.
+ */
+export const authChecker: AuthCheckerFn<Context, Role> = ({ context }, roles) => {
+  const principal = context.principal;
+  if (!principal) throw new UnauthenticatedError();
+  if (roles.length === 0 || roles.some((role) => principal.roles.includes(role))) return true;
+  throw new ForbiddenError(`This needs the ${roles.join(" or ")} role.`);
+};

@@ -1,0 +1,222 @@
+import { randomUUID, type KeyObject } from "node:crypto";
+
+import jwt from "jsonwebtoken";
+
+import { type Role, parseRoles } from "../users/role.js";
+
+/** The `typ` header of every access token (RFC 9068), so no other JWT can pass as one. */
+export const ACCESS_TOKEN_TYPE = "at+jwt";
+
+/** Tokens longer than this are refused before any parsing or signature work. */
+export const MAX_TOKEN_LENGTH = 4096;
+
+/** How far in the future an `iat` may lie before it is refused (clock skew between instances). */
+export const IAT_LEEWAY_SECONDS = 5;
+
+// Header parameters that tell a verifier to fetch or trust a key chosen by the token's author
+// (RFC 8725 §3.10), or demand extensions we do not implement (RFC 7515 §4.1.11).
+const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "crit"] as const;
+
+/** The claims of a verified access token. */
+export interface AccessTokenClaims {
+  /** User id. */
+  sub: string;
+  roles: Role[];
+  /** Session id. */
+  sid: string;
+  /** Token id. */
+  jti: string;
+  /** True only for tokens minted by `login` or `register`. */
+  fresh: boolean;
+  iat: number;
+  exp: number;
+  iss: string;
+  aud: string;
+}
+
+/** Why a token was refused: a stable code for logs and the CLI. Clients only ever see one message. */
+export type TokenFailure =
+  | "MALFORMED"
+  | "TOO_LONG"
+  | "ALGORITHM_NOT_ALLOWED"
+  | "FORBIDDEN_HEADER"
+  | "WRONG_TYPE"
+  | "SIGNATURE_INVALID"
+  | "EXPIRED"
+  | "NOT_YET_VALID"
+  | "ISSUED_IN_FUTURE"
+  | "LIFETIME_TOO_LONG"
+  | "ISSUER_MISMATCH"
+  | "AUDIENCE_MISMATCH"
+  | "CLAIM_MISSING"
+  | "CLAIM_INVALID";
+
+/** A refused token, with a stable {@link TokenFailure} code and an exact, library-independent message. */
+export class TokenError extends Error {
+  constructor(
+    readonly reason: TokenFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = "TokenError";
+  }
+}
+
+export interface TokenServiceOptions {
+  /** HS256 secret as a KeyObject: jsonwebtoken verifies about 50 times faster than with a string. */
+  key: KeyObject;
+  algorithm: "HS256";
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  /** Milliseconds since the epoch; tests freeze it. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The one module that imports jsonwebtoken: it mints and verifies access tokens. */
+export class TokenService {
+  private readonly now: () => number;
+
+  constructor(private readonly options: TokenServiceOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get accessTokenTtlSeconds(): number {
+    return this.options.accessTokenTtlSeconds;
+  }
+
+  /** Mints an access token for a session. */
+  signAccessToken(subject: { userId: string; roles: readonly Role[]; sessionId: string; fresh: boolean }): {
+    token: string;
+    claims: AccessTokenClaims;
+  } {
+    const iat = Math.floor(this.now() / 1000);
+    const claims: AccessTokenClaims = {
+      sub: subject.userId,
+      roles: [...subject.roles],
+      sid: subject.sessionId,
+      jti: randomUUID(),
+      fresh: subject.fresh,
+      iat,
+      exp: iat + this.options.accessTokenTtlSeconds,
+      iss: this.options.issuer,
+      aud: this.options.audience,
+    };
+    const token = jwt.sign(claims, this.options.key, {
+      algorithm: this.options.algorithm,
+      header: { alg: this.options.algorithm, typ: ACCESS_TOKEN_TYPE },
+    });
+    return { token, claims };
+  }
+
+  /**
+   * Verifies an access token and returns its claims, or throws {@link TokenError}.
+   * Only the configured algorithm and key are accepted; `typ`, `exp`, `iat`, `iss`, `aud`, `sub`,
+   * `sid`, `jti` and `roles` are required; an `iat` in the future or a lifetime longer than
+   * configured is refused; key-fetching headers (`jku`, `x5u`, `jwk`, `x5c`) and `crit` are refused.
+   */
+  verifyAccessToken(token: string): AccessTokenClaims {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenError("TOO_LONG", `token is longer than ${MAX_TOKEN_LENGTH} characters`);
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
+      throw new TokenError("MALFORMED", "token is not three base64url segments");
+    }
+    const header = decodeSegment(token.slice(0, token.indexOf(".")));
+    if (!header) throw new TokenError("MALFORMED", "token header is not a JSON object");
+    if (header.alg !== this.options.algorithm) {
+      throw new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" must be ${this.options.algorithm}`);
+    }
+    for (const name of FORBIDDEN_HEADERS) {
+      if (name in header) throw new TokenError("FORBIDDEN_HEADER", `"${name}" header is not accepted`);
+    }
+    if (header.typ !== ACCESS_TOKEN_TYPE && header.typ !== `application/${ACCESS_TOKEN_TYPE}`) {
+      throw new TokenError("WRONG_TYPE", `"typ" header must be ${ACCESS_TOKEN_TYPE}`);
+    }
+
+    const nowSeconds = Math.floor(this.now() / 1000);
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, this.options.key, {
+        algorithms: [this.options.algorithm],
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        clockTimestamp: nowSeconds,
+      });
+    } catch (error) {
+      throw mapLibraryError(error);
+    }
+    return this.checkClaims(payload, nowSeconds);
+  }
+
+  private checkClaims(payload: unknown, nowSeconds: number): AccessTokenClaims {
+    if (typeof payload !== "object" || payload === null) throw new TokenError("MALFORMED", "payload is not a JSON object");
+    const p = payload as Record<string, unknown>;
+    for (const name of ["exp", "iat", "sub", "sid", "jti", "roles", "iss", "aud"]) {
+      if (p[name] === undefined) throw new TokenError("CLAIM_MISSING", `"${name}" claim is required`);
+    }
+    if (!isSeconds(p.exp)) throw new TokenError("CLAIM_INVALID", `"exp" claim must be a NumericDate`);
+    if (!isSeconds(p.iat)) throw new TokenError("CLAIM_INVALID", `"iat" claim must be a NumericDate`);
+    if (p.iat > nowSeconds + IAT_LEEWAY_SECONDS) throw new TokenError("ISSUED_IN_FUTURE", `"iat" claim is in the future`);
+    if (p.exp - p.iat > this.options.accessTokenTtlSeconds) {
+      throw new TokenError("LIFETIME_TOO_LONG", `token lifetime exceeds ${this.options.accessTokenTtlSeconds} seconds`);
+    }
+    for (const name of ["sub", "sid", "jti"] as const) {
+      if (typeof p[name] !== "string" || p[name] === "") throw new TokenError("CLAIM_INVALID", `"${name}" claim must be a non-empty string`);
+    }
+    const roles = parseRoles(p.roles);
+    if (!roles) throw new TokenError("CLAIM_INVALID", `"roles" claim must be a list of roles`);
+    if (p.fresh !== undefined && typeof p.fresh !== "boolean") throw new TokenError("CLAIM_INVALID", `"fresh" claim must be a boolean`);
+    // jsonwebtoken already matched iss and aud; aud may be an array there, but we only ever mint a string.
+    if (typeof p.aud !== "string" || typeof p.iss !== "string") throw new TokenError("CLAIM_INVALID", `"iss" and "aud" claims must be strings`);
+    return {
+      sub: p.sub as string,
+      roles,
+      sid: p.sid as string,
+      jti: p.jti as string,
+      fresh: p.fresh === true,
+      iat: p.iat,
+      exp: p.exp,
+      iss: p.iss,
+      aud: p.aud,
+    };
+  }
+}
+
+/**
+ * Decodes a token's header and payload without checking anything (for `cli token decode`).
+ * Returns undefined when the token is not a JWS in compact form.
+ */
+export function decodeUnverified(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } | undefined {
+  const [h, p] = token.split(".");
+  const header = h === undefined ? undefined : decodeSegment(h);
+  const payload = p === undefined ? undefined : decodeSegment(p);
+  return header && payload ? { header, payload } : undefined;
+}
+
+function decodeSegment(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSeconds(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+// TokenExpiredError and NotBeforeError extend JsonWebTokenError, so they are matched first.
+function mapLibraryError(error: unknown): TokenError {
+  if (error instanceof jwt.TokenExpiredError) return new TokenError("EXPIRED", `"exp" claim timestamp check failed`);
+  if (error instanceof jwt.NotBeforeError) return new TokenError("NOT_YET_VALID", `"nbf" claim timestamp check failed`);
+  if (error instanceof jwt.JsonWebTokenError) {
+    const m = error.message;
+    if (m.startsWith("jwt issuer invalid")) return new TokenError("ISSUER_MISMATCH", `unexpected "iss" claim value`);
+    if (m.startsWith("jwt audience invalid")) return new TokenError("AUDIENCE_MISMATCH", `unexpected "aud" claim value`);
+    if (m === "invalid algorithm") return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
+    if (m === "invalid signature" || m === "jwt signature is required") return new TokenError("SIGNATURE_INVALID", "signature verification failed");
+    if (m.startsWith("jwt subject") || m.startsWith("jwt id") || m.startsWith("jwt jwtid")) return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
+    if (m.endsWith("must be a number")) return new TokenError("CLAIM_INVALID", "a time claim is not a number");
+  }
+  return new TokenError("MALFORMED", "token could not be decoded");
+}

@@ -1,0 +1,213 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseEnv } from "node:util";
+import { z } from "zod";
+
+import { checkPasswordRules } from "./auth/password-rules.js";
+
+/** The validated, frozen configuration every other module receives. Only this file reads `process.env`. */
+export interface Config {
+  readonly nodeEnv: "development" | "production" | "test";
+  readonly isProduction: boolean;
+  readonly host: string;
+  readonly port: number;
+  /** Absolute path of the folder for the SQLite file, generated keys and the development secret. */
+  readonly dataDir: string;
+  /** `postgres://…` selects PostgreSQL; undefined selects SQLite in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  /** PostgreSQL schema to use instead of `public` (created when missing). */
+  readonly databaseSchema: string | undefined;
+  readonly jwt: {
+    /** Undefined means: generate one in `dataDir` (refused in production). */
+    readonly secretKey: string | undefined;
+    readonly algorithm: "HS256";
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+    readonly issuer: string;
+    readonly audience: string;
+  };
+  readonly admin: { readonly username: string; readonly password: string } | undefined;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+/** Thrown by {@link loadConfig}; `problems` holds one line per invalid variable, each naming it. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export const DEFAULT_ISSUER = "graphql-token-auth";
+export const DEFAULT_AUDIENCE = "graphql-token-auth-api";
+export const MIN_SECRET_BYTES = 32;
+
+const DURATION_UNITS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/**
+ * Parses a duration with a unit (`900s`, `15m`, `1h`, `30d`) into seconds.
+ * A bare number is refused on purpose: `JWT_ACCESS_TOKEN_EXPIRES=900` is ambiguous
+ * (seconds? milliseconds?) and has caused year-long tokens in the wild.
+ */
+export function parseDuration(value: string): number | undefined {
+  const match = /^(\d{1,9})(s|m|h|d)$/.exec(value.trim());
+  if (!match) return undefined;
+  const seconds = Number(match[1]) * DURATION_UNITS[match[2] as keyof typeof DURATION_UNITS];
+  return seconds > 0 ? seconds : undefined;
+}
+
+// Values copied from tutorials, library READMEs and jwt.io. Compared case-insensitively.
+const SAMPLE_SECRETS = [
+  "secret", "super-secret", "supersecret", "super_secret", "super-secret-key", "super_secret_key",
+  "supersecretkey", "your_secret_key", "your-secret-key", "yoursecretkey", "your-256-bit-secret",
+  "your_jwt_secret", "your-jwt-secret", "jwt_secret", "jwt-secret", "jwtsecret", "jwt_secret_key",
+  "secret_key", "secret-key", "secretkey", "mysecret", "my-secret", "my_secret", "mysecretkey",
+  "changeme", "change-me", "change_me", "changethis", "shhhhh", "keyboard cat", "s3cr3t", "password",
+  "your-super-secret-jwt-token-with-at-least-32-characters-long",
+  "super-secret-jwt-token-with-at-least-32-characters-long",
+  "this-is-a-very-long-secret-key-for-jwt", "replace-with-a-long-random-secret",
+];
+
+/**
+ * Why a configured JWT secret is too weak to sign with, or undefined when it is acceptable.
+ * Checks length in bytes, known sample values (also repeated to reach the length), and
+ * values with so few distinct characters that they cannot be random.
+ */
+export function weakSecretReason(secret: string): string | undefined {
+  const bytes = Buffer.byteLength(secret, "utf8");
+  if (bytes < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes (it has ${bytes})`;
+  const lower = secret.trim().toLowerCase();
+  for (const sample of SAMPLE_SECRETS) {
+    if (lower === sample || (lower.length % sample.length === 0 && sample.repeat(lower.length / sample.length) === lower)) {
+      return "is a well-known sample value; generate one with `openssl rand -base64 48`";
+    }
+  }
+  if (new Set(secret).size < 8) return "has fewer than 8 distinct characters, so it is not random; generate one with `openssl rand -base64 48`";
+  return undefined;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
+
+function duration(defaultValue: string) {
+  return z
+    .string()
+    .default(defaultValue)
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds !== undefined) return seconds;
+      ctx.addIssue({
+        code: "custom",
+        message: /^\d+$/.test(value.trim())
+          ? "must have a unit (for example 900s, 15m, 1h or 30d); a bare number is ambiguous"
+          : "must be a positive duration with a unit: s, m, h or d (for example 15m)",
+      });
+      return z.NEVER;
+    });
+}
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, "must be a port number from 0 to 65535")
+    .default("4000")
+    .transform(Number)
+    .refine((n) => n <= 65535, "must be a port number from 0 to 65535"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  DATABASE_URL: optionalText.refine(
+    (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+    "must be a postgres:// or postgresql:// URL (leave it unset for SQLite in DATA_DIR)",
+  ),
+  DATABASE_SCHEMA: optionalText.refine(
+    (v) => v === undefined || /^[a-z_][a-z0-9_]{0,62}$/.test(v),
+    "must be a lower-case PostgreSQL identifier (letters, digits, underscore)",
+  ),
+  JWT_SECRET_KEY: optionalText.superRefine((v, ctx) => {
+    const weak = v === undefined ? undefined : weakSecretReason(v);
+    if (weak) ctx.addIssue({ code: "custom", message: weak });
+  }),
+  JWT_ALGORITHM: z.enum(["HS256"], { message: "must be HS256 in this version" }).default("HS256"),
+  JWT_ACCESS_TOKEN_EXPIRES: duration("15m"),
+  JWT_REFRESH_TOKEN_EXPIRES: duration("30d"),
+  JWT_ISSUER: z.string().min(1).default(DEFAULT_ISSUER),
+  JWT_AUDIENCE: z.string().min(1).default(DEFAULT_AUDIENCE),
+  ADMIN_USERNAME: optionalText.refine(
+    (v) => v === undefined || /^[A-Za-z0-9_.-]{3,32}$/.test(v),
+    "must be 3 to 32 characters of a-z A-Z 0-9 _ . -",
+  ),
+  ADMIN_PASSWORD: optionalText.superRefine((v, ctx) => {
+    const problem = v === undefined ? undefined : checkPasswordRules(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+});
+
+/**
+ * Reads the variables this service understands from `env` (default `process.env`) merged over a
+ * `.env` file in `cwd` (default the working directory; the environment wins), validates them and
+ * returns a frozen {@link Config}. Throws {@link ConfigError} listing every problem at once.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+  const merged = { ...readDotEnv(cwd), ...env };
+  const parsed = envSchema.safeParse(merged);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")} ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const isProduction = e.NODE_ENV === "production";
+  if (e.JWT_REFRESH_TOKEN_EXPIRES < e.JWT_ACCESS_TOKEN_EXPIRES) {
+    problems.push("JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES");
+  }
+  if (e.JWT_SECRET_KEY === undefined && isProduction) {
+    problems.push("JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)");
+  }
+  if ((e.ADMIN_USERNAME === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+    problems.push("ADMIN_USERNAME and ADMIN_PASSWORD must be set together");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return deepFreeze({
+    nodeEnv: e.NODE_ENV,
+    isProduction,
+    host: e.HOST,
+    port: e.PORT,
+    dataDir: resolve(cwd, e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databaseSchema: e.DATABASE_SCHEMA,
+    jwt: {
+      secretKey: e.JWT_SECRET_KEY,
+      algorithm: e.JWT_ALGORITHM,
+      accessTokenTtlSeconds: e.JWT_ACCESS_TOKEN_EXPIRES,
+      refreshTokenTtlSeconds: e.JWT_REFRESH_TOKEN_EXPIRES,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+    },
+    admin:
+      e.ADMIN_USERNAME !== undefined && e.ADMIN_PASSWORD !== undefined
+        ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
+        : undefined,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+function readDotEnv(cwd: string): Record<string, string> {
+  const file = resolve(cwd, ".env");
+  if (!existsSync(file)) return {};
+  return parseEnv(readFileSync(file, "utf8")) as Record<string, string>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,86 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+
+import type { Config } from "../config.js";
+import { createMigrationProvider } from "./migrations.js";
+import type { Database } from "./schema.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+/** One open database: the query builder, which engine it is, and how to check and close it. */
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Name of the SQLite file inside DATA_DIR. */
+export const SQLITE_FILE = "app.db";
+
+/**
+ * Opens the configured database: PostgreSQL when `databaseUrl` is set, otherwise SQLite
+ * (WAL mode, foreign keys on) in `dataDir`. Does not migrate; call {@link migrateToLatest}.
+ */
+export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchema" | "dataDir">): DatabaseHandle {
+  if (config.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: config.databaseUrl,
+      max: 10,
+      // A per-connection search_path keeps every query unqualified, so one schema per test suite
+      // (or per tenant) needs no change to the queries.
+      ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}),
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return {
+      db,
+      dialect: "postgres",
+      ping: async () => void (await sql`select 1`.execute(db)),
+      close: () => db.destroy(),
+    };
+  }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const sqlite = new SqliteDatabase(join(config.dataDir, SQLITE_FILE));
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    db,
+    dialect: "sqlite",
+    ping: async () => void (await sql`select 1`.execute(db)),
+    close: () => db.destroy(),
+  };
+}
+
+/**
+ * Applies every pending migration. Safe to run from several instances at once: Kysely takes a
+ * lock (an advisory lock on PostgreSQL) around the run.
+ */
+export async function migrateToLatest(handle: DatabaseHandle, schema?: string): Promise<void> {
+  if (handle.dialect === "postgres" && schema) {
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(handle.db);
+  }
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: createMigrationProvider(handle.dialect),
+    ...(handle.dialect === "postgres" ? { migrationTableSchema: schema ?? "public" } : {}),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName;
+    throw new Error(`Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** True when `error` is a unique-constraint violation from either driver. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}

@@ -1,0 +1,53 @@
+import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
+
+import type { Dialect } from "./database.js";
+
+/**
+ * The schema's history, oldest first. The same steps run on SQLite and PostgreSQL; only the
+ * timestamp column type differs (ISO text on SQLite, timestamptz on PostgreSQL).
+ * Never edit a step that has shipped: add a new one.
+ */
+export function createMigrationProvider(dialect: Dialect): MigrationProvider {
+  const ts = dialect === "postgres" ? "timestamptz" : "text";
+  const migrations: Record<string, Migration> = {
+    "0001_users_posts_sessions": {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable("users")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("username", "text", (c) => c.notNull())
+          .addColumn("username_normalized", "text", (c) => c.notNull().unique())
+          .addColumn("password_hash", "text", (c) => c.notNull())
+          .addColumn("roles", "text", (c) => c.notNull())
+          .addColumn("created_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("updated_at", sql.raw(ts), (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("posts")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("author_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+          .addColumn("title", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("created_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("updated_at", sql.raw(ts), (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("posts_created_at_idx").on("posts").columns(["created_at", "id"]).execute();
+        await db.schema.createIndex("posts_author_idx").on("posts").columns(["author_id", "created_at"]).execute();
+        await db.schema
+          .createTable("sessions")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+          .addColumn("created_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("last_used_at", sql.raw(ts))
+          .addColumn("expires_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("user_agent", "text")
+          .addColumn("ip", "text")
+          .addColumn("revoked_at", sql.raw(ts))
+          .addColumn("revoked_reason", "text")
+          .execute();
+        await db.schema.createIndex("sessions_user_idx").on("sessions").column("user_id").execute();
+      },
+    },
+  };
+  return { getMigrations: async () => migrations };
+}

@@ -1,0 +1,49 @@
+import type { ColumnType } from "kysely";
+
+/** Written as an ISO string; read back as a Date (PostgreSQL) or the same string (SQLite). */
+export type Timestamp = ColumnType<Date | string, string, string>;
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  /** Lower-cased username; its unique index makes names unique without regard to case. */
+  username_normalized: string;
+  password_hash: string;
+  /** JSON array of role names, e.g. `["USER","ADMIN"]`. */
+  roles: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface PostsTable {
+  id: string;
+  author_id: string;
+  title: string;
+  body: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+  /** The absolute end of the session (JWT_REFRESH_TOKEN_EXPIRES after it began). */
+  expires_at: Timestamp;
+  user_agent: string | null;
+  ip: string | null;
+  revoked_at: Timestamp | null;
+  revoked_reason: string | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  posts: PostsTable;
+  sessions: SessionsTable;
+}
+
+/** Both drivers' timestamp values as a Date. */
+export function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}

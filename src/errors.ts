@@ -1,0 +1,145 @@
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+
+/**
+ * Every `extensions.code` this service produces itself. Clients switch on these; the README's
+ * error table is checked against this object by a test.
+ */
+export const ErrorCode = {
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  FORBIDDEN: "FORBIDDEN",
+  BAD_USER_INPUT: "BAD_USER_INPUT",
+  NOT_FOUND: "NOT_FOUND",
+  FRESH_TOKEN_REQUIRED: "FRESH_TOKEN_REQUIRED",
+  RATE_LIMITED: "RATE_LIMITED",
+  INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Codes produced by the HTTP and GraphQL layers before any resolver runs (Apollo Server's own, plus
+ * the two this service adds for bodies Fastify refuses). Documented next to {@link ErrorCode}.
+ */
+export const ProtocolErrorCode = {
+  BAD_REQUEST: "BAD_REQUEST",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  GRAPHQL_PARSE_FAILED: "GRAPHQL_PARSE_FAILED",
+  GRAPHQL_VALIDATION_FAILED: "GRAPHQL_VALIDATION_FAILED",
+  PERSISTED_QUERY_NOT_FOUND: "PERSISTED_QUERY_NOT_FOUND",
+  PERSISTED_QUERY_NOT_SUPPORTED: "PERSISTED_QUERY_NOT_SUPPORTED",
+  OPERATION_RESOLUTION_FAILURE: "OPERATION_RESOLUTION_FAILURE",
+} as const;
+
+/** Base class: a GraphQL error whose code is always one of {@link ErrorCode}. */
+export abstract class AppError extends GraphQLError {
+  abstract readonly code: ErrorCode;
+  constructor(message: string, code: ErrorCode, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { code, ...extensions } });
+  }
+}
+
+/** Not signed in where sign-in is required, or wrong credentials. HTTP 200. */
+export class UnauthenticatedError extends AppError {
+  readonly code = ErrorCode.UNAUTHENTICATED;
+  constructor(message = "You must be signed in to do this.") {
+    super(message, ErrorCode.UNAUTHENTICATED);
+  }
+}
+
+/** The one message for an unknown username and a wrong password, so neither is revealed. */
+export const INVALID_CREDENTIALS_MESSAGE = "Invalid username or password.";
+
+/** The one message for every rejected access token, whatever the reason. */
+export const INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired.";
+
+/**
+ * A token was sent and is unusable: the whole request is refused with HTTP 401 and the
+ * RFC 6750 `WWW-Authenticate` challenge, so HTTP-level clients know to refresh or sign in again.
+ */
+export class InvalidTokenError extends AppError {
+  readonly code = ErrorCode.UNAUTHENTICATED;
+  constructor() {
+    super(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED, {
+      http: { status: 401, headers: new Map([["www-authenticate", 'Bearer error="invalid_token"']]) },
+    });
+  }
+}
+
+/** Signed in but not allowed: a missing role or someone else's resource. HTTP 200. */
+export class ForbiddenError extends AppError {
+  readonly code = ErrorCode.FORBIDDEN;
+  constructor(message = "You are not allowed to do this.") {
+    super(message, ErrorCode.FORBIDDEN);
+  }
+}
+
+/** One broken input rule: the argument path (`input.username`), the rule's name and a sentence. */
+export interface FieldProblem {
+  field: string;
+  rule: string;
+  message: string;
+}
+
+/** Input breaks a rule; `extensions.fields` lists every failing field and rule. HTTP 200. */
+export class BadUserInputError extends AppError {
+  readonly code = ErrorCode.BAD_USER_INPUT;
+  readonly fields: readonly FieldProblem[];
+  constructor(fields: readonly FieldProblem[]) {
+    const summary = fields.map((f) => `${f.field} ${f.message}`).join("; ");
+    super(`Invalid input: ${summary}.`, ErrorCode.BAD_USER_INPUT, { fields });
+    this.fields = fields;
+  }
+}
+
+/** The post or user named does not exist. HTTP 200. */
+export class NotFoundError extends AppError {
+  readonly code = ErrorCode.NOT_FOUND;
+  constructor(what: "Post" | "User", id: string) {
+    super(`${what} ${JSON.stringify(id)} does not exist.`, ErrorCode.NOT_FOUND);
+  }
+}
+
+/** A sensitive mutation needs a token minted by login or register, not by a refresh. HTTP 200. */
+export class FreshTokenRequiredError extends AppError {
+  readonly code = ErrorCode.FRESH_TOKEN_REQUIRED;
+  constructor() {
+    super("This action needs a fresh sign-in: log in again and retry with the new access token.", ErrorCode.FRESH_TOKEN_REQUIRED);
+  }
+}
+
+/** Too many failed attempts; `extensions.retryAfter` says how many seconds to wait. HTTP 200. */
+export class RateLimitedError extends AppError {
+  readonly code = ErrorCode.RATE_LIMITED;
+  constructor(retryAfterSeconds: number) {
+    super(`Too many failed attempts. Try again in ${retryAfterSeconds} seconds.`, ErrorCode.RATE_LIMITED, {
+      retryAfter: retryAfterSeconds,
+    });
+  }
+}
+
+const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)]);
+
+/**
+ * Apollo Server's `formatError`. Errors that carry one of our codes (or Apollo's protocol codes)
+ * keep their message and extensions, without a stack trace: they are expected outcomes. Everything
+ * else (a driver error, a bug, a library's message) is reported through `report` and becomes a plain
+ * INTERNAL_SERVER_ERROR; only with `revealInternals` (development) do its message and stack show.
+ */
+export function createErrorFormatter(options: { revealInternals: boolean; report: (error: unknown) => void }) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    if (typeof code === "string" && KNOWN_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
+      const { http: _http, stacktrace: _stacktrace, ...extensions } = formatted.extensions as Record<string, unknown>;
+      return { ...formatted, extensions };
+    }
+    options.report(error);
+    return {
+      message: options.revealInternals ? formatted.message : "Internal server error.",
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: {
+        code: ErrorCode.INTERNAL_SERVER_ERROR,
+        ...(options.revealInternals && formatted.extensions?.stacktrace ? { stacktrace: formatted.extensions.stacktrace } : {}),
+      },
+    };
+  };
+}

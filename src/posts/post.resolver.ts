@@ -1,0 +1,54 @@
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+
+import { Requires } from "../auth/requires.js";
+import type { Context } from "../context.js";
+import { NotFoundError } from "../errors.js";
+import type { UserService } from "../users/user.service.js";
+import { User } from "../users/user.type.js";
+import { CreatePostInput, PostsArgs, UpdatePostInput } from "./post.input.js";
+import type { PostService } from "./post.service.js";
+import { Post } from "./post.type.js";
+
+@Resolver(() => Post)
+export class PostResolver {
+  constructor(
+    private readonly postService: PostService,
+    private readonly userService: UserService,
+  ) {}
+
+  @Query(() => [Post], { description: "Posts, newest first. Public." })
+  posts(@Args() page: PostsArgs): Promise<Post[]> {
+    return this.postService.list(page);
+  }
+
+  @Query(() => Post, { nullable: true, description: "One post, or null when it does not exist. Public." })
+  post(@Arg("id", () => ID) id: string): Promise<Post | undefined> {
+    return this.postService.get(id);
+  }
+
+  @Mutation(() => Post, { description: "Write a post as the signed-in user." })
+  @Requires()
+  createPost(@Arg("input") input: CreatePostInput, @Ctx() ctx: Context): Promise<Post> {
+    return this.postService.create(ctx.principal!, input);
+  }
+
+  @Mutation(() => Post, { description: "Change a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
+  @Requires()
+  updatePost(@Arg("id", () => ID) id: string, @Arg("input") input: UpdatePostInput, @Ctx() ctx: Context): Promise<Post> {
+    return this.postService.update(ctx.principal!, id, input);
+  }
+
+  @Mutation(() => Boolean, { description: "Delete a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
+  @Requires()
+  deletePost(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
+    return this.postService.delete(ctx.principal!, id);
+  }
+
+  @FieldResolver(() => User)
+  async author(@Root() post: Post): Promise<User> {
+    const user = await this.userService.findById(post.authorId);
+    // The foreign key cascades deletes, so a post without its author means the data is broken.
+    if (!user) throw new NotFoundError("User", post.authorId);
+    return user;
+  }
+}

@@ -1,0 +1,61 @@
+import { randomUUID } from "node:crypto";
+
+import type { Logger } from "pino";
+
+import type { Principal } from "../context.js";
+import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
+import { Role } from "../users/role.js";
+import type { PostStore } from "./post.store.js";
+import type { Post } from "./post.type.js";
+
+/** The blog's rules: anyone reads, signed-in users write, only the author or an ADMIN changes a post. */
+export class PostService {
+  constructor(private readonly deps: { posts: PostStore; now: () => number; logger: Logger }) {}
+
+  list(page: { first: number; offset: number }): Promise<Post[]> {
+    return this.deps.posts.list(page);
+  }
+
+  async get(id: string): Promise<Post | undefined> {
+    return this.deps.posts.findById(id);
+  }
+
+  listByAuthor(authorId: string): Promise<Post[]> {
+    return this.deps.posts.listByAuthor(authorId);
+  }
+
+  create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
+    return this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) });
+  }
+
+  /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */
+  async update(actor: Principal, id: string, input: { title?: string | null; body?: string | null }): Promise<Post> {
+    const changes = {
+      ...(input.title != null ? { title: input.title } : {}),
+      ...(input.body != null ? { body: input.body } : {}),
+    };
+    if (Object.keys(changes).length === 0) {
+      throw new BadUserInputError([{ field: "input", rule: "notEmpty", message: "must change title or body" }]);
+    }
+    await this.authorize(actor, id);
+    const updated = await this.deps.posts.update(id, changes, new Date(this.deps.now()));
+    if (!updated) throw new NotFoundError("Post", id);
+    return updated;
+  }
+
+  /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */
+  async delete(actor: Principal, id: string): Promise<true> {
+    await this.authorize(actor, id);
+    if (!(await this.deps.posts.delete(id))) throw new NotFoundError("Post", id);
+    this.deps.logger.info({ actorId: actor.userId, postId: id }, "post deleted");
+    return true;
+  }
+
+  private async authorize(actor: Principal, id: string): Promise<void> {
+    const post = await this.deps.posts.findById(id);
+    if (!post) throw new NotFoundError("Post", id);
+    if (post.authorId !== actor.userId && !actor.roles.includes(Role.ADMIN)) {
+      throw new ForbiddenError("Only the author of this post or an ADMIN may change it.");
+    }
+  }
+}

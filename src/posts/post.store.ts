@@ -1,0 +1,77 @@
+import type { Kysely, Selectable } from "kysely";
+
+import { type Database, type PostsTable, toDate } from "../db/schema.js";
+import type { Post } from "./post.type.js";
+
+/** The only code that reads or writes the `posts` table. */
+export class PostStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(post: { id: string; authorId: string; title: string; body: string; now: Date }): Promise<Post> {
+    const at = post.now.toISOString();
+    const row = await this.db
+      .insertInto("posts")
+      .values({ id: post.id, author_id: post.authorId, title: post.title, body: post.body, created_at: at, updated_at: at })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toPost(row);
+  }
+
+  async findById(id: string): Promise<Post | undefined> {
+    const row = await this.db.selectFrom("posts").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toPost(row);
+  }
+
+  /** Newest first. */
+  async list(page: { first: number; offset: number }): Promise<Post[]> {
+    const rows = await this.db
+      .selectFrom("posts")
+      .selectAll()
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .limit(page.first)
+      .offset(page.offset)
+      .execute();
+    return rows.map(toPost);
+  }
+
+  /** One author's posts, newest first. */
+  async listByAuthor(authorId: string): Promise<Post[]> {
+    const rows = await this.db
+      .selectFrom("posts")
+      .selectAll()
+      .where("author_id", "=", authorId)
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .execute();
+    return rows.map(toPost);
+  }
+
+  /** Applies the given changes; undefined when the post no longer exists. */
+  async update(id: string, changes: { title?: string; body?: string }, now: Date): Promise<Post | undefined> {
+    const row = await this.db
+      .updateTable("posts")
+      .set({ ...changes, updated_at: now.toISOString() })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toPost(row);
+  }
+
+  /** True when a post was deleted. */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom("posts").where("id", "=", id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}
+
+function toPost(row: Selectable<PostsTable>): Post {
+  return {
+    id: row.id,
+    authorId: row.author_id,
+    title: row.title,
+    body: row.body,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}

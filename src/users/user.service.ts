@@ -1,0 +1,99 @@
+import { randomUUID } from "node:crypto";
+
+import type { Logger } from "pino";
+
+import { RegisterInput } from "../auth/auth.input.js";
+import type { PasswordHasher } from "../auth/passwords.js";
+
+import { toPublicUser } from "../auth/auth.service.js";
+import type { Principal } from "../context.js";
+import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { validateArgument } from "../validation.js";
+import { Role, normalizeRoles } from "./role.js";
+import { type UserStore, UsernameTakenError } from "./user.store.js";
+import type { User } from "./user.type.js";
+
+/** Reading users and changing their roles. */
+export class UserService {
+  constructor(
+    private readonly deps: { users: UserStore; passwords: PasswordHasher; now: () => number; logger: Logger },
+  ) {}
+
+  /** The signed-in user. A valid token for a user that no longer exists is UNAUTHENTICATED. */
+  async me(principal: Principal): Promise<User> {
+    const user = await this.deps.users.findById(principal.userId);
+    if (!user) throw new UnauthenticatedError("The account of this token no longer exists.");
+    return toPublicUser(user);
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    const user = await this.deps.users.findById(id);
+    return user && toPublicUser(user);
+  }
+
+  async list(): Promise<User[]> {
+    return (await this.deps.users.list()).map(toPublicUser);
+  }
+
+  /**
+   * Replaces a user's roles. At least one role is required, and the last ADMIN cannot lose ADMIN
+   * (that would leave nobody able to manage roles); both are BAD_USER_INPUT on `roles`.
+   */
+  async setRoles(actor: Principal, userId: string, roles: readonly Role[]): Promise<User> {
+    if (roles.length === 0) throw new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
+    const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(this.deps.now()));
+    if (result === "not-found") throw new NotFoundError("User", userId);
+    if (result === "last-admin") {
+      throw new BadUserInputError([{ field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" }]);
+    }
+    this.deps.logger.info({ actorId: actor.userId, userId, roles: result.roles }, "roles changed");
+    return toPublicUser(result);
+  }
+
+  /**
+   * Creates a user with the given roles (operator use: the CLI and the admin bootstrap), applying
+   * the same username and password rules as `register`. Throws BadUserInputError.
+   */
+  async create(input: { username: string; password: string; roles: readonly Role[] }): Promise<User> {
+    validateArgument(Object.assign(new RegisterInput(), { username: input.username, password: input.password }));
+    if (input.roles.length === 0) throw new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
+    try {
+      const user = await this.deps.users.insert({
+        id: randomUUID(),
+        username: input.username,
+        passwordHash: await this.deps.passwords.hash(input.password),
+        roles: input.roles,
+        now: new Date(this.deps.now()),
+      });
+      this.deps.logger.info({ userId: user.id, roles: user.roles }, "user created by operator");
+      return toPublicUser(user);
+    } catch (error) {
+      if (error instanceof UsernameTakenError) {
+        throw new BadUserInputError([{ field: "username", rule: "unique", message: "is already taken" }]);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Makes sure `username` exists and has ADMIN (ADMIN_USERNAME/ADMIN_PASSWORD at start). Creates it
+   * when missing; adds ADMIN when it exists without it; never changes an existing password.
+   */
+  async ensureAdmin(admin: { username: string; password: string }): Promise<"created" | "promoted" | "unchanged"> {
+    const existing = await this.deps.users.findByUsername(admin.username);
+    if (!existing) {
+      try {
+        await this.create({ ...admin, roles: [Role.USER, Role.ADMIN] });
+        return "created";
+      } catch (error) {
+        // Another instance created it at the same moment: fall through to the promotion check.
+        if (!(error instanceof BadUserInputError && error.fields.some((f) => f.rule === "unique"))) throw error;
+        return this.ensureAdmin(admin);
+      }
+    }
+    if (existing.roles.includes(Role.ADMIN)) return "unchanged";
+    await this.deps.users.addRole(existing.id, Role.ADMIN, new Date(this.deps.now()));
+    this.deps.logger.info({ userId: existing.id }, "ADMIN role added by bootstrap");
+    return "promoted";
+  }
+}

@@ -1,0 +1,138 @@
+import type { Kysely, Selectable } from "kysely";
+
+import { type Dialect, isUniqueViolation } from "../db/database.js";
+import { type Database, type UsersTable, toDate } from "../db/schema.js";
+import { Role, normalizeRoles, parseRoles } from "./role.js";
+import type { User } from "./user.type.js";
+
+/** A stored user, including the password hash that never leaves the service layer. */
+export interface UserRecord extends User {
+  passwordHash: string;
+}
+
+/** Thrown by {@link UserStore.insert} when the username is taken, in any letter case. */
+export class UsernameTakenError extends Error {
+  constructor() {
+    super("username is taken");
+  }
+}
+
+/** Lower-cases a username for the uniqueness check; allowed characters are ASCII only. */
+export function normalizeUsername(username: string): string {
+  return username.toLowerCase();
+}
+
+/** The only code that reads or writes the `users` table. */
+export class UserStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  /** Inserts a user; the database's unique index decides races between equal names. */
+  async insert(user: { id: string; username: string; passwordHash: string; roles: readonly Role[]; now: Date }): Promise<UserRecord> {
+    const at = user.now.toISOString();
+    try {
+      const row = await this.db
+        .insertInto("users")
+        .values({
+          id: user.id,
+          username: user.username,
+          username_normalized: normalizeUsername(user.username),
+          password_hash: user.passwordHash,
+          roles: JSON.stringify(normalizeRoles(user.roles)),
+          created_at: at,
+          updated_at: at,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toRecord(row);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new UsernameTakenError();
+      throw error;
+    }
+  }
+
+  async findById(id: string): Promise<UserRecord | undefined> {
+    const row = await this.db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = await this.db
+      .selectFrom("users")
+      .selectAll()
+      .where("username_normalized", "=", normalizeUsername(username))
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  /** Every user, oldest first. */
+  async list(): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom("users").selectAll().orderBy("created_at").orderBy("id").execute();
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Replaces a user's roles, refusing (returning "last-admin") to take ADMIN from the only admin
+   * left, so the service can never lock every administrator out. The check and the write share one
+   * transaction; on PostgreSQL every admin row is locked first, so two admins demoting each other
+   * at the same moment cannot both succeed (SQLite runs one write transaction at a time anyway).
+   */
+  async setRoles(id: string, roles: readonly Role[], now: Date): Promise<UserRecord | "not-found" | "last-admin"> {
+    return this.db.transaction().execute(async (trx) => {
+      const lock = this.dialect === "postgres";
+      const current = await trx
+        .selectFrom("users")
+        .selectAll()
+        .where("id", "=", id)
+        .$if(lock, (q) => q.forUpdate())
+        .executeTakeFirst();
+      if (!current) return "not-found";
+      const wasAdmin = toRecord(current).roles.includes(Role.ADMIN);
+      if (wasAdmin && !roles.includes(Role.ADMIN)) {
+        const admins = await trx
+          .selectFrom("users")
+          .select("id")
+          .where("roles", "like", `%"${Role.ADMIN}"%`)
+          .$if(lock, (q) => q.forUpdate())
+          .execute();
+        if (admins.length <= 1) return "last-admin";
+      }
+      const row = await trx
+        .updateTable("users")
+        .set({ roles: JSON.stringify(normalizeRoles(roles)), updated_at: now.toISOString() })
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toRecord(row);
+    });
+  }
+
+  /** Adds a role to an existing user (used by the admin bootstrap); returns the updated record. */
+  async addRole(id: string, role: Role, now: Date): Promise<UserRecord | undefined> {
+    const user = await this.findById(id);
+    if (!user) return undefined;
+    if (user.roles.includes(role)) return user;
+    const row = await this.db
+      .updateTable("users")
+      .set({ roles: JSON.stringify(normalizeRoles([...user.roles, role])), updated_at: now.toISOString() })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toRecord(row);
+  }
+}
+
+function toRecord(row: Selectable<UsersTable>): UserRecord {
+  const roles = parseRoles(JSON.parse(row.roles));
+  if (!roles) throw new Error(`users.roles of ${row.id} is not a role list`);
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    roles,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
