@@ -60,11 +60,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const database = openDatabase(config);
   try {
-    await migrateToLatest(database, config.databaseSchema);
+    return await assemble(config, database, logger, now);
   } catch (error) {
+    // Nothing half-built stays open: a failed start releases the database.
     await database.close();
     throw error;
   }
+}
+
+async function assemble(config: Config, database: DatabaseHandle, logger: Logger, now: () => number): Promise<App> {
+  await migrateToLatest(database, config.databaseSchema);
 
   const tokens = new TokenService({
     key: loadSigningKey(config, (message) => logger.warn(message)),

@@ -211,3 +211,6 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Every variable this service reads; the README's configuration table is checked against it. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
