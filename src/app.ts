@@ -13,7 +13,7 @@ import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
 import { loadSigningKey } from "./auth/keys.js";
 import { PasswordHasher } from "./auth/passwords.js";
-import { TokenService } from "./auth/tokens.js";
+import { IAT_LEEWAY_SECONDS, TokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
@@ -23,6 +23,10 @@ import { PostResolver } from "./posts/post.resolver.js";
 import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
 import { buildAppSchema } from "./schema.js";
+import { RevocationList } from "./sessions/revocation-list.js";
+import { RevocationSync } from "./sessions/revocation-sync.js";
+import { SessionResolver } from "./sessions/session.resolver.js";
+import { SessionService } from "./sessions/session.service.js";
 import { SessionStore } from "./sessions/session.store.js";
 import { UserResolver } from "./users/user.resolver.js";
 import { UserService } from "./users/user.service.js";
@@ -59,16 +63,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const now = options.now ?? Date.now;
 
   const database = openDatabase(config);
+  const cleanups: Array<() => Promise<void>> = [];
   try {
-    return await assemble(config, database, logger, now);
+    return await assemble(config, database, logger, now, cleanups);
   } catch (error) {
-    // Nothing half-built stays open: a failed start releases the database.
+    // Nothing half-built stays open: a failed start releases what it opened.
+    for (const cleanup of cleanups.reverse()) await cleanup();
     await database.close();
     throw error;
   }
 }
 
-async function assemble(config: Config, database: DatabaseHandle, logger: Logger, now: () => number): Promise<App> {
+async function assemble(
+  config: Config,
+  database: DatabaseHandle,
+  logger: Logger,
+  now: () => number,
+  cleanups: Array<() => Promise<void>>,
+): Promise<App> {
   await migrateToLatest(database, config.databaseSchema);
 
   const tokens = new TokenService({
@@ -81,17 +93,38 @@ async function assemble(config: Config, database: DatabaseHandle, logger: Logger
   });
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
-  const users = new UserService({ users: userStore, passwords, now, logger });
-  const posts = new PostService({ posts: new PostStore(database.db), now, logger });
-  const auth = new AuthService({
-    users: userStore,
+
+  // A revocation entry matters while a token minted before it can still be unexpired.
+  const retentionMs = (config.jwt.accessTokenTtlSeconds + IAT_LEEWAY_SECONDS + 60) * 1000;
+  const revocations = new RevocationList(retentionMs, now);
+  const revocationSync = new RevocationSync({
+    database,
+    postgres: config.databaseUrl ? { url: config.databaseUrl, schema: config.databaseSchema } : undefined,
     sessions: new SessionStore(database.db),
-    passwords,
+    users: userStore,
+    list: revocations,
+    retentionMs,
+    pollIntervalMs: config.databaseUrl ? 5000 : 500,
+    now,
+    logger,
+  });
+  await revocationSync.start();
+  cleanups.push(() => revocationSync.stop());
+  const announce = () => revocationSync.announce();
+
+  const sessions = new SessionService({
+    db: database.db,
+    users: userStore,
     tokens,
+    revocations,
+    announce,
     sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
     now,
     logger,
   });
+  const users = new UserService({ users: userStore, passwords, revocations, announce, now, logger });
+  const posts = new PostService({ posts: new PostStore(database.db), now, logger });
+  const auth = new AuthService({ users: userStore, sessions, passwords, now, logger });
 
   if (config.admin) {
     const outcome = await users.ensureAdmin(config.admin);
@@ -100,7 +133,8 @@ async function assemble(config: Config, database: DatabaseHandle, logger: Logger
 
   const schema = await buildAppSchema(
     new Map<Function, object>([
-      [AuthResolver, new AuthResolver(auth)],
+      [AuthResolver, new AuthResolver(auth, sessions)],
+      [SessionResolver, new SessionResolver(sessions)],
       [UserResolver, new UserResolver(users, posts)],
       [PostResolver, new PostResolver(posts, users)],
     ]),
@@ -157,6 +191,7 @@ async function assemble(config: Config, database: DatabaseHandle, logger: Logger
 
   const context = createContextFunction({
     tokens,
+    revocations,
     onRejected: (request, reason) => request.log.info({ reason }, "access token rejected"),
   });
   server.route({
@@ -178,6 +213,7 @@ async function assemble(config: Config, database: DatabaseHandle, logger: Logger
 
   server.addHook("onClose", async () => {
     await apollo.stop();
+    for (const cleanup of cleanups.reverse()) await cleanup();
     await database.close();
   });
 

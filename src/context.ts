@@ -1,8 +1,8 @@
 import type { FastifyRequest } from "fastify";
 
-import type { TokenService } from "./auth/tokens.js";
-import { TokenError } from "./auth/tokens.js";
+import { TokenError, type TokenFailure, type TokenService } from "./auth/tokens.js";
 import { InvalidTokenError } from "./errors.js";
+import type { RevocationList } from "./sessions/revocation-list.js";
 import type { Role } from "./users/role.js";
 
 /** Who is calling, as proven by a verified access token. */
@@ -25,15 +25,21 @@ export interface Context {
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 
+/** Why a bearer token was refused: a verification failure, or a session that has ended. */
+export type RejectionReason = TokenFailure | "SESSION_ENDED";
+
 /**
  * Builds the context function for the GraphQL route. No Authorization header: anonymous.
- * A header that is present but not a valid bearer access token refuses the whole request with
- * HTTP 401 (an {@link InvalidTokenError}); `onRejected` learns why, for the logs. Tokens are read
- * only from the header, never from the URL or the body.
+ * A header that is present but not a valid bearer access token, or one whose session has ended,
+ * refuses the whole request with HTTP 401 (an {@link InvalidTokenError}); `onRejected` learns why,
+ * for the logs. Roles changed since the token was minted replace the token's roles. Both checks are
+ * in-memory lookups in the {@link RevocationList}. Tokens are read only from the header, never from
+ * the URL or the body.
  */
 export function createContextFunction(deps: {
   tokens: TokenService;
-  onRejected: (request: FastifyRequest, reason: TokenError["reason"]) => void;
+  revocations: RevocationList;
+  onRejected: (request: FastifyRequest, reason: RejectionReason) => void;
 }) {
   return async (request: FastifyRequest): Promise<Context> => {
     const base = {
@@ -51,9 +57,14 @@ export function createContextFunction(deps: {
     }
     try {
       const claims = deps.tokens.verifyAccessToken(match[1]!);
+      if (deps.revocations.isSessionEnded(claims.sid)) {
+        deps.onRejected(request, "SESSION_ENDED");
+        throw new InvalidTokenError();
+      }
+      const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
       return {
         ...base,
-        principal: { userId: claims.sub, roles: claims.roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
+        principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
       };
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;

@@ -93,7 +93,7 @@ export class BadUserInputError extends AppError {
 /** The post or user named does not exist. HTTP 200. */
 export class NotFoundError extends AppError {
   readonly code = ErrorCode.NOT_FOUND;
-  constructor(what: "Post" | "User", id: string) {
+  constructor(what: "Post" | "User" | "Session", id: string) {
     super(`${what} ${JSON.stringify(id)} does not exist.`, ErrorCode.NOT_FOUND);
   }
 }

@@ -5,10 +5,11 @@ import { authChecker } from "./auth/auth-checker.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { describeRequirements } from "./auth/requires.js";
 import { PostResolver } from "./posts/post.resolver.js";
+import { SessionResolver } from "./sessions/session.resolver.js";
 import { UserResolver } from "./users/user.resolver.js";
 import { validateArgument } from "./validation.js";
 
-export const RESOLVERS = [AuthResolver, UserResolver, PostResolver] as const;
+export const RESOLVERS = [AuthResolver, UserResolver, PostResolver, SessionResolver] as const;
 
 /** Resolver instances wired by hand in app.ts, one set per app (no global container). */
 export type ResolverInstances = Map<Function, object>;

@@ -28,3 +28,14 @@ export class LoginInput {
   @IsPassword()
   password!: string;
 }
+
+@InputType()
+export class ChangePasswordInput {
+  @Field()
+  @IsPassword()
+  currentPassword!: string;
+
+  @Field({ description: "8 to 128 characters; no composition rules." })
+  @IsPassword()
+  newPassword!: string;
+}

@@ -1,13 +1,18 @@
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
 import type { Context } from "../context.js";
-import { RegisterInput, LoginInput } from "./auth.input.js";
+import type { SessionService } from "../sessions/session.service.js";
+import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
 import { AuthPayload } from "./auth.type.js";
+import { RequiresFresh } from "./requires.js";
 
 @Resolver()
 export class AuthResolver {
-  constructor(private readonly auth: AuthService) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly sessions: SessionService,
+  ) {}
 
   @Mutation(() => AuthPayload, { description: "Create an account (role USER) and sign in. The access token is fresh." })
   register(@Arg("input") input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
@@ -19,5 +24,21 @@ export class AuthResolver {
   })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.login(input, { ip: ctx.ip, userAgent: ctx.userAgent });
+  }
+
+  @Mutation(() => AuthPayload, {
+    description:
+      "Exchange a refresh token for a new access token (not fresh) and a new refresh token. Send it without an Authorization header: an expired access token there would get the request refused with 401.",
+  })
+  refreshToken(@Arg("refreshToken") refreshToken: string): Promise<AuthPayload> {
+    return this.sessions.refresh(refreshToken);
+  }
+
+  @Mutation(() => Boolean, {
+    description: "Change the password. Ends every other session of the user; this one stays signed in.",
+  })
+  @RequiresFresh()
+  changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
+    return this.auth.changePassword(ctx.principal!, input);
   }
 }

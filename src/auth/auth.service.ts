@@ -2,32 +2,23 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
+import type { Principal } from "../context.js";
 import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, UnauthenticatedError } from "../errors.js";
-import type { SessionStore } from "../sessions/session.store.js";
+import type { ClientInfo, SessionService } from "../sessions/session.service.js";
 import { Role } from "../users/role.js";
 import { type UserRecord, type UserStore, UsernameTakenError } from "../users/user.store.js";
 import type { AuthPayload } from "./auth.type.js";
 import type { PasswordHasher } from "./passwords.js";
-import type { TokenService } from "./tokens.js";
-
-/** Where a request came from, stored with the session it starts. */
-export interface ClientInfo {
-  ip?: string;
-  userAgent?: string;
-}
 
 export interface AuthServiceDeps {
   users: UserStore;
-  sessions: SessionStore;
+  sessions: SessionService;
   passwords: PasswordHasher;
-  tokens: TokenService;
-  /** Absolute lifetime of a session, from JWT_REFRESH_TOKEN_EXPIRES. */
-  sessionTtlSeconds: number;
   now: () => number;
   logger: Logger;
 }
 
-/** Registration and sign-in: checks credentials, starts sessions and mints their tokens. */
+/** Registration, sign-in and password changes: everything that checks or sets a password. */
 export class AuthService {
   constructor(private readonly deps: AuthServiceDeps) {}
 
@@ -53,7 +44,7 @@ export class AuthService {
       throw error;
     }
     this.deps.logger.info({ userId: user.id }, "user registered");
-    return this.startSession(user, client);
+    return this.deps.sessions.start(toPublicUser(user), client);
   }
 
   /**
@@ -67,27 +58,26 @@ export class AuthService {
       this.deps.logger.info({ userId: user?.id }, "login failed");
       throw new UnauthenticatedError(INVALID_CREDENTIALS_MESSAGE);
     }
-    return this.startSession(user, client);
+    return this.deps.sessions.start(toPublicUser(user), client);
   }
 
-  private async startSession(user: UserRecord, client: ClientInfo): Promise<AuthPayload> {
-    const now = this.deps.now();
-    const sessionId = randomUUID();
-    await this.deps.sessions.create({
-      id: sessionId,
-      userId: user.id,
-      now: new Date(now),
-      expiresAt: new Date(now + this.deps.sessionTtlSeconds * 1000),
-      ...client,
-    });
-    const { token } = this.deps.tokens.signAccessToken({ userId: user.id, roles: user.roles, sessionId, fresh: true });
-    this.deps.logger.info({ userId: user.id, sessionId }, "session started");
-    return {
-      accessToken: token,
-      tokenType: "Bearer",
-      expiresIn: this.deps.tokens.accessTokenTtlSeconds,
-      user: toPublicUser(user),
-    };
+  /**
+   * Replaces the caller's password after checking the current one, then ends every other session
+   * of the user (this one stays). The caller's token must be fresh; the resolver's guard checks it.
+   */
+  async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }): Promise<true> {
+    const user = await this.deps.users.findById(principal.userId);
+    if (!user) throw new UnauthenticatedError("The account of this token no longer exists.");
+    if (!(await this.deps.passwords.verify(user.passwordHash, input.currentPassword))) {
+      throw new BadUserInputError([{ field: "currentPassword", rule: "matches", message: "is not the current password" }]);
+    }
+    if (input.newPassword === input.currentPassword) {
+      throw new BadUserInputError([{ field: "newPassword", rule: "different", message: "must differ from the current password" }]);
+    }
+    await this.deps.users.setPasswordHash(user.id, await this.deps.passwords.hash(input.newPassword), new Date(this.deps.now()));
+    await this.deps.sessions.endAllOf(user.id, "password_changed", principal.sessionId);
+    this.deps.logger.info({ userId: user.id, sessionId: principal.sessionId }, "password changed");
+    return true;
   }
 }
 

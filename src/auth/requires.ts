@@ -1,6 +1,8 @@
 import { type GraphQLSchema, isObjectType } from "graphql";
-import { Authorized, Extensions } from "type-graphql";
+import { Authorized, Extensions, type MiddlewareFn, UseMiddleware } from "type-graphql";
 
+import type { Context } from "../context.js";
+import { FreshTokenRequiredError } from "../errors.js";
 import type { Role } from "../users/role.js";
 
 const EXTENSION = "requires";
@@ -20,8 +22,33 @@ export function Requires(...roles: Role[]): MethodDecorator & PropertyDecorator 
   };
 }
 
+const FRESH_EXTENSION = "requiresFresh";
+
+// Runs after type-graphql's auth middleware, so a principal is always present here.
+const requireFreshToken: MiddlewareFn<Context> = ({ context }, next) => {
+  if (!context.principal?.fresh) throw new FreshTokenRequiredError();
+  return next();
+};
+
+/**
+ * Guards a sensitive mutation: signed in, with a fresh token (one minted by `login` or `register`,
+ * not by `refreshToken`), otherwise FRESH_TOKEN_REQUIRED. Like {@link Requires}, the same decorator
+ * both enforces the rule and writes it into the schema description.
+ */
+export function RequiresFresh(): MethodDecorator {
+  const authorized = Authorized() as MethodDecorator;
+  const guard = UseMiddleware(requireFreshToken) as MethodDecorator;
+  const extension = Extensions({ [EXTENSION]: [], [FRESH_EXTENSION]: true }) as MethodDecorator;
+  return (target, key, descriptor) => {
+    authorized(target, key, descriptor);
+    guard(target, key, descriptor);
+    extension(target, key, descriptor);
+  };
+}
+
 /** The sentence a guarded field's description ends with. */
-export function requirementText(roles: readonly string[]): string {
+export function requirementText(roles: readonly string[], fresh = false): string {
+  if (fresh) return "Requires: signed in with a fresh token (from login or register, not from refreshToken).";
   return roles.length === 0 ? "Requires: signed in." : `Requires: ${roles.join(" or ")}.`;
 }
 
@@ -35,7 +62,7 @@ export function describeRequirements(schema: GraphQLSchema): GraphQLSchema {
     for (const field of Object.values(type.getFields())) {
       const roles = field.extensions?.[EXTENSION];
       if (!Array.isArray(roles)) continue;
-      const requirement = requirementText(roles as string[]);
+      const requirement = requirementText(roles as string[], field.extensions?.[FRESH_EXTENSION] === true);
       field.description = field.description ? `${field.description}\n\n${requirement}` : requirement;
     }
   }

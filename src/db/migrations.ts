@@ -48,6 +48,22 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex("sessions_user_idx").on("sessions").column("user_id").execute();
       },
     },
+    "0002_refresh_tokens_and_revocation": {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable("refresh_tokens")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("session_id", "text", (c) => c.notNull().references("sessions.id").onDelete("cascade"))
+          .addColumn("token_hash", "text", (c) => c.notNull().unique())
+          .addColumn("created_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("rotated_at", sql.raw(ts))
+          .execute();
+        await db.schema.createIndex("refresh_tokens_session_idx").on("refresh_tokens").column("session_id").execute();
+        await db.schema.createIndex("sessions_revoked_at_idx").on("sessions").column("revoked_at").execute();
+        await db.schema.alterTable("users").addColumn("roles_changed_at", sql.raw(ts)).execute();
+        await db.schema.createIndex("users_roles_changed_at_idx").on("users").column("roles_changed_at").execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -13,6 +13,8 @@ export interface UsersTable {
   roles: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** When the roles last changed; instances re-read roles of users changed within a token lifetime. */
+  roles_changed_at: Timestamp | null;
 }
 
 export interface PostsTable {
@@ -37,10 +39,21 @@ export interface SessionsTable {
   revoked_reason: string | null;
 }
 
+/** One refresh token of a session's chain. Only the SHA-256 of the token is stored. */
+export interface RefreshTokensTable {
+  id: string;
+  session_id: string;
+  token_hash: string;
+  created_at: Timestamp;
+  /** Set when the token was exchanged; presenting it again afterwards is reuse. */
+  rotated_at: Timestamp | null;
+}
+
 export interface Database {
   users: UsersTable;
   posts: PostsTable;
   sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
 }
 
 /** Both drivers' timestamp values as a Date. */

@@ -1,6 +1,21 @@
-import type { Kysely } from "kysely";
+import type { Kysely, Selectable } from "kysely";
 
-import type { Database } from "../db/schema.js";
+import { type Database, type SessionsTable, toDate } from "../db/schema.js";
+
+/** Why a session ended; stored with it and logged. */
+export type SessionEndReason = "logout" | "logout_others" | "revoked" | "refresh_token_reused" | "password_changed";
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+}
 
 /** The only code that reads or writes the `sessions` table. */
 export class SessionStore {
@@ -21,4 +36,76 @@ export class SessionStore {
       })
       .execute();
   }
+
+  async findById(id: string): Promise<SessionRecord | undefined> {
+    const row = await this.db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  /** A user's sessions that have neither ended nor expired, newest first. */
+  async listActive(userId: string, now: Date): Promise<SessionRecord[]> {
+    const rows = await this.db
+      .selectFrom("sessions")
+      .selectAll()
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", now.toISOString())
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  /** Ends one session; false when it had already ended. */
+  async revoke(id: string, reason: SessionEndReason, now: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable("sessions")
+      .set({ revoked_at: now.toISOString(), revoked_reason: reason })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Ends every live session of a user, except `keep` when given; returns the ids it ended. */
+  async revokeAllOf(userId: string, reason: SessionEndReason, now: Date, keep?: string): Promise<string[]> {
+    const rows = await this.db
+      .updateTable("sessions")
+      .set({ revoked_at: now.toISOString(), revoked_reason: reason })
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .$if(keep !== undefined, (q) => q.where("id", "!=", keep!))
+      .returning("id")
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Records that the session was just used to refresh. */
+  async touch(id: string, now: Date): Promise<void> {
+    await this.db.updateTable("sessions").set({ last_used_at: now.toISOString() }).where("id", "=", id).execute();
+  }
+
+  /** Sessions that ended after `since` (for the revocation list every instance keeps). */
+  async listRevokedSince(since: Date): Promise<Array<{ id: string; revokedAt: Date }>> {
+    const rows = await this.db
+      .selectFrom("sessions")
+      .select(["id", "revoked_at"])
+      .where("revoked_at", ">", since.toISOString())
+      .execute();
+    return rows.map((r) => ({ id: r.id, revokedAt: toDate(r.revoked_at!) }));
+  }
+}
+
+function toRecord(row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    createdAt: toDate(row.created_at),
+    lastUsedAt: row.last_used_at === null ? null : toDate(row.last_used_at),
+    expiresAt: toDate(row.expires_at),
+    userAgent: row.user_agent,
+    ip: row.ip,
+    revokedAt: row.revoked_at === null ? null : toDate(row.revoked_at),
+    revokedReason: row.revoked_reason,
+  };
 }

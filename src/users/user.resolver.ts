@@ -28,7 +28,7 @@ export class UserResolver {
   }
 
   @Mutation(() => User, {
-    description: "Replace a user's roles. Tokens already issued keep the roles they were minted with until they expire.",
+    description: "Replace a user's roles. Takes effect at once, also for tokens minted before the change.",
   })
   @Requires(Role.ADMIN)
   setUserRoles(

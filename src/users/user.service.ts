@@ -8,6 +8,7 @@ import type { PasswordHasher } from "../auth/passwords.js";
 import { toPublicUser } from "../auth/auth.service.js";
 import type { Principal } from "../context.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import type { RevocationList } from "../sessions/revocation-list.js";
 import { validateArgument } from "../validation.js";
 import { Role, normalizeRoles } from "./role.js";
 import { type UserStore, UsernameTakenError } from "./user.store.js";
@@ -16,7 +17,15 @@ import type { User } from "./user.type.js";
 /** Reading users and changing their roles. */
 export class UserService {
   constructor(
-    private readonly deps: { users: UserStore; passwords: PasswordHasher; now: () => number; logger: Logger },
+    private readonly deps: {
+      users: UserStore;
+      passwords: PasswordHasher;
+      revocations: RevocationList;
+      /** Tells other instances that roles changed (see RevocationSync). */
+      announce: () => Promise<void>;
+      now: () => number;
+      logger: Logger;
+    },
   ) {}
 
   /** The signed-in user. A valid token for a user that no longer exists is UNAUTHENTICATED. */
@@ -41,11 +50,15 @@ export class UserService {
    */
   async setRoles(actor: Principal, userId: string, roles: readonly Role[]): Promise<User> {
     if (roles.length === 0) throw new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
-    const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(this.deps.now()));
+    const at = this.deps.now();
+    const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(at));
     if (result === "not-found") throw new NotFoundError("User", userId);
     if (result === "last-admin") {
       throw new BadUserInputError([{ field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" }]);
     }
+    // Tokens minted before now carry the old roles: from this moment every instance uses the new ones.
+    this.deps.revocations.addRoleChange(userId, result.roles, at);
+    await this.deps.announce();
     this.deps.logger.info({ actorId: actor.userId, userId, roles: result.roles }, "roles changed");
     return toPublicUser(result);
   }
@@ -92,7 +105,9 @@ export class UserService {
       }
     }
     if (existing.roles.includes(Role.ADMIN)) return "unchanged";
-    await this.deps.users.addRole(existing.id, Role.ADMIN, new Date(this.deps.now()));
+    const at = this.deps.now();
+    const promoted = await this.deps.users.addRole(existing.id, Role.ADMIN, new Date(at));
+    if (promoted) this.deps.revocations.addRoleChange(promoted.id, promoted.roles, at);
     this.deps.logger.info({ userId: existing.id }, "ADMIN role added by bootstrap");
     return "promoted";
   }

@@ -101,7 +101,7 @@ export class UserStore {
       }
       const row = await trx
         .updateTable("users")
-        .set({ roles: JSON.stringify(normalizeRoles(roles)), updated_at: now.toISOString() })
+        .set({ roles: JSON.stringify(normalizeRoles(roles)), updated_at: now.toISOString(), roles_changed_at: now.toISOString() })
         .where("id", "=", id)
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -116,11 +116,26 @@ export class UserStore {
     if (user.roles.includes(role)) return user;
     const row = await this.db
       .updateTable("users")
-      .set({ roles: JSON.stringify(normalizeRoles([...user.roles, role])), updated_at: now.toISOString() })
+      .set({ roles: JSON.stringify(normalizeRoles([...user.roles, role])), updated_at: now.toISOString(), roles_changed_at: now.toISOString() })
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
     return toRecord(row);
+  }
+
+  /** Replaces a user's password hash. */
+  async setPasswordHash(id: string, passwordHash: string, now: Date): Promise<void> {
+    await this.db.updateTable("users").set({ password_hash: passwordHash, updated_at: now.toISOString() }).where("id", "=", id).execute();
+  }
+
+  /** Users whose roles changed after `since`, with their current roles (for the revocation list). */
+  async listRolesChangedSince(since: Date): Promise<Array<{ id: string; roles: Role[]; changedAt: Date }>> {
+    const rows = await this.db
+      .selectFrom("users")
+      .select(["id", "roles", "roles_changed_at"])
+      .where("roles_changed_at", ">", since.toISOString())
+      .execute();
+    return rows.map((row) => ({ id: row.id, roles: parseRoles(JSON.parse(row.roles)) ?? [], changedAt: toDate(row.roles_changed_at!) }));
   }
 }
 

@@ -1,0 +1,38 @@
+import type { Kysely } from "kysely";
+
+import { type Database, toDate } from "../db/schema.js";
+
+/** The only code that reads or writes the `refresh_tokens` table. Tokens are stored as hashes. */
+export class RefreshTokenStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(token: { id: string; sessionId: string; tokenHash: string; now: Date }): Promise<void> {
+    await this.db
+      .insertInto("refresh_tokens")
+      .values({ id: token.id, session_id: token.sessionId, token_hash: token.tokenHash, created_at: token.now.toISOString(), rotated_at: null })
+      .execute();
+  }
+
+  async findByHash(tokenHash: string): Promise<{ id: string; sessionId: string; rotatedAt: Date | null } | undefined> {
+    const row = await this.db
+      .selectFrom("refresh_tokens")
+      .select(["id", "session_id", "rotated_at"])
+      .where("token_hash", "=", tokenHash)
+      .executeTakeFirst();
+    return row && { id: row.id, sessionId: row.session_id, rotatedAt: row.rotated_at === null ? null : toDate(row.rotated_at) };
+  }
+
+  /**
+   * Marks a token as exchanged, only if nobody did before: an atomic compare-and-set, so of two
+   * concurrent refreshes with one token exactly one gets `true`.
+   */
+  async markRotated(id: string, now: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable("refresh_tokens")
+      .set({ rotated_at: now.toISOString() })
+      .where("id", "=", id)
+      .where("rotated_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+}

@@ -1,0 +1,59 @@
+import type { Role } from "../users/role.js";
+
+/**
+ * What every instance must know, in memory, to refuse tokens without a database round trip:
+ * the sessions that ended, and the current roles of users whose roles changed. An entry only
+ * matters while a token minted before the change could still be unexpired, so it is dropped
+ * `retentionMs` (the access-token lifetime plus clock leeway) after the change.
+ */
+export class RevocationList {
+  private readonly endedSessions = new Map<string, number>();
+  private readonly changedRoles = new Map<string, { roles: readonly Role[]; at: number }>();
+  private nextPrune = 0;
+
+  constructor(
+    private readonly retentionMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Cost per request: one Map lookup. */
+  isSessionEnded(sessionId: string): boolean {
+    return this.endedSessions.has(sessionId);
+  }
+
+  /** The current roles of a user whose roles changed within a token lifetime, else undefined. */
+  currentRoles(userId: string): readonly Role[] | undefined {
+    return this.changedRoles.get(userId)?.roles;
+  }
+
+  addEndedSession(sessionId: string, endedAt: number): void {
+    this.endedSessions.set(sessionId, endedAt);
+    this.pruneSoon();
+  }
+
+  /** Records a role change; an older change never overwrites a newer one. */
+  addRoleChange(userId: string, roles: readonly Role[], changedAt: number): void {
+    const known = this.changedRoles.get(userId);
+    if (!known || known.at <= changedAt) this.changedRoles.set(userId, { roles, at: changedAt });
+    this.pruneSoon();
+  }
+
+  /** Entries counts, for tests and diagnostics. */
+  get size(): { sessions: number; users: number } {
+    return { sessions: this.endedSessions.size, users: this.changedRoles.size };
+  }
+
+  /** Drops entries older than the retention; runs at most once a second from the add paths. */
+  prune(): void {
+    const cutoff = this.now() - this.retentionMs;
+    for (const [id, at] of this.endedSessions) if (at < cutoff) this.endedSessions.delete(id);
+    for (const [id, entry] of this.changedRoles) if (entry.at < cutoff) this.changedRoles.delete(id);
+  }
+
+  private pruneSoon(): void {
+    const now = this.now();
+    if (now < this.nextPrune) return;
+    this.nextPrune = now + 1000;
+    this.prune();
+  }
+}

@@ -1,0 +1,36 @@
+import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+
+import { Requires } from "../auth/requires.js";
+import type { Context } from "../context.js";
+import type { SessionService } from "./session.service.js";
+import { LogoutScope, Session } from "./session.type.js";
+
+@Resolver(() => Session)
+export class SessionResolver {
+  constructor(private readonly sessionService: SessionService) {}
+
+  @Query(() => [Session], { description: "The caller's active sessions, newest first." })
+  @Requires()
+  sessions(@Ctx() ctx: Context): Promise<Session[]> {
+    return this.sessionService.list(ctx.principal!);
+  }
+
+  @Mutation(() => Boolean, {
+    description: "End sessions: their refresh tokens stop working at once and their access tokens get HTTP 401 on every instance.",
+  })
+  @Requires()
+  logout(
+    @Arg("scope", () => LogoutScope, { defaultValue: LogoutScope.CURRENT }) scope: LogoutScope,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.sessionService.logout(ctx.principal!, scope);
+  }
+
+  @Mutation(() => Boolean, {
+    description: "End one of your own sessions (FORBIDDEN for someone else's). False when it had already ended.",
+  })
+  @Requires()
+  revokeSession(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
+    return this.sessionService.revoke(ctx.principal!, id);
+  }
+}

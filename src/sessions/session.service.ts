@@ -1,0 +1,186 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+
+import type { AuthPayload } from "../auth/auth.type.js";
+import type { TokenService } from "../auth/tokens.js";
+import type { Principal } from "../context.js";
+import type { Database } from "../db/schema.js";
+import { ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import type { UserStore } from "../users/user.store.js";
+import type { User } from "../users/user.type.js";
+import { RefreshTokenStore } from "./refresh-token.store.js";
+import type { RevocationList } from "./revocation-list.js";
+import { type SessionEndReason, SessionStore } from "./session.store.js";
+import { LogoutScope, type Session } from "./session.type.js";
+
+/** Refresh tokens look like `rt_<43 base64url characters>`: 256 random bits behind a greppable prefix. */
+const REFRESH_TOKEN_PREFIX = "rt_";
+const REFRESH_TOKEN_PATTERN = /^rt_[A-Za-z0-9_-]{43}$/;
+
+export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
+
+/** Where a request came from, stored with the session it starts. */
+export interface ClientInfo {
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface SessionServiceDeps {
+  db: Kysely<Database>;
+  users: UserStore;
+  tokens: TokenService;
+  revocations: RevocationList;
+  /** Tells other instances that sessions ended or roles changed (see RevocationSync). */
+  announce: () => Promise<void>;
+  /** Absolute lifetime of a session's refresh chain (JWT_REFRESH_TOKEN_EXPIRES). */
+  sessionTtlSeconds: number;
+  now: () => number;
+  logger: Logger;
+}
+
+/**
+ * Sessions and their token chains: starting one at login, rotating its refresh token with reuse
+ * detection, listing and ending sessions. Ending a session takes effect at once on this instance
+ * (the in-memory revocation list) and, through `announce`, on every other one.
+ */
+export class SessionService {
+  private readonly sessions: SessionStore;
+  private readonly refreshTokens: RefreshTokenStore;
+
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.sessions = new SessionStore(deps.db);
+    this.refreshTokens = new RefreshTokenStore(deps.db);
+  }
+
+  /** Starts a session for a user who just proved a password; its access token is fresh. */
+  async start(user: User, client: ClientInfo): Promise<AuthPayload> {
+    const now = new Date(this.deps.now());
+    const sessionId = randomUUID();
+    const refreshToken = newRefreshToken();
+    await this.deps.db.transaction().execute(async (trx) => {
+      await new SessionStore(trx).create({
+        id: sessionId,
+        userId: user.id,
+        now,
+        expiresAt: new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000),
+        ...client,
+      });
+      await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashToken(refreshToken), now });
+    });
+    this.deps.logger.info({ userId: user.id, sessionId }, "session started");
+    return this.payload(user, sessionId, refreshToken, true);
+  }
+
+  /**
+   * Exchanges a refresh token for a new access token and a new refresh token; the old one is spent.
+   * Presenting a spent token (a replay, or the loser of a race) ends the whole session: the thief's
+   * and the owner's copies both stop working, and the owner has to log in again.
+   */
+  async refresh(refreshToken: string): Promise<AuthPayload> {
+    if (!REFRESH_TOKEN_PATTERN.test(refreshToken)) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    const found = await this.refreshTokens.findByHash(hashToken(refreshToken));
+    if (!found) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    const session = await this.sessions.findById(found.sessionId);
+    const now = new Date(this.deps.now());
+    if (!session || session.revokedAt !== null || session.expiresAt <= now) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+
+    const successor = newRefreshToken();
+    const rotated =
+      found.rotatedAt === null &&
+      (await this.deps.db.transaction().execute(async (trx) => {
+        if (!(await new RefreshTokenStore(trx).markRotated(found.id, now))) return false;
+        await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId: session.id, tokenHash: hashToken(successor), now });
+        await new SessionStore(trx).touch(session.id, now);
+        return true;
+      }));
+    if (!rotated) {
+      this.deps.logger.warn({ userId: session.userId, sessionId: session.id }, "refresh token reused: session ended");
+      await this.end([session.id], "refresh_token_reused");
+      throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    }
+
+    // Roles are read again here, so a refreshed token always carries the current ones.
+    const user = await this.deps.users.findById(session.userId);
+    if (!user) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    return this.payload(user, session.id, successor, false);
+  }
+
+  /** The caller's live sessions, newest first, with the current one marked. */
+  async list(principal: Principal): Promise<Session[]> {
+    const sessions = await this.sessions.listActive(principal.userId, new Date(this.deps.now()));
+    return sessions.map((s) => ({
+      id: s.id,
+      createdAt: s.createdAt,
+      lastUsedAt: s.lastUsedAt,
+      expiresAt: s.expiresAt,
+      userAgent: s.userAgent,
+      ip: s.ip,
+      current: s.id === principal.sessionId,
+    }));
+  }
+
+  /**
+   * Ends one of the caller's own sessions. NOT_FOUND when there is no such session, FORBIDDEN when
+   * it belongs to someone else (and nothing changes). False when it had already ended.
+   */
+  async revoke(principal: Principal, sessionId: string): Promise<boolean> {
+    const session = await this.sessions.findById(sessionId);
+    if (!session) throw new NotFoundError("Session", sessionId);
+    if (session.userId !== principal.userId) throw new ForbiddenError("You can only revoke your own sessions.");
+    return (await this.end([sessionId], "revoked")).length > 0;
+  }
+
+  /** Ends the current session, all the others, or all of the caller's sessions. */
+  async logout(principal: Principal, scope: LogoutScope): Promise<boolean> {
+    if (scope === LogoutScope.CURRENT) {
+      await this.end([principal.sessionId], "logout");
+    } else {
+      await this.endAllOf(principal.userId, scope === LogoutScope.OTHERS ? "logout_others" : "logout", scope === LogoutScope.OTHERS ? principal.sessionId : undefined);
+    }
+    return true;
+  }
+
+  /** Ends every session of a user except `keep` (after a password change, or logout). */
+  async endAllOf(userId: string, reason: SessionEndReason, keep?: string): Promise<string[]> {
+    const at = this.deps.now();
+    const ended = await this.sessions.revokeAllOf(userId, reason, new Date(at), keep);
+    return this.publish(ended, at, { userId, reason });
+  }
+
+  private async end(sessionIds: string[], reason: SessionEndReason): Promise<string[]> {
+    const at = this.deps.now();
+    const ended: string[] = [];
+    for (const id of sessionIds) if (await this.sessions.revoke(id, reason, new Date(at))) ended.push(id);
+    return this.publish(ended, at, { reason });
+  }
+
+  private async publish(ended: string[], at: number, log: Record<string, unknown>): Promise<string[]> {
+    if (ended.length === 0) return ended;
+    for (const id of ended) this.deps.revocations.addEndedSession(id, at);
+    this.deps.logger.info({ ...log, sessionIds: ended }, "sessions ended");
+    await this.deps.announce();
+    return ended;
+  }
+
+  private payload(user: User, sessionId: string, refreshToken: string, fresh: boolean): AuthPayload {
+    const { token } = this.deps.tokens.signAccessToken({ userId: user.id, roles: user.roles, sessionId, fresh });
+    return {
+      accessToken: token,
+      refreshToken,
+      tokenType: "Bearer",
+      expiresIn: this.deps.tokens.accessTokenTtlSeconds,
+      user: { id: user.id, username: user.username, roles: user.roles, createdAt: user.createdAt, updatedAt: user.updatedAt },
+    };
+  }
+}
+
+function newRefreshToken(): string {
+  return REFRESH_TOKEN_PREFIX + randomBytes(32).toString("base64url");
+}
+
+/** SHA-256 is enough here: the input has 256 random bits, so there is nothing to brute-force. */
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
