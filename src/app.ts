@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
-import { loadSigningKey } from "./auth/keys.js";
+import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
 import { PasswordHasher } from "./auth/passwords.js";
 import { IAT_LEEWAY_SECONDS, TokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
@@ -47,6 +47,9 @@ export interface App {
   readonly server: FastifyInstance;
   readonly database: DatabaseHandle;
   readonly tokens: TokenService;
+  readonly keys: KeyRing;
+  /** Re-reads the signing keys (after `keys rotate`); main.ts calls it on SIGHUP. */
+  reloadKeys(): void;
   readonly users: UserService;
   readonly logger: Logger;
   /** Stops accepting requests, lets in-flight ones finish, then stops GraphQL and closes the database. */
@@ -83,9 +86,27 @@ async function assemble(
 ): Promise<App> {
   await migrateToLatest(database, config.databaseSchema);
 
+  const warn = (message: string) => logger.warn(message);
+  const keys = loadKeyRing(config, warn, now);
+  // After `keys rotate`, instances pick the new key up at the latest a minute later, or at once
+  // when a token signed with it arrives (reloads on an unknown kid are limited to one a second).
+  let lastReload = 0;
+  const reloadKeys = () => {
+    lastReload = now();
+    try {
+      keys.replace(loadKeys(config, () => undefined, now));
+    } catch (error) {
+      logger.error({ err: error }, "reloading signing keys failed; keeping the current ones");
+    }
+  };
+  const keyReloads = setInterval(reloadKeys, 60_000);
+  keyReloads.unref();
+  cleanups.push(async () => clearInterval(keyReloads));
   const tokens = new TokenService({
-    key: loadSigningKey(config, (message) => logger.warn(message)),
-    algorithm: config.jwt.algorithm,
+    keys,
+    onUnknownKid: () => {
+      if (now() - lastReload >= 1000) reloadKeys();
+    },
     issuer: config.jwt.issuer,
     audience: config.jwt.audience,
     accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
@@ -200,6 +221,13 @@ async function assemble(
     handler: fastifyApolloHandler(apollo, { context }),
   });
 
+  // Public keys for other services and gateways to verify access tokens without calling us.
+  // Empty with HS256, whose key is a shared secret. Short cache: a rotated key must appear quickly.
+  server.get("/.well-known/jwks.json", async (_request, reply) => {
+    reply.header("cache-control", "public, max-age=60");
+    return keys.jwks();
+  });
+
   server.get("/healthz", async () => ({ status: "ok" }));
   server.get("/readyz", async (_request, reply) => {
     try {
@@ -221,6 +249,8 @@ async function assemble(
     server,
     database,
     tokens,
+    keys,
+    reloadKeys,
     users,
     logger,
     close: () => server.close(),

@@ -20,7 +20,13 @@ export interface Config {
   readonly jwt: {
     /** Undefined means: generate one in `dataDir` (refused in production). */
     readonly secretKey: string | undefined;
-    readonly algorithm: "HS256";
+    /** HS256: older secrets that still verify (not sign) during a rotation. */
+    readonly previousSecretKeys: readonly string[];
+    readonly algorithm: "HS256" | "RS256" | "ES256";
+    /** RS256/ES256: PEM file of the signing key; undefined means generate one into DATA_DIR/keys. */
+    readonly privateKeyFile: string | undefined;
+    /** RS256/ES256: PEM files of older public keys that still verify during a rotation. */
+    readonly previousPublicKeyFiles: readonly string[];
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
     readonly issuer: string;
@@ -93,6 +99,14 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
 
+/** A comma-separated list; empty when unset. */
+function list() {
+  return z
+    .string()
+    .optional()
+    .transform((v) => (v ?? "").split(",").map((item) => item.trim()).filter((item) => item !== ""));
+}
+
 function duration(defaultValue: string) {
   return z
     .string()
@@ -132,7 +146,15 @@ const envSchema = z.object({
     const weak = v === undefined ? undefined : weakSecretReason(v);
     if (weak) ctx.addIssue({ code: "custom", message: weak });
   }),
-  JWT_ALGORITHM: z.enum(["HS256"], { message: "must be HS256 in this version" }).default("HS256"),
+  JWT_PREVIOUS_SECRET_KEYS: list().superRefine((secrets, ctx) => {
+    for (const secret of secrets) {
+      const weak = weakSecretReason(secret);
+      if (weak) ctx.addIssue({ code: "custom", message: `has a secret that ${weak}` });
+    }
+  }),
+  JWT_ALGORITHM: z.enum(["HS256", "RS256", "ES256"], { message: "must be HS256, RS256 or ES256" }).default("HS256"),
+  JWT_PRIVATE_KEY_FILE: optionalText.refine((v) => v === undefined || existsSync(v), "must name an existing PEM file"),
+  JWT_PREVIOUS_PUBLIC_KEY_FILES: list().refine((files) => files.every((f) => existsSync(f)), "must name existing PEM files"),
   JWT_ACCESS_TOKEN_EXPIRES: duration("15m"),
   JWT_REFRESH_TOKEN_EXPIRES: duration("30d"),
   JWT_ISSUER: z.string().min(1).default(DEFAULT_ISSUER),
@@ -166,8 +188,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.JWT_REFRESH_TOKEN_EXPIRES < e.JWT_ACCESS_TOKEN_EXPIRES) {
     problems.push("JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES");
   }
-  if (e.JWT_SECRET_KEY === undefined && isProduction) {
+  if (e.JWT_ALGORITHM === "HS256" && e.JWT_SECRET_KEY === undefined && isProduction) {
     problems.push("JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)");
+  }
+  if (e.JWT_ALGORITHM !== "HS256" && isProduction && e.JWT_PRIVATE_KEY_FILE === undefined) {
+    // Generated keys in a production DATA_DIR work on one machine, but every instance must share
+    // them: say so rather than let a second instance mint tokens the first cannot verify.
+    problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${e.JWT_ALGORITHM}`);
   }
   if ((e.ADMIN_USERNAME === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     problems.push("ADMIN_USERNAME and ADMIN_PASSWORD must be set together");
@@ -184,7 +211,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseSchema: e.DATABASE_SCHEMA,
     jwt: {
       secretKey: e.JWT_SECRET_KEY,
+      previousSecretKeys: e.JWT_PREVIOUS_SECRET_KEYS,
       algorithm: e.JWT_ALGORITHM,
+      privateKeyFile: e.JWT_PRIVATE_KEY_FILE === undefined ? undefined : resolve(cwd, e.JWT_PRIVATE_KEY_FILE),
+      previousPublicKeyFiles: e.JWT_PREVIOUS_PUBLIC_KEY_FILES.map((f) => resolve(cwd, f)),
       accessTokenTtlSeconds: e.JWT_ACCESS_TOKEN_EXPIRES,
       refreshTokenTtlSeconds: e.JWT_REFRESH_TOKEN_EXPIRES,
       issuer: e.JWT_ISSUER,

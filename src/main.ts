@@ -45,6 +45,10 @@ async function main(): Promise<void> {
       },
     );
   };
+  process.on("SIGHUP", () => {
+    logger.info("SIGHUP: reloading signing keys");
+    app.reloadKeys();
+  });
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 }

@@ -1,36 +1,245 @@
-import { createSecretKey, randomBytes, type KeyObject } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  type JsonWebKey,
+  type KeyObject,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPairSync,
+  randomBytes,
+} from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { type Config, weakSecretReason } from "../config.js";
 
-/** File inside DATA_DIR that keeps the generated development secret across restarts. */
+export type SigningAlgorithm = "HS256" | "RS256" | "ES256";
+
+/** One key of the ring. `signWith` is the secret or private key; `verifyWith` the secret or public key. */
+export interface RingKey {
+  readonly kid: string;
+  readonly alg: SigningAlgorithm;
+  readonly signWith: KeyObject;
+  readonly verifyWith: KeyObject;
+  /** When it stopped signing (its successor's creation), or undefined for the current key. */
+  readonly retiredAt: number | undefined;
+}
+
+/** A public key as published in the JWKS (never private parts, never HMAC secrets). */
+export type PublicJwk = JsonWebKey & { kid: string; alg: SigningAlgorithm; use: "sig" };
+
+/** Folder inside DATA_DIR for generated keys; one JSON file per key, mode 0600. */
+export const KEYS_DIR = "keys";
+
+/** File inside DATA_DIR that keeps the generated development HS256 secret (the first generated key). */
 export const DEV_SECRET_FILE = "jwt-secret";
 
+interface StoredKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  createdAt: number;
+  /** HS256: the secret, base64url. */
+  secret?: string;
+  /** RS256/ES256: PKCS#8 PEM. */
+  privateKeyPem?: string;
+}
+
 /**
- * Returns the HS256 signing key as a KeyObject. JWT_SECRET_KEY when set; otherwise (never in
- * production: config refuses that) a 384-bit secret generated once into `DATA_DIR/jwt-secret`
- * with mode 0600, announced through `warn` without ever printing it.
+ * The keys this instance signs and verifies with. The newest key signs; older keys keep verifying
+ * for `graceMs` after they were replaced (long enough for every token they signed to expire), then
+ * drop out of verification and of the JWKS. A `kid` is only ever looked up in this ring.
  */
-export function loadSigningKey(config: Config, warn: (message: string) => void): KeyObject {
-  if (config.jwt.secretKey !== undefined) return createSecretKey(Buffer.from(config.jwt.secretKey, "utf8"));
+export class KeyRing {
+  private byKid: Map<string, RingKey>;
+
+  constructor(
+    private keys: RingKey[],
+    private readonly graceMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (keys.length === 0) throw new Error("a key ring needs at least one key");
+    this.byKid = new Map(keys.map((k) => [k.kid, k]));
+  }
+
+  /** The key new tokens are signed with. */
+  get current(): RingKey {
+    return this.keys[0]!;
+  }
+
+  get algorithm(): SigningAlgorithm {
+    return this.current.alg;
+  }
+
+  /** The key with exactly this kid, if it may still verify. */
+  find(kid: string): RingKey | undefined {
+    const key = this.byKid.get(kid);
+    if (!key) return undefined;
+    return key.retiredAt === undefined || this.now() < key.retiredAt + this.graceMs ? key : undefined;
+  }
+
+  /** Public keys that may still verify, newest first; empty for HS256. */
+  jwks(): { keys: PublicJwk[] } {
+    const keys = this.keys
+      .filter((k) => k.alg !== "HS256" && this.find(k.kid) !== undefined)
+      .map((k) => ({ ...(k.verifyWith.export({ format: "jwk" }) as JsonWebKey), kid: k.kid, alg: k.alg, use: "sig" as const }));
+    return { keys };
+  }
+
+  /** Swaps in a newly loaded set of keys (after `keys rotate`), keeping the same grace rules. */
+  replace(keys: RingKey[]): void {
+    if (keys.length === 0) return;
+    this.keys = keys;
+    this.byKid = new Map(keys.map((k) => [k.kid, k]));
+  }
+}
+
+/**
+ * Builds the key ring from configuration, or from generated keys in DATA_DIR:
+ * - HS256 with JWT_SECRET_KEY: that secret signs; JWT_PREVIOUS_SECRET_KEYS still verify.
+ * - RS256/ES256 with JWT_PRIVATE_KEY_FILE: that key signs; JWT_PREVIOUS_PUBLIC_KEY_FILES still verify.
+ * - otherwise (refused for HS256 in production by config): keys generated into DATA_DIR on first
+ *   start, rotated by `npm run cli -- keys rotate`; `warn` announces a generated HS256 secret.
+ * Kids are derived from the key material, so instances given the same keys agree on them.
+ */
+export function loadKeyRing(config: Config, warn: (message: string) => void, now: () => number = Date.now): KeyRing {
+  return new KeyRing(loadKeys(config, warn, now), graceMs(config), now);
+}
+
+/** Reads the keys again (configured or generated) for {@link KeyRing.replace}. */
+export function loadKeys(config: Config, warn: (message: string) => void, now: () => number = Date.now): RingKey[] {
+  const alg = config.jwt.algorithm;
+  if (alg === "HS256" && config.jwt.secretKey !== undefined) {
+    const secrets = [config.jwt.secretKey, ...config.jwt.previousSecretKeys];
+    return secrets.map((secret, i) => hmacKey(secret, i === 0 ? undefined : 0));
+  }
+  if (alg !== "HS256" && config.jwt.privateKeyFile !== undefined) {
+    const signing = asymmetricKey(alg, createPrivateKey(readFileSync(config.jwt.privateKeyFile)), undefined);
+    const previous = config.jwt.previousPublicKeyFiles.map((file) => publicOnlyKey(alg, createPublicKey(readFileSync(file))));
+    return [signing, ...previous];
+  }
+  return loadGeneratedKeys(config, warn, now);
+}
+
+/**
+ * Adds a new generated signing key for the configured algorithm (`npm run cli -- keys rotate`).
+ * Refused when keys come from configuration: those rotate by changing the configuration.
+ */
+export function rotateGeneratedKey(config: Config, now: () => number = Date.now): { kid: string; alg: SigningAlgorithm } {
+  if (config.jwt.algorithm === "HS256" ? config.jwt.secretKey !== undefined : config.jwt.privateKeyFile !== undefined) {
+    throw new Error(
+      config.jwt.algorithm === "HS256"
+        ? "keys come from JWT_SECRET_KEY: rotate by moving it to JWT_PREVIOUS_SECRET_KEYS and setting a new JWT_SECRET_KEY"
+        : "keys come from JWT_PRIVATE_KEY_FILE: rotate by adding the old public key to JWT_PREVIOUS_PUBLIC_KEY_FILES and pointing JWT_PRIVATE_KEY_FILE at a new key",
+    );
+  }
+  loadGeneratedKeys(config, () => undefined, now); // make sure the first key exists, so this one is second
+  const stored = generateStoredKey(config.jwt.algorithm, now());
+  writeStoredKey(config.dataDir, stored);
+  return { kid: stored.kid, alg: stored.alg };
+}
+
+function graceMs(config: Config): number {
+  // Tokens live accessTokenTtlSeconds; instances pick up a rotation within a reload period (60 s).
+  return (config.jwt.accessTokenTtlSeconds + 120) * 1000;
+}
+
+function loadGeneratedKeys(config: Config, warn: (message: string) => void, now: () => number): RingKey[] {
+  const alg = config.jwt.algorithm;
+  const stored = readStoredKeys(config.dataDir).filter((k) => k.alg === alg);
+  if (alg === "HS256") {
+    // The first HS256 secret lives in DATA_DIR/jwt-secret (created before key rotation existed).
+    const legacy = readOrCreateDevSecret(config, warn);
+    stored.push({ kid: hmacKid(legacy), alg, createdAt: 0, secret: legacy });
+  } else if (stored.length === 0) {
+    const created = generateStoredKey(alg, now());
+    writeStoredKey(config.dataDir, created);
+    stored.push(created);
+  }
+  stored.sort((a, b) => b.createdAt - a.createdAt);
+  return stored.map((key, i) => {
+    const retiredAt = i === 0 ? undefined : stored[i - 1]!.createdAt;
+    if (key.alg === "HS256") return hmacKey(Buffer.from(key.secret!, "base64url").toString("utf8"), retiredAt, key.kid);
+    return asymmetricKey(key.alg, createPrivateKey(key.privateKeyPem!), retiredAt);
+  });
+}
+
+function readOrCreateDevSecret(config: Config, warn: (message: string) => void): string {
   const file = join(config.dataDir, DEV_SECRET_FILE);
   if (existsSync(file)) {
     const secret = readFileSync(file, "utf8").trim();
     const weak = weakSecretReason(secret);
     if (weak) throw new Error(`${file} ${weak}; delete it to generate a new one`);
     warn(`JWT_SECRET_KEY is not set: signing with the development secret kept in ${file}. Set JWT_SECRET_KEY in production.`);
-    return createSecretKey(Buffer.from(secret, "utf8"));
+    return secret;
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(48).toString("base64url");
-  // "wx" fails if another process created the file meanwhile; then use theirs.
   try {
+    // "wx" fails if another process created the file meanwhile; then use theirs.
     writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return loadSigningKey(config, warn);
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return readOrCreateDevSecret(config, warn);
     throw error;
   }
   warn(`JWT_SECRET_KEY is not set: generated a development secret in ${file}. Set JWT_SECRET_KEY in production.`);
-  return createSecretKey(Buffer.from(secret, "utf8"));
+  return secret;
+}
+
+function readStoredKeys(dataDir: string): StoredKey[] {
+  const dir = join(dataDir, KEYS_DIR);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".json"))
+    .map((name) => JSON.parse(readFileSync(join(dir, name), "utf8")) as StoredKey);
+}
+
+function writeStoredKey(dataDir: string, key: StoredKey): void {
+  const dir = join(dataDir, KEYS_DIR);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, `${key.createdAt}-${key.alg}-${key.kid}.json`), `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+}
+
+function generateStoredKey(alg: SigningAlgorithm, createdAt: number): StoredKey {
+  if (alg === "HS256") {
+    const secret = randomBytes(48).toString("base64url");
+    return { kid: hmacKid(secret), alg, createdAt, secret: Buffer.from(secret, "utf8").toString("base64url") };
+  }
+  const { privateKey, publicKey } =
+    alg === "RS256" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return { kid: thumbprint(publicKey), alg, createdAt, privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString() };
+}
+
+function hmacKey(secret: string, retiredAt: number | undefined, kid = hmacKid(secret)): RingKey {
+  const key = createSecretKey(Buffer.from(secret, "utf8"));
+  return { kid, alg: "HS256", signWith: key, verifyWith: key, retiredAt };
+}
+
+function asymmetricKey(alg: "RS256" | "ES256", privateKey: KeyObject, retiredAt: number | undefined): RingKey {
+  checkKeyType(alg, privateKey);
+  const publicKey = createPublicKey(privateKey);
+  return { kid: thumbprint(publicKey), alg, signWith: privateKey, verifyWith: publicKey, retiredAt };
+}
+
+// A previous key given only as a public key can verify but never sign; it is retired already.
+function publicOnlyKey(alg: "RS256" | "ES256", publicKey: KeyObject): RingKey {
+  checkKeyType(alg, publicKey);
+  return { kid: thumbprint(publicKey), alg, signWith: publicKey, verifyWith: publicKey, retiredAt: 0 };
+}
+
+function checkKeyType(alg: "RS256" | "ES256", key: KeyObject): void {
+  const ok = alg === "RS256" ? key.asymmetricKeyType === "rsa" : key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
+  if (!ok) throw new Error(`the configured key is not ${alg === "RS256" ? "an RSA" : "a P-256 EC"} key, as JWT_ALGORITHM=${alg} needs`);
+}
+
+/** A kid for an HMAC secret that reveals nothing about it: a truncated HMAC of a fixed label. */
+function hmacKid(secret: string): string {
+  return createHmac("sha256", secret).update("graphql-token-auth key id").digest("base64url").slice(0, 16);
+}
+
+/** RFC 7638 JWK thumbprint (SHA-256), the usual kid for a public key. */
+function thumbprint(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: "jwk" }) as Record<string, string>;
+  const members = jwk.kty === "RSA" ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
 }

@@ -1,8 +1,9 @@
-import { randomUUID, type KeyObject } from "node:crypto";
+import { randomUUID } from "node:crypto";
 
 import jwt from "jsonwebtoken";
 
 import { type Role, parseRoles } from "../users/role.js";
+import type { KeyRing } from "./keys.js";
 
 /** The `typ` header of every access token (RFC 9068), so no other JWT can pass as one. */
 export const ACCESS_TOKEN_TYPE = "at+jwt";
@@ -39,6 +40,7 @@ export type TokenFailure =
   | "MALFORMED"
   | "TOO_LONG"
   | "ALGORITHM_NOT_ALLOWED"
+  | "KEY_UNKNOWN"
   | "FORBIDDEN_HEADER"
   | "WRONG_TYPE"
   | "SIGNATURE_INVALID"
@@ -63,9 +65,10 @@ export class TokenError extends Error {
 }
 
 export interface TokenServiceOptions {
-  /** HS256 secret as a KeyObject: jsonwebtoken verifies about 50 times faster than with a string. */
-  key: KeyObject;
-  algorithm: "HS256";
+  /** Signing and verification keys, held as KeyObjects (jsonwebtoken verifies an HMAC about 50 times faster than with a string). */
+  keys: KeyRing;
+  /** Called when a token names a kid the ring does not know, before refusing it: a chance to reload keys after a rotation. */
+  onUnknownKid?: () => void;
   issuer: string;
   audience: string;
   accessTokenTtlSeconds: number;
@@ -102,16 +105,17 @@ export class TokenService {
       iss: this.options.issuer,
       aud: this.options.audience,
     };
-    const token = jwt.sign(claims, this.options.key, {
-      algorithm: this.options.algorithm,
-      header: { alg: this.options.algorithm, typ: ACCESS_TOKEN_TYPE },
+    const key = this.options.keys.current;
+    const token = jwt.sign(claims, key.signWith, {
+      algorithm: key.alg,
+      header: { alg: key.alg, typ: ACCESS_TOKEN_TYPE, kid: key.kid },
     });
     return { token, claims };
   }
 
   /**
    * Verifies an access token and returns its claims, or throws {@link TokenError}.
-   * Only the configured algorithm and key are accepted; `typ`, `exp`, `iat`, `iss`, `aud`, `sub`,
+   * Only the configured algorithm and a key of the ring, found by exact `kid`, are accepted; `typ`, `exp`, `iat`, `iss`, `aud`, `sub`,
    * `sid`, `jti` and `roles` are required; an `iat` in the future or a lifetime longer than
    * configured is refused; key-fetching headers (`jku`, `x5u`, `jwk`, `x5c`) and `crit` are refused.
    */
@@ -122,9 +126,8 @@ export class TokenService {
     }
     const header = decodeSegment(token.slice(0, token.indexOf(".")));
     if (!header) throw new TokenError("MALFORMED", "token header is not a JSON object");
-    if (header.alg !== this.options.algorithm) {
-      throw new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" must be ${this.options.algorithm}`);
-    }
+    const algorithm = this.options.keys.algorithm;
+    if (header.alg !== algorithm) throw new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" must be ${algorithm}`);
     for (const name of FORBIDDEN_HEADERS) {
       if (name in header) throw new TokenError("FORBIDDEN_HEADER", `"${name}" header is not accepted`);
     }
@@ -132,11 +135,19 @@ export class TokenService {
       throw new TokenError("WRONG_TYPE", `"typ" header must be ${ACCESS_TOKEN_TYPE}`);
     }
 
+    if (typeof header.kid !== "string") throw new TokenError("KEY_UNKNOWN", `"kid" header is required`);
+    let key = this.options.keys.find(header.kid);
+    if (!key && this.options.onUnknownKid) {
+      this.options.onUnknownKid();
+      key = this.options.keys.find(header.kid);
+    }
+    if (!key || key.alg !== algorithm) throw new TokenError("KEY_UNKNOWN", `no usable key has this "kid"`);
+
     const nowSeconds = Math.floor(this.now() / 1000);
     let payload: unknown;
     try {
-      payload = jwt.verify(token, this.options.key, {
-        algorithms: [this.options.algorithm],
+      payload = jwt.verify(token, key.verifyWith, {
+        algorithms: [key.alg],
         issuer: this.options.issuer,
         audience: this.options.audience,
         clockTimestamp: nowSeconds,
