@@ -22,7 +22,10 @@ export interface RingKey {
   readonly alg: SigningAlgorithm;
   readonly signWith: KeyObject;
   readonly verifyWith: KeyObject;
-  /** When it stopped signing (its successor's creation), or undefined for the current key. */
+  /**
+   * When it stopped signing (its successor's creation), or undefined when it verifies without a time
+   * limit: the current key, and configured previous keys (they verify until removed from configuration).
+   */
   readonly retiredAt: number | undefined;
 }
 
@@ -111,7 +114,8 @@ export function loadKeys(config: Config, warn: (message: string) => void, now: (
   const alg = config.jwt.algorithm;
   if (alg === "HS256" && config.jwt.secretKey !== undefined) {
     const secrets = [config.jwt.secretKey, ...config.jwt.previousSecretKeys];
-    return secrets.map((secret, i) => hmacKey(secret, i === 0 ? undefined : 0));
+    // Only secrets[0] signs (the ring's first key); the previous ones verify while they are configured.
+    return secrets.map((secret) => hmacKey(secret, undefined));
   }
   if (alg !== "HS256" && config.jwt.privateKeyFile !== undefined) {
     const signing = asymmetricKey(alg, createPrivateKey(readFileSync(config.jwt.privateKeyFile)), undefined);
@@ -150,7 +154,8 @@ function loadGeneratedKeys(config: Config, warn: (message: string) => void, now:
   if (alg === "HS256") {
     // The first HS256 secret lives in DATA_DIR/jwt-secret (created before key rotation existed).
     const legacy = readOrCreateDevSecret(config, warn);
-    stored.push({ kid: hmacKid(legacy), alg, createdAt: 0, secret: legacy });
+    // Stored secrets are base64url of the secret's UTF-8 text, like generateStoredKey writes them.
+    stored.push({ kid: hmacKid(legacy), alg, createdAt: 0, secret: Buffer.from(legacy, "utf8").toString("base64url") });
   } else if (stored.length === 0) {
     const created = generateStoredKey(alg, now());
     writeStoredKey(config.dataDir, created);
@@ -221,10 +226,11 @@ function asymmetricKey(alg: "RS256" | "ES256", privateKey: KeyObject, retiredAt:
   return { kid: thumbprint(publicKey), alg, signWith: privateKey, verifyWith: publicKey, retiredAt };
 }
 
-// A previous key given only as a public key can verify but never sign; it is retired already.
+// A previous key given only as a public key verifies (never signs: it is never the ring's first
+// key) for as long as it is configured; it has no retirement time to count a grace period from.
 function publicOnlyKey(alg: "RS256" | "ES256", publicKey: KeyObject): RingKey {
   checkKeyType(alg, publicKey);
-  return { kid: thumbprint(publicKey), alg, signWith: publicKey, verifyWith: publicKey, retiredAt: 0 };
+  return { kid: thumbprint(publicKey), alg, signWith: publicKey, verifyWith: publicKey, retiredAt: undefined };
 }
 
 function checkKeyType(alg: "RS256" | "ES256", key: KeyObject): void {
