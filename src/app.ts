@@ -1,5 +1,6 @@
 import "reflect-metadata";
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 
 import { ApolloServer } from "@apollo/server";
@@ -140,6 +141,9 @@ async function assemble(
     ]),
   );
 
+  // formatError is not given the request, so the request's logger travels in its async context:
+  // an unexpected error is then logged with the same reqId as the response's x-request-id.
+  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -147,10 +151,13 @@ async function assemble(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
+    // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
+    stopOnTerminationSignals: false,
     logger: logger.child({ component: "apollo" }),
     formatError: createErrorFormatter({
       revealInternals: !config.isProduction,
-      report: (error) => logger.error({ err: error }, "unexpected error"),
+      report: (error) => (requestLogger.getStore() ?? logger).error({ err: error }, "unexpected error"),
     }),
     plugins: [
       config.isProduction
@@ -169,6 +176,8 @@ async function assemble(
   server.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  // After body parsing, whose stream events would lose the async context.
+  server.addHook("preHandler", (request, _reply, done) => requestLogger.run(request.log, done));
 
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
   // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.

@@ -159,20 +159,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")} ${issue.message}`);
-    throw new ConfigError(problems);
   }
-  const e = parsed.data;
-  const isProduction = e.NODE_ENV === "production";
-  if (e.JWT_REFRESH_TOKEN_EXPIRES < e.JWT_ACCESS_TOKEN_EXPIRES) {
+  // Rules across variables are checked on the raw values too, so that one invalid variable does
+  // not hide them: every problem is reported at once.
+  const isSet = (name: string) => (merged[name] ?? "").trim() !== "";
+  if (parsed.success && parsed.data.JWT_REFRESH_TOKEN_EXPIRES < parsed.data.JWT_ACCESS_TOKEN_EXPIRES) {
     problems.push("JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES");
   }
-  if (e.JWT_SECRET_KEY === undefined && isProduction) {
+  if (merged.NODE_ENV === "production" && !isSet("JWT_SECRET_KEY")) {
     problems.push("JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)");
   }
-  if ((e.ADMIN_USERNAME === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+  if (isSet("ADMIN_USERNAME") !== isSet("ADMIN_PASSWORD")) {
     problems.push("ADMIN_USERNAME and ADMIN_PASSWORD must be set together");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const e = parsed.data;
+  const isProduction = e.NODE_ENV === "production";
 
   return deepFreeze({
     nodeEnv: e.NODE_ENV,

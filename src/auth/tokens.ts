@@ -122,6 +122,8 @@ export class TokenService {
     }
     const header = decodeSegment(token.slice(0, token.indexOf(".")));
     if (!header) throw new TokenError("MALFORMED", "token header is not a JSON object");
+    // jsonwebtoken hands a non-object payload on as a string, which then fails as an audience mismatch.
+    if (!decodeSegment(token.split(".")[1]!)) throw new TokenError("MALFORMED", "payload is not a JSON object");
     if (header.alg !== this.options.algorithm) {
       throw new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" must be ${this.options.algorithm}`);
     }
@@ -216,7 +218,7 @@ function mapLibraryError(error: unknown): TokenError {
     if (m === "invalid algorithm") return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
     if (m === "invalid signature" || m === "jwt signature is required") return new TokenError("SIGNATURE_INVALID", "signature verification failed");
     if (m.startsWith("jwt subject") || m.startsWith("jwt id") || m.startsWith("jwt jwtid")) return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
-    if (m.endsWith("must be a number")) return new TokenError("CLAIM_INVALID", "a time claim is not a number");
+    if (m.endsWith("must be a number") || m === "invalid exp value" || m === "invalid nbf value") return new TokenError("CLAIM_INVALID", "a time claim is not a number");
   }
   return new TokenError("MALFORMED", "token could not be decoded");
 }
