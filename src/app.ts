@@ -123,7 +123,16 @@ async function assemble(
     now,
     logger,
   });
-  const users = new UserService({ users: userStore, passwords, revocations, announce, now, logger });
+  const users = new UserService({
+    users: userStore,
+    passwords,
+    onRolesChanged: async ({ userId, roles, at }) => {
+      revocations.addRoleChange(userId, roles, at);
+      await announce();
+    },
+    now,
+    logger,
+  });
   const posts = new PostService({ posts: new PostStore(database.db), now, logger });
   const auth = new AuthService({ users: userStore, sessions, passwords, now, logger });
 

@@ -79,7 +79,14 @@ describe("the published schema", () => {
     assert.ok(guarded.length >= 6, `only ${guarded.length} guarded fields found`);
     for (const { type, field } of guarded) {
       const roles = requiredRoles(field)!;
-      const expected = roles.length === 0 ? "Requires: signed in." : roles.join(",") === "ADMIN" ? "Requires: ADMIN." : undefined;
+      const fresh = field.extensions?.requiresFresh === true;
+      const expected = fresh
+        ? "Requires: signed in with a fresh token (from login or register, not from refreshToken)."
+        : roles.length === 0
+          ? "Requires: signed in."
+          : roles.join(",") === "ADMIN"
+            ? "Requires: ADMIN."
+            : undefined;
       assert.ok(expected, `${type.name}.${field.name} requires ${roles.join(", ")}, which no test expects`);
       const description = field.description ?? "";
       assert.ok(description.endsWith(expected), `${type.name}.${field.name}: ${JSON.stringify(description)} does not end with "${expected}"`);
@@ -96,6 +103,9 @@ describe("the published schema", () => {
       ["Mutation", "updatePost", []],
       ["Mutation", "deletePost", []],
       ["Mutation", "setUserRoles", ["ADMIN"]],
+      ["Query", "sessions", []],
+      ["Mutation", "logout", []],
+      ["Mutation", "revokeSession", []],
     ] as const;
     for (const [operation, name, roles] of cases) {
       const field = rootField(schema, operation, name);
@@ -111,6 +121,7 @@ describe("the published schema", () => {
       ["Query", "post"],
       ["Mutation", "register"],
       ["Mutation", "login"],
+      ["Mutation", "refreshToken"],
     ] as const) {
       const field = rootField(schema, operation, name);
       assert.equal(requiredRoles(field), undefined, `${operation}.${name} is guarded`);
@@ -140,8 +151,8 @@ describe("the contract's names", () => {
     const expected: Record<string, Record<string, string>> = {
       User: { id: "ID!", username: "String!", roles: "[Role!]!", createdAt: "DateTimeISO!", posts: "[Post!]!" },
       Post: { id: "ID!", title: "String!", body: "String!", author: "User!", createdAt: "DateTimeISO!", updatedAt: "DateTimeISO!" },
-      // The contract also names AuthPayload.refreshToken, which this version does not serve yet.
-      AuthPayload: { accessToken: "String!", tokenType: "String!", expiresIn: "Int!", user: "User!" },
+      AuthPayload: { accessToken: "String!", refreshToken: "String!", tokenType: "String!", expiresIn: "Int!", user: "User!" },
+      Session: { id: "ID!", createdAt: "DateTimeISO!", lastUsedAt: "DateTimeISO", userAgent: "String", current: "Boolean!" },
     };
     for (const [typeName, fields] of Object.entries(expected)) {
       const type = schema.getType(typeName);
@@ -175,6 +186,11 @@ describe("the contract's names", () => {
       ["Mutation", "updatePost", "Post!", { id: "ID!", input: "UpdatePostInput!" }],
       ["Mutation", "deletePost", "Boolean!", { id: "ID!" }],
       ["Mutation", "setUserRoles", "User!", { userId: "ID!", roles: "[Role!]!" }],
+      ["Query", "sessions", "[Session!]!", {}],
+      ["Mutation", "refreshToken", "AuthPayload!", { refreshToken: "String!" }],
+      ["Mutation", "logout", "Boolean!", {}],
+      ["Mutation", "revokeSession", "Boolean!", { id: "ID!" }],
+      ["Mutation", "changePassword", "Boolean!", { input: "ChangePasswordInput!" }],
     ] as const;
     for (const [operation, name, returns, args] of expected) {
       const field = rootField(schema, operation, name);
@@ -198,6 +214,7 @@ describe("the contract's names", () => {
       LoginInput: { username: "String!", password: "String!" },
       CreatePostInput: { title: "String!", body: "String!" },
       UpdatePostInput: { title: "String", body: "String" },
+      ChangePasswordInput: { currentPassword: "String!", newPassword: "String!" },
     };
     for (const [typeName, fields] of Object.entries(expected)) {
       const type = schema.getType(typeName);
