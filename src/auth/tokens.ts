@@ -86,7 +86,14 @@ export class TokenService {
   }
 
   /** Mints an access token for a session. */
-  signAccessToken(subject: { userId: string; roles: readonly Role[]; sessionId: string; fresh: boolean }): {
+  signAccessToken(subject: {
+    userId: string;
+    roles: readonly Role[];
+    sessionId: string;
+    fresh: boolean;
+    /** Epoch seconds the token must not outlive (its session's end); default: the full lifetime. */
+    notAfter?: number;
+  }): {
     token: string;
     claims: AccessTokenClaims;
   } {
@@ -98,7 +105,7 @@ export class TokenService {
       jti: randomUUID(),
       fresh: subject.fresh,
       iat,
-      exp: iat + this.options.accessTokenTtlSeconds,
+      exp: Math.min(iat + this.options.accessTokenTtlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY),
       iss: this.options.issuer,
       aud: this.options.audience,
     };
