@@ -1,5 +1,6 @@
 import "reflect-metadata";
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 
 import { ApolloServer } from "@apollo/server";
@@ -13,7 +14,7 @@ import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
 import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
 import { PasswordHasher } from "./auth/passwords.js";
-import { IAT_LEEWAY_SECONDS, TokenService } from "./auth/tokens.js";
+import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
@@ -102,15 +103,11 @@ async function assemble(
   const keyReloads = setInterval(reloadKeys, 60_000);
   keyReloads.unref();
   cleanups.push(async () => clearInterval(keyReloads));
-  const tokens = new TokenService({
-    keys,
+  const tokens = createTokenService(config, keys, {
+    now,
     onUnknownKid: () => {
       if (now() - lastReload >= 1000) reloadKeys();
     },
-    issuer: config.jwt.issuer,
-    audience: config.jwt.audience,
-    accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
-    now,
   });
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
@@ -143,7 +140,16 @@ async function assemble(
     now,
     logger,
   });
-  const users = new UserService({ users: userStore, passwords, revocations, announce, now, logger });
+  const users = new UserService({
+    users: userStore,
+    passwords,
+    onRolesChanged: async ({ userId, roles, at }) => {
+      revocations.addRoleChange(userId, roles, at);
+      await announce();
+    },
+    now,
+    logger,
+  });
   const posts = new PostService({ posts: new PostStore(database.db), now, logger });
   const auth = new AuthService({ users: userStore, sessions, passwords, now, logger });
 
@@ -161,6 +167,9 @@ async function assemble(
     ]),
   );
 
+  // formatError is not given the request, so the request's logger travels in its async context:
+  // an unexpected error is then logged with the same reqId as the response's x-request-id.
+  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -168,10 +177,13 @@ async function assemble(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
+    // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
+    stopOnTerminationSignals: false,
     logger: logger.child({ component: "apollo" }),
     formatError: createErrorFormatter({
       revealInternals: !config.isProduction,
-      report: (error) => logger.error({ err: error }, "unexpected error"),
+      report: (error) => (requestLogger.getStore() ?? logger).error({ err: error }, "unexpected error"),
     }),
     plugins: [
       config.isProduction
@@ -190,6 +202,8 @@ async function assemble(
   server.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
+  // After body parsing, whose stream events would lose the async context.
+  server.addHook("preHandler", (request, _reply, done) => requestLogger.run(request.log, done));
 
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
   // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.

@@ -181,25 +181,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")} ${issue.message}`);
-    throw new ConfigError(problems);
   }
-  const e = parsed.data;
-  const isProduction = e.NODE_ENV === "production";
-  if (e.JWT_REFRESH_TOKEN_EXPIRES < e.JWT_ACCESS_TOKEN_EXPIRES) {
+  // Rules across variables are checked on the raw values too, so that one invalid variable does
+  // not hide them: every problem is reported at once.
+  const isSet = (name: string) => (merged[name] ?? "").trim() !== "";
+  if (parsed.success && parsed.data.JWT_REFRESH_TOKEN_EXPIRES < parsed.data.JWT_ACCESS_TOKEN_EXPIRES) {
     problems.push("JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES");
   }
-  if (e.JWT_ALGORITHM === "HS256" && e.JWT_SECRET_KEY === undefined && isProduction) {
+  const algorithm = merged.JWT_ALGORITHM ?? "HS256";
+  if (merged.NODE_ENV === "production" && algorithm === "HS256" && !isSet("JWT_SECRET_KEY")) {
     problems.push("JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)");
   }
-  if (e.JWT_ALGORITHM !== "HS256" && isProduction && e.JWT_PRIVATE_KEY_FILE === undefined) {
+  if (merged.NODE_ENV === "production" && (algorithm === "RS256" || algorithm === "ES256") && !isSet("JWT_PRIVATE_KEY_FILE")) {
     // Generated keys in a production DATA_DIR work on one machine, but every instance must share
     // them: say so rather than let a second instance mint tokens the first cannot verify.
-    problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${e.JWT_ALGORITHM}`);
+    problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${algorithm}`);
   }
-  if ((e.ADMIN_USERNAME === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+  if (isSet("ADMIN_USERNAME") !== isSet("ADMIN_PASSWORD")) {
     problems.push("ADMIN_USERNAME and ADMIN_PASSWORD must be set together");
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const e = parsed.data;
+  const isProduction = e.NODE_ENV === "production";
 
   return deepFreeze({
     nodeEnv: e.NODE_ENV,

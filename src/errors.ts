@@ -116,6 +116,22 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/** graphql-js's "Did you mean …?" ending, as matched by Apollo's own suggestion hiding. */
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+/**
+ * graphql-js puts the whole offending variable value in coercion messages
+ * (`Variable "$input" got invalid value { username: "x", password: "…" }; Field "usernme" is not
+ * defined…`). That value may hold a password, so only the part after the last "; " is kept: it
+ * comes after the value, so nothing of the value survives.
+ */
+export function withoutVariableValue(message: string): string {
+  const match = /^(Variable "\$[^"]+" got invalid value)/.exec(message);
+  if (!match) return message;
+  const cut = message.lastIndexOf("; ");
+  return cut < 0 ? `${match[1]}.` : `${match[1]}; ${message.slice(cut + 2)}`;
+}
+
 const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)]);
 
 /**
@@ -123,13 +139,17 @@ const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.valu
  * keep their message and extensions, without a stack trace: they are expected outcomes. Everything
  * else (a driver error, a bug, a library's message) is reported through `report` and becomes a plain
  * INTERNAL_SERVER_ERROR; only with `revealInternals` (development) do its message and stack show.
+ * Without `revealInternals`, "Did you mean …?" suggestions are also cut from every message.
  */
 export function createErrorFormatter(options: { revealInternals: boolean; report: (error: unknown) => void }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
     if (typeof code === "string" && KNOWN_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
       const { http: _http, stacktrace: _stacktrace, ...extensions } = formatted.extensions as Record<string, unknown>;
-      return { ...formatted, extensions };
+      // Apollo's hideSchemaDetailsFromClientErrors strips these from validation errors only; variable
+      // coercion errors (BAD_USER_INPUT) would still reveal input field and enum value names.
+      const message = withoutVariableValue(options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""));
+      return { ...formatted, message, extensions };
     }
     options.report(error);
     return {

@@ -105,12 +105,32 @@ export class KeyRing {
  *   start, rotated by `npm run cli -- keys rotate`; `warn` announces a generated HS256 secret.
  * Kids are derived from the key material, so instances given the same keys agree on them.
  */
-export function loadKeyRing(config: Config, warn: (message: string) => void, now: () => number = Date.now): KeyRing {
-  return new KeyRing(loadKeys(config, warn, now), graceMs(config), now);
+export function loadKeyRing(
+  config: Config,
+  warn: (message: string) => void,
+  now: () => number = Date.now,
+  options: { create?: boolean } = {},
+): KeyRing {
+  return new KeyRing(loadKeys(config, warn, now, options), graceMs(config), now);
 }
 
-/** Reads the keys again (configured or generated) for {@link KeyRing.replace}. */
-export function loadKeys(config: Config, warn: (message: string) => void, now: () => number = Date.now): RingKey[] {
+/** Thrown by {@link rotateGeneratedKey} when keys come from configuration, which rotates by editing it. */
+export class ConfiguredKeysError extends Error {}
+
+/** Thrown with `create: false` when no key is configured and none was generated yet. */
+export class NoKeysError extends Error {}
+
+/**
+ * Reads the keys again (configured or generated) for {@link KeyRing.replace}. With `create: false`
+ * (the CLI's `token verify`) a missing generated key is a {@link NoKeysError} instead of a new key,
+ * which could verify nothing.
+ */
+export function loadKeys(
+  config: Config,
+  warn: (message: string) => void,
+  now: () => number = Date.now,
+  options: { create?: boolean } = {},
+): RingKey[] {
   const alg = config.jwt.algorithm;
   if (alg === "HS256" && config.jwt.secretKey !== undefined) {
     const secrets = [config.jwt.secretKey, ...config.jwt.previousSecretKeys];
@@ -122,7 +142,12 @@ export function loadKeys(config: Config, warn: (message: string) => void, now: (
     const previous = config.jwt.previousPublicKeyFiles.map((file) => publicOnlyKey(alg, createPublicKey(readFileSync(file))));
     return [signing, ...previous];
   }
-  return loadGeneratedKeys(config, warn, now);
+  return loadGeneratedKeys(config, warn, now, options.create ?? true);
+}
+
+/** A ring of one HS256 secret, for tools and tests that mint or check tokens with a known key. */
+export function secretKeyRing(secret: KeyObject, kid = "default"): KeyRing {
+  return new KeyRing([{ kid, alg: "HS256", signWith: secret, verifyWith: secret, retiredAt: undefined }], 0);
 }
 
 /**
@@ -131,14 +156,16 @@ export function loadKeys(config: Config, warn: (message: string) => void, now: (
  */
 export function rotateGeneratedKey(config: Config, now: () => number = Date.now): { kid: string; alg: SigningAlgorithm } {
   if (config.jwt.algorithm === "HS256" ? config.jwt.secretKey !== undefined : config.jwt.privateKeyFile !== undefined) {
-    throw new Error(
+    throw new ConfiguredKeysError(
       config.jwt.algorithm === "HS256"
         ? "keys come from JWT_SECRET_KEY: rotate by moving it to JWT_PREVIOUS_SECRET_KEYS and setting a new JWT_SECRET_KEY"
         : "keys come from JWT_PRIVATE_KEY_FILE: rotate by adding the old public key to JWT_PREVIOUS_PUBLIC_KEY_FILES and pointing JWT_PRIVATE_KEY_FILE at a new key",
     );
   }
-  loadGeneratedKeys(config, () => undefined, now); // make sure the first key exists, so this one is second
-  const stored = generateStoredKey(config.jwt.algorithm, now());
+  loadGeneratedKeys(config, () => undefined, now, true); // make sure the first key exists, so this one is second
+  // Never older than a key already there, so the new one is the newest even if the clock went back.
+  const newest = Math.max(0, ...readStoredKeys(config.dataDir).map((k) => k.createdAt));
+  const stored = generateStoredKey(config.jwt.algorithm, Math.max(now(), newest + 1));
   writeStoredKey(config.dataDir, stored);
   return { kid: stored.kid, alg: stored.alg };
 }
@@ -148,9 +175,13 @@ function graceMs(config: Config): number {
   return (config.jwt.accessTokenTtlSeconds + 120) * 1000;
 }
 
-function loadGeneratedKeys(config: Config, warn: (message: string) => void, now: () => number): RingKey[] {
+function loadGeneratedKeys(config: Config, warn: (message: string) => void, now: () => number, create: boolean): RingKey[] {
   const alg = config.jwt.algorithm;
   const stored = readStoredKeys(config.dataDir).filter((k) => k.alg === alg);
+  const nothingYet = alg === "HS256" ? !existsSync(join(config.dataDir, DEV_SECRET_FILE)) : stored.length === 0;
+  if (!create && nothingYet) {
+    throw new NoKeysError(`no ${alg} key is configured and none was generated in ${config.dataDir} (check DATA_DIR)`);
+  }
   if (alg === "HS256") {
     // The first HS256 secret lives in DATA_DIR/jwt-secret (created before key rotation existed).
     const legacy = readOrCreateDevSecret(config, warn);

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 
 import { type Role, parseRoles } from "../users/role.js";
+import type { Config } from "../config.js";
 import type { KeyRing } from "./keys.js";
 
 /** The `typ` header of every access token (RFC 9068), so no other JWT can pass as one. */
@@ -76,6 +77,21 @@ export interface TokenServiceOptions {
   now?: () => number;
 }
 
+/** A TokenService for a configuration's issuer, audience and lifetime, over the given keys. */
+export function createTokenService(
+  config: Config,
+  keys: KeyRing,
+  options: Pick<TokenServiceOptions, "now" | "onUnknownKid"> = {},
+): TokenService {
+  return new TokenService({
+    keys,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+    ...options,
+  });
+}
+
 /** The one module that imports jsonwebtoken: it mints and verifies access tokens. */
 export class TokenService {
   private readonly now: () => number;
@@ -89,7 +105,14 @@ export class TokenService {
   }
 
   /** Mints an access token for a session. */
-  signAccessToken(subject: { userId: string; roles: readonly Role[]; sessionId: string; fresh: boolean }): {
+  signAccessToken(subject: {
+    userId: string;
+    roles: readonly Role[];
+    sessionId: string;
+    fresh: boolean;
+    /** Epoch seconds the token must not outlive (its session's end); default: the full lifetime. */
+    notAfter?: number;
+  }): {
     token: string;
     claims: AccessTokenClaims;
   } {
@@ -101,7 +124,7 @@ export class TokenService {
       jti: randomUUID(),
       fresh: subject.fresh,
       iat,
-      exp: iat + this.options.accessTokenTtlSeconds,
+      exp: Math.min(iat + this.options.accessTokenTtlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY),
       iss: this.options.issuer,
       aud: this.options.audience,
     };
@@ -126,6 +149,8 @@ export class TokenService {
     }
     const header = decodeSegment(token.slice(0, token.indexOf(".")));
     if (!header) throw new TokenError("MALFORMED", "token header is not a JSON object");
+    // jsonwebtoken hands a non-object payload on as a string, which then fails as an audience mismatch.
+    if (!decodeSegment(token.split(".")[1]!)) throw new TokenError("MALFORMED", "payload is not a JSON object");
     const algorithm = this.options.keys.algorithm;
     if (header.alg !== algorithm) throw new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" must be ${algorithm}`);
     for (const name of FORBIDDEN_HEADERS) {
@@ -227,7 +252,7 @@ function mapLibraryError(error: unknown): TokenError {
     if (m === "invalid algorithm") return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
     if (m === "invalid signature" || m === "jwt signature is required") return new TokenError("SIGNATURE_INVALID", "signature verification failed");
     if (m.startsWith("jwt subject") || m.startsWith("jwt id") || m.startsWith("jwt jwtid")) return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
-    if (m.endsWith("must be a number")) return new TokenError("CLAIM_INVALID", "a time claim is not a number");
+    if (m.endsWith("must be a number") || m === "invalid exp value" || m === "invalid nbf value") return new TokenError("CLAIM_INVALID", "a time claim is not a number");
   }
   return new TokenError("MALFORMED", "token could not be decoded");
 }

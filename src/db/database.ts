@@ -60,20 +60,33 @@ export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchem
 }
 
 /**
- * Applies every pending migration. Safe to run from several instances at once: Kysely takes a
- * lock (an advisory lock on PostgreSQL) around the run.
+ * Applies every pending migration. Safe to run from several instances at once: on PostgreSQL
+ * Kysely holds an advisory lock around the run; on SQLite (where its lock covers one connection
+ * only) a process that loses the race to another one on the same file retries until the winner
+ * has recorded its work.
  */
 export async function migrateToLatest(handle: DatabaseHandle, schema?: string): Promise<void> {
   if (handle.dialect === "postgres" && schema) {
-    await sql`create schema if not exists ${sql.id(schema)}`.execute(handle.db);
+    try {
+      await sql`create schema if not exists ${sql.id(schema)}`.execute(handle.db);
+    } catch (error) {
+      // Two instances creating the schema at once: the loser sees a duplicate, which is fine.
+      if (!isUniqueViolation(error) && (error as { code?: string }).code !== "42P06") throw error;
+    }
   }
   const migrator = new Migrator({
     db: handle.db,
     provider: createMigrationProvider(handle.dialect),
     ...(handle.dialect === "postgres" ? { migrationTableSchema: schema ?? "public" } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return;
+    const racing = handle.dialect === "sqlite" && /already exists/.test(String((error as Error).message)) && attempt < 50;
+    if (racing) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
     throw new Error(`Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : String(error)}`);
   }

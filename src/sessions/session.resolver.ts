@@ -20,10 +20,10 @@ export class SessionResolver {
   })
   @Requires()
   logout(
-    @Arg("scope", () => LogoutScope, { defaultValue: LogoutScope.CURRENT }) scope: LogoutScope,
+    @Arg("scope", () => LogoutScope, { nullable: true, defaultValue: LogoutScope.CURRENT }) scope: LogoutScope | null,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return this.sessionService.logout(ctx.principal!, scope);
+    return this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT);
   }
 
   @Mutation(() => Boolean, {

@@ -70,7 +70,7 @@ export class SessionService {
       await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashToken(refreshToken), now });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
-    return this.payload(user, sessionId, refreshToken, true);
+    return this.payload(user, sessionId, refreshToken, true, new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000));
   }
 
   /**
@@ -104,7 +104,7 @@ export class SessionService {
     // Roles are read again here, so a refreshed token always carries the current ones.
     const user = await this.deps.users.findById(session.userId);
     if (!user) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
-    return this.payload(user, session.id, successor, false);
+    return this.payload(user, session.id, successor, false, session.expiresAt);
   }
 
   /** The caller's live sessions, newest first, with the current one marked. */
@@ -164,13 +164,20 @@ export class SessionService {
     return ended;
   }
 
-  private payload(user: User, sessionId: string, refreshToken: string, fresh: boolean): AuthPayload {
-    const { token } = this.deps.tokens.signAccessToken({ userId: user.id, roles: user.roles, sessionId, fresh });
+  // An access token never outlives its session: near the session's end it is shorter.
+  private payload(user: User, sessionId: string, refreshToken: string, fresh: boolean, sessionEnd: Date): AuthPayload {
+    const { token, claims } = this.deps.tokens.signAccessToken({
+      userId: user.id,
+      roles: user.roles,
+      sessionId,
+      fresh,
+      notAfter: Math.floor(sessionEnd.getTime() / 1000),
+    });
     return {
       accessToken: token,
       refreshToken,
       tokenType: "Bearer",
-      expiresIn: this.deps.tokens.accessTokenTtlSeconds,
+      expiresIn: claims.exp - claims.iat,
       user: { id: user.id, username: user.username, roles: user.roles, createdAt: user.createdAt, updatedAt: user.updatedAt },
     };
   }

@@ -8,7 +8,6 @@ import type { PasswordHasher } from "../auth/passwords.js";
 import { toPublicUser } from "../auth/auth.service.js";
 import type { Principal } from "../context.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
-import type { RevocationList } from "../sessions/revocation-list.js";
 import { validateArgument } from "../validation.js";
 import { Role, normalizeRoles } from "./role.js";
 import { type UserStore, UsernameTakenError } from "./user.store.js";
@@ -20,9 +19,8 @@ export class UserService {
     private readonly deps: {
       users: UserStore;
       passwords: PasswordHasher;
-      revocations: RevocationList;
-      /** Tells other instances that roles changed (see RevocationSync). */
-      announce: () => Promise<void>;
+      /** Called after roles change, so running instances stop honouring the old ones at once. */
+      onRolesChanged?: (change: { userId: string; roles: readonly Role[]; at: number }) => Promise<void>;
       now: () => number;
       logger: Logger;
     },
@@ -57,8 +55,7 @@ export class UserService {
       throw new BadUserInputError([{ field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" }]);
     }
     // Tokens minted before now carry the old roles: from this moment every instance uses the new ones.
-    this.deps.revocations.addRoleChange(userId, result.roles, at);
-    await this.deps.announce();
+    await this.deps.onRolesChanged?.({ userId, roles: result.roles, at });
     this.deps.logger.info({ actorId: actor.userId, userId, roles: result.roles }, "roles changed");
     return toPublicUser(result);
   }
@@ -107,7 +104,7 @@ export class UserService {
     if (existing.roles.includes(Role.ADMIN)) return "unchanged";
     const at = this.deps.now();
     const promoted = await this.deps.users.addRole(existing.id, Role.ADMIN, new Date(at));
-    if (promoted) this.deps.revocations.addRoleChange(promoted.id, promoted.roles, at);
+    if (promoted) await this.deps.onRolesChanged?.({ userId: promoted.id, roles: promoted.roles, at });
     this.deps.logger.info({ userId: existing.id }, "ADMIN role added by bootstrap");
     return "promoted";
   }

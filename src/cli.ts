@@ -1,0 +1,211 @@
+import "reflect-metadata";
+
+import { parseArgs } from "node:util";
+
+import { ConfiguredKeysError, NoKeysError, loadKeyRing, rotateGeneratedKey } from "./auth/keys.js";
+import { PasswordHasher } from "./auth/passwords.js";
+import { TokenError, createTokenService, decodeUnverified } from "./auth/tokens.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { migrateToLatest, openDatabase } from "./db/database.js";
+import { BadUserInputError } from "./errors.js";
+import { createLogger } from "./logger.js";
+import { Role } from "./users/role.js";
+import { UserService } from "./users/user.service.js";
+import { UserStore } from "./users/user.store.js";
+
+/** Exit statuses: success, a refused or failed operation, a command line that could not be understood. */
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+const USAGE = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  users create --username <name> (--password <password> | --password-stdin) [--role USER|ADMIN]...
+      Creates a user with the same rules as register. --role may be repeated; every user
+      has USER. --password-stdin reads the password from standard input (keeps it out of
+      shell history). Prints {"id","username","roles"} as JSON.
+  token decode <jwt>
+      Prints the token's header and payload as JSON WITHOUT verifying anything.
+  token verify <jwt>
+      Verifies the token with the configured key, issuer and audience and prints its
+      claims as JSON, or prints "invalid: <REASON>: <message>" and exits 1.
+      Whether the token's session is still active is not checked.
+  keys rotate
+      Adds a new generated signing key for JWT_ALGORITHM in DATA_DIR/keys and prints its kid.
+      Running servers sign with it within a minute (at once on SIGHUP); the old key keeps
+      verifying until the tokens it signed have expired, then leaves the JWKS. Keys given by
+      JWT_SECRET_KEY or JWT_PRIVATE_KEY_FILE rotate by changing the configuration instead.
+  help
+      Shows this text.
+
+Configuration is read like the server's, from the environment or a .env file
+(DATA_DIR, DATABASE_URL, DATABASE_SCHEMA, JWT_*, LOG_LEVEL). Logs go to standard error.
+Exit status: 0 done, 1 failed or refused, 2 command line not understood.
+`;
+
+/** A command line that cannot be understood: reported with a hint to `help`, exit status 2. */
+class UsageError extends Error {}
+
+/**
+ * Runs one CLI command given its arguments (without `node cli.js`) and resolves to the exit status.
+ * Results go to stdout, everything else (notes, errors, logs) to stderr.
+ */
+async function runCli(args: readonly string[]): Promise<number> {
+  const [group, action, ...rest] = args;
+  try {
+    if (group === undefined || group === "help" || group === "--help" || group === "-h") {
+      process.stdout.write(USAGE);
+      return EXIT_OK;
+    }
+    if (group === "users" && action === "create") return await createUser(rest);
+    if (group === "token" && action === "decode") return decodeToken(rest);
+    if (group === "token" && action === "verify") return await verifyToken(rest);
+    if (group === "keys" && action === "rotate") return rotateKeys(rest);
+    throw new UsageError(`unknown command: ${[group, action].filter((word) => word !== undefined).join(" ")}`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
+      return EXIT_FAILED;
+    }
+    throw error;
+  }
+}
+
+/** `users create`: validates like `register`, stores the user, prints it (never the password). */
+async function createUser(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCommand(args, {
+    username: { type: "string" },
+    password: { type: "string" },
+    "password-stdin": { type: "boolean" },
+    role: { type: "string", multiple: true },
+  });
+  // Not echoed: a stray argument may well be a password typed in the wrong place.
+  if (positionals.length > 0) throw new UsageError("users create takes only options (--username, --password, --password-stdin, --role)");
+  if (values.username === undefined) throw new UsageError("users create needs --username");
+  if ((values.password === undefined) === (values["password-stdin"] !== true)) {
+    throw new UsageError("users create needs exactly one of --password or --password-stdin");
+  }
+  const roles = new Set<Role>([Role.USER]);
+  for (const name of values.role ?? []) {
+    const role = Object.values(Role).find((r) => r === name.toUpperCase());
+    if (role === undefined) {
+      process.stderr.write(`unknown role ${JSON.stringify(name)}: use ${Object.values(Role).join(" or ")}\n`);
+      return EXIT_FAILED;
+    }
+    roles.add(role);
+  }
+  const password = values.password ?? (await readPasswordFromStdin());
+
+  const config = loadConfig();
+  const logger = createLogger(config, process.stderr);
+  const database = openDatabase(config);
+  try {
+    await migrateToLatest(database, config.databaseSchema);
+    const users = new UserService({ users: new UserStore(database.db, database.dialect), passwords: new PasswordHasher(), now: Date.now, logger });
+    const user = await users.create({ username: values.username, password, roles: [...roles] });
+    process.stdout.write(`${JSON.stringify({ id: user.id, username: user.username, roles: user.roles })}\n`);
+    return EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof BadUserInputError)) throw error;
+    for (const field of error.fields) process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
+    return EXIT_FAILED;
+  } finally {
+    await database.close();
+  }
+}
+
+/** `token decode`: header and payload as they are written, with a loud note that nothing was checked. */
+function decodeToken(args: readonly string[]): number {
+  const token = singleToken(args, "token decode");
+  const decoded = decodeUnverified(token);
+  if (!decoded) {
+    process.stderr.write("not a JWT: expected three base64url segments whose first two are JSON objects\n");
+    return EXIT_FAILED;
+  }
+  process.stderr.write("NOT verified: signature, expiry, issuer and audience were not checked (use `token verify`)\n");
+  process.stdout.write(`${JSON.stringify(decoded, null, 2)}\n`);
+  return EXIT_OK;
+}
+
+/** `token verify`: the same checks as the server applies to every request, with the configured key. */
+async function verifyToken(args: readonly string[]): Promise<number> {
+  const token = singleToken(args, "token verify");
+  const config = loadConfig();
+  let keys;
+  try {
+    // Never generate here: a new key could verify nothing and would leave a file behind.
+    keys = loadKeyRing(config, () => undefined, Date.now, { create: false });
+  } catch (error) {
+    if (!(error instanceof NoKeysError)) throw error;
+    process.stderr.write(`cannot verify: ${error.message}\n`);
+    return EXIT_FAILED;
+  }
+  const tokens = createTokenService(config, keys);
+  try {
+    const claims = tokens.verifyAccessToken(token);
+    process.stdout.write(`${JSON.stringify(claims, null, 2)}\n`);
+    return EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof TokenError)) throw error;
+    process.stderr.write(`invalid: ${error.reason}: ${error.message}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+/** `keys rotate`: a new generated signing key; the previous ones keep verifying for a grace period. */
+function rotateKeys(args: readonly string[]): number {
+  if (args.length > 0) throw new UsageError("keys rotate takes no arguments");
+  const config = loadConfig();
+  try {
+    const { kid, alg } = rotateGeneratedKey(config);
+    process.stdout.write(`${JSON.stringify({ kid, alg })}\n`);
+    process.stderr.write("new signing key added; running servers use it within a minute, or at once after SIGHUP\n");
+    return EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof ConfiguredKeysError)) throw error;
+    process.stderr.write(`cannot rotate: ${error.message}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
+
+/** parseArgs in strict mode, with its complaints turned into usage errors. */
+function parseCommand<T extends OptionSpec>(args: readonly string[], options: T) {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function singleToken(args: readonly string[], command: string): string {
+  const { positionals } = parseCommand(args, {});
+  const [token] = positionals;
+  if (token === undefined || positionals.length !== 1) throw new UsageError(`${command} needs exactly one token`);
+  return token.trim();
+}
+
+/** Reads standard input to its end; one trailing line break (from `echo` or a here-string) is dropped. */
+async function readPasswordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("password (end with Enter, then Ctrl-D): ");
+  let text = "";
+  process.stdin.setEncoding("utf8");
+  for await (const chunk of process.stdin) text += chunk;
+  return text.replace(/\r?\n$/, "");
+}
+
+runCli(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: unknown) => {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT_FAILED;
+  },
+);

@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { type Config, ConfigError, loadConfig } from "../src/config.js";
+
+const STRONG_SECRET = randomBytes(48).toString("base64url");
+
+describe("loadConfig", () => {
+  let cwd: string;
+  before(() => {
+    cwd = mkdtempSync(join(tmpdir(), "gta-config-"));
+  });
+  after(() => {
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  /** loadConfig's problems for `env`, failing the test when it accepts it. */
+  function problemsOf(env: Record<string, string>, dir = cwd): readonly string[] {
+    try {
+      loadConfig(env, dir);
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+      return error.problems;
+    }
+    assert.fail(`expected ${JSON.stringify(Object.keys(env))} to be refused`);
+  }
+
+  /** Asserts exactly one problem, naming `variable` and never containing `secret`. */
+  function assertOneProblem(env: Record<string, string>, variable: string, secret?: string): string {
+    const problems = problemsOf(env);
+    assert.equal(problems.length, 1, problems.join("\n"));
+    const [problem] = problems as [string];
+    assert.ok(problem.includes(variable), `"${problem}" names ${variable}`);
+    if (secret !== undefined) assert.ok(!problem.includes(secret), `"${problem}" does not contain the secret`);
+    return problem;
+  }
+
+  it("runs with no configuration at all on its defaults", () => {
+    const config = loadConfig({}, cwd);
+    assert.deepEqual(config, {
+      nodeEnv: "development",
+      isProduction: false,
+      host: "0.0.0.0",
+      port: 4000,
+      dataDir: join(cwd, "data"),
+      databaseUrl: undefined,
+      databaseSchema: undefined,
+      jwt: {
+        secretKey: undefined,
+        previousSecretKeys: [],
+        algorithm: "HS256",
+        privateKeyFile: undefined,
+        previousPublicKeyFiles: [],
+        accessTokenTtlSeconds: 900,
+        refreshTokenTtlSeconds: 30 * 86400,
+        issuer: "graphql-token-auth",
+        audience: "graphql-token-auth-api",
+      },
+      admin: undefined,
+      logLevel: "info",
+    } satisfies Config);
+  });
+
+  for (const [value, seconds] of [["900s", 900], ["15m", 900], ["1h", 3600], ["30d", 30 * 86400]] as const) {
+    it(`accepts JWT_ACCESS_TOKEN_EXPIRES=${value} as ${seconds} seconds`, () => {
+      const config = loadConfig({ JWT_ACCESS_TOKEN_EXPIRES: value, JWT_REFRESH_TOKEN_EXPIRES: "30d" }, cwd);
+      assert.equal(config.jwt.accessTokenTtlSeconds, seconds);
+    });
+  }
+
+  it("refuses a bare number of seconds for JWT_ACCESS_TOKEN_EXPIRES, saying it needs a unit", () => {
+    const problem = assertOneProblem({ JWT_ACCESS_TOKEN_EXPIRES: "900" }, "JWT_ACCESS_TOKEN_EXPIRES");
+    assert.match(problem, /unit/);
+  });
+
+  it("refuses production without JWT_SECRET_KEY, naming it", () => {
+    assertOneProblem({ NODE_ENV: "production" }, "JWT_SECRET_KEY");
+  });
+
+  it("refuses a 31-byte secret without repeating it", () => {
+    const secret = randomBytes(31).toString("hex").slice(0, 31);
+    const problem = assertOneProblem({ NODE_ENV: "production", JWT_SECRET_KEY: secret }, "JWT_SECRET_KEY", secret);
+    assert.match(problem, /at least 32 bytes/);
+  });
+
+  const samples = [
+    "super-secret",
+    "your_secret_key",
+    "your-256-bit-secret",
+    "super-secret".repeat(3),
+    "Your-256-Bit-Secret".repeat(2),
+    "a".repeat(40),
+  ];
+  for (const secret of samples) {
+    it(`refuses the sample secret ${JSON.stringify(secret.length > 24 ? `${secret.slice(0, 20)}…` : secret)} (${Buffer.byteLength(secret)} bytes) without repeating it`, () => {
+      assertOneProblem({ NODE_ENV: "production", JWT_SECRET_KEY: secret }, "JWT_SECRET_KEY", secret);
+    });
+  }
+
+  it("accepts a random 48-byte secret in production", () => {
+    const config = loadConfig({ NODE_ENV: "production", JWT_SECRET_KEY: STRONG_SECRET }, cwd);
+    assert.equal(config.isProduction, true);
+    assert.equal(config.jwt.secretKey, STRONG_SECRET);
+  });
+
+  for (const port of ["abc", "70000"]) {
+    it(`refuses PORT=${port}`, () => {
+      assertOneProblem({ PORT: port }, "PORT");
+    });
+  }
+
+  it("refuses a DATABASE_URL that is not PostgreSQL", () => {
+    assertOneProblem({ DATABASE_URL: "mysql://root@localhost/app" }, "DATABASE_URL");
+  });
+
+  it("selects PostgreSQL when DATABASE_URL is a postgres:// URL", () => {
+    const config = loadConfig({ DATABASE_URL: "postgres://app@db:5432/app" }, cwd);
+    assert.equal(config.databaseUrl, "postgres://app@db:5432/app");
+  });
+
+  it("refuses ADMIN_USERNAME without ADMIN_PASSWORD", () => {
+    assertOneProblem({ ADMIN_USERNAME: "root" }, "ADMIN_PASSWORD");
+  });
+
+  it("refuses a weak ADMIN_PASSWORD without repeating it", () => {
+    const problem = assertOneProblem({ ADMIN_USERNAME: "root", ADMIN_PASSWORD: "pw12345" }, "ADMIN_PASSWORD", "pw12345");
+    assert.match(problem, /at least 8 characters/);
+  });
+
+  it("reports every problem at once, one line per problem, each naming its variable", () => {
+    const weakSecret = "your_secret_key";
+    const problems = problemsOf({
+      NODE_ENV: "production",
+      PORT: "abc",
+      JWT_ACCESS_TOKEN_EXPIRES: "900",
+      DATABASE_URL: "mysql://root@localhost/app",
+      JWT_SECRET_KEY: weakSecret,
+      ADMIN_USERNAME: "root",
+    });
+    const variables = ["PORT", "JWT_ACCESS_TOKEN_EXPIRES", "DATABASE_URL", "JWT_SECRET_KEY", "ADMIN_PASSWORD"];
+    assert.equal(problems.length, variables.length, problems.join("\n"));
+    for (const variable of variables) assert.equal(problems.filter((p) => p.includes(variable)).length, 1, variable);
+    for (const problem of problems) {
+      assert.ok(!problem.includes("\n"), "one line each");
+      assert.ok(!problem.includes(weakSecret), "the secret is never repeated");
+    }
+  });
+
+  it("still requires JWT_SECRET_KEY in production when another variable is invalid too", () => {
+    const problems = problemsOf({ NODE_ENV: "production", JWT_ACCESS_TOKEN_EXPIRES: "900" });
+    assert.equal(problems.length, 2, problems.join("\n"));
+    assert.ok(problems[0]!.startsWith("JWT_ACCESS_TOKEN_EXPIRES "));
+    assert.ok(problems[1]!.startsWith("JWT_SECRET_KEY "));
+  });
+
+  it("reads a .env file in the working directory, and the real environment wins over it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gta-dotenv-"));
+    try {
+      writeFileSync(join(dir, ".env"), "PORT=5000\nJWT_ISSUER=from-dotenv\n# a comment\nLOG_LEVEL=debug\n");
+      const config = loadConfig({ PORT: "6000" }, dir);
+      assert.equal(config.port, 6000);
+      assert.equal(config.jwt.issuer, "from-dotenv");
+      assert.equal(config.logLevel, "debug");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("returns a frozen config that no module can change", () => {
+    const config = loadConfig({}, cwd);
+    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.jwt));
+    assert.throws(() => {
+      (config as { port: number }).port = 1;
+    }, TypeError);
+    assert.throws(() => {
+      (config.jwt as { issuer: string }).issuer = "attacker";
+    }, TypeError);
+    assert.equal(config.port, 4000);
+    assert.equal(config.jwt.issuer, "graphql-token-auth");
+  });
+});
