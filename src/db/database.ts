@@ -15,6 +15,8 @@ export type Dialect = "sqlite" | "postgres";
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /** The driver's own handle, for libraries that need it (the login throttle's store). */
+  readonly driver: { readonly sqlite: SqliteDatabase.Database } | { readonly pool: pg.Pool };
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -40,6 +42,7 @@ export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchem
     return {
       db,
       dialect: "postgres",
+      driver: { pool },
       ping: async () => void (await sql`select 1`.execute(db)),
       close: () => db.destroy(),
     };
@@ -54,6 +57,7 @@ export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchem
   return {
     db,
     dialect: "sqlite",
+    driver: { sqlite },
     ping: async () => void (await sql`select 1`.execute(db)),
     close: () => db.destroy(),
   };
