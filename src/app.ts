@@ -23,6 +23,7 @@ import { createLogger } from "./logger.js";
 import { PostResolver } from "./posts/post.resolver.js";
 import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
+import { createQueryLimits } from "./query-limits.js";
 import { buildAppSchema } from "./schema.js";
 import { RevocationList } from "./sessions/revocation-list.js";
 import { RevocationSync } from "./sessions/revocation-sync.js";
@@ -170,6 +171,7 @@ async function assemble(
   // formatError is not given the request, so the request's logger travels in its async context:
   // an unexpected error is then logged with the same reqId as the response's x-request-id.
   const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -177,6 +179,9 @@ async function assemble(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // Depth, aliases, directives, tokens and cost: refused with 400 before anything runs.
+    parseOptions: limits.parseOptions,
+    validationRules: limits.validationRules,
     // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
     // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
     stopOnTerminationSignals: false,

@@ -34,6 +34,20 @@ export interface Config {
   };
   readonly admin: { readonly username: string; readonly password: string } | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Checked on every operation before it runs; see `query-limits.ts`. */
+  readonly queryLimits: QueryLimits;
+}
+
+/** The limits every GraphQL operation must stay within; each is a positive whole number. */
+export interface QueryLimits {
+  /** Nesting of selections (`__schema` introspection is not counted). */
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxDirectives: number;
+  /** Lexical tokens in the whole document; the parser stops at the first one over. */
+  readonly maxTokens: number;
+  /** graphql-armor's cost estimate: objects cost 2, scalars 1, times 1.5 per level, times `first`. */
+  readonly maxCost: number;
 }
 
 /** Thrown by {@link loadConfig}; `problems` holds one line per invalid variable, each naming it. */
@@ -92,6 +106,21 @@ export function weakSecretReason(secret: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Well above what this API's clients send, well below what abuse needs. Useful queries nest about
+ * 6 levels (`me { posts { author { posts { … } } } }`), a page of 100 posts with their authors costs
+ * about 2,150, and Apollo Sandbox's introspection is under 200 tokens (its `__schema` part counts
+ * for neither depth nor cost). The token limit is what refuses 600 repeated fields: no other rule
+ * counts a plain field selected again and again.
+ */
+export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
+  maxDepth: 10,
+  maxAliases: 15,
+  maxDirectives: 50,
+  maxTokens: 500,
+  maxCost: 5000,
+});
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 const optionalText = z
@@ -105,6 +134,15 @@ function list() {
     .string()
     .optional()
     .transform((v) => (v ?? "").split(",").map((item) => item.trim()).filter((item) => item !== ""));
+}
+
+/** A positive whole number, with a default. */
+function positiveInteger(defaultValue: number) {
+  return z
+    .string()
+    .default(String(defaultValue))
+    .refine((v) => /^\d{1,9}$/.test(v.trim()) && Number(v) > 0, "must be a whole number from 1 to 999999999")
+    .transform((v) => Number(v));
 }
 
 function duration(defaultValue: string) {
@@ -168,6 +206,11 @@ const envSchema = z.object({
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+  QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
+  QUERY_MAX_ALIASES: positiveInteger(DEFAULT_QUERY_LIMITS.maxAliases),
+  QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
+  QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
+  QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
 });
 
 /**
@@ -228,6 +271,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
         : undefined,
     logLevel: e.LOG_LEVEL,
+    queryLimits: {
+      maxDepth: e.QUERY_MAX_DEPTH,
+      maxAliases: e.QUERY_MAX_ALIASES,
+      maxDirectives: e.QUERY_MAX_DIRECTIVES,
+      maxTokens: e.QUERY_MAX_TOKENS,
+      maxCost: e.QUERY_MAX_COST,
+    },
   });
 }
 
