@@ -19,6 +19,7 @@ import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
 import { ErrorCode, ProtocolErrorCode, createErrorFormatter } from "./errors.js";
+import { registerHttpSecurity } from "./http-security.js";
 import { createLogger } from "./logger.js";
 import { PostResolver } from "./posts/post.resolver.js";
 import { PostService } from "./posts/post.service.js";
@@ -203,12 +204,15 @@ async function assemble(
     bodyLimit: BODY_LIMIT_BYTES,
     // Our own ids, so a client-sent header cannot inject text into the logs; echoed in x-request-id.
     genReqId: () => randomUUID(),
+    // request.ip (sessions, logs) and request.protocol (HSTS) believe X-Forwarded-* only from these.
+    trustProxy: typeof config.trustProxy === "object" ? [...config.trustProxy] : config.trustProxy,
   });
   server.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
   // After body parsing, whose stream events would lose the async context.
   server.addHook("preHandler", (request, _reply, done) => requestLogger.run(request.log, done));
+  await registerHttpSecurity(server, config);
 
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
   // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig } from "../src/config.js";
 
 const PRODUCTION = { NODE_ENV: "production", JWT_SECRET_KEY: randomBytes(48).toString("base64url") };
 
-describe("loadConfig: query limits", () => {
+describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
   let cwd: string;
   before(() => {
     cwd = mkdtempSync(join(tmpdir(), "gta-config-hardening-"));
@@ -63,6 +63,87 @@ describe("loadConfig: query limits", () => {
     }
   });
 
+  describe("TRUST_PROXY", () => {
+    it("is off when unset, empty or false: the socket's address is the client's", () => {
+      for (const env of [{}, { TRUST_PROXY: "" }, { TRUST_PROXY: "false" }, { TRUST_PROXY: "FALSE" }]) {
+        assert.equal(loadConfig(env, cwd).trustProxy, false, JSON.stringify(env));
+      }
+    });
+
+    it("trusts every proxy with true", () => {
+      assert.equal(loadConfig({ TRUST_PROXY: "true" }, cwd).trustProxy, true);
+      assert.equal(loadConfig({ TRUST_PROXY: " True " }, cwd).trustProxy, true);
+    });
+
+    it("reads a comma-separated list of addresses, CIDR ranges and proxy-addr's range names", () => {
+      const config = loadConfig({ TRUST_PROXY: "10.0.0.1, 10.0.0.0/8,192.168.0.0/16 ,::1, fd00::/8, loopback, uniquelocal, linklocal" }, cwd);
+      assert.deepEqual(config.trustProxy, ["10.0.0.1", "10.0.0.0/8", "192.168.0.0/16", "::1", "fd00::/8", "loopback", "uniquelocal", "linklocal"]);
+      assert.ok(Object.isFrozen(config.trustProxy));
+    });
+
+    it("refuses a hop count, pointing to a list of addresses instead", () => {
+      const problem = assertOneProblem({ TRUST_PROXY: "1" }, "TRUST_PROXY");
+      assert.match(problem, /hop count/);
+      assert.match(problem, /addresses or CIDR ranges/);
+    });
+
+    for (const entry of ["proxy.internal", "10.0.0.0/33", "::1/129", "10.0.0", "10.0.0.0/", "*"]) {
+      it(`refuses ${JSON.stringify(entry)}, quoting it`, () => {
+        const problem = assertOneProblem({ TRUST_PROXY: `127.0.0.1,${entry}` }, "TRUST_PROXY");
+        assert.ok(problem.includes(JSON.stringify(entry)), problem);
+      });
+    }
+
+    it("reports each bad entry on its own line", () => {
+      const problems = problemsOf({ TRUST_PROXY: "nope, 10.0.0.0/8, 300.1.1.1" });
+      assert.equal(problems.length, 2, problems.join("\n"));
+      assert.ok(problems.every((p) => p.startsWith("TRUST_PROXY ")));
+      assert.ok(problems[0]!.includes('"nope"'));
+      assert.ok(problems[1]!.includes('"300.1.1.1"'));
+    });
+  });
+
+  describe("CORS_ORIGINS", () => {
+    it("defaults to Apollo Studio's origin in development and test, and to none in production", () => {
+      assert.deepEqual(loadConfig({}, cwd).corsOrigins, ["https://studio.apollographql.com"]);
+      assert.deepEqual(loadConfig({ NODE_ENV: "test" }, cwd).corsOrigins, ["https://studio.apollographql.com"]);
+      assert.deepEqual(loadConfig({ CORS_ORIGINS: "" }, cwd).corsOrigins, ["https://studio.apollographql.com"]);
+      assert.deepEqual(loadConfig(PRODUCTION, cwd).corsOrigins, []);
+    });
+
+    it("replaces the default with the listed origins, in any mode", () => {
+      const origins = "https://app.example, http://localhost:5173,https://admin.app.example:8443";
+      const expected = ["https://app.example", "http://localhost:5173", "https://admin.app.example:8443"];
+      assert.deepEqual(loadConfig({ CORS_ORIGINS: origins }, cwd).corsOrigins, expected);
+      const production = loadConfig({ ...PRODUCTION, CORS_ORIGINS: origins }, cwd);
+      assert.deepEqual(production.corsOrigins, expected);
+      assert.ok(Object.isFrozen(production.corsOrigins));
+    });
+
+    const refused: Array<[string, RegExp]> = [
+      ["*", /`\*` is not accepted/],
+      ["https://app.example/", /write it as https:\/\/app\.example$/],
+      ["HTTPS://App.Example", /write it as https:\/\/app\.example$/],
+      ["https://app.example:443", /write it as https:\/\/app\.example$/],
+      ["https://app.example/graphql", /has a path, query or fragment \(write https:\/\/app\.example\)$/],
+      ["https://app.example?x=1", /has a path, query or fragment/],
+      ["ftp://app.example", /not an http or https origin$/],
+      ["app.example", /not an origin like https:\/\/app\.example$/],
+    ];
+    for (const [value, message] of refused) {
+      it(`refuses ${JSON.stringify(value)}`, () => {
+        const problem = assertOneProblem({ CORS_ORIGINS: `https://ok.example,${value}` }, "CORS_ORIGINS");
+        assert.match(problem, message);
+      });
+    }
+
+    it("refuses an origin with credentials without repeating them", () => {
+      const problem = assertOneProblem({ CORS_ORIGINS: "https://user:hunter2hunter2@app.example" }, "CORS_ORIGINS");
+      assert.match(problem, /credentials/);
+      assert.ok(!problem.includes("hunter2"), problem);
+    });
+  });
+
   it("reports every problem with the new variables at once, one line each", () => {
     const problems = problemsOf({
       QUERY_MAX_DEPTH: "0",
@@ -70,8 +151,10 @@ describe("loadConfig: query limits", () => {
       QUERY_MAX_DIRECTIVES: "-3",
       QUERY_MAX_TOKENS: "1.5",
       QUERY_MAX_COST: "",
+      TRUST_PROXY: "2",
+      CORS_ORIGINS: "*",
     });
-    const variables = ["QUERY_MAX_DEPTH", "QUERY_MAX_ALIASES", "QUERY_MAX_DIRECTIVES", "QUERY_MAX_TOKENS", "QUERY_MAX_COST"];
+    const variables = ["QUERY_MAX_DEPTH", "QUERY_MAX_ALIASES", "QUERY_MAX_DIRECTIVES", "QUERY_MAX_TOKENS", "QUERY_MAX_COST", "TRUST_PROXY", "CORS_ORIGINS"];
     assert.equal(problems.length, variables.length, problems.join("\n"));
     for (const variable of variables) assert.equal(problems.filter((p) => p.startsWith(`${variable} `)).length, 1, variable);
     for (const problem of problems) assert.ok(!problem.includes("\n"), "one line each");
