@@ -19,10 +19,12 @@ import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
 import { ErrorCode, ProtocolErrorCode, createErrorFormatter } from "./errors.js";
+import { registerHttpSecurity } from "./http-security.js";
 import { createLogger } from "./logger.js";
 import { PostResolver } from "./posts/post.resolver.js";
 import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
+import { createQueryLimits } from "./query-limits.js";
 import { buildAppSchema } from "./schema.js";
 import { RevocationList } from "./sessions/revocation-list.js";
 import { RevocationSync } from "./sessions/revocation-sync.js";
@@ -170,6 +172,7 @@ async function assemble(
   // formatError is not given the request, so the request's logger travels in its async context:
   // an unexpected error is then logged with the same reqId as the response's x-request-id.
   const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -177,6 +180,9 @@ async function assemble(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // Depth, aliases, directives, tokens and cost: refused with 400 before anything runs.
+    parseOptions: limits.parseOptions,
+    validationRules: limits.validationRules,
     // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
     // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
     stopOnTerminationSignals: false,
@@ -198,12 +204,15 @@ async function assemble(
     bodyLimit: BODY_LIMIT_BYTES,
     // Our own ids, so a client-sent header cannot inject text into the logs; echoed in x-request-id.
     genReqId: () => randomUUID(),
+    // request.ip (sessions, logs) and request.protocol (HSTS) believe X-Forwarded-* only from these.
+    trustProxy: typeof config.trustProxy === "object" ? [...config.trustProxy] : config.trustProxy,
   });
   server.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
   // After body parsing, whose stream events would lose the async context.
   server.addHook("preHandler", (request, _reply, done) => requestLogger.run(request.log, done));
+  await registerHttpSecurity(server, config);
 
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
   // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
@@ -34,6 +35,28 @@ export interface Config {
   };
   readonly admin: { readonly username: string; readonly password: string } | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Checked on every operation before it runs; see `query-limits.ts`. */
+  readonly queryLimits: QueryLimits;
+  /**
+   * Which peers may speak for the client through `X-Forwarded-For`/`-Proto`/`-Host`: `false` (the
+   * socket's address is the client), `true` (every peer), or addresses and CIDR ranges (and
+   * proxy-addr's names `loopback`, `linklocal`, `uniquelocal`). Fastify's `trustProxy`.
+   */
+  readonly trustProxy: boolean | readonly string[];
+  /** Exact origins that browsers may call the API from (CORS); empty means no CORS headers at all. */
+  readonly corsOrigins: readonly string[];
+}
+
+/** The limits every GraphQL operation must stay within; each is a positive whole number. */
+export interface QueryLimits {
+  /** Nesting of selections (`__schema` introspection is not counted). */
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxDirectives: number;
+  /** Lexical tokens in the whole document; the parser stops at the first one over. */
+  readonly maxTokens: number;
+  /** graphql-armor's cost estimate: objects cost 2, scalars 1, times 1.5 per level, times `first`. */
+  readonly maxCost: number;
 }
 
 /** Thrown by {@link loadConfig}; `problems` holds one line per invalid variable, each naming it. */
@@ -92,7 +115,60 @@ export function weakSecretReason(secret: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Well above what this API's clients send, well below what abuse needs. Useful queries nest about
+ * 6 levels (`me { posts { author { posts { … } } } }`), a page of 100 posts with their authors costs
+ * about 2,150, and Apollo Sandbox's introspection is under 200 tokens (its `__schema` part counts
+ * for neither depth nor cost). The token limit is what refuses 600 repeated fields: no other rule
+ * counts a plain field selected again and again.
+ */
+export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
+  maxDepth: 10,
+  maxAliases: 15,
+  maxDirectives: 50,
+  maxTokens: 500,
+  maxCost: 5000,
+});
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Where Apollo's hosted Sandbox runs: allowed by CORS outside production so it can reach a local server. */
+export const APOLLO_STUDIO_ORIGIN = "https://studio.apollographql.com";
+
+/** Why `value` is not an exact browser origin (`https://host[:port]`), or undefined when it is one. */
+export function originProblem(value: string): string | undefined {
+  if (value === "*") return "lists exact origins; `*` is not accepted";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `has ${JSON.stringify(value)}, which is not an origin like https://app.example`;
+  }
+  // Not repeated: whatever follows the scheme may be a password.
+  if (url.username !== "" || url.password !== "") return "has an entry with credentials in it; an origin is only scheme, host and port";
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `has ${JSON.stringify(value)}, which is not an http or https origin`;
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    return `has ${JSON.stringify(value)}, which is not an origin: it has a path, query or fragment (write ${url.origin})`;
+  }
+  if (url.origin !== value) {
+    // A trailing slash, upper case or a default port: browsers send an origin in one serialized
+    // form and the comparison is exact, so name that form.
+    return `has ${JSON.stringify(value)}, which browsers never send; write it as ${url.origin}`;
+  }
+  return undefined;
+}
+
+// proxy-addr's names for the loopback, link-local and private ranges (IPv4 and IPv6).
+const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
+
+/** Whether `value` is an IP address, a CIDR range (`10.0.0.0/8`, `fd00::/8`) or one of proxy-addr's range names. */
+function isProxyAddress(value: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(value) || isIP(value) !== 0) return true;
+  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(value);
+  if (!cidr) return false;
+  const version = isIP(cidr[1]!);
+  return version !== 0 && Number(cidr[2]) <= (version === 4 ? 32 : 128);
+}
 
 const optionalText = z
   .string()
@@ -105,6 +181,15 @@ function list() {
     .string()
     .optional()
     .transform((v) => (v ?? "").split(",").map((item) => item.trim()).filter((item) => item !== ""));
+}
+
+/** A positive whole number, with a default. */
+function positiveInteger(defaultValue: number) {
+  return z
+    .string()
+    .default(String(defaultValue))
+    .refine((v) => /^\d{1,9}$/.test(v.trim()) && Number(v) > 0, "must be a whole number from 1 to 999999999")
+    .transform((v) => Number(v));
 }
 
 function duration(defaultValue: string) {
@@ -168,6 +253,36 @@ const envSchema = z.object({
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+  QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
+  QUERY_MAX_ALIASES: positiveInteger(DEFAULT_QUERY_LIMITS.maxAliases),
+  QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
+  QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
+  QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
+  TRUST_PROXY: optionalText.transform((v, ctx): boolean | string[] => {
+    const value = v?.trim().toLowerCase();
+    if (value === undefined || value === "false") return false;
+    if (value === "true") return true;
+    if (/^\d+$/.test(value)) {
+      // Fastify 5.12.1 dropped hop counts (they cannot tell a proxy from a client that connects
+      // directly and writes its own X-Forwarded-For) and quietly trusts nobody instead: say so.
+      ctx.addIssue({ code: "custom", message: "cannot be a hop count; list the proxies' addresses or CIDR ranges instead (e.g. 10.0.0.0/8 or uniquelocal)" });
+      return z.NEVER;
+    }
+    const entries = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    for (const entry of entries.filter((e) => !isProxyAddress(e))) {
+      ctx.addIssue({
+        code: "custom",
+        message: `has ${JSON.stringify(entry)}: expected true, false, or IP addresses and CIDR ranges (e.g. 10.0.0.0/8) separated by commas`,
+      });
+    }
+    return entries;
+  }),
+  CORS_ORIGINS: list().superRefine((origins, ctx) => {
+    for (const origin of origins) {
+      const problem = originProblem(origin);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }
+  }),
 });
 
 /**
@@ -228,6 +343,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
         : undefined,
     logLevel: e.LOG_LEVEL,
+    queryLimits: {
+      maxDepth: e.QUERY_MAX_DEPTH,
+      maxAliases: e.QUERY_MAX_ALIASES,
+      maxDirectives: e.QUERY_MAX_DIRECTIVES,
+      maxTokens: e.QUERY_MAX_TOKENS,
+      maxCost: e.QUERY_MAX_COST,
+    },
+    trustProxy: e.TRUST_PROXY,
+    // Outside production the hosted Sandbox may call a local server; production allows no origin
+    // unless told, so a browser page elsewhere can never read the API's responses by default.
+    corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : isProduction ? [] : [APOLLO_STUDIO_ORIGIN],
   });
 }
 

@@ -116,6 +116,16 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/**
+ * The one message for an operation refused by a query limit (depth, aliases, directives, tokens,
+ * cost) in production: which limit, and its value, stay private so they cannot be probed.
+ */
+export const QUERY_TOO_COMPLEX_MESSAGE = "Query is too complex.";
+
+// graphql-js's syntax error when the parser's maxTokens stops it (see query-limits.ts).
+// graphql 16 spells it "more that"; later versions may fix the typo.
+const TOKEN_LIMIT = /^Syntax Error: Document contains more tha[nt] (\d+) tokens\. Parsing aborted\.$/;
+
 /** graphql-js's "Did you mean …?" ending, as matched by Apollo's own suggestion hiding. */
 const SUGGESTION = / ?Did you mean(.+?)\?$/;
 
@@ -140,10 +150,21 @@ const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.valu
  * else (a driver error, a bug, a library's message) is reported through `report` and becomes a plain
  * INTERNAL_SERVER_ERROR; only with `revealInternals` (development) do its message and stack show.
  * Without `revealInternals`, "Did you mean …?" suggestions are also cut from every message.
+ * The parser's token-limit error becomes `GRAPHQL_VALIDATION_FAILED` like the other query limits,
+ * saying {@link QUERY_TOO_COMPLEX_MESSAGE} without `revealInternals`.
  */
 export function createErrorFormatter(options: { revealInternals: boolean; report: (error: unknown) => void }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
+    const tokenLimit = code === ProtocolErrorCode.GRAPHQL_PARSE_FAILED ? TOKEN_LIMIT.exec(formatted.message) : null;
+    if (tokenLimit) {
+      // A query limit like the others, so the same code; no location, which would show where the
+      // parser stopped and so the limit.
+      return {
+        message: options.revealInternals ? `Token limit of ${tokenLimit[1]} exceeded.` : QUERY_TOO_COMPLEX_MESSAGE,
+        extensions: { code: ProtocolErrorCode.GRAPHQL_VALIDATION_FAILED },
+      };
+    }
     if (typeof code === "string" && KNOWN_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
       const { http: _http, stacktrace: _stacktrace, ...extensions } = formatted.extensions as Record<string, unknown>;
       // Apollo's hideSchemaDetailsFromClientErrors strips these from validation errors only; variable

@@ -21,7 +21,14 @@ async function main(): Promise<void> {
   const app = await createApp(config, { logger });
   await app.server.listen({ host: config.host, port: config.port });
   logger.info(
-    { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${config.port}/graphql`, database: app.database.dialect, env: config.nodeEnv },
+    {
+      url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${config.port}/graphql`,
+      database: app.database.dialect,
+      env: config.nodeEnv,
+      // The two settings most often wrong behind a proxy or with a browser client.
+      corsOrigins: config.corsOrigins,
+      trustProxy: config.trustProxy,
+    },
     "server ready",
   );
 

@@ -62,6 +62,9 @@ describe("loadConfig", () => {
       },
       admin: undefined,
       logLevel: "info",
+      queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 5000 },
+      trustProxy: false,
+      corsOrigins: ["https://studio.apollographql.com"],
     } satisfies Config);
   });
 

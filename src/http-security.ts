@@ -1,0 +1,72 @@
+import cors, { type FastifyCorsOptions } from "@fastify/cors";
+import helmet from "@fastify/helmet";
+import type { FastifyInstance } from "fastify";
+
+import type { Config } from "./config.js";
+
+/** Sent only on requests that arrived over TLS (as Fastify sees them): one year, as helmet would. */
+export const HSTS_VALUE = "max-age=31536000; includeSubDomains";
+
+/**
+ * Request headers a browser page may send cross-origin: the token, JSON, Apollo's two CSRF-prevention
+ * headers, and the client-awareness headers Apollo's clients add when given a name and version.
+ */
+export const CORS_ALLOWED_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "Apollo-Require-Preflight",
+  "X-Apollo-Operation-Name",
+  "Apollographql-Client-Name",
+  "Apollographql-Client-Version",
+];
+
+/** Response headers a cross-origin page may read: the 401 challenge and the id to quote in a report. */
+export const CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "X-Request-Id"];
+
+/**
+ * Registers the headers every response carries, on every route, errors and 404s included:
+ *
+ * - helmet's set, tuned for a JSON API: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
+ *   `Referrer-Policy: no-referrer`, and in production `Content-Security-Policy: default-src 'none';
+ *   frame-ancestors 'none'`. Development sends no CSP because Apollo's landing page there runs
+ *   inline scripts and loads Sandbox from Apollo's CDN.
+ * - `Strict-Transport-Security` ({@link HSTS_VALUE}) only when the request came over TLS: directly,
+ *   or as `X-Forwarded-Proto: https` from a proxy that `TRUST_PROXY` trusts. Over plain HTTP the
+ *   header is meaningless, and a spoofed X-Forwarded-Proto must not switch it on.
+ * - CORS for exactly `config.corsOrigins`, without credentials (tokens travel in a header, never in
+ *   cookies). A request from any other origin is answered as if CORS were not there: no
+ *   `Access-Control-*` headers, so the browser withholds the response. With no origins configured
+ *   (the production default) the CORS plugin is not installed at all.
+ */
+export async function registerHttpSecurity(server: FastifyInstance, config: Pick<Config, "isProduction" | "corsOrigins">): Promise<void> {
+  await server.register(helmet, {
+    contentSecurityPolicy: config.isProduction
+      ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+      : false,
+    xFrameOptions: { action: "deny" },
+    referrerPolicy: { policy: "no-referrer" },
+    strictTransportSecurity: false,
+  });
+
+  server.addHook("onRequest", async (request, reply) => {
+    if (request.protocol === "https") reply.header("strict-transport-security", HSTS_VALUE);
+  });
+
+  if (config.corsOrigins.length === 0) return;
+  const allowed = new Set(config.corsOrigins);
+  const forAllowedOrigin: FastifyCorsOptions = {
+    origin: true,
+    methods: ["GET", "POST", "OPTIONS"],
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    credentials: false,
+    // Browsers may reuse a preflight for 10 minutes (Chromium caps it at 2 hours anyway).
+    maxAge: 600,
+  };
+  await server.register(cors, {
+    delegator: (request, callback) => {
+      const origin = request.headers.origin;
+      callback(null, origin !== undefined && allowed.has(origin) ? forAllowedOrigin : { origin: false });
+    },
+  });
+}
