@@ -14,6 +14,7 @@ import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
 import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
 import { PasswordHasher } from "./auth/passwords.js";
+import { singleAuthFieldRule } from "./auth/single-auth-field.rule.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
@@ -177,6 +178,7 @@ async function assemble(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    validationRules: [singleAuthFieldRule],
     // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
     // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
     stopOnTerminationSignals: false,
