@@ -8,11 +8,13 @@ import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloHandler } from "@as-integrations/fastify";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
 import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
+import { createLoginThrottle } from "./auth/login-throttle.js";
 import { PasswordHasher } from "./auth/passwords.js";
 import { singleAuthFieldRule } from "./auth/single-auth-field.rule.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./auth/tokens.js";
@@ -37,6 +39,9 @@ import { UserStore } from "./users/user.store.js";
 /** Largest request body accepted; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/** How often expired login-throttle counters are deleted (also once at start). */
+export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
+
 export interface AppOptions {
   /** Default: JSON logs to stdout at LOG_LEVEL. */
   logger?: Logger;
@@ -53,6 +58,8 @@ export interface App {
   /** Re-reads the signing keys (after `keys rotate`); main.ts calls it on SIGHUP. */
   reloadKeys(): void;
   readonly users: UserService;
+  /** The executable schema (without Apollo's HTTP layer and validation rules). */
+  readonly schema: GraphQLSchema;
   readonly logger: Logger;
   /** Stops accepting requests, lets in-flight ones finish, then stops GraphQL and closes the database. */
   close(): Promise<void>;
@@ -113,6 +120,16 @@ async function assemble(
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
 
+  const throttle = await createLoginThrottle(config, database, logger);
+  cleanups.push(() => throttle.close());
+  const housekeeping = async () => {
+    await throttle.clearExpired();
+  };
+  await housekeeping();
+  const housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
+  housekeepingTimer.unref();
+  cleanups.push(async () => clearInterval(housekeepingTimer));
+
   // A revocation entry matters while a token minted before it can still be unexpired.
   const retentionMs = (config.jwt.accessTokenTtlSeconds + IAT_LEEWAY_SECONDS + 60) * 1000;
   const revocations = new RevocationList(retentionMs, now);
@@ -152,7 +169,7 @@ async function assemble(
     logger,
   });
   const posts = new PostService({ posts: new PostStore(database.db), now, logger });
-  const auth = new AuthService({ users: userStore, sessions, passwords, now, logger });
+  const auth = new AuthService({ users: userStore, sessions, passwords, throttle, now, logger });
 
   if (config.admin) {
     const outcome = await users.ensureAdmin(config.admin);
@@ -268,6 +285,7 @@ async function assemble(
     keys,
     reloadKeys,
     users,
+    schema,
     logger,
     close: () => server.close(),
   };

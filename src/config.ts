@@ -33,6 +33,18 @@ export interface Config {
     readonly audience: string;
   };
   readonly admin: { readonly username: string; readonly password: string } | undefined;
+  /** Failed-login throttling (see `src/auth/login-throttle.ts`). */
+  readonly loginThrottle: {
+    /** Failed logins one username may have from one IP within the window before that pair is throttled. */
+    readonly maxFailuresPerUserIp: number;
+    /** Failed logins one IP may have within the window (any usernames) before all its logins are throttled. */
+    readonly maxFailuresPerIp: number;
+    readonly windowSeconds: number;
+  };
+  /** `redis://…`: the login throttle's counters live in Redis; undefined keeps them in the database. */
+  readonly redisUrl: string | undefined;
+  /** Prepended to every Redis key, so several deployments can share one Redis. */
+  readonly redisKeyPrefix: string;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -107,6 +119,15 @@ function list() {
     .transform((v) => (v ?? "").split(",").map((item) => item.trim()).filter((item) => item !== ""));
 }
 
+/** A whole number from 1 to 1,000,000, with a default. */
+function positiveInteger(defaultValue: number) {
+  return z
+    .string()
+    .default(String(defaultValue))
+    .refine((v) => /^\d{1,7}$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= 1_000_000, "must be a whole number from 1 to 1000000")
+    .transform((v) => Number(v));
+}
+
 function duration(defaultValue: string) {
   return z
     .string()
@@ -167,6 +188,17 @@ const envSchema = z.object({
     const problem = v === undefined ? undefined : checkPasswordRules(v);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
+  LOGIN_MAX_FAILURES_PER_USER_IP: positiveInteger(5),
+  LOGIN_MAX_FAILURES_PER_IP: positiveInteger(100),
+  LOGIN_THROTTLE_WINDOW: duration("15m"),
+  REDIS_URL: optionalText.refine(
+    (v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v),
+    "must be a redis:// or rediss:// URL (leave it unset to keep the login throttle's counters in the database)",
+  ),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .default("graphql-token-auth:")
+    .refine((v) => /^[A-Za-z0-9_.:-]{0,64}$/.test(v), "must be at most 64 characters of A-Z a-z 0-9 _ . : -"),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
 });
 
@@ -227,6 +259,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       e.ADMIN_USERNAME !== undefined && e.ADMIN_PASSWORD !== undefined
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
         : undefined,
+    loginThrottle: {
+      maxFailuresPerUserIp: e.LOGIN_MAX_FAILURES_PER_USER_IP,
+      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      windowSeconds: e.LOGIN_THROTTLE_WINDOW,
+    },
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     logLevel: e.LOG_LEVEL,
   });
 }

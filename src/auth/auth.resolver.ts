@@ -20,7 +20,8 @@ export class AuthResolver {
   }
 
   @Mutation(() => AuthPayload, {
-    description: "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error. The access token is fresh.",
+    description:
+      "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error. After too many failures for this username from this IP, or from this IP altogether, RATE_LIMITED with `extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
   })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.login(input, { ip: ctx.ip, userAgent: ctx.userAgent });

@@ -3,17 +3,19 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 
 import type { Principal } from "../context.js";
-import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, UnauthenticatedError } from "../errors.js";
+import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
 import type { ClientInfo, SessionService } from "../sessions/session.service.js";
 import { Role } from "../users/role.js";
 import { type UserRecord, type UserStore, UsernameTakenError } from "../users/user.store.js";
 import type { AuthPayload } from "./auth.type.js";
+import type { LoginThrottle } from "./login-throttle.js";
 import type { PasswordHasher } from "./passwords.js";
 
 export interface AuthServiceDeps {
   users: UserStore;
   sessions: SessionService;
   passwords: PasswordHasher;
+  throttle: LoginThrottle;
   now: () => number;
   logger: Logger;
 }
@@ -49,15 +51,23 @@ export class AuthService {
 
   /**
    * Checks a username and password and starts a session. An unknown username and a wrong password
-   * fail identically (same code, same message, one argon2 verification each).
+   * fail identically (same code, same message, one argon2 verification each). The throttle is asked
+   * first: a username that failed too often from this IP, or an IP that failed too often, is
+   * RATE_LIMITED before any password work, whether or not the password is right.
    */
   async login(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+    const attempt = await this.deps.throttle.begin(input.username, client.ip ?? "unknown");
+    if (!attempt.allowed) {
+      this.deps.logger.info({ limit: attempt.limit, retryAfter: attempt.retryAfterSeconds }, "login throttled");
+      throw new RateLimitedError(attempt.retryAfterSeconds);
+    }
     const user = await this.deps.users.findByUsername(input.username);
     const ok = await this.deps.passwords.verify(user?.passwordHash, input.password);
     if (!user || !ok) {
       this.deps.logger.info({ userId: user?.id }, "login failed");
       throw new UnauthenticatedError(INVALID_CREDENTIALS_MESSAGE);
     }
+    await attempt.succeeded();
     return this.deps.sessions.start(toPublicUser(user), client);
   }
 
