@@ -11,6 +11,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 
+import { AuditResolver } from "./audit/audit.resolver.js";
+import { AuditService, auditDetail } from "./audit/audit.service.js";
+import { AuditStore } from "./audit/audit.store.js";
+import { AuditEventType } from "./audit/audit.type.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
 import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
@@ -39,7 +43,7 @@ import { UserStore } from "./users/user.store.js";
 /** Largest request body accepted; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** How often expired login-throttle counters are deleted (also once at start). */
+/** How often old audit events and expired login-throttle counters are deleted (also once at start). */
 export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface AppOptions {
@@ -58,6 +62,8 @@ export interface App {
   /** Re-reads the signing keys (after `keys rotate`); main.ts calls it on SIGHUP. */
   reloadKeys(): void;
   readonly users: UserService;
+  /** The audit log; `audit.prune()` deletes events older than AUDIT_RETENTION now. */
+  readonly audit: AuditService;
   /** The executable schema (without Apollo's HTTP layer and validation rules). */
   readonly schema: GraphQLSchema;
   readonly logger: Logger;
@@ -120,9 +126,20 @@ async function assemble(
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
 
+  // formatError and the audit log are not given the request, so the request's logger travels in
+  // its async context: their lines then carry the same reqId as the response's x-request-id.
+  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
+  const audit = new AuditService({
+    store: new AuditStore(database.db),
+    retentionSeconds: config.audit.retentionSeconds,
+    now,
+    logger,
+    requestLogger: () => requestLogger.getStore() as Logger | undefined,
+  });
   const throttle = await createLoginThrottle(config, database, logger);
   cleanups.push(() => throttle.close());
   const housekeeping = async () => {
+    await audit.prune();
     await throttle.clearExpired();
   };
   await housekeeping();
@@ -155,6 +172,7 @@ async function assemble(
     revocations,
     announce,
     sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+    audit,
     now,
     logger,
   });
@@ -165,11 +183,12 @@ async function assemble(
       revocations.addRoleChange(userId, roles, at);
       await announce();
     },
+    audit,
     now,
     logger,
   });
   const posts = new PostService({ posts: new PostStore(database.db), now, logger });
-  const auth = new AuthService({ users: userStore, sessions, passwords, throttle, now, logger });
+  const auth = new AuthService({ users: userStore, sessions, passwords, throttle, audit, now, logger });
 
   if (config.admin) {
     const outcome = await users.ensureAdmin(config.admin);
@@ -182,12 +201,10 @@ async function assemble(
       [SessionResolver, new SessionResolver(sessions)],
       [UserResolver, new UserResolver(users, posts)],
       [PostResolver, new PostResolver(posts, users)],
+      [AuditResolver, new AuditResolver(audit)],
     ]),
   );
 
-  // formatError is not given the request, so the request's logger travels in its async context:
-  // an unexpected error is then logged with the same reqId as the response's x-request-id.
-  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -246,7 +263,18 @@ async function assemble(
   const context = createContextFunction({
     tokens,
     revocations,
-    onRejected: (request, reason) => request.log.info({ reason }, "access token rejected"),
+    onRejected: async (request, reason, holder) => {
+      request.log.info({ reason }, "access token rejected");
+      // The reason class only: never the token, not even a part of it.
+      await audit.record({
+        type: AuditEventType.TOKEN_REJECTED,
+        userId: holder?.userId,
+        sessionId: holder?.sessionId,
+        ip: request.ip,
+        userAgent: request.headers["user-agent"],
+        detail: auditDetail({ reason }),
+      });
+    },
   });
   server.route({
     url: "/graphql",
@@ -285,6 +313,7 @@ async function assemble(
     keys,
     reloadKeys,
     users,
+    audit,
     schema,
     logger,
     close: () => server.close(),

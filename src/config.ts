@@ -45,6 +45,10 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prepended to every Redis key, so several deployments can share one Redis. */
   readonly redisKeyPrefix: string;
+  readonly audit: {
+    /** Audit events older than this are deleted (hourly, and at start). */
+    readonly retentionSeconds: number;
+  };
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -199,6 +203,7 @@ const envSchema = z.object({
     .string()
     .default("graphql-token-auth:")
     .refine((v) => /^[A-Za-z0-9_.:-]{0,64}$/.test(v), "must be at most 64 characters of A-Z a-z 0-9 _ . : -"),
+  AUDIT_RETENTION: duration("90d"),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
 });
 
@@ -266,6 +271,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    audit: { retentionSeconds: e.AUDIT_RETENTION },
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -64,6 +64,7 @@ describe("loadConfig", () => {
       loginThrottle: { maxFailuresPerUserIp: 5, maxFailuresPerIp: 100, windowSeconds: 900 },
       redisUrl: undefined,
       redisKeyPrefix: "graphql-token-auth:",
+      audit: { retentionSeconds: 90 * 86400 },
       logLevel: "info",
     } satisfies Config);
   });
@@ -125,7 +126,7 @@ describe("loadConfig", () => {
     assert.equal(config.databaseUrl, "postgres://app@db:5432/app");
   });
 
-  it("reads the login throttle's limits, window and Redis store", () => {
+  it("reads the login throttle's limits, window and Redis store, and the audit retention", () => {
     const config = loadConfig(
       {
         LOGIN_MAX_FAILURES_PER_USER_IP: "3",
@@ -133,12 +134,14 @@ describe("loadConfig", () => {
         LOGIN_THROTTLE_WINDOW: "1h",
         REDIS_URL: "redis://cache:6379/2",
         REDIS_KEY_PREFIX: "staging:",
+        AUDIT_RETENTION: "30d",
       },
       cwd,
     );
     assert.deepEqual(config.loginThrottle, { maxFailuresPerUserIp: 3, maxFailuresPerIp: 50, windowSeconds: 3600 });
     assert.equal(config.redisUrl, "redis://cache:6379/2");
     assert.equal(config.redisKeyPrefix, "staging:");
+    assert.deepEqual(config.audit, { retentionSeconds: 30 * 86400 });
   });
 
   for (const [variable, value] of [
@@ -147,6 +150,7 @@ describe("loadConfig", () => {
     ["LOGIN_MAX_FAILURES_PER_IP", "-1"],
     ["LOGIN_MAX_FAILURES_PER_IP", "2.5"],
     ["LOGIN_THROTTLE_WINDOW", "900"],
+    ["AUDIT_RETENTION", "90"],
     ["REDIS_KEY_PREFIX", "has spaces"],
   ] as const) {
     it(`refuses ${variable}=${value}, naming it`, () => {
