@@ -8,12 +8,19 @@ import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { fastifyApolloHandler } from "@as-integrations/fastify";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 
+import { AuditResolver } from "./audit/audit.resolver.js";
+import { AuditService, auditDetail } from "./audit/audit.service.js";
+import { AuditStore } from "./audit/audit.store.js";
+import { AuditEventType } from "./audit/audit.type.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
 import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
+import { createLoginThrottle } from "./auth/login-throttle.js";
 import { PasswordHasher } from "./auth/passwords.js";
+import { singleAuthFieldRule } from "./auth/single-auth-field.rule.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
@@ -38,6 +45,9 @@ import { UserStore } from "./users/user.store.js";
 /** Largest request body accepted; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/** How often old audit events and expired login-throttle counters are deleted (also once at start). */
+export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
+
 export interface AppOptions {
   /** Default: JSON logs to stdout at LOG_LEVEL. */
   logger?: Logger;
@@ -54,6 +64,10 @@ export interface App {
   /** Re-reads the signing keys (after `keys rotate`); main.ts calls it on SIGHUP. */
   reloadKeys(): void;
   readonly users: UserService;
+  /** The audit log; `audit.prune()` deletes events older than AUDIT_RETENTION now. */
+  readonly audit: AuditService;
+  /** The executable schema (without Apollo's HTTP layer and validation rules). */
+  readonly schema: GraphQLSchema;
   readonly logger: Logger;
   /** Stops accepting requests, lets in-flight ones finish, then stops GraphQL and closes the database. */
   close(): Promise<void>;
@@ -114,6 +128,27 @@ async function assemble(
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
 
+  // formatError and the audit log are not given the request, so the request's logger travels in
+  // its async context: their lines then carry the same reqId as the response's x-request-id.
+  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
+  const audit = new AuditService({
+    store: new AuditStore(database.db),
+    retentionSeconds: config.audit.retentionSeconds,
+    now,
+    logger,
+    requestLogger: () => requestLogger.getStore() as Logger | undefined,
+  });
+  const throttle = await createLoginThrottle(config, database, logger);
+  cleanups.push(() => throttle.close());
+  const housekeeping = async () => {
+    await audit.prune();
+    await throttle.clearExpired();
+  };
+  await housekeeping();
+  const housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
+  housekeepingTimer.unref();
+  cleanups.push(async () => clearInterval(housekeepingTimer));
+
   // A revocation entry matters while a token minted before it can still be unexpired.
   const retentionMs = (config.jwt.accessTokenTtlSeconds + IAT_LEEWAY_SECONDS + 60) * 1000;
   const revocations = new RevocationList(retentionMs, now);
@@ -139,6 +174,7 @@ async function assemble(
     revocations,
     announce,
     sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+    audit,
     now,
     logger,
   });
@@ -149,11 +185,12 @@ async function assemble(
       revocations.addRoleChange(userId, roles, at);
       await announce();
     },
+    audit,
     now,
     logger,
   });
   const posts = new PostService({ posts: new PostStore(database.db), now, logger });
-  const auth = new AuthService({ users: userStore, sessions, passwords, now, logger });
+  const auth = new AuthService({ users: userStore, sessions, passwords, throttle, audit, now, logger });
 
   if (config.admin) {
     const outcome = await users.ensureAdmin(config.admin);
@@ -166,12 +203,10 @@ async function assemble(
       [SessionResolver, new SessionResolver(sessions)],
       [UserResolver, new UserResolver(users, posts)],
       [PostResolver, new PostResolver(posts, users)],
+      [AuditResolver, new AuditResolver(audit)],
     ]),
   );
 
-  // formatError is not given the request, so the request's logger travels in its async context:
-  // an unexpected error is then logged with the same reqId as the response's x-request-id.
-  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
   const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
   const apollo = new ApolloServer<Context>({
     schema,
@@ -182,7 +217,7 @@ async function assemble(
     allowBatchedHttpRequests: false,
     // Depth, aliases, directives, tokens and cost: refused with 400 before anything runs.
     parseOptions: limits.parseOptions,
-    validationRules: limits.validationRules,
+    validationRules: [...limits.validationRules, singleAuthFieldRule],
     // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
     // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
     stopOnTerminationSignals: false,
@@ -236,7 +271,18 @@ async function assemble(
   const context = createContextFunction({
     tokens,
     revocations,
-    onRejected: (request, reason) => request.log.info({ reason }, "access token rejected"),
+    onRejected: async (request, reason, holder) => {
+      request.log.info({ reason }, "access token rejected");
+      // The reason class only: never the token, not even a part of it.
+      await audit.record({
+        type: AuditEventType.TOKEN_REJECTED,
+        userId: holder?.userId,
+        sessionId: holder?.sessionId,
+        ip: request.ip,
+        userAgent: request.headers["user-agent"],
+        detail: auditDetail({ reason }),
+      });
+    },
   });
   server.route({
     url: "/graphql",
@@ -275,6 +321,8 @@ async function assemble(
     keys,
     reloadKeys,
     users,
+    audit,
+    schema,
     logger,
     close: () => server.close(),
   };

@@ -34,6 +34,22 @@ export interface Config {
     readonly audience: string;
   };
   readonly admin: { readonly username: string; readonly password: string } | undefined;
+  /** Failed-login throttling (see `src/auth/login-throttle.ts`). */
+  readonly loginThrottle: {
+    /** Failed logins one username may have from one IP within the window before that pair is throttled. */
+    readonly maxFailuresPerUserIp: number;
+    /** Failed logins one IP may have within the window (any usernames) before all its logins are throttled. */
+    readonly maxFailuresPerIp: number;
+    readonly windowSeconds: number;
+  };
+  /** `redis://…`: the login throttle's counters live in Redis; undefined keeps them in the database. */
+  readonly redisUrl: string | undefined;
+  /** Prepended to every Redis key, so several deployments can share one Redis. */
+  readonly redisKeyPrefix: string;
+  readonly audit: {
+    /** Audit events older than this are deleted (hourly, and at start). */
+    readonly retentionSeconds: number;
+  };
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Checked on every operation before it runs; see `query-limits.ts`. */
   readonly queryLimits: QueryLimits;
@@ -252,6 +268,18 @@ const envSchema = z.object({
     const problem = v === undefined ? undefined : checkPasswordRules(v);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
+  LOGIN_MAX_FAILURES_PER_USER_IP: positiveInteger(5),
+  LOGIN_MAX_FAILURES_PER_IP: positiveInteger(100),
+  LOGIN_THROTTLE_WINDOW: duration("15m"),
+  REDIS_URL: optionalText.refine(
+    (v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v),
+    "must be a redis:// or rediss:// URL (leave it unset to keep the login throttle's counters in the database)",
+  ),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .default("graphql-token-auth:")
+    .refine((v) => /^[A-Za-z0-9_.:-]{0,64}$/.test(v), "must be at most 64 characters of A-Z a-z 0-9 _ . : -"),
+  AUDIT_RETENTION: duration("90d"),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
   QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
   QUERY_MAX_ALIASES: positiveInteger(DEFAULT_QUERY_LIMITS.maxAliases),
@@ -342,6 +370,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       e.ADMIN_USERNAME !== undefined && e.ADMIN_PASSWORD !== undefined
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
         : undefined,
+    loginThrottle: {
+      maxFailuresPerUserIp: e.LOGIN_MAX_FAILURES_PER_USER_IP,
+      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      windowSeconds: e.LOGIN_THROTTLE_WINDOW,
+    },
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    audit: { retentionSeconds: e.AUDIT_RETENTION },
     logLevel: e.LOG_LEVEL,
     queryLimits: {
       maxDepth: e.QUERY_MAX_DEPTH,

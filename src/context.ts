@@ -32,14 +32,15 @@ export type RejectionReason = TokenFailure | "SESSION_ENDED";
  * Builds the context function for the GraphQL route. No Authorization header: anonymous.
  * A header that is present but not a valid bearer access token, or one whose session has ended,
  * refuses the whole request with HTTP 401 (an {@link InvalidTokenError}); `onRejected` learns why,
- * for the logs. Roles changed since the token was minted replace the token's roles. Both checks are
+ * for the logs and the audit log (with the user and session when the token itself was valid, and
+ * never the token), and the 401 waits for it. Roles changed since the token was minted replace the token's roles. Both checks are
  * in-memory lookups in the {@link RevocationList}. Tokens are read only from the header, never from
  * the URL or the body.
  */
 export function createContextFunction(deps: {
   tokens: TokenService;
   revocations: RevocationList;
-  onRejected: (request: FastifyRequest, reason: RejectionReason) => void;
+  onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void | Promise<void>;
 }) {
   return async (request: FastifyRequest): Promise<Context> => {
     const base = {
@@ -52,24 +53,25 @@ export function createContextFunction(deps: {
 
     const match = BEARER.exec(header);
     if (!match) {
-      deps.onRejected(request, "MALFORMED");
+      await deps.onRejected(request, "MALFORMED");
       throw new InvalidTokenError();
     }
+    let claims;
     try {
-      const claims = deps.tokens.verifyAccessToken(match[1]!);
-      if (deps.revocations.isSessionEnded(claims.sid)) {
-        deps.onRejected(request, "SESSION_ENDED");
-        throw new InvalidTokenError();
-      }
-      const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
-      return {
-        ...base,
-        principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
-      };
+      claims = deps.tokens.verifyAccessToken(match[1]!);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
-      deps.onRejected(request, error.reason);
+      await deps.onRejected(request, error.reason);
       throw new InvalidTokenError();
     }
+    if (deps.revocations.isSessionEnded(claims.sid)) {
+      await deps.onRejected(request, "SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
+      throw new InvalidTokenError();
+    }
+    const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
+    return {
+      ...base,
+      principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
+    };
   };
 }

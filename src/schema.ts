@@ -3,6 +3,7 @@ import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema, type ContainerType } from "type-graphql";
 
+import { AuditResolver } from "./audit/audit.resolver.js";
 import { authChecker } from "./auth/auth-checker.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { describeRequirements } from "./auth/requires.js";
@@ -11,7 +12,7 @@ import { SessionResolver } from "./sessions/session.resolver.js";
 import { UserResolver } from "./users/user.resolver.js";
 import { validateArgument } from "./validation.js";
 
-export const RESOLVERS = [AuthResolver, UserResolver, PostResolver, SessionResolver] as const;
+export const RESOLVERS = [AuthResolver, UserResolver, PostResolver, SessionResolver, AuditResolver] as const;
 
 /** Resolver instances wired by hand in app.ts, one set per app (no global container). */
 export type ResolverInstances = Map<Function, object>;

@@ -61,6 +61,10 @@ describe("loadConfig", () => {
         audience: "graphql-token-auth-api",
       },
       admin: undefined,
+      loginThrottle: { maxFailuresPerUserIp: 5, maxFailuresPerIp: 100, windowSeconds: 900 },
+      redisUrl: undefined,
+      redisKeyPrefix: "graphql-token-auth:",
+      audit: { retentionSeconds: 90 * 86400 },
       logLevel: "info",
       queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 5000 },
       trustProxy: false,
@@ -123,6 +127,43 @@ describe("loadConfig", () => {
   it("selects PostgreSQL when DATABASE_URL is a postgres:// URL", () => {
     const config = loadConfig({ DATABASE_URL: "postgres://app@db:5432/app" }, cwd);
     assert.equal(config.databaseUrl, "postgres://app@db:5432/app");
+  });
+
+  it("reads the login throttle's limits, window and Redis store, and the audit retention", () => {
+    const config = loadConfig(
+      {
+        LOGIN_MAX_FAILURES_PER_USER_IP: "3",
+        LOGIN_MAX_FAILURES_PER_IP: "50",
+        LOGIN_THROTTLE_WINDOW: "1h",
+        REDIS_URL: "redis://cache:6379/2",
+        REDIS_KEY_PREFIX: "staging:",
+        AUDIT_RETENTION: "30d",
+      },
+      cwd,
+    );
+    assert.deepEqual(config.loginThrottle, { maxFailuresPerUserIp: 3, maxFailuresPerIp: 50, windowSeconds: 3600 });
+    assert.equal(config.redisUrl, "redis://cache:6379/2");
+    assert.equal(config.redisKeyPrefix, "staging:");
+    assert.deepEqual(config.audit, { retentionSeconds: 30 * 86400 });
+  });
+
+  for (const [variable, value] of [
+    ["LOGIN_MAX_FAILURES_PER_USER_IP", "0"],
+    ["LOGIN_MAX_FAILURES_PER_USER_IP", "five"],
+    ["LOGIN_MAX_FAILURES_PER_IP", "-1"],
+    ["LOGIN_MAX_FAILURES_PER_IP", "2.5"],
+    ["LOGIN_THROTTLE_WINDOW", "900"],
+    ["AUDIT_RETENTION", "90"],
+    ["REDIS_KEY_PREFIX", "has spaces"],
+  ] as const) {
+    it(`refuses ${variable}=${value}, naming it`, () => {
+      assertOneProblem({ [variable]: value }, variable);
+    });
+  }
+
+  it("refuses a REDIS_URL that is not redis:// without repeating it (it may hold a password)", () => {
+    const url = "http://:hunter2-secret@cache:6379";
+    assertOneProblem({ REDIS_URL: url }, "REDIS_URL", "hunter2-secret");
   });
 
   it("refuses ADMIN_USERNAME without ADMIN_PASSWORD", () => {

@@ -160,7 +160,11 @@ describe("query limits in production, with the default limits (sqlite)", () => {
     const res = await t.gql(
       `mutation { ${repeat(16, (i) => `r${i}: register(input: { username: "alias${i}", password: "correct horse battery" }) { accessToken }`)} }`,
     );
-    assertRefusedQuietly(res);
+    // Two validation rules refuse it: the alias limit and the one-auth-field-per-operation rule.
+    assert.equal(res.status, 400);
+    assert.deepEqual(codes(res), ["GRAPHQL_VALIDATION_FAILED", "GRAPHQL_VALIDATION_FAILED"]);
+    assert.ok(res.body.errors!.some((e) => e.message === "Query is too complex."));
+    assert.equal(res.body.data, undefined);
     assert.deepEqual(await usernames(), before);
   });
 

@@ -20,7 +20,8 @@ export class AuthResolver {
   }
 
   @Mutation(() => AuthPayload, {
-    description: "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error. The access token is fresh.",
+    description:
+      "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error. After too many failures for this username from this IP, or from this IP altogether, RATE_LIMITED with `extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
   })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.login(input, { ip: ctx.ip, userAgent: ctx.userAgent });
@@ -30,8 +31,8 @@ export class AuthResolver {
     description:
       "Exchange a refresh token for a new access token (not fresh) and a new refresh token. Send it without an Authorization header: an expired access token there would get the request refused with 401.",
   })
-  refreshToken(@Arg("refreshToken") refreshToken: string): Promise<AuthPayload> {
-    return this.sessions.refresh(refreshToken);
+  refreshToken(@Arg("refreshToken") refreshToken: string, @Ctx() ctx: Context): Promise<AuthPayload> {
+    return this.sessions.refresh(refreshToken, { ip: ctx.ip, userAgent: ctx.userAgent });
   }
 
   @Mutation(() => Boolean, {
@@ -39,6 +40,6 @@ export class AuthResolver {
   })
   @RequiresFresh()
   changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
-    return this.auth.changePassword(ctx.principal!, input);
+    return this.auth.changePassword(ctx.principal!, input, { ip: ctx.ip, userAgent: ctx.userAgent });
   }
 }

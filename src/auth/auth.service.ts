@@ -2,18 +2,23 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
+import { type AuditService, auditDetail } from "../audit/audit.service.js";
+import { AuditEventType } from "../audit/audit.type.js";
 import type { Principal } from "../context.js";
-import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, UnauthenticatedError } from "../errors.js";
+import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
 import type { ClientInfo, SessionService } from "../sessions/session.service.js";
 import { Role } from "../users/role.js";
 import { type UserRecord, type UserStore, UsernameTakenError } from "../users/user.store.js";
 import type { AuthPayload } from "./auth.type.js";
+import type { LoginThrottle } from "./login-throttle.js";
 import type { PasswordHasher } from "./passwords.js";
 
 export interface AuthServiceDeps {
   users: UserStore;
   sessions: SessionService;
   passwords: PasswordHasher;
+  throttle: LoginThrottle;
+  audit: AuditService;
   now: () => number;
   logger: Logger;
 }
@@ -43,29 +48,54 @@ export class AuthService {
       }
       throw error;
     }
-    this.deps.logger.info({ userId: user.id }, "user registered");
-    return this.deps.sessions.start(toPublicUser(user), client);
+    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
+    await this.deps.audit.record({ type: AuditEventType.REGISTERED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent });
+    return payload;
   }
 
   /**
    * Checks a username and password and starts a session. An unknown username and a wrong password
-   * fail identically (same code, same message, one argon2 verification each).
+   * fail identically (same code, same message, one argon2 verification each). The throttle is asked
+   * first: a username that failed too often from this IP, or an IP that failed too often, is
+   * RATE_LIMITED before any password work, whether or not the password is right.
    */
   async login(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+    const attempt = await this.deps.throttle.begin(input.username, client.ip ?? "unknown");
+    if (!attempt.allowed) {
+      await this.deps.audit.record({
+        type: AuditEventType.LOGIN_THROTTLED,
+        username: input.username,
+        detail: auditDetail({ limit: attempt.limit, retryAfter: attempt.retryAfterSeconds }),
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
+      throw new RateLimitedError(attempt.retryAfterSeconds);
+    }
     const user = await this.deps.users.findByUsername(input.username);
     const ok = await this.deps.passwords.verify(user?.passwordHash, input.password);
     if (!user || !ok) {
-      this.deps.logger.info({ userId: user?.id }, "login failed");
+      // The audit log is for administrators: it may say which of the two it was; the client never learns.
+      await this.deps.audit.record({
+        type: AuditEventType.LOGIN_FAILED,
+        userId: user?.id,
+        username: input.username,
+        detail: auditDetail({ reason: user ? "WRONG_PASSWORD" : "UNKNOWN_USER" }),
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
       throw new UnauthenticatedError(INVALID_CREDENTIALS_MESSAGE);
     }
-    return this.deps.sessions.start(toPublicUser(user), client);
+    await attempt.succeeded();
+    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
+    await this.deps.audit.record({ type: AuditEventType.LOGIN_SUCCEEDED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent });
+    return payload;
   }
 
   /**
    * Replaces the caller's password after checking the current one, then ends every other session
    * of the user (this one stays). The caller's token must be fresh; the resolver's guard checks it.
    */
-  async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }): Promise<true> {
+  async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<true> {
     const user = await this.deps.users.findById(principal.userId);
     if (!user) throw new UnauthenticatedError("The account of this token no longer exists.");
     if (!(await this.deps.passwords.verify(user.passwordHash, input.currentPassword))) {
@@ -75,8 +105,16 @@ export class AuthService {
       throw new BadUserInputError([{ field: "newPassword", rule: "different", message: "must differ from the current password" }]);
     }
     await this.deps.users.setPasswordHash(user.id, await this.deps.passwords.hash(input.newPassword), new Date(this.deps.now()));
-    await this.deps.sessions.endAllOf(user.id, "password_changed", principal.sessionId);
-    this.deps.logger.info({ userId: user.id, sessionId: principal.sessionId }, "password changed");
+    const ended = await this.deps.sessions.endAllOf(user.id, "password_changed", principal.sessionId);
+    await this.deps.audit.record({
+      type: AuditEventType.PASSWORD_CHANGED,
+      userId: user.id,
+      username: user.username,
+      sessionId: principal.sessionId,
+      detail: auditDetail({ ended: ended.length }),
+      ip: client.ip,
+      userAgent: client.userAgent,
+    });
     return true;
   }
 }

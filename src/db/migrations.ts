@@ -64,6 +64,27 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex("users_roles_changed_at_idx").on("users").column("roles_changed_at").execute();
       },
     },
+    "0003_audit_events": {
+      async up(db: Kysely<any>) {
+        // An increasing id orders events written within the same millisecond. No foreign keys:
+        // events outlive the users and sessions they name, and a failed login may name nobody.
+        await db.schema
+          .createTable("audit_events")
+          .addColumn("id", dialect === "postgres" ? "bigserial" : "integer", (c) =>
+            dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn("type", "text", (c) => c.notNull())
+          .addColumn("user_id", "text")
+          .addColumn("username", "text")
+          .addColumn("ip", "text")
+          .addColumn("user_agent", "text")
+          .addColumn("session_id", "text")
+          .addColumn("detail", "text")
+          .addColumn("at", sql.raw(ts), (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("audit_events_at_idx").on("audit_events").columns(["at", "id"]).execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

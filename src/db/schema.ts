@@ -1,4 +1,4 @@
-import type { ColumnType } from "kysely";
+import type { ColumnType, Generated } from "kysely";
 
 /** Written as an ISO string; read back as a Date (PostgreSQL) or the same string (SQLite). */
 export type Timestamp = ColumnType<Date | string, string, string>;
@@ -49,11 +49,27 @@ export interface RefreshTokensTable {
   rotated_at: Timestamp | null;
 }
 
+/** One security event (see `src/audit/`). Never holds a password, a token or a secret. */
+export interface AuditEventsTable {
+  /** Assigned by the database, increasing; a bigint that PostgreSQL returns as a string. */
+  id: Generated<number | string>;
+  type: string;
+  user_id: string | null;
+  username: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  session_id: string | null;
+  /** `key=value` pairs saying what the event was about, e.g. `reason=EXPIRED`. */
+  detail: string | null;
+  at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   posts: PostsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
+  audit_events: AuditEventsTable;
 }
 
 /** Both drivers' timestamp values as a Date. */

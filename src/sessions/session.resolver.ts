@@ -23,7 +23,7 @@ export class SessionResolver {
     @Arg("scope", () => LogoutScope, { nullable: true, defaultValue: LogoutScope.CURRENT }) scope: LogoutScope | null,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT);
+    return this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT, { ip: ctx.ip, userAgent: ctx.userAgent });
   }
 
   @Mutation(() => Boolean, {
@@ -31,6 +31,6 @@ export class SessionResolver {
   })
   @Requires()
   revokeSession(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.sessionService.revoke(ctx.principal!, id);
+    return this.sessionService.revoke(ctx.principal!, id, { ip: ctx.ip, userAgent: ctx.userAgent });
   }
 }

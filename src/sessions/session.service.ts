@@ -3,6 +3,8 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
+import { type AuditService, auditDetail } from "../audit/audit.service.js";
+import { AuditEventType } from "../audit/audit.type.js";
 import type { AuthPayload } from "../auth/auth.type.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Principal } from "../context.js";
@@ -36,6 +38,7 @@ export interface SessionServiceDeps {
   announce: () => Promise<void>;
   /** Absolute lifetime of a session's refresh chain (JWT_REFRESH_TOKEN_EXPIRES). */
   sessionTtlSeconds: number;
+  audit: AuditService;
   now: () => number;
   logger: Logger;
 }
@@ -55,7 +58,7 @@ export class SessionService {
   }
 
   /** Starts a session for a user who just proved a password; its access token is fresh. */
-  async start(user: User, client: ClientInfo): Promise<AuthPayload> {
+  async start(user: User, client: ClientInfo): Promise<{ payload: AuthPayload; sessionId: string }> {
     const now = new Date(this.deps.now());
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
@@ -70,7 +73,7 @@ export class SessionService {
       await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashToken(refreshToken), now });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
-    return this.payload(user, sessionId, refreshToken, true, new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000));
+    return { payload: this.payload(user, sessionId, refreshToken, true, new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000)), sessionId };
   }
 
   /**
@@ -78,7 +81,7 @@ export class SessionService {
    * Presenting a spent token (a replay, or the loser of a race) ends the whole session: the thief's
    * and the owner's copies both stop working, and the owner has to log in again.
    */
-  async refresh(refreshToken: string): Promise<AuthPayload> {
+  async refresh(refreshToken: string, client: ClientInfo): Promise<AuthPayload> {
     if (!REFRESH_TOKEN_PATTERN.test(refreshToken)) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
     const found = await this.refreshTokens.findByHash(hashToken(refreshToken));
     if (!found) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
@@ -98,12 +101,27 @@ export class SessionService {
     if (!rotated) {
       this.deps.logger.warn({ userId: session.userId, sessionId: session.id }, "refresh token reused: session ended");
       await this.end([session.id], "refresh_token_reused");
+      await this.deps.audit.record({
+        type: AuditEventType.REFRESH_TOKEN_REUSED,
+        userId: session.userId,
+        sessionId: session.id,
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
       throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
     }
 
     // Roles are read again here, so a refreshed token always carries the current ones.
     const user = await this.deps.users.findById(session.userId);
     if (!user) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    await this.deps.audit.record({
+      type: AuditEventType.TOKEN_REFRESHED,
+      userId: user.id,
+      username: user.username,
+      sessionId: session.id,
+      ip: client.ip,
+      userAgent: client.userAgent,
+    });
     return this.payload(user, session.id, successor, false, session.expiresAt);
   }
 
@@ -125,20 +143,42 @@ export class SessionService {
    * Ends one of the caller's own sessions. NOT_FOUND when there is no such session, FORBIDDEN when
    * it belongs to someone else (and nothing changes). False when it had already ended.
    */
-  async revoke(principal: Principal, sessionId: string): Promise<boolean> {
+  async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<boolean> {
     const session = await this.sessions.findById(sessionId);
     if (!session) throw new NotFoundError("Session", sessionId);
     if (session.userId !== principal.userId) throw new ForbiddenError("You can only revoke your own sessions.");
-    return (await this.end([sessionId], "revoked")).length > 0;
+    const ended = (await this.end([sessionId], "revoked")).length > 0;
+    if (ended) {
+      await this.deps.audit.record({
+        type: AuditEventType.SESSION_REVOKED,
+        userId: principal.userId,
+        sessionId,
+        detail: auditDetail({ by: principal.sessionId }),
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
+    }
+    return ended;
   }
 
   /** Ends the current session, all the others, or all of the caller's sessions. */
-  async logout(principal: Principal, scope: LogoutScope): Promise<boolean> {
-    if (scope === LogoutScope.CURRENT) {
-      await this.end([principal.sessionId], "logout");
-    } else {
-      await this.endAllOf(principal.userId, scope === LogoutScope.OTHERS ? "logout_others" : "logout", scope === LogoutScope.OTHERS ? principal.sessionId : undefined);
-    }
+  async logout(principal: Principal, scope: LogoutScope, client: ClientInfo): Promise<boolean> {
+    const ended =
+      scope === LogoutScope.CURRENT
+        ? await this.end([principal.sessionId], "logout")
+        : await this.endAllOf(
+            principal.userId,
+            scope === LogoutScope.OTHERS ? "logout_others" : "logout",
+            scope === LogoutScope.OTHERS ? principal.sessionId : undefined,
+          );
+    await this.deps.audit.record({
+      type: AuditEventType.LOGGED_OUT,
+      userId: principal.userId,
+      sessionId: principal.sessionId,
+      detail: auditDetail({ scope, ended: ended.length }),
+      ip: client.ip,
+      userAgent: client.userAgent,
+    });
     return true;
   }
 

@@ -36,7 +36,7 @@ export class UserResolver {
     @Arg("roles", () => [Role]) roles: Role[],
     @Ctx() ctx: Context,
   ): Promise<User> {
-    return this.userService.setRoles(ctx.principal!, userId, roles);
+    return this.userService.setRoles(ctx.principal!, userId, roles, { ip: ctx.ip, userAgent: ctx.userAgent });
   }
 
   @FieldResolver(() => [Post], { description: "This user's posts, newest first." })

@@ -2,12 +2,15 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
+import { type AuditService, auditDetail } from "../audit/audit.service.js";
+import { AuditEventType } from "../audit/audit.type.js";
 import { RegisterInput } from "../auth/auth.input.js";
 import type { PasswordHasher } from "../auth/passwords.js";
 
 import { toPublicUser } from "../auth/auth.service.js";
 import type { Principal } from "../context.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import type { ClientInfo } from "../sessions/session.service.js";
 import { validateArgument } from "../validation.js";
 import { Role, normalizeRoles } from "./role.js";
 import { type UserStore, UsernameTakenError } from "./user.store.js";
@@ -21,6 +24,8 @@ export class UserService {
       passwords: PasswordHasher;
       /** Called after roles change, so running instances stop honouring the old ones at once. */
       onRolesChanged?: (change: { userId: string; roles: readonly Role[]; at: number }) => Promise<void>;
+      /** Records ROLES_CHANGED; the CLI, which changes no roles, goes without. */
+      audit?: AuditService;
       now: () => number;
       logger: Logger;
     },
@@ -46,7 +51,7 @@ export class UserService {
    * Replaces a user's roles. At least one role is required, and the last ADMIN cannot lose ADMIN
    * (that would leave nobody able to manage roles); both are BAD_USER_INPUT on `roles`.
    */
-  async setRoles(actor: Principal, userId: string, roles: readonly Role[]): Promise<User> {
+  async setRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo = {}): Promise<User> {
     if (roles.length === 0) throw new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
     const at = this.deps.now();
     const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(at));
@@ -56,7 +61,14 @@ export class UserService {
     }
     // Tokens minted before now carry the old roles: from this moment every instance uses the new ones.
     await this.deps.onRolesChanged?.({ userId, roles: result.roles, at });
-    this.deps.logger.info({ actorId: actor.userId, userId, roles: result.roles }, "roles changed");
+    await this.deps.audit?.record({
+      type: AuditEventType.ROLES_CHANGED,
+      userId,
+      username: result.username,
+      detail: auditDetail({ roles: result.roles.join(","), by: actor.userId }),
+      ip: client.ip,
+      userAgent: client.userAgent,
+    });
     return toPublicUser(result);
   }
 
@@ -104,7 +116,15 @@ export class UserService {
     if (existing.roles.includes(Role.ADMIN)) return "unchanged";
     const at = this.deps.now();
     const promoted = await this.deps.users.addRole(existing.id, Role.ADMIN, new Date(at));
-    if (promoted) await this.deps.onRolesChanged?.({ userId: promoted.id, roles: promoted.roles, at });
+    if (promoted) {
+      await this.deps.onRolesChanged?.({ userId: promoted.id, roles: promoted.roles, at });
+      await this.deps.audit?.record({
+        type: AuditEventType.ROLES_CHANGED,
+        userId: promoted.id,
+        username: promoted.username,
+        detail: auditDetail({ roles: promoted.roles.join(","), by: "ADMIN_USERNAME" }),
+      });
+    }
     this.deps.logger.info({ userId: existing.id }, "ADMIN role added by bootstrap");
     return "promoted";
   }

@@ -1,0 +1,18 @@
+import { Args, Query, Resolver } from "type-graphql";
+
+import { Requires } from "../auth/requires.js";
+import { Role } from "../users/role.js";
+import { AuditEventsArgs } from "./audit.input.js";
+import type { AuditService } from "./audit.service.js";
+import { AuditEvent } from "./audit.type.js";
+
+@Resolver(() => AuditEvent)
+export class AuditResolver {
+  constructor(private readonly audit: AuditService) {}
+
+  @Query(() => [AuditEvent], { description: "Security events, newest first." })
+  @Requires(Role.ADMIN)
+  auditEvents(@Args() args: AuditEventsArgs): Promise<AuditEvent[]> {
+    return this.audit.list(args.first);
+  }
+}

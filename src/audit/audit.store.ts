@@ -1,0 +1,66 @@
+import type { Kysely, Selectable } from "kysely";
+
+import { type AuditEventsTable, type Database, toDate } from "../db/schema.js";
+import type { AuditEvent } from "./audit.type.js";
+
+/** What is stored for one event; every field but `type` and `at` may be unknown. */
+export interface AuditRecord {
+  type: string;
+  userId: string | null;
+  username: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  sessionId: string | null;
+  detail: string | null;
+  at: Date;
+}
+
+/** The only code that reads or writes the `audit_events` table. */
+export class AuditStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Stores one event and returns its id. */
+  async insert(event: AuditRecord): Promise<string> {
+    const row = await this.db
+      .insertInto("audit_events")
+      .values({
+        type: event.type,
+        user_id: event.userId,
+        username: event.username,
+        ip: event.ip,
+        user_agent: event.userAgent,
+        session_id: event.sessionId,
+        detail: event.detail,
+        at: event.at.toISOString(),
+      })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    return String(row.id);
+  }
+
+  /** The `limit` newest events, newest first (by time, then by the order they were stored). */
+  async listNewest(limit: number): Promise<AuditEvent[]> {
+    const rows = await this.db.selectFrom("audit_events").selectAll().orderBy("at", "desc").orderBy("id", "desc").limit(limit).execute();
+    return rows.map(toEvent);
+  }
+
+  /** Deletes the events from before `cutoff`; returns how many. */
+  async deleteBefore(cutoff: Date): Promise<number> {
+    const result = await this.db.deleteFrom("audit_events").where("at", "<", cutoff.toISOString()).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+function toEvent(row: Selectable<AuditEventsTable>): AuditEvent {
+  return {
+    id: String(row.id),
+    type: row.type,
+    userId: row.user_id,
+    username: row.username,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    sessionId: row.session_id,
+    detail: row.detail,
+    at: toDate(row.at),
+  };
+}

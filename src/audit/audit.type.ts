@@ -1,0 +1,65 @@
+import { Field, ID, ObjectType } from "type-graphql";
+
+/**
+ * Every security event the audit log records. Stored as text; the list is closed, so clients may
+ * switch on it.
+ */
+export const AuditEventType = {
+  LOGIN_SUCCEEDED: "LOGIN_SUCCEEDED",
+  LOGIN_FAILED: "LOGIN_FAILED",
+  LOGIN_THROTTLED: "LOGIN_THROTTLED",
+  REGISTERED: "REGISTERED",
+  TOKEN_REFRESHED: "TOKEN_REFRESHED",
+  REFRESH_TOKEN_REUSED: "REFRESH_TOKEN_REUSED",
+  LOGGED_OUT: "LOGGED_OUT",
+  SESSION_REVOKED: "SESSION_REVOKED",
+  PASSWORD_CHANGED: "PASSWORD_CHANGED",
+  ROLES_CHANGED: "ROLES_CHANGED",
+  TOKEN_REJECTED: "TOKEN_REJECTED",
+} as const;
+export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
+
+@ObjectType({
+  description:
+    "A security event: who it concerns, from where, and what happened, as far as known. Never holds a password, a token or a secret.",
+})
+export class AuditEvent {
+  @Field(() => ID, { description: "Increasing in the order events were stored." })
+  id!: string;
+
+  @Field({ description: `What happened: one of ${Object.values(AuditEventType).join(", ")}.` })
+  type!: string;
+
+  @Field(() => ID, {
+    nullable: true,
+    description: "The account the event concerns, when known. For ROLES_CHANGED the user whose roles changed (`detail` says who changed them).",
+  })
+  userId!: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "That account's username; for LOGIN_FAILED and LOGIN_THROTTLED the name that was tried, which may not exist.",
+  })
+  username!: string | null;
+
+  @Field(() => String, { nullable: true, description: "Client address of the request that caused the event." })
+  ip!: string | null;
+
+  @Field(() => String, { nullable: true, description: "User-Agent header of that request (at most 512 characters)." })
+  userAgent!: string | null;
+
+  @Field(() => ID, {
+    nullable: true,
+    description: "The session the event concerns: the one started, refreshed, revoked or ended, or the caller's own.",
+  })
+  sessionId!: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "Space-separated key=value pairs with the rest, e.g. `reason=EXPIRED` for TOKEN_REJECTED or `scope=ALL ended=3` for LOGGED_OUT.",
+  })
+  detail!: string | null;
+
+  @Field()
+  at!: Date;
+}
