@@ -144,6 +144,44 @@ export function withoutVariableValue(message: string): string {
 
 const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)]);
 
+// graphql-js's own argument checks at execution time (getArgumentValues). Validation lets a nullable
+// variable into a non-null argument that has a default (`posts(first: $n)` with `$n: Int`), so an
+// explicit `null` is only caught here, as a GraphQLError without a code that would otherwise be
+// masked as INTERNAL_SERVER_ERROR.
+const ARGUMENT_PROBLEM = /^Argument "([^"]+)" (of non-null type "[^"]+" must not be null|of required type "[^"]+" was not provided|has invalid value .*)\.$/s;
+
+// graphql-js stops coercing variables after 50 errors and adds this one, with no code and no node
+// (so Apollo does not recognise it as a coercion error); 10,000 wrong list items would reach it.
+const VARIABLE_ERROR_LIMIT = "Too many errors processing variables, error limit reached. Execution aborted.";
+
+/**
+ * The code for an error that arrived without one but is the client's doing: graphql-js refusing an
+ * argument value or giving up on too many bad variable values (BAD_USER_INPUT, with `fields` like our
+ * own validation where it names an argument), or Apollo refusing a request with a 4xx status (its
+ * persisted-query hash check, for one), which is BAD_REQUEST.
+ */
+function clientErrorWithoutCode(error: unknown): { code: ErrorCode | typeof ProtocolErrorCode.BAD_REQUEST; extensions?: Record<string, unknown> } | undefined {
+  if (!(error instanceof GraphQLError)) return undefined;
+  const original = error.originalError;
+  if (original instanceof GraphQLError && original.originalError === undefined && original.extensions.code === undefined) {
+    const argument = ARGUMENT_PROBLEM.exec(original.message);
+    if (argument) {
+      const problem = argument[2]!;
+      const message = problem.endsWith("must not be null") ? "must not be null" : problem.endsWith("was not provided") ? "is required" : "has an invalid value";
+      const fields: FieldProblem[] = [{ field: argument[1]!, rule: "type", message }];
+      return { code: ErrorCode.BAD_USER_INPUT, extensions: { fields } };
+    }
+  }
+  if (error.extensions.code === undefined && original === undefined && error.message === VARIABLE_ERROR_LIMIT) {
+    return { code: ErrorCode.BAD_USER_INPUT };
+  }
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  if (error.extensions.code === undefined && original === undefined && typeof status === "number" && status >= 400 && status < 500) {
+    return { code: ProtocolErrorCode.BAD_REQUEST };
+  }
+  return undefined;
+}
+
 /**
  * Apollo Server's `formatError`. Errors that carry one of our codes (or Apollo's protocol codes)
  * keep their message and extensions, without a stack trace: they are expected outcomes. Everything
@@ -151,7 +189,9 @@ const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.valu
  * INTERNAL_SERVER_ERROR; only with `revealInternals` (development) do its message and stack show.
  * Without `revealInternals`, "Did you mean …?" suggestions are also cut from every message.
  * The parser's token-limit error becomes `GRAPHQL_VALIDATION_FAILED` like the other query limits,
- * saying {@link QUERY_TOO_COMPLEX_MESSAGE} without `revealInternals`.
+ * saying {@link QUERY_TOO_COMPLEX_MESSAGE} without `revealInternals`. Errors that come without a
+ * code but are the client's doing (an argument graphql-js refuses at execution, a request Apollo
+ * refuses with a 4xx status) get BAD_USER_INPUT or BAD_REQUEST instead of being masked and logged.
  */
 export function createErrorFormatter(options: { revealInternals: boolean; report: (error: unknown) => void }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
@@ -164,6 +204,11 @@ export function createErrorFormatter(options: { revealInternals: boolean; report
         message: options.revealInternals ? `Token limit of ${tokenLimit[1]} exceeded.` : QUERY_TOO_COMPLEX_MESSAGE,
         extensions: { code: ProtocolErrorCode.GRAPHQL_VALIDATION_FAILED },
       };
+    }
+    const clientError = clientErrorWithoutCode(error);
+    if (clientError) {
+      const message = withoutVariableValue(options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""));
+      return { ...formatted, message, extensions: { code: clientError.code, ...clientError.extensions } };
     }
     if (typeof code === "string" && KNOWN_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
       const { http: _http, stacktrace: _stacktrace, ...extensions } = formatted.extensions as Record<string, unknown>;

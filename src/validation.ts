@@ -37,6 +37,20 @@ export function IsPassword(): PropertyDecorator {
   });
 }
 
+/**
+ * class-validator rule: no U+0000. PostgreSQL cannot store it in text, and the same input must get the
+ * same answer on SQLite, so it is refused on both rather than failing on one of them.
+ */
+export function HasNoNul(): PropertyDecorator {
+  return ValidateBy({
+    name: "hasNoNul",
+    validator: {
+      validate: (value) => typeof value === "string" && !value.includes("\u0000"),
+      defaultMessage: () => "must not contain the NUL character (U+0000)",
+    },
+  });
+}
+
 /** class-validator rule: at least one character that is not white space. */
 export function IsNotBlank(): PropertyDecorator {
   return ValidateBy({

@@ -96,6 +96,15 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
   }
 }
 
+/**
+ * True when `value` holds U+0000. PostgreSQL's text type cannot store that character and refuses
+ * even to compare with it (an error, not "no match"), so stores answer "no such row" for such an id
+ * before asking, as SQLite would: no id they ever wrote contains one.
+ */
+export function containsNul(value: string): boolean {
+  return value.includes("\u0000");
+}
+
 /** True when `error` is a unique-constraint violation from either driver. */
 export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;

@@ -1,7 +1,7 @@
 import { Length, Max, Min } from "class-validator";
 import { ArgsType, Field, InputType, Int } from "type-graphql";
 
-import { IsNotBlank } from "../validation.js";
+import { HasNoNul, IsNotBlank } from "../validation.js";
 
 export const TITLE_MAX = 200;
 export const BODY_MAX = 20_000;
@@ -11,11 +11,13 @@ export class CreatePostInput {
   @Field({ description: `1 to ${TITLE_MAX} characters, not blank.` })
   @Length(1, TITLE_MAX, { message: `must be 1 to ${TITLE_MAX} characters` })
   @IsNotBlank()
+  @HasNoNul()
   title!: string;
 
   @Field({ description: `1 to ${BODY_MAX} characters, not blank.` })
   @Length(1, BODY_MAX, { message: `must be 1 to ${BODY_MAX} characters` })
   @IsNotBlank()
+  @HasNoNul()
   body!: string;
 }
 
@@ -24,11 +26,13 @@ export class UpdatePostInput {
   @Field({ nullable: true, description: `1 to ${TITLE_MAX} characters, not blank.` })
   @Length(1, TITLE_MAX, { message: `must be 1 to ${TITLE_MAX} characters` })
   @IsNotBlank()
+  @HasNoNul()
   title?: string;
 
   @Field({ nullable: true, description: `1 to ${BODY_MAX} characters, not blank.` })
   @Length(1, BODY_MAX, { message: `must be 1 to ${BODY_MAX} characters` })
   @IsNotBlank()
+  @HasNoNul()
   body?: string;
 }
 

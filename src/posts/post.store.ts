@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
 
+import { containsNul } from "../db/database.js";
 import { type Database, type PostsTable, toDate } from "../db/schema.js";
 import type { Post } from "./post.type.js";
 
@@ -18,6 +19,7 @@ export class PostStore {
   }
 
   async findById(id: string): Promise<Post | undefined> {
+    if (containsNul(id)) return undefined;
     const row = await this.db.selectFrom("posts").selectAll().where("id", "=", id).executeTakeFirst();
     return row && toPost(row);
   }
@@ -49,6 +51,7 @@ export class PostStore {
 
   /** Applies the given changes; undefined when the post no longer exists. */
   async update(id: string, changes: { title?: string; body?: string }, now: Date): Promise<Post | undefined> {
+    if (containsNul(id)) return undefined;
     const row = await this.db
       .updateTable("posts")
       .set({ ...changes, updated_at: now.toISOString() })
@@ -60,6 +63,7 @@ export class PostStore {
 
   /** True when a post was deleted. */
   async delete(id: string): Promise<boolean> {
+    if (containsNul(id)) return false;
     const result = await this.db.deleteFrom("posts").where("id", "=", id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }

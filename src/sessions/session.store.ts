@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
 
+import { containsNul } from "../db/database.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 
 /** Why a session ended; stored with it and logged. */
@@ -38,6 +39,7 @@ export class SessionStore {
   }
 
   async findById(id: string): Promise<SessionRecord | undefined> {
+    if (containsNul(id)) return undefined;
     const row = await this.db.selectFrom("sessions").selectAll().where("id", "=", id).executeTakeFirst();
     return row && toRecord(row);
   }
@@ -58,6 +60,7 @@ export class SessionStore {
 
   /** Ends one session; false when it had already ended. */
   async revoke(id: string, reason: SessionEndReason, now: Date): Promise<boolean> {
+    if (containsNul(id)) return false;
     const result = await this.db
       .updateTable("sessions")
       .set({ revoked_at: now.toISOString(), revoked_reason: reason })

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
 
-import { type Dialect, isUniqueViolation } from "../db/database.js";
+import { type Dialect, containsNul, isUniqueViolation } from "../db/database.js";
 import { type Database, type UsersTable, toDate } from "../db/schema.js";
 import { Role, normalizeRoles, parseRoles } from "./role.js";
 import type { User } from "./user.type.js";
@@ -54,6 +54,7 @@ export class UserStore {
   }
 
   async findById(id: string): Promise<UserRecord | undefined> {
+    if (containsNul(id)) return undefined;
     const row = await this.db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
     return row && toRecord(row);
   }
@@ -80,6 +81,7 @@ export class UserStore {
    * at the same moment cannot both succeed (SQLite runs one write transaction at a time anyway).
    */
   async setRoles(id: string, roles: readonly Role[], now: Date): Promise<UserRecord | "not-found" | "last-admin"> {
+    if (containsNul(id)) return "not-found";
     return this.db.transaction().execute(async (trx) => {
       const lock = this.dialect === "postgres";
       const current = await trx
