@@ -69,6 +69,17 @@ const CASES: AbuseCase[] = [
     send: (s) => gql(s, `mutation { ${repeat(16, (i) => `g${i}: login(input: { username: "root", password: "guess-${i}-xx" }) { accessToken }`)} }`),
     status: 400,
     code: "GRAPHQL_VALIDATION_FAILED",
+    // Refused twice over: by the alias limit and by the one-auth-field-per-operation rule.
+    errors: 2,
+    check: (res) => assert.match(res.json.errors[1].message, /^An operation may contain at most one of login, register, refreshToken and changePassword/),
+  },
+  {
+    attack: "alias overloading",
+    name: "2 aliased logins, under the alias limit (brute force in one request)",
+    send: (s) => gql(s, `mutation { a: login(input: { username: "root", password: "guess-a-xx" }) { accessToken } b: login(input: { username: "root", password: "guess-b-xx" }) { accessToken } }`),
+    status: 400,
+    code: "GRAPHQL_VALIDATION_FAILED",
+    check: (res) => assert.match(res.json.errors[0].message, /^An operation may contain at most one of login/),
   },
   { attack: "alias overloading", name: "16 aliased `__typename`", send: (s) => gql(s, `{ ${repeat(16, (i) => `t${i}: __typename`)} }`), status: 400, code: "GRAPHQL_VALIDATION_FAILED" },
 
