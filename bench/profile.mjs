@@ -77,9 +77,10 @@ const total = [...self.values()].reduce((a, b) => a + b, 0);
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 
 // Each frame is put in an area of the request path by where its code lives; frames of native code
-// (no URL: writev, JSON.parse, runMicrotasks…) inherit the area of the JavaScript that called them.
+// (no URL: writev, JSON.parse, runMicrotasks…) and of Node's crypto inherit the area of the
+// JavaScript that called them (an HMAC for a token, a SHA-256 of the query for Apollo's cache).
 const AREAS = [
-  ["JWT verification (jsonwebtoken, crypto, tokens.ts)", /node_modules\/(jsonwebtoken|jws|jwa|buffer-equal-constant-time|safe-buffer|ms|lodash\.|semver)|node:internal\/crypto|dist\/src\/auth\/(tokens|keys)\.js/],
+  ["JWT verification (jsonwebtoken, tokens.ts)", /node_modules\/(jsonwebtoken|jws|jwa|buffer-equal-constant-time|safe-buffer|ms|lodash\.|semver)|dist\/src\/auth\/(tokens|keys)\.js/],
   ["revocation check and context", /dist\/src\/(context|sessions\/revocation-list)\.js/],
   ["database (Kysely, better-sqlite3, stores)", /node_modules\/(kysely|better-sqlite3)|dist\/src\/.*\.store\.js|dist\/src\/db\//],
   ["GraphQL execution (graphql-js, type-graphql)", /node_modules\/(graphql|type-graphql|graphql-scalars|class-validator|@graphql-tools)\/|dist\/src\/.*(resolver|service|type|requires|auth-checker)\.js/],

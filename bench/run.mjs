@@ -9,7 +9,7 @@
 // could not be started or set up. `node bench/run.mjs --help` lists the settings.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -44,8 +44,8 @@ goals of issue 5; writes bench/results/latest.json and bench/results/latest.svg.
   --help      this text
 
 Environment (defaults in brackets):
-  BENCH_DURATION     seconds of load per run [5]
-  BENCH_ROUNDS       interleaved rounds; the table shows medians [3]
+  BENCH_DURATION     seconds of load per run [4]
+  BENCH_ROUNDS       interleaved rounds; the table shows medians [5]
   BENCH_CONNECTIONS  concurrent connections for the throughput scenarios [64]
   BENCH_WARMUP       seconds of unrecorded load per stack and scenario before round 1 [2]
   BENCH_BURST_RATE   steady requests/s of \`me\` in the login-burst scenario, idle and during it [500]
@@ -82,8 +82,8 @@ function setting(name, fallback) {
 const scenarioFilter = (process.env.BENCH_SCENARIOS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 
 const settings = {
-  durationSeconds: setting("BENCH_DURATION", 5),
-  rounds: Math.round(setting("BENCH_ROUNDS", 3)),
+  durationSeconds: setting("BENCH_DURATION", 4),
+  rounds: Math.round(setting("BENCH_ROUNDS", 5)),
   connections: Math.round(setting("BENCH_CONNECTIONS", 64)),
   warmupSeconds: setting("BENCH_WARMUP", 2),
   burstRate: setting("BENCH_BURST_RATE", 500),
@@ -492,7 +492,7 @@ function formatGoalValue(goal) {
   return String(goal.value);
 }
 
-function printTable(rows, goals, startup) {
+function printTable(rows, goals, startup, machine) {
   const header = ["stack", "scenario", "req/s", "p50 ms", "p99 ms", "errors", "RSS MB"];
   const lines = rows.map((r) => [
     r.stack,
@@ -518,6 +518,7 @@ function printTable(rows, goals, startup) {
   out.push("");
   out.push(`startup to first /graphql answer: npm start ${startup.npmStartMs.map((ms) => ms.toFixed(0)).join(", ")} ms; `
     + `node directly: ${Object.entries(startup.direct).map(([s, ms]) => `${s} ${ms.toFixed(0)}`).join(", ")} ms`);
+  out.push(`machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; load average (1, 5, 15 min) ${machine.loadAverageAtStart.join(" ")} at start, ${machine.loadAverageAtEnd.join(" ")} at end`);
   out.push(`RSS right after start (MB): ${Object.entries(startup.rssAtStartMb).map(([s, mb]) => `${s} ${mb === null ? "-" : mb.toFixed(0)}`).join(", ")}`);
   out.push("");
   out.push("goals:");
@@ -554,8 +555,10 @@ async function main() {
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
+    // Other work on the machine skews every stack; interleaving spreads it, this records it.
+    loadAverageAtStart: loadavg().map((l) => Number(l.toFixed(2))),
   };
-  log(`bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; ${dryRun ? "dry run" : `${settings.rounds} rounds × ${settings.durationSeconds} s, ${settings.connections} connections`}`);
+  log(`bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(" ")}; ${dryRun ? "dry run" : `${settings.rounds} rounds × ${settings.durationSeconds} s, ${settings.connections} connections`}`);
 
   // Startup first, on a quiet machine.
   const startup = { npmStartMs: [], direct: {}, rssAtStartMb: {} };
@@ -646,10 +649,11 @@ async function main() {
   }
 
   await Promise.all(stacks.map((s) => stopProcess(s.handle)));
+  machine.loadAverageAtEnd = loadavg().map((l) => Number(l.toFixed(2)));
 
   const rows = buildRows(samples);
   const goals = evaluateGoals(rows, startup);
-  const table = printTable(rows, goals, startup);
+  const table = printTable(rows, goals, startup, machine);
   console.log(table);
 
   const report = {
