@@ -1,7 +1,10 @@
 // Micro-benchmark: what the per-request revocation check costs (the in-memory lookups the context
-// does after verifying a token), next to the token verification itself.
+// does after verifying a token), next to the token verification itself, and what holding the
+// secret as a KeyObject saves against passing jsonwebtoken the string, as the naive recipe does.
 // Run after a build: node bench/revocation-check.mjs
 import { createSecretKey, randomBytes, randomUUID } from "node:crypto";
+
+import jwt from "jsonwebtoken";
 
 import { secretKeyRing } from "../dist/src/auth/keys.js";
 import { TokenService } from "../dist/src/auth/tokens.js";
@@ -41,5 +44,16 @@ const tokens = new TokenService({
 const { token } = tokens.signAccessToken({ userId: randomUUID(), roles: ["USER"], sessionId: randomUUID(), fresh: true });
 perCall("HS256 access-token verification (jsonwebtoken, KeyObject)", 50_000, () => {
   if (tokens.verifyAccessToken(token).sub) sink++;
+});
+
+const secret = randomBytes(48).toString("base64url");
+const key = createSecretKey(Buffer.from(secret));
+const plain = jwt.sign({ sub: randomUUID() }, secret, { algorithm: "HS256", issuer: "bench", audience: "bench", expiresIn: "1h" });
+const options = { algorithms: ["HS256"], issuer: "bench", audience: "bench" };
+perCall("jsonwebtoken.verify, secret as a string (naive recipe)", 50_000, () => {
+  if (jwt.verify(plain, secret, options).sub) sink++;
+});
+perCall("jsonwebtoken.verify, secret as a KeyObject", 50_000, () => {
+  if (jwt.verify(plain, key, options).sub) sink++;
 });
 if (sink < 0) console.log(sink);
