@@ -12,6 +12,9 @@ export const ACCESS_TOKEN_TYPE = "at+jwt";
 /** Tokens longer than this are refused before any parsing or signature work. */
 export const MAX_TOKEN_LENGTH = 4096;
 
+/** How many verified tokens are remembered, so a client's repeated requests skip the signature check. */
+export const VERIFIED_CACHE_SIZE = 10_000;
+
 /** How far in the future an `iat` may lie before it is refused (clock skew between instances). */
 export const IAT_LEEWAY_SECONDS = 5;
 
@@ -96,6 +99,9 @@ export function createTokenService(
 export class TokenService {
   private readonly now: () => number;
 
+  /** Tokens that verified, by their exact text; a hit skips the signature work, never the expiry. */
+  private readonly verified = new Map<string, AccessTokenClaims>();
+
   constructor(private readonly options: TokenServiceOptions) {
     this.now = options.now ?? Date.now;
   }
@@ -143,6 +149,23 @@ export class TokenService {
    * configured is refused; key-fetching headers (`jku`, `x5u`, `jwk`, `x5c`) and `crit` are refused.
    */
   verifyAccessToken(token: string): AccessTokenClaims {
+    const cached = this.verified.get(token);
+    if (cached !== undefined) {
+      // Same text, same signature: only time can have changed its verdict. A key leaving the ring
+      // cannot: keys stay for longer than any token they signed can live.
+      if (cached.exp > Math.floor(this.now() / 1000)) return cached;
+      this.verified.delete(token);
+    }
+    const claims = this.verifyUncached(token);
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) {
+      // Evict the oldest entry (Maps keep insertion order): a bounded cache, not an unbounded leak.
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  private verifyUncached(token: string): AccessTokenClaims {
     if (token.length > MAX_TOKEN_LENGTH) throw new TokenError("TOO_LONG", `token is longer than ${MAX_TOKEN_LENGTH} characters`);
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
       throw new TokenError("MALFORMED", "token is not three base64url segments");

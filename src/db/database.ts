@@ -53,7 +53,7 @@ export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchem
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
     dialect: "sqlite",
@@ -61,6 +61,31 @@ export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchem
     ping: async () => void (await sql`select 1`.execute(db)),
     close: () => db.destroy(),
   };
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing is a sizeable share of a small read.
+ * The queries are built from a fixed set of shapes (values are bound, never inlined), so caching the
+ * prepared statement by its SQL text is bounded in practice; a cap keeps it bounded anyway.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property !== "prepare") return Reflect.get(target, property, receiver);
+      return (source: string) => {
+        let statement = cache.get(source);
+        // A statement in the middle of iterating cannot be reused; such queries get a fresh one.
+        if (statement === undefined || statement.busy) {
+          statement = prepare(source);
+          if (cache.size >= 500) cache.delete(cache.keys().next().value!);
+          cache.set(source, statement);
+        }
+        return statement;
+      };
+    },
+  });
 }
 
 /**
