@@ -17,7 +17,7 @@ import { AuditStore } from "./audit/audit.store.js";
 import { AuditEventType } from "./audit/audit.type.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { AuthService } from "./auth/auth.service.js";
-import { type KeyRing, loadKeyRing, loadKeys } from "./auth/keys.js";
+import { type KeyRing, keepKeysCurrent, loadKeyRing } from "./auth/keys.js";
 import { createLoginThrottle } from "./auth/login-throttle.js";
 import { PasswordHasher } from "./auth/passwords.js";
 import { singleAuthFieldRule } from "./auth/single-auth-field.rule.js";
@@ -103,28 +103,13 @@ async function assemble(
 ): Promise<App> {
   await migrateToLatest(database, config.databaseSchema);
 
-  const warn = (message: string) => logger.warn(message);
-  const keys = loadKeyRing(config, warn, now);
-  // After `keys rotate`, instances pick the new key up at the latest a minute later, or at once
-  // when a token signed with it arrives (reloads on an unknown kid are limited to one a second).
-  let lastReload = 0;
-  const reloadKeys = () => {
-    lastReload = now();
-    try {
-      keys.replace(loadKeys(config, () => undefined, now));
-    } catch (error) {
-      logger.error({ err: error }, "reloading signing keys failed; keeping the current ones");
-    }
-  };
-  const keyReloads = setInterval(reloadKeys, 60_000);
-  keyReloads.unref();
-  cleanups.push(async () => clearInterval(keyReloads));
-  const tokens = createTokenService(config, keys, {
+  const keys = loadKeyRing(config, (message) => logger.warn(message), now);
+  const keyRefresher = keepKeysCurrent(keys, config, {
     now,
-    onUnknownKid: () => {
-      if (now() - lastReload >= 1000) reloadKeys();
-    },
+    onError: (error) => logger.error({ err: error }, "reloading signing keys failed; keeping the current ones"),
   });
+  cleanups.push(async () => keyRefresher.stop());
+  const tokens = createTokenService(config, keys, { now, onUnknownKid: keyRefresher.reloadOnUnknownKid });
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
 
@@ -321,7 +306,7 @@ async function assemble(
     database,
     tokens,
     keys,
-    reloadKeys,
+    reloadKeys: keyRefresher.reload,
     users,
     audit,
     schema,

@@ -8,7 +8,7 @@ import type { Principal } from "../context.js";
 import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
 import type { ClientInfo, SessionService } from "../sessions/session.service.js";
 import { Role } from "../users/role.js";
-import { type UserRecord, type UserStore, UsernameTakenError } from "../users/user.store.js";
+import { type UserRecord, type UserStore, UsernameTakenError, toPublicUser } from "../users/user.store.js";
 import type { AuthPayload } from "./auth.type.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import type { PasswordHasher } from "./passwords.js";
@@ -117,9 +117,4 @@ export class AuthService {
     });
     return true;
   }
-}
-
-/** Drops the password hash. */
-export function toPublicUser({ passwordHash: _passwordHash, ...user }: UserRecord) {
-  return user;
 }

@@ -114,6 +114,45 @@ export function loadKeyRing(
   return new KeyRing(loadKeys(config, warn, now, options), graceMs(config), now);
 }
 
+/** How a running instance keeps its ring current after a rotation: see {@link keepKeysCurrent}. */
+export interface KeyRefresher {
+  /** Re-reads the keys now (SIGHUP). */
+  reload(): void;
+  /** Re-reads the keys unless that happened within the last second (a token named an unknown kid). */
+  reloadOnUnknownKid(): void;
+  stop(): void;
+}
+
+/**
+ * Re-reads a ring's keys every `intervalMs` (default a minute), on demand, and when a token names a
+ * kid the ring does not know (at most once a second, so forged kids cannot make it read files on
+ * every request). A failed read keeps the current keys and is reported through `onError`.
+ */
+export function keepKeysCurrent(
+  ring: KeyRing,
+  config: Config,
+  options: { now: () => number; onError: (error: unknown) => void; intervalMs?: number },
+): KeyRefresher {
+  let lastReload = 0;
+  const reload = () => {
+    lastReload = options.now();
+    try {
+      ring.replace(loadKeys(config, () => undefined, options.now));
+    } catch (error) {
+      options.onError(error);
+    }
+  };
+  const timer = setInterval(reload, options.intervalMs ?? 60_000);
+  timer.unref();
+  return {
+    reload,
+    reloadOnUnknownKid: () => {
+      if (options.now() - lastReload >= 1000) reload();
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
 /** Thrown by {@link rotateGeneratedKey} when keys come from configuration, which rotates by editing it. */
 export class ConfiguredKeysError extends Error {}
 

@@ -62,18 +62,13 @@ export class SessionService {
     const now = new Date(this.deps.now());
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
+    const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
     await this.deps.db.transaction().execute(async (trx) => {
-      await new SessionStore(trx).create({
-        id: sessionId,
-        userId: user.id,
-        now,
-        expiresAt: new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000),
-        ...client,
-      });
+      await new SessionStore(trx).create({ id: sessionId, userId: user.id, now, expiresAt, ...client });
       await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashToken(refreshToken), now });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
-    return { payload: this.payload(user, sessionId, refreshToken, true, new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000)), sessionId };
+    return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt), sessionId };
   }
 
   /**

@@ -7,13 +7,12 @@ import { AuditEventType } from "../audit/audit.type.js";
 import { RegisterInput } from "../auth/auth.input.js";
 import type { PasswordHasher } from "../auth/passwords.js";
 
-import { toPublicUser } from "../auth/auth.service.js";
 import type { Principal } from "../context.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { ClientInfo } from "../sessions/session.service.js";
 import { validateArgument } from "../validation.js";
 import { Role, normalizeRoles } from "./role.js";
-import { type UserStore, UsernameTakenError } from "./user.store.js";
+import { type UserStore, UsernameTakenError, toPublicUser } from "./user.store.js";
 import type { User } from "./user.type.js";
 
 /** Reading users and changing their roles. */

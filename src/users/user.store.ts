@@ -10,6 +10,11 @@ export interface UserRecord extends User {
   passwordHash: string;
 }
 
+/** The record without its password hash: what may leave the service layer. */
+export function toPublicUser({ passwordHash: _passwordHash, ...user }: UserRecord): User {
+  return user;
+}
+
 /** Thrown by {@link UserStore.insert} when the username is taken, in any letter case. */
 export class UsernameTakenError extends Error {
   constructor() {
