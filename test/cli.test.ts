@@ -9,7 +9,7 @@ import { DEV_SECRET_FILE, loadKeyRing } from "../src/auth/keys.js";
 import { createTokenService } from "../src/auth/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, loadConfig } from "../src/config.js";
 import { Role } from "../src/users/role.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
+import { type TestApp, startTestApp, listUsernames } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 import { type ProcessResult, runNode } from "./helpers/processes.js";
 
@@ -40,10 +40,7 @@ for (const kind of DATABASES) {
       return result;
     }
 
-    async function usernames(): Promise<string[]> {
-      const res = await t.gql(`{ users { username } }`, { token: admin });
-      return res.body.data.users.map((u: { username: string }) => u.username).sort();
-    }
+    const usernames = async () => (await listUsernames(t, admin)).sort();
 
     before(async () => {
       // An empty JWT_SECRET_KEY counts as unset: the app generates the development secret in DATA_DIR.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { withoutVariableValue } from "../src/errors.js";
-import { type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { codes, useTestApp } from "./helpers/app.js";
 
 describe("error messages never echo a variable's value", () => {
   it("keeps graphql-js's reason but drops the value, even when the value contains the separator", () => {
@@ -13,14 +13,7 @@ describe("error messages never echo a variable's value", () => {
 
   for (const nodeEnv of ["development", "production"]) {
     describe(`over HTTP in ${nodeEnv}`, () => {
-      let t: TestApp;
-      before(async () => {
-        t = await startTestApp("sqlite", { env: { NODE_ENV: nodeEnv } });
-      });
-      after(async () => {
-        await t?.close();
-        await t?.database.drop();
-      });
+      const t = useTestApp("sqlite", { env: { NODE_ENV: nodeEnv } });
 
       it("answers a misspelled input field with BAD_USER_INPUT and without the password sent", async () => {
         const password = "hunter2-is-my-secret";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/app.js";
-import { type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { type TestApp, codes, startTestApp, useTestApp } from "./helpers/app.js";
 
 const STUDIO = "https://studio.apollographql.com";
 const APP = "https://app.example";
@@ -62,14 +62,7 @@ function assertApiHeaders(res: RawResponse): void {
 }
 
 describe("security headers in production (sqlite)", () => {
-  let t: TestApp;
-  before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "production" } });
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
-  });
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "production" } });
 
   it("puts nosniff, DENY framing, no-referrer and a deny-all CSP on every response, errors and 404s included", async () => {
     for (const [name, request, status] of everyKindOfResponse(t)) {
@@ -109,14 +102,7 @@ describe("security headers in production (sqlite)", () => {
 });
 
 describe("security headers and CORS in development (sqlite)", () => {
-  let t: TestApp;
-  before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "development" } });
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
-  });
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "development" } });
 
   it("puts nosniff, DENY framing and no-referrer on every response, and no CSP", async () => {
     for (const [name, request, status] of everyKindOfResponse(t)) {
@@ -206,14 +192,7 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
   }
 
   describe("without TRUST_PROXY", () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp("sqlite", { env: { NODE_ENV: "production" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp("sqlite", { env: { NODE_ENV: "production" } });
 
     it("sends no HSTS over plain HTTP, even when a client claims X-Forwarded-Proto: https", async () => {
       const plain = await send(t.url, json("{ posts { id } }"));
@@ -230,14 +209,7 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
   });
 
   describe("with TRUST_PROXY=true", () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp("sqlite", { env: { NODE_ENV: "production", TRUST_PROXY: "true" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp("sqlite", { env: { NODE_ENV: "production", TRUST_PROXY: "true" } });
 
     it("sends HSTS when the proxy says the request came over https, and not when it says http", async () => {
       const https = await send(t.url, json("{ posts { id } }", { "x-forwarded-proto": "https" }));
@@ -265,14 +237,7 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
   });
 
   describe("with TRUST_PROXY listing the proxy's address", () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp("sqlite", { env: { NODE_ENV: "production", TRUST_PROXY: "127.0.0.1, 10.0.0.0/8" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp("sqlite", { env: { NODE_ENV: "production", TRUST_PROXY: "127.0.0.1, 10.0.0.0/8" } });
 
     it("takes the address the trusted proxy appended, not one the client put before it", async () => {
       assert.equal(await sessionIp(t, "listed", { "x-forwarded-for": "198.51.100.1, 203.0.113.7" }), "203.0.113.7");
@@ -286,14 +251,7 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
   });
 
   describe("with TRUST_PROXY naming another proxy", () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp("sqlite", { env: { NODE_ENV: "production", TRUST_PROXY: "10.0.0.0/8" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp("sqlite", { env: { NODE_ENV: "production", TRUST_PROXY: "10.0.0.0/8" } });
 
     it("treats this direct client like any other: no HSTS for its X-Forwarded-Proto, its socket address recorded", async () => {
       const res = await send(t.url, json("{ posts { id } }", { "x-forwarded-proto": "https" }));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/app.js";
-import { type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
@@ -42,11 +42,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
     await t?.database.drop();
   });
 
-  async function usernames(): Promise<string[]> {
-    const res = await t.gql(`{ users { username } }`, { token: adminToken });
-    assert.deepEqual(codes(res), []);
-    return res.body.data.users.map((u: { username: string }) => u.username).sort();
-  }
+  const usernames = async () => (await listUsernames(t, adminToken)).sort();
 
   const postJson = (body: string, headers: Record<string, string> = {}) =>
     send(t.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { type GraphQLResponse, type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id username } } }`;
@@ -49,11 +49,7 @@ for (const kind of DATABASES) {
     const login = (username: string, password: string) => t.gql(LOGIN, { variables: { input: { username, password } } });
 
     /** Every stored username, in sign-up order, as the admin sees them. */
-    async function usernames(): Promise<string[]> {
-      const res = await t.gql(`{ users { username } }`, { token: adminToken });
-      assert.deepEqual(codes(res), []);
-      return res.body.data.users.map((u: { username: string }) => u.username);
-    }
+    const usernames = () => listUsernames(t, adminToken);
 
     /** Every stored post (id, title, body), newest first. */
     async function allPosts(): Promise<Array<{ id: string; title: string; body: string; updatedAt: string }>> {

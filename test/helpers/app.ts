@@ -1,6 +1,7 @@
 import "reflect-metadata";
 
 import { randomBytes } from "node:crypto";
+import { after, before } from "node:test";
 import { Writable } from "node:stream";
 
 import { type App, createApp } from "../../src/app.js";
@@ -34,10 +35,13 @@ export interface TestApp {
  * Builds an app on a fresh database, listening on a random loopback port. `env` adds or overrides
  * variables; `database` reuses an existing test database (to restart on the same data).
  */
-export async function startTestApp(
-  kind: DatabaseKind,
-  options: { env?: Record<string, string>; database?: TestDatabase; now?: () => number } = {},
-): Promise<TestApp> {
+export interface StartOptions {
+  env?: Record<string, string>;
+  database?: TestDatabase;
+  now?: () => number;
+}
+
+export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
   const database = options.database ?? createTestDatabase(kind);
   const config = loadConfig(
     { NODE_ENV: "test", LOG_LEVEL: "info", JWT_SECRET_KEY: TEST_SECRET, ...database.env, ...options.env },
@@ -88,7 +92,37 @@ export async function startTestApp(
   };
 }
 
+/** Every stored username, in sign-up order, as an admin sees them; fails the test on any error. */
+export async function listUsernames(t: TestApp, adminToken: string): Promise<string[]> {
+  const res = await t.gql(`{ users { username } }`, { token: adminToken });
+  if (res.status !== 200 || res.body.errors) throw new Error(`users query failed: ${JSON.stringify(res.body)}`);
+  return res.body.data.users.map((u: { username: string }) => u.username);
+}
+
 /** The `extensions.code` of each error, in order. */
 export function codes(response: GraphQLResponse): string[] {
   return (response.body.errors ?? []).map((e) => e.extensions?.code);
+}
+
+/**
+ * The suite's app: started on a fresh database in the enclosing `describe`'s before() and closed,
+ * with its database dropped, in its after(). The returned object forwards to that app, so tests use
+ * it like the TestApp itself; touching it outside a test is an error.
+ */
+export function useTestApp(kind: DatabaseKind, options: StartOptions = {}): TestApp {
+  let current: TestApp | undefined;
+  before(async () => {
+    current = await startTestApp(kind, options);
+  });
+  after(async () => {
+    await current?.close();
+    await current?.database.drop();
+  });
+  return new Proxy({} as TestApp, {
+    get(_target, property) {
+      if (!current) throw new Error("the test app is started in before(); use it inside a test");
+      const value = Reflect.get(current, property, current);
+      return typeof value === "function" ? value.bind(current) : value;
+    },
+  });
 }

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { buildAppSchema } from "../../src/schema.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, codes, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import {
   PASSWORD,
@@ -21,14 +21,7 @@ const NEW_PASSWORD = "a brand new passphrase";
 
 for (const kind of DATABASES) {
   describe(`changePassword and fresh tokens over HTTP (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind);
 
     function changePassword(token: string | undefined, currentPassword: string, newPassword: string): Promise<GraphQLResponse> {
       return t.gql(`mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, {

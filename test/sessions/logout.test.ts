@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
-import { type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { codes, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import {
   type Tokens,
@@ -29,14 +29,7 @@ interface SessionView {
 
 for (const kind of DATABASES) {
   describe(`sessions, logout and revokeSession over HTTP (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind);
 
     async function listSessions(token: string): Promise<SessionView[]> {
       const res = await t.gql(SESSIONS, { token });
