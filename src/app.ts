@@ -1,6 +1,5 @@
 import "reflect-metadata";
 
-import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 
 import { ApolloServer } from "@apollo/server";
@@ -25,7 +24,7 @@ import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./aut
 import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
-import { ErrorCode, ProtocolErrorCode, createErrorFormatter } from "./errors.js";
+import { ErrorCode, ProtocolErrorCode, createErrorFormatter, createErrorReporter } from "./errors.js";
 import { registerHttpSecurity } from "./http-security.js";
 import { createLogger } from "./logger.js";
 import { PostResolver } from "./posts/post.resolver.js";
@@ -113,16 +112,7 @@ async function assemble(
   const passwords = new PasswordHasher();
   const userStore = new UserStore(database.db, database.dialect);
 
-  // formatError and the audit log are not given the request, so the request's logger travels in
-  // its async context: their lines then carry the same reqId as the response's x-request-id.
-  const requestLogger = new AsyncLocalStorage<FastifyBaseLogger>();
-  const audit = new AuditService({
-    store: new AuditStore(database.db),
-    retentionSeconds: config.audit.retentionSeconds,
-    now,
-    logger,
-    requestLogger: () => requestLogger.getStore() as Logger | undefined,
-  });
+  const audit = new AuditService({ store: new AuditStore(database.db), retentionSeconds: config.audit.retentionSeconds, now, logger });
   const throttle = await createLoginThrottle(config, database, logger);
   cleanups.push(() => throttle.close());
   const housekeeping = async () => {
@@ -192,6 +182,7 @@ async function assemble(
     ]),
   );
 
+  const errorReporter = createErrorReporter(logger);
   const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
   const apollo = new ApolloServer<Context>({
     schema,
@@ -209,11 +200,12 @@ async function assemble(
     logger: logger.child({ component: "apollo" }),
     formatError: createErrorFormatter({
       revealInternals: !config.isProduction,
-      report: (error) => (requestLogger.getStore() ?? logger).error({ err: error }, "unexpected error"),
+      report: errorReporter.report,
     }),
     plugins: [
       // No cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
+      errorReporter.plugin,
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
@@ -232,8 +224,6 @@ async function assemble(
   server.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
-  // After body parsing, whose stream events would lose the async context.
-  server.addHook("preHandler", (request, _reply, done) => requestLogger.run(request.log, done));
   await registerHttpSecurity(server, config);
 
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
@@ -267,6 +257,7 @@ async function assemble(
         sessionId: holder?.sessionId,
         ip: request.ip,
         userAgent: request.headers["user-agent"],
+        requestId: request.id,
         detail: auditDetail({ reason }),
       });
     },

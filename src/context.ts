@@ -22,6 +22,21 @@ export interface Context {
   readonly userAgent: string | undefined;
 }
 
+/**
+ * Where a request came from: stored with the session it starts and with audit events. The request
+ * id is not stored; it goes on the audit log line, so that line matches the response's x-request-id.
+ */
+export interface ClientInfo {
+  ip?: string;
+  userAgent?: string;
+  requestId?: string;
+}
+
+/** The client details of a request, as services store and log them. */
+export function clientOf(ctx: Context): ClientInfo {
+  return { ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId };
+}
+
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 

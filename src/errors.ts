@@ -1,4 +1,6 @@
+import type { ApolloServerPlugin, GraphQLRequestListener } from "@apollo/server";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import type { Logger } from "pino";
 
 /**
  * Every `extensions.code` this service produces itself. Clients switch on these; the README's
@@ -227,5 +229,28 @@ export function createErrorFormatter(options: { revealInternals: boolean; report
         ...(options.revealInternals && formatted.extensions?.stacktrace ? { stacktrace: formatted.extensions.stacktrace } : {}),
       },
     };
+  };
+}
+
+/**
+ * Logs the errors {@link createErrorFormatter} masks, with the id of the request they happened in.
+ * Apollo gives `formatError` no context, so `plugin` notes each error's request id when Apollo
+ * reports the operation's errors to plugins, which it does just before formatting them, with the
+ * same error objects. An error from outside any operation (the context function) has no entry and
+ * is logged without an id.
+ */
+export function createErrorReporter(logger: Logger) {
+  const requestIdOf = new WeakMap<object, string>();
+  const listener: GraphQLRequestListener<{ requestId: string }> = {
+    async didEncounterErrors({ errors, contextValue }) {
+      for (const error of errors) requestIdOf.set(error, contextValue.requestId);
+    },
+  };
+  return {
+    plugin: { requestDidStart: async () => listener } satisfies ApolloServerPlugin<{ requestId: string }>,
+    report(error: unknown): void {
+      const requestId = typeof error === "object" && error !== null ? requestIdOf.get(error) : undefined;
+      (requestId === undefined ? logger : logger.child({ reqId: requestId })).error({ err: error }, "unexpected error");
+    },
   };
 }

@@ -16,6 +16,8 @@ export interface AuditEventInput {
   ip?: string | null;
   userAgent?: string | null;
   sessionId?: string | null;
+  /** The request that caused the event: logged as `reqId` (like the request's own lines), not stored. */
+  requestId?: string;
   /** `key=value` pairs, e.g. `reason=EXPIRED`; see {@link auditDetail}. */
   detail?: string | null;
 }
@@ -29,8 +31,6 @@ export interface AuditServiceDeps {
   retentionSeconds: number;
   now: () => number;
   logger: Logger;
-  /** The logger of the request being served, if any, so that audit lines carry its request id. */
-  requestLogger?: () => Logger | undefined;
 }
 
 /**
@@ -52,7 +52,7 @@ export class AuditService {
       detail: cap(event.detail, AUDIT_FIELD_LIMITS.detail),
       at: new Date(this.deps.now()),
     };
-    const logger = this.deps.requestLogger?.() ?? this.deps.logger;
+    const logger = event.requestId === undefined ? this.deps.logger : this.deps.logger.child({ reqId: event.requestId });
     try {
       const id = await this.deps.store.insert(record);
       logger.info({ audit: { id, ...record, at: record.at.toISOString() } }, "audit event");

@@ -1,6 +1,6 @@
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
-import type { Context } from "../context.js";
+import { type Context, clientOf } from "../context.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
@@ -16,7 +16,7 @@ export class AuthResolver {
 
   @Mutation(() => AuthPayload, { description: "Create an account (role USER) and sign in. The access token is fresh." })
   register(@Arg("input") input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return this.auth.register(input, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.auth.register(input, clientOf(ctx));
   }
 
   @Mutation(() => AuthPayload, {
@@ -24,7 +24,7 @@ export class AuthResolver {
       "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error. After too many failures for this username from this IP, or from this IP altogether, RATE_LIMITED with `extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
   })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return this.auth.login(input, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.auth.login(input, clientOf(ctx));
   }
 
   @Mutation(() => AuthPayload, {
@@ -32,7 +32,7 @@ export class AuthResolver {
       "Exchange a refresh token for a new access token (not fresh) and a new refresh token. Send it without an Authorization header: an expired access token there would get the request refused with 401.",
   })
   refreshToken(@Arg("refreshToken") refreshToken: string, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return this.sessions.refresh(refreshToken, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.sessions.refresh(refreshToken, clientOf(ctx));
   }
 
   @Mutation(() => Boolean, {
@@ -40,6 +40,6 @@ export class AuthResolver {
   })
   @RequiresFresh()
   changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
-    return this.auth.changePassword(ctx.principal!, input, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.auth.changePassword(ctx.principal!, input, clientOf(ctx));
   }
 }

@@ -4,9 +4,9 @@ import type { Logger } from "pino";
 
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { Principal } from "../context.js";
+import type { ClientInfo, Principal } from "../context.js";
 import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
-import type { ClientInfo, SessionService } from "../sessions/session.service.js";
+import type { SessionService } from "../sessions/session.service.js";
 import { Role } from "../users/role.js";
 import { type UserRecord, type UserStore, UsernameTakenError, toPublicUser } from "../users/user.store.js";
 import type { AuthPayload } from "./auth.type.js";
@@ -49,7 +49,7 @@ export class AuthService {
       throw error;
     }
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
-    await this.deps.audit.record({ type: AuditEventType.REGISTERED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent });
+    await this.deps.audit.record({ type: AuditEventType.REGISTERED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent, requestId: client.requestId });
     return payload;
   }
 
@@ -68,6 +68,7 @@ export class AuthService {
         detail: auditDetail({ limit: attempt.limit, retryAfter: attempt.retryAfterSeconds }),
         ip: client.ip,
         userAgent: client.userAgent,
+        requestId: client.requestId,
       });
       throw new RateLimitedError(attempt.retryAfterSeconds);
     }
@@ -82,12 +83,13 @@ export class AuthService {
         detail: auditDetail({ reason: user ? "WRONG_PASSWORD" : "UNKNOWN_USER" }),
         ip: client.ip,
         userAgent: client.userAgent,
+        requestId: client.requestId,
       });
       throw new UnauthenticatedError(INVALID_CREDENTIALS_MESSAGE);
     }
     await attempt.succeeded();
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
-    await this.deps.audit.record({ type: AuditEventType.LOGIN_SUCCEEDED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent });
+    await this.deps.audit.record({ type: AuditEventType.LOGIN_SUCCEEDED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent, requestId: client.requestId });
     return payload;
   }
 
@@ -114,6 +116,7 @@ export class AuthService {
       detail: auditDetail({ ended: ended.length }),
       ip: client.ip,
       userAgent: client.userAgent,
+      requestId: client.requestId,
     });
     return true;
   }

@@ -45,8 +45,8 @@ export class PostResolver {
   }
 
   @FieldResolver(() => User)
-  async author(@Root() post: Post): Promise<User> {
-    const user = await this.userService.findById(post.authorId);
+  async author(@Root() post: Post, @Ctx() ctx: Context): Promise<User> {
+    const user = await this.userService.findByIdInRequest(ctx, post.authorId);
     // The foreign key cascades deletes, so a post without its author means the data is broken.
     if (!user) throw new NotFoundError("User", post.authorId);
     return user;

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 
 import type { Principal } from "../context.js";
 import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
+import { requestBatcher } from "../loaders.js";
 import { Role } from "../users/role.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
@@ -20,9 +21,16 @@ export class PostService {
     return this.deps.posts.findById(id);
   }
 
-  listByAuthor(authorId: string): Promise<Post[]> {
-    return this.deps.posts.listByAuthor(authorId);
-  }
+  /**
+   * One author's posts, newest first. The calls of one request (`scope`, its context) in the same
+   * tick share one query, so `users { posts { … } }` does not query once per user.
+   */
+  readonly listByAuthorInRequest = requestBatcher(async (authorIds: readonly string[]) => {
+    const byAuthor = new Map<string, Post[]>(authorIds.map((id) => [id, []]));
+    // The store returns them newest first, so each author's list stays in that order.
+    for (const post of await this.deps.posts.listByAuthors(authorIds)) byAuthor.get(post.authorId)?.push(post);
+    return authorIds.map((id) => byAuthor.get(id)!);
+  });
 
   create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
     return this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) });

@@ -37,12 +37,14 @@ export class PostStore {
     return rows.map(toPost);
   }
 
-  /** One author's posts, newest first. */
-  async listByAuthor(authorId: string): Promise<Post[]> {
+  /** The posts of each of these authors, newest first (ids with a NUL byte match nothing). */
+  async listByAuthors(authorIds: readonly string[]): Promise<Post[]> {
+    const wanted = [...new Set(authorIds)].filter((id) => !containsNul(id));
+    if (wanted.length === 0) return [];
     const rows = await this.db
       .selectFrom("posts")
       .selectAll()
-      .where("author_id", "=", authorId)
+      .where("author_id", "in", wanted)
       .orderBy("created_at", "desc")
       .orderBy("id", "desc")
       .execute();

@@ -1,7 +1,7 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../auth/requires.js";
-import type { Context } from "../context.js";
+import { type Context, clientOf } from "../context.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
 
@@ -23,7 +23,7 @@ export class SessionResolver {
     @Arg("scope", () => LogoutScope, { nullable: true, defaultValue: LogoutScope.CURRENT }) scope: LogoutScope | null,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT, clientOf(ctx));
   }
 
   @Mutation(() => Boolean, {
@@ -31,6 +31,6 @@ export class SessionResolver {
   })
   @Requires()
   revokeSession(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.sessionService.revoke(ctx.principal!, id, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.sessionService.revoke(ctx.principal!, id, clientOf(ctx));
   }
 }

@@ -7,7 +7,7 @@ import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { AuthPayload } from "../auth/auth.type.js";
 import type { TokenService } from "../auth/tokens.js";
-import type { Principal } from "../context.js";
+import type { ClientInfo, Principal } from "../context.js";
 import type { Database } from "../db/schema.js";
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
@@ -22,12 +22,6 @@ const REFRESH_TOKEN_PREFIX = "rt_";
 const REFRESH_TOKEN_PATTERN = /^rt_[A-Za-z0-9_-]{43}$/;
 
 export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
-
-/** Where a request came from, stored with the session it starts. */
-export interface ClientInfo {
-  ip?: string;
-  userAgent?: string;
-}
 
 export interface SessionServiceDeps {
   db: Kysely<Database>;
@@ -64,7 +58,7 @@ export class SessionService {
     const refreshToken = newRefreshToken();
     const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
     await this.deps.db.transaction().execute(async (trx) => {
-      await new SessionStore(trx).create({ id: sessionId, userId: user.id, now, expiresAt, ...client });
+      await new SessionStore(trx).create({ id: sessionId, userId: user.id, now, expiresAt, ip: client.ip, userAgent: client.userAgent });
       await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashToken(refreshToken), now });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
@@ -102,6 +96,7 @@ export class SessionService {
         sessionId: session.id,
         ip: client.ip,
         userAgent: client.userAgent,
+        requestId: client.requestId,
       });
       throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
     }
@@ -116,6 +111,7 @@ export class SessionService {
       sessionId: session.id,
       ip: client.ip,
       userAgent: client.userAgent,
+      requestId: client.requestId,
     });
     return this.payload(user, session.id, successor, false, session.expiresAt);
   }
@@ -151,6 +147,7 @@ export class SessionService {
         detail: auditDetail({ by: principal.sessionId }),
         ip: client.ip,
         userAgent: client.userAgent,
+        requestId: client.requestId,
       });
     }
     return ended;
@@ -173,6 +170,7 @@ export class SessionService {
       detail: auditDetail({ scope, ended: ended.length }),
       ip: client.ip,
       userAgent: client.userAgent,
+      requestId: client.requestId,
     });
     return true;
   }

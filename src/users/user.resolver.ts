@@ -1,12 +1,17 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
 
 import { Requires } from "../auth/requires.js";
-import type { Context } from "../context.js";
+import { type Context, clientOf } from "../context.js";
 import type { PostService } from "../posts/post.service.js";
 import { Post } from "../posts/post.type.js";
+import { selectsOnly } from "../selection.js";
 import { Role } from "./role.js";
 import type { UserService } from "./user.service.js";
 import { User } from "./user.type.js";
+
+/** The fields of `me` that need no stored data: the id comes from the token, `posts` needs only it. */
+const FIELDS_KNOWN_FROM_TOKEN: ReadonlySet<string> = new Set(["__typename", "id", "posts"]);
 
 @Resolver(() => User)
 export class UserResolver {
@@ -17,7 +22,10 @@ export class UserResolver {
 
   @Query(() => User, { description: "The signed-in user." })
   @Requires()
-  me(@Ctx() ctx: Context): Promise<User> {
+  me(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo): User | Promise<User> {
+    // The verified, unrevoked token already says who this is: `{ me { id } }` (and `posts`, which
+    // needs only the id) is answered without reading the account.
+    if (selectsOnly(info, FIELDS_KNOWN_FROM_TOKEN)) return Object.assign(new User(), { id: ctx.principal!.userId });
     return this.userService.me(ctx.principal!);
   }
 
@@ -36,11 +44,11 @@ export class UserResolver {
     @Arg("roles", () => [Role]) roles: Role[],
     @Ctx() ctx: Context,
   ): Promise<User> {
-    return this.userService.setRoles(ctx.principal!, userId, roles, { ip: ctx.ip, userAgent: ctx.userAgent });
+    return this.userService.setRoles(ctx.principal!, userId, roles, clientOf(ctx));
   }
 
   @FieldResolver(() => [Post], { description: "This user's posts, newest first." })
-  posts(@Root() user: User): Promise<Post[]> {
-    return this.postService.listByAuthor(user.id);
+  posts(@Root() user: User, @Ctx() ctx: Context): Promise<Post[]> {
+    return this.postService.listByAuthorInRequest(ctx, user.id);
   }
 }

@@ -7,9 +7,9 @@ import { AuditEventType } from "../audit/audit.type.js";
 import { RegisterInput } from "../auth/auth.input.js";
 import type { PasswordHasher } from "../auth/passwords.js";
 
-import type { Principal } from "../context.js";
+import type { ClientInfo, Principal } from "../context.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
-import type { ClientInfo } from "../sessions/session.service.js";
+import { inKeyOrder, requestBatcher } from "../loaders.js";
 import { validateArgument } from "../validation.js";
 import { Role, normalizeRoles } from "./role.js";
 import { type UserStore, UsernameTakenError, toPublicUser } from "./user.store.js";
@@ -42,6 +42,11 @@ export class UserService {
     return user && toPublicUser(user);
   }
 
+  /** {@link findById}, batched with the other calls of the same request (`scope`, its context). */
+  readonly findByIdInRequest = requestBatcher(async (ids: readonly string[]) =>
+    inKeyOrder(ids, (await this.deps.users.findByIds(ids)).map(toPublicUser), (user) => user.id, undefined),
+  );
+
   async list(): Promise<User[]> {
     return (await this.deps.users.list()).map(toPublicUser);
   }
@@ -67,6 +72,7 @@ export class UserService {
       detail: auditDetail({ roles: result.roles.join(","), by: actor.userId }),
       ip: client.ip,
       userAgent: client.userAgent,
+      requestId: client.requestId,
     });
     return toPublicUser(result);
   }

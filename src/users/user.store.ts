@@ -64,6 +64,14 @@ export class UserStore {
     return row && toRecord(row);
   }
 
+  /** The users with these ids, in no particular order; unknown ids are left out. */
+  async findByIds(ids: readonly string[]): Promise<UserRecord[]> {
+    const wanted = [...new Set(ids)].filter((id) => !containsNul(id));
+    if (wanted.length === 0) return [];
+    const rows = await this.db.selectFrom("users").selectAll().where("id", "in", wanted).execute();
+    return rows.map(toRecord);
+  }
+
   async findByUsername(username: string): Promise<UserRecord | undefined> {
     const row = await this.db
       .selectFrom("users")
