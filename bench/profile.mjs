@@ -4,7 +4,8 @@
 //
 //   node bench/profile.mjs [me|typename|me-posts] [seconds=10]     (after a build)
 //
-// The .cpuprofile is kept in a temporary directory (its path is printed) for Chrome DevTools or
+// It runs the unbundled dist/src/main.js, not the bundle `npm start` runs, so that every function
+// keeps its package's path and the time can be attributed. The .cpuprofile is kept in a temporary directory (its path is printed) for Chrome DevTools or
 // speedscope.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";

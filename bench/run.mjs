@@ -163,8 +163,9 @@ async function startStack(stack) {
   let handle;
   if (stack.id === "this") {
     const dataDir = temporaryDir("gta-bench-");
-    // cwd is the data directory, so a developer's .env in the repository does not leak in.
-    handle = startProcess(process.execPath, [join(root, "dist/src/main.js")], { env: await serverEnv(port, dataDir), cwd: dataDir });
+    // What `npm start` runs. cwd is the data directory, so a developer's .env in the repository
+    // does not leak in.
+    handle = startProcess(process.execPath, [join(root, "dist/bundle/main.js")], { env: await serverEnv(port, dataDir), cwd: dataDir });
   } else {
     handle = startProcess(process.execPath, [join(root, "bench/peers", stack.script), String(port)], {
       env: await childEnv({ PORT: String(port), BENCH_JWT_SECRET: secret }),
@@ -541,7 +542,7 @@ function printTable(rows, goals, startup, machine) {
 // Main
 
 async function main() {
-  if (!existsSync(join(root, "dist/src/main.js"))) {
+  if (!existsSync(join(root, "dist/bundle/main.js"))) {
     console.error("dist/ is missing: run `npm run bench` (it builds first) or `npm run build`.");
     process.exit(1);
   }

@@ -1,5 +1,5 @@
-// Runs `tsc` only when dist/ is missing or older than a source file, so `npm start` after a build
-// starts at once, and a fresh clone builds itself.
+// Runs the build (tsc, then the bundle `npm start` runs) only when dist/ is missing or older than a
+// source file, so `npm start` after a build starts at once, and a fresh clone builds itself.
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -15,8 +15,14 @@ function newest(dir) {
   return latest;
 }
 
+const bundle = "dist/bundle/main.js";
 const sources = Math.max(newest("src"), newest("test"), statSync("tsconfig.json").mtimeMs, statSync("package.json").mtimeMs);
-if (!existsSync(stamp) || statSync(stamp).mtimeMs < sources) {
+const compiled = existsSync(stamp) && statSync(stamp).mtimeMs >= sources;
+if (!compiled) {
   process.stderr.write("building (tsc)…\n");
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
+}
+if (!compiled || !existsSync(bundle) || statSync(bundle).mtimeMs < statSync(stamp).mtimeMs) {
+  process.stderr.write("bundling…\n");
+  execFileSync(process.execPath, ["scripts/bundle.mjs"], { stdio: "inherit" });
 }

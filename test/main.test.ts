@@ -2,17 +2,27 @@ import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+
+import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema } from "graphql";
 
 import { DEV_SECRET_FILE } from "../src/auth/keys.js";
 import { SQLITE_FILE } from "../src/db/database.js";
 import { DATABASES, type TestDatabase, createTestDatabase } from "./helpers/databases.js";
 import { freePort, runNode, waitForExit } from "./helpers/processes.js";
 
-// Next to this file's compiled output, wherever the build put it.
-const MAIN = new URL("../src/main.js", import.meta.url);
+// What `npm start` runs: the bundle the build makes next to this file's compiled output
+// (`node scripts/bundle.mjs <outDir>` after `tsc --outDir <outDir>`).
+const MAIN = new URL("../bundle/main.js", import.meta.url);
+
+/** The committed schema, in the repository root above the build folder (whichever it is). */
+const SCHEMA_FILE = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) dir = dirname(dir);
+  return join(dir, "schema", "schema.graphql");
+})();
 
 /** Upper bounds, so that a hung server fails its test instead of hanging CI. */
 const START_TIMEOUT_MS = 30_000;
@@ -20,7 +30,7 @@ const STOP_TIMEOUT_MS = 15_000;
 
 type LogLine = Record<string, unknown> & { level?: number; msg?: string };
 
-/** `node dist/src/main.js` as a real process with exactly `env`, and what it has written so far. */
+/** `node dist/bundle/main.js` (`npm start`) as a real process with exactly `env`, and what it has written so far. */
 class ServerProcess {
   readonly child: ChildProcessWithoutNullStreams;
   stdout = "";
@@ -158,6 +168,17 @@ describe("the server process (main.js)", () => {
     assert.deepEqual(await server.stop(), { code: 0, signal: null });
     assert.ok(server.logs().some((line) => line.msg === "stopped"));
     assert.ok(!server.stdout.includes(secret) && !server.stderr.includes(secret), "the secret never appears in the output");
+  });
+
+  it("serves exactly the committed schema: bundling renamed no type, field or argument", async () => {
+    const server = await startServer({ DATA_DIR: join(dir, "schema"), NODE_ENV: "development" }, dir);
+    await server.ready();
+    const introspection = await server.gql(getIntrospectionQuery());
+    assert.equal(introspection.errors, undefined);
+    const served = printSchema(lexicographicSortSchema(buildClientSchema(introspection.data)));
+    const committed = printSchema(lexicographicSortSchema(buildSchema(readFileSync(SCHEMA_FILE, "utf8"))));
+    assert.equal(served, committed);
+    assert.deepEqual(await server.stop(), { code: 0, signal: null });
   });
 });
 
