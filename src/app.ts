@@ -221,8 +221,9 @@ async function assemble(
     // request.ip (sessions, logs) and request.protocol (HSTS) believe X-Forwarded-* only from these.
     trustProxy: typeof config.trustProxy === "object" ? [...config.trustProxy] : config.trustProxy,
   });
-  server.addHook("onRequest", async (request, reply) => {
+  server.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
+    done();
   });
   await registerHttpSecurity(server, config);
 

@@ -1,6 +1,8 @@
 import cors, { type FastifyCorsOptions } from "@fastify/cors";
-import helmet from "@fastify/helmet";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
 import type { FastifyInstance } from "fastify";
+import helmet, { type HelmetOptions } from "helmet";
 
 import type { Config } from "./config.js";
 
@@ -39,7 +41,7 @@ export const CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "X-Request-Id"];
  *   (the production default) the CORS plugin is not installed at all.
  */
 export async function registerHttpSecurity(server: FastifyInstance, config: Pick<Config, "isProduction" | "corsOrigins">): Promise<void> {
-  await server.register(helmet, {
+  const headers = helmetHeaders({
     contentSecurityPolicy: config.isProduction
       ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
       : false,
@@ -47,9 +49,10 @@ export async function registerHttpSecurity(server: FastifyInstance, config: Pick
     referrerPolicy: { policy: "no-referrer" },
     strictTransportSecurity: false,
   });
-
-  server.addHook("onRequest", async (request, reply) => {
+  server.addHook("onRequest", (request, reply, done) => {
+    reply.headers(headers);
     if (request.protocol === "https") reply.header("strict-transport-security", HSTS_VALUE);
+    done();
   });
 
   if (config.corsOrigins.length === 0) return;
@@ -69,4 +72,25 @@ export async function registerHttpSecurity(server: FastifyInstance, config: Pick
       callback(null, origin !== undefined && allowed.has(origin) ? forAllowedOrigin : { origin: false });
     },
   });
+}
+
+/**
+ * The headers helmet sets with `options`, worked out once. With static options they depend on
+ * nothing in the request, so every response gets the same object instead of helmet rebuilding its
+ * middleware per request (as @fastify/helmet does).
+ */
+export function helmetHeaders(options: HelmetOptions): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (error?: unknown) => {
+    if (error) throw error;
+  });
+  return Object.freeze(headers);
 }
