@@ -111,6 +111,7 @@ async function assemble(
   cleanups.push(async () => keyRefresher.stop());
   const tokens = createTokenService(config, keys, { now, onUnknownKid: keyRefresher.reloadOnUnknownKid });
   const passwords = new PasswordHasher();
+  cleanups.push(() => passwords.close());
   const userStore = new UserStore(database.db, database.dialect);
 
   // formatError and the audit log are not given the request, so the request's logger travels in
