@@ -110,6 +110,7 @@ async function assemble(
   cleanups.push(async () => keyRefresher.stop());
   const tokens = createTokenService(config, keys, { now, onUnknownKid: keyRefresher.reloadOnUnknownKid });
   const passwords = new PasswordHasher();
+  cleanups.push(() => passwords.close());
   const userStore = new UserStore(database.db, database.dialect);
 
   const audit = new AuditService({ store: new AuditStore(database.db), retentionSeconds: config.audit.retentionSeconds, now, logger });

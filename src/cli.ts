@@ -104,9 +104,10 @@ async function createUser(args: readonly string[]): Promise<number> {
   const config = loadConfig();
   const logger = createLogger(config, process.stderr);
   const database = openDatabase(config);
+  const passwords = new PasswordHasher();
   try {
     await migrateToLatest(database, config.databaseSchema);
-    const users = new UserService({ users: new UserStore(database.db, database.dialect), passwords: new PasswordHasher(), now: Date.now, logger });
+    const users = new UserService({ users: new UserStore(database.db, database.dialect), passwords, now: Date.now, logger });
     const user = await users.create({ username: values.username, password, roles: [...roles] });
     process.stdout.write(`${JSON.stringify({ id: user.id, username: user.username, roles: user.roles })}\n`);
     return EXIT_OK;
@@ -115,6 +116,7 @@ async function createUser(args: readonly string[]): Promise<number> {
     for (const field of error.fields) process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
     return EXIT_FAILED;
   } finally {
+    await passwords.close();
     await database.close();
   }
 }
