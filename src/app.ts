@@ -257,9 +257,7 @@ async function assemble(
         type: AuditEventType.TOKEN_REJECTED,
         userId: holder?.userId,
         sessionId: holder?.sessionId,
-        ip: request.ip,
-        userAgent: request.headers["user-agent"],
-        requestId: request.id,
+        client: { ip: request.ip, userAgent: request.headers["user-agent"], requestId: request.id },
         detail: auditDetail({ reason }),
       });
     },

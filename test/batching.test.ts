@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import { afterEach, before, beforeEach, describe, it } from "node:test";
 
 import { PostStore } from "../src/posts/post.store.js";
 import { UserStore } from "../src/users/user.store.js";
@@ -51,19 +51,14 @@ for (const kind of DATABASES) {
     const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     let spy: ReturnType<typeof spyOnStores>;
     const authors: Record<string, { token: string; userId: string }> = {};
-    const titles: Record<string, string[]> = {};
 
-    beforeEach(async () => {
-      if (Object.keys(authors).length === 0) {
-        for (const name of ["ann", "bob", "cyd"]) {
-          authors[name] = await t.register(name);
-          titles[name] = [];
-          for (const n of [1, 2]) {
-            titles[name]!.push(`${name} ${n}`);
-            await createPost(t, authors[name]!.token, `${name} ${n}`);
-          }
-        }
+    before(async () => {
+      for (const name of ["ann", "bob", "cyd"]) {
+        authors[name] = await t.register(name);
+        for (const n of [1, 2]) await createPost(t, authors[name]!.token, `${name} ${n}`);
       }
+    });
+    beforeEach(() => {
       spy = spyOnStores();
     });
     afterEach(() => spy.restore());
@@ -83,8 +78,7 @@ for (const kind of DATABASES) {
     });
 
     it("loads the posts of every listed user with one query, each user's newest first", async () => {
-      const admin = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { variables: { input: ADMIN } });
-      const token = admin.body.data.login.accessToken as string;
+      const token = await t.login(ADMIN.username, ADMIN.password);
       const res = await t.gql(`{ users { id username posts { title } } }`, { token });
       assert.equal(res.body.errors, undefined);
       const byName = Object.fromEntries((res.body.data.users as Array<{ id: string; username: string; posts: Array<{ title: string }> }>).map((u) => [u.username, u.posts.map((p) => p.title)]));

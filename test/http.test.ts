@@ -34,8 +34,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
   before(async () => {
     t = await startTestApp("sqlite", { env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     base = t.url.replace(/\/graphql$/, "");
-    const login = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { variables: { input: ADMIN } });
-    adminToken = login.body.data.login.accessToken;
+    adminToken = await t.login(ADMIN.username, ADMIN.password);
   });
   after(async () => {
     await t?.close();

@@ -76,8 +76,7 @@ describe("query limits in production, with the default limits (sqlite)", () => {
 
   before(async () => {
     t = await startTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-    const login = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { variables: { input: ADMIN } });
-    adminToken = login.body.data.login.accessToken;
+    adminToken = await t.login(ADMIN.username, ADMIN.password);
   });
   after(async () => {
     await t?.close();

@@ -21,8 +21,7 @@ for (const kind of DATABASES) {
 
     before(async () => {
       t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-      const login = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { variables: { input: ADMIN } });
-      admin = login.body.data.login.accessToken;
+      admin = await t.login(ADMIN.username, ADMIN.password);
     });
     after(async () => {
       await t?.close();

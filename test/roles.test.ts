@@ -21,7 +21,6 @@ import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpe
 import { DATABASES } from "./helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
-const PASSWORD = "correct horse battery";
 
 /**
  * A clock that never returns the same millisecond twice, so that "newest first" has exactly one
@@ -30,15 +29,6 @@ const PASSWORD = "correct horse battery";
 function strictlyIncreasingClock(): () => number {
   let last = 0;
   return () => (last = Math.max(Date.now(), last + 1));
-}
-
-async function login(t: TestApp, username: string, password = PASSWORD): Promise<string> {
-  const res = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
-    variables: { input: { username, password } },
-  });
-  assert.equal(res.status, 200);
-  assert.ok(res.body.data?.login, `login of ${username} failed: ${JSON.stringify(res.body.errors)}`);
-  return res.body.data.login.accessToken;
 }
 
 async function createPost(t: TestApp, token: string, title: string, body = `Body of ${title}`): Promise<string> {
@@ -151,7 +141,7 @@ for (const kind of DATABASES) {
 
     before(async () => {
       t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-      admin = await login(t, ADMIN.username, ADMIN.password);
+      admin = await t.login(ADMIN.username, ADMIN.password);
       alice = await t.register("alice");
       bob = await t.register("bob");
       alicePost = await createPost(t, alice.token, "Alice's first", "Written by Alice");
@@ -298,7 +288,7 @@ for (const kind of DATABASES) {
       const me = await t.gql(`{ me { roles } }`, { token: bob.token });
       assert.deepEqual(me.body.data.me.roles, ["ADMIN", "USER"], "me shows the stored roles");
 
-      bob.token = await login(t, "bob");
+      bob.token = await t.login("bob");
       const newToken = await t.gql(`{ users { username } }`, { token: bob.token });
       assert.deepEqual(codes(newToken), []);
       assert.deepEqual(newToken.body.data.users.map((u: { username: string }) => u.username).sort(), ["alice", "bob", "root"]);

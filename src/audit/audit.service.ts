@@ -1,5 +1,7 @@
 import type { Logger } from "pino";
 
+import type { ClientInfo } from "../context.js";
+
 import { AUDIT_EVENTS_DEFAULT } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";
 import type { AuditEvent, AuditEventType } from "./audit.type.js";
@@ -13,11 +15,9 @@ export interface AuditEventInput {
   userId?: string | null;
   /** For failed and throttled logins, the name that was tried (capped; it may not exist). */
   username?: string | null;
-  ip?: string | null;
-  userAgent?: string | null;
+  /** Where the request came from: its IP and user agent are stored, its id goes on the log line as `reqId`. */
+  client?: ClientInfo;
   sessionId?: string | null;
-  /** The request that caused the event: logged as `reqId` (like the request's own lines), not stored. */
-  requestId?: string;
   /** `key=value` pairs, e.g. `reason=EXPIRED`; see {@link auditDetail}. */
   detail?: string | null;
 }
@@ -46,19 +46,19 @@ export class AuditService {
       type: event.type,
       userId: event.userId ?? null,
       username: cap(event.username, AUDIT_FIELD_LIMITS.username),
-      ip: cap(event.ip, AUDIT_FIELD_LIMITS.ip),
-      userAgent: cap(event.userAgent, AUDIT_FIELD_LIMITS.userAgent),
+      ip: cap(event.client?.ip, AUDIT_FIELD_LIMITS.ip),
+      userAgent: cap(event.client?.userAgent, AUDIT_FIELD_LIMITS.userAgent),
       sessionId: event.sessionId ?? null,
       detail: cap(event.detail, AUDIT_FIELD_LIMITS.detail),
       at: new Date(this.deps.now()),
     };
-    const logger = event.requestId === undefined ? this.deps.logger : this.deps.logger.child({ reqId: event.requestId });
+    const reqId = event.client?.requestId;
     try {
       const id = await this.deps.store.insert(record);
-      logger.info({ audit: { id, ...record, at: record.at.toISOString() } }, "audit event");
+      this.deps.logger.info({ reqId, audit: { id, ...record, at: record.at.toISOString() } }, "audit event");
     } catch (error) {
       // The event still reaches the log; only its row is missing.
-      logger.error({ err: error, audit: { ...record, at: record.at.toISOString() } }, "audit event could not be stored");
+      this.deps.logger.error({ reqId, err: error, audit: { ...record, at: record.at.toISOString() } }, "audit event could not be stored");
     }
   }
 

@@ -49,7 +49,7 @@ export class AuthService {
       throw error;
     }
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
-    await this.deps.audit.record({ type: AuditEventType.REGISTERED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent, requestId: client.requestId });
+    await this.deps.audit.record({ type: AuditEventType.REGISTERED, userId: user.id, username: user.username, sessionId, client });
     return payload;
   }
 
@@ -66,9 +66,7 @@ export class AuthService {
         type: AuditEventType.LOGIN_THROTTLED,
         username: input.username,
         detail: auditDetail({ limit: attempt.limit, retryAfter: attempt.retryAfterSeconds }),
-        ip: client.ip,
-        userAgent: client.userAgent,
-        requestId: client.requestId,
+        client,
       });
       throw new RateLimitedError(attempt.retryAfterSeconds);
     }
@@ -81,15 +79,13 @@ export class AuthService {
         userId: user?.id,
         username: input.username,
         detail: auditDetail({ reason: user ? "WRONG_PASSWORD" : "UNKNOWN_USER" }),
-        ip: client.ip,
-        userAgent: client.userAgent,
-        requestId: client.requestId,
+        client,
       });
       throw new UnauthenticatedError(INVALID_CREDENTIALS_MESSAGE);
     }
     await attempt.succeeded();
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
-    await this.deps.audit.record({ type: AuditEventType.LOGIN_SUCCEEDED, userId: user.id, username: user.username, sessionId, ip: client.ip, userAgent: client.userAgent, requestId: client.requestId });
+    await this.deps.audit.record({ type: AuditEventType.LOGIN_SUCCEEDED, userId: user.id, username: user.username, sessionId, client });
     return payload;
   }
 
@@ -114,9 +110,7 @@ export class AuthService {
       username: user.username,
       sessionId: principal.sessionId,
       detail: auditDetail({ ended: ended.length }),
-      ip: client.ip,
-      userAgent: client.userAgent,
-      requestId: client.requestId,
+      client,
     });
     return true;
   }

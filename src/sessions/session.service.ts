@@ -94,9 +94,7 @@ export class SessionService {
         type: AuditEventType.REFRESH_TOKEN_REUSED,
         userId: session.userId,
         sessionId: session.id,
-        ip: client.ip,
-        userAgent: client.userAgent,
-        requestId: client.requestId,
+        client,
       });
       throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
     }
@@ -109,9 +107,7 @@ export class SessionService {
       userId: user.id,
       username: user.username,
       sessionId: session.id,
-      ip: client.ip,
-      userAgent: client.userAgent,
-      requestId: client.requestId,
+      client,
     });
     return this.payload(user, session.id, successor, false, session.expiresAt);
   }
@@ -145,9 +141,7 @@ export class SessionService {
         userId: principal.userId,
         sessionId,
         detail: auditDetail({ by: principal.sessionId }),
-        ip: client.ip,
-        userAgent: client.userAgent,
-        requestId: client.requestId,
+        client,
       });
     }
     return ended;
@@ -168,9 +162,7 @@ export class SessionService {
       userId: principal.userId,
       sessionId: principal.sessionId,
       detail: auditDetail({ scope, ended: ended.length }),
-      ip: client.ip,
-      userAgent: client.userAgent,
-      requestId: client.requestId,
+      client,
     });
     return true;
   }

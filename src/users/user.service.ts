@@ -37,12 +37,7 @@ export class UserService {
     return toPublicUser(user);
   }
 
-  async findById(id: string): Promise<User | undefined> {
-    const user = await this.deps.users.findById(id);
-    return user && toPublicUser(user);
-  }
-
-  /** {@link findById}, batched with the other calls of the same request (`scope`, its context). */
+  /** A user by id, or undefined. The calls of one request (`scope`, its context) in the same tick share one query. */
   readonly findByIdInRequest = requestBatcher(async (ids: readonly string[]) =>
     inKeyOrder(ids, (await this.deps.users.findByIds(ids)).map(toPublicUser), (user) => user.id, undefined),
   );
@@ -70,9 +65,7 @@ export class UserService {
       userId,
       username: result.username,
       detail: auditDetail({ roles: result.roles.join(","), by: actor.userId }),
-      ip: client.ip,
-      userAgent: client.userAgent,
-      requestId: client.requestId,
+      client,
     });
     return toPublicUser(result);
   }

@@ -378,8 +378,7 @@ describe("GraphQL abuse against a production app (sqlite)", () => {
 
   before(async () => {
     s.t = await startTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-    const login = await gql(s, `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { variables: { input: ADMIN } });
-    s.adminToken = login.json.data.login.accessToken;
+    s.adminToken = await s.t.login(ADMIN.username, ADMIN.password);
     s.author = await s.t.register("author", PASSWORD);
     const created = await gql(s, `mutation { createPost(input: { title: "Hello", body: "World" }) { id } }`, { token: s.author.token });
     s.postId = created.json.data.createPost.id;
@@ -442,8 +441,7 @@ for (const kind of DATABASES) {
 
     before(async () => {
       s.t = await startTestApp(kind, { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-      const login = await gql(s, `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { variables: { input: ADMIN } });
-      s.adminToken = login.json.data.login.accessToken;
+      s.adminToken = await s.t.login(ADMIN.username, ADMIN.password);
       s.author = await s.t.register("author", PASSWORD);
       const created = await gql(s, `mutation { createPost(input: { title: "Hello", body: "World" }) { id } }`, { token: s.author.token });
       s.postId = created.json.data.createPost.id;

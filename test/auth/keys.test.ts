@@ -29,8 +29,6 @@ type Asymmetric = Exclude<Algorithm, "HS256">;
 
 const ALGORITHMS: readonly Algorithm[] = ["HS256", "RS256", "ES256"];
 const ME = `{ me { id } }`;
-const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`;
-const PASSWORD = "correct horse battery";
 const ACCESS_TOKEN_TTL_SECONDS = 900; // the default JWT_ACCESS_TOKEN_EXPIRES
 const GRACE_MS = (ACCESS_TOKEN_TTL_SECONDS + 120) * 1000;
 const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
@@ -118,12 +116,6 @@ async function fetchJwks(t: TestApp): Promise<{ status: number; headers: Headers
   const response = await fetch(new URL("/.well-known/jwks.json", t.url));
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, body: JSON.parse(text) };
-}
-
-async function loginToken(t: TestApp, username: string): Promise<string> {
-  const res = await t.gql(LOGIN, { variables: { input: { username, password: PASSWORD } } });
-  assert.equal(res.status, 200, JSON.stringify(res.body.errors));
-  return res.body.data.login.accessToken;
 }
 
 async function assertAccepted(t: TestApp, token: string, userId: string): Promise<void> {
@@ -220,7 +212,7 @@ for (const alg of ALGORITHMS) {
     });
 
     it(`gives every access token a kid, alg ${alg} and typ at+jwt in its header`, async () => {
-      const login = await loginToken(t, "alice");
+      const login = await t.login("alice");
       const bob = await t.register("bob");
       for (const token of [alice.token, login, bob.token]) {
         const header = headerOf(token);
@@ -237,7 +229,7 @@ for (const alg of ALGORITHMS) {
       const database = t.database;
       await t.close();
       t = await startTestApp("sqlite", { env, database });
-      const after = await loginToken(t, "alice");
+      const after = await t.login("alice");
       assert.equal(headerOf(after).kid, kid);
       await assertAccepted(t, alice.token, alice.userId);
       if (alg !== "HS256") assert.equal(generatedKeys(database.dataDir).length, 1, "the restart generated no second key");
@@ -278,7 +270,7 @@ for (const alg of ALGORITHMS) {
 
       it("issues tokens that another service verifies with nothing but the JWK from /.well-known/jwks.json", async () => {
         const jwks = await fetchJwks(t);
-        const token = await loginToken(t, "alice");
+        const token = await t.login("alice");
         // What a resource server does: pick the key by the token's kid, import it, pin the algorithm.
         const jwk = jwks.body.keys.find((k) => k.kid === headerOf(token).kid);
         assert.ok(jwk, "the token's kid is in the key set");
@@ -477,7 +469,7 @@ for (const kind of DATABASES) {
 
       it("signs with a generated key that every instance on the same DATA_DIR shares", async () => {
         assert.equal(headerOf(alice.token).alg, alg);
-        assert.equal(headerOf(await loginToken(peer, "alice")).kid, oldKid);
+        assert.equal(headerOf(await peer.login("alice")).kid, oldKid);
         await assertAccepted(peer, alice.token, alice.userId);
         if (alg === "HS256") {
           // The development secret is the text kept in DATA_DIR/jwt-secret, as before key rotation existed.
@@ -495,33 +487,33 @@ for (const kind of DATABASES) {
         assert.notEqual(rotated.kid, oldKid);
         assert.equal(generatedKey(first.database.dataDir, rotated.kid).createdAt, rotatedAt);
         await assertAccepted(first, alice.token, alice.userId);
-        assert.equal(headerOf(await loginToken(first, "alice")).kid, oldKid);
+        assert.equal(headerOf(await first.login("alice")).kid, oldKid);
       });
 
       it("has a new instance started after the rotation sign with the new kid", async () => {
         newcomer = await startTestApp(kind, { env, now, database: first.database });
         apps.push(newcomer);
-        const token = await loginToken(newcomer, "alice");
+        const token = await newcomer.login("alice");
         assert.deepEqual(headerOf(token), { alg, typ: "at+jwt", kid: rotated.kid });
         await assertAccepted(newcomer, token, alice.userId);
         await assertAccepted(newcomer, alice.token, alice.userId);
       });
 
       it("has an instance that has not reloaded accept a token with the new kid, reloading its keys on the unknown kid", async () => {
-        const token = await loginToken(newcomer, "alice");
+        const token = await newcomer.login("alice");
         await assertAccepted(peer, token, alice.userId);
-        assert.equal(headerOf(await loginToken(peer, "alice")).kid, rotated.kid, "the reload also made the new key current");
+        assert.equal(headerOf(await peer.login("alice")).kid, rotated.kid, "the reload also made the new key current");
         await assertAccepted(peer, alice.token, alice.userId);
       });
 
       it("has the first instance sign with the new kid after reloadKeys(), still accepting both keys", async () => {
-        assert.equal(headerOf(await loginToken(first, "alice")).kid, oldKid);
+        assert.equal(headerOf(await first.login("alice")).kid, oldKid);
         first.app.reloadKeys();
-        const token = await loginToken(first, "alice");
+        const token = await first.login("alice");
         assert.equal(headerOf(token).kid, rotated.kid);
         await assertAccepted(first, token, alice.userId);
         await assertAccepted(first, alice.token, alice.userId);
-        await assertAccepted(first, await loginToken(newcomer, "alice"), alice.userId);
+        await assertAccepted(first, await newcomer.login("alice"), alice.userId);
       });
 
       if (alg === "RS256") {
@@ -558,7 +550,7 @@ for (const kind of DATABASES) {
         const restarted = await startTestApp(kind, { env, now, database: first.database });
         apps.push(restarted);
         await assertRefused(restarted, stale, "KEY_UNKNOWN");
-        assert.equal(headerOf(await loginToken(restarted, "alice")).kid, rotated.kid);
+        assert.equal(headerOf(await restarted.login("alice")).kid, rotated.kid);
       });
     });
   }
@@ -626,7 +618,7 @@ describe("keys given in configuration", () => {
         JWT_PREVIOUS_PUBLIC_KEY_FILES: writePem(`${alg}-old.pub.pem`, oldPair.publicKey),
       });
       await assertAccepted(current, alice.token, alice.userId);
-      const fresh = await loginToken(current, "alice");
+      const fresh = await current.login("alice");
       assert.equal(headerOf(fresh).kid, thumbprint(newPair.publicKey));
       assert.equal((jwt.verify(fresh, newPair.publicKey, { algorithms: [alg] }) as jwt.JwtPayload).sub, alice.userId);
       // Other services must still be able to verify tokens of the old key while they are in flight.
@@ -648,7 +640,7 @@ describe("keys given in configuration", () => {
 
     const current = await start(database, { JWT_ALGORITHM: "HS256", JWT_SECRET_KEY: newSecret, JWT_PREVIOUS_SECRET_KEYS: oldSecret });
     await assertAccepted(current, alice.token, alice.userId);
-    const fresh = await loginToken(current, "alice");
+    const fresh = await current.login("alice");
     assert.notEqual(headerOf(fresh).kid, headerOf(alice.token).kid);
     assert.equal((jwt.verify(fresh, newSecret, { algorithms: ["HS256"] }) as jwt.JwtPayload).sub, alice.userId);
     assert.throws(() => jwt.verify(fresh, oldSecret, { algorithms: ["HS256"] }), { message: "invalid signature" });

@@ -28,6 +28,8 @@ export interface TestApp {
   gql<T = any>(query: string, options?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> }): Promise<GraphQLResponse<T>>;
   /** Registers a user and returns its access token and id. */
   register(username: string, password?: string): Promise<{ token: string; userId: string }>;
+  /** Logs in and returns the access token; fails the test on any error. */
+  login(username: string, password?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -85,6 +87,13 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
       });
       if (!res.body.data?.register) throw new Error(`register failed: ${JSON.stringify(res.body.errors)}`);
       return { token: res.body.data.register.accessToken, userId: res.body.data.register.user.id };
+    },
+    async login(username, password = "correct horse battery") {
+      const res = await gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
+        variables: { input: { username, password } },
+      });
+      if (res.status !== 200 || !res.body.data?.login) throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body.errors)}`);
+      return res.body.data.login.accessToken;
     },
     async close() {
       await app.close();
