@@ -23,9 +23,17 @@ import { singleAuthFieldRule } from "./auth/single-auth-field.rule.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type Context, createContextFunction } from "./context.js";
-import { type DatabaseHandle, migrateToLatest, openDatabase } from "./db/database.js";
-import { ErrorCode, ProtocolErrorCode, createErrorFormatter, createErrorReporter } from "./errors.js";
+import { type DatabaseHandle, migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
+import {
+  ErrorCode,
+  ProtocolErrorCode,
+  SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+  createErrorFormatter,
+  createErrorReporter,
+  serviceUnavailableStatus,
+} from "./errors.js";
 import { registerHttpSecurity } from "./http-security.js";
+import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { createLogger } from "./logger.js";
 import { PostResolver } from "./posts/post.resolver.js";
 import { PostService } from "./posts/post.service.js";
@@ -81,7 +89,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = options.logger ?? createLogger(config);
   const now = options.now ?? Date.now;
 
-  const database = openDatabase(config);
+  const database = openDatabase(config, logger);
   const cleanups: Array<() => Promise<void>> = [];
   try {
     return await assemble(config, database, logger, now, cleanups);
@@ -130,7 +138,7 @@ async function assemble(
   const revocations = new RevocationList(retentionMs, now);
   const revocationSync = new RevocationSync({
     database,
-    postgres: config.databaseUrl ? { url: config.databaseUrl, schema: config.databaseSchema } : undefined,
+    postgres: config.databaseUrl ? { connection: postgresConnectionOptions(config), schema: config.databaseSchema } : undefined,
     sessions: new SessionStore(database.db),
     users: userStore,
     list: revocations,
@@ -202,11 +210,13 @@ async function assemble(
     formatError: createErrorFormatter({
       revealInternals: !config.isProduction,
       report: errorReporter.report,
+      isUnavailable: isDatabaseUnavailable,
     }),
     plugins: [
       // No cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
       errorReporter.plugin,
+      serviceUnavailableStatus,
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
@@ -276,12 +286,14 @@ async function assemble(
   });
 
   server.get("/healthz", async () => ({ status: "ok" }));
+  // Ready means the database answers within DATABASE_TIMEOUT; the failure itself is logged by the
+  // database module once per outage, not once per probe.
   server.get("/readyz", async (_request, reply) => {
     try {
       await database.ping();
       return { status: "ready" };
-    } catch (error) {
-      logger.warn({ err: error }, "readiness check failed");
+    } catch {
+      reply.header("retry-after", String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS));
       return reply.status(503).send({ status: "unavailable" });
     }
   });

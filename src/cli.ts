@@ -103,7 +103,7 @@ async function createUser(args: readonly string[]): Promise<number> {
 
   const config = loadConfig();
   const logger = createLogger(config, process.stderr);
-  const database = openDatabase(config);
+  const database = openDatabase(config, logger);
   const passwords = new PasswordHasher();
   try {
     await migrateToLatest(database, config.databaseSchema);

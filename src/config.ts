@@ -46,6 +46,20 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prepended to every Redis key, so several deployments can share one Redis. */
   readonly redisKeyPrefix: string;
+  /**
+   * Longest wait, in milliseconds, for a database connection or statement (PostgreSQL connect and
+   * statement timeouts, SQLite's busy wait). Past it the request gets SERVICE_UNAVAILABLE.
+   */
+  readonly databaseTimeoutMs: number;
+  /** Longest wait, in milliseconds, for one Redis command; past it each instance counts on its own. */
+  readonly redisTimeoutMs: number;
+  /** Flood limits on writes anybody can cause; `0` switches a limit off. */
+  readonly floodLimits: {
+    /** Successful registrations per client IP per hour. */
+    readonly registrationsPerIpPerHour: number;
+    /** Posts one user may create per hour. */
+    readonly postsPerUserPerHour: number;
+  };
   readonly audit: {
     /** Audit events older than this are deleted (hourly, and at start). */
     readonly retentionSeconds: number;
@@ -88,6 +102,17 @@ export const DEFAULT_AUDIENCE = "graphql-token-auth-api";
 export const MIN_SECRET_BYTES = 32;
 
 const DURATION_UNITS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/**
+ * Parses a duration with a unit, milliseconds allowed (`500ms`, `5s`, `1m`), into milliseconds.
+ * Like {@link parseDuration}, a bare number is refused.
+ */
+export function parseDurationMs(value: string): number | undefined {
+  const match = /^(\d{1,9})ms$/.exec(value.trim());
+  if (match) return Number(match[1]) > 0 ? Number(match[1]) : undefined;
+  const seconds = parseDuration(value);
+  return seconds === undefined ? undefined : seconds * 1000;
+}
 
 /**
  * Parses a duration with a unit (`900s`, `15m`, `1h`, `30d`) into seconds.
@@ -208,6 +233,36 @@ function positiveInteger(defaultValue: number) {
     .transform((v) => Number(v));
 }
 
+/** A whole number from 0 (switched off) up, with a default. */
+function nonNegativeInteger(defaultValue: number) {
+  return z
+    .string()
+    .default(String(defaultValue))
+    .refine((v) => /^\d{1,9}$/.test(v.trim()), "must be a whole number from 0 (off) to 999999999")
+    .transform((v) => Number(v));
+}
+
+/** A duration in milliseconds (`500ms`, `5s`), with a default and an upper bound. */
+function durationMs(defaultValue: string, maxMs: number) {
+  return z
+    .string()
+    .default(defaultValue)
+    .transform((value, ctx) => {
+      const ms = parseDurationMs(value);
+      if (ms !== undefined && ms <= maxMs) return ms;
+      ctx.addIssue({
+        code: "custom",
+        message:
+          ms !== undefined
+            ? `must be at most ${maxMs / 1000}s`
+            : /^\d+$/.test(value.trim())
+              ? "must have a unit (for example 500ms, 5s or 1m); a bare number is ambiguous"
+              : "must be a positive duration with a unit: ms, s, m, h or d (for example 5s)",
+      });
+      return z.NEVER;
+    });
+}
+
 function duration(defaultValue: string) {
   return z
     .string()
@@ -279,6 +334,10 @@ const envSchema = z.object({
     .string()
     .default("graphql-token-auth:")
     .refine((v) => /^[A-Za-z0-9_.:-]{0,64}$/.test(v), "must be at most 64 characters of A-Z a-z 0-9 _ . : -"),
+  DATABASE_TIMEOUT: durationMs("5s", 600_000),
+  REDIS_TIMEOUT: durationMs("500ms", 60_000),
+  REGISTER_MAX_PER_IP: nonNegativeInteger(30),
+  CREATE_POST_MAX_PER_USER: nonNegativeInteger(60),
   AUDIT_RETENTION: duration("90d"),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
   QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
@@ -377,6 +436,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    databaseTimeoutMs: e.DATABASE_TIMEOUT,
+    redisTimeoutMs: e.REDIS_TIMEOUT,
+    floodLimits: {
+      registrationsPerIpPerHour: e.REGISTER_MAX_PER_IP,
+      postsPerUserPerHour: e.CREATE_POST_MAX_PER_USER,
+    },
     audit: { retentionSeconds: e.AUDIT_RETENTION },
     logLevel: e.LOG_LEVEL,
     queryLimits: {

@@ -13,6 +13,7 @@ export const ErrorCode = {
   NOT_FOUND: "NOT_FOUND",
   FRESH_TOKEN_REQUIRED: "FRESH_TOKEN_REQUIRED",
   RATE_LIMITED: "RATE_LIMITED",
+  SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -118,6 +119,43 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/** What a client is told to wait before retrying after SERVICE_UNAVAILABLE (`Retry-After`, `retryAfter`). */
+export const SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/** The one message for a request that needed a database (or Redis) that did not answer in time. */
+export const SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable: its database did not answer in time. Try again shortly.";
+
+/**
+ * A database or Redis the request needs did not answer within its timeout. HTTP 200 with the
+ * field's error, or 503 with `Retry-After` when nothing ran ({@link serviceUnavailableStatus}).
+ */
+export class ServiceUnavailableError extends AppError {
+  readonly code = ErrorCode.SERVICE_UNAVAILABLE;
+  constructor() {
+    super(SERVICE_UNAVAILABLE_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE, { retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS });
+  }
+}
+
+/**
+ * Apollo plugin: a response whose only errors are SERVICE_UNAVAILABLE and that has no data at all
+ * (nothing ran, or everything that ran was nulled) becomes HTTP 503 with `Retry-After`, so load
+ * balancers, retrying HTTP clients and monitoring see an outage rather than a 200.
+ */
+export const serviceUnavailableStatus: ApolloServerPlugin = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response }) {
+        if (response.body.kind !== "single") return;
+        const { data, errors } = response.body.singleResult;
+        if (data != null || !errors?.length) return;
+        if (!errors.every((error) => error.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) return;
+        response.http.status = 503;
+        response.http.headers.set("retry-after", String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS));
+      },
+    };
+  },
+};
+
 /**
  * The one message for an operation refused by a query limit (depth, aliases, directives, tokens,
  * cost) in production: which limit, and its value, stay private so they cannot be probed.
@@ -195,9 +233,24 @@ function clientErrorWithoutCode(error: unknown): { code: ErrorCode | typeof Prot
  * code but are the client's doing (an argument graphql-js refuses at execution, a request Apollo
  * refuses with a 4xx status) get BAD_USER_INPUT or BAD_REQUEST instead of being masked and logged.
  */
-export function createErrorFormatter(options: { revealInternals: boolean; report: (error: unknown) => void }) {
+export function createErrorFormatter(options: {
+  revealInternals: boolean;
+  report: (error: unknown) => void;
+  /** Whether an unexpected error means a dependency did not answer: SERVICE_UNAVAILABLE, not masked. */
+  isUnavailable?: (error: unknown) => boolean;
+}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
+    if (code !== ErrorCode.SERVICE_UNAVAILABLE && options.isUnavailable?.(error)) {
+      // Already logged once per outage by the database module; a line per request would flood.
+      const unavailable = new ServiceUnavailableError();
+      return {
+        message: unavailable.message,
+        ...(formatted.locations ? { locations: formatted.locations } : {}),
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { ...unavailable.extensions },
+      };
+    }
     const tokenLimit = code === ProtocolErrorCode.GRAPHQL_PARSE_FAILED ? TOKEN_LIMIT.exec(formatted.message) : null;
     if (tokenLimit) {
       // A query limit like the others, so the same code; no location, which would show where the

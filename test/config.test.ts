@@ -64,6 +64,9 @@ describe("loadConfig", () => {
       loginThrottle: { maxFailuresPerUserIp: 5, maxFailuresPerIp: 100, windowSeconds: 900 },
       redisUrl: undefined,
       redisKeyPrefix: "graphql-token-auth:",
+      databaseTimeoutMs: 5000,
+      redisTimeoutMs: 500,
+      floodLimits: { registrationsPerIpPerHour: 30, postsPerUserPerHour: 60 },
       audit: { retentionSeconds: 90 * 86400 },
       logLevel: "info",
       queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 5000 },
@@ -78,6 +81,24 @@ describe("loadConfig", () => {
       assert.equal(config.jwt.accessTokenTtlSeconds, seconds);
     });
   }
+
+  for (const [name, value, ms] of [["DATABASE_TIMEOUT", "250ms", 250], ["DATABASE_TIMEOUT", "2s", 2000], ["REDIS_TIMEOUT", "1s", 1000], ["REDIS_TIMEOUT", "50ms", 50]] as const) {
+    it(`accepts ${name}=${value} as ${ms} ms`, () => {
+      const config = loadConfig({ [name]: value }, cwd);
+      assert.equal(name === "DATABASE_TIMEOUT" ? config.databaseTimeoutMs : config.redisTimeoutMs, ms);
+    });
+  }
+
+  for (const [name, value, reason] of [["DATABASE_TIMEOUT", "5000", /unit/], ["REDIS_TIMEOUT", "0ms", /positive duration/], ["REDIS_TIMEOUT", "2m", /at most 60s/]] as const) {
+    it(`refuses ${name}=${value}, naming the variable`, () => {
+      assert.match(assertOneProblem({ [name]: value }, name), reason);
+    });
+  }
+
+  it("accepts REGISTER_MAX_PER_IP=0 (off) and refuses a negative CREATE_POST_MAX_PER_USER", () => {
+    assert.equal(loadConfig({ REGISTER_MAX_PER_IP: "0" }, cwd).floodLimits.registrationsPerIpPerHour, 0);
+    assert.match(assertOneProblem({ CREATE_POST_MAX_PER_USER: "-1" }, "CREATE_POST_MAX_PER_USER"), /whole number/);
+  });
 
   it("refuses a bare number of seconds for JWT_ACCESS_TOKEN_EXPIRES, saying it needs a unit", () => {
     const problem = assertOneProblem({ JWT_ACCESS_TOKEN_EXPIRES: "900" }, "JWT_ACCESS_TOKEN_EXPIRES");

@@ -11,6 +11,7 @@ import {
 
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
+import { OutageLog, safeError } from "../db/unavailable.js";
 import { normalizeUsername } from "../users/user.store.js";
 
 /** The table rate-limiter-flexible keeps the counters in when they live in the app's database. */
@@ -108,7 +109,7 @@ function refused(limit: ThrottleLimit, res: RateLimiterRes): LoginAttempt {
  * in the table {@link LOGIN_THROTTLE_TABLE}, which rate-limiter-flexible creates when missing.
  */
 export async function createLoginThrottle(
-  config: Pick<Config, "loginThrottle" | "redisUrl" | "redisKeyPrefix" | "databaseSchema">,
+  config: Pick<Config, "loginThrottle" | "redisUrl" | "redisKeyPrefix" | "databaseSchema" | "redisTimeoutMs">,
   database: DatabaseHandle,
   logger: Logger,
 ): Promise<LoginThrottle> {
@@ -119,20 +120,32 @@ export async function createLoginThrottle(
   ] as const;
 
   if (config.redisUrl) {
-    const redis = await connectRedis(config.redisUrl, logger);
+    const outage = new OutageLog(logger, "Redis for the login throttle (counting per instance meanwhile)");
+    const redis = await connectRedis(config.redisUrl, config.redisTimeoutMs, outage);
     const limiter = (limit: (typeof limits)[number]) =>
       new RateLimiterRedis({
         ...limit,
         keyPrefix: `${config.redisKeyPrefix}login:${limit.keyPrefix}`,
         storeClient: redis,
-        // While Redis is unreachable each instance keeps counting on its own rather than letting
-        // every attempt through or refusing every login.
+        // While Redis is unreachable, or slower than REDIS_TIMEOUT, each instance keeps counting on
+        // its own rather than letting every attempt through, refusing every login or hanging them.
         rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory({ ...limit }),
+        insuranceLimiter: new FallbackLimiter({ ...limit }, outage),
       });
     const perUserIp = limiter(limits[0]);
     const perIp = limiter(limits[1]);
-    return new LoginThrottle(perUserIp, perIp, logger, { close: async () => void (await redis.quit().catch(() => redis.disconnect())) });
+    // A Redis that froze and thawed never reconnects, so 'ready' never says it is back: while the
+    // fallback is in use, a ping a second finds out.
+    const probe = setInterval(() => {
+      if (outage.isDown && redis.status === "ready") redis.ping().then(() => outage.recovered(), () => undefined);
+    }, 1000);
+    probe.unref();
+    return new LoginThrottle(perUserIp, perIp, logger, {
+      close: async () => {
+        clearInterval(probe);
+        await redis.quit().catch(() => redis.disconnect());
+      },
+    });
   }
 
   const driver = database.driver;
@@ -159,23 +172,46 @@ export async function createLoginThrottle(
 }
 
 /**
- * Connects to Redis for the throttle's counters. Commands are not queued while disconnected (the
- * limiter falls back at once instead of hanging a login); connection trouble is logged once per
+ * The per-instance counters a Redis limiter falls back to. rate-limiter-flexible calls it whenever a
+ * Redis command fails or times out; each call marks the outage (logged once), and the outage ends
+ * when Redis is ready again.
+ */
+class FallbackLimiter extends RateLimiterMemory {
+  constructor(
+    options: ConstructorParameters<typeof RateLimiterMemory>[0],
+    private readonly outage: OutageLog,
+  ) {
+    super(options);
+  }
+
+  override consume(...args: Parameters<RateLimiterMemory["consume"]>) {
+    this.outage.failed(new Error("a Redis command failed or timed out"));
+    return super.consume(...args);
+  }
+}
+
+/**
+ * Connects to Redis for the throttle's counters. Commands are not queued while disconnected and each
+ * one gives up after `timeoutMs` (REDIS_TIMEOUT), so the limiter falls back at once instead of
+ * hanging a login behind a Redis that is down or frozen; connection trouble is logged once per
  * outage, without the URL (which may hold a password).
  */
-async function connectRedis(url: string, logger: Logger): Promise<Redis> {
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5000 });
+async function connectRedis(url: string, timeoutMs: number, outage: OutageLog): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: Math.max(timeoutMs, 1000),
+    commandTimeout: timeoutMs,
+    // Reconnect soon after an outage, then at most every two seconds.
+    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000),
+  });
   let lastError: Error | undefined;
-  let healthy = true;
   redis.on("error", (error: Error) => {
     lastError = error;
-    if (healthy) logger.warn({ err: safeError(error) }, "Redis for the login throttle is unreachable; counting per instance meanwhile");
-    healthy = false;
+    outage.failed(error);
   });
-  redis.on("ready", () => {
-    if (!healthy) logger.info("Redis for the login throttle is reachable again");
-    healthy = true;
-  });
+  redis.on("ready", () => outage.recovered());
   try {
     await redis.connect();
   } catch (error) {
@@ -183,14 +219,4 @@ async function connectRedis(url: string, logger: Logger): Promise<Redis> {
     throw new Error(`REDIS_URL: cannot connect to Redis for the login throttle (${(lastError ?? (error as Error)).message})`);
   }
   return redis;
-}
-
-/**
- * Only the message and code of a store error. ioredis errors can carry the failed command with its
- * arguments, and for AUTH those arguments are the password: never hand the whole object to a logger.
- */
-function safeError(error: unknown): { message: string; code?: string } {
-  if (!(error instanceof Error)) return { message: String(error) };
-  const code = (error as { code?: unknown }).code;
-  return { message: error.message, ...(typeof code === "string" ? { code } : {}) };
 }

@@ -8,6 +8,10 @@ import pg from "pg";
 import type { Config } from "../config.js";
 import { createMigrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { OutageLog, isDatabaseUnavailable, withTimeout } from "./unavailable.js";
+
+/** What the database module logs: connection trouble, once per outage. */
+export type DatabaseLogger = { warn(obj: object, msg: string): void; info(msg: string): void };
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -17,8 +21,10 @@ export interface DatabaseHandle {
   readonly dialect: Dialect;
   /** The driver's own handle, for libraries that need it (the login throttle's store). */
   readonly driver: { readonly sqlite: SqliteDatabase.Database } | { readonly pool: pg.Pool };
-  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  /** Resolves when the database answers a trivial query within DATABASE_TIMEOUT; rejects otherwise. */
   ping(): Promise<void>;
+  /** DATABASE_TIMEOUT in milliseconds: the longest wait for a connection or a statement. */
+  readonly timeoutMs: number;
   close(): Promise<void>;
 }
 
@@ -28,39 +34,105 @@ export const SQLITE_FILE = "app.db";
 /**
  * Opens the configured database: PostgreSQL when `databaseUrl` is set, otherwise SQLite
  * (WAL mode, foreign keys on) in `dataDir`. Does not migrate; call {@link migrateToLatest}.
+ *
+ * Every wait is bounded by `databaseTimeoutMs`: on PostgreSQL connecting (and waiting for a free
+ * pooled connection), each statement on the server (`statement_timeout`) and each answer on the
+ * client (`query_timeout`, for a server or network that is frozen rather than down); on SQLite the
+ * busy wait for another connection's lock. A pooled connection that the server ends (a restart,
+ * a failover, `pg_terminate_backend`) is logged once at warn and replaced on the next query: it
+ * never takes the process down.
  */
-export function openDatabase(config: Pick<Config, "databaseUrl" | "databaseSchema" | "dataDir">): DatabaseHandle {
+export function openDatabase(
+  config: Pick<Config, "databaseUrl" | "databaseSchema" | "dataDir" | "databaseTimeoutMs">,
+  logger: DatabaseLogger,
+): DatabaseHandle {
+  const timeoutMs = config.databaseTimeoutMs;
   if (config.databaseUrl) {
     const pool = new pg.Pool({
-      connectionString: config.databaseUrl,
+      ...postgresConnectionOptions(config),
       max: 10,
-      // A per-connection search_path keeps every query unqualified, so one schema per test suite
-      // (or per tenant) needs no change to the queries.
-      ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}),
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const outage = new OutageLog(logger, "PostgreSQL");
+    // Without a listener, an idle pooled connection that the server ends throws an unhandled
+    // 'error' event and the process exits. pg-pool has already dropped that client when this runs.
+    pool.on("error", (error) => outage.failed(error));
+    pool.on("connect", (client) => {
+      outage.recovered();
+      // A checked-out client whose server goes away emits 'error' on itself too.
+      client.on("error", (error) => outage.failed(error));
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: discardingBrokenClients(pool) }) });
     return {
       db,
       dialect: "postgres",
       driver: { pool },
-      ping: async () => void (await sql`select 1`.execute(db)),
+      timeoutMs,
+      ping: async () => void (await withTimeout(sql`select 1`.execute(db), timeoutMs, "PostgreSQL")),
       close: () => db.destroy(),
     };
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const sqlite = new SqliteDatabase(join(config.dataDir, SQLITE_FILE));
+  const sqlite = new SqliteDatabase(join(config.dataDir, SQLITE_FILE), { timeout: timeoutMs });
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
-  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma(`busy_timeout = ${Math.trunc(timeoutMs)}`);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
     dialect: "sqlite",
     driver: { sqlite },
+    timeoutMs,
     ping: async () => void (await sql`select 1`.execute(db)),
     close: () => db.destroy(),
   };
+}
+
+/**
+ * node-postgres options for every connection this service opens to PostgreSQL (the pool and the
+ * revocation listener), so both have the same timeouts, keep-alive and search_path.
+ */
+export function postgresConnectionOptions(
+  config: Pick<Config, "databaseUrl" | "databaseSchema" | "databaseTimeoutMs">,
+): pg.ClientConfig & { connectionTimeoutMillis: number } {
+  const timeoutMs = Math.trunc(config.databaseTimeoutMs);
+  return {
+    connectionString: config.databaseUrl,
+    connectionTimeoutMillis: timeoutMs,
+    // The server cancels a statement that runs too long (57014); the client gives up a little later
+    // on one whose answer never comes, which only a frozen server or network causes.
+    statement_timeout: timeoutMs,
+    query_timeout: timeoutMs + 500,
+    // Detects a peer that vanished without a FIN (a failover, a dropped NAT entry).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    // A per-connection search_path keeps every query unqualified, so one schema per test suite
+    // (or per tenant) needs no change to the queries.
+    ...(config.databaseSchema ? { options: `-c search_path=${config.databaseSchema}` } : {}),
+  };
+}
+
+/**
+ * The pool as Kysely sees it, except that a client whose query failed because the connection did
+ * not answer is destroyed on release instead of going back to the pool: node-postgres keeps a timed
+ * out query as the connection's active one, so every later query on that client would wait behind it.
+ */
+function discardingBrokenClients(pool: pg.Pool) {
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      return {
+        query: (text: string, values: readonly unknown[]) =>
+          client.query(text, values as unknown[]).catch((error: unknown) => {
+            if (isDatabaseUnavailable(error)) broken = error as Error;
+            throw error;
+          }),
+        release: () => client.release(broken),
+      };
+    },
+    end: () => pool.end(),
+  } as unknown as pg.Pool;
 }
 
 /**

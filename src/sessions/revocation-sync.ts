@@ -3,14 +3,15 @@ import pg from "pg";
 import type { Logger } from "pino";
 
 import type { DatabaseHandle } from "../db/database.js";
+import { OutageLog } from "../db/unavailable.js";
 import type { UserStore } from "../users/user.store.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { SessionStore } from "./session.store.js";
 
 export interface RevocationSyncOptions {
   database: DatabaseHandle;
-  /** PostgreSQL connection for the LISTEN client; undefined on SQLite. */
-  postgres?: { url: string; schema: string | undefined };
+  /** PostgreSQL: how to connect the LISTEN client, and the schema that names the channel; undefined on SQLite. */
+  postgres?: { connection: pg.ClientConfig; schema: string | undefined };
   sessions: SessionStore;
   users: UserStore;
   list: RevocationList;
@@ -26,6 +27,15 @@ export interface RevocationSyncOptions {
 // stamped by an instance whose clock runs behind, is still seen. Re-adding an entry is harmless.
 const OVERLAP_MS = 30_000;
 
+// Reconnecting the listener: the first retry soon, then doubling up to a second, so a database that
+// comes back is listened to again within about a second, without a storm of attempts while it is down.
+const RECONNECT_FIRST_MS = 100;
+const RECONNECT_MAX_MS = 1000;
+
+// A frozen server or network ends no connection: the listener would wait for notifications that never
+// come. A query on it this often, bounded by the connection's query_timeout, finds that out.
+const HEARTBEAT_MS = 5000;
+
 /**
  * Keeps one instance's {@link RevocationList} in step with the database, so that a session ended
  * (or a role changed) on any instance is refused on every instance within a second.
@@ -33,7 +43,12 @@ const OVERLAP_MS = 30_000;
  * - PostgreSQL: a dedicated connection LISTENs on a channel; whoever ends a session NOTIFYs it
  *   after the write commits, and every listener reads what changed since its last read.
  * - SQLite: processes sharing the file poll the same incremental query (default every 500 ms).
- * - Both: a full read of the retention window at start and after a reconnect, and periodic polls.
+ * - Both: a full read of the retention window at start, and periodic polls.
+ *
+ * The listener survives its connection: when the server ends it (a restart, `pg_terminate_backend`)
+ * or a heartbeat gets no answer, it reconnects with backoff and, once listening again, reads every
+ * change since its last successful read, so nothing ended during the outage is missed. Failures are
+ * logged once per outage.
  */
 export class RevocationSync {
   private readonly channel: string;
@@ -42,10 +57,22 @@ export class RevocationSync {
   private rerun = false;
   private timer: NodeJS.Timeout | undefined;
   private listener: pg.Client | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectDelay = RECONNECT_FIRST_MS;
   private stopped = false;
+  private readonly readOutage: OutageLog;
+  private readonly listenOutage: OutageLog;
 
   constructor(private readonly options: RevocationSyncOptions) {
     this.channel = `auth_revocations_${options.postgres?.schema ?? "public"}`;
+    this.readOutage = new OutageLog(options.logger, "the revocation sync's database read");
+    this.listenOutage = new OutageLog(options.logger, "the revocation listener's PostgreSQL connection");
+  }
+
+  /** Whether the LISTEN connection is up (always false on SQLite); for tests and diagnostics. */
+  get listening(): boolean {
+    return this.listener !== undefined;
   }
 
   /** Loads the current window, then starts listening and polling. */
@@ -69,7 +96,8 @@ export class RevocationSync {
       return this.running;
     }
     this.running = this.readChanges()
-      .catch((error: unknown) => this.options.logger.warn({ err: error }, "revocation sync failed; retrying on the next poll"))
+      .then(() => this.readOutage.recovered())
+      .catch((error: unknown) => this.readOutage.failed(error))
       .finally(() => {
         this.running = undefined;
         if (this.rerun && !this.stopped) {
@@ -83,6 +111,8 @@ export class RevocationSync {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    clearInterval(this.heartbeat);
+    clearTimeout(this.reconnectTimer);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
@@ -102,29 +132,60 @@ export class RevocationSync {
   }
 
   private async listen(): Promise<void> {
-    const { url, schema } = this.options.postgres!;
-    const client = new pg.Client({ connectionString: url, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+    const client = new pg.Client(this.options.postgres!.connection);
     client.on("notification", () => void this.refresh());
+    // An error is always followed by 'end' (pg ends the connection); both lead to one reconnect.
     client.on("error", (error) => {
-      this.options.logger.warn({ err: error }, "revocation listener lost its connection; reconnecting");
+      this.listenOutage.failed(error);
       this.reconnect(client);
     });
     client.on("end", () => this.reconnect(client));
-    await client.connect();
-    await client.query(`LISTEN "${this.channel}"`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (error) {
+      client.removeAllListeners("end");
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     this.listener = client;
+    this.reconnectDelay = RECONNECT_FIRST_MS;
+    this.listenOutage.recovered();
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => {
+      client.query("select 1").catch((error: unknown) => {
+        this.listenOutage.failed(error);
+        this.reconnect(client);
+      });
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
 
+  /** Drops a listener that failed and schedules attempts to listen again until one succeeds. */
   private reconnect(dead: pg.Client): void {
     if (this.stopped || this.listener !== dead) return;
     this.listener = undefined;
-    const retry = () => {
-      if (this.stopped) return;
+    clearInterval(this.heartbeat);
+    dead.removeAllListeners("end");
+    // end() on a frozen connection could wait for ever; the socket is dropped either way.
+    void dead.end().catch(() => undefined);
+    this.scheduleListen();
+  }
+
+  private scheduleListen(): void {
+    if (this.stopped) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+    this.reconnectTimer = setTimeout(() => {
       this.listen()
-        // Anything missed while disconnected is inside the overlap or the retention window.
+        // Anything ended while the listener was away is read now: the read starts at the last
+        // successful one (less the overlap), however long the outage was.
         .then(() => this.refresh())
-        .catch(() => setTimeout(retry, 1000).unref());
-    };
-    setTimeout(retry, 200).unref();
+        .catch((error: unknown) => {
+          this.listenOutage.failed(error);
+          this.scheduleListen();
+        });
+    }, delay);
+    this.reconnectTimer.unref();
   }
 }
