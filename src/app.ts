@@ -73,6 +73,8 @@ export interface App {
   readonly users: UserService;
   /** The audit log; `audit.prune()` deletes events older than AUDIT_RETENTION now. */
   readonly audit: AuditService;
+  /** Keeps the in-memory revocation list in step with other instances; `listening` for diagnostics. */
+  readonly revocationSync: RevocationSync;
   /** The executable schema (without Apollo's HTTP layer and validation rules). */
   readonly schema: GraphQLSchema;
   readonly logger: Logger;
@@ -312,6 +314,7 @@ async function assemble(
     reloadKeys: keyRefresher.reload,
     users,
     audit,
+    revocationSync,
     schema,
     logger,
     close: () => server.close(),

@@ -27,10 +27,10 @@ export interface RevocationSyncOptions {
 // stamped by an instance whose clock runs behind, is still seen. Re-adding an entry is harmless.
 const OVERLAP_MS = 30_000;
 
-// Reconnecting the listener: the first retry soon, then doubling up to a second, so a database that
-// comes back is listened to again within about a second, without a storm of attempts while it is down.
+// Reconnecting the listener: the first retry soon, then doubling up to half a second, so a database that
+// comes back is listened to again within about half a second, without a storm of attempts while it is down.
 const RECONNECT_FIRST_MS = 100;
-const RECONNECT_MAX_MS = 1000;
+const RECONNECT_MAX_MS = 500;
 
 // A frozen server or network ends no connection: the listener would wait for notifications that never
 // come. A query on it this often, bounded by the connection's query_timeout, finds that out.
