@@ -40,6 +40,7 @@ import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
 import { createQueryLimits } from "./query-limits.js";
 import { buildAppSchema } from "./schema.js";
+import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
 import { RevocationList } from "./sessions/revocation-list.js";
 import { RevocationSync } from "./sessions/revocation-sync.js";
 import { SessionResolver } from "./sessions/session.resolver.js";
@@ -217,6 +218,7 @@ async function assemble(
       ApolloServerPluginCacheControlDisabled(),
       errorReporter.plugin,
       serviceUnavailableStatus,
+      subscriptionsOverHttpRefused(),
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
