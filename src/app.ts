@@ -32,6 +32,7 @@ import {
   createErrorReporter,
   serviceUnavailableStatus,
 } from "./errors.js";
+import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { registerHttpSecurity } from "./http-security.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { createLogger } from "./logger.js";
@@ -233,7 +234,10 @@ async function assemble(
     genReqId: () => randomUUID(),
     // request.ip (sessions, logs) and request.protocol (HSTS) believe X-Forwarded-* only from these.
     trustProxy: typeof config.trustProxy === "object" ? [...config.trustProxy] : config.trustProxy,
+    // Requests that reach an open connection while closing are served, not answered 503.
+    return503OnClosing: false,
   });
+  closeConnectionsWhenClosing(server);
   server.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
     done();
