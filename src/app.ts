@@ -32,6 +32,7 @@ import {
   createErrorReporter,
   serviceUnavailableStatus,
 } from "./errors.js";
+import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { registerHttpSecurity } from "./http-security.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
 import { createLogger } from "./logger.js";
@@ -40,6 +41,7 @@ import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
 import { createQueryLimits } from "./query-limits.js";
 import { buildAppSchema } from "./schema.js";
+import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
 import { RevocationList } from "./sessions/revocation-list.js";
 import { RevocationSync } from "./sessions/revocation-sync.js";
 import { SessionResolver } from "./sessions/session.resolver.js";
@@ -219,6 +221,7 @@ async function assemble(
       ApolloServerPluginCacheControlDisabled(),
       errorReporter.plugin,
       serviceUnavailableStatus,
+      subscriptionsOverHttpRefused(),
       config.isProduction
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
@@ -233,7 +236,10 @@ async function assemble(
     genReqId: () => randomUUID(),
     // request.ip (sessions, logs) and request.protocol (HSTS) believe X-Forwarded-* only from these.
     trustProxy: typeof config.trustProxy === "object" ? [...config.trustProxy] : config.trustProxy,
+    // Requests that reach an open connection while closing are served, not answered 503.
+    return503OnClosing: false,
   });
+  closeConnectionsWhenClosing(server);
   server.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
     done();
