@@ -204,7 +204,7 @@ async function assemble(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
-    // Depth, aliases, directives, tokens and cost: refused with 400 before anything runs.
+    // Depth, aliases, directives and tokens (and cost, in limits.plugin): refused with 400 before anything runs.
     parseOptions: limits.parseOptions,
     validationRules: [...limits.validationRules, singleAuthFieldRule],
     // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
@@ -219,6 +219,7 @@ async function assemble(
     plugins: [
       // No cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
+      limits.plugin,
       errorReporter.plugin,
       serviceUnavailableStatus,
       subscriptionsOverHttpRefused(),

@@ -85,7 +85,10 @@ export interface QueryLimits {
   readonly maxDirectives: number;
   /** Lexical tokens in the whole document; the parser stops at the first one over. */
   readonly maxTokens: number;
-  /** graphql-armor's cost estimate: objects cost 2, scalars 1, times 1.5 per level, times `first`. */
+  /**
+   * Most values an operation may be able to return (see `query-cost.ts`): objects count 2, scalars
+   * 1, and a list its `first` (literal, variable or default) times its selection.
+   */
   readonly maxCost: number;
 }
 
@@ -158,10 +161,12 @@ export function weakSecretReason(secret: string): string | undefined {
 
 /**
  * Well above what this API's clients send, well below what abuse needs. Useful queries nest about
- * 6 levels (`me { posts { author { posts { … } } } }`), a page of 100 posts with their authors costs
- * about 2,150, and Apollo Sandbox's introspection is under 200 tokens (its `__schema` part counts
- * for neither depth nor cost). The token limit is what refuses 600 repeated fields: no other rule
- * counts a plain field selected again and again.
+ * 6 levels (`me { posts { author { posts { … } } } }`); a page of 100 posts with their authors costs
+ * 100 × (2 + 5 + 2 + 4) = 1,300, the 50 newest posts each with 20 of its author's costs 5,200 with
+ * three post fields (refused: ask for fewer), and a cost of 5,000 returns at most about 1,700 post
+ * bodies, some 33 MB at their 20,000-character maximum. Apollo Sandbox's introspection is under
+ * 200 tokens, and its `__schema` part counts for neither depth nor cost. The token limit is what
+ * refuses 600 repeated fields: no other rule counts a plain field selected again and again.
  */
 export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
   maxDepth: 10,

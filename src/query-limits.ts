@@ -1,13 +1,31 @@
+import type { ApolloServerPlugin, GraphQLRequestListener } from "@apollo/server";
+import { ApolloServerErrorCode } from "@apollo/server/errors";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from "graphql";
 
 import type { QueryLimits } from "./config.js";
 import { QUERY_TOO_COMPLEX_MESSAGE } from "./errors.js";
+import { type CostInput, operationCost } from "./query-cost.js";
 
-/** What Apollo Server needs to enforce {@link QueryLimits}: parser options and validation rules. */
+/** What Apollo Server needs to enforce {@link QueryLimits}: parser options, validation rules and the cost plugin. */
 export interface QueryLimitOptions {
   readonly parseOptions: ParseOptions;
   readonly validationRules: ValidationRule[];
+  readonly plugin: ApolloServerPlugin;
+}
+
+/**
+ * Throws the query-limit refusal (HTTP 400, `GRAPHQL_VALIDATION_FAILED`) when the operation costs
+ * more than `maxCost` (see {@link operationCost}). With `exposeLimits` the message names the limit
+ * and the cost found, in graphql-armor's words like the other limits; without it, only
+ * {@link QUERY_TOO_COMPLEX_MESSAGE}. For any server that runs operations, Apollo's or a WebSocket one.
+ */
+export function checkOperationCost(input: CostInput, maxCost: number, options: { exposeLimits: boolean }): void {
+  const cost = operationCost(input);
+  if (cost <= maxCost) return;
+  throw new GraphQLError(options.exposeLimits ? `Query Cost limit of ${maxCost} exceeded, found ${cost}.` : QUERY_TOO_COMPLEX_MESSAGE, {
+    extensions: { code: ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED, http: { status: 400 } },
+  });
 }
 
 /**
@@ -20,6 +38,12 @@ export interface QueryLimitOptions {
  * The token limit is graphql-js's own `maxTokens` parser option rather than graphql-armor's: the
  * parser stops at the first token over the limit, so an oversized document costs no more than the
  * limit to refuse (and no second parse). Its syntax error is renamed in `createErrorFormatter`.
+ *
+ * The cost is ours ({@link operationCost}), not graphql-armor's, which multiplies only by a literal
+ * `first` and so priced `posts(first: $n) { author { posts { … } } }` as if every list held one
+ * item. A list's size may come from a variable, and Apollo caches validated documents without
+ * their variables, so the cost is checked in the plugin's `didResolveOperation`, which runs for
+ * every request after validation and before execution, with the variables at hand.
  */
 export function createQueryLimits(limits: QueryLimits, options: { exposeLimits: boolean }): QueryLimitOptions {
   // graphql-armor reports through the validation context, so Apollo answers 400 like any other
@@ -38,7 +62,7 @@ export function createQueryLimits(limits: QueryLimits, options: { exposeLimits: 
     // Every alias counts: armor's default exempts `__typename`, which would let 600 of those through.
     maxAliases: { ...common, n: limits.maxAliases, allowList: [] },
     maxDirectives: { ...common, n: limits.maxDirectives },
-    costLimit: { ...common, maxCost: limits.maxCost, ignoreIntrospection: true, flattenFragments: true },
+    costLimit: { enabled: false },
     maxTokens: { enabled: false },
     // Apollo's hideSchemaDetailsFromClientErrors already drops "Did you mean" in production, and in
     // development the suggestions help.
@@ -46,5 +70,13 @@ export function createQueryLimits(limits: QueryLimits, options: { exposeLimits: 
   });
   // With the two plugin-based protections off, armor's protection is validation rules only.
   const { validationRules } = armor.protect();
-  return { parseOptions: { maxTokens: limits.maxTokens }, validationRules };
+  const listener: GraphQLRequestListener<object> = {
+    async didResolveOperation({ schema, document, operation, request }) {
+      // Apollo resolves the operation before this hook and answers itself when none matches.
+      if (!operation) return;
+      checkOperationCost({ schema, document, operation, variables: request.variables }, limits.maxCost, options);
+    },
+  };
+  const plugin: ApolloServerPlugin = { requestDidStart: async () => listener };
+  return { parseOptions: { maxTokens: limits.maxTokens }, validationRules, plugin };
 }

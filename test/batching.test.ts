@@ -24,9 +24,9 @@ function spyOnStores() {
     calls.findByIds.push([...ids]);
     return originals.findByIds.call(this, ids);
   };
-  PostStore.prototype.listByAuthors = function (ids) {
+  PostStore.prototype.listByAuthors = function (ids, page) {
     calls.listByAuthors.push([...ids]);
-    return originals.listByAuthors.call(this, ids);
+    return originals.listByAuthors.call(this, ids, page);
   };
   return {
     calls,

@@ -10,11 +10,12 @@ const ADMIN = { username: "root", password: "root password 1" };
 
 /**
  * A query whose deepest path has `depth` fields, counted as the limit counts them (the leaf
- * included): `posts { author { posts { … { id } } } }`.
+ * included): `posts(first: 1) { author { posts(first: 1) { … { id } } } }`. One post per list, so
+ * that only its depth, never its cost, can refuse it.
  */
 function nested(depth: number): string {
   let selection = "id";
-  for (let level = depth - 1; level >= 1; level--) selection = `${level % 2 === 1 ? "posts" : "author"} { ${selection} }`;
+  for (let level = depth - 1; level >= 1; level--) selection = `${level % 2 === 1 ? "posts(first: 1)" : "author"} { ${selection} }`;
   return `{ ${selection} }`;
 }
 
@@ -28,8 +29,10 @@ function ofTokens(tokens: number): string {
   return `{ ${repeat(tokens - 2, () => "__typename")} }`;
 }
 
-// 100 posts, each with its author and the author's posts with their authors: no aliases, no
-// directives, 5 levels deep, 37 tokens, cost 6,987.5 (objects 2, scalars 1, ×1.5 a level, ×first).
+// `first` posts, each with its author and that author's 20 newest posts (User.posts' default) with
+// their authors: no aliases, no directives, 5 levels deep, 37 tokens. Objects cost 2, scalars 1,
+// and a list its `first` times its selection: an inner author 2 + 4 = 6, the author's posts
+// 20 × (2 + 5 + 6) = 260, the author 2 + 4 + 260 = 266, so first × (2 + 5 + 266) = 273 × first.
 const COSTLY = (first: number) =>
   `{ posts(first: ${first}) { id title body createdAt updatedAt author { id username roles createdAt ` +
   `posts { id title body createdAt updatedAt author { id username roles createdAt } } } } }`;
@@ -143,10 +146,11 @@ describe("query limits in production, with the default limits (sqlite)", () => {
       assertRefusedQuietly(await t.gql(ofTokens(501)));
     });
 
-    it("runs the costly query's shape for 50 posts (cost about 3,500)", async () => {
-      const res = await t.gql(COSTLY(50));
+    it("runs the costly query's shape for 18 posts (cost 4,914) and refuses it for 19 (cost 5,187)", async () => {
+      const res = await t.gql(COSTLY(18));
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { data: { posts: [] } });
+      assertRefusedQuietly(await t.gql(COSTLY(19)));
     });
   });
 
@@ -193,13 +197,14 @@ describe("query limits in production, with the default limits (sqlite)", () => {
     ok(await t.gql(`mutation { refreshToken(refreshToken: "${registered.refreshToken}") { accessToken refreshToken } }`));
     ok(await t.gql(`{ sessions { id createdAt lastUsedAt expiresAt userAgent ip current } }`, { token: alice }));
 
-    // Apollo Client's style: a named operation, fragments, __typename on every object.
+    // Apollo Client's style: a named operation, fragments, __typename on every object. A page of 100
+    // posts, each with its author's 3 newest: 100 × (2 + 6 + (2 + 5 + 3 × (2 + 7) + 1) + 1) = 4,400.
     const feed = ok(
       await t.gql(
-        `query Feed($first: Int!) { posts(first: $first) { ...PostCard author { ...Author posts { ...PostCard __typename } __typename } __typename } }
+        `query Feed($first: Int!, $more: Int) { posts(first: $first) { ...PostCard author { ...Author posts(first: $more) { ...PostCard __typename } __typename } __typename } }
          fragment PostCard on Post { id title body createdAt updatedAt __typename }
          fragment Author on User { id username roles createdAt __typename }`,
-        { variables: { first: 100 } },
+        { variables: { first: 100, more: 3 } },
       ),
     );
     assert.equal(feed.posts.length, 1);
@@ -240,9 +245,58 @@ describe("query limits in development (sqlite)", () => {
       [`{ ${repeat(51, () => "__typename @include(if: true)")} }`, "Directives limit of 50 exceeded, found 51."],
       [ofTokens(501), "Token limit of 500 exceeded."],
       [`{ ${repeat(600, () => "__typename")} }`, "Token limit of 500 exceeded."],
-      [COSTLY(100), "Query Cost limit of 5000 exceeded, found 6987.5."],
+      [COSTLY(100), "Query Cost limit of 5000 exceeded, found 27300."],
     ];
     for (const [query, message] of cases) assert.equal(assertRefused(await t.gql(query)), message);
+  });
+
+  /** Answered: HTTP 200 and no error at all. */
+  const assertRan = (res: GraphQLResponse) => {
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(codes(res), []);
+  };
+  // Each author's posts with three scalars: an author costs 2 + first × 5, a post 2 more than that.
+  const AUTHORS_POSTS = `posts { id title body }`;
+
+  it("counts a list without first as its schema default: 50 posts × 20 of each author's", async () => {
+    // 50 × (2 + 2 + 20 × 5) = 5,200, exactly what the same query costs with the defaults written out.
+    assert.equal(assertRefused(await t.gql(`{ posts { author { ${AUTHORS_POSTS} } } }`)), "Query Cost limit of 5000 exceeded, found 5200.");
+    assert.equal(
+      assertRefused(await t.gql(`{ posts(first: 50) { author { posts(first: 20) { id title body } } } }`)),
+      "Query Cost limit of 5000 exceeded, found 5200.",
+    );
+    // 48 posts: 4,992.
+    assertRan(await t.gql(`{ posts(first: 48) { author { ${AUTHORS_POSTS} } } }`));
+  });
+
+  it("counts a literal first: 10 × (2 + 2 + 100 × 5) = 5,040 is refused, 99 of each author's (4,990) runs", async () => {
+    assert.equal(
+      assertRefused(await t.gql(`{ posts(first: 10) { author { posts(first: 100) { id title body } } } }`)),
+      "Query Cost limit of 5000 exceeded, found 5040.",
+    );
+    assertRan(await t.gql(`{ posts(first: 10) { author { posts(first: 99) { id title body } } } }`));
+  });
+
+  it("counts first given as a variable, per request: one document is refused or run by its variables alone", async () => {
+    const query = `query($n: Int!, $m: Int) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
+    assert.equal(assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })), "Query Cost limit of 5000 exceeded, found 5040.");
+    assertRan(await t.gql(query, { variables: { n: 10, m: 99 } }));
+    // Apollo caches the validated document: the variables of each request still count.
+    assert.equal(assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })), "Query Cost limit of 5000 exceeded, found 5040.");
+    // null means the argument's default (20): 10 × (4 + 20 × 5) = 1,040.
+    assertRan(await t.gql(query, { variables: { n: 10, m: null } }));
+    // Left out, a variable counts as its default in the operation, or else as the argument's.
+    const withDefault = `query($n: Int! = 10, $m: Int = 100) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
+    assert.equal(assertRefused(await t.gql(withDefault, { variables: {} })), "Query Cost limit of 5000 exceeded, found 5040.");
+    assertRan(await t.gql(query, { variables: { n: 48 } }));
+  });
+
+  it("counts a first over 100 as 100, so the client hears which argument is wrong rather than 'too complex'", async () => {
+    // 5,000 × 5 would be 25,000; counted as 100 it is 500, and the resolver refuses the argument.
+    const res = await t.gql(`{ posts(first: 5000) { id title body } }`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(codes(res), ["BAD_USER_INPUT"]);
+    assert.deepEqual(res.body.errors![0]!.extensions!.fields, [{ field: "first", rule: "max", message: "must be at most 100" }]);
   });
 });
 
@@ -259,8 +313,8 @@ describe("query limits set by configuration (sqlite, development)", () => {
       "Directives limit of 1 exceeded, found 2.",
     ],
     ["QUERY_MAX_TOKENS", "12", `{ posts(first: 1) { id title } }`, `{ posts(first: 1) { id title body } }`, "Token limit of 12 exceeded."],
-    // posts { 5 scalars }: 2 + 1.5 × 5 = 9.5; with author { id } as well: 9.5 + 1.5 × (2 + 1.5) = 14.75.
-    ["QUERY_MAX_COST", "10", `{ posts { id title body createdAt updatedAt } }`, `{ posts { id title body createdAt updatedAt author { id } } }`, "Query Cost limit of 10 exceeded, found 14.75."],
+    // Two posts of three scalars: 2 × (2 + 3) = 10; three posts: 15.
+    ["QUERY_MAX_COST", "10", `{ posts(first: 2) { id title body } }`, `{ posts(first: 3) { id title body } }`, "Query Cost limit of 10 exceeded, found 15."],
   ];
   for (const [variable, value, atLimit, pastLimit, refusal] of cases) {
     it(`applies ${variable}=${value}`, async () => {

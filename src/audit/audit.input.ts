@@ -1,18 +1,33 @@
-import { Max, Min } from "class-validator";
-import { ArgsType, Field, Int } from "type-graphql";
+import { IsIn, Max, Min } from "class-validator";
+import { ArgsType, Field, ID, Int } from "type-graphql";
 
-/** Most events one `auditEvents` call returns. */
-export const AUDIT_EVENTS_MAX = 500;
+import { FIRST_MAX, PAGE_MESSAGES } from "../pagination.js";
+import { AuditEventType } from "./audit.type.js";
+
 export const AUDIT_EVENTS_DEFAULT = 50;
 
+const TYPES = Object.values(AuditEventType);
+
+/** `auditEvents`: a page of the newest events, optionally only of one type or one user. */
 @ArgsType()
 export class AuditEventsArgs {
   @Field(() => Int, {
     nullable: true,
     defaultValue: AUDIT_EVENTS_DEFAULT,
-    description: `How many of the newest events, 1 to ${AUDIT_EVENTS_MAX} (null means ${AUDIT_EVENTS_DEFAULT}).`,
+    description: `How many of the newest events, 1 to ${FIRST_MAX} (null means ${AUDIT_EVENTS_DEFAULT}).`,
   })
-  @Min(1, { message: "must be at least 1" })
-  @Max(AUDIT_EVENTS_MAX, { message: `must be at most ${AUDIT_EVENTS_MAX}` })
+  @Min(1, { message: PAGE_MESSAGES.firstMin })
+  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
   first!: number | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: 0, description: "How many of the newest matching events to skip (null means 0)." })
+  @Min(0, { message: PAGE_MESSAGES.offsetMin })
+  offset!: number | null;
+
+  @Field(() => String, { nullable: true, description: "Only events of this type (see `AuditEvent.type`); null means every type." })
+  @IsIn(TYPES, { message: `must be one of ${TYPES.join(", ")}` })
+  type?: string | null;
+
+  @Field(() => ID, { nullable: true, description: "Only events concerning this user (`AuditEvent.userId`); null means everybody." })
+  userId?: string | null;
 }

@@ -10,9 +10,9 @@ import { AuditEvent } from "./audit.type.js";
 export class AuditResolver {
   constructor(private readonly audit: AuditService) {}
 
-  @Query(() => [AuditEvent], { description: "Security events, newest first." })
+  @Query(() => [AuditEvent], { description: "Security events, newest first, optionally of one type or concerning one user." })
   @Requires(Role.ADMIN)
   auditEvents(@Args() args: AuditEventsArgs): Promise<AuditEvent[]> {
-    return this.audit.list(args.first);
+    return this.audit.list(args);
   }
 }

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 
 import type { ClientInfo } from "../context.js";
 
-import { AUDIT_EVENTS_DEFAULT } from "./audit.input.js";
+import { pageOf } from "../pagination.js";
+import { AUDIT_EVENTS_DEFAULT, type AuditEventsArgs } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";
 import type { AuditEvent, AuditEventType } from "./audit.type.js";
 
@@ -62,9 +63,12 @@ export class AuditService {
     }
   }
 
-  /** The newest events first; `first` defaults to 50 (the resolver's validation bounds it). */
-  list(first: number | null): Promise<AuditEvent[]> {
-    return this.deps.store.listNewest(first ?? AUDIT_EVENTS_DEFAULT);
+  /**
+   * A page of the newest events first, optionally of one type or one user; `first` defaults to 50
+   * and `offset` to 0 (the resolver's validation bounds them).
+   */
+  list(args: Partial<AuditEventsArgs>): Promise<AuditEvent[]> {
+    return this.deps.store.listNewest(pageOf(args, AUDIT_EVENTS_DEFAULT), { type: args.type, userId: args.userId });
   }
 
   /**

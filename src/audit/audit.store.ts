@@ -1,6 +1,8 @@
 import type { Kysely, Selectable } from "kysely";
 
+import { containsNul } from "../db/database.js";
 import { type AuditEventsTable, type Database, toDate } from "../db/schema.js";
+import type { Page } from "../pagination.js";
 import type { AuditEvent } from "./audit.type.js";
 
 /** What is stored for one event; every field but `type` and `at` may be unknown. */
@@ -38,9 +40,22 @@ export class AuditStore {
     return String(row.id);
   }
 
-  /** The `limit` newest events, newest first (by time, then by the order they were stored). */
-  async listNewest(limit: number): Promise<AuditEvent[]> {
-    const rows = await this.db.selectFrom("audit_events").selectAll().orderBy("at", "desc").orderBy("id", "desc").limit(limit).execute();
+  /**
+   * A page of the newest events, newest first (by time, then by the order they were stored), only
+   * of `type` and only concerning `userId` where those are given (an id with a NUL byte matches nothing).
+   */
+  async listNewest(page: Page, filter: { type?: string | null; userId?: string | null } = {}): Promise<AuditEvent[]> {
+    if ((filter.type != null && containsNul(filter.type)) || (filter.userId != null && containsNul(filter.userId))) return [];
+    const rows = await this.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .$if(filter.type != null, (q) => q.where("type", "=", filter.type!))
+      .$if(filter.userId != null, (q) => q.where("user_id", "=", filter.userId!))
+      .orderBy("at", "desc")
+      .orderBy("id", "desc")
+      .limit(page.first)
+      .offset(page.offset)
+      .execute();
     return rows.map(toEvent);
   }
 

@@ -1,6 +1,7 @@
 import { Length, Max, Min } from "class-validator";
 import { ArgsType, Field, InputType, Int } from "type-graphql";
 
+import { FIRST_MAX, PAGE_MESSAGES } from "../pagination.js";
 import { HasNoNul, IsNotBlank } from "../validation.js";
 
 export const TITLE_MAX = 200;
@@ -36,14 +37,34 @@ export class UpdatePostInput {
   body?: string;
 }
 
+export const POSTS_DEFAULT = 50;
+export const USER_POSTS_DEFAULT = 20;
+
 @ArgsType()
 export class PostsArgs {
-  @Field(() => Int, { defaultValue: 50, description: "How many posts, 1 to 100." })
-  @Min(1, { message: "must be at least 1" })
-  @Max(100, { message: "must be at most 100" })
+  @Field(() => Int, { defaultValue: POSTS_DEFAULT, description: `How many posts, 1 to ${FIRST_MAX}.` })
+  @Min(1, { message: PAGE_MESSAGES.firstMin })
+  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
   first!: number;
 
   @Field(() => Int, { defaultValue: 0, description: "How many of the newest posts to skip." })
-  @Min(0, { message: "must not be negative" })
+  @Min(0, { message: PAGE_MESSAGES.offsetMin })
   offset!: number;
+}
+
+/** `User.posts`: nullable with defaults, so null means the default. */
+@ArgsType()
+export class UserPostsArgs {
+  @Field(() => Int, {
+    nullable: true,
+    defaultValue: USER_POSTS_DEFAULT,
+    description: `How many posts, 1 to ${FIRST_MAX} (null means ${USER_POSTS_DEFAULT}).`,
+  })
+  @Min(1, { message: PAGE_MESSAGES.firstMin })
+  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
+  first!: number | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: 0, description: "How many of this user's newest posts to skip (null means 0)." })
+  @Min(0, { message: PAGE_MESSAGES.offsetMin })
+  offset!: number | null;
 }

@@ -5,7 +5,9 @@ import type { Logger } from "pino";
 import type { Principal } from "../context.js";
 import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../loaders.js";
+import { type Page, pageOf } from "../pagination.js";
 import { Role } from "../users/role.js";
+import { USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
 
@@ -22,14 +24,32 @@ export class PostService {
   }
 
   /**
-   * One author's posts, newest first. The calls of one request (`scope`, its context) in the same
-   * tick share one query, so `users { posts { … } }` does not query once per user.
+   * A page of one author's posts, newest first; `first` defaults to 20 and `offset` to 0. The calls
+   * of one request (`scope`, its context) in the same tick share one query per distinct page, so
+   * `users { posts { … } }` does not query once per user.
    */
-  readonly listByAuthorInRequest = requestBatcher(async (authorIds: readonly string[]) => {
-    const byAuthor = new Map<string, Post[]>(authorIds.map((id) => [id, []]));
-    // The store returns them newest first, so each author's list stays in that order.
-    for (const post of await this.deps.posts.listByAuthors(authorIds)) byAuthor.get(post.authorId)?.push(post);
-    return authorIds.map((id) => byAuthor.get(id)!);
+  listByAuthorInRequest(scope: object, authorId: string, args: { first?: number | null; offset?: number | null } = {}): Promise<Post[]> {
+    return this.loadAuthorPage(scope, { authorId, ...pageOf(args, USER_POSTS_DEFAULT) });
+  }
+
+  private readonly loadAuthorPage = requestBatcher(async (keys: ReadonlyArray<Page & { authorId: string }>) => {
+    // Aliases may ask for different pages in one tick: one query for each page asked for.
+    const pages = new Map<string, { page: Page; authorIds: string[] }>();
+    for (const { authorId, first, offset } of keys) {
+      const id = `${first}:${offset}`;
+      const group = pages.get(id) ?? { page: { first, offset }, authorIds: [] };
+      group.authorIds.push(authorId);
+      pages.set(id, group);
+    }
+    const results = new Map<string, Post[]>();
+    await Promise.all(
+      [...pages].map(async ([id, { page, authorIds }]) => {
+        for (const authorId of authorIds) results.set(`${id}:${authorId}`, []);
+        // The store returns them newest first, so each author's list stays in that order.
+        for (const post of await this.deps.posts.listByAuthors(authorIds, page)) results.get(`${id}:${post.authorId}`)?.push(post);
+      }),
+    );
+    return keys.map(({ authorId, first, offset }) => results.get(`${first}:${offset}:${authorId}`)!);
   });
 
   create(actor: Principal, input: { title: string; body: string }): Promise<Post> {

@@ -1,7 +1,8 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
 import { type Database, type PostsTable, toDate } from "../db/schema.js";
+import type { Page } from "../pagination.js";
 import type { Post } from "./post.type.js";
 
 /** The only code that reads or writes the `posts` table. */
@@ -25,7 +26,7 @@ export class PostStore {
   }
 
   /** Newest first. */
-  async list(page: { first: number; offset: number }): Promise<Post[]> {
+  async list(page: Page): Promise<Post[]> {
     const rows = await this.db
       .selectFrom("posts")
       .selectAll()
@@ -37,14 +38,26 @@ export class PostStore {
     return rows.map(toPost);
   }
 
-  /** The posts of each of these authors, newest first (ids with a NUL byte match nothing). */
-  async listByAuthors(authorIds: readonly string[]): Promise<Post[]> {
+  /**
+   * The same page of each of these authors' posts, newest first (ids with a NUL byte match
+   * nothing). One query for all of them: each author's posts are numbered newest first, and only
+   * the numbers inside the page leave the database.
+   */
+  async listByAuthors(authorIds: readonly string[], page: Page): Promise<Post[]> {
     const wanted = [...new Set(authorIds)].filter((id) => !containsNul(id));
     if (wanted.length === 0) return [];
     const rows = await this.db
-      .selectFrom("posts")
+      .selectFrom((db) =>
+        db
+          .selectFrom("posts")
+          .selectAll()
+          .select(sql<number>`row_number() over (partition by author_id order by created_at desc, id desc)`.as("position"))
+          .where("author_id", "in", wanted)
+          .as("numbered"),
+      )
       .selectAll()
-      .where("author_id", "in", wanted)
+      .where("position", ">", page.offset)
+      .where("position", "<=", page.offset + page.first)
       .orderBy("created_at", "desc")
       .orderBy("id", "desc")
       .execute();

@@ -1,12 +1,14 @@
 import type { GraphQLResolveInfo } from "graphql";
-import { Arg, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
 
 import { Requires } from "../auth/requires.js";
 import { type Context, clientOf } from "../context.js";
+import { UserPostsArgs } from "../posts/post.input.js";
 import type { PostService } from "../posts/post.service.js";
 import { Post } from "../posts/post.type.js";
 import { selectsOnly } from "../selection.js";
 import { Role } from "./role.js";
+import { UsersArgs } from "./user.input.js";
 import type { UserService } from "./user.service.js";
 import { User } from "./user.type.js";
 
@@ -29,10 +31,10 @@ export class UserResolver {
     return this.userService.me(ctx.principal!);
   }
 
-  @Query(() => [User], { description: "Every user, oldest first." })
+  @Query(() => [User], { description: "The users, oldest first, a page at a time." })
   @Requires(Role.ADMIN)
-  users(): Promise<User[]> {
-    return this.userService.list();
+  users(@Args() page: UsersArgs): Promise<User[]> {
+    return this.userService.list(page);
   }
 
   @Mutation(() => User, {
@@ -47,8 +49,8 @@ export class UserResolver {
     return this.userService.setRoles(ctx.principal!, userId, roles, clientOf(ctx));
   }
 
-  @FieldResolver(() => [Post], { description: "This user's posts, newest first." })
-  posts(@Root() user: User, @Ctx() ctx: Context): Promise<Post[]> {
-    return this.postService.listByAuthorInRequest(ctx, user.id);
+  @FieldResolver(() => [Post], { description: "This user's posts, newest first, a page at a time." })
+  posts(@Root() user: User, @Args() page: UserPostsArgs, @Ctx() ctx: Context): Promise<Post[]> {
+    return this.postService.listByAuthorInRequest(ctx, user.id, page);
   }
 }

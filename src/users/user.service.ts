@@ -10,8 +10,10 @@ import type { PasswordHasher } from "../auth/passwords.js";
 import type { ClientInfo, Principal } from "../context.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { inKeyOrder, requestBatcher } from "../loaders.js";
+import { pageOf } from "../pagination.js";
 import { validateArgument } from "../validation.js";
 import { Role, normalizeRoles } from "./role.js";
+import { USERS_DEFAULT } from "./user.input.js";
 import { type UserStore, UsernameTakenError, toPublicUser } from "./user.store.js";
 import type { User } from "./user.type.js";
 
@@ -42,8 +44,9 @@ export class UserService {
     inKeyOrder(ids, (await this.deps.users.findByIds(ids)).map(toPublicUser), (user) => user.id, undefined),
   );
 
-  async list(): Promise<User[]> {
-    return (await this.deps.users.list()).map(toPublicUser);
+  /** A page of the users, oldest first; `first` defaults to 50 and `offset` to 0. */
+  async list(args: { first?: number | null; offset?: number | null } = {}): Promise<User[]> {
+    return (await this.deps.users.list(pageOf(args, USERS_DEFAULT))).map(toPublicUser);
   }
 
   /**

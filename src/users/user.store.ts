@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from "kysely";
 
 import { type Dialect, containsNul, isUniqueViolation } from "../db/database.js";
 import { type Database, type UsersTable, toDate } from "../db/schema.js";
+import type { Page } from "../pagination.js";
 import { Role, normalizeRoles, parseRoles } from "./role.js";
 import type { User } from "./user.type.js";
 
@@ -81,9 +82,9 @@ export class UserStore {
     return row && toRecord(row);
   }
 
-  /** Every user, oldest first. */
-  async list(): Promise<UserRecord[]> {
-    const rows = await this.db.selectFrom("users").selectAll().orderBy("created_at").orderBy("id").execute();
+  /** A page of the users, oldest first. */
+  async list(page: Page): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom("users").selectAll().orderBy("created_at").orderBy("id").limit(page.first).offset(page.offset).execute();
     return rows.map(toRecord);
   }
 

@@ -1,0 +1,132 @@
+import {
+  type ArgumentNode,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLArgument,
+  type GraphQLField,
+  type GraphQLInputType,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+  getNamedType,
+  getNullableType,
+  isCompositeType,
+  isInputType,
+  isInterfaceType,
+  isListType,
+  isObjectType,
+  typeFromAST,
+  valueFromAST,
+} from "graphql";
+
+import { FIRST_MAX } from "./pagination.js";
+
+/** What one value in a response costs: an object (any field with a selection) 2, a scalar or enum 1. */
+export const COST_WEIGHTS = Object.freeze({ object: 2, scalar: 1 });
+
+/** The operation to price, as Apollo has it once the operation is resolved. */
+export interface CostInput {
+  readonly schema: GraphQLSchema;
+  readonly document: DocumentNode;
+  readonly operation: OperationDefinitionNode;
+  /** The request's variables as the client sent them (not yet coerced); missing means none. */
+  readonly variables?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/**
+ * An upper bound on the values the operation can return, objects counting {@link COST_WEIGHTS}
+ * `object` and scalars `scalar`. A list field counts as its `first` times its own cost: the literal
+ * when one is written, the variable's value when `first` is a variable (the variable's default in
+ * the operation when the request leaves it out), and the argument's schema default when `first` is
+ * not given or is null. A `first` over {@link FIRST_MAX} counts as that: every list refuses more
+ * with BAD_USER_INPUT before anything under it runs (test/lists.test.ts holds each one to it), and
+ * that error names the argument where a cost refusal would not. So `users { posts { id } }` costs 50 × (2 + 20 × (2 + 1)) = 3,100 whatever
+ * the data, and `posts(first: $n) { author { posts(first: $n) { … } } }` grows as n² however it
+ * is written. A list without a `first` argument counts once. `@skip`/`@include` are not evaluated
+ * (the field counts either way) and fragments count where they are spread, each priced once.
+ * Introspection (`__schema`, `__type`) is free, so Apollo Sandbox always works; `__typename` is a
+ * scalar.
+ */
+export function operationCost({ schema, document, operation, variables = {} }: CostInput): number {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  const fragmentCosts = new Map<string, number>();
+  const variableDefaults = new Map<string, { type: GraphQLInputType; value: ValueNode }>();
+  for (const definition of operation.variableDefinitions ?? []) {
+    const type = typeFromAST(schema, definition.type);
+    if (definition.defaultValue && isInputType(type)) variableDefaults.set(definition.variable.name.value, { type, value: definition.defaultValue });
+  }
+
+  const selectionSetCost = (set: SelectionSetNode, parent: GraphQLNamedType): number => {
+    let total = 0;
+    for (const selection of set.selections) {
+      switch (selection.kind) {
+        case Kind.FIELD:
+          total += fieldCost(selection, parent);
+          break;
+        case Kind.INLINE_FRAGMENT: {
+          const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
+          if (type) total += selectionSetCost(selection.selectionSet, type);
+          break;
+        }
+        case Kind.FRAGMENT_SPREAD:
+          total += fragmentCost(selection.name.value);
+          break;
+      }
+    }
+    return total;
+  };
+
+  const fragmentCost = (name: string): number => {
+    const known = fragmentCosts.get(name);
+    if (known !== undefined) return known;
+    // Validation refuses fragment cycles before this runs; should one get here, it ends at zero.
+    fragmentCosts.set(name, 0);
+    const fragment = fragments.get(name);
+    const type = fragment && schema.getType(fragment.typeCondition.name.value);
+    const cost = fragment && type ? selectionSetCost(fragment.selectionSet, type) : 0;
+    fragmentCosts.set(name, cost);
+    return cost;
+  };
+
+  const fieldCost = (node: FieldNode, parent: GraphQLNamedType): number => {
+    const name = node.name.value;
+    if (name === "__typename") return COST_WEIGHTS.scalar;
+    if (name === "__schema" || name === "__type") return 0;
+    if (!isObjectType(parent) && !isInterfaceType(parent)) return 0;
+    const field = parent.getFields()[name];
+    // Unknown fields never get here: validation refuses them first.
+    if (!field) return 0;
+    const type = getNamedType(field.type);
+    const own = isCompositeType(type) && node.selectionSet ? COST_WEIGHTS.object + selectionSetCost(node.selectionSet, type) : COST_WEIGHTS.scalar;
+    return own * listSize(node, field);
+  };
+
+  const listSize = (node: FieldNode, field: GraphQLField<unknown, unknown>): number => {
+    if (!isListType(getNullableType(field.type))) return 1;
+    const first = field.args.find((arg) => arg.name === "first");
+    if (!first) return 1;
+    const value = argumentValue(node.arguments?.find((arg) => arg.name.value === "first"), first);
+    // Outside 1 to FIRST_MAX the resolver refuses the field, so nothing under it runs.
+    if (typeof value === "number" && Number.isFinite(value)) return Math.min(Math.max(0, value), FIRST_MAX);
+    return typeof first.defaultValue === "number" ? Math.min(first.defaultValue, FIRST_MAX) : 1;
+  };
+
+  const argumentValue = (given: ArgumentNode | undefined, argument: GraphQLArgument): unknown => {
+    if (!given) return undefined;
+    if (given.value.kind !== Kind.VARIABLE) return valueFromAST(given.value, argument.type);
+    const name = given.value.name.value;
+    if (Object.hasOwn(variables, name)) return variables[name];
+    const fallback = variableDefaults.get(name);
+    return fallback ? valueFromAST(fallback.value, fallback.type) : undefined;
+  };
+
+  const root = schema.getRootType(operation.operation);
+  return root ? selectionSetCost(operation.selectionSet, root) : 0;
+}
