@@ -38,6 +38,11 @@ export class AuditStore {
     return String(row.id);
   }
 
+  /** Replaces the `detail` of the event `id` (a coalesced event's count, once its window has ended). */
+  async setDetail(id: string, detail: string | null): Promise<void> {
+    await this.db.updateTable("audit_events").set({ detail }).where("id", "=", Number(id)).execute();
+  }
+
   /** The `limit` newest events, newest first (by time, then by the order they were stored). */
   async listNewest(limit: number): Promise<AuditEvent[]> {
     const rows = await this.db.selectFrom("audit_events").selectAll().orderBy("at", "desc").orderBy("id", "desc").limit(limit).execute();

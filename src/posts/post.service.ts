@@ -5,13 +5,22 @@ import type { Logger } from "pino";
 import type { Principal } from "../context.js";
 import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../loaders.js";
+import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import { Role } from "../users/role.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
 
 /** The blog's rules: anyone reads, signed-in users write, only the author or an ADMIN changes a post. */
 export class PostService {
-  constructor(private readonly deps: { posts: PostStore; now: () => number; logger: Logger }) {}
+  constructor(
+    private readonly deps: {
+      posts: PostStore;
+      /** CREATE_POST_MAX_PER_USER: posts one user may create per hour. */
+      creations: FloodLimit;
+      now: () => number;
+      logger: Logger;
+    },
+  ) {}
 
   list(page: { first: number; offset: number }): Promise<Post[]> {
     return this.deps.posts.list(page);
@@ -32,8 +41,11 @@ export class PostService {
     return authorIds.map((id) => byAuthor.get(id)!);
   });
 
+  /** RATE_LIMITED once the actor has created CREATE_POST_MAX_PER_USER posts within the hour. */
   create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
-    return this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) });
+    return this.deps.creations.spend(actor.userId, () =>
+      this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) }),
+    );
   }
 
   /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */
