@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { type Server, type Socket, connect, createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 
 import { sql } from "kysely";
@@ -50,6 +51,41 @@ async function hasFloodTable(t: TestApp, kind: DatabaseKind): Promise<boolean> {
       ? await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = ${FLOOD_LIMITS_TABLE}`.execute(t.app.database.db)
       : await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = ${FLOOD_LIMITS_TABLE}`.execute(t.app.database.db);
   return Number(exists.rows[0]!.n) > 0;
+}
+
+/**
+ * A TCP relay to Redis that can freeze: from `freeze()` on it passes nothing in either direction
+ * and keeps the connections open, like a Redis (or a network) that hangs.
+ */
+async function startFreezableRelay(target: string): Promise<{ url: string; freeze(): void; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(port || 6379), hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("close", () => sockets.delete(socket));
+    }
+    client.on("data", (chunk) => frozen || upstream.write(chunk));
+    upstream.on("data", (chunk) => frozen || client.write(chunk));
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no TCP address");
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    freeze: () => {
+      frozen = true;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 function createPost(t: TestApp, token: string, title: string): Promise<GraphQLResponse> {
@@ -246,4 +282,40 @@ for (const kind of DATABASES) {
       });
     });
   }
+}
+
+if (TEST_REDIS_URL) {
+  const redisUrl = TEST_REDIS_URL;
+  describe("flood limits while Redis hangs", () => {
+    const prefix = `gta-test-${randomBytes(6).toString("hex")}:`;
+    let relay: Awaited<ReturnType<typeof startFreezableRelay>> | undefined;
+    let t: TestApp | undefined;
+    before(async () => {
+      await assertRedisReachable(redisUrl);
+      relay = await startFreezableRelay(redisUrl);
+      t = await startTestApp("sqlite", {
+        env: { REDIS_URL: relay.url, REDIS_KEY_PREFIX: prefix, REDIS_TIMEOUT: "200ms", REGISTER_MAX_PER_IP: "2" },
+      });
+    });
+    after(async () => {
+      await t?.close();
+      await t?.database.drop();
+      await relay?.close();
+      await deleteRedisKeys(redisUrl, prefix);
+    });
+
+    it("counts per instance after REDIS_TIMEOUT instead of hanging or letting everything through, and logs the outage once", async () => {
+      relay!.freeze();
+      const started = performance.now();
+      assertRegistered(await registerRaw(t!, "during-1"), "during-1");
+      assertRegistered(await registerRaw(t!, "during-2"), "during-2");
+      assertRateLimited(await registerRaw(t!, "during-3"), REGISTRATIONS);
+      const elapsed = performance.now() - started;
+      // Three registrations, each waiting at most one REDIS_TIMEOUT (200 ms) for Redis, plus hashing.
+      assert.ok(elapsed < 5000, `took ${Math.round(elapsed)} ms`);
+      assert.equal(await count(t!, "users"), 2);
+      const outages = t!.logs.map((line) => JSON.parse(line) as { msg?: string }).filter((line) => line.msg?.includes("is not answering"));
+      assert.equal(outages.length, 1, JSON.stringify(outages));
+    });
+  });
 }
