@@ -48,14 +48,15 @@ export type RejectionReason = TokenFailure | "SESSION_ENDED";
  * A header that is present but not a valid bearer access token, or one whose session has ended,
  * refuses the whole request with HTTP 401 (an {@link InvalidTokenError}); `onRejected` learns why,
  * for the logs and the audit log (with the user and session when the token itself was valid, and
- * never the token), and the 401 waits for it. Roles changed since the token was minted replace the token's roles. Both checks are
+ * never the token); it must not wait for anything, so the 401 never waits for a database. Roles
+ * changed since the token was minted replace the token's roles. Both checks are
  * in-memory lookups in the {@link RevocationList}. Tokens are read only from the header, never from
  * the URL or the body.
  */
 export function createContextFunction(deps: {
   tokens: TokenService;
   revocations: RevocationList;
-  onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void | Promise<void>;
+  onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void;
 }) {
   return async (request: FastifyRequest): Promise<Context> => {
     const base = {
@@ -68,7 +69,7 @@ export function createContextFunction(deps: {
 
     const match = BEARER.exec(header);
     if (!match) {
-      await deps.onRejected(request, "MALFORMED");
+      deps.onRejected(request, "MALFORMED");
       throw new InvalidTokenError();
     }
     let claims;
@@ -76,11 +77,11 @@ export function createContextFunction(deps: {
       claims = deps.tokens.verifyAccessToken(match[1]!);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
-      await deps.onRejected(request, error.reason);
+      deps.onRejected(request, error.reason);
       throw new InvalidTokenError();
     }
     if (deps.revocations.isSessionEnded(claims.sid)) {
-      await deps.onRejected(request, "SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
+      deps.onRejected(request, "SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
       throw new InvalidTokenError();
     }
     const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;

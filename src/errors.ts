@@ -109,11 +109,15 @@ export class FreshTokenRequiredError extends AppError {
   }
 }
 
-/** Too many failed attempts; `extensions.retryAfter` says how many seconds to wait. HTTP 200. */
+/**
+ * A limit was reached: too many failed logins, registrations from one address, or posts by one
+ * user. `extensions.retryAfter` says how many seconds to wait. HTTP 200. `what` names the limit,
+ * without a full stop (default "Too many failed attempts").
+ */
 export class RateLimitedError extends AppError {
   readonly code = ErrorCode.RATE_LIMITED;
-  constructor(retryAfterSeconds: number) {
-    super(`Too many failed attempts. Try again in ${retryAfterSeconds} seconds.`, ErrorCode.RATE_LIMITED, {
+  constructor(retryAfterSeconds: number, what = "Too many failed attempts") {
+    super(`${what}. Try again in ${retryAfterSeconds} seconds.`, ErrorCode.RATE_LIMITED, {
       retryAfter: retryAfterSeconds,
     });
   }

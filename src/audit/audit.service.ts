@@ -26,23 +26,145 @@ export interface AuditEventInput {
 /** Longest stored value of each free-text field: a client chooses them, so they are capped. */
 export const AUDIT_FIELD_LIMITS = { username: 64, ip: 64, userAgent: 512, detail: 512 } as const;
 
+/** How long one coalesced event gathers repeats (see {@link AuditService.recordCoalesced}). Default 1 minute. */
+export const COALESCE_WINDOW_MS = 60_000;
+
+/** Most coalescing keys held in memory at once; past it, repeats are counted in one overflow event per type and detail. */
+export const COALESCE_MAX_KEYS = 10_000;
+
 export interface AuditServiceDeps {
   store: AuditStore;
   /** Events older than this many seconds are pruned (AUDIT_RETENTION). */
   retentionSeconds: number;
   now: () => number;
   logger: Logger;
+  /** Default {@link COALESCE_WINDOW_MS}. */
+  coalesceWindowMs?: number;
+  /** Default {@link COALESCE_MAX_KEYS}. */
+  coalesceMaxKeys?: number;
+}
+
+/** One coalesced event while its window is open: the stored row and how many it stands for. */
+interface Coalesced {
+  readonly event: AuditEventInput;
+  readonly pairs: Record<string, string | number | undefined>;
+  readonly endsAt: number;
+  count: number;
+  /** The id of the row written for the first occurrence; undefined when it could not be stored. */
+  readonly id: Promise<string | undefined>;
 }
 
 /**
  * The audit log: every security event is stored in `audit_events` and written to the log at info.
- * Recording never fails the request that caused it: a storage failure is logged instead.
+ * Recording never fails the request that caused it: a storage failure is logged instead. Events
+ * anybody can cause at any rate (a rejected token) are coalesced: see {@link recordCoalesced}.
  */
 export class AuditService {
-  constructor(private readonly deps: AuditServiceDeps) {}
+  private readonly windowMs: number;
+  private readonly maxKeys: number;
+  private readonly open = new Map<string, Coalesced>();
+  /** Writes not awaited by the request that caused them, so that close() can wait for them. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly deps: AuditServiceDeps) {
+    this.windowMs = deps.coalesceWindowMs ?? COALESCE_WINDOW_MS;
+    this.maxKeys = deps.coalesceMaxKeys ?? COALESCE_MAX_KEYS;
+    // A window's count reaches its row at most this long after the window ends.
+    this.sweeper = setInterval(() => this.flushEnded(), Math.max(50, Math.min(5000, this.windowMs / 4)));
+    this.sweeper.unref();
+  }
 
   /** Stores and logs one event. Never throws. */
   async record(event: AuditEventInput): Promise<void> {
+    await this.insert(event);
+  }
+
+  /**
+   * Records an event that can come in floods, without waiting for the database: at most one row per
+   * (type, client IP, user, `pairs`) per window (one minute). The first occurrence is written at
+   * once with `count=1`; repeats within the window are counted in memory, and when the window ends
+   * (or on {@link flush}, or at shutdown) the row's `detail` is updated to the total, e.g.
+   * `reason=MALFORMED count=531`. The row keeps the first occurrence's time, user agent and
+   * session. At most `coalesceMaxKeys` keys are held; past that, repeats from new keys are counted
+   * in one event per (type, `pairs`) with no IP or user and `overflow=true`, so a flood from spoofed
+   * addresses cannot grow memory without bound. Never throws, never waits.
+   */
+  recordCoalesced(event: Omit<AuditEventInput, "detail">, pairs: Record<string, string | number | undefined>): void {
+    let key = JSON.stringify([event.type, event.client?.ip ?? null, event.userId ?? null, pairs]);
+    let input: AuditEventInput = event;
+    let detail = pairs;
+    if (!this.open.has(key) && this.open.size >= this.maxKeys) {
+      key = JSON.stringify([event.type, "overflow", pairs]);
+      input = { type: event.type };
+      detail = { ...pairs, overflow: "true" };
+    }
+    const now = this.deps.now();
+    const current = this.open.get(key);
+    if (current && now < current.endsAt) {
+      current.count++;
+      return;
+    }
+    if (current) this.endWindow(key, current);
+    const id = this.track(this.insert({ ...input, detail: auditDetail({ ...detail, count: 1 }) }));
+    this.open.set(key, { event: input, pairs: detail, endsAt: now + this.windowMs, count: 1, id });
+  }
+
+  /**
+   * Ends every coalescing window now and waits until every row and count is stored (or its failure
+   * logged). Called at shutdown; tests call it to read the totals.
+   */
+  async flush(): Promise<void> {
+    for (const [key, entry] of this.open) this.endWindow(key, entry);
+    await this.settled();
+  }
+
+  /** Waits for the writes already started (without ending any window). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /** Stops the window timer and flushes; the app calls it before closing the database. */
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.flush();
+  }
+
+  private flushEnded(): void {
+    const now = this.deps.now();
+    for (const [key, entry] of this.open) if (now >= entry.endsAt) this.endWindow(key, entry);
+  }
+
+  /** Ends one window: writes its total onto its row (or as a new row when the first write failed). */
+  private endWindow(key: string, entry: Coalesced): void {
+    this.open.delete(key);
+    if (entry.count === 1) return;
+    const detail = auditDetail({ ...entry.pairs, count: entry.count });
+    this.track(
+      (async () => {
+        const id = await entry.id;
+        if (id === undefined) {
+          await this.insert({ ...entry.event, detail });
+          return;
+        }
+        try {
+          await this.deps.store.setDetail(id, detail);
+          this.deps.logger.info({ audit: { id, type: entry.event.type, detail } }, "audit event count updated");
+        } catch (error) {
+          this.deps.logger.error({ err: error, audit: { id, type: entry.event.type, detail } }, "audit event count could not be stored");
+        }
+      })(),
+    );
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.pending.add(promise);
+    void promise.finally(() => this.pending.delete(promise));
+    return promise;
+  }
+
+  /** Stores and logs one event; the stored id, or undefined when it could not be stored. */
+  private async insert(event: AuditEventInput): Promise<string | undefined> {
     const record = {
       type: event.type,
       userId: event.userId ?? null,
@@ -57,9 +179,11 @@ export class AuditService {
     try {
       const id = await this.deps.store.insert(record);
       this.deps.logger.info({ reqId, audit: { id, ...record, at: record.at.toISOString() } }, "audit event");
+      return id;
     } catch (error) {
       // The event still reaches the log; only its row is missing.
       this.deps.logger.error({ reqId, err: error, audit: { ...record, at: record.at.toISOString() } }, "audit event could not be stored");
+      return undefined;
     }
   }
 

@@ -40,6 +40,11 @@ export class AuditStore {
     return String(row.id);
   }
 
+  /** Replaces the `detail` of the event `id` (a coalesced event's count, once its window has ended). */
+  async setDetail(id: string, detail: string | null): Promise<void> {
+    await this.db.updateTable("audit_events").set({ detail }).where("id", "=", Number(id)).execute();
+  }
+
   /**
    * A page of the newest events, newest first (by time, then by the order they were stored), only
    * of `type` and only concerning `userId` where those are given (an id with a NUL byte matches nothing).

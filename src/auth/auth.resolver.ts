@@ -14,7 +14,7 @@ export class AuthResolver {
     private readonly sessions: SessionService,
   ) {}
 
-  @Mutation(() => AuthPayload, { description: "Create an account (role USER) and sign in. The access token is fresh." })
+  @Mutation(() => AuthPayload, { description: "Create an account (role USER) and sign in. The access token is fresh. After REGISTER_MAX_PER_IP registrations from this IP within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds)." })
   register(@Arg("input") input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.register(input, clientOf(ctx));
   }

@@ -6,6 +6,7 @@ import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { ClientInfo, Principal } from "../context.js";
 import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
+import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { Role } from "../users/role.js";
 import { type UserRecord, type UserStore, UsernameTakenError, toPublicUser } from "../users/user.store.js";
@@ -18,6 +19,8 @@ export interface AuthServiceDeps {
   sessions: SessionService;
   passwords: PasswordHasher;
   throttle: LoginThrottle;
+  /** REGISTER_MAX_PER_IP: successful registrations per client IP per hour. */
+  registrations: FloodLimit;
   audit: AuditService;
   now: () => number;
   logger: Logger;
@@ -29,9 +32,15 @@ export class AuthService {
 
   /**
    * Creates a USER account and signs it in. A taken username (in any letter case, also when two
-   * registrations race) is BAD_USER_INPUT on `username`.
+   * registrations race) is BAD_USER_INPUT on `username`. Once the client's IP has had
+   * REGISTER_MAX_PER_IP successful registrations within the hour, RATE_LIMITED before any hashing;
+   * a registration that fails does not count.
    */
-  async register(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+  register(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+    return this.deps.registrations.spend(client.ip ?? "unknown", () => this.createAccount(input, client));
+  }
+
+  private async createAccount(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
     const passwordHash = await this.deps.passwords.hash(input.password);
     let user: UserRecord;
     try {

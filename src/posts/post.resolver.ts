@@ -26,7 +26,7 @@ export class PostResolver {
     return this.postService.get(id);
   }
 
-  @Mutation(() => Post, { description: "Write a post as the signed-in user." })
+  @Mutation(() => Post, { description: "Write a post as the signed-in user. After CREATE_POST_MAX_PER_USER posts within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds)." })
   @Requires()
   createPost(@Arg("input") input: CreatePostInput, @Ctx() ctx: Context): Promise<Post> {
     return this.postService.create(ctx.principal!, input);

@@ -6,6 +6,7 @@ import type { Principal } from "../context.js";
 import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../loaders.js";
 import { type Page, pageOf } from "../pagination.js";
+import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import { Role } from "../users/role.js";
 import { USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
@@ -13,7 +14,15 @@ import type { Post } from "./post.type.js";
 
 /** The blog's rules: anyone reads, signed-in users write, only the author or an ADMIN changes a post. */
 export class PostService {
-  constructor(private readonly deps: { posts: PostStore; now: () => number; logger: Logger }) {}
+  constructor(
+    private readonly deps: {
+      posts: PostStore;
+      /** CREATE_POST_MAX_PER_USER: posts one user may create per hour. */
+      creations: FloodLimit;
+      now: () => number;
+      logger: Logger;
+    },
+  ) {}
 
   list(page: { first: number; offset: number }): Promise<Post[]> {
     return this.deps.posts.list(page);
@@ -52,8 +61,11 @@ export class PostService {
     return keys.map(({ authorId, first, offset }) => results.get(`${first}:${offset}:${authorId}`)!);
   });
 
+  /** RATE_LIMITED once the actor has created CREATE_POST_MAX_PER_USER posts within the hour. */
   create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
-    return this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) });
+    return this.deps.creations.spend(actor.userId, () =>
+      this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) }),
+    );
   }
 
   /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */

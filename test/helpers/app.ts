@@ -43,10 +43,19 @@ export interface StartOptions {
   now?: () => number;
 }
 
+/**
+ * Suites register dozens of users from 127.0.0.1 and some create many posts as one user, so the
+ * flood limits are raised far above what any suite reaches (still counted, so every suite runs
+ * through the limiter). The suites of the limits themselves set REGISTER_MAX_PER_IP and
+ * CREATE_POST_MAX_PER_USER in `env`.
+ */
+export const FLOOD_LIMITS_FOR_TESTS = { REGISTER_MAX_PER_IP: "100000", CREATE_POST_MAX_PER_USER: "100000" } as const;
+
 export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
   const database = options.database ?? createTestDatabase(kind);
+  // Debug: suites check the per-request "access token rejected" line, which is logged at debug.
   const config = loadConfig(
-    { NODE_ENV: "test", LOG_LEVEL: "info", JWT_SECRET_KEY: TEST_SECRET, ...database.env, ...options.env },
+    { NODE_ENV: "test", LOG_LEVEL: "debug", JWT_SECRET_KEY: TEST_SECRET, ...FLOOD_LIMITS_FOR_TESTS, ...database.env, ...options.env },
     database.dataDir,
   );
   const logs: string[] = [];

@@ -1,0 +1,59 @@
+import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
+
+import { RateLimitedError } from "../errors.js";
+import type { CounterStore } from "./counter-store.js";
+
+/** The database table the flood limits' counters live in when they are not in Redis. */
+export const FLOOD_LIMITS_TABLE = "flood_limits";
+
+/** The window of every flood limit: REGISTER_MAX_PER_IP and CREATE_POST_MAX_PER_USER are per hour. */
+export const FLOOD_WINDOW_SECONDS = 60 * 60;
+
+/**
+ * A budget of writes per key (a client IP, a user) per hour, such as REGISTER_MAX_PER_IP. Only
+ * writes that succeed are charged, and the check cannot be raced: {@link spend} takes a unit with
+ * one atomic increment *before* the work, and gives it back when the work fails. So parallel
+ * requests cannot all pass a read-then-write check, and a refused one costs no work at all.
+ */
+export class FloodLimit {
+  /** `limiter` undefined: the limit is switched off (`0`), everything passes. */
+  constructor(
+    private readonly limiter: RateLimiterAbstract | undefined,
+    /** What the refusal says before "Try again in N seconds.", e.g. "Too many registrations from this address". */
+    private readonly message: string,
+  ) {}
+
+  /**
+   * Runs `work` charged to `key`. Throws {@link RateLimitedError} (with `retryAfter`, the seconds
+   * until the window ends) without running it when the key's budget is spent; when `work` throws,
+   * its unit is returned and the error rethrown. A store that fails makes this throw.
+   */
+  async spend<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const limiter = this.limiter;
+    if (!limiter) return work();
+    try {
+      await limiter.consume(key);
+    } catch (error) {
+      if (error instanceof RateLimiterRes) throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)), this.message);
+      throw error;
+    }
+    try {
+      return await work();
+    } catch (error) {
+      // Failed work (a taken username, an outage) must not use up the budget. A refund that fails
+      // leaves the unit spent, which errs on the side of the limit.
+      await limiter.reward(key).catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/**
+ * Builds a {@link FloodLimit} of `perHour` writes per key per hour on the app's counters; `0`
+ * switches it off. `name` keeps its keys apart from other limits' (`register:ip`, `post:user`).
+ */
+export async function createFloodLimit(counters: CounterStore, name: string, perHour: number, message: string): Promise<FloodLimit> {
+  if (perHour === 0) return new FloodLimit(undefined, message);
+  const limiter = await counters.counter({ keyPrefix: name, points: perHour, duration: FLOOD_WINDOW_SECONDS, tableName: FLOOD_LIMITS_TABLE });
+  return new FloodLimit(limiter, message);
+}
