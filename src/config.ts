@@ -42,7 +42,7 @@ export interface Config {
     readonly maxFailuresPerIp: number;
     readonly windowSeconds: number;
   };
-  /** `redis://…`: the login throttle's counters live in Redis; undefined keeps them in the database. */
+  /** `redis://…`: every rate limit's counters live in Redis; undefined keeps them in the database. */
   readonly redisUrl: string | undefined;
   /** Prepended to every Redis key, so several deployments can share one Redis. */
   readonly redisKeyPrefix: string;
@@ -333,7 +333,7 @@ const envSchema = z.object({
   LOGIN_THROTTLE_WINDOW: duration("15m"),
   REDIS_URL: optionalText.refine(
     (v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v),
-    "must be a redis:// or rediss:// URL (leave it unset to keep the login throttle's counters in the database)",
+    "must be a redis:// or rediss:// URL (leave it unset to keep the rate limits' counters in the database)",
   ),
   REDIS_KEY_PREFIX: z
     .string()

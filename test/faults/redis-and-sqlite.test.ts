@@ -76,7 +76,7 @@ describe("login throttling with a Redis that freezes (a TCP proxy that stops for
     } finally {
       proxy.thaw();
     }
-    const warnings = t!.logs.filter((line) => line.includes("Redis for the login throttle") && JSON.parse(line).level === 40);
+    const warnings = t!.logs.filter((line) => line.includes("Redis for the rate limits") && JSON.parse(line).level === 40);
     assert.equal(warnings.length, 1, `one warning for the whole outage, not one per login: ${warnings.join("\n")}`);
 
     // Counting is back in Redis: a failure for a new name creates its key there.
@@ -85,7 +85,7 @@ describe("login throttling with a Redis that freezes (a TCP proxy that stops for
     assert.deepEqual(codes(failed.res), ["UNAUTHENTICATED"]);
     const keys = await listRedisKeys(TEST_REDIS_URL!, prefix);
     assert.ok(keys.some((key) => key.includes("someone-else")), `a Redis key counts the new failure: ${keys.join(", ")}`);
-    assert.ok(t!.logs.some((line) => line.includes("Redis for the login throttle") && line.includes("answering again")), "the recovery is logged");
+    assert.ok(t!.logs.some((line) => line.includes("Redis for the rate limits") && line.includes("answering again")), "the recovery is logged");
   });
 });
 
