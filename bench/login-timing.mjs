@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { createApp } from "../dist/src/app.js";
-import { loadConfig } from "../dist/src/config.js";
+import { loadConfig } from "../dist/src/load-config.js";
 import { createLogger } from "../dist/src/logger.js";
 
 const rounds = Number(process.argv[2] ?? 60);

@@ -126,7 +126,7 @@ for (const [name, us] of top(byFunction, 30)) console.log(`  ${percent(us)}  ${n
 
 // Inclusive time of named steps (each counted once per stack, however deep it recurses).
 const STEPS = [
-  ["context function (token + revocation)", (f) => f.url.includes("/dist/src/context.js") && f.functionName === ""],
+  ["context function (token + revocation)", (f) => f.url.includes("/dist/src/access/bearer.js") && f.functionName === ""],
   ["verifyAccessToken", (f) => f.functionName === "verifyAccessToken"],
   ["jsonwebtoken verify", (f) => f.url.includes("jsonwebtoken/verify.js") && f.functionName === "module.exports"],
   ["HMAC (createHmac / digest)", (f) => f.url.startsWith("node:internal/crypto") && /Hmac|digest/.test(f.functionName)],

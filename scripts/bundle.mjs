@@ -9,7 +9,7 @@ import { build } from "esbuild";
 
 const outDir = process.argv[2] ?? "dist";
 // The password worker is loaded by URL next to main.js (passwords.ts), so it is an entry of its own.
-const entryPoints = ["src/main.js", "src/auth/password-worker.js"].map((entry) => join(outDir, entry));
+const entryPoints = ["src/main.js", "src/users/password-worker.js"].map((entry) => join(outDir, entry));
 
 await build({
   entryPoints,

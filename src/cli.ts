@@ -2,16 +2,14 @@ import "reflect-metadata";
 
 import { parseArgs } from "node:util";
 
-import { ConfiguredKeysError, NoKeysError, loadKeyRing, rotateGeneratedKey } from "./auth/keys.js";
-import { PasswordHasher } from "./auth/passwords.js";
-import { TokenError, createTokenService, decodeUnverified } from "./auth/tokens.js";
-import { ConfigError, loadConfig } from "./config.js";
-import { migrateToLatest, openDatabase } from "./db/database.js";
+import { ConfiguredKeysError, NoKeysError, loadKeyRing, rotateGeneratedKey } from "./access/keys.js";
+import { TokenError, createTokenService, decodeUnverified } from "./access/tokens.js";
+import { ConfigError } from "./config.js";
+import { loadConfig } from "./load-config.js";
 import { BadUserInputError } from "./errors.js";
 import { createLogger } from "./logger.js";
-import { Role } from "./users/role.js";
-import { UserService } from "./users/user.service.js";
-import { UserStore } from "./users/user.store.js";
+import { createServices } from "./services.js";
+import { Role } from "./access/roles.js";
 
 /** Exit statuses: success, a refused or failed operation, a command line that could not be understood. */
 const EXIT_OK = 0;
@@ -102,13 +100,10 @@ async function createUser(args: readonly string[]): Promise<number> {
   const password = values.password ?? (await readPasswordFromStdin());
 
   const config = loadConfig();
-  const logger = createLogger(config, process.stderr);
-  const database = openDatabase(config, logger);
-  const passwords = new PasswordHasher();
+  // The same services as the server's, so the account is checked and audited like a registration.
+  const services = await createServices(config, { logger: createLogger(config, process.stderr), background: false });
   try {
-    await migrateToLatest(database, config.databaseSchema);
-    const users = new UserService({ users: new UserStore(database.db, database.dialect), passwords, now: Date.now, logger });
-    const user = await users.create({ username: values.username, password, roles: [...roles] });
+    const user = await services.users.create({ username: values.username, password, roles: [...roles], by: "CLI" });
     process.stdout.write(`${JSON.stringify({ id: user.id, username: user.username, roles: user.roles })}\n`);
     return EXIT_OK;
   } catch (error) {
@@ -116,8 +111,7 @@ async function createUser(args: readonly string[]): Promise<number> {
     for (const field of error.fields) process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
     return EXIT_FAILED;
   } finally {
-    await passwords.close();
-    await database.close();
+    await services.close();
   }
 }
 

@@ -4,7 +4,6 @@ import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 
-import { checkPasswordRules } from "./auth/password-rules.js";
 
 /** The validated, frozen configuration every other module receives. Only this file reads `process.env`. */
 export interface Config {
@@ -34,7 +33,7 @@ export interface Config {
     readonly audience: string;
   };
   readonly admin: { readonly username: string; readonly password: string } | undefined;
-  /** Failed-login throttling (see `src/auth/login-throttle.ts`). */
+  /** Failed-login throttling (see `src/rate-limits/login-throttle.ts`). */
   readonly loginThrottle: {
     /** Failed logins one username may have from one IP within the window before that pair is throttled. */
     readonly maxFailuresPerUserIp: number;
@@ -65,7 +64,7 @@ export interface Config {
     readonly retentionSeconds: number;
   };
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** Checked on every operation before it runs; see `query-limits.ts`. */
+  /** Checked on every operation before it runs; see `src/graphql/query-limits.ts`. */
   readonly queryLimits: QueryLimits;
   /**
    * Which peers may speak for the client through `X-Forwarded-For`/`-Proto`/`-Host`: `false` (the
@@ -86,7 +85,7 @@ export interface QueryLimits {
   /** Lexical tokens in the whole document; the parser stops at the first one over. */
   readonly maxTokens: number;
   /**
-   * Most values an operation may be able to return (see `query-cost.ts`): objects count 2, scalars
+   * Most values an operation may be able to return (see `src/graphql/query-cost.ts`): objects count 2, scalars
    * 1, and a list its `first` (literal, variable or default) times its selection.
    */
   readonly maxCost: number;
@@ -102,7 +101,6 @@ export class ConfigError extends Error {
 
 export const DEFAULT_ISSUER = "graphql-token-auth";
 export const DEFAULT_AUDIENCE = "graphql-token-auth-api";
-export const MIN_SECRET_BYTES = 32;
 
 const DURATION_UNITS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 
@@ -127,36 +125,6 @@ export function parseDuration(value: string): number | undefined {
   if (!match) return undefined;
   const seconds = Number(match[1]) * DURATION_UNITS[match[2] as keyof typeof DURATION_UNITS];
   return seconds > 0 ? seconds : undefined;
-}
-
-// Values copied from tutorials, library READMEs and jwt.io. Compared case-insensitively.
-const SAMPLE_SECRETS = [
-  "secret", "super-secret", "supersecret", "super_secret", "super-secret-key", "super_secret_key",
-  "supersecretkey", "your_secret_key", "your-secret-key", "yoursecretkey", "your-256-bit-secret",
-  "your_jwt_secret", "your-jwt-secret", "jwt_secret", "jwt-secret", "jwtsecret", "jwt_secret_key",
-  "secret_key", "secret-key", "secretkey", "mysecret", "my-secret", "my_secret", "mysecretkey",
-  "changeme", "change-me", "change_me", "changethis", "shhhhh", "keyboard cat", "s3cr3t", "password",
-  "your-super-secret-jwt-token-with-at-least-32-characters-long",
-  "super-secret-jwt-token-with-at-least-32-characters-long",
-  "this-is-a-very-long-secret-key-for-jwt", "replace-with-a-long-random-secret",
-];
-
-/**
- * Why a configured JWT secret is too weak to sign with, or undefined when it is acceptable.
- * Checks length in bytes, known sample values (also repeated to reach the length), and
- * values with so few distinct characters that they cannot be random.
- */
-export function weakSecretReason(secret: string): string | undefined {
-  const bytes = Buffer.byteLength(secret, "utf8");
-  if (bytes < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes (it has ${bytes})`;
-  const lower = secret.trim().toLowerCase();
-  for (const sample of SAMPLE_SECRETS) {
-    if (lower === sample || (lower.length % sample.length === 0 && sample.repeat(lower.length / sample.length) === lower)) {
-      return "is a well-known sample value; generate one with `openssl rand -base64 48`";
-    }
-  }
-  if (new Set(secret).size < 8) return "has fewer than 8 distinct characters, so it is not random; generate one with `openssl rand -base64 48`";
-  return undefined;
 }
 
 /**
@@ -285,7 +253,20 @@ function duration(defaultValue: string) {
     });
 }
 
-const envSchema = z.object({
+/**
+ * The checks whose owners live elsewhere (the secret rule in access/, the account rules in
+ * users/), passed in by load-config.ts, so that this module depends on nothing of the app. Each
+ * returns why a value is refused, or undefined.
+ */
+export interface SettingRules {
+  secret(value: string): string | undefined;
+  username(value: string): string | undefined;
+  password(value: string): string | undefined;
+}
+
+const ACCEPT_ALL: SettingRules = { secret: () => undefined, username: () => undefined, password: () => undefined };
+
+const envSchema = (rules: SettingRules) => z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   HOST: z.string().min(1).default("0.0.0.0"),
   PORT: z
@@ -304,12 +285,12 @@ const envSchema = z.object({
     "must be a lower-case PostgreSQL identifier (letters, digits, underscore)",
   ),
   JWT_SECRET_KEY: optionalText.superRefine((v, ctx) => {
-    const weak = v === undefined ? undefined : weakSecretReason(v);
+    const weak = v === undefined ? undefined : rules.secret(v);
     if (weak) ctx.addIssue({ code: "custom", message: weak });
   }),
   JWT_PREVIOUS_SECRET_KEYS: list().superRefine((secrets, ctx) => {
     for (const secret of secrets) {
-      const weak = weakSecretReason(secret);
+      const weak = rules.secret(secret);
       if (weak) ctx.addIssue({ code: "custom", message: `has a secret that ${weak}` });
     }
   }),
@@ -320,12 +301,12 @@ const envSchema = z.object({
   JWT_REFRESH_TOKEN_EXPIRES: duration("30d"),
   JWT_ISSUER: z.string().min(1).default(DEFAULT_ISSUER),
   JWT_AUDIENCE: z.string().min(1).default(DEFAULT_AUDIENCE),
-  ADMIN_USERNAME: optionalText.refine(
-    (v) => v === undefined || /^[A-Za-z0-9_.-]{3,32}$/.test(v),
-    "must be 3 to 32 characters of a-z A-Z 0-9 _ . -",
-  ),
+  ADMIN_USERNAME: optionalText.superRefine((v, ctx) => {
+    const problem = v === undefined ? undefined : rules.username(v);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   ADMIN_PASSWORD: optionalText.superRefine((v, ctx) => {
-    const problem = v === undefined ? undefined : checkPasswordRules(v);
+    const problem = v === undefined ? undefined : rules.password(v);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   }),
   LOGIN_MAX_FAILURES_PER_USER_IP: positiveInteger(5),
@@ -378,13 +359,14 @@ const envSchema = z.object({
 });
 
 /**
- * Reads the variables this service understands from `env` (default `process.env`) merged over a
- * `.env` file in `cwd` (default the working directory; the environment wins), validates them and
- * returns a frozen {@link Config}. Throws {@link ConfigError} listing every problem at once.
+ * Reads the variables this service understands from `env` merged over a `.env` file in `cwd` (the
+ * environment wins), validates them with `rules` for the values other modules own, and returns a
+ * frozen {@link Config}. Throws {@link ConfigError} listing every problem at once. The app calls it
+ * through load-config.ts's `loadConfig`, which passes the real rules.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+export function readConfig(env: Record<string, string | undefined>, cwd: string, rules: SettingRules): Config {
   const merged = { ...readDotEnv(cwd), ...env };
-  const parsed = envSchema.safeParse(merged);
+  const parsed = envSchema(rules).safeParse(merged);
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")} ${issue.message}`);
@@ -478,4 +460,4 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Every variable this service reads; the README's configuration table is checked against it. */
-export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema(ACCEPT_ALL).shape);

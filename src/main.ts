@@ -1,5 +1,6 @@
 import { createApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError } from "./config.js";
+import { loadConfig } from "./load-config.js";
 import { createLogger } from "./logger.js";
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */

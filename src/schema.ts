@@ -3,26 +3,37 @@ import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema, type ContainerType } from "type-graphql";
 
+import { authChecker } from "./access/auth-checker.js";
+import { describeRequirements } from "./access/requires.js";
 import { AuditResolver } from "./audit/audit.resolver.js";
-import { authChecker } from "./auth/auth-checker.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
-import { describeRequirements } from "./auth/requires.js";
+import { validateArgument } from "./graphql/validation.js";
 import { PostResolver } from "./posts/post.resolver.js";
+import { UserPostsResolver } from "./posts/user-posts.resolver.js";
+import type { Services } from "./services.js";
 import { SessionResolver } from "./sessions/session.resolver.js";
 import { UserResolver } from "./users/user.resolver.js";
-import { validateArgument } from "./validation.js";
 
-export const RESOLVERS = [AuthResolver, UserResolver, PostResolver, SessionResolver, AuditResolver] as const;
-
-/** Resolver instances wired by hand in app.ts, one set per app (no global container). */
-export type ResolverInstances = Map<Function, object>;
+/** Every resolver class, with how to build it from the services: the one list the schema is made of. */
+const RESOLVERS: ReadonlyArray<readonly [Function, (services: Services) => object]> = [
+  [AuthResolver, (s) => new AuthResolver(s.auth, s.sessions)],
+  [UserResolver, (s) => new UserResolver(s.users)],
+  [PostResolver, (s) => new PostResolver(s.posts, s.users)],
+  [UserPostsResolver, (s) => new UserPostsResolver(s.posts)],
+  [SessionResolver, (s) => new SessionResolver(s.sessions)],
+  [AuditResolver, (s) => new AuditResolver(s.audit)],
+];
 
 /**
  * Builds the executable schema: type-graphql resolvers with our auth checker and validation, and
- * each guarded field's description extended with its requirement. With no `instances` the schema
- * can be printed but not executed (used by `npm run schema`).
+ * each guarded field's description extended with its requirement. Resolvers are built from
+ * `services`, one set per app (no global container). Without `services` the schema can be printed
+ * but not executed (`npm run schema`, tests of its shape).
  */
-export async function buildAppSchema(instances: ResolverInstances = new Map()): Promise<GraphQLSchema> {
+export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
+  const instances = new Map<Function, object>(
+    services ? RESOLVERS.map(([resolver, build]) => [resolver, build(services)]) : [],
+  );
   const container: ContainerType = {
     get(someClass) {
       const instance = instances.get(someClass as Function);
@@ -31,7 +42,7 @@ export async function buildAppSchema(instances: ResolverInstances = new Map()): 
     },
   };
   const schema = await buildSchema({
-    resolvers: [...RESOLVERS],
+    resolvers: RESOLVERS.map(([resolver]) => resolver) as [Function, ...Function[]],
     container,
     authChecker,
     validateFn: validateArgument,

@@ -5,10 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { DEV_SECRET_FILE, loadKeyRing } from "../src/auth/keys.js";
-import { createTokenService } from "../src/auth/tokens.js";
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, loadConfig } from "../src/config.js";
-import { Role } from "../src/users/role.js";
+import { DEV_SECRET_FILE, loadKeyRing } from "../src/access/keys.js";
+import { createTokenService } from "../src/access/tokens.js";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../src/config.js";
+import { loadConfig } from "../src/load-config.js";
+import { Role } from "../src/access/roles.js";
 import { type TestApp, startTestApp, listUsernames } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 import { type ProcessResult, runNode } from "./helpers/processes.js";
@@ -65,6 +66,16 @@ for (const kind of DATABASES) {
       assert.deepEqual(login.body.data.login.user, { id: created.id, username: "operator", roles: ["ADMIN", "USER"] });
       admin = login.body.data.login.accessToken;
       assert.deepEqual(await usernames(), ["operator"]);
+    });
+
+    it("audits the account it created as USER_CREATED by CLI, like register's REGISTERED", async () => {
+      const res = await t.gql(`{ auditEvents(first: 100) { type userId username detail } }`, { token: admin });
+      assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+      const created = res.body.data.auditEvents.filter((e: { type: string }) => e.type === "USER_CREATED");
+      assert.equal(created.length, 1);
+      assert.equal(created[0].username, "operator");
+      assert.match(created[0].userId, /^\d+$|^[0-9a-f-]{36}$/);
+      assert.equal(created[0].detail, "roles=ADMIN,USER by=CLI");
     });
 
     it("gives a user created without --role only the USER role", async () => {

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError } from "../src/config.js";
+import { loadConfig } from "../src/load-config.js";
 
 const PRODUCTION = { NODE_ENV: "production", JWT_SECRET_KEY: randomBytes(48).toString("base64url") };
 

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { type Config, ConfigError, loadConfig } from "../src/config.js";
+import { type Config, ConfigError } from "../src/config.js";
+import { loadConfig } from "../src/load-config.js";
 
 const STRONG_SECRET = randomBytes(48).toString("base64url");
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { withoutVariableValue } from "../src/errors.js";
+import { withoutVariableValue } from "../src/graphql/format-error.js";
 import { codes, useTestApp } from "./helpers/app.js";
 
 describe("error messages never echo a variable's value", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { BODY_LIMIT_BYTES } from "../src/app.js";
+import { BODY_LIMIT_BYTES } from "../src/http/server.js";
 import { type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 

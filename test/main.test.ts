@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema } from "graphql";
 
-import { DEV_SECRET_FILE } from "../src/auth/keys.js";
+import { DEV_SECRET_FILE } from "../src/access/keys.js";
 import { SQLITE_FILE } from "../src/db/database.js";
 import { DATABASES, type TestDatabase, createTestDatabase } from "./helpers/databases.js";
 import { freePort, runNode, waitForExit } from "./helpers/processes.js";

@@ -5,7 +5,7 @@ import { before, describe, it } from "node:test";
 
 import { type GraphQLSchema, type OperationDefinitionNode, Kind, parse } from "graphql";
 
-import { operationCost } from "../src/query-cost.js";
+import { operationCost } from "../src/graphql/query-cost.js";
 import { buildAppSchema } from "../src/schema.js";
 
 describe("operationCost", () => {

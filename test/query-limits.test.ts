@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 
 import { getIntrospectionQuery } from "graphql";
 
-import { createErrorFormatter } from "../src/errors.js";
+import { createErrorFormatter } from "../src/graphql/format-error.js";
 import { type GraphQLResponse, type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
 
 const ADMIN = { username: "root", password: "root password 1" };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../src/subscriptions-over-http.js";
+import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../src/graphql/subscriptions-over-http.js";
 import { type TestApp, startTestApp } from "./helpers/app.js";
 import { errorCodes, postJson, send } from "./adversarial/helpers.js";
 

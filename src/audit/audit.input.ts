@@ -1,7 +1,9 @@
+import "reflect-metadata";
+
 import { IsIn, Max, Min } from "class-validator";
 import { ArgsType, Field, ID, Int } from "type-graphql";
 
-import { FIRST_MAX, PAGE_MESSAGES } from "../pagination.js";
+import { FIRST_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
 import { AuditEventType } from "./audit.type.js";
 
 export const AUDIT_EVENTS_DEFAULT = 50;

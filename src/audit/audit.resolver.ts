@@ -1,7 +1,9 @@
+import "reflect-metadata";
+
 import { Args, Query, Resolver } from "type-graphql";
 
-import { Requires } from "../auth/requires.js";
-import { Role } from "../users/role.js";
+import { Requires } from "../access/requires.js";
+import { Role } from "../access/roles.js";
 import { AuditEventsArgs } from "./audit.input.js";
 import type { AuditService } from "./audit.service.js";
 import { AuditEvent } from "./audit.type.js";

@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 
-import type { ClientInfo } from "../context.js";
+import type { ClientInfo } from "../access/principal.js";
 
-import { pageOf } from "../pagination.js";
+import { pageOf } from "../graphql/pagination.js";
 import { AUDIT_EVENTS_DEFAULT, type AuditEventsArgs } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";
 import type { AuditEvent, AuditEventType } from "./audit.type.js";

@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from "kysely";
 
 import { containsNul } from "../db/database.js";
 import { type AuditEventsTable, type Database, toDate } from "../db/schema.js";
-import type { Page } from "../pagination.js";
+import type { Page } from "../graphql/pagination.js";
 import type { AuditEvent } from "./audit.type.js";
 
 /** What is stored for one event; every field but `type` and `at` may be unknown. */

@@ -1,3 +1,5 @@
+import "reflect-metadata";
+
 import { Field, ID, ObjectType } from "type-graphql";
 
 /**
@@ -9,6 +11,8 @@ export const AuditEventType = {
   LOGIN_FAILED: "LOGIN_FAILED",
   LOGIN_THROTTLED: "LOGIN_THROTTLED",
   REGISTERED: "REGISTERED",
+  /** An operator created an account: `npm run cli -- users create` (by=CLI) or ADMIN_USERNAME at start. */
+  USER_CREATED: "USER_CREATED",
   TOKEN_REFRESHED: "TOKEN_REFRESHED",
   REFRESH_TOKEN_REUSED: "REFRESH_TOKEN_REUSED",
   LOGGED_OUT: "LOGGED_OUT",

@@ -1,15 +1,13 @@
-import { Length, Matches } from "class-validator";
+import "reflect-metadata";
+
 import { Field, InputType } from "type-graphql";
 
-import { IsPassword } from "../validation.js";
-
-const USERNAME_CHARS = /^[A-Za-z0-9_.-]*$/;
+import { IsPassword, IsUsername } from "../users/account-rules.js";
 
 @InputType({ description: "A new account. The username is unique without regard to case." })
 export class RegisterInput {
   @Field({ description: "3 to 32 characters of a-z A-Z 0-9 _ . -" })
-  @Length(3, 32, { message: "must be 3 to 32 characters" })
-  @Matches(USERNAME_CHARS, { message: "may contain only a-z A-Z 0-9 _ . -" })
+  @IsUsername()
   username!: string;
 
   @Field({ description: "8 to 128 characters; no composition rules." })
@@ -20,8 +18,7 @@ export class RegisterInput {
 @InputType()
 export class LoginInput {
   @Field()
-  @Length(3, 32, { message: "must be 3 to 32 characters" })
-  @Matches(USERNAME_CHARS, { message: "may contain only a-z A-Z 0-9 _ . -" })
+  @IsUsername()
   username!: string;
 
   @Field()

@@ -1,11 +1,13 @@
+import "reflect-metadata";
+
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
-import { type Context, clientOf } from "../context.js";
+import { type Context, clientOf } from "../access/principal.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
-import { AuthPayload } from "./auth.type.js";
-import { RequiresFresh } from "./requires.js";
+import { AuthPayload } from "../sessions/auth-payload.type.js";
+import { RequiresFresh } from "../access/requires.js";
 
 @Resolver()
 export class AuthResolver {

@@ -4,15 +4,16 @@ import type { Logger } from "pino";
 
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { ClientInfo, Principal } from "../context.js";
+import type { ClientInfo, Principal } from "../access/principal.js";
 import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import type { SessionService } from "../sessions/session.service.js";
-import { Role } from "../users/role.js";
+import { Role } from "../access/roles.js";
+import { usernameTakenError } from "../users/account-rules.js";
 import { type UserRecord, type UserStore, UsernameTakenError, toPublicUser } from "../users/user.store.js";
-import type { AuthPayload } from "./auth.type.js";
-import type { LoginThrottle } from "./login-throttle.js";
-import type { PasswordHasher } from "./passwords.js";
+import type { AuthPayload } from "../sessions/auth-payload.type.js";
+import type { LoginThrottle } from "../rate-limits/login-throttle.js";
+import type { PasswordHasher } from "../users/passwords.js";
 
 export interface AuthServiceDeps {
   users: UserStore;
@@ -52,9 +53,7 @@ export class AuthService {
         now: new Date(this.deps.now()),
       });
     } catch (error) {
-      if (error instanceof UsernameTakenError) {
-        throw new BadUserInputError([{ field: "username", rule: "unique", message: "is already taken" }]);
-      }
+      if (error instanceof UsernameTakenError) throw usernameTakenError();
       throw error;
     }
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);

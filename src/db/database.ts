@@ -13,7 +13,10 @@ import { OutageLog, isDatabaseUnavailable, withTimeout } from "./unavailable.js"
 /** What the database module logs: connection trouble, once per outage. */
 export type DatabaseLogger = { warn(obj: object, msg: string): void; info(msg: string): void };
 
-export type Dialect = "sqlite" | "postgres";
+import type { Dialect } from "./schema.js";
+import { SQLITE_MESSAGES } from "../library-messages.js";
+
+export type { Dialect };
 
 /** One open database: the query builder, which engine it is, and how to check and close it. */
 export interface DatabaseHandle {
@@ -183,7 +186,7 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return;
-    const racing = handle.dialect === "sqlite" && /already exists/.test(String((error as Error).message)) && attempt < 50;
+    const racing = handle.dialect === "sqlite" && SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) && attempt < 50;
     if (racing) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;

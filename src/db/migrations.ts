@@ -1,6 +1,6 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 
-import type { Dialect } from "./database.js";
+import type { Dialect } from "./schema.js";
 
 /**
  * The schema's history, oldest first. The same steps run on SQLite and PostgreSQL; only the

@@ -76,3 +76,6 @@ export interface Database {
 export function toDate(value: Date | string): Date {
   return value instanceof Date ? value : new Date(value);
 }
+
+/** Which database a handle talks to. */
+export type Dialect = "sqlite" | "postgres";

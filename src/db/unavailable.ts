@@ -4,6 +4,8 @@
  * instead of a masked INTERNAL_SERVER_ERROR with a stack trace in the log.
  */
 
+import { POSTGRES_MESSAGES } from "../library-messages.js";
+
 // SQLSTATE classes and codes that mean the server is unreachable, going away or overloaded:
 // 08 connection exceptions, 57014 query_canceled (statement_timeout), 57P01..57P03 admin shutdown,
 // crash shutdown and "cannot connect now" (starting up), 53300 too_many_connections.
@@ -14,21 +16,10 @@ const SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"
 
 /**
  * node-postgres raises these as plain `Error`s with no code, so their text is all there is to go on.
- * Each has a test (test/db/unavailable.test.ts) that provokes it for real, so a pg upgrade that
- * rewords one fails there rather than silently turning outages into internal errors.
+ * The patterns live in library-messages.ts, each with a test that provokes it for real, so a pg
+ * upgrade that rewords one fails there rather than silently turning outages into internal errors.
  */
-export const POSTGRES_UNAVAILABLE_MESSAGES: readonly RegExp[] = [
-  // pg-pool: no client became free, or none could be connected, within connectionTimeoutMillis.
-  /^timeout exceeded when trying to connect$/,
-  // pg Client: connect() did not finish within connectionTimeoutMillis.
-  /^Connection terminated due to connection timeout$/,
-  // pg Client: query_timeout passed without an answer (a frozen server or network).
-  /^Query read timeout$/,
-  // pg Client: the socket closed under a running query or before one was sent.
-  /^Connection terminated( unexpectedly)?$/,
-  /^Client has encountered a connection error and is not queryable$/,
-  /^Client was closed and is not queryable$/,
-];
+const POSTGRES_UNAVAILABLE_MESSAGES: readonly RegExp[] = Object.values(POSTGRES_MESSAGES);
 
 /** True when `error` (or what it wraps) says the database or the network to it did not answer. */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -1,8 +1,10 @@
+import "reflect-metadata";
+
 import { Length, Max, Min } from "class-validator";
 import { ArgsType, Field, InputType, Int } from "type-graphql";
 
-import { FIRST_MAX, PAGE_MESSAGES } from "../pagination.js";
-import { HasNoNul, IsNotBlank } from "../validation.js";
+import { FIRST_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
+import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const TITLE_MAX = 200;
 export const BODY_MAX = 20_000;

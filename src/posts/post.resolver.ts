@@ -1,7 +1,9 @@
+import "reflect-metadata";
+
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 
-import { Requires } from "../auth/requires.js";
-import type { Context } from "../context.js";
+import { Requires } from "../access/requires.js";
+import type { Context } from "../access/principal.js";
 import { NotFoundError } from "../errors.js";
 import type { UserService } from "../users/user.service.js";
 import { User } from "../users/user.type.js";

@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
-import type { Principal } from "../context.js";
+import type { Principal } from "../access/principal.js";
 import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
-import { requestBatcher } from "../loaders.js";
-import { type Page, pageOf } from "../pagination.js";
+import { requestBatcher } from "../graphql/loaders.js";
+import { type Page, pageOf } from "../graphql/pagination.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
-import { Role } from "../users/role.js";
+import { Role } from "../access/roles.js";
 import { USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";

@@ -2,7 +2,7 @@ import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
 import { type Database, type PostsTable, toDate } from "../db/schema.js";
-import type { Page } from "../pagination.js";
+import type { Page } from "../graphql/pagination.js";
 import type { Post } from "./post.type.js";
 
 /** The only code that reads or writes the `posts` table. */

@@ -1,3 +1,5 @@
+import "reflect-metadata";
+
 import { Field, ID, ObjectType } from "type-graphql";
 
 @ObjectType({ description: "A blog post." })

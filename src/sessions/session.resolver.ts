@@ -1,7 +1,9 @@
+import "reflect-metadata";
+
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
-import { Requires } from "../auth/requires.js";
-import { type Context, clientOf } from "../context.js";
+import { Requires } from "../access/requires.js";
+import { type Context, clientOf } from "../access/principal.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
 

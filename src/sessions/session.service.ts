@@ -5,15 +5,15 @@ import type { Logger } from "pino";
 
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { AuthPayload } from "../auth/auth.type.js";
-import type { TokenService } from "../auth/tokens.js";
-import type { ClientInfo, Principal } from "../context.js";
+import type { AuthPayload } from "./auth-payload.type.js";
+import type { TokenService } from "../access/tokens.js";
+import type { ClientInfo, Principal } from "../access/principal.js";
 import type { Database } from "../db/schema.js";
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
 import type { User } from "../users/user.type.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";
-import type { RevocationList } from "./revocation-list.js";
+import type { Revocations } from "../access/revocation-sync.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
 
@@ -27,9 +27,8 @@ export interface SessionServiceDeps {
   db: Kysely<Database>;
   users: UserStore;
   tokens: TokenService;
-  revocations: RevocationList;
-  /** Tells other instances that sessions ended or roles changed (see RevocationSync). */
-  announce: () => Promise<void>;
+  /** Ends sessions on this instance at once and on every other within a second. */
+  revocations: Revocations;
   /** Absolute lifetime of a session's refresh chain (JWT_REFRESH_TOKEN_EXPIRES). */
   sessionTtlSeconds: number;
   audit: AuditService;
@@ -183,9 +182,8 @@ export class SessionService {
 
   private async publish(ended: string[], at: number, log: Record<string, unknown>): Promise<string[]> {
     if (ended.length === 0) return ended;
-    for (const id of ended) this.deps.revocations.addEndedSession(id, at);
     this.deps.logger.info({ ...log, sessionIds: ended }, "sessions ended");
-    await this.deps.announce();
+    await this.deps.revocations.sessionsEnded(ended, at);
     return ended;
   }
 

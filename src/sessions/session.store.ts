@@ -87,16 +87,6 @@ export class SessionStore {
   async touch(id: string, now: Date): Promise<void> {
     await this.db.updateTable("sessions").set({ last_used_at: now.toISOString() }).where("id", "=", id).execute();
   }
-
-  /** Sessions that ended after `since` (for the revocation list every instance keeps). */
-  async listRevokedSince(since: Date): Promise<Array<{ id: string; revokedAt: Date }>> {
-    const rows = await this.db
-      .selectFrom("sessions")
-      .select(["id", "revoked_at"])
-      .where("revoked_at", ">", since.toISOString())
-      .execute();
-    return rows.map((r) => ({ id: r.id, revokedAt: toDate(r.revoked_at!) }));
-  }
 }
 
 function toRecord(row: Selectable<SessionsTable>): SessionRecord {

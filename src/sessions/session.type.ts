@@ -1,3 +1,5 @@
+import "reflect-metadata";
+
 import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
 
 /** Which sessions `logout` ends. */

@@ -1,7 +1,9 @@
+import "reflect-metadata";
+
 import { Max, Min } from "class-validator";
 import { ArgsType, Field, Int } from "type-graphql";
 
-import { FIRST_MAX, PAGE_MESSAGES } from "../pagination.js";
+import { FIRST_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
 
 export const USERS_DEFAULT = 50;
 

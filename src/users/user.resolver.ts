@@ -1,13 +1,12 @@
-import type { GraphQLResolveInfo } from "graphql";
-import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
+import "reflect-metadata";
 
-import { Requires } from "../auth/requires.js";
-import { type Context, clientOf } from "../context.js";
-import { UserPostsArgs } from "../posts/post.input.js";
-import type { PostService } from "../posts/post.service.js";
-import { Post } from "../posts/post.type.js";
-import { selectsOnly } from "../selection.js";
-import { Role } from "./role.js";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from "type-graphql";
+
+import { Requires } from "../access/requires.js";
+import { type Context, clientOf } from "../access/principal.js";
+import { selectsOnly } from "../graphql/selection.js";
+import { Role } from "../access/roles.js";
 import { UsersArgs } from "./user.input.js";
 import type { UserService } from "./user.service.js";
 import { User } from "./user.type.js";
@@ -17,10 +16,7 @@ const FIELDS_KNOWN_FROM_TOKEN: ReadonlySet<string> = new Set(["__typename", "id"
 
 @Resolver(() => User)
 export class UserResolver {
-  constructor(
-    private readonly userService: UserService,
-    private readonly postService: PostService,
-  ) {}
+  constructor(private readonly userService: UserService) {}
 
   @Query(() => User, { description: "The signed-in user." })
   @Requires()
@@ -49,8 +45,4 @@ export class UserResolver {
     return this.userService.setRoles(ctx.principal!, userId, roles, clientOf(ctx));
   }
 
-  @FieldResolver(() => [Post], { description: "This user's posts, newest first, a page at a time." })
-  posts(@Root() user: User, @Args() page: UserPostsArgs, @Ctx() ctx: Context): Promise<Post[]> {
-    return this.postService.listByAuthorInRequest(ctx, user.id, page);
-  }
 }

@@ -4,18 +4,22 @@ import type { Logger } from "pino";
 
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import { RegisterInput } from "../auth/auth.input.js";
-import type { PasswordHasher } from "../auth/passwords.js";
+import { NewAccount, noRolesError, usernameTakenError } from "./account-rules.js";
+import type { PasswordHasher } from "./passwords.js";
+import type { Revocations } from "../access/revocation-sync.js";
 
-import type { ClientInfo, Principal } from "../context.js";
+import type { ClientInfo, Principal } from "../access/principal.js";
 import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
-import { inKeyOrder, requestBatcher } from "../loaders.js";
-import { pageOf } from "../pagination.js";
-import { validateArgument } from "../validation.js";
-import { Role, normalizeRoles } from "./role.js";
+import { inKeyOrder, requestBatcher } from "../graphql/loaders.js";
+import { pageOf } from "../graphql/pagination.js";
+import { validateArgument } from "../graphql/validation.js";
+import { Role, normalizeRoles } from "../access/roles.js";
 import { USERS_DEFAULT } from "./user.input.js";
 import { type UserStore, UsernameTakenError, toPublicUser } from "./user.store.js";
 import type { User } from "./user.type.js";
+
+/** Who, other than a signed-in user, creates accounts: the CLI or the admin bootstrap at start. */
+export type OperatorName = "CLI" | "ADMIN_USERNAME";
 
 /** Reading users and changing their roles. */
 export class UserService {
@@ -23,10 +27,10 @@ export class UserService {
     private readonly deps: {
       users: UserStore;
       passwords: PasswordHasher;
-      /** Called after roles change, so running instances stop honouring the old ones at once. */
-      onRolesChanged?: (change: { userId: string; roles: readonly Role[]; at: number }) => Promise<void>;
-      /** Records ROLES_CHANGED; the CLI, which changes no roles, goes without. */
-      audit?: AuditService;
+      /** Told after roles change, so every instance stops honouring the old ones at once. */
+      revocations: Revocations;
+      /** Records USER_CREATED and ROLES_CHANGED, for the API and the CLI alike. */
+      audit: AuditService;
       now: () => number;
       logger: Logger;
     },
@@ -54,7 +58,7 @@ export class UserService {
    * (that would leave nobody able to manage roles); both are BAD_USER_INPUT on `roles`.
    */
   async setRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo = {}): Promise<User> {
-    if (roles.length === 0) throw new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
+    if (roles.length === 0) throw noRolesError();
     const at = this.deps.now();
     const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(at));
     if (result === "not-found") throw new NotFoundError("User", userId);
@@ -62,8 +66,8 @@ export class UserService {
       throw new BadUserInputError([{ field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" }]);
     }
     // Tokens minted before now carry the old roles: from this moment every instance uses the new ones.
-    await this.deps.onRolesChanged?.({ userId, roles: result.roles, at });
-    await this.deps.audit?.record({
+    await this.deps.revocations.rolesChanged(userId, result.roles, at);
+    await this.deps.audit.record({
       type: AuditEventType.ROLES_CHANGED,
       userId,
       username: result.username,
@@ -75,11 +79,12 @@ export class UserService {
 
   /**
    * Creates a user with the given roles (operator use: the CLI and the admin bootstrap), applying
-   * the same username and password rules as `register`. Throws BadUserInputError.
+   * the same username and password rules as `register`, and records USER_CREATED with who did it
+   * (`by`: CLI or ADMIN_USERNAME). Throws BadUserInputError.
    */
-  async create(input: { username: string; password: string; roles: readonly Role[] }): Promise<User> {
-    validateArgument(Object.assign(new RegisterInput(), { username: input.username, password: input.password }));
-    if (input.roles.length === 0) throw new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
+  async create(input: { username: string; password: string; roles: readonly Role[]; by: OperatorName }): Promise<User> {
+    validateArgument(Object.assign(new NewAccount(), { username: input.username, password: input.password }));
+    if (input.roles.length === 0) throw noRolesError();
     try {
       const user = await this.deps.users.insert({
         id: randomUUID(),
@@ -88,12 +93,16 @@ export class UserService {
         roles: input.roles,
         now: new Date(this.deps.now()),
       });
-      this.deps.logger.info({ userId: user.id, roles: user.roles }, "user created by operator");
+      this.deps.logger.info({ userId: user.id, roles: user.roles, by: input.by }, "user created by operator");
+      await this.deps.audit.record({
+        type: AuditEventType.USER_CREATED,
+        userId: user.id,
+        username: user.username,
+        detail: auditDetail({ roles: user.roles.join(","), by: input.by }),
+      });
       return toPublicUser(user);
     } catch (error) {
-      if (error instanceof UsernameTakenError) {
-        throw new BadUserInputError([{ field: "username", rule: "unique", message: "is already taken" }]);
-      }
+      if (error instanceof UsernameTakenError) throw usernameTakenError();
       throw error;
     }
   }
@@ -106,7 +115,7 @@ export class UserService {
     const existing = await this.deps.users.findByUsername(admin.username);
     if (!existing) {
       try {
-        await this.create({ ...admin, roles: [Role.USER, Role.ADMIN] });
+        await this.create({ ...admin, roles: [Role.USER, Role.ADMIN], by: "ADMIN_USERNAME" });
         return "created";
       } catch (error) {
         // Another instance created it at the same moment: fall through to the promotion check.
@@ -118,8 +127,8 @@ export class UserService {
     const at = this.deps.now();
     const promoted = await this.deps.users.addRole(existing.id, Role.ADMIN, new Date(at));
     if (promoted) {
-      await this.deps.onRolesChanged?.({ userId: promoted.id, roles: promoted.roles, at });
-      await this.deps.audit?.record({
+      await this.deps.revocations.rolesChanged(promoted.id, promoted.roles, at);
+      await this.deps.audit.record({
         type: AuditEventType.ROLES_CHANGED,
         userId: promoted.id,
         username: promoted.username,

@@ -2,8 +2,8 @@ import type { Kysely, Selectable } from "kysely";
 
 import { type Dialect, containsNul, isUniqueViolation } from "../db/database.js";
 import { type Database, type UsersTable, toDate } from "../db/schema.js";
-import type { Page } from "../pagination.js";
-import { Role, normalizeRoles, parseRoles } from "./role.js";
+import type { Page } from "../graphql/pagination.js";
+import { Role, normalizeRoles, parseRoles } from "../access/roles.js";
 import type { User } from "./user.type.js";
 
 /** A stored user, including the password hash that never leaves the service layer. */
@@ -142,16 +142,6 @@ export class UserStore {
   /** Replaces a user's password hash. */
   async setPasswordHash(id: string, passwordHash: string, now: Date): Promise<void> {
     await this.db.updateTable("users").set({ password_hash: passwordHash, updated_at: now.toISOString() }).where("id", "=", id).execute();
-  }
-
-  /** Users whose roles changed after `since`, with their current roles (for the revocation list). */
-  async listRolesChangedSince(since: Date): Promise<Array<{ id: string; roles: Role[]; changedAt: Date }>> {
-    const rows = await this.db
-      .selectFrom("users")
-      .select(["id", "roles", "roles_changed_at"])
-      .where("roles_changed_at", ">", since.toISOString())
-      .execute();
-    return rows.map((row) => ({ id: row.id, roles: parseRoles(JSON.parse(row.roles)) ?? [], changedAt: toDate(row.roles_changed_at!) }));
   }
 }
 

@@ -1,6 +1,8 @@
+import "reflect-metadata";
+
 import { Field, ID, ObjectType } from "type-graphql";
 
-import { Role } from "./role.js";
+import { Role } from "../access/roles.js";
 
 @ObjectType({ description: "A registered account." })
 export class User {

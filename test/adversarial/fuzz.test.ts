@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { BODY_LIMIT_BYTES } from "../../src/app.js";
-import type { Principal as AppPrincipal } from "../../src/context.js";
-import { Role } from "../../src/users/role.js";
+import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
+import type { Principal as AppPrincipal } from "../../src/access/principal.js";
+import { Role } from "../../src/access/roles.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { DOCUMENTED_CODES, type RawResponse, assertUnchanged, countBy, errorCodes, postJson, snapshot } from "./helpers.js";

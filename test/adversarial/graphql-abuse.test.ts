@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
-import { BODY_LIMIT_BYTES } from "../../src/app.js";
+import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { type RawResponse, type Snapshot, assertUnchanged, countBy, errorCodes, postJson, send, snapshot } from "./helpers.js";

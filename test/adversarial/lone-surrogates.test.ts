@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 
 import { type GraphQLInputType, type GraphQLSchema, getNamedType, getNullableType, isEnumType, isInputObjectType, isListType, isScalarType } from "graphql";
 
-import { WELL_FORMED_RULE } from "../../src/validation.js";
+import { WELL_FORMED_RULE } from "../../src/graphql/validation.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { type RawResponse, type Snapshot, assertUnchanged, errorCodes, postJson, snapshot } from "./helpers.js";

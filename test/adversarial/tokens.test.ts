@@ -17,7 +17,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import type { RejectionReason } from "../../src/context.js";
+import type { RejectionReason } from "../../src/access/bearer.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";

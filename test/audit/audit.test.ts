@@ -356,6 +356,13 @@ for (const kind of DATABASES) {
       assert.equal(anonymous.body.data, null);
     });
 
+    it("records the ADMIN_USERNAME bootstrap's account as USER_CREATED by ADMIN_USERNAME", async () => {
+      const created = (await allEvents()).filter((e) => e.type === "USER_CREATED");
+      assert.equal(created.length, 1);
+      assert.equal(created[0]!.username, ROOT.username);
+      assert.equal(created[0]!.detail, "roles=ADMIN,USER by=ADMIN_USERNAME");
+    });
+
     it("has stored every event type, and no password or token in any event, stored row or log line", async () => {
       const types = new Set((await allEvents()).map((e) => e.type));
       // The 60 events above push older events past the first pages only if there were many more: check the table.
@@ -373,6 +380,7 @@ for (const kind of DATABASES) {
         "SESSION_REVOKED",
         "TOKEN_REFRESHED",
         "TOKEN_REJECTED",
+        "USER_CREATED",
       ]);
       const stored = JSON.stringify(rows.rows);
       const listed = JSON.stringify(await allEvents());

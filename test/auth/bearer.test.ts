@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 
 import jwt from "jsonwebtoken";
 
-import type { TokenFailure } from "../../src/auth/tokens.js";
+import type { TokenFailure } from "../../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { type GraphQLResponse, type TestApp, TEST_SECRET, codes, startTestApp } from "../helpers/app.js";

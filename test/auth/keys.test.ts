@@ -19,8 +19,9 @@ import { after, before, describe, it } from "node:test";
 
 import jwt from "jsonwebtoken";
 
-import { rotateGeneratedKey } from "../../src/auth/keys.js";
-import { type Config, ConfigError, DEFAULT_AUDIENCE, DEFAULT_ISSUER, loadConfig } from "../../src/config.js";
+import { rotateGeneratedKey } from "../../src/access/keys.js";
+import { type Config, ConfigError, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
+import { loadConfig } from "../../src/load-config.js";
 import { TEST_SECRET, type TestApp, codes, startTestApp } from "../helpers/app.js";
 import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
 

@@ -6,9 +6,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type ExecutionResult, execute, parse } from "graphql";
 import { sql } from "kysely";
 
-import { LOGIN_THROTTLE_TABLE } from "../../src/auth/login-throttle.js";
-import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/auth/single-auth-field.rule.js";
-import type { Context } from "../../src/context.js";
+import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
+import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
+import type { Context } from "../../src/access/principal.js";
 import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind, createTestDatabase } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";

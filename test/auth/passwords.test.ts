@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import type { Worker } from "node:worker_threads";
 
-import { PasswordHasher } from "../../src/auth/passwords.js";
+import { PasswordHasher } from "../../src/users/passwords.js";
 import { runNode } from "../helpers/processes.js";
 
 const PARAMETERS_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$";
@@ -170,7 +170,7 @@ describe("PasswordHasher in a process of its own", () => {
 
   it("keeps the process alive while a hash runs, and lets it exit when idle without close()", async () => {
     const script = join(dir, "hash-once.mjs");
-    const module = new URL("../../src/auth/passwords.js", import.meta.url).href;
+    const module = new URL("../../src/users/passwords.js", import.meta.url).href;
     writeFileSync(
       script,
       `import { PasswordHasher } from ${JSON.stringify(module)};

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { createSecretKey, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 
-import { secretKeyRing } from "../../src/auth/keys.js";
-import { PasswordHasher } from "../../src/auth/passwords.js";
-import { TokenError, TokenService, VERIFIED_CACHE_SIZE } from "../../src/auth/tokens.js";
-import { Role } from "../../src/users/role.js";
+import { secretKeyRing } from "../../src/access/keys.js";
+import { PasswordHasher } from "../../src/users/passwords.js";
+import { TokenError, TokenService, VERIFIED_CACHE_SIZE } from "../../src/access/tokens.js";
+import { Role } from "../../src/access/roles.js";
 
 describe("the cache of verified access tokens", () => {
   let clock = Date.UTC(2030, 0, 1);

@@ -5,7 +5,7 @@ import { before, describe, it } from "node:test";
 
 import { type GraphQLSchema, parse, validate } from "graphql";
 
-import { SINGLE_AUTH_FIELD_MESSAGE, singleAuthFieldRule } from "../../src/auth/single-auth-field.rule.js";
+import { SINGLE_AUTH_FIELD_MESSAGE, singleAuthFieldRule } from "../../src/graphql/single-auth-field.rule.js";
 import { buildAppSchema } from "../../src/schema.js";
 
 const LOGIN = `login(input: { username: "u", password: "p" }) { accessToken }`;

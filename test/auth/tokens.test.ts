@@ -12,9 +12,9 @@ import {
   type TokenFailure,
   TokenService,
   decodeUnverified,
-} from "../../src/auth/tokens.js";
-import { secretKeyRing } from "../../src/auth/keys.js";
-import { Role } from "../../src/users/role.js";
+} from "../../src/access/tokens.js";
+import { secretKeyRing } from "../../src/access/keys.js";
+import { Role } from "../../src/access/roles.js";
 
 // A frozen clock: every timestamp below is relative to NOW, so no test depends on the wall clock.
 const NOW_MS = Date.UTC(2030, 0, 1, 12, 0, 0);

@@ -5,7 +5,7 @@ import { after, before } from "node:test";
 import { Writable } from "node:stream";
 
 import { type App, createApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/load-config.js";
 import { createLogger } from "../../src/logger.js";
 import { type DatabaseKind, type TestDatabase, createTestDatabase } from "./databases.js";
 

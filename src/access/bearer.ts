@@ -1,41 +1,13 @@
+// How a request's bearer token becomes its principal, top to bottom: the Authorization header's
+// shape (RFC 6750), the signature and claims (tokens.ts, with the keys in keys.ts), whether the
+// session has ended, and the roles as they are now (revocation-list.ts, kept current on every
+// instance by revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN.
 import type { FastifyRequest } from "fastify";
 
-import { TokenError, type TokenFailure, type TokenService } from "./auth/tokens.js";
-import { InvalidTokenError } from "./errors.js";
-import type { RevocationList } from "./sessions/revocation-list.js";
-import type { Role } from "./users/role.js";
-
-/** Who is calling, as proven by a verified access token. */
-export interface Principal {
-  readonly userId: string;
-  readonly roles: readonly Role[];
-  readonly sessionId: string;
-  readonly tokenId: string;
-  readonly fresh: boolean;
-}
-
-/** The per-request GraphQL context. `principal` is null for anonymous requests. */
-export interface Context {
-  readonly principal: Principal | null;
-  readonly requestId: string;
-  readonly ip: string;
-  readonly userAgent: string | undefined;
-}
-
-/**
- * Where a request came from: stored with the session it starts and with audit events. The request
- * id is not stored; it goes on the audit log line, so that line matches the response's x-request-id.
- */
-export interface ClientInfo {
-  ip?: string;
-  userAgent?: string;
-  requestId?: string;
-}
-
-/** The client details of a request, as services store and log them. */
-export function clientOf(ctx: Context): ClientInfo {
-  return { ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId };
-}
+import { TokenError, type TokenFailure, type TokenService } from "./tokens.js";
+import { InvalidTokenError } from "../errors.js";
+import type { RevocationList } from "./revocation-list.js";
+import type { Context } from "./principal.js";
 
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;

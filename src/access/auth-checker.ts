@@ -1,8 +1,8 @@
 import type { AuthCheckerFn } from "type-graphql";
 
-import type { Context } from "../context.js";
+import type { Context } from "./principal.js";
 import { ForbiddenError, UnauthenticatedError } from "../errors.js";
-import type { Role } from "../users/role.js";
+import type { Role } from "./roles.js";
 
 /**
  * type-graphql's auth checker. No principal: UNAUTHENTICATED. An empty role list means signed in

@@ -12,7 +12,8 @@ import {
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { type Config, weakSecretReason } from "../config.js";
+import type { Config } from "../config.js";
+import { weakSecretReason } from "./secrets.js";
 
 export type SigningAlgorithm = "HS256" | "RS256" | "ES256";
 

@@ -3,9 +3,10 @@ import { ApolloServerErrorCode } from "@apollo/server/errors";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from "graphql";
 
-import type { QueryLimits } from "./config.js";
-import { QUERY_TOO_COMPLEX_MESSAGE } from "./errors.js";
+import type { QueryLimits } from "../config.js";
+import { QUERY_TOO_COMPLEX_MESSAGE } from "../errors.js";
 import { type CostInput, operationCost } from "./query-cost.js";
+import { GRAPHQL_ARMOR_MESSAGES } from "../library-messages.js";
 
 /** What Apollo Server needs to enforce {@link QueryLimits}: parser options, validation rules and the cost plugin. */
 export interface QueryLimitOptions {
@@ -49,7 +50,7 @@ export function createQueryLimits(limits: QueryLimits, options: { exposeLimits: 
   // graphql-armor reports through the validation context, so Apollo answers 400 like any other
   // validation error; its own reporter would prefix "Syntax Error: " and use code BAD_USER_INPUT.
   const report = (context: ValidationContext | null, error: GraphQLError) => {
-    context?.reportError(new GraphQLError(error.message.replace(/^Syntax Error: /, "")));
+    context?.reportError(new GraphQLError(error.message.replace(GRAPHQL_ARMOR_MESSAGES.syntaxErrorPrefix, "")));
   };
   const common = {
     exposeLimits: options.exposeLimits,

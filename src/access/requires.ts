@@ -1,9 +1,9 @@
 import { type GraphQLSchema, isObjectType } from "graphql";
 import { Authorized, Extensions, type MiddlewareFn, UseMiddleware } from "type-graphql";
 
-import type { Context } from "../context.js";
+import type { Context } from "./principal.js";
 import { FreshTokenRequiredError } from "../errors.js";
-import type { Role } from "../users/role.js";
+import type { Role } from "./roles.js";
 
 const EXTENSION = "requires";
 

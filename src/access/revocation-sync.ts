@@ -4,16 +4,26 @@ import type { Logger } from "pino";
 
 import type { DatabaseHandle } from "../db/database.js";
 import { OutageLog } from "../db/unavailable.js";
-import type { UserStore } from "../users/user.store.js";
 import type { RevocationList } from "./revocation-list.js";
-import type { SessionStore } from "./session.store.js";
+import type { RevocationStore } from "./revocation.store.js";
+import type { Role } from "./roles.js";
+
+/**
+ * The one way a service says "tokens minted before now must stop working": this instance applies it
+ * at once, and every other instance learns it within a second (RevocationSync).
+ */
+export interface Revocations {
+  /** These sessions ended at `at`: their access tokens are refused from now on. */
+  sessionsEnded(sessionIds: readonly string[], at: number): Promise<void>;
+  /** This user's roles are `roles` since `at`: tokens minted before carry stale roles. */
+  rolesChanged(userId: string, roles: readonly Role[], at: number): Promise<void>;
+}
 
 export interface RevocationSyncOptions {
   database: DatabaseHandle;
   /** PostgreSQL: how to connect the LISTEN client, and the schema that names the channel; undefined on SQLite. */
   postgres?: { connection: pg.ClientConfig; schema: string | undefined };
-  sessions: SessionStore;
-  users: UserStore;
+  store: RevocationStore;
   list: RevocationList;
   /** How far back the first load looks: the access-token lifetime plus leeway. */
   retentionMs: number;
@@ -50,7 +60,7 @@ const HEARTBEAT_MS = 5000;
  * change since its last successful read, so nothing ended during the outage is missed. Failures are
  * logged once per outage.
  */
-export class RevocationSync {
+export class RevocationSync implements Revocations {
   private readonly channel: string;
   private watermark = 0;
   private running: Promise<void> | undefined;
@@ -83,8 +93,19 @@ export class RevocationSync {
     this.timer.unref();
   }
 
+  async sessionsEnded(sessionIds: readonly string[], at: number): Promise<void> {
+    if (sessionIds.length === 0) return;
+    for (const id of sessionIds) this.options.list.addEndedSession(id, at);
+    await this.announce();
+  }
+
+  async rolesChanged(userId: string, roles: readonly Role[], at: number): Promise<void> {
+    this.options.list.addRoleChange(userId, roles, at);
+    await this.announce();
+  }
+
   /** Tells the other instances to read now (PostgreSQL); on SQLite they poll. */
-  async announce(): Promise<void> {
+  private async announce(): Promise<void> {
     if (!this.options.postgres) return;
     await sql`select pg_notify(${this.channel}, '')`.execute(this.options.database.db);
   }
@@ -123,8 +144,8 @@ export class RevocationSync {
     const startedAt = this.options.now();
     const since = new Date(Math.max(this.watermark - OVERLAP_MS, startedAt - this.options.retentionMs));
     const [ended, changed] = await Promise.all([
-      this.options.sessions.listRevokedSince(since),
-      this.options.users.listRolesChangedSince(since),
+      this.options.store.sessionsEndedSince(since),
+      this.options.store.rolesChangedSince(since),
     ]);
     for (const session of ended) this.options.list.addEndedSession(session.id, session.revokedAt.getTime());
     for (const user of changed) this.options.list.addRoleChange(user.id, user.roles, user.changedAt.getTime());

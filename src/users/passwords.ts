@@ -3,17 +3,6 @@ import { Worker } from "node:worker_threads";
 
 import type { PasswordAnswer, PasswordJob } from "./password-worker.js";
 
-/**
- * argon2id with OWASP's Password Storage Cheat Sheet parameters: 19 MiB of memory, 2 passes,
- * parallelism 1. Applied in password-worker.ts, off the event loop.
- */
-export const ARGON2_OPTIONS = {
-  algorithm: 2, // Algorithm.Argon2id (a const enum in the library's typings)
-  memoryCost: 19456,
-  timeCost: 2,
-  parallelism: 1,
-} as const;
-
 // A hash of a random value nobody knows, with the same parameters, so that a login for an unknown
 // username costs one full verification just like a wrong password does.
 const DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$Yw5ZnXf2VAjvcNgmmIQfbw$4xxqW9ptg2g4VxMDjzTPGWyr0dHMV30sovHkDohsOfs";

@@ -1,4 +1,4 @@
-import type { Role } from "../users/role.js";
+import type { Role } from "./roles.js";
 
 /**
  * What every instance must know, in memory, to refuse tokens without a database round trip:

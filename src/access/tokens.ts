@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 
 import jwt from "jsonwebtoken";
 
-import { type Role, parseRoles } from "../users/role.js";
+import { type Role, parseRoles } from "./roles.js";
 import type { Config } from "../config.js";
 import type { KeyRing } from "./keys.js";
+import { JSONWEBTOKEN_MESSAGES } from "../library-messages.js";
 
 /** The `typ` header of every access token (RFC 9068), so no other JWT can pass as one. */
 export const ACCESS_TOKEN_TYPE = "at+jwt";
@@ -264,18 +265,20 @@ function isSeconds(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
-// TokenExpiredError and NotBeforeError extend JsonWebTokenError, so they are matched first.
+// TokenExpiredError and NotBeforeError extend JsonWebTokenError, so they are matched first. The
+// rest carry only a message; its patterns, each tested against the real library, are in
+// library-messages.ts.
 function mapLibraryError(error: unknown): TokenError {
   if (error instanceof jwt.TokenExpiredError) return new TokenError("EXPIRED", `"exp" claim timestamp check failed`);
   if (error instanceof jwt.NotBeforeError) return new TokenError("NOT_YET_VALID", `"nbf" claim timestamp check failed`);
   if (error instanceof jwt.JsonWebTokenError) {
     const m = error.message;
-    if (m.startsWith("jwt issuer invalid")) return new TokenError("ISSUER_MISMATCH", `unexpected "iss" claim value`);
-    if (m.startsWith("jwt audience invalid")) return new TokenError("AUDIENCE_MISMATCH", `unexpected "aud" claim value`);
-    if (m === "invalid algorithm") return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
-    if (m === "invalid signature" || m === "jwt signature is required") return new TokenError("SIGNATURE_INVALID", "signature verification failed");
-    if (m.startsWith("jwt subject") || m.startsWith("jwt id") || m.startsWith("jwt jwtid")) return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
-    if (m.endsWith("must be a number") || m === "invalid exp value" || m === "invalid nbf value") return new TokenError("CLAIM_INVALID", "a time claim is not a number");
+    if (JSONWEBTOKEN_MESSAGES.issuerInvalid.test(m)) return new TokenError("ISSUER_MISMATCH", `unexpected "iss" claim value`);
+    if (JSONWEBTOKEN_MESSAGES.audienceInvalid.test(m)) return new TokenError("AUDIENCE_MISMATCH", `unexpected "aud" claim value`);
+    if (JSONWEBTOKEN_MESSAGES.algorithmInvalid.test(m)) return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
+    if (JSONWEBTOKEN_MESSAGES.signatureInvalid.test(m) || JSONWEBTOKEN_MESSAGES.signatureRequired.test(m)) return new TokenError("SIGNATURE_INVALID", "signature verification failed");
+    if (JSONWEBTOKEN_MESSAGES.subjectInvalid.test(m) || JSONWEBTOKEN_MESSAGES.jwtidInvalid.test(m)) return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
+    if (JSONWEBTOKEN_MESSAGES.optionMustBeNumber.test(m) || JSONWEBTOKEN_MESSAGES.expInvalid.test(m) || JSONWEBTOKEN_MESSAGES.nbfInvalid.test(m)) return new TokenError("CLAIM_INVALID", "a time claim is not a number");
   }
   return new TokenError("MALFORMED", "token could not be decoded");
 }

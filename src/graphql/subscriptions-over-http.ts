@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { GraphQLError } from "graphql";
 
-import { ProtocolErrorCode } from "./errors.js";
+import { ProtocolErrorCode } from "../errors.js";
 
 /** What a client is told when it sends a subscription over HTTP. */
 export const SUBSCRIPTIONS_OVER_HTTP_MESSAGE =

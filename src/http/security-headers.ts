@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import helmet, { type HelmetOptions } from "helmet";
 
-import type { Config } from "./config.js";
+import type { Config } from "../config.js";
 
 /** Sent only on requests that arrived over TLS (as Fastify sees them): one year, as helmet would. */
 export const HSTS_VALUE = "max-age=31536000; includeSubDomains";

@@ -1,3 +1,5 @@
+import "reflect-metadata";
+
 import { Field, Int, ObjectType } from "type-graphql";
 
 import { User } from "../users/user.type.js";

@@ -1,7 +1,6 @@
 import { type ValidationError, ValidateBy, validateSync } from "class-validator";
 
-import { checkPasswordRules } from "./auth/password-rules.js";
-import { BadUserInputError, type FieldProblem } from "./errors.js";
+import { BadUserInputError, type FieldProblem } from "../errors.js";
 
 /** type-graphql hands its `validateFn` the field's resolver data; only the coerced arguments are read. */
 interface ArgumentsOf {
@@ -68,17 +67,6 @@ function flatten(errors: ValidationError[], prefix: string): FieldProblem[] {
     const field = prefix + error.property;
     const own = Object.entries(error.constraints ?? {}).map(([rule, message]) => ({ field, rule, message }));
     return [...own, ...flatten(error.children ?? [], `${field}.`)];
-  });
-}
-
-/** class-validator rule for passwords: the contract's length bounds, counted in characters. */
-export function IsPassword(): PropertyDecorator {
-  return ValidateBy({
-    name: "isPassword",
-    validator: {
-      validate: (value) => typeof value === "string" && checkPasswordRules(value) === undefined,
-      defaultMessage: (args) => (typeof args?.value === "string" && checkPasswordRules(args.value)) || "must be a string",
-    },
   });
 }
 

@@ -1,0 +1,63 @@
+import { ApolloServer } from "@apollo/server";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import type { GraphQLSchema } from "graphql";
+import type { Logger } from "pino";
+
+import type { Context } from "../access/principal.js";
+import type { Config } from "../config.js";
+import { isDatabaseUnavailable } from "../db/unavailable.js";
+import { createErrorFormatter, createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
+import { createQueryLimits } from "./query-limits.js";
+import { singleAuthFieldRule } from "./single-auth-field.rule.js";
+import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
+
+/**
+ * Apollo Server for the schema, with what production changes (no introspection, no stack traces,
+ * no schema details in errors, no landing page), the query limits, the error formatting and the
+ * plugins. Started, so it can be handed to the HTTP server.
+ */
+export async function createApolloServer(
+  schema: GraphQLSchema,
+  config: Config,
+  logger: Logger,
+): Promise<ApolloServer<Context>> {
+  const errorReporter = createErrorReporter(logger);
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: !config.isProduction,
+    includeStacktraceInErrorResponses: !config.isProduction,
+    hideSchemaDetailsFromClientErrors: config.isProduction,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    // Depth, aliases, directives and tokens (and cost, in limits.plugin): refused with 400 before anything runs.
+    parseOptions: limits.parseOptions,
+    validationRules: [...limits.validationRules, singleAuthFieldRule],
+    // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
+    // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
+    stopOnTerminationSignals: false,
+    logger: logger.child({ component: "apollo" }),
+    formatError: createErrorFormatter({
+      revealInternals: !config.isProduction,
+      report: errorReporter.report,
+      isUnavailable: isDatabaseUnavailable,
+    }),
+    plugins: [
+      // No cache hints are used; the plugin would otherwise wrap every field resolver.
+      ApolloServerPluginCacheControlDisabled(),
+      limits.plugin,
+      errorReporter.plugin,
+      serviceUnavailableStatus,
+      subscriptionsOverHttpRefused(),
+      config.isProduction
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+    ],
+  });
+  await apollo.start();
+  return apollo;
+}

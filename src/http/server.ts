@@ -1,0 +1,132 @@
+import { randomUUID } from "node:crypto";
+
+import type { ApolloServer } from "@apollo/server";
+import { fastifyApolloHandler } from "@as-integrations/fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+
+import { createContextFunction } from "../access/bearer.js";
+import type { KeyRing } from "../access/keys.js";
+import type { Context } from "../access/principal.js";
+import type { RevocationList } from "../access/revocation-list.js";
+import type { TokenService } from "../access/tokens.js";
+import type { AuditService } from "../audit/audit.service.js";
+import { AuditEventType } from "../audit/audit.type.js";
+import type { Config } from "../config.js";
+import type { DatabaseHandle } from "../db/database.js";
+import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
+import { closeConnectionsWhenClosing } from "./graceful-close.js";
+import { registerHttpSecurity } from "./security-headers.js";
+
+/** Largest request body accepted; larger ones get 413. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface HttpServerDeps {
+  config: Config;
+  logger: Logger;
+  apollo: ApolloServer<Context>;
+  tokens: TokenService;
+  revocations: RevocationList;
+  audit: AuditService;
+  keys: KeyRing;
+  database: DatabaseHandle;
+}
+
+/**
+ * The Fastify instance: request ids, security headers, body parsing and its errors, and the routes
+ * `/graphql`, `/.well-known/jwks.json`, `/healthz` and `/readyz`. Listens on nothing; main.ts does.
+ */
+export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
+  const { config, apollo, keys, database, audit } = deps;
+  const server = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Our own ids, so a client-sent header cannot inject text into the logs; echoed in x-request-id.
+    genReqId: () => randomUUID(),
+    // request.ip (sessions, logs) and request.protocol (HSTS) believe X-Forwarded-* only from these.
+    trustProxy: typeof config.trustProxy === "object" ? [...config.trustProxy] : config.trustProxy,
+    // Requests that reach an open connection while closing are served, not answered 503.
+    return503OnClosing: false,
+  });
+  closeConnectionsWhenClosing(server);
+  server.addHook("onRequest", (request, reply, done) => {
+    reply.header("x-request-id", request.id);
+    done();
+  });
+  await registerHttpSecurity(server, config);
+
+  // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
+  // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.
+  server.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
+
+  server.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (status === 413) {
+      return reply
+        .status(413)
+        .send(errorBody(`Request body is larger than ${BODY_LIMIT_BYTES} bytes.`, ProtocolErrorCode.PAYLOAD_TOO_LARGE));
+    }
+    if (status >= 400 && status < 500) {
+      const message =
+        error.code === "FST_ERR_CTP_INVALID_JSON_BODY" || error instanceof SyntaxError
+          ? "The request body is not valid JSON."
+          : "The request could not be read.";
+      return reply.status(400).send(errorBody(message, ProtocolErrorCode.BAD_REQUEST));
+    }
+    request.log.error({ err: error }, "request failed");
+    return reply.status(500).send(errorBody("Internal server error.", ErrorCode.INTERNAL_SERVER_ERROR));
+  });
+
+  const context = createContextFunction({
+    tokens: deps.tokens,
+    revocations: deps.revocations,
+    onRejected: (request, reason, holder) => {
+      // Debug, not info: a client retrying a junk token makes hundreds a second, and the coalesced
+      // audit row below already counts them.
+      request.log.debug({ reason }, "access token rejected");
+      // The reason class only: never the token, not even a part of it. Coalesced per IP, reason
+      // and user, and not awaited: a flood costs one row a minute, and the 401 never waits for
+      // the database.
+      audit.recordCoalesced(
+        {
+          type: AuditEventType.TOKEN_REJECTED,
+          userId: holder?.userId,
+          sessionId: holder?.sessionId,
+          client: { ip: request.ip, userAgent: request.headers["user-agent"], requestId: request.id },
+        },
+        { reason },
+      );
+    },
+  });
+  server.route({
+    url: "/graphql",
+    method: ["GET", "POST", "OPTIONS"],
+    handler: fastifyApolloHandler(apollo, { context }),
+  });
+
+  // Public keys for other services and gateways to verify access tokens without calling us.
+  // Empty with HS256, whose key is a shared secret. Short cache: a rotated key must appear quickly.
+  server.get("/.well-known/jwks.json", async (_request, reply) => {
+    reply.header("cache-control", "public, max-age=60");
+    return keys.jwks();
+  });
+
+  server.get("/healthz", async () => ({ status: "ok" }));
+  // Ready means the database answers within DATABASE_TIMEOUT; the failure itself is logged by the
+  // database module once per outage, not once per probe.
+  server.get("/readyz", async (_request, reply) => {
+    try {
+      await database.ping();
+      return { status: "ready" };
+    } catch {
+      reply.header("retry-after", String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS));
+      return reply.status(503).send({ status: "unavailable" });
+    }
+  });
+
+  return server;
+}
+
+function errorBody(message: string, code: string) {
+  return { errors: [{ message, extensions: { code } }] };
+}

@@ -1,0 +1,176 @@
+import type { Logger } from "pino";
+
+import { type KeyRing, keepKeysCurrent, loadKeyRing } from "./access/keys.js";
+import { RevocationList } from "./access/revocation-list.js";
+import { RevocationSync } from "./access/revocation-sync.js";
+import { RevocationStore } from "./access/revocation.store.js";
+import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./access/tokens.js";
+import { AuditService } from "./audit/audit.service.js";
+import { AuditStore } from "./audit/audit.store.js";
+import { AuthService } from "./auth/auth.service.js";
+import type { Config } from "./config.js";
+import { type DatabaseHandle, migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
+import { PostService } from "./posts/post.service.js";
+import { PostStore } from "./posts/post.store.js";
+import { createCounterStore } from "./rate-limits/counter-store.js";
+import { createFloodLimit } from "./rate-limits/flood-limit.js";
+import { createLoginThrottle } from "./rate-limits/login-throttle.js";
+import { SessionService } from "./sessions/session.service.js";
+import { PasswordHasher } from "./users/passwords.js";
+import { UserService } from "./users/user.service.js";
+import { UserStore } from "./users/user.store.js";
+
+/** How often old audit events and expired rate-limit counters are deleted (also once at start). */
+export const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface ServiceOptions {
+  logger: Logger;
+  /** Milliseconds since the epoch; tests freeze it. Default `Date.now`. */
+  now?: () => number;
+  /**
+   * Whether this process serves requests (the server) or runs one command and exits (the CLI).
+   * Only a server keeps keys current, listens for other instances' revocations, prunes on a timer
+   * and counts rate limits in Redis; a CLI command gets the same services and rules without them.
+   */
+  background: boolean;
+}
+
+/** Every service of the application, built once from a config: the one wiring for server and CLI. */
+export interface Services {
+  readonly database: DatabaseHandle;
+  readonly keys: KeyRing;
+  /** Re-reads the signing keys (after `keys rotate`); main.ts calls it on SIGHUP. */
+  readonly reloadKeys: () => void;
+  readonly tokens: TokenService;
+  readonly revocations: RevocationList;
+  readonly revocationSync: RevocationSync;
+  readonly audit: AuditService;
+  readonly auth: AuthService;
+  readonly sessions: SessionService;
+  readonly users: UserService;
+  readonly posts: PostService;
+  readonly logger: Logger;
+  /** Stops timers and listeners, writes what the audit log still holds, closes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database (migrated), loads the keys and builds every service. A failure part way
+ * releases what was opened. Two calls share no state.
+ */
+export async function createServices(config: Config, options: ServiceOptions): Promise<Services> {
+  const { logger, background } = options;
+  const now = options.now ?? Date.now;
+  const database = openDatabase(config, logger);
+  // Closed in reverse order; the database last.
+  const cleanups: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    cleanups.length = 0;
+    await database.close();
+  };
+  try {
+    await migrateToLatest(database, config.databaseSchema);
+
+    const keys = loadKeyRing(config, (message) => logger.warn(message), now);
+    const keyRefresher = keepKeysCurrent(keys, config, {
+      now,
+      onError: (error) => logger.error({ err: error }, "reloading signing keys failed; keeping the current ones"),
+    });
+    cleanups.push(async () => keyRefresher.stop());
+    if (!background) keyRefresher.stop();
+    const tokens = createTokenService(config, keys, { now, onUnknownKid: keyRefresher.reloadOnUnknownKid });
+    const passwords = new PasswordHasher();
+    cleanups.push(() => passwords.close());
+    const userStore = new UserStore(database.db, database.dialect);
+
+    const audit = new AuditService({
+      store: new AuditStore(database.db),
+      retentionSeconds: config.audit.retentionSeconds,
+      now,
+      logger,
+    });
+    // Coalesced counts still in memory reach their rows before the database closes.
+    cleanups.push(() => audit.stop());
+    // One store (one Redis connection, or the app's database) for every rate limit. A CLI command
+    // is not rate limited, so it needs no Redis.
+    const counters = await createCounterStore(background ? config : { ...config, redisUrl: undefined }, database, logger);
+    cleanups.push(() => counters.close());
+    const throttle = await createLoginThrottle(config, counters, logger);
+    const registrations = await createFloodLimit(
+      counters,
+      "register:ip",
+      config.floodLimits.registrationsPerIpPerHour,
+      "Too many accounts were registered from this address",
+    );
+    const postCreations = await createFloodLimit(
+      counters,
+      "post:user",
+      config.floodLimits.postsPerUserPerHour,
+      "Too many posts were created by this account",
+    );
+    if (background) {
+      const housekeeping = async () => {
+        await audit.prune();
+        await counters.clearExpired();
+      };
+      await housekeeping();
+      const housekeepingTimer = setInterval(() => void housekeeping(), HOUSEKEEPING_INTERVAL_MS);
+      housekeepingTimer.unref();
+      cleanups.push(async () => clearInterval(housekeepingTimer));
+    }
+
+    // A revocation entry matters while a token minted before it can still be unexpired.
+    const retentionMs = (config.jwt.accessTokenTtlSeconds + IAT_LEEWAY_SECONDS + 60) * 1000;
+    const revocations = new RevocationList(retentionMs, now);
+    const revocationSync = new RevocationSync({
+      database,
+      postgres: config.databaseUrl
+        ? { connection: postgresConnectionOptions(config), schema: config.databaseSchema }
+        : undefined,
+      store: new RevocationStore(database.db),
+      list: revocations,
+      retentionMs,
+      pollIntervalMs: config.databaseUrl ? 5000 : 500,
+      now,
+      logger,
+    });
+    if (background) {
+      await revocationSync.start();
+      cleanups.push(() => revocationSync.stop());
+    }
+
+    const sessions = new SessionService({
+      db: database.db,
+      users: userStore,
+      tokens,
+      revocations: revocationSync,
+      sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+      audit,
+      now,
+      logger,
+    });
+    const users = new UserService({ users: userStore, passwords, revocations: revocationSync, audit, now, logger });
+    const posts = new PostService({ posts: new PostStore(database.db), creations: postCreations, now, logger });
+    const auth = new AuthService({ users: userStore, sessions, passwords, throttle, registrations, audit, now, logger });
+
+    return {
+      database,
+      keys,
+      reloadKeys: keyRefresher.reload,
+      tokens,
+      revocations,
+      revocationSync,
+      audit,
+      auth,
+      sessions,
+      users,
+      posts,
+      logger,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

@@ -1,0 +1,127 @@
+// The layout's one rule: imports run one way. No file imports itself back through others, and no
+// folder of src/ imports another that imports it back (a file directly in src/ counts as a module of
+// its own). Type-only imports count too: they couple the code just the same.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, posix, relative } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const srcDir = join(root, "src");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith(".ts") ? [relative(srcDir, path).split("\\").join("/")] : [];
+  });
+}
+
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["'](\.{1,2}\/[^"']+)["']|(?:^|\n)\s*import\s*["'](\.{1,2}\/[^"']+)["']|\bimport\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)|new URL\(\s*["'](\.{1,2}\/[^"']+)["']/g;
+
+/** The files of src/ each file imports, by path relative to src/. */
+function importGraph(): Map<string, Set<string>> {
+  const files = sourceFiles(srcDir);
+  const known = new Set(files);
+  const graph = new Map<string, Set<string>>();
+  for (const file of files) {
+    const text = readFileSync(join(srcDir, file), "utf8");
+    const targets = new Set<string>();
+    for (const match of text.matchAll(IMPORT)) {
+      const specifier = match[1] ?? match[2] ?? match[3] ?? match[4]!;
+      const target = posix.normalize(posix.join(posix.dirname(file), specifier)).replace(/\.js$/, ".ts");
+      assert.ok(known.has(target), `${file} imports ${specifier}, which is not a file of src/`);
+      targets.add(target);
+    }
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+/** Strongly connected components with more than one member, or a member that imports itself. */
+function cycles(graph: Map<string, Set<string>>): string[][] {
+  let index = 0;
+  const indices = new Map<string, number>();
+  const lowlinks = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (node: string) => {
+    indices.set(node, index);
+    lowlinks.set(node, index);
+    index += 1;
+    stack.push(node);
+    onStack.add(node);
+    for (const next of graph.get(node) ?? []) {
+      if (!indices.has(next)) {
+        visit(next);
+        lowlinks.set(node, Math.min(lowlinks.get(node)!, lowlinks.get(next)!));
+      } else if (onStack.has(next)) {
+        lowlinks.set(node, Math.min(lowlinks.get(node)!, indices.get(next)!));
+      }
+    }
+    if (lowlinks.get(node) === indices.get(node)) {
+      const component: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop()!;
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== node);
+      if (component.length > 1 || graph.get(node)?.has(node)) found.push(component.sort());
+    }
+  };
+  for (const node of graph.keys()) if (!indices.has(node)) visit(node);
+  return found;
+}
+
+/** `access/keys.ts` belongs to `access/`; `config.ts` is a module of its own. */
+function moduleOf(file: string): string {
+  const slash = file.indexOf("/");
+  return slash < 0 ? file : `${file.slice(0, slash)}/`;
+}
+
+describe("the layout of src/", () => {
+  const graph = importGraph();
+
+  it("has no import cycle between files", () => {
+    assert.deepEqual(cycles(graph), []);
+  });
+
+  it("has no import cycle between folders (a root file counts as a module of its own)", () => {
+    const modules = new Map<string, Set<string>>();
+    for (const [file, targets] of graph) {
+      const from = moduleOf(file);
+      const edges = modules.get(from) ?? new Set<string>();
+      for (const target of targets) if (moduleOf(target) !== from) edges.add(moduleOf(target));
+      modules.set(from, edges);
+    }
+    assert.deepEqual(cycles(modules), []);
+  });
+
+  it("finds a cycle when there is one, so the checks above can fail", () => {
+    const looped = new Map([
+      ["a.ts", new Set(["b/x.ts"])],
+      ["b/x.ts", new Set(["c/y.ts"])],
+      ["c/y.ts", new Set(["a.ts"])],
+      ["d.ts", new Set(["a.ts"])],
+    ]);
+    assert.deepEqual(cycles(looped), [["a.ts", "b/x.ts", "c/y.ts"]]);
+  });
+
+  it("reads every kind of relative import: named, type-only, side effect, re-export, dynamic and worker URL", () => {
+    // The parser is the regular expression above; each form must give one specifier.
+    const forms = [
+      'import { a } from "./a.js";',
+      'import type { B } from "../b.js";',
+      'import "./c.js";',
+      'export { d } from "./d.js";',
+      'const e = await import("./e.js");',
+      'const f = new URL("./f.js", import.meta.url);',
+      "import {\n  g,\n  h,\n} from './g.js';",
+    ].join("\n");
+    const specifiers = [...forms.matchAll(IMPORT)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
+    assert.deepEqual(specifiers, ["./a.js", "../b.js", "./c.js", "./d.js", "./e.js", "./f.js", "./g.js"]);
+  });
+});
