@@ -90,7 +90,7 @@ async function createUser(args: readonly string[]): Promise<number> {
   }
   const roles = new Set<Role>([Role.USER]);
   for (const name of values.role ?? []) {
-    const role = Object.values(Role).find((r) => r === name.toUpperCase());
+    const role = Object.values(Role).find((r) => r === (name.toUpperCase() as Role));
     if (role === undefined) {
       process.stderr.write(`unknown role ${JSON.stringify(name)}: use ${Object.values(Role).join(" or ")}\n`);
       return EXIT_FAILED;

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 
 import type { GraphQLSchema } from "graphql";
-import { buildSchema, type ContainerType } from "type-graphql";
+import { buildSchema, type ClassType, type ContainerType } from "type-graphql";
 
 import { authChecker } from "./access/auth-checker.js";
 import { describeRequirements } from "./access/requires.js";
@@ -15,7 +15,7 @@ import { SessionResolver } from "./sessions/session.resolver.js";
 import { UserResolver } from "./users/user.resolver.js";
 
 /** Every resolver class, with how to build it from the services: the one list the schema is made of. */
-const RESOLVERS: ReadonlyArray<readonly [Function, (services: Services) => object]> = [
+const RESOLVERS: ReadonlyArray<readonly [ClassType, (services: Services) => object]> = [
   [AuthResolver, (s) => new AuthResolver(s.auth, s.sessions)],
   [UserResolver, (s) => new UserResolver(s.users)],
   [PostResolver, (s) => new PostResolver(s.posts, s.users)],
@@ -31,18 +31,18 @@ const RESOLVERS: ReadonlyArray<readonly [Function, (services: Services) => objec
  * but not executed (`npm run schema`, tests of its shape).
  */
 export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
-  const instances = new Map<Function, object>(
+  const instances = new Map<ClassType, object>(
     services ? RESOLVERS.map(([resolver, build]) => [resolver, build(services)]) : [],
   );
   const container: ContainerType = {
     get(someClass) {
-      const instance = instances.get(someClass as Function);
-      if (!instance) throw new Error(`No instance wired for resolver ${(someClass as Function).name}`);
+      const instance = instances.get(someClass as ClassType);
+      if (!instance) throw new Error(`No instance wired for resolver ${(someClass as ClassType).name}`);
       return instance;
     },
   };
   const schema = await buildSchema({
-    resolvers: RESOLVERS.map(([resolver]) => resolver) as [Function, ...Function[]],
+    resolvers: RESOLVERS.map(([resolver]) => resolver) as [ClassType, ...ClassType[]],
     container,
     authChecker,
     validateFn: validateArgument,

@@ -86,7 +86,7 @@ export class KeyRing {
   jwks(): { keys: PublicJwk[] } {
     const keys = this.keys
       .filter((k) => k.alg !== "HS256" && this.find(k.kid) !== undefined)
-      .map((k) => ({ ...(k.verifyWith.export({ format: "jwk" }) as JsonWebKey), kid: k.kid, alg: k.alg, use: "sig" as const }));
+      .map((k) => ({ ...k.verifyWith.export({ format: "jwk" }), kid: k.kid, alg: k.alg, use: "sig" as const }));
     return { keys };
   }
 
@@ -118,9 +118,9 @@ export function loadKeyRing(
 /** How a running instance keeps its ring current after a rotation: see {@link keepKeysCurrent}. */
 export interface KeyRefresher {
   /** Re-reads the keys now (SIGHUP). */
-  reload(): void;
+  reload: () => void;
   /** Re-reads the keys unless that happened within the last second (a token named an unknown kid). */
-  reloadOnUnknownKid(): void;
+  reloadOnUnknownKid: () => void;
   stop(): void;
 }
 

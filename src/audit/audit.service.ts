@@ -140,7 +140,7 @@ export class AuditService {
     this.open.delete(key);
     if (entry.count === 1) return;
     const detail = auditDetail({ ...entry.pairs, count: entry.count });
-    this.track(
+    void this.track(
       (async () => {
         const id = await entry.id;
         if (id === undefined) {

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { inspect } from "node:util";
 
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
@@ -148,7 +149,7 @@ function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Dat
   const prepare = sqlite.prepare.bind(sqlite);
   return new Proxy(sqlite, {
     get(target, property, receiver) {
-      if (property !== "prepare") return Reflect.get(target, property, receiver);
+      if (property !== "prepare") return Reflect.get(target, property, receiver) as unknown;
       return (source: string) => {
         let statement = cache.get(source);
         // A statement in the middle of iterating cannot be reused; such queries get a fresh one.
@@ -192,7 +193,7 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
       continue;
     }
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
-    throw new Error(`Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : inspect(error)}`);
   }
 }
 

@@ -132,7 +132,7 @@ export function createErrorFormatter(options: {
       const message = withoutVariableValue(options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""));
       return { ...formatted, message, extensions: { code: clientError.code, ...clientError.extensions } };
     }
-    if (typeof code === "string" && KNOWN_CODES.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
+    if (typeof code === "string" && KNOWN_CODES.has(code) && code !== (ErrorCode.INTERNAL_SERVER_ERROR as string)) {
       const { http: _http, stacktrace: _stacktrace, ...extensions } = formatted.extensions as Record<string, unknown>;
       // Apollo's hideSchemaDetailsFromClientErrors strips these from validation errors only; variable
       // coercion errors (BAD_USER_INPUT) would still reveal input field and enum value names.
@@ -168,7 +168,7 @@ export function createErrorReporter(logger: Logger) {
   };
   return {
     plugin: { requestDidStart: async () => listener } satisfies ApolloServerPlugin<{ requestId: string }>,
-    report(error: unknown): void {
+    report: (error: unknown): void => {
       const requestId = typeof error === "object" && error !== null ? requestIdOf.get(error) : undefined;
       (requestId === undefined ? logger : logger.child({ reqId: requestId })).error({ err: error }, "unexpected error");
     },

@@ -1,4 +1,4 @@
-import { GraphQLError, Kind, type SelectionSetNode, type ValidationRule } from "graphql";
+import { GraphQLError, Kind, OperationTypeNode, type SelectionSetNode, type ValidationRule } from "graphql";
 
 /** Mutations that check or issue credentials: at most one of them may appear in one operation. */
 export const AUTH_FIELDS: readonly string[] = ["login", "register", "refreshToken", "changePassword"];
@@ -16,7 +16,7 @@ export const SINGLE_AUTH_FIELD_MESSAGE =
  */
 export const singleAuthFieldRule: ValidationRule = (context) => ({
   OperationDefinition(operation) {
-    if (operation.operation !== "mutation") return;
+    if (operation.operation !== OperationTypeNode.MUTATION) return;
     // How many auth fields each fragment holds, computed once: a document that spreads fragments
     // into each other many times over must not make this rule exponential.
     const perFragment = new Map<string, number>();

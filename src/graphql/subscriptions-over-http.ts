@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from "@apollo/server";
-import { GraphQLError } from "graphql";
+import { GraphQLError, OperationTypeNode } from "graphql";
 
 import { ProtocolErrorCode } from "../errors.js";
 
@@ -21,7 +21,7 @@ export function subscriptionsOverHttpRefused(): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ operation }) {
-          if (operation?.operation !== "subscription") return;
+          if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
           throw new GraphQLError(SUBSCRIPTIONS_OVER_HTTP_MESSAGE, {
             extensions: { code: ProtocolErrorCode.BAD_REQUEST, http: { status: 400 } },
           });

@@ -1,5 +1,6 @@
 import cors, { type FastifyCorsOptions } from "@fastify/cors";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { inspect } from "node:util";
 
 import type { FastifyInstance } from "fastify";
 import helmet, { type HelmetOptions } from "helmet";
@@ -90,7 +91,7 @@ export function helmetHeaders(options: HelmetOptions): Readonly<Record<string, s
     },
   };
   helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (error?: unknown) => {
-    if (error) throw error;
+    if (error) throw error instanceof Error ? error : new Error(inspect(error));
   });
   return Object.freeze(headers);
 }

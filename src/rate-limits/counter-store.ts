@@ -83,6 +83,8 @@ function databaseCounterStore(database: DatabaseHandle, schemaName: string | und
     counter({ keyPrefix, points, duration, tableName }) {
       const store = { keyPrefix, points, duration, tableName, clearExpiredByTimeout: false };
       return new Promise<RateLimiterSQLite | RateLimiterPostgres>((resolve, reject) => {
+        // Declared before `ready`, which the limiter calls back once its table exists.
+        // eslint-disable-next-line prefer-const
         let limiter: RateLimiterSQLite | RateLimiterPostgres;
         const ready = (error?: Error) => {
           if (error) return reject(error);
