@@ -1,7 +1,7 @@
 // Bundles the compiled server (`<outDir>/src/main.js`, tsc's output with its decorator metadata)
 // into `<outDir>/bundle/main.js`, the file `npm start` runs. Node's ESM loader resolves, reads and
 // links each of the ~1,500 modules the server imports one by one; one file starts in about half
-// the time (README, Performance). Native addons stay outside and load from node_modules.
+// the time (docs/performance.md). Native addons stay outside and load from node_modules.
 //   node scripts/bundle.mjs [outDir=dist]
 import { join } from "node:path";
 

@@ -459,5 +459,5 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Every variable this service reads; the README's configuration table is checked against it. */
+/** Every variable this service reads; the tables of docs/configuration.md are checked against it. */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema(ACCEPT_ALL).shape);

@@ -2,8 +2,8 @@ import { ApolloServerErrorCode } from "@apollo/server/errors";
 import { GraphQLError } from "graphql";
 
 /**
- * Every `extensions.code` this service produces itself. Clients switch on these; the README's
- * error table is checked against this object by a test.
+ * Every `extensions.code` this service produces itself. Clients switch on these; the error tables
+ * of docs/errors.md are checked against this object by a test.
  */
 export const ErrorCode = {
   UNAUTHENTICATED: "UNAUTHENTICATED",

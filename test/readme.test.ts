@@ -1,9 +1,13 @@
+// The README is the front door and docs/ the reference; this keeps both in step with the code:
+// every code, reason, variable, audit event, package and source file the code has is documented
+// on its page, the README stays short, and every relative link and #anchor leads somewhere.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { AuditEventType } from "../src/audit/audit.type.js";
 import { CONFIG_VARIABLES } from "../src/config.js";
 import { ErrorCode, ProtocolErrorCode } from "../src/errors.js";
 
@@ -18,33 +22,217 @@ function repositoryRoot(): string {
 }
 
 const root = repositoryRoot();
-const readme = readFileSync(join(root, "README.md"), "utf8");
-const tableRows = readme.split("\n").filter((line) => line.startsWith("| "));
+const read = (path: string) => readFileSync(join(root, path), "utf8");
 
-function documentedInTable(name: string): boolean {
-  return tableRows.some((row) => row.includes(`\`${name}\``));
+/** README.md and every page of docs/, by path relative to the repository. */
+const pages = new Map<string, string>([
+  ["README.md", read("README.md")],
+  ...readdirSync(join(root, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .sort()
+    .map((name): [string, string] => [`docs/${name}`, read(`docs/${name}`)]),
+]);
+
+function page(path: string): string {
+  const text = pages.get(path);
+  assert.ok(text !== undefined, `${path} is missing`);
+  return text;
 }
 
-describe("the README stays in step with the code", () => {
-  it("documents every error code the service can produce, in a table", () => {
-    const missing = [...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)].filter((code) => !documentedInTable(code));
-    assert.deepEqual(missing, [], "add these codes to the README's error tables");
+/** The text outside fenced code blocks, line by line (a `# comment` in a shell block is no heading). */
+function proseLines(markdown: string): string[] {
+  let fenced = false;
+  return markdown.split("\n").filter((line) => {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      return false;
+    }
+    return !fenced;
+  });
+}
+
+function documentedInTable(path: string, name: string): boolean {
+  return proseLines(page(path)).some((line) => line.startsWith("| ") && line.includes(`\`${name}\``));
+}
+
+/** GitHub's heading anchor: lower case, punctuation but `-` and `_` dropped, spaces to `-`. */
+function githubSlug(heading: string): string {
+  const text = heading
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/`/g, "")
+    .trim();
+  return text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, "")
+    .replace(/ /g, "-");
+}
+
+/** Every anchor a page's headings give, with GitHub's `-1`, `-2` for repeats. */
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  for (const line of proseLines(markdown)) {
+    const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!heading) continue;
+    const slug = githubSlug(heading[1]!);
+    const count = seen.get(slug) ?? 0;
+    anchors.add(count === 0 ? slug : `${slug}-${count}`);
+    seen.set(slug, count + 1);
+  }
+  return anchors;
+}
+
+/** Relative link targets of a page: `[text](target)` and images, outside code. */
+function relativeLinks(markdown: string): string[] {
+  const links: string[] = [];
+  for (const line of proseLines(markdown)) {
+    const withoutCode = line.replace(/`[^`]*`/g, "");
+    for (const match of withoutCode.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
+      const target = match[1]!;
+      if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto: …
+      links.push(target);
+    }
+  }
+  return links;
+}
+
+/** What is wrong with the relative links of `pageText` (at `pagePath`), as readable lines. */
+function brokenLinks(pagePath: string, pageText: string, readPage: (path: string) => string | undefined): string[] {
+  const problems: string[] = [];
+  for (const link of relativeLinks(pageText)) {
+    const hash = link.indexOf("#");
+    const pathPart = hash < 0 ? link : link.slice(0, hash);
+    const anchor = hash < 0 ? undefined : decodeURIComponent(link.slice(hash + 1));
+    const target = pathPart === "" ? pagePath : relative(root, resolve(root, dirname(pagePath), pathPart)).split("\\").join("/");
+    const text = readPage(target);
+    if (text === undefined && !existsSync(join(root, target))) {
+      problems.push(`${pagePath}: ${link} -> no file ${target}`);
+      continue;
+    }
+    if (anchor === undefined || !target.endsWith(".md")) continue;
+    if (!anchorsOf(text ?? readFileSync(join(root, target), "utf8")).has(anchor)) {
+      problems.push(`${pagePath}: ${link} -> no heading #${anchor} in ${target}`);
+    }
+  }
+  return problems;
+}
+
+/** The literals of a string-union type alias in a source file, e.g. `type TokenFailure = | "A" | "B";`. */
+function unionLiterals(file: string, typeName: string): string[] {
+  const source = read(file);
+  const declaration = new RegExp(`export type ${typeName} =([^;]*);`).exec(source);
+  assert.ok(declaration, `${typeName} not found in ${file}`);
+  return [...declaration[1]!.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]!);
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** The files the project layout in docs/development.md names, as `src/...` paths. */
+function filesInLayout(): string[] {
+  const text = page("docs/development.md");
+  const section = text.slice(text.indexOf("## Project layout"));
+  const block = /```\n(src\/\n[\s\S]*?)```/.exec(section);
+  assert.ok(block, "docs/development.md has no layout block starting with src/");
+  const files: string[] = [];
+  let folder = "";
+  for (const line of block[1]!.split("\n").slice(1)) {
+    const entry = /^( +)(\S+)/.exec(line);
+    if (!entry) continue;
+    const [, indent, name] = entry;
+    if (indent!.length === 2) {
+      if (name!.endsWith("/")) folder = name!;
+      else {
+        folder = "";
+        files.push(`src/${name}`);
+      }
+    } else if (name!.endsWith(".ts")) {
+      files.push(`src/${folder}${name}`);
+    }
+  }
+  return files;
+}
+
+describe("the README and docs/ stay in step with the code", () => {
+  it("documents every error code the service can produce, in a table of docs/errors.md", () => {
+    const missing = [...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)].filter((code) => !documentedInTable("docs/errors.md", code));
+    assert.deepEqual(missing, [], "add these codes to the tables of docs/errors.md");
   });
 
-  it("documents every configuration variable the service reads", () => {
-    const missing = CONFIG_VARIABLES.filter((name) => !documentedInTable(name));
-    assert.deepEqual(missing, [], "add these variables to the README's configuration table");
+  it("documents every reason an access token is refused for, in a table of docs/errors.md", () => {
+    const reasons = [...unionLiterals("src/access/tokens.ts", "TokenFailure"), ...unionLiterals("src/access/bearer.ts", "RejectionReason")];
+    assert.ok(reasons.length >= 10 && reasons.includes("SESSION_ENDED"), `too few reasons found: ${reasons.join(", ")}`);
+    const missing = reasons.filter((reason) => !documentedInTable("docs/errors.md", reason));
+    assert.deepEqual(missing, [], "add these reasons to the token reasons table of docs/errors.md");
   });
 
-  it("justifies every dependency in one line", () => {
-    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Record<string, Record<string, string>>;
+  it("documents every configuration variable the service reads, in a table of docs/configuration.md", () => {
+    const missing = CONFIG_VARIABLES.filter((name) => !documentedInTable("docs/configuration.md", name));
+    assert.deepEqual(missing, [], "add these variables to docs/configuration.md");
+  });
+
+  it("documents every audit event type, in the table of docs/audit-log.md", () => {
+    const missing = Object.values(AuditEventType).filter((type) => !documentedInTable("docs/audit-log.md", type));
+    assert.deepEqual(missing, [], "add these event types to docs/audit-log.md");
+  });
+
+  it("justifies every dependency in one line of docs/development.md", () => {
+    const pkg = JSON.parse(read("package.json")) as Record<string, Record<string, string>>;
     const names = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})];
-    const missing = names.filter((name) => !documentedInTable(name) && !(name.startsWith("@types/") && documentedInTable("@types/*")));
-    assert.deepEqual(missing, [], "add a line for these packages to the README's dependency table");
+    const documented = (name: string) => documentedInTable("docs/development.md", name);
+    const missing = names.filter((name) => !documented(name) && !(name.startsWith("@types/") && documented("@types/*")));
+    assert.deepEqual(missing, [], "add a line for these packages to the dependency table of docs/development.md");
   });
 
-  it("gives the two set-up commands", () => {
-    assert.ok(readme.includes("npm install && npm start"));
-    assert.ok(readme.includes("npm test"));
+  it("names every source file, and only those, in the project layout of docs/development.md", () => {
+    assert.deepEqual(filesInLayout().sort(), sourceFiles("src").sort());
+  });
+
+  it("keeps the README a front door: at most 250 lines", () => {
+    const lines = page("README.md").split("\n").length;
+    assert.ok(lines <= 250, `README.md has ${lines} lines; move reference text into docs/`);
+  });
+
+  it("gives the set-up and test commands in the README", () => {
+    const lines = page("README.md").split("\n").map((line) => line.trim());
+    for (const command of ["npm install", "npm start", "npm test"]) assert.ok(lines.includes(command), `README.md should show \`${command}\` on a line of its own`);
+  });
+
+  it("links every page of docs/ from the README", () => {
+    const linked = new Set(relativeLinks(page("README.md")).map((link) => link.split("#")[0]));
+    const orphans = [...pages.keys()].filter((path) => path.startsWith("docs/") && !linked.has(path));
+    assert.deepEqual(orphans, [], "link these pages from the README");
+  });
+
+  it("has every relative link point to an existing file, and every #anchor to an existing heading", () => {
+    const problems = [...pages].flatMap(([path, text]) => brokenLinks(path, text, (p) => pages.get(p)));
+    assert.deepEqual(problems, []);
+  });
+
+  it("finds broken links and anchors when there are some, so the check above can fail", () => {
+    const fixture = [
+      "# Title",
+      "## Keys, kid and the JWKS",
+      "## Redis is down or frozen (REDIS_URL set)",
+      "## Keys, kid and the JWKS",
+      "```sh",
+      "# not a heading",
+      "[not a link](nowhere.md)",
+      "```",
+      "[ok](#keys-kid-and-the-jwks) [ok](#keys-kid-and-the-jwks-1) [ok](#redis-is-down-or-frozen-redis_url-set)",
+      "[ok](../package.json) [web](https://example.com/x.md) `[code](nowhere.md)`",
+      "[bad](#not-a-heading) [bad](missing.md) [bad](../README.md#no-such-heading)",
+    ].join("\n");
+    const problems = brokenLinks("docs/fixture.md", fixture, (p) => (p === "docs/fixture.md" ? fixture : pages.get(p)));
+    assert.deepEqual(problems, [
+      "docs/fixture.md: #not-a-heading -> no heading #not-a-heading in docs/fixture.md",
+      "docs/fixture.md: missing.md -> no file docs/missing.md",
+      "docs/fixture.md: ../README.md#no-such-heading -> no heading #no-such-heading in README.md",
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import { GraphQLError, Kind, OperationTypeNode, type SelectionSetNode, type Vali
 /** Mutations that check or issue credentials: at most one of them may appear in one operation. */
 export const AUTH_FIELDS: readonly string[] = ["login", "register", "refreshToken", "changePassword"];
 
-/** The message of the validation error, also shown in the README. */
+/** The message of the validation error, also quoted in docs/errors.md. */
 export const SINGLE_AUTH_FIELD_MESSAGE =
   "An operation may contain at most one of login, register, refreshToken and changePassword (aliases and fragments count too). Send each in its own request.";
 

@@ -196,7 +196,7 @@ function isPoisoned(value: unknown): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The API's rules, as the README states them, for the model.
+// The API's rules, as docs/errors.md states them, for the model.
 
 // class-validator's Length counts like validator.js: a surrogate pair and a character followed by a
 // variation selector count once.

@@ -7,7 +7,7 @@ import type { Database } from "../../src/db/schema.js";
 import { ErrorCode, ProtocolErrorCode } from "../../src/errors.js";
 import type { TestApp } from "../helpers/app.js";
 
-/** Every `extensions.code` the README documents: the service's own and the protocol layer's. */
+/** Every `extensions.code` docs/errors.md documents: the service's own and the protocol layer's. */
 export const DOCUMENTED_CODES: ReadonlySet<string> = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)]);
 
 /** An HTTP response read whole, whatever its content type. */
