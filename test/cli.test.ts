@@ -10,7 +10,8 @@ import { createTokenService } from "../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../src/config.js";
 import { loadConfig } from "../src/load-config.js";
 import { Role } from "../src/access/roles.js";
-import { type TestApp, startTestApp, listUsernames } from "./helpers/app.js";
+import { listUsernames } from "./helpers/api.js";
+import { type TestApp, startTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 import { type ProcessResult, runNode } from "./helpers/processes.js";
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
-import { type TestApp, codes, startTestApp, useTestApp } from "./helpers/app.js";
+import { codes } from "./helpers/api.js";
+import { type TestApp, startTestApp, useTestApp } from "./helpers/app.js";
 
 const STUDIO = "https://studio.apollographql.com";
 const APP = "https://app.example";

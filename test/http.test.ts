@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
-import { type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
+import { codes, listUsernames } from "./helpers/api.js";
+import { type TestApp, startTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };

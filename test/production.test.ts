@@ -3,7 +3,8 @@ import { after, before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { type GraphQLResponse, codes } from "./helpers/api.js";
+import { type TestApp, startTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };

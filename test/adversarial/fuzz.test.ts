@@ -14,8 +14,9 @@ import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import type { Principal as AppPrincipal } from "../../src/access/principal.js";
 import { Role } from "../../src/access/roles.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type RawResponse, errorCodes, postJson } from "../helpers/http.js";
+import { DOCUMENTED_CODES, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
-import { DOCUMENTED_CODES, type RawResponse, assertUnchanged, countBy, errorCodes, postJson, snapshot } from "./helpers.js";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : 0x5eed_2024;
 const CASES = process.env.FUZZ_CASES ? Number(process.env.FUZZ_CASES) : 300;

@@ -8,8 +8,9 @@ import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type RawResponse, errorCodes, postJson, send } from "../helpers/http.js";
+import { type Snapshot, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type RawResponse, type Snapshot, assertUnchanged, countBy, errorCodes, postJson, send, snapshot } from "./helpers.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const PASSWORD = "correct horse battery";

@@ -8,8 +8,9 @@ import { type GraphQLInputType, type GraphQLSchema, getNamedType, getNullableTyp
 
 import { WELL_FORMED_RULE } from "../../src/graphql/validation.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type RawResponse, errorCodes, postJson } from "../helpers/http.js";
+import { type Snapshot, assertUnchanged, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type RawResponse, type Snapshot, assertUnchanged, errorCodes, postJson, snapshot } from "./helpers.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const PASSWORD = "correct horse battery";

@@ -20,8 +20,10 @@ import { after, before, describe, it } from "node:test";
 import type { RejectionReason } from "../../src/access/bearer.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
+import { loggedRejection } from "../helpers/api.js";
 import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
-import { type RawResponse, countBy, errorCodes, loggedRejection, postJson, startTrap } from "./helpers.js";
+import { type RawResponse, errorCodes, postJson } from "../helpers/http.js";
+import { countBy, startTrap } from "./helpers.js";
 
 type Algorithm = "HS256" | "RS256" | "ES256";
 type Json = Record<string, unknown>;

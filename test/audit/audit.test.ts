@@ -3,9 +3,9 @@ import { after, before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, PASSWORD, type Tokens, codes, login, loginRaw, registerUser, sessionOf } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { PASSWORD, type Tokens, login, loginRaw, registerUser, sessionOf } from "../sessions/helpers.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 const WRONG = "a wrong password entirely";

@@ -9,9 +9,9 @@ import { pino } from "pino";
 
 import { AuditService, COALESCE_MAX_KEYS } from "../../src/audit/audit.service.js";
 import type { AuditRecord, AuditStore } from "../../src/audit/audit.store.js";
+import { registerUser } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { registerUser } from "../sessions/helpers.js";
 
 interface RejectionRow {
   ip: string | null;

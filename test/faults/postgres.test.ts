@@ -5,7 +5,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import pg from "pg";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { type TestDatabase, createTestDatabase } from "../helpers/databases.js";
 import { TcpProxy } from "../helpers/tcp-proxy.js";
 

@@ -6,10 +6,10 @@ import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 
 import { FLOOD_LIMITS_TABLE } from "../../src/rate-limits/flood-limit.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, codes, registerRaw, registerUser } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
-import { registerRaw, registerUser } from "../sessions/helpers.js";
 
 const HOUR = 3600;
 const CREATE_POST = `mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`;

@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { REFRESH_TOKEN_SHAPE, assertAccessAccepted, assertAccessRefused, assertInvalidToken, assertRefreshRefused, assertRefreshRefusedResponse, claimsOf, codes, login, loginRaw, me, refresh, refreshRaw, registerRaw, registerUser, sessionOf } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import {
-  REFRESH_TOKEN_SHAPE,
-  assertAccessAccepted,
-  assertAccessRefused,
-  assertInvalidToken,
-  assertRefreshRefused,
-  assertRefreshRefusedResponse,
-  claimsOf,
-  login,
-  loginRaw,
-  me,
-  refresh,
-  refreshRaw,
-  registerRaw,
-  registerUser,
-  sessionOf,
-} from "./helpers.js";
 
 const MINUTE = 60_000;
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, type Tokens, claimsOf, codes, login, refresh, registerUser } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type Tokens, claimsOf, login, refresh, registerUser } from "./helpers.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 

@@ -16,9 +16,10 @@ import {
   isScalarType,
 } from "graphql";
 
-import { buildAppSchema } from "../src/schema.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
-import { DATABASES } from "./helpers/databases.js";
+import { buildAppSchema } from "../../src/schema.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
+import { DATABASES } from "../helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 

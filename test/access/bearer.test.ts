@@ -7,7 +7,8 @@ import jwt from "jsonwebtoken";
 import type { TokenFailure } from "../../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
-import { type GraphQLResponse, type TestApp, TEST_SECRET, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 // The app's clock is frozen here, so forged timestamps are exact rather than "about now".

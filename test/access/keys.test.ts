@@ -22,7 +22,8 @@ import jwt from "jsonwebtoken";
 import { rotateGeneratedKey } from "../../src/access/keys.js";
 import { type Config, ConfigError, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { loadConfig } from "../../src/load-config.js";
-import { TEST_SECRET, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { codes } from "../helpers/api.js";
+import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
 
 type Algorithm = "HS256" | "RS256" | "ES256";

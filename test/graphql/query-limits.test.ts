@@ -3,8 +3,9 @@ import { after, before, describe, it } from "node:test";
 
 import { getIntrospectionQuery } from "graphql";
 
-import { createErrorFormatter } from "../src/graphql/format-error.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
+import { createErrorFormatter } from "../../src/graphql/format-error.js";
+import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 

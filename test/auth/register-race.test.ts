@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
-import { DATABASES } from "./helpers/databases.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
+import { DATABASES } from "../helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id username roles } } }`;

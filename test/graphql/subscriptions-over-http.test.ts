@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../src/graphql/subscriptions-over-http.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
-import { errorCodes, postJson, send } from "./adversarial/helpers.js";
+import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../../src/graphql/subscriptions-over-http.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
+import { errorCodes, postJson, send } from "../helpers/http.js";
 
 /** The log lines at error level or above, or that report an unexpected error. */
 function errorLines(t: TestApp): string[] {

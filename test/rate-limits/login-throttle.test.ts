@@ -9,10 +9,10 @@ import { sql } from "kysely";
 import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
 import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
 import type { Context } from "../../src/access/principal.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, PASSWORD, codes, loginRaw, registerUser } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind, createTestDatabase } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
-import { PASSWORD, loginRaw, registerUser } from "../sessions/helpers.js";
 
 const WRONG = "not the password at all";
 const ROOT = { username: "root", password: "root password 1" };

@@ -1,8 +1,47 @@
+// Calling the API as a client does: GraphQL over HTTP, sign-up and sign-in with their tokens, the
+// claims a client can read from its own token, and the assertions the suites share.
 import assert from "node:assert/strict";
 
-import { type GraphQLResponse, type TestApp, codes } from "../helpers/app.js";
+import { payloadOf } from "./jwt.js";
 
-/** The password every user in the session suites starts with. */
+export interface GraphQLResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: { data?: T | null; errors?: Array<{ message: string; path?: string[]; extensions?: Record<string, any> }> };
+}
+
+export interface GqlOptions {
+  variables?: Record<string, unknown>;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+/** What the helpers below need of an app: a GraphQL client (a TestApp is one). */
+export interface ApiClient {
+  gql<T = any>(query: string, options?: GqlOptions): Promise<GraphQLResponse<T>>;
+}
+
+/** POSTs a GraphQL operation to `url` over real HTTP; the response body must be JSON. */
+export async function gql<T = any>(url: string | URL, query: string, options: GqlOptions = {}): Promise<GraphQLResponse<T>> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...options.headers,
+    },
+    body: JSON.stringify({ query, variables: options.variables }),
+  });
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+/** The `extensions.code` of each error, in order. */
+export function codes(response: GraphQLResponse): string[] {
+  return (response.body.errors ?? []).map((e) => e.extensions?.code);
+}
+
+/** The password every test user starts with unless a test says otherwise. */
 export const PASSWORD = "correct horse battery";
 
 /** What a client keeps after register, login or refreshToken. */
@@ -17,8 +56,13 @@ const AUTH_PAYLOAD = "accessToken refreshToken tokenType expiresIn user { id use
 /** The shape of every refresh token: a prefix and 256 bits in base64url. */
 export const REFRESH_TOKEN_SHAPE = /^rt_[A-Za-z0-9_-]{43}$/;
 
+interface SignInOptions {
+  password?: string;
+  userAgent?: string;
+}
+
 /** Registers `username` and returns the raw response (so tests can look at the whole payload). */
-export function registerRaw(t: TestApp, username: string, options: { password?: string; userAgent?: string } = {}): Promise<GraphQLResponse> {
+export function registerRaw(t: ApiClient, username: string, options: SignInOptions = {}): Promise<GraphQLResponse> {
   return t.gql(`mutation($input: RegisterInput!) { register(input: $input) { ${AUTH_PAYLOAD} } }`, {
     variables: { input: { username, password: options.password ?? PASSWORD } },
     headers: options.userAgent ? { "user-agent": options.userAgent } : {},
@@ -26,7 +70,7 @@ export function registerRaw(t: TestApp, username: string, options: { password?: 
 }
 
 /** Logs `username` in and returns the raw response. */
-export function loginRaw(t: TestApp, username: string, options: { password?: string; userAgent?: string } = {}): Promise<GraphQLResponse> {
+export function loginRaw(t: ApiClient, username: string, options: SignInOptions = {}): Promise<GraphQLResponse> {
   return t.gql(`mutation($input: LoginInput!) { login(input: $input) { ${AUTH_PAYLOAD} } }`, {
     variables: { input: { username, password: options.password ?? PASSWORD } },
     headers: options.userAgent ? { "user-agent": options.userAgent } : {},
@@ -34,24 +78,24 @@ export function loginRaw(t: TestApp, username: string, options: { password?: str
 }
 
 /** Exchanges a refresh token, sent without an Authorization header, and returns the raw response. */
-export function refreshRaw(t: TestApp, refreshToken: string): Promise<GraphQLResponse> {
+export function refreshRaw(t: ApiClient, refreshToken: string): Promise<GraphQLResponse> {
   return t.gql(`mutation($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { ${AUTH_PAYLOAD} } }`, {
     variables: { refreshToken },
   });
 }
 
 /** Registers a user and returns its first session's tokens; fails the test when registration fails. */
-export async function registerUser(t: TestApp, username: string, options: { password?: string; userAgent?: string } = {}): Promise<Tokens> {
+export async function registerUser(t: ApiClient, username: string, options: SignInOptions = {}): Promise<Tokens> {
   return tokensFrom(await registerRaw(t, username, options), "register");
 }
 
 /** Logs in (a new session) and returns its tokens; fails the test when the login fails. */
-export async function login(t: TestApp, username: string, options: { password?: string; userAgent?: string } = {}): Promise<Tokens> {
+export async function login(t: ApiClient, username: string, options: SignInOptions = {}): Promise<Tokens> {
   return tokensFrom(await loginRaw(t, username, options), "login");
 }
 
 /** Rotates a refresh token and returns the new pair; fails the test when it is refused. */
-export async function refresh(t: TestApp, refreshToken: string): Promise<Tokens> {
+export async function refresh(t: ApiClient, refreshToken: string): Promise<Tokens> {
   return tokensFrom(await refreshRaw(t, refreshToken), "refreshToken");
 }
 
@@ -63,15 +107,21 @@ function tokensFrom(res: GraphQLResponse, field: string): Tokens {
 }
 
 /** Asks `me` with an access token. */
-export function me(t: TestApp, accessToken: string): Promise<GraphQLResponse> {
+export function me(t: ApiClient, accessToken: string): Promise<GraphQLResponse> {
   return t.gql(`{ me { id } }`, { token: accessToken });
+}
+
+/** Every stored username, in sign-up order, as an admin sees them; fails the test on any error. */
+export async function listUsernames(t: ApiClient, adminToken: string): Promise<string[]> {
+  const res = await t.gql(`{ users { username } }`, { token: adminToken });
+  if (res.status !== 200 || res.body.errors) throw new Error(`users query failed: ${JSON.stringify(res.body)}`);
+  return res.body.data.users.map((u: { username: string }) => u.username);
 }
 
 /** The payload of a JWT, decoded without verification (the client's view of its own token). */
 export function claimsOf(jwt: string): Record<string, any> {
-  const payload = jwt.split(".")[1];
-  assert.ok(payload, "a JWT has three segments");
-  return JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+  assert.ok(jwt.split(".")[1], "a JWT has three segments");
+  return payloadOf(jwt);
 }
 
 /** The session id (`sid`) an access token belongs to. */
@@ -80,7 +130,7 @@ export function sessionOf(accessToken: string): string {
 }
 
 /** The access token is accepted: `me` answers with its user. */
-export async function assertAccessAccepted(t: TestApp, accessToken: string, userId: string): Promise<void> {
+export async function assertAccessAccepted(t: ApiClient, accessToken: string, userId: string): Promise<void> {
   const res = await me(t, accessToken);
   assert.equal(res.status, 200);
   assert.deepEqual(res.body.data, { me: { id: userId } }, `expected the token to work, got ${JSON.stringify(res.body.errors)}`);
@@ -95,7 +145,7 @@ export function assertInvalidToken(res: GraphQLResponse): void {
 }
 
 /** The access token is refused with 401 on `me`. */
-export async function assertAccessRefused(t: TestApp, accessToken: string): Promise<void> {
+export async function assertAccessRefused(t: ApiClient, accessToken: string): Promise<void> {
   assertInvalidToken(await me(t, accessToken));
 }
 
@@ -108,8 +158,19 @@ export function assertRefreshRefusedResponse(res: GraphQLResponse): void {
 }
 
 /** The refresh token is refused. */
-export async function assertRefreshRefused(t: TestApp, refreshToken: string): Promise<void> {
+export async function assertRefreshRefused(t: ApiClient, refreshToken: string): Promise<void> {
   assertRefreshRefusedResponse(await refreshRaw(t, refreshToken));
+}
+
+/** The `reason` the app logged as "access token rejected" for the request that got `res`, if any. */
+export function loggedRejection(t: { logs: readonly string[] }, res: { headers: Headers }): string | undefined {
+  const requestId = res.headers.get("x-request-id");
+  if (!requestId) return undefined;
+  for (const line of t.logs) {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    if (entry.reqId === requestId && entry.msg === "access token rejected") return entry.reason as string;
+  }
+  return undefined;
 }
 
 /** Lets the wall clock move on, so rows written next get a later millisecond timestamp. */

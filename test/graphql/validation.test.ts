@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
-import { DATABASES } from "./helpers/databases.js";
+import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
+import { DATABASES } from "../helpers/databases.js";
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id username } } }`;
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken user { id } } }`;
