@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
-import { type RawResponse, errorCodes, postJson, send } from "../helpers/http.js";
+import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
 import { type Snapshot, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -40,7 +40,7 @@ interface AbuseCase {
 
 function gql(s: Setup, query: string, options: { variables?: unknown; token?: string; operationName?: unknown; extensions?: unknown } = {}): Promise<RawResponse> {
   const { token, ...body } = options;
-  return postJson(s.t.url, { query, ...body }, token ? { authorization: `Bearer ${token}` } : {});
+  return postGraphQL(s.t.url, { query, ...body }, token);
 }
 
 function getQuery(s: Setup, query: string, headers: Record<string, string> = {}): Promise<RawResponse> {

@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { AuditService, COALESCE_MAX_KEYS } from "../../src/audit/audit.service.js";
 import type { AuditRecord, AuditStore } from "../../src/audit/audit.store.js";
 import { registerUser } from "../helpers/api.js";
+import { tamperedSignature } from "../helpers/jwt.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -38,12 +39,6 @@ async function reject(t: TestApp, n: number, authorization: string, userAgent = 
     answers.map((res) => res.status),
     Array(n).fill(401),
   );
-}
-
-/** A real access token with its signature changed: SIGNATURE_INVALID. */
-function tampered(token: string): string {
-  const last = token.at(-1) === "A" ? "B" : "A";
-  return token.slice(0, -1) + last;
 }
 
 for (const kind of DATABASES) {
@@ -81,7 +76,7 @@ for (const kind of DATABASES) {
         assert.deepEqual(res.body, { data: { logout: true } });
       }
       await reject(t, 3, "Bearer not-a-jwt");
-      await reject(t, 4, `Bearer ${tampered(alice.accessToken)}`);
+      await reject(t, 4, `Bearer ${tamperedSignature(alice.accessToken)}`);
       await reject(t, 5, `Bearer ${alice.accessToken}`);
       await reject(t, 6, `Bearer ${bob.accessToken}`);
       await t.app.audit.flush();

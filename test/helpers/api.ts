@@ -2,6 +2,7 @@
 // claims a client can read from its own token, and the assertions the suites share.
 import assert from "node:assert/strict";
 
+import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { payloadOf } from "./jwt.js";
 
 export interface GraphQLResponse<T = any> {
@@ -23,16 +24,17 @@ export interface ApiClient {
 }
 
 /** POSTs a GraphQL operation to `url` over real HTTP; the response body must be JSON. */
-export async function gql<T = any>(url: string | URL, query: string, options: GqlOptions = {}): Promise<GraphQLResponse<T>> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...options.headers,
-    },
-    body: JSON.stringify({ query, variables: options.variables }),
-  });
+export function gql<T = any>(url: string | URL, query: string, options: GqlOptions = {}): Promise<GraphQLResponse<T>> {
+  return postBody<T>(
+    url,
+    { query, variables: options.variables },
+    { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers },
+  );
+}
+
+/** POSTs any JSON request body with exactly the headers given (no Authorization added) and reads a GraphQL response; the response body must be JSON. */
+export async function postBody<T = any>(url: string | URL, body: unknown, headers: Record<string, string> = {}): Promise<GraphQLResponse<T>> {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
@@ -136,12 +138,20 @@ export async function assertAccessAccepted(t: ApiClient, accessToken: string, us
   assert.deepEqual(res.body.data, { me: { id: userId } }, `expected the token to work, got ${JSON.stringify(res.body.errors)}`);
 }
 
-/** The whole request was refused for its bearer token: HTTP 401 with the RFC 6750 challenge. */
-export function assertInvalidToken(res: GraphQLResponse): void {
+/**
+ * The whole request was refused for its bearer token: HTTP 401 with the RFC 6750 challenge, one
+ * UNAUTHENTICATED error and no data. `exact` also holds it to the full contract: the one fixed
+ * message, and no `data` key at all (not even null).
+ */
+export function assertInvalidToken(res: GraphQLResponse, options: { exact?: boolean } = {}): void {
   assert.equal(res.status, 401);
   assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
   assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
   assert.equal(res.body.data ?? null, null);
+  if (options.exact) {
+    assert.equal(res.body.errors?.[0]?.message, INVALID_TOKEN_MESSAGE);
+    assert.equal("data" in res.body, false, "a refused request has no data, not even null");
+  }
 }
 
 /** The access token is refused with 401 on `me`. */

@@ -125,8 +125,8 @@ export function useTestApp(kind: DatabaseKind, options: StartOptions = {}): Test
 // ---------------------------------------------------------------------------------------------
 // The server as a child process: `node dist/bundle/main.js`, what `npm start` runs.
 
-// The bundle next to the compiled tests (dist/bundle/main.js).
-const MAIN = new URL("../../bundle/main.js", import.meta.url);
+/** What `npm start` runs: the bundle next to the compiled tests (dist/bundle/main.js). */
+export const SERVER_MAIN = new URL("../../bundle/main.js", import.meta.url);
 
 /** Longest wait for "server ready", so that a hung start fails its test instead of hanging CI. */
 export const START_TIMEOUT_MS = 30_000;
@@ -158,7 +158,7 @@ export class ServerProcess {
     readonly port: number,
     cwd: string,
   ) {
-    this.child = spawn(process.execPath, [fileURLToPath(MAIN)], { env: { ...env, PORT: String(port) }, cwd, stdio: "pipe" });
+    this.child = spawn(process.execPath, [fileURLToPath(SERVER_MAIN)], { env: { ...env, PORT: String(port) }, cwd, stdio: "pipe" });
     this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
     this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
     running.add(this);

@@ -52,10 +52,10 @@ export function withClaims(token: string, claims: unknown): string {
   return replaceSegment(token, 1, segment(claims));
 }
 
-/** The token with the last character of its signature changed: SIGNATURE_INVALID. */
+/** The token with the first character of its signature changed (so the signature bytes differ): SIGNATURE_INVALID. */
 export function tamperedSignature(token: string): string {
-  const last = token.at(-1) === "A" ? "B" : "A";
-  return token.slice(0, -1) + last;
+  const [header, payload, signature] = parts(token);
+  return `${header}.${payload}.${signature.startsWith("A") ? "B" : "A"}${signature.slice(1)}`;
 }
 
 /** A compact JWS of exactly this header and payload (see {@link segment}); with no signer, the signature is empty (alg none). */
@@ -102,6 +102,6 @@ export function sign(
 }
 
 /** `claims` moved into the past: issued `ageSeconds` before `nowSeconds` and expired `agoSeconds` before it. */
-export function expired(claims: Json, nowSeconds: number, options: { ageSeconds?: number; agoSeconds?: number } = {}): Json {
+export function expiredClaims(claims: Json, nowSeconds: number, options: { ageSeconds?: number; agoSeconds?: number } = {}): Json {
   return { ...claims, iat: nowSeconds - (options.ageSeconds ?? 1000), exp: nowSeconds - (options.agoSeconds ?? 100) };
 }
