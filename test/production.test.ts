@@ -6,6 +6,7 @@ import { sql } from "kysely";
 import { type GraphQLResponse, codes } from "./helpers/api.js";
 import { type TestApp, startTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
+import { send } from "./helpers/http.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 
@@ -36,8 +37,8 @@ describe("in production (sqlite)", () => {
     const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     const requests: Array<Record<string, string>> = [{ accept: browser }, { accept: browser, "apollo-require-preflight": "true" }];
     for (const headers of requests) {
-      const response = await fetch(t.url, { headers });
-      const text = await response.text();
+      const response = await send(t.url, { headers });
+      const text = response.text;
       assert.equal(response.status, 400);
       assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
       assert.doesNotMatch(text, /<html|<!DOCTYPE/i);

@@ -6,6 +6,7 @@ import { getIntrospectionQuery } from "graphql";
 import { createErrorFormatter } from "../../src/graphql/format-error.js";
 import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
+import { send } from "../helpers/http.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 
@@ -169,9 +170,9 @@ describe("query limits in production, with the default limits (sqlite)", () => {
   });
 
   it("refuses a too-deep query sent over GET the same way", async () => {
-    const res = await fetch(`${t.url}?query=${encodeURIComponent(nested(12))}`, { headers: { "apollo-require-preflight": "true" } });
+    const res = await send(`${t.url}?query=${encodeURIComponent(nested(12))}`, { headers: { "apollo-require-preflight": "true" } });
     assert.equal(res.status, 400);
-    assert.deepEqual(await res.json(), { errors: [{ message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }] });
+    assert.deepEqual(res.json, { errors: [{ message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }] });
   });
 
   it("runs what a real client sends: the whole flow of test/flow.test.ts, with fragments and variables", async () => {

@@ -9,7 +9,7 @@ import { sql } from "kysely";
 import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
 import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
 import type { Context } from "../../src/access/principal.js";
-import { type GraphQLResponse, PASSWORD, codes, loginRaw, registerUser } from "../helpers/api.js";
+import { type GraphQLResponse, PASSWORD, codes, loginRaw, postBody, registerUser } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind, createTestDatabase } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
@@ -198,13 +198,9 @@ for (const kind of DATABASES) {
       assert.deepEqual(single.body, { data: { login: { user: { username: "single" } } } });
       const document = `mutation A { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }
         mutation B { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }`;
-      const res = await fetch(t.url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: document, operationName: "B" }),
-      });
+      const res = await postBody(t.url, { query: document, operationName: "B" });
       assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), { data: { login: { user: { username: "single" } } } });
+      assert.deepEqual(res.body, { data: { login: { user: { username: "single" } } } });
     });
 
     it("keeps its counters in the database when REDIS_URL is unset", async () => {
