@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
 import { codes } from "./helpers/api.js";

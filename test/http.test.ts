@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
 import { codes, listUsernames } from "./helpers/api.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
+import { useTestApp } from "./helpers/app.js";
 import { originOf, postJson, send } from "./helpers/http.js";
 import { DATABASES } from "./helpers/databases.js";
 
@@ -15,18 +15,13 @@ function registerBody(username: string, password = "correct horse battery"): str
 }
 
 describe("the HTTP endpoint (sqlite, development)", () => {
-  let t: TestApp;
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
   let base: string;
   let adminToken: string;
 
   before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     base = originOf(t.url);
     adminToken = await t.login(ADMIN.username, ADMIN.password);
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
   });
 
   const usernames = async () => (await listUsernames(t, adminToken)).sort();
@@ -239,15 +234,10 @@ describe("the HTTP endpoint (sqlite, development)", () => {
 
 for (const kind of DATABASES) {
   describe(`readiness when the database goes away (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind);
     let base: string;
     before(async () => {
-      t = await startTestApp(kind);
       base = originOf(t.url);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it("answers /readyz with 503 {status: unavailable} once the database is closed, while /healthz stays 200", async () => {

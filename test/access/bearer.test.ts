@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { type KeyObject, createSecretKey, randomBytes } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import type { TokenFailure } from "../../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { type GraphQLResponse, assertInvalidToken, codes, loggedRejection, postBody } from "../helpers/api.js";
-import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
+import { TEST_SECRET, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { type Json, expiredClaims, headerOf, payloadOf, sign, unsigned, withClaims, withoutUndefined } from "../helpers/jwt.js";
 
@@ -20,7 +20,7 @@ const PROTECTED_QUERY = `{ me { id } }`;
 
 for (const kind of DATABASES) {
   describe(`a bearer token sent over HTTP (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { now: () => NOW_MS });
     let alice: { token: string; userId: string };
     let aliceClaims: { sub: string; sid: string; roles: string[] };
     /** The kid of the app's key, as its own tokens carry it. */
@@ -30,7 +30,6 @@ for (const kind of DATABASES) {
     const sent = new Set<string>();
 
     before(async () => {
-      t = await startTestApp(kind, { now: () => NOW_MS });
       alice = await t.register("alice");
       const decoded = payloadOf(alice.token);
       appKid = headerOf(alice.token).kid as string;
@@ -38,10 +37,6 @@ for (const kind of DATABASES) {
       sent.add(alice.token);
       const created = await t.gql(`mutation { createPost(input: { title: "Hi", body: "Hello" }) { id } }`, { token: alice.token });
       postId = created.body.data.createPost.id;
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     /** Alice's claims as the app would mint them at NOW, with overrides (`undefined` removes one). */

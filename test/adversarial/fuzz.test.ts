@@ -8,13 +8,13 @@
 //   - a refused request changes no row of users, posts, sessions or refresh tokens.
 // Deterministic: FUZZ_SEED replays a run (the seed is printed), FUZZ_CASES changes its length.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import type { Principal as AppPrincipal } from "../../src/access/principal.js";
 import { Role } from "../../src/access/roles.js";
 import { login, registerUser, sessionOf } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
 import { type RawResponse, errorCodes, postJson } from "../helpers/http.js";
 import { DOCUMENTED_CODES, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
@@ -758,7 +758,7 @@ function check(index: number, c: Case, res: RawResponse): void {
 
 for (const kind of DATABASES) {
   describe(`fuzzing every argument with random input (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     let model: Model;
     let operations: Operation[];
 
@@ -789,7 +789,6 @@ for (const kind of DATABASES) {
     }
 
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
       const adminSession = await login(t, ADMIN.username, { password: ADMIN.password });
       const fuzzer = await registerUser(t, "fuzzuser", { password: "fuzz password 1" });
       const victim = await registerUser(t, "victim", { password: "victim password 1" });
@@ -821,10 +820,6 @@ for (const kind of DATABASES) {
       const fields = await postJson(t.url, { query: `{ __type(name: "Query") { fields { name } } }` });
       const names = (fields.json.data.__type.fields as Array<{ name: string }>).map((f) => f.name);
       operations = names.includes("auditEvents") ? [...OPERATIONS, AUDIT_EVENTS] : OPERATIONS;
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it(`answers ${CASES} random requests with the predicted 4xx or coded error, never a 5xx, and changes nothing it refuses`, async (c) => {

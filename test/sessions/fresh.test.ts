@@ -1,7 +1,7 @@
 import "reflect-metadata";
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { buildAppSchema } from "../../src/schema.js";
 import { type GraphQLResponse, PASSWORD, assertAccessAccepted, assertAccessRefused, assertRefreshRefused, codes, login, loginRaw, refresh, registerUser } from "../helpers/api.js";

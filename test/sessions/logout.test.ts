@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { type Tokens, assertAccessAccepted, assertAccessRefused, assertRefreshRefused, codes, login, nextMillisecond, refresh, registerUser, sessionOf } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";

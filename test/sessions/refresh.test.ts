@@ -2,21 +2,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { REFRESH_TOKEN_SHAPE, assertAccessAccepted, assertAccessRefused, assertInvalidToken, assertRefreshRefused, assertRefreshRefusedResponse, claimsOf, codes, login, loginRaw, me, refresh, refreshRaw, registerRaw, registerUser, sessionOf } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const MINUTE = 60_000;
 
 for (const kind of DATABASES) {
   describe(`refresh tokens over HTTP (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind);
 
     it("hands out a refresh token of rt_ and 43 base64url characters on register and on login, with a Bearer access token", async () => {
       const registered = await registerRaw(t, "shape");
