@@ -11,7 +11,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../src/config.js";
 import { loadConfig } from "../src/load-config.js";
 import { Role } from "../src/access/roles.js";
 import { listUsernames } from "./helpers/api.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
+import { useTestApp } from "./helpers/app.js";
 import { payloadOf, withClaims } from "./helpers/jwt.js";
 import { DATABASES } from "./helpers/databases.js";
 import { type ProcessResult, runNode } from "./helpers/processes.js";
@@ -33,7 +33,8 @@ function invalidLine(result: ProcessResult): string | undefined {
 
 for (const kind of DATABASES) {
   describe(`the operator CLI on the server's database (${kind})`, () => {
-    let t: TestApp;
+    // An empty JWT_SECRET_KEY counts as unset: the app generates the development secret in DATA_DIR.
+    const t = useTestApp(kind, { env: { JWT_SECRET_KEY: "" } });
     let admin: string;
     const outputs: string[] = [];
 
@@ -44,15 +45,6 @@ for (const kind of DATABASES) {
     }
 
     const usernames = async () => (await listUsernames(t, admin)).sort();
-
-    before(async () => {
-      // An empty JWT_SECRET_KEY counts as unset: the app generates the development secret in DATA_DIR.
-      t = await startTestApp(kind, { env: { JWT_SECRET_KEY: "" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
 
     it("creates an ADMIN who can then log in over HTTP and list users", async () => {
       const result = await cli(["users", "create", "--username", "operator", "--password", OPERATOR_PASSWORD, "--role", "ADMIN"]);

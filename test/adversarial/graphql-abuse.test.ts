@@ -7,13 +7,13 @@ import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
+import { PASSWORD } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
 import { type Snapshot, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
-const PASSWORD = "correct horse battery";
 const TOO_COMPLEX = "Query is too complex.";
 const KB = 1024;
 

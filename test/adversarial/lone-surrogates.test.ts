@@ -7,14 +7,13 @@ import { after, before, describe, it } from "node:test";
 import { type GraphQLInputType, type GraphQLSchema, getNamedType, getNullableType, isEnumType, isInputObjectType, isListType, isScalarType } from "graphql";
 
 import { WELL_FORMED_RULE } from "../../src/graphql/validation.js";
-import { sessionOf } from "../helpers/api.js";
+import { PASSWORD, sessionOf } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { type RawResponse, errorCodes, postGraphQL, postJson } from "../helpers/http.js";
 import { type Snapshot, assertUnchanged, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
-const PASSWORD = "correct horse battery";
 const MESSAGE = "must be well-formed Unicode text (no unpaired UTF-16 surrogate)";
 
 /** Half a pair alone, either half, and a pair in the wrong order. */

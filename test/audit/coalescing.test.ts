@@ -11,7 +11,7 @@ import { AuditService, COALESCE_MAX_KEYS } from "../../src/audit/audit.service.j
 import type { AuditRecord, AuditStore } from "../../src/audit/audit.store.js";
 import { registerUser } from "../helpers/api.js";
 import { tamperedSignature } from "../helpers/jwt.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 interface RejectionRow {
@@ -43,15 +43,8 @@ async function reject(t: TestApp, n: number, authorization: string, userAgent = 
 
 for (const kind of DATABASES) {
   describe(`coalesced TOKEN_REJECTED events (${kind})`, () => {
-    let t: TestApp;
     let clock = Date.now();
-    before(async () => {
-      t = await startTestApp(kind, { now: () => clock });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { now: () => clock });
 
     it("writes the first rejection from an IP at once, counts the next ones in memory, and stores one row with the total when flushed", async () => {
       await reject(t, 1, "Bearer not-a-jwt", "first-of-many");

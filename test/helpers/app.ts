@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { type App, createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/load-config.js";
 import { createLogger } from "../../src/logger.js";
-import { type ApiClient, type GqlOptions, type GraphQLResponse, gql as gqlAt } from "./api.js";
+import { type ApiClient, type GqlOptions, type GraphQLResponse, PASSWORD, gql as gqlAt } from "./api.js";
 import { type DatabaseKind, type TestDatabase, createTestDatabase } from "./databases.js";
 import { freePort, waitForExit } from "./processes.js";
 
@@ -79,14 +79,14 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
     database,
     logs,
     gql,
-    async register(username, password = "correct horse battery") {
+    async register(username, password = PASSWORD) {
       const res = await gql(`mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`, {
         variables: { input: { username, password } },
       });
       if (!res.body.data?.register) throw new Error(`register failed: ${JSON.stringify(res.body.errors)}`);
       return { token: res.body.data.register.accessToken, userId: res.body.data.register.user.id };
     },
-    async login(username, password = "correct horse battery") {
+    async login(username, password = PASSWORD) {
       const res = await gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
         variables: { input: { username, password } },
       });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { REFRESH_TOKEN_SHAPE, assertAccessAccepted, assertAccessRefused, assertInvalidToken, assertRefreshRefused, assertRefreshRefusedResponse, claimsOf, codes, login, loginRaw, me, refresh, refreshRaw, registerRaw, registerUser, sessionOf } from "../helpers/api.js";
-import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const MINUTE = 60_000;
@@ -182,17 +182,10 @@ for (const kind of DATABASES) {
   });
 
   describe(`the absolute lifetime of a refresh chain (${kind})`, () => {
-    let t: TestApp;
     let clock = Date.now();
-    before(async () => {
-      t = await startTestApp(kind, {
-        now: () => clock,
-        env: { JWT_REFRESH_TOKEN_EXPIRES: "1h", JWT_ACCESS_TOKEN_EXPIRES: "15m" },
-      });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
+    const t = useTestApp(kind, {
+      now: () => clock,
+      env: { JWT_REFRESH_TOKEN_EXPIRES: "1h", JWT_ACCESS_TOKEN_EXPIRES: "15m" },
     });
 
     it("refuses the refresh token of a session that started more than an hour ago", async () => {
