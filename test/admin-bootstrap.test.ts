@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { type GraphQLResponse, codes } from "./helpers/api.js";
+import { type TestApp, startTestApp } from "./helpers/app.js";
 import { DATABASES, type TestDatabase } from "./helpers/databases.js";
 
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken user { id username roles } } }`;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -10,7 +10,9 @@ import { createTokenService } from "../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../src/config.js";
 import { loadConfig } from "../src/load-config.js";
 import { Role } from "../src/access/roles.js";
-import { type TestApp, startTestApp, listUsernames } from "./helpers/app.js";
+import { listUsernames } from "./helpers/api.js";
+import { useTestApp } from "./helpers/app.js";
+import { payloadOf, withClaims } from "./helpers/jwt.js";
 import { DATABASES } from "./helpers/databases.js";
 import { type ProcessResult, runNode } from "./helpers/processes.js";
 
@@ -31,7 +33,8 @@ function invalidLine(result: ProcessResult): string | undefined {
 
 for (const kind of DATABASES) {
   describe(`the operator CLI on the server's database (${kind})`, () => {
-    let t: TestApp;
+    // An empty JWT_SECRET_KEY counts as unset: the app generates the development secret in DATA_DIR.
+    const t = useTestApp(kind, { env: { JWT_SECRET_KEY: "" } });
     let admin: string;
     const outputs: string[] = [];
 
@@ -42,15 +45,6 @@ for (const kind of DATABASES) {
     }
 
     const usernames = async () => (await listUsernames(t, admin)).sort();
-
-    before(async () => {
-      // An empty JWT_SECRET_KEY counts as unset: the app generates the development secret in DATA_DIR.
-      t = await startTestApp(kind, { env: { JWT_SECRET_KEY: "" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
 
     it("creates an ADMIN who can then log in over HTTP and list users", async () => {
       const result = await cli(["users", "create", "--username", "operator", "--password", OPERATOR_PASSWORD, "--role", "ADMIN"]);
@@ -150,10 +144,8 @@ for (const kind of DATABASES) {
       });
 
       it("refuses it with SIGNATURE_INVALID once its payload is changed to claim ADMIN", async () => {
-        const [header, payload, signature] = alice.token.split(".");
-        const claims = JSON.parse(Buffer.from(payload!, "base64url").toString("utf8"));
-        const forged = Buffer.from(JSON.stringify({ ...claims, roles: ["ADMIN", "USER"] })).toString("base64url");
-        const result = await cli(["token", "verify", `${header}.${forged}.${signature}`]);
+        const forged = withClaims(alice.token, { ...payloadOf(alice.token), roles: ["ADMIN", "USER"] });
+        const result = await cli(["token", "verify", forged]);
         assert.equal(result.code, 1);
         assert.equal(result.stdout, "");
         assert.equal(invalidLine(result), "invalid: SIGNATURE_INVALID: signature verification failed");

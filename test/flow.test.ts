@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { codes } from "./helpers/api.js";
+import { type TestApp, startTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 for (const kind of DATABASES) {

@@ -1,24 +1,15 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
-import { type TestApp, codes, startTestApp, useTestApp } from "./helpers/app.js";
+import { codes } from "./helpers/api.js";
+import { type TestApp, startTestApp, useTestApp } from "./helpers/app.js";
+import { type RawResponse, originOf, send } from "./helpers/http.js";
 
 const STUDIO = "https://studio.apollographql.com";
 const APP = "https://app.example";
 const HSTS = "max-age=31536000; includeSubDomains";
 const PRODUCTION_CSP = "default-src 'none';frame-ancestors 'none'";
-
-interface RawResponse {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
-async function send(url: string, init: RequestInit = {}): Promise<RawResponse> {
-  const response = await fetch(url, init);
-  return { status: response.status, headers: response.headers, text: await response.text() };
-}
 
 const json = (query: string, headers: Record<string, string> = {}): RequestInit => ({
   method: "POST",
@@ -39,7 +30,7 @@ function corsHeaders(res: RawResponse): string[] {
 
 /** A sample of every kind of response: success, GraphQL refusal, protocol errors, other routes. */
 function everyKindOfResponse(t: TestApp): Array<[string, () => Promise<RawResponse>, number]> {
-  const base = t.url.replace(/\/graphql$/, "");
+  const base = originOf(t.url);
   return [
     ["a query", () => send(t.url, json("{ posts { id } }")), 200],
     ["a validation error", () => send(t.url, json("{ posts { nope } }")), 400],
@@ -216,7 +207,7 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
       assert.equal(https.status, 200);
       assert.equal(https.headers.get("strict-transport-security"), HSTS);
 
-      const error = await send(`${t.url.replace(/\/graphql$/, "")}/nowhere`, { headers: { "x-forwarded-proto": "https" } });
+      const error = await send(`${originOf(t.url)}/nowhere`, { headers: { "x-forwarded-proto": "https" } });
       assert.equal(error.status, 404);
       assert.equal(error.headers.get("strict-transport-security"), HSTS);
 

@@ -1,57 +1,37 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
-import { type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
+import { codes, listUsernames } from "./helpers/api.js";
+import { useTestApp } from "./helpers/app.js";
+import { originOf, postJson, send } from "./helpers/http.js";
 import { DATABASES } from "./helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-interface RawResponse {
-  status: number;
-  headers: Headers;
-  text: string;
-  json(): any;
-}
-
-/** Sends a request exactly as given (no JSON encoding, no default headers). */
-async function send(url: string, init: RequestInit = {}): Promise<RawResponse> {
-  const response = await fetch(url, init);
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) };
-}
 
 function registerBody(username: string, password = "correct horse battery"): string {
   return JSON.stringify({ query: `mutation { register(input: { username: "${username}", password: "${password}" }) { accessToken } }` });
 }
 
 describe("the HTTP endpoint (sqlite, development)", () => {
-  let t: TestApp;
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
   let base: string;
   let adminToken: string;
 
   before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-    base = t.url.replace(/\/graphql$/, "");
+    base = originOf(t.url);
     adminToken = await t.login(ADMIN.username, ADMIN.password);
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
   });
 
   const usernames = async () => (await listUsernames(t, adminToken)).sort();
 
-  const postJson = (body: string, headers: Record<string, string> = {}) =>
-    send(t.url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
-
   describe("request bodies", () => {
     it("answers a body that is not valid JSON with 400 and code BAD_REQUEST", async () => {
-      const res = await postJson(`{"query": "{ posts { id } }"`);
+      const res = await postJson(t.url, `{"query": "{ posts { id } }"`);
       assert.equal(res.status, 400);
       assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
-      assert.deepEqual(res.json(), { errors: [{ message: "The request body is not valid JSON.", extensions: { code: "BAD_REQUEST" } }] });
+      assert.deepEqual(res.json, { errors: [{ message: "The request body is not valid JSON.", extensions: { code: "BAD_REQUEST" } }] });
     });
 
     it("answers a body one byte over 1 MB with 413 and code PAYLOAD_TOO_LARGE, without running it", async () => {
@@ -59,25 +39,25 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const query = `mutation { register(input: { username: "toolarge", password: "correct horse battery" }) { accessToken } }`;
       const body = padded(query, BODY_LIMIT_BYTES + 1);
       assert.equal(Buffer.byteLength(body), 1024 * 1024 + 1);
-      const res = await postJson(body);
+      const res = await postJson(t.url, body);
       assert.equal(res.status, 413);
-      assert.deepEqual(res.json().errors.map((e: any) => e.extensions.code), ["PAYLOAD_TOO_LARGE"]);
+      assert.deepEqual(res.json.errors.map((e: any) => e.extensions.code), ["PAYLOAD_TOO_LARGE"]);
       assert.deepEqual(await usernames(), before);
     });
 
     it("accepts a body of exactly 1 MB", async () => {
       const body = padded(`{ posts(first: 1) { id } }`, BODY_LIMIT_BYTES);
       assert.equal(Buffer.byteLength(body), 1024 * 1024);
-      const res = await postJson(body);
+      const res = await postJson(t.url, body);
       assert.equal(res.status, 200);
-      assert.deepEqual(res.json(), { data: { posts: [] } });
+      assert.deepEqual(res.json, { data: { posts: [] } });
     });
 
     it("refuses array batching with 400 BAD_REQUEST and runs none of the operations", async () => {
       const before = await usernames();
-      const res = await postJson(JSON.stringify([JSON.parse(registerBody("batched1")), JSON.parse(registerBody("batched2"))]));
+      const res = await postJson(t.url, JSON.stringify([JSON.parse(registerBody("batched1")), JSON.parse(registerBody("batched2"))]));
       assert.equal(res.status, 400);
-      assert.deepEqual(res.json().errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+      assert.deepEqual(res.json.errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
       assert.deepEqual(await usernames(), before);
     });
   });
@@ -88,7 +68,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
         const before = await usernames();
         const res = await send(t.url, { method: "POST", headers: { "content-type": contentType }, body: registerBody("csrfvictim") });
         assert.equal(res.status, 400);
-        const errors = res.json().errors;
+        const errors = res.json.errors;
         assert.deepEqual(errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
         assert.match(errors[0].message, /Cross-Site Request Forgery/);
         assert.deepEqual(await usernames(), before);
@@ -99,11 +79,11 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const url = `${t.url}?query=${encodeURIComponent("{ posts(first: 1) { id } }")}`;
       const refused = await send(url);
       assert.equal(refused.status, 400);
-      assert.deepEqual(refused.json().errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+      assert.deepEqual(refused.json.errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
 
       const allowed = await send(url, { headers: { "apollo-require-preflight": "true" } });
       assert.equal(allowed.status, 200);
-      assert.deepEqual(allowed.json(), { data: { posts: [] } });
+      assert.deepEqual(allowed.json, { data: { posts: [] } });
     });
 
     it("refuses a mutation over GET with 405 and Allow: POST, even with a preflight header, creating no user", async () => {
@@ -117,7 +97,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const res = await send(url, { headers: { "apollo-require-preflight": "true" } });
       assert.equal(res.status, 405);
       assert.equal(res.headers.get("allow"), "POST");
-      assert.deepEqual(res.json().errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+      assert.deepEqual(res.json.errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
       assert.deepEqual(await usernames(), before);
     });
   });
@@ -142,24 +122,24 @@ describe("the HTTP endpoint (sqlite, development)", () => {
     it("answers GET /healthz with 200 {status: ok}", async () => {
       const res = await send(`${base}/healthz`);
       assert.equal(res.status, 200);
-      assert.deepEqual(res.json(), { status: "ok" });
+      assert.deepEqual(res.json, { status: "ok" });
     });
 
     it("answers GET /readyz with 200 {status: ready} while the database answers", async () => {
       const res = await send(`${base}/readyz`);
       assert.equal(res.status, 200);
-      assert.deepEqual(res.json(), { status: "ready" });
+      assert.deepEqual(res.json, { status: "ready" });
     });
   });
 
   describe("request ids", () => {
     it("puts a fresh x-request-id on every response, success or failure, and ignores one sent by the client", async () => {
       const responses = await Promise.all([
-        postJson(JSON.stringify({ query: "{ posts { id } }" }), { "x-request-id": "chosen-by-client" }),
-        postJson(JSON.stringify({ query: "{ me { id } }" })),
-        postJson("{not json"),
-        postJson(padded("{ posts { id } }", BODY_LIMIT_BYTES + 10)),
-        postJson(JSON.stringify({ query: "{ posts { id } }" }), { authorization: "Bearer not.a.token" }),
+        postJson(t.url, JSON.stringify({ query: "{ posts { id } }" }), { "x-request-id": "chosen-by-client" }),
+        postJson(t.url, JSON.stringify({ query: "{ me { id } }" })),
+        postJson(t.url, "{not json"),
+        postJson(t.url, padded("{ posts { id } }", BODY_LIMIT_BYTES + 10)),
+        postJson(t.url, JSON.stringify({ query: "{ posts { id } }" }), { authorization: "Bearer not.a.token" }),
         send(t.url, { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" }),
         send(`${base}/healthz`),
         send(`${base}/readyz`),
@@ -176,7 +156,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
     });
 
     it("writes the response's x-request-id into the log lines of that request", async () => {
-      const res = await postJson(JSON.stringify({ query: "{ posts { id } }" }));
+      const res = await postJson(t.url, JSON.stringify({ query: "{ posts { id } }" }));
       const id = res.headers.get("x-request-id")!;
       const lines = t.logs.map((line) => JSON.parse(line)).filter((entry) => entry.reqId === id);
       assert.ok(lines.some((entry) => entry.res?.statusCode === 200), "the completed request is logged with its id");
@@ -224,7 +204,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       });
       const me = await t.gql(`{ me { id } }`, { token: issued });
       const rejected = await t.gql(`{ me { id } }`, { token: forged });
-      const malformed = await postJson(`{"query": "mutation { login(input: {username: \\"logwatcher\\", password: \\"${wrongPassword}\\"}) { accessToken } }"`);
+      const malformed = await postJson(t.url, `{"query": "mutation { login(input: {username: \\"logwatcher\\", password: \\"${wrongPassword}\\"}) { accessToken } }"`);
 
       assert.deepEqual(codes(secondUser), []);
       assert.deepEqual(codes(wrong), ["UNAUTHENTICATED"]);
@@ -254,32 +234,27 @@ describe("the HTTP endpoint (sqlite, development)", () => {
 
 for (const kind of DATABASES) {
   describe(`readiness when the database goes away (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind);
     let base: string;
     before(async () => {
-      t = await startTestApp(kind);
-      base = t.url.replace(/\/graphql$/, "");
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
+      base = originOf(t.url);
     });
 
     it("answers /readyz with 503 {status: unavailable} once the database is closed, while /healthz stays 200", async () => {
       const ready = await send(`${base}/readyz`);
       assert.equal(ready.status, 200);
-      assert.deepEqual(ready.json(), { status: "ready" });
+      assert.deepEqual(ready.json, { status: "ready" });
 
       await t.app.database.close();
 
       const unavailable = await send(`${base}/readyz`);
       assert.equal(unavailable.status, 503);
-      assert.deepEqual(unavailable.json(), { status: "unavailable" });
+      assert.deepEqual(unavailable.json, { status: "unavailable" });
       assert.match(unavailable.headers.get("x-request-id") ?? "", UUID);
 
       const healthy = await send(`${base}/healthz`);
       assert.equal(healthy.status, 200);
-      assert.deepEqual(healthy.json(), { status: "ok" });
+      assert.deepEqual(healthy.json, { status: "ok" });
     });
   });
 }

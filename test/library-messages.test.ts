@@ -8,7 +8,6 @@
  * or cut the connection, so the shared server itself is never touched.
  */
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,6 +28,7 @@ import {
   SQLITE_MESSAGES,
 } from "../src/library-messages.js";
 import { DATABASES } from "./helpers/databases.js";
+import { hmac, jws } from "./helpers/jwt.js";
 import { TcpProxy } from "./helpers/tcp-proxy.js";
 
 const postgresUrl = DATABASES.includes("postgres") ? process.env.TEST_DATABASE_URL : undefined;
@@ -88,16 +88,9 @@ const SECRET = "a-secret-long-enough-for-hs256-0123456789";
 const ISSUER = "graphql-token-auth";
 const AUDIENCE = "graphql-token-auth-api";
 
-function b64url(value: object): string {
-  return Buffer.from(JSON.stringify(value)).toString("base64url");
-}
-
 function forge(payload: Record<string, unknown>, options: { alg?: "HS256" | "HS384"; secret?: string; unsigned?: boolean } = {}): string {
   const alg = options.alg ?? "HS256";
-  const signingInput = `${b64url({ alg, typ: "JWT" })}.${b64url(payload)}`;
-  if (options.unsigned) return `${signingInput}.`;
-  const signature = createHmac(alg === "HS256" ? "sha256" : "sha384", options.secret ?? SECRET).update(signingInput).digest("base64url");
-  return `${signingInput}.${signature}`;
+  return jws({ alg, typ: "JWT" }, payload, options.unsigned ? undefined : hmac(options.secret ?? SECRET, alg === "HS256" ? "sha256" : "sha384"));
 }
 
 const now = Math.floor(Date.now() / 1000);

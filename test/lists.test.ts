@@ -3,7 +3,8 @@ import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
 
 import { PostStore } from "../src/posts/post.store.js";
-import { type GraphQLResponse, type TestApp, codes, useTestApp } from "./helpers/app.js";
+import { type GraphQLResponse, codes } from "./helpers/api.js";
+import { type TestApp, useTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 const ADMIN = { username: "boss", password: "boss password 1" };

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
+import { type GraphQLResponse, codes } from "./helpers/api.js";
+import { useTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
+import { send } from "./helpers/http.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 
@@ -19,24 +21,19 @@ function assertNoStacktrace(res: GraphQLResponse): void {
 }
 
 describe("in production (sqlite)", () => {
-  let t: TestApp;
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
   let user: { token: string; userId: string };
 
   before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     user = await t.register("plainuser");
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
   });
 
   it("serves no landing page: a browser GET of /graphql gets JSON, not HTML", async () => {
     const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
     const requests: Array<Record<string, string>> = [{ accept: browser }, { accept: browser, "apollo-require-preflight": "true" }];
     for (const headers of requests) {
-      const response = await fetch(t.url, { headers });
-      const text = await response.text();
+      const response = await send(t.url, { headers });
+      const text = response.text;
       assert.equal(response.status, 400);
       assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
       assert.doesNotMatch(text, /<html|<!DOCTYPE/i);
@@ -120,14 +117,9 @@ describe("in production (sqlite)", () => {
 for (const kind of DATABASES) {
   for (const mode of ["production", "development"] as const) {
     describe(`an unexpected internal error in ${mode} (${kind})`, () => {
-      let t: TestApp;
+      const t = useTestApp(kind, { env: { NODE_ENV: mode } });
       before(async () => {
-        t = await startTestApp(kind, { env: { NODE_ENV: mode } });
         await t.register("author");
-      });
-      after(async () => {
-        await t?.close();
-        await t?.database.drop();
       });
 
       /** The log entries written at level error for the request with this id. */

@@ -8,14 +8,16 @@
 //   - a refused request changes no row of users, posts, sessions or refresh tokens.
 // Deterministic: FUZZ_SEED replays a run (the seed is printed), FUZZ_CASES changes its length.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import type { Principal as AppPrincipal } from "../../src/access/principal.js";
 import { Role } from "../../src/access/roles.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { login, registerUser, sessionOf } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
+import { type RawResponse, errorCodes, postJson } from "../helpers/http.js";
+import { DOCUMENTED_CODES, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
-import { DOCUMENTED_CODES, type RawResponse, assertUnchanged, countBy, errorCodes, postJson, snapshot } from "./helpers.js";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : 0x5eed_2024;
 const CASES = process.env.FUZZ_CASES ? Number(process.env.FUZZ_CASES) : 300;
@@ -754,23 +756,9 @@ function check(index: number, c: Case, res: RawResponse): void {
 
 // ---------------------------------------------------------------------------------------------
 
-const GQL_LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id } } }`;
-const GQL_REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken user { id } } }`;
-
-function sidOf(token: string): string {
-  return (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as { sid: string }).sid;
-}
-
-async function signIn(t: TestApp, query: string, username: string, password: string): Promise<{ accessToken: string; refreshToken: string; userId: string }> {
-  const res = await postJson(t.url, { query, variables: { input: { username, password } } });
-  const payload = res.json?.data?.login ?? res.json?.data?.register;
-  assert.ok(payload, `sign-in of ${username} failed: ${res.text}`);
-  return { accessToken: payload.accessToken, refreshToken: payload.refreshToken, userId: payload.user.id };
-}
-
 for (const kind of DATABASES) {
   describe(`fuzzing every argument with random input (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     let model: Model;
     let operations: Operation[];
 
@@ -778,13 +766,13 @@ for (const kind of DATABASES) {
     async function signInPrincipals(): Promise<void> {
       for (const role of ["USER", "ADMIN"] as const) {
         const user = userById(model, model.tokens[role].userId)!;
-        const session = await signIn(t, GQL_LOGIN, user.username, user.password);
-        model.tokens[role] = { token: session.accessToken, userId: session.userId, sid: sidOf(session.accessToken) };
+        const session = await login(t, user.username, { password: user.password });
+        model.tokens[role] = { token: session.accessToken, userId: session.userId, sid: sessionOf(session.accessToken) };
         model.sessions.set(model.tokens[role].sid, session.userId);
       }
       const fuzzer = userById(model, model.tokens.USER.userId)!;
-      const spare = await signIn(t, GQL_LOGIN, fuzzer.username, fuzzer.password);
-      model.sessions.set(sidOf(spare.accessToken), spare.userId);
+      const spare = await login(t, fuzzer.username, { password: fuzzer.password });
+      model.sessions.set(sessionOf(spare.accessToken), spare.userId);
     }
 
     /** Puts every role back as setup made it (through the service, as an admin tool would). */
@@ -801,11 +789,10 @@ for (const kind of DATABASES) {
     }
 
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
-      const adminSession = await signIn(t, GQL_LOGIN, ADMIN.username, ADMIN.password);
-      const fuzzer = await signIn(t, GQL_REGISTER, "fuzzuser", "fuzz password 1");
-      const victim = await signIn(t, GQL_REGISTER, "victim", "victim password 1");
-      const refresher = await signIn(t, GQL_REGISTER, "refresher", "refresher password 1");
+      const adminSession = await login(t, ADMIN.username, { password: ADMIN.password });
+      const fuzzer = await registerUser(t, "fuzzuser", { password: "fuzz password 1" });
+      const victim = await registerUser(t, "victim", { password: "victim password 1" });
+      const refresher = await registerUser(t, "refresher", { password: "refresher password 1" });
       model = {
         users: new Map([
           [ADMIN.username, { id: adminSession.userId, username: ADMIN.username, password: ADMIN.password, roles: ["ADMIN", "USER"] }],
@@ -815,12 +802,12 @@ for (const kind of DATABASES) {
         ]),
         posts: new Map(),
         sessions: new Map([
-          [sidOf(victim.accessToken), victim.userId],
-          [sidOf(refresher.accessToken), refresher.userId],
+          [sessionOf(victim.accessToken), victim.userId],
+          [sessionOf(refresher.accessToken), refresher.userId],
         ]),
         tokens: {
-          USER: { token: fuzzer.accessToken, userId: fuzzer.userId, sid: sidOf(fuzzer.accessToken) },
-          ADMIN: { token: adminSession.accessToken, userId: adminSession.userId, sid: sidOf(adminSession.accessToken) },
+          USER: { token: fuzzer.accessToken, userId: fuzzer.userId, sid: sessionOf(fuzzer.accessToken) },
+          ADMIN: { token: adminSession.accessToken, userId: adminSession.userId, sid: sessionOf(adminSession.accessToken) },
         },
         refreshToken: refresher.refreshToken,
       };
@@ -833,10 +820,6 @@ for (const kind of DATABASES) {
       const fields = await postJson(t.url, { query: `{ __type(name: "Query") { fields { name } } }` });
       const names = (fields.json.data.__type.fields as Array<{ name: string }>).map((f) => f.name);
       operations = names.includes("auditEvents") ? [...OPERATIONS, AUDIT_EVENTS] : OPERATIONS;
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it(`answers ${CASES} random requests with the predicted 4xx or coded error, never a 5xx, and changes nothing it refuses`, async (c) => {

@@ -7,12 +7,13 @@ import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
+import { PASSWORD } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
+import { type Snapshot, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type RawResponse, type Snapshot, assertUnchanged, countBy, errorCodes, postJson, send, snapshot } from "./helpers.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
-const PASSWORD = "correct horse battery";
 const TOO_COMPLEX = "Query is too complex.";
 const KB = 1024;
 
@@ -39,7 +40,7 @@ interface AbuseCase {
 
 function gql(s: Setup, query: string, options: { variables?: unknown; token?: string; operationName?: unknown; extensions?: unknown } = {}): Promise<RawResponse> {
   const { token, ...body } = options;
-  return postJson(s.t.url, { query, ...body }, token ? { authorization: `Bearer ${token}` } : {});
+  return postGraphQL(s.t.url, { query, ...body }, token);
 }
 
 function getQuery(s: Setup, query: string, headers: Record<string, string> = {}): Promise<RawResponse> {

@@ -1,3 +1,6 @@
+// What only the adversarial suites use: the documented error codes, a trap for key-fetching
+// verifiers, before/after snapshots of the tables an attack could change, and tallies. Generic
+// helpers live in test/helpers/ (app.ts, api.ts, http.ts, jwt.ts).
 import assert from "node:assert/strict";
 import { type Server, createServer } from "node:http";
 
@@ -5,58 +8,9 @@ import type { Kysely } from "kysely";
 
 import type { Database } from "../../src/db/schema.js";
 import { ErrorCode, ProtocolErrorCode } from "../../src/errors.js";
-import type { TestApp } from "../helpers/app.js";
 
 /** Every `extensions.code` docs/errors.md documents: the service's own and the protocol layer's. */
 export const DOCUMENTED_CODES: ReadonlySet<string> = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)]);
-
-/** An HTTP response read whole, whatever its content type. */
-export interface RawResponse {
-  status: number;
-  headers: Headers;
-  text: string;
-  /** The body as JSON, or undefined when it is not JSON. */
-  json: any;
-}
-
-/** Sends a request exactly as given: no JSON encoding and no headers beyond those in `init`. */
-export async function send(url: string, init: RequestInit = {}): Promise<RawResponse> {
-  const response = await fetch(url, init);
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
-}
-
-/** POSTs a JSON body (any value, or a string sent as is) with extra headers. */
-export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
-  return send(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-}
-
-/** The `extensions.code` of each error of a GraphQL response body, in order. */
-export function errorCodes(res: RawResponse): unknown[] {
-  const errors = res.json?.errors;
-  return Array.isArray(errors) ? errors.map((e: { extensions?: { code?: unknown } }) => e?.extensions?.code) : [];
-}
-
-/** The `reason` the app logged as "access token rejected" for the request that got `res`, if any. */
-export function loggedRejection(t: TestApp, res: RawResponse): string | undefined {
-  const requestId = res.headers.get("x-request-id");
-  if (!requestId) return undefined;
-  for (const line of t.logs) {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (entry.reqId === requestId && entry.msg === "access token rejected") return entry.reason as string;
-  }
-  return undefined;
-}
 
 /**
  * A plain HTTP listener on 127.0.0.1 that stands in for an attacker's key server: it counts every

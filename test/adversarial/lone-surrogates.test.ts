@@ -7,12 +7,13 @@ import { after, before, describe, it } from "node:test";
 import { type GraphQLInputType, type GraphQLSchema, getNamedType, getNullableType, isEnumType, isInputObjectType, isListType, isScalarType } from "graphql";
 
 import { WELL_FORMED_RULE } from "../../src/graphql/validation.js";
+import { PASSWORD, sessionOf } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type RawResponse, errorCodes, postGraphQL, postJson } from "../helpers/http.js";
+import { type Snapshot, assertUnchanged, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type RawResponse, type Snapshot, assertUnchanged, errorCodes, postJson, snapshot } from "./helpers.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
-const PASSWORD = "correct horse battery";
 const MESSAGE = "must be well-formed Unicode text (no unpaired UTF-16 surrogate)";
 
 /** Half a pair alone, either half, and a pair in the wrong order. */
@@ -41,7 +42,7 @@ interface Row {
 }
 
 function gql(s: Setup, query: string, variables: Record<string, unknown>, token?: string): Promise<RawResponse> {
-  return postJson(s.t.url, { query, variables }, token ? { authorization: `Bearer ${token}` } : {});
+  return postGraphQL(s.t.url, { query, variables }, token);
 }
 
 const CREATE_POST = `mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`;
@@ -149,7 +150,7 @@ for (const kind of DATABASES) {
       const payload = registered.json.data.register;
       s.author = { token: payload.accessToken, userId: payload.user.id };
       s.refreshToken = payload.refreshToken;
-      s.sessionId = JSON.parse(Buffer.from(payload.accessToken.split(".")[1], "base64url").toString("utf8")).sid;
+      s.sessionId = sessionOf(payload.accessToken);
       const created = await gql(s, CREATE_POST, { input: { title: "Hello", body: "World" } }, s.author.token);
       s.postId = created.json.data.createPost.id;
       initial = await snapshot(s.t.app.database.db);

@@ -3,16 +3,7 @@
 // `WWW-Authenticate: Bearer error="invalid_token"`, one UNAUTHENTICATED error, no data at all,
 // and the exact reason in the log. No row may make the app open a connection anywhere.
 import assert from "node:assert/strict";
-import {
-  type KeyObject,
-  constants,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  sign as cryptoSign,
-  generateKeyPairSync,
-  randomBytes,
-} from "node:crypto";
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -20,18 +11,19 @@ import { after, before, describe, it } from "node:test";
 import type { RejectionReason } from "../../src/access/bearer.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
+import { loggedRejection, login, registerUser } from "../helpers/api.js";
 import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
-import { type RawResponse, countBy, errorCodes, loggedRejection, postJson, startTrap } from "./helpers.js";
+import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
+import { type Json, type Signer, headerOf, hmac, jws, parts, payloadOf, replaceSegment, segment, withClaims, withKey, withoutUndefined } from "../helpers/jwt.js";
+import { countBy, startTrap } from "./helpers.js";
 
 type Algorithm = "HS256" | "RS256" | "ES256";
-type Json = Record<string, unknown>;
 
 const ALGORITHMS: readonly Algorithm[] = ["HS256", "RS256", "ES256"];
 // The app's clock is frozen, so every forged iat and exp is exact.
 const NOW_MS = Date.UTC(2031, 4, 1, 8, 0, 0);
 const NOW = NOW_MS / 1000;
 const TTL = 900; // the default JWT_ACCESS_TOKEN_EXPIRES, 15m
-const PASSWORD = "correct horse battery";
 const CHALLENGE = 'Bearer error="invalid_token"';
 // A forged token that got through would answer both: who am I, and (as the ADMIN the forgeries
 // claim to be) every user.
@@ -94,37 +86,7 @@ interface Row {
   only?: readonly Algorithm[];
 }
 
-type Signer = (input: string) => Buffer;
-
-const json = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
 const bearer = (token: string) => `Bearer ${token}`;
-
-/** A compact JWS built by hand, so nothing is added, reordered or checked on the way. */
-function jws(header: unknown, payload: unknown, sign?: Signer): string {
-  const input = `${json(header)}.${json(payload)}`;
-  return `${input}.${sign ? sign(input).toString("base64url") : ""}`;
-}
-
-function hmac(secret: string | Buffer, hash = "sha256"): Signer {
-  return (input) => createHmac(hash, secret).update(input).digest();
-}
-
-function withKey(key: KeyObject, hash: string | null, options: { pss?: boolean } = {}): Signer {
-  return (input) => {
-    const data = Buffer.from(input);
-    if (key.asymmetricKeyType === "ec") return cryptoSign(hash, data, { key, dsaEncoding: "ieee-p1363" });
-    if (options.pss) return cryptoSign(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-    return cryptoSign(hash, data, key);
-  };
-}
-
-function parts(token: string): [string, string, string] {
-  return token.split(".") as [string, string, string];
-}
-
-function withoutUndefined(value: Json): Json {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
-}
 
 // Keys of other algorithms an attacker brings along (made once: RSA generation is slow).
 const RSA = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -149,7 +111,7 @@ const ROWS: Row[] = [
       name: `alg ${JSON.stringify(none)} with a real signature left on`,
       authorization: (k) => {
         const [, , signature] = parts(k.signReal(k.header({ alg: none }), k.claims()));
-        return bearer(`${json(k.header({ alg: none }))}.${json(k.claims())}.${signature}`);
+        return bearer(`${segment(k.header({ alg: none }))}.${segment(k.claims())}.${signature}`);
       },
       reason: "ALGORITHM_NOT_ALLOWED",
     },
@@ -202,21 +164,13 @@ const ROWS: Row[] = [
   {
     category: "signature",
     name: "a genuine token whose payload was changed to claim ADMIN",
-    authorization: (k) => {
-      const [h, p, s] = parts(k.genuine);
-      const claims = JSON.parse(Buffer.from(p, "base64url").toString("utf8")) as Json;
-      return bearer(`${h}.${json({ ...claims, roles: ["ADMIN", "USER"] })}.${s}`);
-    },
+    authorization: (k) => bearer(withClaims(k.genuine, { ...payloadOf(k.genuine), roles: ["ADMIN", "USER"] })),
     reason: "SIGNATURE_INVALID",
   },
   {
     category: "signature",
     name: "a genuine token whose header gained a member",
-    authorization: (k) => {
-      const [h, p, s] = parts(k.genuine);
-      const header = JSON.parse(Buffer.from(h, "base64url").toString("utf8")) as Json;
-      return bearer(`${json({ ...header, x: 1 })}.${p}.${s}`);
-    },
+    authorization: (k) => bearer(replaceSegment(k.genuine, 0, segment({ ...headerOf(k.genuine), x: 1 }))),
     reason: "SIGNATURE_INVALID",
   },
   {
@@ -526,10 +480,10 @@ const ROWS: Row[] = [
   { category: "session", name: "an access token of a session ended by refresh-token reuse", authorization: (k) => bearer(k.ended.reused), reason: "SESSION_ENDED" },
 
   // Not a JWS in compact form at all.
-  { category: "malformed", name: "two segments", authorization: (k) => bearer(`${json(k.header())}.${json(k.claims())}`), reason: "MALFORMED" },
+  { category: "malformed", name: "two segments", authorization: (k) => bearer(`${segment(k.header())}.${segment(k.claims())}`), reason: "MALFORMED" },
   { category: "malformed", name: "four segments", authorization: (k) => bearer(`${k.genuine}.${parts(k.genuine)[2]}`), reason: "MALFORMED" },
-  { category: "malformed", name: "a header that is not JSON", authorization: (k) => bearer(`${Buffer.from("{alg:").toString("base64url")}.${parts(k.genuine)[1]}.${parts(k.genuine)[2]}`), reason: "MALFORMED" },
-  { category: "malformed", name: "a header that is a JSON list", authorization: (k) => bearer(`${json([k.header()])}.${parts(k.genuine)[1]}.${parts(k.genuine)[2]}`), reason: "MALFORMED" },
+  { category: "malformed", name: "a header that is not JSON", authorization: (k) => bearer(replaceSegment(k.genuine, 0, segment("{alg:"))), reason: "MALFORMED" },
+  { category: "malformed", name: "a header that is a JSON list", authorization: (k) => bearer(`${segment([k.header()])}.${parts(k.genuine)[1]}.${parts(k.genuine)[2]}`), reason: "MALFORMED" },
   { category: "malformed", name: "a payload that is a JSON string", authorization: (k) => bearer(k.signReal(k.header(), "admin" as unknown as Json)), reason: "MALFORMED" },
   { category: "malformed", name: "standard base64 with padding instead of base64url", authorization: (k) => bearer(`${k.genuine.replace(/-/g, "+").replace(/_/g, "/")}==`), reason: "MALFORMED" },
   { category: "malformed", name: "two tokens in one header", authorization: (k) => `${bearer(k.genuine)}, ${bearer(k.another)}`, reason: "MALFORMED" },
@@ -554,33 +508,16 @@ function generatedPrivateKey(dataDir: string, kid: string): KeyObject {
   throw new Error(`no generated key with kid ${kid}`);
 }
 
-function headerOf(token: string): Json {
-  return JSON.parse(Buffer.from(parts(token)[0], "base64url").toString("utf8")) as Json;
-}
-
-function payloadOf(token: string): Json {
-  return JSON.parse(Buffer.from(parts(token)[1], "base64url").toString("utf8")) as Json;
-}
-
 async function gqlAs(t: TestApp, query: string, variables: Json, token?: string): Promise<RawResponse> {
-  return postJson(t.url, { query, variables }, token ? { authorization: bearer(token) } : {});
+  return postGraphQL(t.url, { query, variables }, token);
 }
 
-const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken } }`;
-const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }`;
 const REFRESH = `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken refreshToken } }`;
-
-async function signIn(t: TestApp, query: string, username: string): Promise<{ accessToken: string; refreshToken: string }> {
-  const res = await gqlAs(t, query, { input: { username, password: PASSWORD } });
-  const payload = res.json?.data?.register ?? res.json?.data?.login;
-  assert.ok(payload, `sign-in failed: ${res.text}`);
-  return payload;
-}
 
 /** Builds everything the rows use, on a running app. */
 async function buildKit(t: TestApp, alg: Algorithm, trapOrigin: string): Promise<Kit> {
-  const victim = await signIn(t, REGISTER, "victim");
-  const another = await signIn(t, LOGIN, "victim");
+  const victim = await registerUser(t, "victim");
+  const another = await login(t, "victim");
   const kid = headerOf(victim.accessToken).kid as string;
   const base = payloadOf(victim.accessToken);
 
@@ -589,19 +526,19 @@ async function buildKit(t: TestApp, alg: Algorithm, trapOrigin: string): Promise
 
   // Sessions that end in each way the contract names.
   const ended = {
-    logout: (await signIn(t, REGISTER, "ender1")).accessToken,
-    logoutAll: (await signIn(t, REGISTER, "ender2")).accessToken,
-    revoked: (await signIn(t, REGISTER, "ender3")).accessToken,
+    logout: (await registerUser(t, "ender1")).accessToken,
+    logoutAll: (await registerUser(t, "ender2")).accessToken,
+    revoked: (await registerUser(t, "ender3")).accessToken,
     reused: "",
   };
   const logout = await gqlAs(t, `mutation { logout }`, {}, ended.logout);
   assert.deepEqual(logout.json, { data: { logout: true } });
-  const elsewhere = await signIn(t, LOGIN, "ender2");
+  const elsewhere = await login(t, "ender2");
   assert.deepEqual((await gqlAs(t, `mutation { logout(scope: ALL) }`, {}, elsewhere.accessToken)).json, { data: { logout: true } });
   const sid = payloadOf(ended.revoked).sid as string;
-  const revoker = await signIn(t, LOGIN, "ender3");
+  const revoker = await login(t, "ender3");
   assert.deepEqual((await gqlAs(t, `mutation($id: ID!) { revokeSession(id: $id) }`, { id: sid }, revoker.accessToken)).json, { data: { revokeSession: true } });
-  const reuse = await signIn(t, REGISTER, "ender4");
+  const reuse = await registerUser(t, "ender4");
   ended.reused = reuse.accessToken;
   const rotated = await gqlAs(t, REFRESH, { r: reuse.refreshToken });
   assert.ok(rotated.json?.data?.refreshToken, rotated.text);
@@ -625,7 +562,7 @@ async function buildKit(t: TestApp, alg: Algorithm, trapOrigin: string): Promise
   const jwksUrl = new URL("/.well-known/jwks.json", t.url).href;
   let published: Kit["published"];
   if (alg !== "HS256") {
-    const jwks = await (await fetch(jwksUrl)).text();
+    const jwks = (await send(jwksUrl)).text;
     const jwk = (JSON.parse(jwks) as { keys: Json[] }).keys.find((key) => key.kid === kid)!;
     const publicKey = createPublicKey({ key: jwk as never, format: "jwk" });
     const pems = [publicKey.export({ type: "spki", format: "pem" }).toString()];

@@ -3,9 +3,9 @@ import { after, before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, PASSWORD, type Tokens, codes, login, loginRaw, registerUser, sessionOf } from "../helpers/api.js";
+import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { PASSWORD, type Tokens, login, loginRaw, registerUser, sessionOf } from "../sessions/helpers.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 const WRONG = "a wrong password entirely";
@@ -29,7 +29,7 @@ const ua = (step: string) => `audit-suite/${step}`;
 
 for (const kind of DATABASES) {
   describe(`the audit log (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
     let admin: Tokens;
     /** Every password and token this suite handled; none may reach an event or a log line. */
     const secrets = new Set<string>([PASSWORD, WRONG, NEW_PASSWORD, ROOT.password]);
@@ -40,12 +40,7 @@ for (const kind of DATABASES) {
     };
 
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
       admin = keep(await login(t, ROOT.username, { password: ROOT.password }));
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     async function events(first: number | null = 100, offset = 0): Promise<AuditEventView[]> {
@@ -442,15 +437,10 @@ for (const kind of DATABASES) {
   });
 
   describe(`an audit log that cannot be written (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind);
     before(async () => {
-      t = await startTestApp(kind);
       await registerUser(t, "resilient");
       await sql`drop table audit_events`.execute(t.app.database.db);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it("never fails the request: logins still answer as usual, and the log says which event was lost", async () => {

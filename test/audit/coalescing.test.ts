@@ -9,9 +9,10 @@ import { pino } from "pino";
 
 import { AuditService, COALESCE_MAX_KEYS } from "../../src/audit/audit.service.js";
 import type { AuditRecord, AuditStore } from "../../src/audit/audit.store.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { registerUser } from "../helpers/api.js";
+import { tamperedSignature } from "../helpers/jwt.js";
+import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { registerUser } from "../sessions/helpers.js";
 
 interface RejectionRow {
   ip: string | null;
@@ -40,23 +41,10 @@ async function reject(t: TestApp, n: number, authorization: string, userAgent = 
   );
 }
 
-/** A real access token with its signature changed: SIGNATURE_INVALID. */
-function tampered(token: string): string {
-  const last = token.at(-1) === "A" ? "B" : "A";
-  return token.slice(0, -1) + last;
-}
-
 for (const kind of DATABASES) {
   describe(`coalesced TOKEN_REJECTED events (${kind})`, () => {
-    let t: TestApp;
     let clock = Date.now();
-    before(async () => {
-      t = await startTestApp(kind, { now: () => clock });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { now: () => clock });
 
     it("writes the first rejection from an IP at once, counts the next ones in memory, and stores one row with the total when flushed", async () => {
       await reject(t, 1, "Bearer not-a-jwt", "first-of-many");
@@ -81,7 +69,7 @@ for (const kind of DATABASES) {
         assert.deepEqual(res.body, { data: { logout: true } });
       }
       await reject(t, 3, "Bearer not-a-jwt");
-      await reject(t, 4, `Bearer ${tampered(alice.accessToken)}`);
+      await reject(t, 4, `Bearer ${tamperedSignature(alice.accessToken)}`);
       await reject(t, 5, `Bearer ${alice.accessToken}`);
       await reject(t, 6, `Bearer ${bob.accessToken}`);
       await t.app.audit.flush();

@@ -5,9 +5,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import pg from "pg";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { type TestDatabase, createTestDatabase } from "../helpers/databases.js";
 import { TcpProxy } from "../helpers/tcp-proxy.js";
+import { originOf, send } from "../helpers/http.js";
 
 const postgresUrl = process.env.TEST_DATABASE_URL || undefined;
 
@@ -49,8 +51,7 @@ async function me(t: TestApp, token: string): Promise<GraphQLResponse> {
 
 async function readyz(t: TestApp): Promise<{ status: number; retryAfter: string | null; ms: number }> {
   const start = performance.now();
-  const response = await fetch(t.url.replace(/\/graphql$/, "/readyz"), { signal: AbortSignal.timeout(30_000) });
-  await response.arrayBuffer();
+  const response = await send(`${originOf(t.url)}/readyz`, { signal: AbortSignal.timeout(30_000) });
   return { status: response.status, retryAfter: response.headers.get("retry-after"), ms: Math.round(performance.now() - start) };
 }
 

@@ -7,11 +7,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import SqliteDatabase from "better-sqlite3";
 
 import { SQLITE_FILE } from "../../src/db/database.js";
-import { type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { PASSWORD, codes } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
 import { TcpProxy } from "../helpers/tcp-proxy.js";
 
-const PASSWORD = "correct horse battery";
 
 function report(tc: { diagnostic(message: string): void }, message: string): void {
   tc.diagnostic(message);

@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 
 import { SQLITE_FILE } from "../../src/db/database.js";
 import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
-import { type LogLine, ServerProcess, connectionFailure } from "../helpers/server-process.js";
+import { type LogLine, ServerProcess, connectionFailure } from "../helpers/app.js";
 
 const WORKERS = 8;
 const MAX_REQUESTS_PER_WORKER = 300;

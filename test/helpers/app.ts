@@ -1,31 +1,31 @@
+// Starting apps for tests: in process (startTestApp, useTestApp) on a fresh database, or as the real
+// server process `npm start` runs (ServerProcess).
 import "reflect-metadata";
 
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 
 import { type App, createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/load-config.js";
 import { createLogger } from "../../src/logger.js";
+import { type ApiClient, type GqlOptions, type GraphQLResponse, PASSWORD, gql as gqlAt } from "./api.js";
 import { type DatabaseKind, type TestDatabase, createTestDatabase } from "./databases.js";
+import { freePort, waitForExit } from "./processes.js";
 
 /** A strong secret for test apps (the config refuses weak ones). */
 export const TEST_SECRET = randomBytes(48).toString("base64url");
 
-export interface GraphQLResponse<T = any> {
-  status: number;
-  headers: Headers;
-  body: { data?: T | null; errors?: Array<{ message: string; path?: string[]; extensions?: Record<string, any> }> };
-}
-
-export interface TestApp {
+export interface TestApp extends ApiClient {
   app: App;
   url: string;
   database: TestDatabase;
   /** Every log line the app wrote, as raw JSON text. */
   logs: string[];
-  /** POSTs a GraphQL operation over real HTTP. */
-  gql<T = any>(query: string, options?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> }): Promise<GraphQLResponse<T>>;
+  /** POSTs a GraphQL operation over real HTTP (see api.ts's `gql`). */
+  gql<T = any>(query: string, options?: GqlOptions): Promise<GraphQLResponse<T>>;
   /** Registers a user and returns its access token and id. */
   register(username: string, password?: string): Promise<{ token: string; userId: string }>;
   /** Logs in and returns the access token; fails the test on any error. */
@@ -71,18 +71,7 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
   if (address === null || typeof address === "string") throw new Error("no TCP address");
   const url = `http://127.0.0.1:${address.port}/graphql`;
 
-  const gql: TestApp["gql"] = async (query, opts = {}) => {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        ...opts.headers,
-      },
-      body: JSON.stringify({ query, variables: opts.variables }),
-    });
-    return { status: response.status, headers: response.headers, body: await response.json() };
-  };
+  const gql: TestApp["gql"] = (query, opts = {}) => gqlAt(url, query, opts);
 
   return {
     app,
@@ -90,14 +79,14 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
     database,
     logs,
     gql,
-    async register(username, password = "correct horse battery") {
+    async register(username, password = PASSWORD) {
       const res = await gql(`mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`, {
         variables: { input: { username, password } },
       });
       if (!res.body.data?.register) throw new Error(`register failed: ${JSON.stringify(res.body.errors)}`);
       return { token: res.body.data.register.accessToken, userId: res.body.data.register.user.id };
     },
-    async login(username, password = "correct horse battery") {
+    async login(username, password = PASSWORD) {
       const res = await gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
         variables: { input: { username, password } },
       });
@@ -108,18 +97,6 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
       await app.close();
     },
   };
-}
-
-/** Every stored username, in sign-up order, as an admin sees them; fails the test on any error. */
-export async function listUsernames(t: TestApp, adminToken: string): Promise<string[]> {
-  const res = await t.gql(`{ users { username } }`, { token: adminToken });
-  if (res.status !== 200 || res.body.errors) throw new Error(`users query failed: ${JSON.stringify(res.body)}`);
-  return res.body.data.users.map((u: { username: string }) => u.username);
-}
-
-/** The `extensions.code` of each error, in order. */
-export function codes(response: GraphQLResponse): string[] {
-  return (response.body.errors ?? []).map((e) => e.extensions?.code);
 }
 
 /**
@@ -143,4 +120,142 @@ export function useTestApp(kind: DatabaseKind, options: StartOptions = {}): Test
       return typeof value === "function" ? value.bind(current) : value;
     },
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server as a child process: `node dist/bundle/main.js`, what `npm start` runs.
+
+/** What `npm start` runs: the bundle next to the compiled tests (dist/bundle/main.js). */
+export const SERVER_MAIN = new URL("../../bundle/main.js", import.meta.url);
+
+/** Longest wait for "server ready", so that a hung start fails its test instead of hanging CI. */
+export const START_TIMEOUT_MS = 30_000;
+/** Longest wait for a clean stop after SIGTERM. */
+export const STOP_TIMEOUT_MS = 15_000;
+
+export type LogLine = Record<string, any> & { level?: number; msg?: string; reqId?: string };
+
+const running = new Set<ServerProcess>();
+process.on("exit", () => killRunningServers());
+
+/** SIGKILLs every server process still running (also done when the test process exits). */
+export function killRunningServers(): void {
+  for (const server of running) server.child.kill("SIGKILL");
+}
+
+/**
+ * `node dist/bundle/main.js` as a real process on a free loopback port with exactly `env` (nothing
+ * inherited), and everything it wrote. Any process still running when the test process exits is
+ * killed.
+ */
+export class ServerProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout = "";
+  stderr = "";
+
+  private constructor(
+    env: Record<string, string>,
+    readonly port: number,
+    cwd: string,
+  ) {
+    this.child = spawn(process.execPath, [fileURLToPath(SERVER_MAIN)], { env: { ...env, PORT: String(port) }, cwd, stdio: "pipe" });
+    this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
+    this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    running.add(this);
+    this.child.on("exit", () => running.delete(this));
+  }
+
+  /** Spawns the server with exactly `env` (plus PORT) and returns at once; see {@link ready}. */
+  static async spawn(env: Record<string, string>, cwd: string): Promise<ServerProcess> {
+    return new ServerProcess(env, await freePort(), cwd);
+  }
+
+  /** Spawns the server on 127.0.0.1 (unless `env` sets HOST) and resolves once it logged "server ready"; rejects when it exits first or after START_TIMEOUT_MS. */
+  static async start(env: Record<string, string>, cwd: string): Promise<ServerProcess> {
+    const server = await ServerProcess.spawn({ HOST: "127.0.0.1", ...env }, cwd);
+    await server.ready();
+    return server;
+  }
+
+  /** Waits for "server ready". */
+  async ready(): Promise<void> {
+    await this.waitForLog((line) => line.msg === "server ready");
+  }
+
+  /** The JSON log lines written to stdout so far (a last, incomplete line is left out). */
+  logs(): LogLine[] {
+    const complete = this.stdout.slice(0, this.stdout.lastIndexOf("\n") + 1);
+    return complete
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as LogLine);
+  }
+
+  /** Resolves with the first log line matching `predicate`; rejects when the process exits first or after `timeoutMs`. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.logs().find(predicate);
+        if (found) {
+          cleanup();
+          resolve(found);
+        }
+      };
+      const onExit = (code: number | null) => {
+        cleanup();
+        reject(new Error(`server exited with ${code} before the expected log line; stderr: ${this.stderr}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log line within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.child.stdout.off("data", check);
+        this.child.off("exit", onExit);
+      };
+      this.child.stdout.on("data", check);
+      this.child.on("exit", onExit);
+      check();
+    });
+  }
+
+  /** Sends `signal` and resolves with the exit status, or rejects after `timeoutMs`. */
+  async signal(signal: NodeJS.Signals, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const exited = waitForExit(this.child, timeoutMs);
+    this.child.kill(signal);
+    return exited;
+  }
+
+  /** Sends SIGTERM and resolves with the exit status, or rejects after STOP_TIMEOUT_MS. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.signal("SIGTERM", STOP_TIMEOUT_MS);
+  }
+
+  /** The URL of `path` on this server. */
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  get graphqlUrl(): string {
+    return this.url("/graphql");
+  }
+
+  /** POSTs a GraphQL operation and returns status and parsed body (the body must be JSON). */
+  async gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<{ status: number; body: any }> {
+    const response = await fetch(this.graphqlUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(START_TIMEOUT_MS),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+}
+
+/** The code of a connection-level failure of `fetch` (refused, reset, closed by the peer), or undefined for anything else. */
+export function connectionFailure(error: unknown): string | undefined {
+  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === "string" ? cause.code : undefined;
+  return code !== undefined && ["ECONNREFUSED", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(code) ? code : undefined;
 }

@@ -6,10 +6,10 @@ import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 
 import { FLOOD_LIMITS_TABLE } from "../../src/rate-limits/flood-limit.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, codes, registerRaw, registerUser } from "../helpers/api.js";
+import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
-import { registerRaw, registerUser } from "../sessions/helpers.js";
 
 const HOUR = 3600;
 const CREATE_POST = `mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`;
@@ -94,14 +94,7 @@ function createPost(t: TestApp, token: string, title: string): Promise<GraphQLRe
 
 for (const kind of DATABASES) {
   describe(`REGISTER_MAX_PER_IP (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind, { env: { REGISTER_MAX_PER_IP: "3" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { env: { REGISTER_MAX_PER_IP: "3" } });
 
     it("counts successful registrations only, and refuses the one past the limit with RATE_LIMITED and nothing stored", async () => {
       assertRegistered(await registerRaw(t, "first"), "first");
@@ -121,14 +114,7 @@ for (const kind of DATABASES) {
   });
 
   describe(`REGISTER_MAX_PER_IP under parallel registrations (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind, { env: { REGISTER_MAX_PER_IP: "3" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { env: { REGISTER_MAX_PER_IP: "3" } });
 
     it("lets exactly three of eight concurrent registrations through", async () => {
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => registerRaw(t, `racer${i}`)));
@@ -182,14 +168,7 @@ for (const kind of DATABASES) {
   });
 
   describe(`CREATE_POST_MAX_PER_USER (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind, { env: { CREATE_POST_MAX_PER_USER: "3" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { env: { CREATE_POST_MAX_PER_USER: "3" } });
 
     it("refuses a user's post past the limit with RATE_LIMITED and nothing stored, while another user still posts", async () => {
       const prolific = await registerUser(t, "prolific");
@@ -222,14 +201,7 @@ for (const kind of DATABASES) {
   });
 
   describe(`CREATE_POST_MAX_PER_USER=0 (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind, { env: { CREATE_POST_MAX_PER_USER: "0" } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { env: { CREATE_POST_MAX_PER_USER: "0" } });
 
     it("switches the limit off: more posts than the default 60 in an hour all succeed", async () => {
       const writer = await registerUser(t, "writer");

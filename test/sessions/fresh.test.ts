@@ -1,21 +1,12 @@
 import "reflect-metadata";
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { buildAppSchema } from "../../src/schema.js";
-import { type GraphQLResponse, codes, useTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, PASSWORD, assertAccessAccepted, assertAccessRefused, assertRefreshRefused, codes, login, loginRaw, refresh, registerUser } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import {
-  PASSWORD,
-  assertAccessAccepted,
-  assertAccessRefused,
-  assertRefreshRefused,
-  login,
-  loginRaw,
-  refresh,
-  registerUser,
-} from "./helpers.js";
 
 const NEW_PASSWORD = "a brand new passphrase";
 

@@ -1,20 +1,10 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { codes, useTestApp } from "../helpers/app.js";
+import { type Tokens, assertAccessAccepted, assertAccessRefused, assertRefreshRefused, codes, login, nextMillisecond, refresh, registerUser, sessionOf } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import {
-  type Tokens,
-  assertAccessAccepted,
-  assertAccessRefused,
-  assertRefreshRefused,
-  login,
-  nextMillisecond,
-  refresh,
-  registerUser,
-  sessionOf,
-} from "./helpers.js";
 
 const SESSIONS = `{ sessions { id createdAt lastUsedAt userAgent ip current } }`;
 

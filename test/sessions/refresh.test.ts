@@ -1,38 +1,15 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { REFRESH_TOKEN_SHAPE, assertAccessAccepted, assertAccessRefused, assertInvalidToken, assertRefreshRefused, assertRefreshRefusedResponse, claimsOf, codes, login, loginRaw, me, refresh, refreshRaw, registerRaw, registerUser, sessionOf } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import {
-  REFRESH_TOKEN_SHAPE,
-  assertAccessAccepted,
-  assertAccessRefused,
-  assertInvalidToken,
-  assertRefreshRefused,
-  assertRefreshRefusedResponse,
-  claimsOf,
-  login,
-  loginRaw,
-  me,
-  refresh,
-  refreshRaw,
-  registerRaw,
-  registerUser,
-  sessionOf,
-} from "./helpers.js";
 
 const MINUTE = 60_000;
 
 for (const kind of DATABASES) {
   describe(`refresh tokens over HTTP (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind);
 
     it("hands out a refresh token of rt_ and 43 base64url characters on register and on login, with a Bearer access token", async () => {
       const registered = await registerRaw(t, "shape");
@@ -205,17 +182,10 @@ for (const kind of DATABASES) {
   });
 
   describe(`the absolute lifetime of a refresh chain (${kind})`, () => {
-    let t: TestApp;
     let clock = Date.now();
-    before(async () => {
-      t = await startTestApp(kind, {
-        now: () => clock,
-        env: { JWT_REFRESH_TOKEN_EXPIRES: "1h", JWT_ACCESS_TOKEN_EXPIRES: "15m" },
-      });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
+    const t = useTestApp(kind, {
+      now: () => clock,
+      env: { JWT_REFRESH_TOKEN_EXPIRES: "1h", JWT_ACCESS_TOKEN_EXPIRES: "15m" },
     });
 
     it("refuses the refresh token of a session that started more than an hour ago", async () => {

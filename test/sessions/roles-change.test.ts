@@ -1,23 +1,18 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, type Tokens, claimsOf, codes, login, refresh, registerUser } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type Tokens, claimsOf, login, refresh, registerUser } from "./helpers.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 
 for (const kind of DATABASES) {
   describe(`role changes and tokens already issued (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
     let admin: Tokens;
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
       admin = await login(t, ROOT.username, { password: ROOT.password });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     async function setRoles(userId: string, roles: string[]): Promise<void> {

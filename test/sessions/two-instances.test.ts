@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, assertAccessAccepted, assertInvalidToken, claimsOf, codes, login, me, registerUser } from "../helpers/api.js";
+import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { assertAccessAccepted, assertInvalidToken, claimsOf, login, me, registerUser } from "./helpers.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 const POLL_EVERY_MS = 10;

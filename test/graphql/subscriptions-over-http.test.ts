@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../src/graphql/subscriptions-over-http.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
-import { errorCodes, postJson, send } from "./adversarial/helpers.js";
+import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../../src/graphql/subscriptions-over-http.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
+import { errorCodes, postJson, send } from "../helpers/http.js";
 
 /** The log lines at error level or above, or that report an unexpected error. */
 function errorLines(t: TestApp): string[] {
@@ -15,14 +15,7 @@ function errorLines(t: TestApp): string[] {
 
 for (const env of ["development", "production"] as const) {
   describe(`a subscription sent over HTTP (${env})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp("sqlite", { env: { NODE_ENV: env } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp("sqlite", { env: { NODE_ENV: env } });
 
     for (const [name, body] of [
       ["subscription { __typename }", { query: "subscription { __typename }" }],

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { withoutVariableValue } from "../src/graphql/format-error.js";
-import { codes, useTestApp } from "./helpers/app.js";
+import { withoutVariableValue } from "../../src/graphql/format-error.js";
+import { codes } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
 
 describe("error messages never echo a variable's value", () => {
   it("keeps graphql-js's reason but drops the value, even when the value contains the separator", () => {

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 
 import { buildSchema, graphql } from "graphql";
 
-import { selectsOnly } from "../src/graphql/selection.js";
+import { selectsOnly } from "../../src/graphql/selection.js";
 
 const schema = buildSchema(`
   type User { id: ID! username: String! posts: [String!]! }

@@ -9,10 +9,10 @@ import { sql } from "kysely";
 import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
 import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
 import type { Context } from "../../src/access/principal.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { type GraphQLResponse, PASSWORD, codes, loginRaw, postBody, registerUser } from "../helpers/api.js";
+import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind, createTestDatabase } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
-import { PASSWORD, loginRaw, registerUser } from "../sessions/helpers.js";
 
 const WRONG = "not the password at all";
 const ROOT = { username: "root", password: "root password 1" };
@@ -71,14 +71,7 @@ async function throttleRows(t: TestApp, kind: DatabaseKind): Promise<number> {
 
 for (const kind of DATABASES) {
   describe(`login throttling with the default limits (${kind})`, () => {
-    let t: TestApp;
-    before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
 
     it("answers RATE_LIMITED with retryAfter after five wrong passwords for one username from one IP, even with the right password", async () => {
       await registerUser(t, "victim");
@@ -198,13 +191,9 @@ for (const kind of DATABASES) {
       assert.deepEqual(single.body, { data: { login: { user: { username: "single" } } } });
       const document = `mutation A { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }
         mutation B { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }`;
-      const res = await fetch(t.url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: document, operationName: "B" }),
-      });
+      const res = await postBody(t.url, { query: document, operationName: "B" });
       assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), { data: { login: { user: { username: "single" } } } });
+      assert.deepEqual(res.body, { data: { login: { user: { username: "single" } } } });
     });
 
     it("keeps its counters in the database when REDIS_URL is unset", async () => {
@@ -213,14 +202,9 @@ for (const kind of DATABASES) {
   });
 
   describe(`login throttling per IP (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { LOGIN_MAX_FAILURES_PER_IP: "10" } });
     before(async () => {
-      t = await startTestApp(kind, { env: { LOGIN_MAX_FAILURES_PER_IP: "10" } });
       for (const name of ["first", "second", "third"]) await registerUser(t, name);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it("throttles every login from an IP once it reaches LOGIN_MAX_FAILURES_PER_IP failures over any usernames; successes do not count", async () => {
@@ -237,14 +221,9 @@ for (const kind of DATABASES) {
   });
 
   describe(`login throttling windows (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { LOGIN_THROTTLE_WINDOW: "2s" } });
     before(async () => {
-      t = await startTestApp(kind, { env: { LOGIN_THROTTLE_WINDOW: "2s" } });
       await registerUser(t, "patient");
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it("lifts the limit once the window has passed, and the right password then logs in", async () => {

@@ -5,8 +5,8 @@ import { before, describe, it } from "node:test";
 
 import { type GraphQLSchema, type OperationDefinitionNode, Kind, parse } from "graphql";
 
-import { operationCost } from "../src/graphql/query-cost.js";
-import { buildAppSchema } from "../src/schema.js";
+import { operationCost } from "../../src/graphql/query-cost.js";
+import { buildAppSchema } from "../../src/schema.js";
 
 describe("operationCost", () => {
   let schema: GraphQLSchema;

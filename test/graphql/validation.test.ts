@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
-import { DATABASES } from "./helpers/databases.js";
+import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
+import { useTestApp } from "../helpers/app.js";
+import { DATABASES } from "../helpers/databases.js";
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id username } } }`;
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken user { id } } }`;
@@ -30,19 +31,14 @@ function text(n: number, unit = "x"): string {
 
 for (const kind of DATABASES) {
   describe(`input rules as a client sees them over HTTP (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     let adminToken: string;
     let writer: { token: string; userId: string };
 
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
       const login = await t.gql(LOGIN, { variables: { input: ADMIN } });
       adminToken = login.body.data.login.accessToken;
       writer = await t.register("writer");
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     const register = (username: string, password = "correct horse battery") => t.gql(REGISTER, { variables: { input: { username, password } } });

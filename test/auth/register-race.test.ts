@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
-import { DATABASES } from "./helpers/databases.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
+import { DATABASES } from "../helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id username roles } } }`;
@@ -16,16 +17,11 @@ function register(t: TestApp, username: string, password = "correct horse batter
 
 for (const kind of DATABASES) {
   describe(`concurrent registrations (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     let admin: string;
 
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
       admin = await t.login(ADMIN.username, ADMIN.password);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     async function listUsers(): Promise<Array<{ id: string; username: string; roles: string[] }>> {

@@ -2,7 +2,7 @@ import "reflect-metadata";
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import {
   type GraphQLField,
@@ -16,9 +16,10 @@ import {
   isScalarType,
 } from "graphql";
 
-import { buildAppSchema } from "../src/schema.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp } from "./helpers/app.js";
-import { DATABASES } from "./helpers/databases.js";
+import { buildAppSchema } from "../../src/schema.js";
+import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
+import { DATABASES } from "../helpers/databases.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 
@@ -133,22 +134,17 @@ describe("the schema's guarded fields", () => {
 
 for (const kind of DATABASES) {
   describe(`who may call what (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     let admin: string;
     let alice: { token: string; userId: string };
     let bob: { token: string; userId: string };
     let alicePost: string;
 
     before(async () => {
-      t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
       admin = await t.login(ADMIN.username, ADMIN.password);
       alice = await t.register("alice");
       bob = await t.register("bob");
       alicePost = await createPost(t, alice.token, "Alice's first", "Written by Alice");
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     for (const guarded of GUARDED) {
@@ -316,7 +312,7 @@ for (const kind of DATABASES) {
   });
 
   describe(`listing posts (${kind})`, () => {
-    let t: TestApp;
+    const t = useTestApp(kind, { now: strictlyIncreasingClock() });
     let alice: { token: string; userId: string };
     let bob: { token: string; userId: string };
     /** Every post id, oldest first, as written. */
@@ -324,7 +320,6 @@ for (const kind of DATABASES) {
     const aliceWrote: string[] = [];
 
     before(async () => {
-      t = await startTestApp(kind, { now: strictlyIncreasingClock() });
       alice = await t.register("alice");
       bob = await t.register("bob");
       for (let i = 1; i <= 7; i++) {
@@ -333,10 +328,6 @@ for (const kind of DATABASES) {
         written.push(id);
         if (author === alice) aliceWrote.push(id);
       }
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
     });
 
     it("lists a user's posts newest first in User.posts, and only that user's", async () => {

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { type KeyObject, createHmac, createSecretKey, randomBytes } from "node:crypto";
+import { type KeyObject, createSecretKey, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-
-import jwt from "jsonwebtoken";
 
 import {
   ACCESS_TOKEN_TYPE,
@@ -15,6 +13,7 @@ import {
 } from "../../src/access/tokens.js";
 import { secretKeyRing } from "../../src/access/keys.js";
 import { Role } from "../../src/access/roles.js";
+import { type Json, hmac, jws, replaceSegment, segment, sign as signWithJsonwebtoken, unsigned, withoutUndefined } from "../helpers/jwt.js";
 
 // A frozen clock: every timestamp below is relative to NOW, so no test depends on the wall clock.
 const NOW_MS = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -35,8 +34,6 @@ const service = new TokenService({
   accessTokenTtlSeconds: TTL,
   now: () => NOW_MS,
 });
-
-type Json = Record<string, unknown>;
 
 /** The header this service mints, with overrides; an override of `undefined` removes the field. */
 function header(overrides: Json = {}): Json {
@@ -59,44 +56,14 @@ function claims(overrides: Json = {}): Json {
   });
 }
 
-function withoutUndefined(value: Json): Json {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
-}
-
-/** One base64url segment: a string is taken as raw text, anything else is JSON-encoded. */
-function segment(value: unknown): string {
-  return Buffer.from(typeof value === "string" ? value : JSON.stringify(value), "utf8").toString("base64url");
-}
-
 /** Hand-builds a compact JWS with an HMAC signature, whatever the header says. */
 function forge(head: unknown, payload: unknown, options: { key?: KeyObject; hash?: "sha256" | "sha384" | "sha512" } = {}): string {
-  const input = `${segment(head)}.${segment(payload)}`;
-  const signature = createHmac(options.hash ?? "sha256", options.key ?? KEY).update(input).digest("base64url");
-  return `${input}.${signature}`;
+  return jws(head, payload, hmac(options.key ?? KEY, options.hash ?? "sha256"));
 }
 
-/** Hand-builds a compact JWS with an empty signature. */
-function unsigned(head: unknown, payload: unknown): string {
-  return `${segment(head)}.${segment(payload)}.`;
-}
-
-/**
- * Signs with jsonwebtoken itself, as another honest implementation would. The payload's own `iat`
- * is kept; without one, none is added (jsonwebtoken would otherwise stamp the real clock's time).
- */
+/** Signs with jsonwebtoken itself, as another honest implementation would (see jwt.ts's `sign`). */
 function sign(payload: Json, options: { key?: KeyObject; header?: Json } = {}): string {
-  return jwt.sign(payload, options.key ?? KEY, {
-    algorithm: "HS256",
-    header: header(options.header) as unknown as jwt.JwtHeader,
-    noTimestamp: !("iat" in payload),
-  });
-}
-
-/** Replaces one of the three segments of a token. */
-function replaceSegment(token: string, index: 0 | 1 | 2, value: string): string {
-  const parts = token.split(".");
-  parts[index] = value;
-  return parts.join(".");
+  return signWithJsonwebtoken(payload, options.key ?? KEY, { header: header(options.header) });
 }
 
 /** Asserts the token is refused with exactly `reason`, and that the message never echoes the token. */

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 
 import { getIntrospectionQuery } from "graphql";
 
-import { createErrorFormatter } from "../src/graphql/format-error.js";
-import { type GraphQLResponse, type TestApp, codes, startTestApp, listUsernames } from "./helpers/app.js";
+import { createErrorFormatter } from "../../src/graphql/format-error.js";
+import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
+import { startTestApp, useTestApp } from "../helpers/app.js";
+import { send } from "../helpers/http.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 
@@ -74,16 +76,11 @@ describe("the error formatter and the parser's token limit", () => {
 });
 
 describe("query limits in production, with the default limits (sqlite)", () => {
-  let t: TestApp;
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
   let adminToken: string;
 
   before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
     adminToken = await t.login(ADMIN.username, ADMIN.password);
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
   });
 
   const usernames = async () => (await listUsernames(t, adminToken)).sort();
@@ -168,9 +165,9 @@ describe("query limits in production, with the default limits (sqlite)", () => {
   });
 
   it("refuses a too-deep query sent over GET the same way", async () => {
-    const res = await fetch(`${t.url}?query=${encodeURIComponent(nested(12))}`, { headers: { "apollo-require-preflight": "true" } });
+    const res = await send(`${t.url}?query=${encodeURIComponent(nested(12))}`, { headers: { "apollo-require-preflight": "true" } });
     assert.equal(res.status, 400);
-    assert.deepEqual(await res.json(), { errors: [{ message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }] });
+    assert.deepEqual(res.json, { errors: [{ message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }] });
   });
 
   it("runs what a real client sends: the whole flow of test/flow.test.ts, with fragments and variables", async () => {
@@ -213,14 +210,7 @@ describe("query limits in production, with the default limits (sqlite)", () => {
 });
 
 describe("query limits in development (sqlite)", () => {
-  let t: TestApp;
-  before(async () => {
-    t = await startTestApp("sqlite", { env: { NODE_ENV: "development" } });
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
-  });
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "development" } });
 
   it("answers Apollo Sandbox's full introspection query (every option on), whose type references nest 9 deep", async () => {
     const query = getIntrospectionQuery({

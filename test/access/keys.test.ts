@@ -3,10 +3,8 @@ import {
   type JsonWebKey,
   type KeyObject,
   createHash,
-  createHmac,
   createPrivateKey,
   createPublicKey,
-  sign as cryptoSign,
   generateKeyPairSync,
   randomBytes,
   randomUUID,
@@ -22,8 +20,11 @@ import jwt from "jsonwebtoken";
 import { rotateGeneratedKey } from "../../src/access/keys.js";
 import { type Config, ConfigError, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { loadConfig } from "../../src/load-config.js";
-import { TEST_SECRET, type TestApp, codes, startTestApp } from "../helpers/app.js";
+import { codes } from "../helpers/api.js";
+import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
+import { send } from "../helpers/http.js";
+import { type Signer, headerOf, hmac, jws, payloadOf, sign, withClaims, withKey } from "../helpers/jwt.js";
 
 type Algorithm = "HS256" | "RS256" | "ES256";
 type Asymmetric = Exclude<Algorithm, "HS256">;
@@ -45,31 +46,6 @@ function envFor(alg: Algorithm): Record<string, string> {
 /** The same config startTestApp builds, for calling rotateGeneratedKey as `keys rotate` would. */
 function configFor(database: TestDatabase, env: Record<string, string>): Config {
   return loadConfig({ NODE_ENV: "test", LOG_LEVEL: "info", JWT_SECRET_KEY: TEST_SECRET, ...database.env, ...env }, database.dataDir);
-}
-
-function decodeSegment(token: string, index: 0 | 1): Record<string, any> {
-  return JSON.parse(Buffer.from(token.split(".")[index]!, "base64url").toString("utf8"));
-}
-
-const headerOf = (token: string) => decodeSegment(token, 0);
-const payloadOf = (token: string) => decodeSegment(token, 1);
-
-type Signer = (signingInput: string) => Buffer;
-
-function hmacSigner(secret: string | Buffer): Signer {
-  return (input) => createHmac("sha256", secret).update(input).digest();
-}
-
-function keySigner(alg: Asymmetric, privateKey: KeyObject): Signer {
-  // JWS wants ES256 signatures as r || s, not DER.
-  return (input) => cryptoSign("sha256", Buffer.from(input), alg === "ES256" ? { key: privateKey, dsaEncoding: "ieee-p1363" } : privateKey);
-}
-
-/** A compact JWS with exactly this header, made without jsonwebtoken so nothing is added or checked. */
-function forge(header: Record<string, unknown>, payload: Record<string, unknown>, signer: Signer | undefined): string {
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const input = `${encode(header)}.${encode(payload)}`;
-  return `${input}.${signer ? signer(input).toString("base64url") : ""}`;
 }
 
 /** The claims of a genuine token, with a new jti and a fresh iat/exp, so only the signing key is in question. */
@@ -114,9 +90,8 @@ function generatedKey(dataDir: string, kid: string): StoredKeyFile {
 }
 
 async function fetchJwks(t: TestApp): Promise<{ status: number; headers: Headers; text: string; body: { keys: Array<JsonWebKey & Record<string, any>> } }> {
-  const response = await fetch(new URL("/.well-known/jwks.json", t.url));
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) };
+  const { status, headers, text } = await send(new URL("/.well-known/jwks.json", t.url));
+  return { status, headers, text, body: JSON.parse(text) };
 }
 
 async function assertAccepted(t: TestApp, token: string, userId: string): Promise<void> {
@@ -183,20 +158,20 @@ for (const alg of ALGORITHMS) {
       alice = await t.register("alice");
       kid = headerOf(alice.token).kid;
       if (alg === "HS256") {
-        realSigner = hmacSigner(TEST_SECRET);
+        realSigner = hmac(TEST_SECRET);
         const secret = randomBytes(32);
         attacker = {
-          signer: hmacSigner(secret),
+          signer: hmac(secret),
           kid: "attacker",
           jwk: { kty: "oct", k: secret.toString("base64url"), kid: "attacker" },
           pem: secret.toString("base64"),
         };
       } else {
-        realSigner = keySigner(alg, createPrivateKey(generatedKey(t.database.dataDir, kid).privateKeyPem!));
+        realSigner = withKey(createPrivateKey(generatedKey(t.database.dataDir, kid).privateKeyPem!));
         const pair = newKeyPair(alg);
         const attackerKid = thumbprint(pair.publicKey);
         attacker = {
-          signer: keySigner(alg, pair.privateKey),
+          signer: withKey(pair.privateKey),
           kid: attackerKid,
           jwk: { ...(pair.publicKey.export({ format: "jwk" }) as Record<string, unknown>), kid: attackerKid, alg, use: "sig" },
           pem: pair.publicKey.export({ type: "spki", format: "pem" }).toString(),
@@ -281,21 +256,20 @@ for (const alg of ALGORITHMS) {
         assert.deepEqual(claims.roles, ["USER"]);
         assert.equal(claims.exp! - claims.iat!, ACCESS_TOKEN_TTL_SECONDS);
         // The same key refuses a token with one changed claim.
-        const [h, , s] = token.split(".");
-        const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, roles: ["ADMIN", "USER"] })).toString("base64url")}.${s}`;
+        const tampered = withClaims(token, { ...claims, roles: ["ADMIN", "USER"] });
         assert.throws(() => jwt.verify(tampered, publicKey, { algorithms: [alg] }), { name: "JsonWebTokenError", message: "invalid signature" });
       });
     }
 
     it("accepts a token made outside the app with its own key and the usual header (the control for the refusals below)", async () => {
-      const token = forge({ alg, typ: "at+jwt", kid }, freshClaims(alice.token), realSigner);
+      const token = jws({ alg, typ: "at+jwt", kid }, freshClaims(alice.token), realSigner);
       await assertAccepted(t, token, alice.userId);
     });
 
     if (alg !== "HS256") {
       it("refuses an HS256 token whose HMAC secret is the public key's PEM (key confusion)", async () => {
         for (const pem of await publicPems(t, kid)) {
-          const token = forge({ alg: "HS256", typ: "at+jwt", kid }, freshClaims(alice.token), hmacSigner(pem));
+          const token = jws({ alg: "HS256", typ: "at+jwt", kid }, freshClaims(alice.token), hmac(pem));
           await assertRefused(t, token, "ALGORITHM_NOT_ALLOWED");
         }
       });
@@ -304,7 +278,7 @@ for (const alg of ALGORITHMS) {
         const jwks = await fetchJwks(t);
         const jwk = jwks.body.keys[0]!;
         for (const secret of [JSON.stringify(jwk), jwks.text]) {
-          const token = forge({ alg: "HS256", typ: "at+jwt", kid }, freshClaims(alice.token), hmacSigner(secret));
+          const token = jws({ alg: "HS256", typ: "at+jwt", kid }, freshClaims(alice.token), hmac(secret));
           await assertRefused(t, token, "ALGORITHM_NOT_ALLOWED");
         }
       });
@@ -313,7 +287,7 @@ for (const alg of ALGORITHMS) {
     it("refuses a token that brings its own key in a jwk header and is signed with that key", async () => {
       const { kid: _ownKid, ...embedded } = attacker.jwk;
       for (const headerKid of [attacker.kid, kid]) {
-        const token = forge({ alg, typ: "at+jwt", kid: headerKid, jwk: embedded }, freshClaims(alice.token), attacker.signer);
+        const token = jws({ alg, typ: "at+jwt", kid: headerKid, jwk: embedded }, freshClaims(alice.token), attacker.signer);
         await assertRefused(t, token, "FORBIDDEN_HEADER");
       }
     });
@@ -325,22 +299,22 @@ for (const alg of ALGORITHMS) {
         { jku: `${keyServer.origin}/jwks.json`, x5u: `${keyServer.origin}/cert.pem` },
       ];
       for (const extra of headers) {
-        const token = forge({ alg, typ: "at+jwt", kid: attacker.kid, ...extra }, freshClaims(alice.token), attacker.signer);
+        const token = jws({ alg, typ: "at+jwt", kid: attacker.kid, ...extra }, freshClaims(alice.token), attacker.signer);
         await assertRefused(t, token, "FORBIDDEN_HEADER");
       }
       assert.deepEqual(keyServer.requests, []);
     });
 
     it("refuses a token with an unknown kid or no kid at all, even when it is signed with the app's own key", async () => {
-      await assertRefused(t, forge({ alg, typ: "at+jwt", kid: "no-such-key" }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
-      await assertRefused(t, forge({ alg, typ: "at+jwt" }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
-      await assertRefused(t, forge({ alg, typ: "at+jwt", kid: 42 }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
+      await assertRefused(t, jws({ alg, typ: "at+jwt", kid: "no-such-key" }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
+      await assertRefused(t, jws({ alg, typ: "at+jwt" }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
+      await assertRefused(t, jws({ alg, typ: "at+jwt", kid: 42 }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
     });
 
     it("looks a kid up only by exact match: its own kid in another letter case or with a trailing space is unknown", async () => {
       const variants = [kid.toUpperCase() === kid ? kid.toLowerCase() : kid.toUpperCase(), `${kid} `, ` ${kid}`, kid.slice(0, -1)];
       for (const variant of variants) {
-        await assertRefused(t, forge({ alg, typ: "at+jwt", kid: variant }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
+        await assertRefused(t, jws({ alg, typ: "at+jwt", kid: variant }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
       }
     });
 
@@ -350,9 +324,9 @@ for (const alg of ALGORITHMS) {
       mkdirSync(join(t.database.dataDir, "keys"), { recursive: true });
       writeFileSync(planted, alg === "HS256" ? "attacker planted secret" : attacker.pem);
       const cases: Array<{ kid: string; signer: Signer }> = [
-        { kid: "../keys/x", signer: alg === "HS256" ? hmacSigner("attacker planted secret") : attacker.signer },
-        { kid: "/etc/passwd", signer: alg === "HS256" && existsSync("/etc/passwd") ? hmacSigner(readFileSync("/etc/passwd")) : attacker.signer },
-        { kid: "../../../../../../../../dev/null", signer: alg === "HS256" ? hmacSigner("") : attacker.signer },
+        { kid: "../keys/x", signer: alg === "HS256" ? hmac("attacker planted secret") : attacker.signer },
+        { kid: "/etc/passwd", signer: alg === "HS256" && existsSync("/etc/passwd") ? hmac(readFileSync("/etc/passwd")) : attacker.signer },
+        { kid: "../../../../../../../../dev/null", signer: alg === "HS256" ? hmac("") : attacker.signer },
       ];
       if (alg !== "HS256") {
         // The name of the file that holds the real key, signed with the real key: still not its kid.
@@ -361,7 +335,7 @@ for (const alg of ALGORITHMS) {
         cases.push({ kid: file, signer: realSigner }, { kid: `../keys/${file}`, signer: realSigner });
       }
       for (const c of cases) {
-        await assertRefused(t, forge({ alg, typ: "at+jwt", kid: c.kid }, freshClaims(alice.token), c.signer), "KEY_UNKNOWN");
+        await assertRefused(t, jws({ alg, typ: "at+jwt", kid: c.kid }, freshClaims(alice.token), c.signer), "KEY_UNKNOWN");
       }
       rmSync(planted);
     });
@@ -373,15 +347,15 @@ for (const alg of ALGORITHMS) {
       // The same claims as a token of this app, but the stranger's key: still its kid, still unknown.
       const strangerKey = alg === "HS256" ? undefined : generatedKey(stranger.database.dataDir, headerOf(mallory.token).kid);
       if (strangerKey) {
-        const token = forge(headerOf(mallory.token), freshClaims(alice.token), keySigner(alg as Asymmetric, createPrivateKey(strangerKey.privateKeyPem!)));
+        const token = jws(headerOf(mallory.token), freshClaims(alice.token), withKey(createPrivateKey(strangerKey.privateKeyPem!)));
         await assertRefused(t, token, "KEY_UNKNOWN");
       }
     });
 
     it('refuses alg "none" in any letter case, with or without a signature', async () => {
       for (const none of ["none", "None", "NONE"]) {
-        await assertRefused(t, forge({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), undefined), "ALGORITHM_NOT_ALLOWED");
-        await assertRefused(t, forge({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), realSigner), "ALGORITHM_NOT_ALLOWED");
+        await assertRefused(t, jws({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), undefined), "ALGORITHM_NOT_ALLOWED");
+        await assertRefused(t, jws({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), realSigner), "ALGORITHM_NOT_ALLOWED");
       }
     });
   });
@@ -451,7 +425,7 @@ for (const kind of DATABASES) {
             : kid === oldKid
               ? Buffer.from(readFileSync(join(dataDir, "jwt-secret"), "utf8").trim(), "utf8") // the first secret predates DATA_DIR/keys
               : Buffer.from(generatedKey(dataDir, kid).secret!, "base64url");
-        return jwt.sign(freshClaims(alice.token, clock), key, { algorithm: alg, header: { alg, typ: "at+jwt", kid } });
+        return sign(freshClaims(alice.token, clock), key, { alg, header: { typ: "at+jwt", kid } });
       }
 
       before(async () => {
