@@ -29,6 +29,11 @@ export interface Config {
     readonly previousPublicKeyFiles: readonly string[];
     readonly accessTokenTtlSeconds: number;
     readonly refreshTokenTtlSeconds: number;
+    /**
+     * How long after a rotation the rotated refresh token (the direct parent of the session's
+     * current one) still returns the current one instead of ending the session; 0 is strict single use.
+     */
+    readonly refreshTokenReuseIntervalMs: number;
     readonly issuer: string;
     readonly audience: string;
   };
@@ -215,12 +220,16 @@ function nonNegativeInteger(defaultValue: number) {
     .transform((v) => Number(v));
 }
 
-/** A duration in milliseconds (`500ms`, `5s`), with a default and an upper bound. */
-function durationMs(defaultValue: string, maxMs: number) {
+/**
+ * A duration in milliseconds (`500ms`, `5s`), with a default and an upper bound; with `zeroAllowed`
+ * a zero with a unit (`0s`) switches the setting off.
+ */
+function durationMs(defaultValue: string, maxMs: number, options: { zeroAllowed?: boolean } = {}) {
   return z
     .string()
     .default(defaultValue)
     .transform((value, ctx) => {
+      if (options.zeroAllowed && /^0+(ms|s|m|h|d)$/.test(value.trim())) return 0;
       const ms = parseDurationMs(value);
       if (ms !== undefined && ms <= maxMs) return ms;
       ctx.addIssue({
@@ -230,7 +239,7 @@ function durationMs(defaultValue: string, maxMs: number) {
             ? `must be at most ${maxMs / 1000}s`
             : /^\d+$/.test(value.trim())
               ? "must have a unit (for example 500ms, 5s or 1m); a bare number is ambiguous"
-              : "must be a positive duration with a unit: ms, s, m, h or d (for example 5s)",
+              : `must be a ${options.zeroAllowed ? "" : "positive "}duration with a unit: ms, s, m, h or d (for example 5s${options.zeroAllowed ? ", or 0s for off" : ""})`,
       });
       return z.NEVER;
     });
@@ -299,6 +308,7 @@ const envSchema = (rules: SettingRules) => z.object({
   JWT_PREVIOUS_PUBLIC_KEY_FILES: list().refine((files) => files.every((f) => existsSync(f)), "must name existing PEM files"),
   JWT_ACCESS_TOKEN_EXPIRES: duration("15m"),
   JWT_REFRESH_TOKEN_EXPIRES: duration("30d"),
+  REFRESH_TOKEN_REUSE_INTERVAL: durationMs("10s", 300_000, { zeroAllowed: true }),
   JWT_ISSUER: z.string().min(1).default(DEFAULT_ISSUER),
   JWT_AUDIENCE: z.string().min(1).default(DEFAULT_AUDIENCE),
   ADMIN_USERNAME: optionalText.superRefine((v, ctx) => {
@@ -409,6 +419,7 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       previousPublicKeyFiles: e.JWT_PREVIOUS_PUBLIC_KEY_FILES.map((f) => resolve(cwd, f)),
       accessTokenTtlSeconds: e.JWT_ACCESS_TOKEN_EXPIRES,
       refreshTokenTtlSeconds: e.JWT_REFRESH_TOKEN_EXPIRES,
+      refreshTokenReuseIntervalMs: e.REFRESH_TOKEN_REUSE_INTERVAL,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
     },

@@ -31,6 +31,31 @@ export const ProtocolErrorCode = {
   OPERATION_RESOLUTION_FAILURE: ApolloServerErrorCode.OPERATION_RESOLUTION_FAILURE,
 } as const;
 
+/**
+ * `extensions.reason` on every UNAUTHENTICATED and FORBIDDEN error: what a client should do next.
+ * TOKEN_EXPIRED means refresh and retry; every other UNAUTHENTICATED reason means sign in again;
+ * a FORBIDDEN reason means the same request will not succeed. docs/errors.md lists each one.
+ */
+export const ErrorReason = {
+  /** A protected field without a token. */
+  NOT_SIGNED_IN: "NOT_SIGNED_IN",
+  /** login failed: one reason for an unknown username and a wrong password. */
+  BAD_CREDENTIALS: "BAD_CREDENTIALS",
+  /** 401: the access token expired. The only reason to refresh. */
+  TOKEN_EXPIRED: "TOKEN_EXPIRED",
+  /** 401: malformed, forged, of the wrong kind, or refused for any reason but its age. */
+  TOKEN_INVALID: "TOKEN_INVALID",
+  /** 401 (or 200 where the account behind a valid token is gone): the session was ended. */
+  SESSION_ENDED: "SESSION_ENDED",
+  /** refreshToken with an unknown, expired or spent refresh token, or one of an ended session. */
+  REFRESH_TOKEN_INVALID: "REFRESH_TOKEN_INVALID",
+  /** Signed in without the role the field needs. */
+  ROLE: "ROLE",
+  /** Signed in, but the post or session is someone else's. */
+  OWNERSHIP: "OWNERSHIP",
+} as const;
+export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
+
 /** Base class: a GraphQL error whose code is always one of {@link ErrorCode}. */
 export abstract class AppError extends GraphQLError {
   abstract readonly code: ErrorCode;
@@ -39,11 +64,17 @@ export abstract class AppError extends GraphQLError {
   }
 }
 
-/** Not signed in where sign-in is required, or wrong credentials. HTTP 200. */
+/** The reasons an UNAUTHENTICATED error in a 200 response may carry. */
+export type UnauthenticatedReason = typeof ErrorReason.NOT_SIGNED_IN | typeof ErrorReason.BAD_CREDENTIALS | typeof ErrorReason.REFRESH_TOKEN_INVALID | typeof ErrorReason.SESSION_ENDED;
+
+/** Not signed in where sign-in is required, wrong credentials or a refused refresh token. HTTP 200. */
 export class UnauthenticatedError extends AppError {
   readonly code = ErrorCode.UNAUTHENTICATED;
-  constructor(message = "You must be signed in to do this.") {
-    super(message, ErrorCode.UNAUTHENTICATED);
+  constructor(
+    readonly reason: UnauthenticatedReason,
+    message = "You must be signed in to do this.",
+  ) {
+    super(message, ErrorCode.UNAUTHENTICATED, { reason });
   }
 }
 
@@ -59,18 +90,30 @@ export const INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired
  */
 export class InvalidTokenError extends AppError {
   readonly code = ErrorCode.UNAUTHENTICATED;
-  constructor() {
+  constructor(readonly reason: InvalidTokenReason) {
     super(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED, {
-      http: { status: 401, headers: new Map([["www-authenticate", 'Bearer error="invalid_token"']]) },
+      reason,
+      http: { status: 401, headers: new Map([["www-authenticate", bearerChallenge(reason)]]) },
     });
   }
+}
+
+/** The reasons of a 401: refresh on TOKEN_EXPIRED, sign in on the others. */
+export type InvalidTokenReason = typeof ErrorReason.TOKEN_EXPIRED | typeof ErrorReason.TOKEN_INVALID | typeof ErrorReason.SESSION_ENDED;
+
+/** RFC 6750 §3's challenge for a refused token, with the reason as its `error_description`. */
+export function bearerChallenge(reason: InvalidTokenReason): string {
+  return `Bearer error="invalid_token", error_description="${reason}"`;
 }
 
 /** Signed in but not allowed: a missing role or someone else's resource. HTTP 200. */
 export class ForbiddenError extends AppError {
   readonly code = ErrorCode.FORBIDDEN;
-  constructor(message = "You are not allowed to do this.") {
-    super(message, ErrorCode.FORBIDDEN);
+  constructor(
+    readonly reason: typeof ErrorReason.ROLE | typeof ErrorReason.OWNERSHIP,
+    message: string,
+  ) {
+    super(message, ErrorCode.FORBIDDEN, { reason });
   }
 }
 

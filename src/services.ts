@@ -146,6 +146,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       tokens,
       revocations: revocationSync,
       sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
+      reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
       audit,
       now,
       logger,

@@ -118,12 +118,12 @@ for (const kind of DATABASES) {
         start(adminEnv("twin", "twin admin password"), migrated.database),
         start(adminEnv("twin", "twin admin password"), migrated.database),
       ]);
-      const viaA = await login(a!, "twin", "twin admin password");
-      const viaB = await login(b!, "twin", "twin admin password");
+      const viaA = await login(a, "twin", "twin admin password");
+      const viaB = await login(b, "twin", "twin admin password");
       assert.deepEqual(codes(viaA), []);
       assert.deepEqual(codes(viaB), []);
       assert.equal(viaA.body.data.login.user.id, viaB.body.data.login.user.id);
-      const users = await listUsers(a!, viaA.body.data.login.accessToken);
+      const users = await listUsers(a, viaA.body.data.login.accessToken);
       assert.deepEqual(users, [{ id: viaA.body.data.login.user.id, username: "twin", roles: ["ADMIN", "USER"] }]);
     });
   });

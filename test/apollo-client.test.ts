@@ -230,7 +230,7 @@ for (const kind of DATABASES) {
           assert.equal(error.data, undefined, "nothing was executed");
           return true;
         });
-        assert.deepEqual(forged.failures, [{ operationName: "Me", status: 401, wwwAuthenticate: 'Bearer error="invalid_token"' }]);
+        assert.deepEqual(forged.failures, [{ operationName: "Me", status: 401, wwwAuthenticate: 'Bearer error="invalid_token", error_description="TOKEN_INVALID"' }]);
       } finally {
         forged.client.stop();
       }
@@ -243,12 +243,12 @@ for (const kind of DATABASES) {
         await assert.rejects(forged.client.query({ query: ME, fetchPolicy: "no-cache" }), (error: unknown) => {
           assert.ok(ServerError.is(error), `expected ServerError, got ${String(error)}`);
           assert.equal(error.statusCode, 401);
-          assert.equal(error.response.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+          assert.equal(error.response.headers.get("www-authenticate"), 'Bearer error="invalid_token", error_description="TOKEN_INVALID"');
           const body = JSON.parse(error.bodyText) as { errors: Array<{ extensions: { code: string } }> };
           assert.deepEqual(body.errors.map((e) => e.extensions.code), ["UNAUTHENTICATED"]);
           return true;
         });
-        assert.deepEqual(forged.failures, [{ operationName: "Me", status: 401, wwwAuthenticate: 'Bearer error="invalid_token"' }]);
+        assert.deepEqual(forged.failures, [{ operationName: "Me", status: 401, wwwAuthenticate: 'Bearer error="invalid_token", error_description="TOKEN_INVALID"' }]);
       } finally {
         forged.client.stop();
       }

@@ -11,11 +11,14 @@ const ADMIN = { username: "boss", password: "boss password 1" };
 /** Counts the calls of the store methods the GraphQL layer reads users and posts with, and their ids. */
 function spyOnStores() {
   const calls = { findById: [] as string[], findByIds: [] as string[][], listByAuthors: [] as string[][] };
+  // The prototype's own methods, kept to be called with the store as `this` and put back after.
+  /* eslint-disable @typescript-eslint/unbound-method */
   const originals = {
     findById: UserStore.prototype.findById,
     findByIds: UserStore.prototype.findByIds,
     listByAuthors: PostStore.prototype.listByAuthors,
   };
+  /* eslint-enable @typescript-eslint/unbound-method */
   UserStore.prototype.findById = function (id) {
     calls.findById.push(id);
     return originals.findById.call(this, id);
@@ -55,7 +58,7 @@ for (const kind of DATABASES) {
     before(async () => {
       for (const name of ["ann", "bob", "cyd"]) {
         authors[name] = await t.register(name);
-        for (const n of [1, 2]) await createPost(t, authors[name]!.token, `${name} ${n}`);
+        for (const n of [1, 2]) await createPost(t, authors[name].token, `${name} ${n}`);
       }
     });
     beforeEach(() => {

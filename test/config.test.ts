@@ -58,6 +58,7 @@ describe("loadConfig", () => {
         previousPublicKeyFiles: [],
         accessTokenTtlSeconds: 900,
         refreshTokenTtlSeconds: 30 * 86400,
+        refreshTokenReuseIntervalMs: 10_000,
         issuer: "graphql-token-auth",
         audience: "graphql-token-auth-api",
       },

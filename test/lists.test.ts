@@ -100,6 +100,8 @@ for (const kind of DATABASES) {
       const byName = (users: Array<{ username: string; [page: string]: unknown }>, page: string) =>
         Object.fromEntries(users.map((u) => [u.username, titles(u[page] as Array<{ title: string }>)]));
       const pagesQueried: Array<{ authors: number; first: number; offset: number }> = [];
+      // Kept to be called with the store as `this`, and put back after.
+      // eslint-disable-next-line @typescript-eslint/unbound-method
       const listByAuthors = PostStore.prototype.listByAuthors;
       PostStore.prototype.listByAuthors = function (authorIds, page) {
         pagesQueried.push({ authors: authorIds.length, ...page });

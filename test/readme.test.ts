@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 import { AuditEventType } from "../src/audit/audit.type.js";
 import { CONFIG_VARIABLES } from "../src/config.js";
-import { ErrorCode, ProtocolErrorCode } from "../src/errors.js";
+import { ErrorCode, ErrorReason, ProtocolErrorCode } from "../src/errors.js";
 
 function repositoryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -162,6 +162,12 @@ describe("the README and docs/ stay in step with the code", () => {
   it("documents every error code the service can produce, in a table of docs/errors.md", () => {
     const missing = [...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)].filter((code) => !documentedInTable("docs/errors.md", code));
     assert.deepEqual(missing, [], "add these codes to the tables of docs/errors.md");
+  });
+
+  it("documents every extensions.reason a client can receive, in the reasons table of docs/errors.md", () => {
+    const section = page("docs/errors.md").split("## What a client does next")[1]?.split("\n## ")[0] ?? "";
+    const missing = Object.values(ErrorReason).filter((reason) => !section.split("\n").some((line) => line.startsWith("|") && line.includes(`\`${reason}\``)));
+    assert.deepEqual(missing, [], "add these reasons to the table under 'What a client does next' in docs/errors.md");
   });
 
   it("documents every reason an access token is refused for, in a table of docs/errors.md", () => {

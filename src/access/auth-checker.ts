@@ -1,7 +1,7 @@
 import type { AuthCheckerFn } from "type-graphql";
 
 import type { Context } from "./principal.js";
-import { ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import type { Role } from "./roles.js";
 
 /**
@@ -12,7 +12,7 @@ import type { Role } from "./roles.js";
  */
 export const authChecker: AuthCheckerFn<Context, Role> = ({ context }, roles) => {
   const principal = context.principal;
-  if (!principal) throw new UnauthenticatedError();
+  if (!principal) throw new UnauthenticatedError(ErrorReason.NOT_SIGNED_IN);
   if (roles.length === 0 || roles.some((role) => principal.roles.includes(role))) return true;
-  throw new ForbiddenError(`This needs the ${roles.join(" or ")} role.`);
+  throw new ForbiddenError(ErrorReason.ROLE, `This needs the ${roles.join(" or ")} role.`);
 };

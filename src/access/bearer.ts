@@ -1,11 +1,14 @@
 // How a request's bearer token becomes its principal, top to bottom: the Authorization header's
 // shape (RFC 6750), the signature and claims (tokens.ts, with the keys in keys.ts), whether the
 // session has ended, and the roles as they are now (revocation-list.ts, kept current on every
-// instance by revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN.
+// instance by revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
+// except an operation of only login, register and refreshToken (credential-operations.ts), which
+// runs anonymously.
 import type { FastifyRequest } from "fastify";
 
+import { isCredentialOnlyOperation } from "./credential-operations.js";
 import { TokenError, type TokenFailure, type TokenService } from "./tokens.js";
-import { InvalidTokenError } from "../errors.js";
+import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { Context } from "./principal.js";
 
@@ -29,6 +32,8 @@ export function createContextFunction(deps: {
   tokens: TokenService;
   revocations: RevocationList;
   onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void;
+  /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
+  maxTokens: number;
 }) {
   return async (request: FastifyRequest): Promise<Context> => {
     const base = {
@@ -38,28 +43,35 @@ export function createContextFunction(deps: {
     };
     const header = request.headers.authorization;
     if (header === undefined) return { ...base, principal: null };
+    // login, register and refreshToken do not use the header: an operation of only those runs
+    // anonymously whatever the header holds, instead of being refused for a token it never needed.
+    const refuse = (reason: RejectionReason, holder?: { userId: string; sessionId: string }): Context => {
+      if (isCredentialOnlyOperation(request.body, deps.maxTokens)) return { ...base, principal: null };
+      deps.onRejected(request, reason, holder);
+      throw new InvalidTokenError(clientReason(reason));
+    };
 
     const match = BEARER.exec(header);
-    if (!match) {
-      deps.onRejected(request, "MALFORMED");
-      throw new InvalidTokenError();
-    }
+    if (!match) return refuse("MALFORMED");
     let claims;
     try {
       claims = deps.tokens.verifyAccessToken(match[1]!);
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
-      deps.onRejected(request, error.reason);
-      throw new InvalidTokenError();
+      return refuse(error.reason);
     }
-    if (deps.revocations.isSessionEnded(claims.sid)) {
-      deps.onRejected(request, "SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
-      throw new InvalidTokenError();
-    }
+    if (deps.revocations.isSessionEnded(claims.sid)) return refuse("SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
     const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
     return {
       ...base,
       principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
     };
   };
+}
+
+/** What a client is told of a refusal: only whether refreshing can help (an expired token) or not. */
+function clientReason(reason: RejectionReason): InvalidTokenReason {
+  if (reason === "EXPIRED") return ErrorReason.TOKEN_EXPIRED;
+  if (reason === "SESSION_ENDED") return ErrorReason.SESSION_ENDED;
+  return ErrorReason.TOKEN_INVALID;
 }

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { ClientInfo, Principal } from "../access/principal.js";
-import { BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
+import { ErrorReason, BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { Role } from "../access/roles.js";
@@ -89,7 +89,7 @@ export class AuthService {
         detail: auditDetail({ reason: user ? "WRONG_PASSWORD" : "UNKNOWN_USER" }),
         client,
       });
-      throw new UnauthenticatedError(INVALID_CREDENTIALS_MESSAGE);
+      throw new UnauthenticatedError(ErrorReason.BAD_CREDENTIALS, INVALID_CREDENTIALS_MESSAGE);
     }
     await attempt.succeeded();
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
@@ -103,7 +103,7 @@ export class AuthService {
    */
   async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<true> {
     const user = await this.deps.users.findById(principal.userId);
-    if (!user) throw new UnauthenticatedError("The account of this token no longer exists.");
+    if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
     if (!(await this.deps.passwords.verify(user.passwordHash, input.currentPassword))) {
       throw new BadUserInputError([{ field: "currentPassword", rule: "matches", message: "is not the current password" }]);
     }

@@ -88,6 +88,13 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex("audit_events_at_idx").on("audit_events").columns(["at", "id"]).execute();
       },
     },
+    "0004_refresh_chain_key": {
+      async up(db: Kysely<any>) {
+        // The key each session's refresh tokens are derived with (see sessions/refresh-chain.ts).
+        // Sessions started before this step have none and keep strict single use.
+        await db.schema.alterTable("sessions").addColumn("chain_key", "text").execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

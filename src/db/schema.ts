@@ -37,6 +37,12 @@ export interface SessionsTable {
   ip: string | null;
   revoked_at: Timestamp | null;
   revoked_reason: string | null;
+  /**
+   * 32 random bytes (base64url) that each refresh token's successor is derived from with an HMAC,
+   * so the reuse interval can hand the same successor out again; null for sessions started before
+   * migration 0004 (strict single use).
+   */
+  chain_key: string | null;
 }
 
 /** One refresh token of a session's chain. Only the SHA-256 of the token is stored. */

@@ -83,6 +83,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
   const context = createContextFunction({
     tokens: deps.tokens,
     revocations: deps.revocations,
+    maxTokens: config.queryLimits.maxTokens,
     onRejected: (request, reason, holder) => {
       // Debug, not info: a client retrying a junk token makes hundreds a second, and the coalesced
       // audit row below already counts them.

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 
 import type { Principal } from "../access/principal.js";
-import { BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
+import { ErrorReason, BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../graphql/loaders.js";
 import { type Page, pageOf } from "../graphql/pagination.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
@@ -95,7 +95,7 @@ export class PostService {
     const post = await this.deps.posts.findById(id);
     if (!post) throw new NotFoundError("Post", id);
     if (post.authorId !== actor.userId && !actor.roles.includes(Role.ADMIN)) {
-      throw new ForbiddenError("Only the author of this post or an ADMIN may change it.");
+      throw new ForbiddenError(ErrorReason.OWNERSHIP, "Only the author of this post or an ADMIN may change it.");
     }
   }
 }

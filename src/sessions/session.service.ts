@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
@@ -9,17 +9,14 @@ import type { AuthPayload } from "./auth-payload.type.js";
 import type { TokenService } from "../access/tokens.js";
 import type { ClientInfo, Principal } from "../access/principal.js";
 import type { Database } from "../db/schema.js";
-import { ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
 import type { User } from "../users/user.type.js";
+import { hashRefreshToken, isRefreshTokenShape, newChainKey, randomRefreshToken, successorOf } from "./refresh-chain.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
-
-/** Refresh tokens look like `rt_<43 base64url characters>`: 256 random bits behind a greppable prefix. */
-const REFRESH_TOKEN_PREFIX = "rt_";
-const REFRESH_TOKEN_PATTERN = /^rt_[A-Za-z0-9_-]{43}$/;
 
 export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
 
@@ -31,6 +28,11 @@ export interface SessionServiceDeps {
   revocations: Revocations;
   /** Absolute lifetime of a session's refresh chain (JWT_REFRESH_TOKEN_EXPIRES). */
   sessionTtlSeconds: number;
+  /**
+   * REFRESH_TOKEN_REUSE_INTERVAL in milliseconds: how long after its rotation the direct parent of
+   * the current refresh token still returns the current one; 0 is strict single use.
+   */
+  reuseIntervalMs: number;
   audit: AuditService;
   now: () => number;
   logger: Logger;
@@ -54,39 +56,50 @@ export class SessionService {
   async start(user: User, client: ClientInfo): Promise<{ payload: AuthPayload; sessionId: string }> {
     const now = new Date(this.deps.now());
     const sessionId = randomUUID();
-    const refreshToken = newRefreshToken();
+    const refreshToken = randomRefreshToken();
+    const chainKey = newChainKey();
     const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
     await this.deps.db.transaction().execute(async (trx) => {
-      await new SessionStore(trx).create({ id: sessionId, userId: user.id, now, expiresAt, ip: client.ip, userAgent: client.userAgent });
-      await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashToken(refreshToken), now });
+      await new SessionStore(trx).create({ id: sessionId, userId: user.id, now, expiresAt, chainKey, ip: client.ip, userAgent: client.userAgent });
+      await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashRefreshToken(refreshToken), now });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
     return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt), sessionId };
   }
 
   /**
-   * Exchanges a refresh token for a new access token and a new refresh token; the old one is spent.
-   * Presenting a spent token (a replay, or the loser of a race) ends the whole session: the thief's
-   * and the owner's copies both stop working, and the owner has to log in again.
+   * Exchanges a refresh token for a new access token and the next refresh token; the old one is
+   * spent. Presenting a spent token ends the whole session (the thief's and the owner's copies both
+   * stop working), with one exception, the reuse interval: the direct parent of the session's
+   * current token, presented within `reuseIntervalMs` of its rotation, gets the current token again
+   * (the same string) with a new access token, so two tabs refreshing at once both stay signed in
+   * and there is never more than one live successor. Concurrent refreshes with one token all take
+   * that path but one, which rotates: the chain moves once.
    */
   async refresh(refreshToken: string, client: ClientInfo): Promise<AuthPayload> {
-    if (!REFRESH_TOKEN_PATTERN.test(refreshToken)) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
-    const found = await this.refreshTokens.findByHash(hashToken(refreshToken));
-    if (!found) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!isRefreshTokenShape(refreshToken)) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    let found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
+    if (!found) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     const session = await this.sessions.findById(found.sessionId);
     const now = new Date(this.deps.now());
-    if (!session || session.revokedAt !== null || session.expiresAt <= now) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!session || session.revokedAt !== null || session.expiresAt <= now) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
 
-    const successor = newRefreshToken();
-    const rotated =
-      found.rotatedAt === null &&
-      (await this.deps.db.transaction().execute(async (trx) => {
-        if (!(await new RefreshTokenStore(trx).markRotated(found.id, now))) return false;
-        await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId: session.id, tokenHash: hashToken(successor), now });
+    const successor = session.chainKey === null ? randomRefreshToken() : successorOf(session.chainKey, refreshToken);
+    let issued = false;
+    if (found.rotatedAt === null) {
+      const tokenId = found.id;
+      issued = await this.deps.db.transaction().execute(async (trx) => {
+        if (!(await new RefreshTokenStore(trx).markRotated(tokenId, now))) return false;
+        await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId: session.id, tokenHash: hashRefreshToken(successor), now });
         await new SessionStore(trx).touch(session.id, now);
         return true;
-      }));
-    if (!rotated) {
+      });
+      // Lost a race to a concurrent refresh with the same token: read when the winner rotated it.
+      // (On PostgreSQL the losing UPDATE waited for the winner's commit, so its successor is there.)
+      if (!issued) found = (await this.refreshTokens.findByHash(hashRefreshToken(refreshToken))) ?? found;
+    }
+    const reissued = !issued && (await this.isWithinReuseInterval(found.rotatedAt, session.chainKey, successor, now));
+    if (!issued && !reissued) {
       this.deps.logger.warn({ userId: session.userId, sessionId: session.id }, "refresh token reused: session ended");
       await this.end([session.id], "refresh_token_reused");
       await this.deps.audit.record({
@@ -95,20 +108,35 @@ export class SessionService {
         sessionId: session.id,
         client,
       });
-      throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+      throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     }
 
     // Roles are read again here, so a refreshed token always carries the current ones.
     const user = await this.deps.users.findById(session.userId);
-    if (!user) throw new UnauthenticatedError(INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!user) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     await this.deps.audit.record({
       type: AuditEventType.TOKEN_REFRESHED,
       userId: user.id,
       username: user.username,
       sessionId: session.id,
+      ...(reissued ? { detail: auditDetail({ within: "reuse_interval" }) } : {}),
       client,
     });
     return this.payload(user, session.id, successor, false, session.expiresAt);
+  }
+
+  /**
+   * Whether a token rotated at `rotatedAt` may have its successor handed out again: the interval is
+   * on, measured from the rotation (not from any later write to the session), the session's tokens
+   * are derived (so the successor is known), and that successor is still the session's current
+   * token, i.e. the presented token is its direct parent.
+   */
+  private async isWithinReuseInterval(rotatedAt: Date | null, chainKey: string | null, successor: string, now: Date): Promise<boolean> {
+    if (rotatedAt === null || chainKey === null || this.deps.reuseIntervalMs <= 0) return false;
+    const age = now.getTime() - rotatedAt.getTime();
+    if (age < 0 || age >= this.deps.reuseIntervalMs) return false;
+    const current = await this.refreshTokens.findByHash(hashRefreshToken(successor));
+    return current !== undefined && current.rotatedAt === null;
   }
 
   /** The caller's live sessions, newest first, with the current one marked. */
@@ -132,7 +160,7 @@ export class SessionService {
   async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<boolean> {
     const session = await this.sessions.findById(sessionId);
     if (!session) throw new NotFoundError("Session", sessionId);
-    if (session.userId !== principal.userId) throw new ForbiddenError("You can only revoke your own sessions.");
+    if (session.userId !== principal.userId) throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own sessions.");
     const ended = (await this.end([sessionId], "revoked")).length > 0;
     if (ended) {
       await this.deps.audit.record({
@@ -204,13 +232,4 @@ export class SessionService {
       user: { id: user.id, username: user.username, roles: user.roles, createdAt: user.createdAt, updatedAt: user.updatedAt },
     };
   }
-}
-
-function newRefreshToken(): string {
-  return REFRESH_TOKEN_PREFIX + randomBytes(32).toString("base64url");
-}
-
-/** SHA-256 is enough here: the input has 256 random bits, so there is nothing to brute-force. */
-function hashToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
 }

@@ -16,6 +16,8 @@ export interface SessionRecord {
   ip: string | null;
   revokedAt: Date | null;
   revokedReason: string | null;
+  /** The key its refresh tokens are derived with; null for sessions older than migration 0004. */
+  chainKey: string | null;
 }
 
 /** The only code that reads or writes the `sessions` table. */
@@ -23,7 +25,7 @@ export class SessionStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Records a new session (one per login or registration); its id becomes the tokens' `sid`. */
-  async create(session: { id: string; userId: string; now: Date; expiresAt: Date; userAgent?: string; ip?: string }): Promise<void> {
+  async create(session: { id: string; userId: string; now: Date; expiresAt: Date; chainKey: string; userAgent?: string; ip?: string }): Promise<void> {
     await this.db
       .insertInto("sessions")
       .values({
@@ -34,6 +36,7 @@ export class SessionStore {
         expires_at: session.expiresAt.toISOString(),
         user_agent: session.userAgent?.slice(0, 512) ?? null,
         ip: session.ip ?? null,
+        chain_key: session.chainKey,
       })
       .execute();
   }
@@ -100,5 +103,6 @@ function toRecord(row: Selectable<SessionsTable>): SessionRecord {
     ip: row.ip,
     revokedAt: row.revoked_at === null ? null : toDate(row.revoked_at),
     revokedReason: row.revoked_reason,
+    chainKey: row.chain_key,
   };
 }

@@ -9,7 +9,7 @@ import type { PasswordHasher } from "./passwords.js";
 import type { Revocations } from "../access/revocation-sync.js";
 
 import type { ClientInfo, Principal } from "../access/principal.js";
-import { BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { ErrorReason, BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { inKeyOrder, requestBatcher } from "../graphql/loaders.js";
 import { pageOf } from "../graphql/pagination.js";
 import { validateArgument } from "../graphql/validation.js";
@@ -39,7 +39,7 @@ export class UserService {
   /** The signed-in user. A valid token for a user that no longer exists is UNAUTHENTICATED. */
   async me(principal: Principal): Promise<User> {
     const user = await this.deps.users.findById(principal.userId);
-    if (!user) throw new UnauthenticatedError("The account of this token no longer exists.");
+    if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
     return toPublicUser(user);
   }
 

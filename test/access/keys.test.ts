@@ -104,7 +104,7 @@ async function assertAccepted(t: TestApp, token: string, userId: string): Promis
 async function assertRefused(t: TestApp, token: string, reason: string): Promise<void> {
   const res = await t.gql(ME, { token });
   assert.equal(res.status, 401);
-  assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+  assert.equal(res.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="${reason === "EXPIRED" ? "TOKEN_EXPIRED" : "TOKEN_INVALID"}"`);
   assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
   const requestId = res.headers.get("x-request-id");
   assert.ok(requestId, "the response carries x-request-id");

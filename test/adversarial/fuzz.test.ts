@@ -142,7 +142,7 @@ function coerce(value: unknown, t: GqlType, literal: boolean): Coerced {
       // Written inline, a number in exponent form is a FloatValue, never an IntValue.
       const integer = typeof value === "number" && Number.isInteger(value) && !(literal && /e/i.test(String(value)));
       if (t.name === "String") return typeof value === "string" ? { ok: true, value } : FAIL;
-      if (t.name === "Int") return integer && (value as number) >= INT_MIN && (value as number) <= INT_MAX ? { ok: true, value } : FAIL;
+      if (t.name === "Int") return integer && (value) >= INT_MIN && (value) <= INT_MAX ? { ok: true, value } : FAIL;
       if (typeof value === "string") return { ok: true, value };
       return integer ? { ok: true, value: String(value) } : FAIL;
     }

@@ -1,6 +1,6 @@
 // Forged and malformed access tokens: what jwt_tool's playbook tries, as one table, against a real
 // app over HTTP for each signing algorithm. Every row must end in the same refusal: HTTP 401,
-// `WWW-Authenticate: Bearer error="invalid_token"`, one UNAUTHENTICATED error, no data at all,
+// `WWW-Authenticate: Bearer error="invalid_token", error_description=<reason>`, one UNAUTHENTICATED error, no data at all,
 // and the exact reason in the log. No row may make the app open a connection anywhere.
 import assert from "node:assert/strict";
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
@@ -24,7 +24,10 @@ const ALGORITHMS: readonly Algorithm[] = ["HS256", "RS256", "ES256"];
 const NOW_MS = Date.UTC(2031, 4, 1, 8, 0, 0);
 const NOW = NOW_MS / 1000;
 const TTL = 900; // the default JWT_ACCESS_TOKEN_EXPIRES, 15m
-const CHALLENGE = 'Bearer error="invalid_token"';
+/** What a client is told of a logged rejection reason: only whether refreshing can help. */
+function clientReason(logged: string): string {
+  return logged === "EXPIRED" ? "TOKEN_EXPIRED" : logged === "SESSION_ENDED" ? "SESSION_ENDED" : "TOKEN_INVALID";
+}
 // A forged token that got through would answer both: who am I, and (as the ADMIN the forgeries
 // claim to be) every user.
 const PROBE = `{ me { id username roles } users { id username } }`;
@@ -540,8 +543,11 @@ async function buildKit(t: TestApp, alg: Algorithm, trapOrigin: string): Promise
   assert.deepEqual((await gqlAs(t, `mutation($id: ID!) { revokeSession(id: $id) }`, { id: sid }, revoker.accessToken)).json, { data: { revokeSession: true } });
   const reuse = await registerUser(t, "ender4");
   ended.reused = reuse.accessToken;
+  // Rotated twice, so the first token is no longer the direct parent the reuse interval forgives.
   const rotated = await gqlAs(t, REFRESH, { r: reuse.refreshToken });
   assert.ok(rotated.json?.data?.refreshToken, rotated.text);
+  const rotatedAgain = await gqlAs(t, REFRESH, { r: rotated.json.data.refreshToken.refreshToken });
+  assert.ok(rotatedAgain.json?.data?.refreshToken, rotatedAgain.text);
   const replay = await gqlAs(t, REFRESH, { r: reuse.refreshToken });
   assert.deepEqual(errorCodes(replay), ["UNAUTHENTICATED"]);
 
@@ -613,9 +619,10 @@ async function refuse(t: TestApp, kit: Kit, row: Row): Promise<void> {
     assert.equal(loggedRejection(t, res), undefined);
     return;
   }
-  assert.equal(res.headers.get("www-authenticate"), CHALLENGE);
-  assert.deepEqual(res.json, { errors: [{ message: INVALID_TOKEN_MESSAGE, extensions: { code: "UNAUTHENTICATED" } }] }, "one error, and no data key at all");
   const expected = typeof row.reason === "function" ? row.reason(kit.alg) : row.reason;
+  const reason = clientReason(expected);
+  assert.equal(res.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="${reason}"`);
+  assert.deepEqual(res.json, { errors: [{ message: INVALID_TOKEN_MESSAGE, extensions: { code: "UNAUTHENTICATED", reason } }] }, "one error, and no data key at all");
   assert.equal(loggedRejection(t, res), expected, `the reason logged for ${row.name}`);
 }
 

@@ -146,7 +146,7 @@ for (const kind of DATABASES) {
 
     const REFRESH = `mutation($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { accessToken refreshToken user { id } } }`;
 
-    it("records TOKEN_REFRESHED, and REFRESH_TOKEN_REUSED when a spent refresh token comes back", async () => {
+    it("records TOKEN_REFRESHED (noting a reissue within the reuse interval), and REFRESH_TOKEN_REUSED when an older spent refresh token comes back", async () => {
       const first = keep(await login(t, "alice"));
       const refreshed = await post(REFRESH, { userAgent: ua("refresh"), variables: { refreshToken: first.refreshToken } });
       assert.equal(refreshed.body.errors, undefined);
@@ -161,6 +161,27 @@ for (const kind of DATABASES) {
         sessionId: sessionOf(first.accessToken),
         detail: null,
       });
+
+      // A second tab with the same token, within REFRESH_TOKEN_REUSE_INTERVAL: the same successor again.
+      const reissued = await post(REFRESH, { userAgent: ua("reissue"), variables: { refreshToken: first.refreshToken } });
+      assert.equal(reissued.body.errors, undefined);
+      assert.equal(reissued.body.data.refreshToken.refreshToken, refreshed.body.data.refreshToken.refreshToken);
+      secrets.add(reissued.body.data.refreshToken.accessToken);
+      assert.deepEqual(await eventOf("TOKEN_REFRESHED", ua("reissue")), {
+        type: "TOKEN_REFRESHED",
+        userId: alice.userId,
+        username: "alice",
+        ip: "127.0.0.1",
+        userAgent: ua("reissue"),
+        sessionId: sessionOf(first.accessToken),
+        detail: "within=reuse_interval",
+      });
+
+      // One more rotation makes `first` a grandparent: presenting it now is reuse.
+      const again = await post(REFRESH, { userAgent: ua("refresh"), variables: { refreshToken: refreshed.body.data.refreshToken.refreshToken } });
+      assert.equal(again.body.errors, undefined);
+      secrets.add(again.body.data.refreshToken.accessToken);
+      secrets.add(again.body.data.refreshToken.refreshToken);
 
       const replay = await post(REFRESH, { userAgent: ua("replay"), variables: { refreshToken: first.refreshToken } });
       assert.deepEqual(codes(replay), ["UNAUTHENTICATED"]);

@@ -140,12 +140,16 @@ export async function assertAccessAccepted(t: ApiClient, accessToken: string, us
 
 /**
  * The whole request was refused for its bearer token: HTTP 401 with the RFC 6750 challenge, one
- * UNAUTHENTICATED error and no data. `exact` also holds it to the full contract: the one fixed
+ * UNAUTHENTICATED error whose reason the challenge repeats, and no data. `reason` pins the reason;
+ * `exact` also holds it to the full contract: the one fixed
  * message, and no `data` key at all (not even null).
  */
-export function assertInvalidToken(res: GraphQLResponse, options: { exact?: boolean } = {}): void {
+export function assertInvalidToken(res: GraphQLResponse, options: { exact?: boolean; reason?: string } = {}): void {
   assert.equal(res.status, 401);
-  assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+  const reason = res.body.errors?.[0]?.extensions?.reason;
+  assert.ok(["TOKEN_EXPIRED", "TOKEN_INVALID", "SESSION_ENDED"].includes(reason), `a 401's reason, got ${reason}`);
+  if (options.reason !== undefined) assert.equal(reason, options.reason);
+  assert.equal(res.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="${reason}"`);
   assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
   assert.equal(res.body.data ?? null, null);
   if (options.exact) {
@@ -163,6 +167,7 @@ export async function assertAccessRefused(t: ApiClient, accessToken: string): Pr
 export function assertRefreshRefusedResponse(res: GraphQLResponse): void {
   assert.equal(res.status, 200);
   assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
+  assert.equal(res.body.errors?.[0]?.extensions?.reason, "REFRESH_TOKEN_INVALID");
   assert.equal(res.body.data, null);
   assert.equal(res.headers.get("www-authenticate"), null);
 }

@@ -21,6 +21,8 @@ export class TcpProxy {
   ) {}
 
   static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    // Assigned once the server listens; the connection callback only runs after that.
+    // eslint-disable-next-line prefer-const
     let proxy: TcpProxy | undefined;
     const server = createServer((client) => proxy!.accept(client));
     await new Promise<void>((resolve, reject) => {
