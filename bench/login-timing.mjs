@@ -34,7 +34,10 @@ async function login(username, password) {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: "mutation($u: String!, $p: String!) { login(input: { username: $u, password: $p }) { accessToken } }", variables: { u: username, p: password } }),
+    body: JSON.stringify({
+      query: "mutation($u: String!, $p: String!) { login(input: { username: $u, password: $p }) { accessToken } }",
+      variables: { u: username, p: password },
+    }),
   });
   const body = await response.json();
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -44,7 +47,9 @@ async function login(username, password) {
 await fetch(url, {
   method: "POST",
   headers: { "content-type": "application/json" },
-  body: JSON.stringify({ query: 'mutation { register(input: { username: "timing-user", password: "the right password" }) { accessToken } }' }),
+  body: JSON.stringify({
+    query: 'mutation { register(input: { username: "timing-user", password: "the right password" }) { accessToken } }',
+  }),
 });
 
 const unknown = [];
@@ -53,7 +58,8 @@ for (let i = 0; i < 5; i++) await login("warm-up", "whatever-123"); // JIT and p
 for (let i = 0; i < rounds; i++) {
   const a = await login(`nobody-${i}`, "a wrong password");
   const b = await login("timing-user", "a wrong password");
-  if (a.code !== b.code || a.status !== b.status || a.message !== b.message) throw new Error(`responses differ: ${JSON.stringify([a, b])}`);
+  if (a.code !== b.code || a.status !== b.status || a.message !== b.message)
+    throw new Error(`responses differ: ${JSON.stringify([a, b])}`);
   unknown.push(a.ms);
   wrong.push(b.ms);
 }

@@ -33,10 +33,22 @@ const dataDir = mkdtempSync(join(tmpdir(), "gta-profile-"));
 const profileDir = join(dataDir, "profile");
 const port = await freePort();
 const url = `http://127.0.0.1:${port}/graphql`;
-const server = startProcess(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profileDir, join(root, "dist/src/main.js")], {
-  env: { ...env, NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, JWT_SECRET_KEY: randomBytes(48).toString("base64url"), LOG_LEVEL: "warn" },
-  cwd: dataDir,
-});
+const server = startProcess(
+  process.execPath,
+  ["--cpu-prof", "--cpu-prof-dir", profileDir, join(root, "dist/src/main.js")],
+  {
+    env: {
+      ...env,
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      JWT_SECRET_KEY: randomBytes(48).toString("base64url"),
+      LOG_LEVEL: "warn",
+    },
+    cwd: dataDir,
+  },
+);
 await waitForGraphql(server, url, performance.now());
 
 async function graphql(query, variables, token) {
@@ -52,21 +64,33 @@ const { register } = await graphql("mutation($i: RegisterInput!) { register(inpu
 });
 const token = register.accessToken;
 for (let i = 0; i < 5; i++) {
-  await graphql("mutation($i: CreatePostInput!) { createPost(input: $i) { id } }", { i: { title: `Post ${i}`, body: "Body." } }, token);
+  await graphql(
+    "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+    { i: { title: `Post ${i}`, body: "Body." } },
+    token,
+  );
 }
 
 const result = await autocannon({
   url,
   method: "POST",
-  headers: { "content-type": "application/json", ...(scenario === "typename" ? {} : { authorization: `Bearer ${token}` }) },
+  headers: {
+    "content-type": "application/json",
+    ...(scenario === "typename" ? {} : { authorization: `Bearer ${token}` }),
+  },
   body: JSON.stringify({ query: QUERIES[scenario] }),
   connections: 64,
   duration: seconds,
 });
 await stopProcess(server);
-console.log(`${scenario}: ${Math.round(result.requests.total / result.duration)} req/s over ${seconds} s, ${result.non2xx} non-2xx, profiled`);
+console.log(
+  `${scenario}: ${Math.round(result.requests.total / result.duration)} req/s over ${seconds} s, ${result.non2xx} non-2xx, profiled`,
+);
 
-const file = join(profileDir, readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile")));
+const file = join(
+  profileDir,
+  readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile")),
+);
 const profile = JSON.parse(readFileSync(file, "utf8"));
 
 // Self time per node, from the samples and the time between them.
@@ -81,14 +105,32 @@ const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 // (no URL: writev, JSON.parse, runMicrotasks…) and of Node's crypto inherit the area of the
 // JavaScript that called them (an HMAC for a token, a SHA-256 of the query for Apollo's cache).
 const AREAS = [
-  ["JWT verification (jsonwebtoken, tokens.ts)", /node_modules\/(jsonwebtoken|jws|jwa|buffer-equal-constant-time|safe-buffer|ms|lodash\.|semver)|dist\/src\/auth\/(tokens|keys)\.js/],
+  [
+    "JWT verification (jsonwebtoken, tokens.ts)",
+    /node_modules\/(jsonwebtoken|jws|jwa|buffer-equal-constant-time|safe-buffer|ms|lodash\.|semver)|dist\/src\/auth\/(tokens|keys)\.js/,
+  ],
   ["revocation check and context", /dist\/src\/(context|sessions\/revocation-list)\.js/],
-  ["database (Kysely, better-sqlite3, stores)", /node_modules\/(kysely|better-sqlite3)|dist\/src\/.*\.store\.js|dist\/src\/db\//],
-  ["GraphQL execution (graphql-js, type-graphql)", /node_modules\/(graphql|type-graphql|graphql-scalars|class-validator|@graphql-tools)\/|dist\/src\/.*(resolver|service|type|requires|auth-checker)\.js/],
-  ["Apollo Server (request pipeline, content negotiation)", /node_modules\/(@apollo|@as-integrations|negotiator|lru-cache|@escape\.tech|@envelop|whatwg-mimetype|loglevel)/],
-  ["HTTP (node:http, Fastify, helmet, CORS)", /node_modules\/(fastify|@fastify|find-my-way|avvio|light-my-request|helmet|fast-json-stringify|secure-json-parse|content-type|fast-querystring|toad-cache|process-warning|rfdc|abstract-logging|fast-decode-uri-component|ret|safe-regex2)|node:(_http|http|net|internal\/(http|stream|streams|net|url|querystring|timers|dns)|events|internal\/event_target|stream)/],
+  [
+    "database (Kysely, better-sqlite3, stores)",
+    /node_modules\/(kysely|better-sqlite3)|dist\/src\/.*\.store\.js|dist\/src\/db\//,
+  ],
+  [
+    "GraphQL execution (graphql-js, type-graphql)",
+    /node_modules\/(graphql|type-graphql|graphql-scalars|class-validator|@graphql-tools)\/|dist\/src\/.*(resolver|service|type|requires|auth-checker)\.js/,
+  ],
+  [
+    "Apollo Server (request pipeline, content negotiation)",
+    /node_modules\/(@apollo|@as-integrations|negotiator|lru-cache|@escape\.tech|@envelop|whatwg-mimetype|loglevel)/,
+  ],
+  [
+    "HTTP (node:http, Fastify, helmet, CORS)",
+    /node_modules\/(fastify|@fastify|find-my-way|avvio|light-my-request|helmet|fast-json-stringify|secure-json-parse|content-type|fast-querystring|toad-cache|process-warning|rfdc|abstract-logging|fast-decode-uri-component|ret|safe-regex2)|node:(_http|http|net|internal\/(http|stream|streams|net|url|querystring|timers|dns)|events|internal\/event_target|stream)/,
+  ],
   ["async_hooks (AsyncLocalStorage)", /node:(async_hooks|internal\/async_hooks|internal\/async_local_storage)/],
-  ["logging (pino)", /node_modules\/(pino|sonic-boom|thread-stream|fast-redact|quick-format-unescaped|atomic-sleep|on-exit-leak-free|safe-stable-stringify)/],
+  [
+    "logging (pino)",
+    /node_modules\/(pino|sonic-boom|thread-stream|fast-redact|quick-format-unescaped|atomic-sleep|on-exit-leak-free|safe-stable-stringify)/,
+  ],
 ];
 function areaOf(frame, inherited) {
   if (frame.functionName === "(garbage collector)") return "garbage collector";
@@ -102,7 +144,8 @@ function areaOf(frame, inherited) {
   if (frame.url.includes("/dist/src/")) return "this project, other";
   return "other";
 }
-const label = (f) => `${f.functionName || "(anonymous)"}  ${f.url ? `${f.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/dist\//, "dist/")}:${f.lineNumber + 1}` : ""}`;
+const label = (f) =>
+  `${f.functionName || "(anonymous)"}  ${f.url ? `${f.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/dist\//, "dist/")}:${f.lineNumber + 1}` : ""}`;
 
 const byFunction = new Map();
 const byArea = new Map();
@@ -119,14 +162,19 @@ for (const [id, us] of self) {
 const percent = (us) => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
 const top = (map, n) => [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
 
-console.log(`\nself time by area of the request path (${(total / 1e6).toFixed(1)} s sampled; native code counts for its caller):`);
+console.log(
+  `\nself time by area of the request path (${(total / 1e6).toFixed(1)} s sampled; native code counts for its caller):`,
+);
 for (const [name, us] of top(byArea, 20)) console.log(`  ${percent(us)}  ${name}`);
 console.log("\ntop functions by self time:");
 for (const [name, us] of top(byFunction, 30)) console.log(`  ${percent(us)}  ${name}`);
 
 // Inclusive time of named steps (each counted once per stack, however deep it recurses).
 const STEPS = [
-  ["context function (token + revocation)", (f) => f.url.includes("/dist/src/access/bearer.js") && f.functionName === ""],
+  [
+    "context function (token + revocation)",
+    (f) => f.url.includes("/dist/src/access/bearer.js") && f.functionName === "",
+  ],
   ["verifyAccessToken", (f) => f.functionName === "verifyAccessToken"],
   ["jsonwebtoken verify", (f) => f.url.includes("jsonwebtoken/verify.js") && f.functionName === "module.exports"],
   ["HMAC (createHmac / digest)", (f) => f.url.startsWith("node:internal/crypto") && /Hmac|digest/.test(f.functionName)],

@@ -41,14 +41,24 @@ const tokens = new TokenService({
   audience: "bench",
   accessTokenTtlSeconds: 900,
 });
-const { token } = tokens.signAccessToken({ userId: randomUUID(), roles: ["USER"], sessionId: randomUUID(), fresh: true });
+const { token } = tokens.signAccessToken({
+  userId: randomUUID(),
+  roles: ["USER"],
+  sessionId: randomUUID(),
+  fresh: true,
+});
 perCall("HS256 access-token verification (jsonwebtoken, KeyObject)", 50_000, () => {
   if (tokens.verifyAccessToken(token).sub) sink++;
 });
 
 const secret = randomBytes(48).toString("base64url");
 const key = createSecretKey(Buffer.from(secret));
-const plain = jwt.sign({ sub: randomUUID() }, secret, { algorithm: "HS256", issuer: "bench", audience: "bench", expiresIn: "1h" });
+const plain = jwt.sign({ sub: randomUUID() }, secret, {
+  algorithm: "HS256",
+  issuer: "bench",
+  audience: "bench",
+  expiresIn: "1h",
+});
 const options = { algorithms: ["HS256"], issuer: "bench", audience: "bench" };
 perCall("jsonwebtoken.verify, secret as a string (naive recipe)", 50_000, () => {
   if (jwt.verify(plain, secret, options).sub) sink++;

@@ -79,7 +79,10 @@ function setting(name, fallback) {
   return value;
 }
 
-const scenarioFilter = (process.env.BENCH_SCENARIOS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+const scenarioFilter = (process.env.BENCH_SCENARIOS ?? "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 const settings = {
   durationSeconds: setting("BENCH_DURATION", 4),
@@ -117,7 +120,11 @@ const log = (message) => process.stderr.write(`${message}\n`);
 const STACKS = [
   { id: "this", label: "this server (Apollo 5 on Fastify, type-graphql, KeyObject)" },
   { id: "mercurius", label: "Mercurius (graphql-jit) + @fastify/jwt", script: "mercurius.mjs" },
-  { id: "naive-apollo", label: "Apollo standalone + type-graphql + jsonwebtoken, string secret", script: "naive-apollo.mjs" },
+  {
+    id: "naive-apollo",
+    label: "Apollo standalone + type-graphql + jsonwebtoken, string secret",
+    script: "naive-apollo.mjs",
+  },
   { id: "yoga", label: "GraphQL Yoga + @graphql-yoga/plugin-jwt", script: "yoga.mjs" },
   { id: "bare-http", label: "bare node:http, fixed JSON body", script: "bare-http.mjs" },
 ];
@@ -165,7 +172,10 @@ async function startStack(stack) {
     const dataDir = temporaryDir("gta-bench-");
     // What `npm start` runs. cwd is the data directory, so a developer's .env in the repository
     // does not leak in.
-    handle = startProcess(process.execPath, [join(root, "dist/bundle/main.js")], { env: await serverEnv(port, dataDir), cwd: dataDir });
+    handle = startProcess(process.execPath, [join(root, "dist/bundle/main.js")], {
+      env: await serverEnv(port, dataDir),
+      cwd: dataDir,
+    });
   } else {
     handle = startProcess(process.execPath, [join(root, "bench/peers", stack.script), String(port)], {
       env: await childEnv({ PORT: String(port), BENCH_JWT_SECRET: secret }),
@@ -227,9 +237,14 @@ async function seedThisServer(url) {
     return data.register.accessToken;
   });
   for (let i = 0; i < settings.postsPerUser; i++) {
-    await graphql(url, "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }", {
-      input: { title: `Post ${i + 1}`, body: "A post for the benchmark's me + posts query." },
-    }, tokens[0]);
+    await graphql(
+      url,
+      "mutation($input: CreatePostInput!) { createPost(input: $input) { id } }",
+      {
+        input: { title: `Post ${i + 1}`, body: "A post for the benchmark's me + posts query." },
+      },
+      tokens[0],
+    );
   }
   const ended = Array.from({ length: settings.endedSessions }, (_, i) => usernames[i % usernames.length]);
   await inBatches(ended, 2, async (username) => {
@@ -244,7 +259,12 @@ async function loginToken(url, username) {
 }
 
 function peerToken() {
-  return jwt.sign({ sub: PEER_USER.id }, secret, { algorithm: "HS256", issuer: ISSUER, audience: AUDIENCE, expiresIn: "2h" });
+  return jwt.sign({ sub: PEER_USER.id }, secret, {
+    algorithm: "HS256",
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    expiresIn: "2h",
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,7 +283,17 @@ function graphqlBody(query, variables) {
 }
 
 /** Starts an autocannon run; `done` resolves with its result, `stop()` ends it early. */
-function startLoad({ url, query, token, requests, connections = settings.connections, duration, overallRate, timeout = 10, verifyBody }) {
+function startLoad({
+  url,
+  query,
+  token,
+  requests,
+  connections = settings.connections,
+  duration,
+  overallRate,
+  timeout = 10,
+  verifyBody,
+}) {
   let instance;
   const done = new Promise((resolve, reject) => {
     instance = autocannon(
@@ -312,25 +342,36 @@ const ALL_SCENARIOS = [
   {
     id: "typename",
     label: "{ __typename }, no token",
-    run: (s, d) => startLoad({ url: s.url, query: TYPENAME, duration: d, verifyBody: checks.typename }).done.then(summarise),
+    run: (s, d) =>
+      startLoad({ url: s.url, query: TYPENAME, duration: d, verifyBody: checks.typename }).done.then(summarise),
   },
   {
     id: "me",
     label: "{ me { id } }, Bearer token",
-    run: (s, d) => startLoad({ url: s.url, query: ME, token: s.token, duration: d, verifyBody: checks.me }).done.then(summarise),
+    run: (s, d) =>
+      startLoad({ url: s.url, query: ME, token: s.token, duration: d, verifyBody: checks.me }).done.then(summarise),
   },
   {
     id: "me-posts",
     label: "{ me { id username posts { id } } } (database)",
     stacks: ["this"],
-    run: (s, d) => startLoad({ url: s.url, query: ME_POSTS, token: s.token, duration: d, verifyBody: checks.mePosts }).done.then(summarise),
+    run: (s, d) =>
+      startLoad({ url: s.url, query: ME_POSTS, token: s.token, duration: d, verifyBody: checks.mePosts }).done.then(
+        summarise,
+      ),
   },
   {
     id: "login",
     label: `login (argon2id), ${settings.loginUsers} users`,
     stacks: ["this"],
     run: (s, d) =>
-      startLoad({ url: s.url, requests: loginRequests(s.url, s.usernames), duration: d, timeout: 60, verifyBody: checks.login }).done.then(summarise),
+      startLoad({
+        url: s.url,
+        requests: loginRequests(s.url, s.usernames),
+        duration: d,
+        timeout: 60,
+        verifyBody: checks.login,
+      }).done.then(summarise),
   },
   {
     id: "burst",
@@ -372,10 +413,13 @@ async function runBurst(stack, duration) {
   return { idle, during, logins: summarise(await logins.done) };
 }
 
-const SCENARIOS = scenarioFilter.length === 0 ? ALL_SCENARIOS : ALL_SCENARIOS.filter((s) => scenarioFilter.includes(s.id));
+const SCENARIOS =
+  scenarioFilter.length === 0 ? ALL_SCENARIOS : ALL_SCENARIOS.filter((s) => scenarioFilter.includes(s.id));
 const unknownScenarios = scenarioFilter.filter((id) => !ALL_SCENARIOS.some((s) => s.id === id));
 if (unknownScenarios.length > 0) {
-  console.error(`BENCH_SCENARIOS: unknown scenario ${unknownScenarios.join(", ")}; known: ${ALL_SCENARIOS.map((s) => s.id).join(", ")}`);
+  console.error(
+    `BENCH_SCENARIOS: unknown scenario ${unknownScenarios.join(", ")}; known: ${ALL_SCENARIOS.map((s) => s.id).join(", ")}`,
+  );
   process.exit(2);
 }
 
@@ -396,13 +440,18 @@ function buildRows(samples) {
     for (const stack of STACKS) {
       const runs = samples.filter((s) => s.scenario === scenario.id && s.stack === stack.id);
       if (runs.length === 0) continue;
-      const parts = scenario.id === "burst"
-        ? [
-            ["burst-idle", `me at ${settings.burstRate}/s, idle`, (r) => r.result.idle],
-            ["burst-during", `me at ${settings.burstRate}/s, ${settings.burstLogins} logins running`, (r) => r.result.during],
-            ["burst-logins", `the ${settings.burstLogins} concurrent logins`, (r) => r.result.logins],
-          ]
-        : [[scenario.id, scenario.label, (r) => r.result]];
+      const parts =
+        scenario.id === "burst"
+          ? [
+              ["burst-idle", `me at ${settings.burstRate}/s, idle`, (r) => r.result.idle],
+              [
+                "burst-during",
+                `me at ${settings.burstRate}/s, ${settings.burstLogins} logins running`,
+                (r) => r.result.during,
+              ],
+              ["burst-logins", `the ${settings.burstLogins} concurrent logins`, (r) => r.result.logins],
+            ]
+          : [[scenario.id, scenario.label, (r) => r.result]];
       for (const [id, label, pick] of parts) {
         const picked = runs.map(pick);
         rows.push({
@@ -438,7 +487,10 @@ function evaluateGoals(rows, startup) {
     goals.push({
       id: "auth-overhead",
       label: "authenticated { me { id } } / unauthenticated { __typename }, this server",
-      value, unit: "ratio", threshold: `>= ${GOALS.authOverhead}`, pass: value >= GOALS.authOverhead,
+      value,
+      unit: "ratio",
+      threshold: `>= ${GOALS.authOverhead}`,
+      pass: value >= GOALS.authOverhead,
       perRound: perRound(thisMe, thisTypename, "rps"),
     });
   }
@@ -447,7 +499,10 @@ function evaluateGoals(rows, startup) {
     goals.push({
       id: "versus-mercurius",
       label: "authenticated { me { id } }: this server / Mercurius + @fastify/jwt",
-      value, unit: "ratio", threshold: `>= ${GOALS.versusMercurius}`, pass: value >= GOALS.versusMercurius,
+      value,
+      unit: "ratio",
+      threshold: `>= ${GOALS.versusMercurius}`,
+      pass: value >= GOALS.versusMercurius,
       perRound: perRound(thisMe, mercuriusMe, "rps"),
     });
   }
@@ -457,13 +512,19 @@ function evaluateGoals(rows, startup) {
     goals.push({
       id: "no-failures",
       label: `failed requests, this server, every scenario (${requests} requests)`,
-      value: failed, unit: "requests", threshold: "= 0", pass: failed === 0,
+      value: failed,
+      unit: "requests",
+      threshold: "= 0",
+      pass: failed === 0,
     });
     const rss = Math.max(...thisRows.map((r) => r.rssMb ?? 0));
     goals.push({
       id: "rss",
       label: "resident memory after load, this server on SQLite (largest reading)",
-      value: rss, unit: "MB", threshold: `<= ${GOALS.rssMegabytes}`, pass: rss > 0 && rss <= GOALS.rssMegabytes,
+      value: rss,
+      unit: "MB",
+      threshold: `<= ${GOALS.rssMegabytes}`,
+      pass: rss > 0 && rss <= GOALS.rssMegabytes,
     });
   }
   if (idle && during) {
@@ -471,7 +532,10 @@ function evaluateGoals(rows, startup) {
     goals.push({
       id: "login-burst",
       label: `me p99 during ${settings.burstLogins} concurrent logins / idle p99 (${during.p99.toFixed(1)} / ${idle.p99.toFixed(1)} ms)`,
-      value, unit: "ratio", threshold: `<= ${GOALS.burstP99Factor}`, pass: value <= GOALS.burstP99Factor,
+      value,
+      unit: "ratio",
+      threshold: `<= ${GOALS.burstP99Factor}`,
+      pass: value <= GOALS.burstP99Factor,
       perRound: perRound(during, idle, "p99"),
     });
   }
@@ -480,7 +544,10 @@ function evaluateGoals(rows, startup) {
     goals.push({
       id: "startup",
       label: `npm start to the first /graphql answer, SQLite, built (median of ${startup.npmStartMs.length})`,
-      value, unit: "ms", threshold: `< ${GOALS.startupMs}`, pass: value < GOALS.startupMs,
+      value,
+      unit: "ms",
+      threshold: `< ${GOALS.startupMs}`,
+      pass: value < GOALS.startupMs,
     });
   }
   return goals;
@@ -517,15 +584,27 @@ function printTable(rows, goals, startup, machine) {
     out.push(format(lines[i]));
   }
   out.push("");
-  out.push(`startup to first /graphql answer: npm start ${startup.npmStartMs.map((ms) => ms.toFixed(0)).join(", ")} ms; `
-    + `node directly: ${Object.entries(startup.direct).map(([s, ms]) => `${s} ${ms.toFixed(0)}`).join(", ")} ms`);
-  out.push(`machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; load average (1, 5, 15 min) ${machine.loadAverageAtStart.join(" ")} at start, ${machine.loadAverageAtEnd.join(" ")} at end`);
-  out.push(`RSS right after start (MB): ${Object.entries(startup.rssAtStartMb).map(([s, mb]) => `${s} ${mb === null ? "-" : mb.toFixed(0)}`).join(", ")}`);
+  out.push(
+    `startup to first /graphql answer: npm start ${startup.npmStartMs.map((ms) => ms.toFixed(0)).join(", ")} ms; ` +
+      `node directly: ${Object.entries(startup.direct)
+        .map(([s, ms]) => `${s} ${ms.toFixed(0)}`)
+        .join(", ")} ms`,
+  );
+  out.push(
+    `machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; load average (1, 5, 15 min) ${machine.loadAverageAtStart.join(" ")} at start, ${machine.loadAverageAtEnd.join(" ")} at end`,
+  );
+  out.push(
+    `RSS right after start (MB): ${Object.entries(startup.rssAtStartMb)
+      .map(([s, mb]) => `${s} ${mb === null ? "-" : mb.toFixed(0)}`)
+      .join(", ")}`,
+  );
   out.push("");
   out.push("goals:");
   for (const goal of goals) {
     const rounds = goal.perRound ? ` (rounds: ${goal.perRound.map((v) => v.toFixed(2)).join(", ")})` : "";
-    out.push(`  ${goal.pass ? "PASS" : "FAIL"}  ${goal.label}: ${formatGoalValue(goal)}, goal ${goal.threshold}${rounds}`);
+    out.push(
+      `  ${goal.pass ? "PASS" : "FAIL"}  ${goal.label}: ${formatGoalValue(goal)}, goal ${goal.threshold}${rounds}`,
+    );
   }
   const me = (stack) => rows.find((r) => r.stack === stack && r.scenario === "me");
   if (me("this")) {
@@ -559,7 +638,9 @@ async function main() {
     // Other work on the machine skews every stack; interleaving spreads it, this records it.
     loadAverageAtStart: loadavg().map((l) => Number(l.toFixed(2))),
   };
-  log(`bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(" ")}; ${dryRun ? "dry run" : `${settings.rounds} rounds × ${settings.durationSeconds} s, ${settings.connections} connections`}`);
+  log(
+    `bench: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, load average ${machine.loadAverageAtStart.join(" ")}; ${dryRun ? "dry run" : `${settings.rounds} rounds × ${settings.durationSeconds} s, ${settings.connections} connections`}`,
+  );
 
   // Startup first, on a quiet machine.
   const startup = { npmStartMs: [], direct: {}, rssAtStartMb: {} };
@@ -581,7 +662,9 @@ async function main() {
       stacks.push(running);
       startup.direct[stack.id] = running.startupMs;
       startup.rssAtStartMb[stack.id] = residentMegabytes(running.pid);
-      log(`started ${stack.id} (pid ${running.pid}) in ${running.startupMs.toFixed(0)} ms, RSS ${startup.rssAtStartMb[stack.id]?.toFixed(0)} MB`);
+      log(
+        `started ${stack.id} (pid ${running.pid}) in ${running.startupMs.toFixed(0)} ms, RSS ${startup.rssAtStartMb[stack.id]?.toFixed(0)} MB`,
+      );
     }
     self = stacks.find((s) => s.id === "this");
     self.usernames = await seedThisServer(self.url);
@@ -592,15 +675,21 @@ async function main() {
     for (const scenario of SCENARIOS) {
       for (const stack of stacks.filter((s) => !scenario.stacks || scenario.stacks.includes(s.id))) {
         const query = { typename: TYPENAME, me: ME, "me-posts": ME_POSTS, burst: ME }[scenario.id];
-        const check = { typename: checks.typename, me: checks.me, "me-posts": checks.mePosts, burst: checks.me }[scenario.id];
+        const check = { typename: checks.typename, me: checks.me, "me-posts": checks.mePosts, burst: checks.me }[
+          scenario.id
+        ];
         if (!query) continue;
         const response = await fetch(stack.url, {
           method: "POST",
-          headers: { "content-type": "application/json", ...(query === TYPENAME ? {} : { authorization: `Bearer ${stack.token}` }) },
+          headers: {
+            "content-type": "application/json",
+            ...(query === TYPENAME ? {} : { authorization: `Bearer ${stack.token}` }),
+          },
           body: graphqlBody(query),
         });
         const body = await response.text();
-        if (response.status !== 200 || !check(body)) throw new Error(`${stack.id} answered ${scenario.id} with ${response.status}: ${body.slice(0, 300)}`);
+        if (response.status !== 200 || !check(body))
+          throw new Error(`${stack.id} answered ${scenario.id} with ${response.status}: ${body.slice(0, 300)}`);
       }
     }
     await loginToken(self.url, self.usernames[1]);
@@ -612,8 +701,12 @@ async function main() {
 
   if (dryRun) {
     log("dry run: every stack started and answered every scenario correctly");
-    console.log(`startup (ms): npm start ${startup.npmStartMs.map((ms) => ms.toFixed(0)).join(", ")}; `
-      + Object.entries(startup.direct).map(([s, ms]) => `${s} ${ms.toFixed(0)}`).join(", "));
+    console.log(
+      `startup (ms): npm start ${startup.npmStartMs.map((ms) => ms.toFixed(0)).join(", ")}; ` +
+        Object.entries(startup.direct)
+          .map(([s, ms]) => `${s} ${ms.toFixed(0)}`)
+          .join(", "),
+    );
     await Promise.all(stacks.map((s) => stopProcess(s.handle)));
     return;
   }
@@ -640,10 +733,13 @@ async function main() {
         const result = await scenario.run(stack, settings.durationSeconds);
         const rssMb = residentMegabytes(stack.pid);
         samples.push({ round, scenario: scenario.id, stack: stack.id, result, rssMb });
-        const shown = scenario.id === "burst"
-          ? `p99 idle ${result.idle.p99.toFixed(1)} ms, during logins ${result.during.p99.toFixed(1)} ms, logins ${result.logins.rps.toFixed(1)}/s`
-          : `${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(1)} ms, ${result.errors} errors`;
-        log(`round ${round + 1}/${settings.rounds} ${scenario.id.padEnd(8)} ${stack.id.padEnd(12)} ${shown}, RSS ${rssMb?.toFixed(0)} MB`);
+        const shown =
+          scenario.id === "burst"
+            ? `p99 idle ${result.idle.p99.toFixed(1)} ms, during logins ${result.during.p99.toFixed(1)} ms, logins ${result.logins.rps.toFixed(1)}/s`
+            : `${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(1)} ms, ${result.errors} errors`;
+        log(
+          `round ${round + 1}/${settings.rounds} ${scenario.id.padEnd(8)} ${stack.id.padEnd(12)} ${shown}, RSS ${rssMb?.toFixed(0)} MB`,
+        );
         await waitUntilQuiet(stack.pid);
       }
     }

@@ -16,7 +16,12 @@ function newest(dir) {
 }
 
 const bundle = "dist/bundle/main.js";
-const sources = Math.max(newest("src"), newest("test"), statSync("tsconfig.json").mtimeMs, statSync("package.json").mtimeMs);
+const sources = Math.max(
+  newest("src"),
+  newest("test"),
+  statSync("tsconfig.json").mtimeMs,
+  statSync("package.json").mtimeMs,
+);
 const compiled = existsSync(stamp) && statSync(stamp).mtimeMs >= sources;
 if (!compiled) {
   process.stderr.write("building (tsc)…\n");

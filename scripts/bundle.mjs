@@ -24,7 +24,9 @@ await build({
   // type-graphql names GraphQL types after their classes: a renamed class would rename a type.
   keepNames: true,
   // CommonJS packages inside an ES module still call require() for Node's built-ins.
-  banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
+  banner: {
+    js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);',
+  },
   sourcemap: "linked",
   legalComments: "linked",
   logLevel: "warning",

@@ -17,5 +17,7 @@ if (files.length === 0) {
   console.error("no test files found under dist/test");
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...process.argv.slice(2), ...files], { stdio: "inherit" });
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", ...process.argv.slice(2), ...files], {
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

@@ -83,7 +83,8 @@ async function createUser(args: readonly string[]): Promise<number> {
     role: { type: "string", multiple: true },
   });
   // Not echoed: a stray argument may well be a password typed in the wrong place.
-  if (positionals.length > 0) throw new UsageError("users create takes only options (--username, --password, --password-stdin, --role)");
+  if (positionals.length > 0)
+    throw new UsageError("users create takes only options (--username, --password, --password-stdin, --role)");
   if (values.username === undefined) throw new UsageError("users create needs --username");
   if ((values.password === undefined) === (values["password-stdin"] !== true)) {
     throw new UsageError("users create needs exactly one of --password or --password-stdin");
@@ -108,7 +109,8 @@ async function createUser(args: readonly string[]): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     if (!(error instanceof BadUserInputError)) throw error;
-    for (const field of error.fields) process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
+    for (const field of error.fields)
+      process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
     return EXIT_FAILED;
   } finally {
     await services.close();

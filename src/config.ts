@@ -4,7 +4,6 @@ import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 
-
 /** The validated, frozen configuration every other module receives. Only this file reads `process.env`. */
 export interface Config {
   readonly nodeEnv: "development" | "production" | "test";
@@ -164,8 +163,10 @@ export function originProblem(value: string): string | undefined {
     return `has ${JSON.stringify(value)}, which is not an origin like https://app.example`;
   }
   // Not repeated: whatever follows the scheme may be a password.
-  if (url.username !== "" || url.password !== "") return "has an entry with credentials in it; an origin is only scheme, host and port";
-  if (url.protocol !== "http:" && url.protocol !== "https:") return `has ${JSON.stringify(value)}, which is not an http or https origin`;
+  if (url.username !== "" || url.password !== "")
+    return "has an entry with credentials in it; an origin is only scheme, host and port";
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return `has ${JSON.stringify(value)}, which is not an http or https origin`;
   if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
     return `has ${JSON.stringify(value)}, which is not an origin: it has a path, query or fragment (write ${url.origin})`;
   }
@@ -199,7 +200,12 @@ function list() {
   return z
     .string()
     .optional()
-    .transform((v) => (v ?? "").split(",").map((item) => item.trim()).filter((item) => item !== ""));
+    .transform((v) =>
+      (v ?? "")
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item !== ""),
+    );
 }
 
 /** A positive whole number, with a default. */
@@ -275,98 +281,112 @@ export interface SettingRules {
 
 const ACCEPT_ALL: SettingRules = { secret: () => undefined, username: () => undefined, password: () => undefined };
 
-const envSchema = (rules: SettingRules) => z.object({
-  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
-  HOST: z.string().min(1).default("0.0.0.0"),
-  PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, "must be a port number from 0 to 65535")
-    .default("4000")
-    .transform(Number)
-    .refine((n) => n <= 65535, "must be a port number from 0 to 65535"),
-  DATA_DIR: z.string().min(1).default("./data"),
-  DATABASE_URL: optionalText.refine(
-    (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
-    "must be a postgres:// or postgresql:// URL (leave it unset for SQLite in DATA_DIR)",
-  ),
-  DATABASE_SCHEMA: optionalText.refine(
-    (v) => v === undefined || /^[a-z_][a-z0-9_]{0,62}$/.test(v),
-    "must be a lower-case PostgreSQL identifier (letters, digits, underscore)",
-  ),
-  JWT_SECRET_KEY: optionalText.superRefine((v, ctx) => {
-    const weak = v === undefined ? undefined : rules.secret(v);
-    if (weak) ctx.addIssue({ code: "custom", message: weak });
-  }),
-  JWT_PREVIOUS_SECRET_KEYS: list().superRefine((secrets, ctx) => {
-    for (const secret of secrets) {
-      const weak = rules.secret(secret);
-      if (weak) ctx.addIssue({ code: "custom", message: `has a secret that ${weak}` });
-    }
-  }),
-  JWT_ALGORITHM: z.enum(["HS256", "RS256", "ES256"], { message: "must be HS256, RS256 or ES256" }).default("HS256"),
-  JWT_PRIVATE_KEY_FILE: optionalText.refine((v) => v === undefined || existsSync(v), "must name an existing PEM file"),
-  JWT_PREVIOUS_PUBLIC_KEY_FILES: list().refine((files) => files.every((f) => existsSync(f)), "must name existing PEM files"),
-  JWT_ACCESS_TOKEN_EXPIRES: duration("15m"),
-  JWT_REFRESH_TOKEN_EXPIRES: duration("30d"),
-  REFRESH_TOKEN_REUSE_INTERVAL: durationMs("10s", 300_000, { zeroAllowed: true }),
-  JWT_ISSUER: z.string().min(1).default(DEFAULT_ISSUER),
-  JWT_AUDIENCE: z.string().min(1).default(DEFAULT_AUDIENCE),
-  ADMIN_USERNAME: optionalText.superRefine((v, ctx) => {
-    const problem = v === undefined ? undefined : rules.username(v);
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  }),
-  ADMIN_PASSWORD: optionalText.superRefine((v, ctx) => {
-    const problem = v === undefined ? undefined : rules.password(v);
-    if (problem) ctx.addIssue({ code: "custom", message: problem });
-  }),
-  LOGIN_MAX_FAILURES_PER_USER_IP: positiveInteger(5),
-  LOGIN_MAX_FAILURES_PER_IP: positiveInteger(100),
-  LOGIN_THROTTLE_WINDOW: duration("15m"),
-  REDIS_URL: optionalText.refine(
-    (v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v),
-    "must be a redis:// or rediss:// URL (leave it unset to keep the rate limits' counters in the database)",
-  ),
-  REDIS_KEY_PREFIX: z
-    .string()
-    .default("graphql-token-auth:")
-    .refine((v) => /^[A-Za-z0-9_.:-]{0,64}$/.test(v), "must be at most 64 characters of A-Z a-z 0-9 _ . : -"),
-  DATABASE_TIMEOUT: durationMs("5s", 600_000),
-  REDIS_TIMEOUT: durationMs("500ms", 60_000),
-  REGISTER_MAX_PER_IP: nonNegativeInteger(30),
-  CREATE_POST_MAX_PER_USER: nonNegativeInteger(60),
-  AUDIT_RETENTION: duration("90d"),
-  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
-  QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
-  QUERY_MAX_ALIASES: positiveInteger(DEFAULT_QUERY_LIMITS.maxAliases),
-  QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
-  QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
-  QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
-  TRUST_PROXY: optionalText.transform((v, ctx): boolean | string[] => {
-    const value = v?.trim().toLowerCase();
-    if (value === undefined || value === "false") return false;
-    if (value === "true") return true;
-    if (/^\d+$/.test(value)) {
-      // Fastify 5.12.1 dropped hop counts (they cannot tell a proxy from a client that connects
-      // directly and writes its own X-Forwarded-For) and quietly trusts nobody instead: say so.
-      ctx.addIssue({ code: "custom", message: "cannot be a hop count; list the proxies' addresses or CIDR ranges instead (e.g. 10.0.0.0/8 or uniquelocal)" });
-      return z.NEVER;
-    }
-    const entries = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
-    for (const entry of entries.filter((e) => !isProxyAddress(e))) {
-      ctx.addIssue({
-        code: "custom",
-        message: `has ${JSON.stringify(entry)}: expected true, false, or IP addresses and CIDR ranges (e.g. 10.0.0.0/8) separated by commas`,
-      });
-    }
-    return entries;
-  }),
-  CORS_ORIGINS: list().superRefine((origins, ctx) => {
-    for (const origin of origins) {
-      const problem = originProblem(origin);
+const envSchema = (rules: SettingRules) =>
+  z.object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    PORT: z
+      .string()
+      .regex(/^\d{1,5}$/, "must be a port number from 0 to 65535")
+      .default("4000")
+      .transform(Number)
+      .refine((n) => n <= 65535, "must be a port number from 0 to 65535"),
+    DATA_DIR: z.string().min(1).default("./data"),
+    DATABASE_URL: optionalText.refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+      "must be a postgres:// or postgresql:// URL (leave it unset for SQLite in DATA_DIR)",
+    ),
+    DATABASE_SCHEMA: optionalText.refine(
+      (v) => v === undefined || /^[a-z_][a-z0-9_]{0,62}$/.test(v),
+      "must be a lower-case PostgreSQL identifier (letters, digits, underscore)",
+    ),
+    JWT_SECRET_KEY: optionalText.superRefine((v, ctx) => {
+      const weak = v === undefined ? undefined : rules.secret(v);
+      if (weak) ctx.addIssue({ code: "custom", message: weak });
+    }),
+    JWT_PREVIOUS_SECRET_KEYS: list().superRefine((secrets, ctx) => {
+      for (const secret of secrets) {
+        const weak = rules.secret(secret);
+        if (weak) ctx.addIssue({ code: "custom", message: `has a secret that ${weak}` });
+      }
+    }),
+    JWT_ALGORITHM: z.enum(["HS256", "RS256", "ES256"], { message: "must be HS256, RS256 or ES256" }).default("HS256"),
+    JWT_PRIVATE_KEY_FILE: optionalText.refine(
+      (v) => v === undefined || existsSync(v),
+      "must name an existing PEM file",
+    ),
+    JWT_PREVIOUS_PUBLIC_KEY_FILES: list().refine(
+      (files) => files.every((f) => existsSync(f)),
+      "must name existing PEM files",
+    ),
+    JWT_ACCESS_TOKEN_EXPIRES: duration("15m"),
+    JWT_REFRESH_TOKEN_EXPIRES: duration("30d"),
+    REFRESH_TOKEN_REUSE_INTERVAL: durationMs("10s", 300_000, { zeroAllowed: true }),
+    JWT_ISSUER: z.string().min(1).default(DEFAULT_ISSUER),
+    JWT_AUDIENCE: z.string().min(1).default(DEFAULT_AUDIENCE),
+    ADMIN_USERNAME: optionalText.superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : rules.username(v);
       if (problem) ctx.addIssue({ code: "custom", message: problem });
-    }
-  }),
-});
+    }),
+    ADMIN_PASSWORD: optionalText.superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : rules.password(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+    LOGIN_MAX_FAILURES_PER_USER_IP: positiveInteger(5),
+    LOGIN_MAX_FAILURES_PER_IP: positiveInteger(100),
+    LOGIN_THROTTLE_WINDOW: duration("15m"),
+    REDIS_URL: optionalText.refine(
+      (v) => v === undefined || /^rediss?:\/\/[^\s]+$/.test(v),
+      "must be a redis:// or rediss:// URL (leave it unset to keep the rate limits' counters in the database)",
+    ),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .default("graphql-token-auth:")
+      .refine((v) => /^[A-Za-z0-9_.:-]{0,64}$/.test(v), "must be at most 64 characters of A-Z a-z 0-9 _ . : -"),
+    DATABASE_TIMEOUT: durationMs("5s", 600_000),
+    REDIS_TIMEOUT: durationMs("500ms", 60_000),
+    REGISTER_MAX_PER_IP: nonNegativeInteger(30),
+    CREATE_POST_MAX_PER_USER: nonNegativeInteger(60),
+    AUDIT_RETENTION: duration("90d"),
+    LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+    QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
+    QUERY_MAX_ALIASES: positiveInteger(DEFAULT_QUERY_LIMITS.maxAliases),
+    QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
+    QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
+    QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
+    TRUST_PROXY: optionalText.transform((v, ctx): boolean | string[] => {
+      const value = v?.trim().toLowerCase();
+      if (value === undefined || value === "false") return false;
+      if (value === "true") return true;
+      if (/^\d+$/.test(value)) {
+        // Fastify 5.12.1 dropped hop counts (they cannot tell a proxy from a client that connects
+        // directly and writes its own X-Forwarded-For) and quietly trusts nobody instead: say so.
+        ctx.addIssue({
+          code: "custom",
+          message:
+            "cannot be a hop count; list the proxies' addresses or CIDR ranges instead (e.g. 10.0.0.0/8 or uniquelocal)",
+        });
+        return z.NEVER;
+      }
+      const entries = value
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item !== "");
+      for (const entry of entries.filter((e) => !isProxyAddress(e))) {
+        ctx.addIssue({
+          code: "custom",
+          message: `has ${JSON.stringify(entry)}: expected true, false, or IP addresses and CIDR ranges (e.g. 10.0.0.0/8) separated by commas`,
+        });
+      }
+      return entries;
+    }),
+    CORS_ORIGINS: list().superRefine((origins, ctx) => {
+      for (const origin of origins) {
+        const problem = originProblem(origin);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }
+    }),
+  });
 
 /**
  * Reads the variables this service understands from `env` merged over a `.env` file in `cwd` (the
@@ -389,9 +409,15 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
   }
   const algorithm = merged.JWT_ALGORITHM ?? "HS256";
   if (merged.NODE_ENV === "production" && algorithm === "HS256" && !isSet("JWT_SECRET_KEY")) {
-    problems.push("JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)");
+    problems.push(
+      "JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)",
+    );
   }
-  if (merged.NODE_ENV === "production" && (algorithm === "RS256" || algorithm === "ES256") && !isSet("JWT_PRIVATE_KEY_FILE")) {
+  if (
+    merged.NODE_ENV === "production" &&
+    (algorithm === "RS256" || algorithm === "ES256") &&
+    !isSet("JWT_PRIVATE_KEY_FILE")
+  ) {
     // Generated keys in a production DATA_DIR work on one machine, but every instance must share
     // them: say so rather than let a second instance mint tokens the first cannot verify.
     problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${algorithm}`);

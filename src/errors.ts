@@ -65,7 +65,11 @@ export abstract class AppError extends GraphQLError {
 }
 
 /** The reasons an UNAUTHENTICATED error in a 200 response may carry. */
-export type UnauthenticatedReason = typeof ErrorReason.NOT_SIGNED_IN | typeof ErrorReason.BAD_CREDENTIALS | typeof ErrorReason.REFRESH_TOKEN_INVALID | typeof ErrorReason.SESSION_ENDED;
+export type UnauthenticatedReason =
+  | typeof ErrorReason.NOT_SIGNED_IN
+  | typeof ErrorReason.BAD_CREDENTIALS
+  | typeof ErrorReason.REFRESH_TOKEN_INVALID
+  | typeof ErrorReason.SESSION_ENDED;
 
 /** Not signed in where sign-in is required, wrong credentials or a refused refresh token. HTTP 200. */
 export class UnauthenticatedError extends AppError {
@@ -99,7 +103,8 @@ export class InvalidTokenError extends AppError {
 }
 
 /** The reasons of a 401: refresh on TOKEN_EXPIRED, sign in on the others. */
-export type InvalidTokenReason = typeof ErrorReason.TOKEN_EXPIRED | typeof ErrorReason.TOKEN_INVALID | typeof ErrorReason.SESSION_ENDED;
+export type InvalidTokenReason =
+  typeof ErrorReason.TOKEN_EXPIRED | typeof ErrorReason.TOKEN_INVALID | typeof ErrorReason.SESSION_ENDED;
 
 /** RFC 6750 §3's challenge for a refused token, with the reason as its `error_description`. */
 export function bearerChallenge(reason: InvalidTokenReason): string {
@@ -147,7 +152,10 @@ export class NotFoundError extends AppError {
 export class FreshTokenRequiredError extends AppError {
   readonly code = ErrorCode.FRESH_TOKEN_REQUIRED;
   constructor() {
-    super("This action needs a fresh sign-in: log in again and retry with the new access token.", ErrorCode.FRESH_TOKEN_REQUIRED);
+    super(
+      "This action needs a fresh sign-in: log in again and retry with the new access token.",
+      ErrorCode.FRESH_TOKEN_REQUIRED,
+    );
   }
 }
 
@@ -169,7 +177,8 @@ export class RateLimitedError extends AppError {
 export const SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /** The one message for a request that needed a database (or Redis) that did not answer in time. */
-export const SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable: its database did not answer in time. Try again shortly.";
+export const SERVICE_UNAVAILABLE_MESSAGE =
+  "The service is temporarily unavailable: its database did not answer in time. Try again shortly.";
 
 /**
  * A database or Redis the request needs did not answer within its timeout. HTTP 200 with the
@@ -178,7 +187,9 @@ export const SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailab
 export class ServiceUnavailableError extends AppError {
   readonly code = ErrorCode.SERVICE_UNAVAILABLE;
   constructor() {
-    super(SERVICE_UNAVAILABLE_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE, { retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS });
+    super(SERVICE_UNAVAILABLE_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE, {
+      retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+    });
   }
 }
 

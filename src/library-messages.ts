@@ -58,7 +58,8 @@ export const GRAPHQL_MESSAGES = {
    * choosing the field message from how group 2 ends ("must not be null", "was not provided", else
    * "has an invalid value").
    */
-  argumentProblem: /^Argument "([^"]+)" (of non-null type "[^"]+" must not be null|of required type "[^"]+" was not provided|has invalid value .*)\.$/s,
+  argumentProblem:
+    /^Argument "([^"]+)" (of non-null type "[^"]+" must not be null|of required type "[^"]+" was not provided|has invalid value .*)\.$/s,
 
   /**
    * `execute`'s variable coercion gives up after 50 errors and adds this one, with no code and no

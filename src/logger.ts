@@ -40,7 +40,11 @@ export function createLogger(config: Pick<Config, "logLevel">, destination?: pin
       timestamp: pino.stdTimeFunctions.isoTime,
       serializers: {
         // The path only: a query string could carry GraphQL variables over GET.
-        req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, path: req.url.split("?")[0], ip: req.ip }),
+        req: (req: { method: string; url: string; ip?: string }) => ({
+          method: req.method,
+          path: req.url.split("?")[0],
+          ip: req.ip,
+        }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         err: pino.stdSerializers.err,
       },

@@ -94,7 +94,11 @@ export async function createServices(config: Config, options: ServiceOptions): P
     cleanups.push(() => audit.stop());
     // One store (one Redis connection, or the app's database) for every rate limit. A CLI command
     // is not rate limited, so it needs no Redis.
-    const counters = await createCounterStore(background ? config : { ...config, redisUrl: undefined }, database, logger);
+    const counters = await createCounterStore(
+      background ? config : { ...config, redisUrl: undefined },
+      database,
+      logger,
+    );
     cleanups.push(() => counters.close());
     const throttle = await createLoginThrottle(config, counters, logger);
     const registrations = await createFloodLimit(
@@ -153,7 +157,16 @@ export async function createServices(config: Config, options: ServiceOptions): P
     });
     const users = new UserService({ users: userStore, passwords, revocations: revocationSync, audit, now, logger });
     const posts = new PostService({ posts: new PostStore(database.db), creations: postCreations, now, logger });
-    const auth = new AuthService({ users: userStore, sessions, passwords, throttle, registrations, audit, now, logger });
+    const auth = new AuthService({
+      users: userStore,
+      sessions,
+      passwords,
+      throttle,
+      registrations,
+      audit,
+      now,
+      logger,
+    });
 
     return {
       database,

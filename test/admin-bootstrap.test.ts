@@ -34,7 +34,10 @@ for (const kind of DATABASES) {
     }
 
     /** Every stored user, as an admin sees them. */
-    async function listUsers(t: TestApp, adminToken: string): Promise<Array<{ id: string; username: string; roles: string[] }>> {
+    async function listUsers(
+      t: TestApp,
+      adminToken: string,
+    ): Promise<Array<{ id: string; username: string; roles: string[] }>> {
       const res = await t.gql(`{ users { id username roles } }`, { token: adminToken });
       assert.deepEqual(codes(res), []);
       return res.body.data.users;
@@ -87,7 +90,10 @@ for (const kind of DATABASES) {
         assert.equal(changed.body.data, null);
 
         const users = await listUsers(t, old.body.data.login.accessToken);
-        assert.deepEqual(users.map((u) => u.id), [adminId]);
+        assert.deepEqual(
+          users.map((u) => u.id),
+          [adminId],
+        );
         await stop(t);
       });
     });
@@ -101,7 +107,11 @@ for (const kind of DATABASES) {
       const t = await start(adminEnv("chief", "bootstrap password"), first.database);
       const res = await login(t, "Chief", "chief's own password");
       assert.deepEqual(codes(res), []);
-      assert.deepEqual(res.body.data.login.user, { id: registered.userId, username: "Chief", roles: ["ADMIN", "USER"] });
+      assert.deepEqual(res.body.data.login.user, {
+        id: registered.userId,
+        username: "Chief",
+        roles: ["ADMIN", "USER"],
+      });
 
       const bootstrap = await login(t, "chief", "bootstrap password");
       assert.deepEqual(codes(bootstrap), ["UNAUTHENTICATED"], "the existing password was not replaced");

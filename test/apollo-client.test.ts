@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { ApolloClient, ApolloLink, CombinedGraphQLErrors, HttpLink, InMemoryCache, ServerError, type TypedDocumentNode, gql } from "@apollo/client";
+import {
+  ApolloClient,
+  ApolloLink,
+  CombinedGraphQLErrors,
+  HttpLink,
+  InMemoryCache,
+  ServerError,
+  type TypedDocumentNode,
+  gql,
+} from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
 
@@ -20,7 +29,10 @@ interface PostFields {
 }
 type Credentials = { input: { username: string; password: string } };
 
-const REGISTER: TypedDocumentNode<{ register: { accessToken: string; tokenType: string; expiresIn: number; user: UserFields } }, Credentials> = gql`
+const REGISTER: TypedDocumentNode<
+  { register: { accessToken: string; tokenType: string; expiresIn: number; user: UserFields } },
+  Credentials
+> = gql`
   mutation Register($input: RegisterInput!) {
     register(input: $input) {
       accessToken
@@ -47,7 +59,10 @@ const LOGIN: TypedDocumentNode<{ login: { accessToken: string; user: Omit<UserFi
   }
 `;
 
-const ME: TypedDocumentNode<{ me: UserFields & { posts: Array<Omit<PostFields, "body">> } }, Record<string, never>> = gql`
+const ME: TypedDocumentNode<
+  { me: UserFields & { posts: Array<Omit<PostFields, "body">> } },
+  Record<string, never>
+> = gql`
   query Me {
     me {
       id
@@ -121,7 +136,11 @@ function createClient(url: string, options: { accept?: string } = {}) {
   const failures: FailedResponse[] = [];
   const noteFailure = new ErrorLink(({ operation }) => {
     const response = operation.getContext().response as Response | undefined;
-    failures.push({ operationName: operation.operationName, status: response?.status, wwwAuthenticate: response?.headers.get("www-authenticate") });
+    failures.push({
+      operationName: operation.operationName,
+      status: response?.status,
+      wwwAuthenticate: response?.headers.get("www-authenticate"),
+    });
   });
   const auth = new SetContextLink((prevContext) => ({
     headers: { ...prevContext.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -154,7 +173,10 @@ for (const kind of DATABASES) {
     });
 
     it("registers through a mutation and receives a bearer token for a USER", async () => {
-      const result = await app.client.mutate({ mutation: REGISTER, variables: { input: { username: "dora", password: "correct horse battery" } } });
+      const result = await app.client.mutate({
+        mutation: REGISTER,
+        variables: { input: { username: "dora", password: "correct horse battery" } },
+      });
       assert.equal(result.error, undefined);
       const payload = result.data!.register;
       assert.equal(payload.tokenType, "Bearer");
@@ -166,18 +188,26 @@ for (const kind of DATABASES) {
     });
 
     it("logs in and then answers me for that user, sending the token from the auth link", async () => {
-      const login = await app.client.mutate({ mutation: LOGIN, variables: { input: { username: "DORA", password: "correct horse battery" } } });
+      const login = await app.client.mutate({
+        mutation: LOGIN,
+        variables: { input: { username: "DORA", password: "correct horse battery" } },
+      });
       assert.equal(login.error, undefined);
       assert.equal(login.data!.login.user.id, userId);
       app.setToken(login.data!.login.accessToken);
 
       const me = await app.client.query({ query: ME, fetchPolicy: "no-cache" });
       assert.equal(me.error, undefined);
-      assert.deepEqual(me.data, { me: { __typename: "User", id: userId, username: "dora", roles: ["USER"], posts: [] } });
+      assert.deepEqual(me.data, {
+        me: { __typename: "User", id: userId, username: "dora", roles: ["USER"], posts: [] },
+      });
     });
 
     it("creates a post that the post and posts queries then return", async () => {
-      const created = await app.client.mutate({ mutation: CREATE_POST, variables: { input: { title: "From Apollo", body: "Sent by a real client" } } });
+      const created = await app.client.mutate({
+        mutation: CREATE_POST,
+        variables: { input: { title: "From Apollo", body: "Sent by a real client" } },
+      });
       assert.equal(created.error, undefined);
       const post = created.data!.createPost;
       assert.deepEqual(post, {
@@ -189,9 +219,19 @@ for (const kind of DATABASES) {
       });
 
       const one = await app.client.query({ query: POST, variables: { id: post.id }, fetchPolicy: "no-cache" });
-      assert.deepEqual(one.data, { post: { __typename: "Post", id: post.id, title: "From Apollo", body: "Sent by a real client" } });
-      const list = await app.client.query({ query: POSTS, variables: { first: 10, offset: 0 }, fetchPolicy: "no-cache" });
-      assert.deepEqual(list.data, { posts: [{ __typename: "Post", id: post.id, title: "From Apollo", author: { __typename: "User", username: "dora" } }] });
+      assert.deepEqual(one.data, {
+        post: { __typename: "Post", id: post.id, title: "From Apollo", body: "Sent by a real client" },
+      });
+      const list = await app.client.query({
+        query: POSTS,
+        variables: { first: 10, offset: 0 },
+        fetchPolicy: "no-cache",
+      });
+      assert.deepEqual(list.data, {
+        posts: [
+          { __typename: "Post", id: post.id, title: "From Apollo", author: { __typename: "User", username: "dora" } },
+        ],
+      });
       const me = await app.client.query({ query: ME, fetchPolicy: "no-cache" });
       assert.deepEqual(me.data?.me.posts, [{ __typename: "Post", id: post.id, title: "From Apollo" }]);
     });
@@ -201,7 +241,10 @@ for (const kind of DATABASES) {
       try {
         await assert.rejects(anonymous.client.query({ query: ME, fetchPolicy: "no-cache" }), (error: unknown) => {
           assert.ok(CombinedGraphQLErrors.is(error), `expected CombinedGraphQLErrors, got ${String(error)}`);
-          assert.deepEqual(error.errors.map((e) => e.extensions?.code), ["UNAUTHENTICATED"]);
+          assert.deepEqual(
+            error.errors.map((e) => e.extensions?.code),
+            ["UNAUTHENTICATED"],
+          );
           assert.deepEqual(error.errors[0]?.path, ["me"]);
           return true;
         });
@@ -209,7 +252,10 @@ for (const kind of DATABASES) {
 
         const settled = await anonymous.client.query({ query: ME, fetchPolicy: "no-cache", errorPolicy: "all" });
         assert.ok(CombinedGraphQLErrors.is(settled.error));
-        assert.deepEqual(settled.error.errors.map((e) => e.extensions?.code), ["UNAUTHENTICATED"]);
+        assert.deepEqual(
+          settled.error.errors.map((e) => e.extensions?.code),
+          ["UNAUTHENTICATED"],
+        );
         assert.equal(settled.data, null);
       } finally {
         anonymous.client.stop();
@@ -226,11 +272,20 @@ for (const kind of DATABASES) {
       try {
         await assert.rejects(forged.client.query({ query: ME, fetchPolicy: "no-cache" }), (error: unknown) => {
           assert.ok(CombinedGraphQLErrors.is(error), `expected CombinedGraphQLErrors, got ${String(error)}`);
-          assert.deepEqual(error.errors.map((e) => e.extensions?.code), ["UNAUTHENTICATED"]);
+          assert.deepEqual(
+            error.errors.map((e) => e.extensions?.code),
+            ["UNAUTHENTICATED"],
+          );
           assert.equal(error.data, undefined, "nothing was executed");
           return true;
         });
-        assert.deepEqual(forged.failures, [{ operationName: "Me", status: 401, wwwAuthenticate: 'Bearer error="invalid_token", error_description="TOKEN_INVALID"' }]);
+        assert.deepEqual(forged.failures, [
+          {
+            operationName: "Me",
+            status: 401,
+            wwwAuthenticate: 'Bearer error="invalid_token", error_description="TOKEN_INVALID"',
+          },
+        ]);
       } finally {
         forged.client.stop();
       }
@@ -243,12 +298,24 @@ for (const kind of DATABASES) {
         await assert.rejects(forged.client.query({ query: ME, fetchPolicy: "no-cache" }), (error: unknown) => {
           assert.ok(ServerError.is(error), `expected ServerError, got ${String(error)}`);
           assert.equal(error.statusCode, 401);
-          assert.equal(error.response.headers.get("www-authenticate"), 'Bearer error="invalid_token", error_description="TOKEN_INVALID"');
+          assert.equal(
+            error.response.headers.get("www-authenticate"),
+            'Bearer error="invalid_token", error_description="TOKEN_INVALID"',
+          );
           const body = JSON.parse(error.bodyText) as { errors: Array<{ extensions: { code: string } }> };
-          assert.deepEqual(body.errors.map((e) => e.extensions.code), ["UNAUTHENTICATED"]);
+          assert.deepEqual(
+            body.errors.map((e) => e.extensions.code),
+            ["UNAUTHENTICATED"],
+          );
           return true;
         });
-        assert.deepEqual(forged.failures, [{ operationName: "Me", status: 401, wwwAuthenticate: 'Bearer error="invalid_token", error_description="TOKEN_INVALID"' }]);
+        assert.deepEqual(forged.failures, [
+          {
+            operationName: "Me",
+            status: 401,
+            wwwAuthenticate: 'Bearer error="invalid_token", error_description="TOKEN_INVALID"',
+          },
+        ]);
       } finally {
         forged.client.stop();
       }

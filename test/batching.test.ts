@@ -84,10 +84,18 @@ for (const kind of DATABASES) {
       const token = await t.login(ADMIN.username, ADMIN.password);
       const res = await t.gql(`{ users { id username posts { title } } }`, { token });
       assert.equal(res.body.errors, undefined);
-      const byName = Object.fromEntries((res.body.data.users as Array<{ id: string; username: string; posts: Array<{ title: string }> }>).map((u) => [u.username, u.posts.map((p) => p.title)]));
+      const byName = Object.fromEntries(
+        (res.body.data.users as Array<{ id: string; username: string; posts: Array<{ title: string }> }>).map((u) => [
+          u.username,
+          u.posts.map((p) => p.title),
+        ]),
+      );
       assert.deepEqual(byName, { boss: [], ann: ["ann 2", "ann 1"], bob: ["bob 2", "bob 1"], cyd: ["cyd 2", "cyd 1"] });
       assert.equal(spy.calls.listByAuthors.length, 1);
-      assert.deepEqual(new Set(spy.calls.listByAuthors[0]), new Set(res.body.data.users.map((u: { id: string }) => u.id)));
+      assert.deepEqual(
+        new Set(spy.calls.listByAuthors[0]),
+        new Set(res.body.data.users.map((u: { id: string }) => u.id)),
+      );
     });
 
     it("answers me { id } and me { posts } from the token, and reads the account for any stored field", async () => {
@@ -95,7 +103,9 @@ for (const kind of DATABASES) {
       const idOnly = await t.gql(`{ me { id __typename } }`, { token });
       assert.deepEqual(idOnly.body, { data: { me: { id: userId, __typename: "User" } } });
       const withPosts = await t.gql(`{ me { id posts { title } } }`, { token });
-      assert.deepEqual(withPosts.body, { data: { me: { id: userId, posts: [{ title: "ann 2" }, { title: "ann 1" }] } } });
+      assert.deepEqual(withPosts.body, {
+        data: { me: { id: userId, posts: [{ title: "ann 2" }, { title: "ann 1" }] } },
+      });
       assert.deepEqual(spy.calls.findById, [], "no account read for fields the token answers");
 
       const viaFragment = await t.gql(`{ me { id ...More } } fragment More on User { username roles }`, { token });
@@ -106,7 +116,10 @@ for (const kind of DATABASES) {
     it("refuses me { id } without a token like every other me", async () => {
       const res = await t.gql(`{ me { id } }`);
       assert.equal(res.body.data, null);
-      assert.deepEqual(res.body.errors?.map((e) => e.extensions?.code), ["UNAUTHENTICATED"]);
+      assert.deepEqual(
+        res.body.errors?.map((e) => e.extensions?.code),
+        ["UNAUTHENTICATED"],
+      );
     });
   });
 }

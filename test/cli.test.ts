@@ -47,7 +47,16 @@ for (const kind of DATABASES) {
     const usernames = async () => (await listUsernames(t, admin)).sort();
 
     it("creates an ADMIN who can then log in over HTTP and list users", async () => {
-      const result = await cli(["users", "create", "--username", "operator", "--password", OPERATOR_PASSWORD, "--role", "ADMIN"]);
+      const result = await cli([
+        "users",
+        "create",
+        "--username",
+        "operator",
+        "--password",
+        OPERATOR_PASSWORD,
+        "--role",
+        "ADMIN",
+      ]);
       assert.equal(result.code, 0, result.stderr);
       const lines = result.stdout.trim().split("\n");
       assert.equal(lines.length, 1, "stdout is one JSON line");
@@ -103,7 +112,16 @@ for (const kind of DATABASES) {
     });
 
     it("refuses an unknown role with exit 1 and names the roles there are", async () => {
-      const result = await cli(["users", "create", "--username", "root2", "--password", OPERATOR_PASSWORD, "--role", "SUPERUSER"]);
+      const result = await cli([
+        "users",
+        "create",
+        "--username",
+        "root2",
+        "--password",
+        OPERATOR_PASSWORD,
+        "--role",
+        "SUPERUSER",
+      ]);
       assert.equal(result.code, 1);
       assert.equal(result.stdout, "");
       assert.equal(result.stderr, `unknown role "SUPERUSER": use USER or ADMIN\n`);
@@ -155,8 +173,17 @@ for (const kind of DATABASES) {
         // The same keys the CLI will load from DATA_DIR, with a clock two hours behind.
         const config = loadConfig({ NODE_ENV: "test", ...t.database.env, JWT_SECRET_KEY: "" }, t.database.dataDir);
         const twoHoursAgo = Date.now() - 2 * 3600_000;
-        const past = createTokenService(config, loadKeyRing(config, () => undefined), { now: () => twoHoursAgo });
-        const { token } = past.signAccessToken({ userId: alice.userId, roles: [Role.USER], sessionId: randomUUID(), fresh: false });
+        const past = createTokenService(
+          config,
+          loadKeyRing(config, () => undefined),
+          { now: () => twoHoursAgo },
+        );
+        const { token } = past.signAccessToken({
+          userId: alice.userId,
+          roles: [Role.USER],
+          sessionId: randomUUID(),
+          fresh: false,
+        });
         const result = await cli(["token", "verify", token]);
         assert.equal(result.code, 1);
         assert.equal(result.stdout, "");
@@ -181,7 +208,8 @@ describe("the operator CLI's command line", () => {
   after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
-  const cli = (args: string[], env: Record<string, string> = {}) => runNode(CLI, args, { env: { DATA_DIR: dir, ...env }, cwd: dir });
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    runNode(CLI, args, { env: { DATA_DIR: dir, ...env }, cwd: dir });
 
   it("rotates generated RS256 keys: keys rotate prints the new kid, which then signs while the old key stays in the JWKS", async () => {
     const env = { JWT_ALGORITHM: "RS256", NODE_ENV: "test" };
@@ -203,9 +231,14 @@ describe("the operator CLI's command line", () => {
   });
 
   it("refuses keys rotate when the key comes from JWT_SECRET_KEY, exit 1, and says how to rotate it", async () => {
-    const result = await cli(["keys", "rotate"], { JWT_SECRET_KEY: "k".repeat(8) + "abcdefghijklmnopqrstuvwxyz0123456789" });
+    const result = await cli(["keys", "rotate"], {
+      JWT_SECRET_KEY: "k".repeat(8) + "abcdefghijklmnopqrstuvwxyz0123456789",
+    });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^cannot rotate: keys come from JWT_SECRET_KEY: rotate by moving it to JWT_PREVIOUS_SECRET_KEYS/);
+    assert.match(
+      result.stderr,
+      /^cannot rotate: keys come from JWT_SECRET_KEY: rotate by moving it to JWT_PREVIOUS_SECRET_KEYS/,
+    );
     assert.equal(result.stdout, "");
   });
 
@@ -215,7 +248,8 @@ describe("the operator CLI's command line", () => {
     assert.equal(help.code, 0);
     assert.equal(none.code, 0);
     assert.match(help.stdout, /^Usage: npm run cli -- <command>/);
-    for (const command of ["users create", "token decode", "token verify"]) assert.ok(help.stdout.includes(command), command);
+    for (const command of ["users create", "token decode", "token verify"])
+      assert.ok(help.stdout.includes(command), command);
     assert.equal(none.stdout, help.stdout);
   });
 

@@ -47,14 +47,32 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
 
     it("reads each QUERY_MAX_* variable", () => {
       const config = loadConfig(
-        { QUERY_MAX_DEPTH: "12", QUERY_MAX_ALIASES: "30", QUERY_MAX_DIRECTIVES: " 5 ", QUERY_MAX_TOKENS: "2000", QUERY_MAX_COST: "100000" },
+        {
+          QUERY_MAX_DEPTH: "12",
+          QUERY_MAX_ALIASES: "30",
+          QUERY_MAX_DIRECTIVES: " 5 ",
+          QUERY_MAX_TOKENS: "2000",
+          QUERY_MAX_COST: "100000",
+        },
         cwd,
       );
-      assert.deepEqual(config.queryLimits, { maxDepth: 12, maxAliases: 30, maxDirectives: 5, maxTokens: 2000, maxCost: 100000 });
+      assert.deepEqual(config.queryLimits, {
+        maxDepth: 12,
+        maxAliases: 30,
+        maxDirectives: 5,
+        maxTokens: 2000,
+        maxCost: 100000,
+      });
       assert.ok(Object.isFrozen(config.queryLimits));
     });
 
-    for (const variable of ["QUERY_MAX_DEPTH", "QUERY_MAX_ALIASES", "QUERY_MAX_DIRECTIVES", "QUERY_MAX_TOKENS", "QUERY_MAX_COST"]) {
+    for (const variable of [
+      "QUERY_MAX_DEPTH",
+      "QUERY_MAX_ALIASES",
+      "QUERY_MAX_DIRECTIVES",
+      "QUERY_MAX_TOKENS",
+      "QUERY_MAX_COST",
+    ]) {
       for (const value of ["0", "-1", "1.5", "ten", "1e3", "", "9999999999"]) {
         it(`refuses ${variable}=${JSON.stringify(value)} as not a whole number from 1 to 999999999`, () => {
           const problem = assertOneProblem({ [variable]: value }, variable);
@@ -77,8 +95,20 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
     });
 
     it("reads a comma-separated list of addresses, CIDR ranges and proxy-addr's range names", () => {
-      const config = loadConfig({ TRUST_PROXY: "10.0.0.1, 10.0.0.0/8,192.168.0.0/16 ,::1, fd00::/8, loopback, uniquelocal, linklocal" }, cwd);
-      assert.deepEqual(config.trustProxy, ["10.0.0.1", "10.0.0.0/8", "192.168.0.0/16", "::1", "fd00::/8", "loopback", "uniquelocal", "linklocal"]);
+      const config = loadConfig(
+        { TRUST_PROXY: "10.0.0.1, 10.0.0.0/8,192.168.0.0/16 ,::1, fd00::/8, loopback, uniquelocal, linklocal" },
+        cwd,
+      );
+      assert.deepEqual(config.trustProxy, [
+        "10.0.0.1",
+        "10.0.0.0/8",
+        "192.168.0.0/16",
+        "::1",
+        "fd00::/8",
+        "loopback",
+        "uniquelocal",
+        "linklocal",
+      ]);
       assert.ok(Object.isFrozen(config.trustProxy));
     });
 
@@ -155,9 +185,18 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
       TRUST_PROXY: "2",
       CORS_ORIGINS: "*",
     });
-    const variables = ["QUERY_MAX_DEPTH", "QUERY_MAX_ALIASES", "QUERY_MAX_DIRECTIVES", "QUERY_MAX_TOKENS", "QUERY_MAX_COST", "TRUST_PROXY", "CORS_ORIGINS"];
+    const variables = [
+      "QUERY_MAX_DEPTH",
+      "QUERY_MAX_ALIASES",
+      "QUERY_MAX_DIRECTIVES",
+      "QUERY_MAX_TOKENS",
+      "QUERY_MAX_COST",
+      "TRUST_PROXY",
+      "CORS_ORIGINS",
+    ];
     assert.equal(problems.length, variables.length, problems.join("\n"));
-    for (const variable of variables) assert.equal(problems.filter((p) => p.startsWith(`${variable} `)).length, 1, variable);
+    for (const variable of variables)
+      assert.equal(problems.filter((p) => p.startsWith(`${variable} `)).length, 1, variable);
     for (const problem of problems) assert.ok(!problem.includes("\n"), "one line each");
   });
 });

@@ -77,21 +77,35 @@ describe("loadConfig", () => {
     } satisfies Config);
   });
 
-  for (const [value, seconds] of [["900s", 900], ["15m", 900], ["1h", 3600], ["30d", 30 * 86400]] as const) {
+  for (const [value, seconds] of [
+    ["900s", 900],
+    ["15m", 900],
+    ["1h", 3600],
+    ["30d", 30 * 86400],
+  ] as const) {
     it(`accepts JWT_ACCESS_TOKEN_EXPIRES=${value} as ${seconds} seconds`, () => {
       const config = loadConfig({ JWT_ACCESS_TOKEN_EXPIRES: value, JWT_REFRESH_TOKEN_EXPIRES: "30d" }, cwd);
       assert.equal(config.jwt.accessTokenTtlSeconds, seconds);
     });
   }
 
-  for (const [name, value, ms] of [["DATABASE_TIMEOUT", "250ms", 250], ["DATABASE_TIMEOUT", "2s", 2000], ["REDIS_TIMEOUT", "1s", 1000], ["REDIS_TIMEOUT", "50ms", 50]] as const) {
+  for (const [name, value, ms] of [
+    ["DATABASE_TIMEOUT", "250ms", 250],
+    ["DATABASE_TIMEOUT", "2s", 2000],
+    ["REDIS_TIMEOUT", "1s", 1000],
+    ["REDIS_TIMEOUT", "50ms", 50],
+  ] as const) {
     it(`accepts ${name}=${value} as ${ms} ms`, () => {
       const config = loadConfig({ [name]: value }, cwd);
       assert.equal(name === "DATABASE_TIMEOUT" ? config.databaseTimeoutMs : config.redisTimeoutMs, ms);
     });
   }
 
-  for (const [name, value, reason] of [["DATABASE_TIMEOUT", "5000", /unit/], ["REDIS_TIMEOUT", "0ms", /positive duration/], ["REDIS_TIMEOUT", "2m", /at most 60s/]] as const) {
+  for (const [name, value, reason] of [
+    ["DATABASE_TIMEOUT", "5000", /unit/],
+    ["REDIS_TIMEOUT", "0ms", /positive duration/],
+    ["REDIS_TIMEOUT", "2m", /at most 60s/],
+  ] as const) {
     it(`refuses ${name}=${value}, naming the variable`, () => {
       assert.match(assertOneProblem({ [name]: value }, name), reason);
     });
@@ -194,7 +208,11 @@ describe("loadConfig", () => {
   });
 
   it("refuses a weak ADMIN_PASSWORD without repeating it", () => {
-    const problem = assertOneProblem({ ADMIN_USERNAME: "root", ADMIN_PASSWORD: "pw12345" }, "ADMIN_PASSWORD", "pw12345");
+    const problem = assertOneProblem(
+      { ADMIN_USERNAME: "root", ADMIN_PASSWORD: "pw12345" },
+      "ADMIN_PASSWORD",
+      "pw12345",
+    );
     assert.match(problem, /at least 8 characters/);
   });
 

@@ -33,7 +33,9 @@ for (const kind of DATABASES) {
     });
 
     it("logs in with the username in any letter case", async () => {
-      const res = await t.gql(`mutation { login(input: { username: "aLiCe", password: "correct horse battery" }) { accessToken user { id } } }`);
+      const res = await t.gql(
+        `mutation { login(input: { username: "aLiCe", password: "correct horse battery" }) { accessToken user { id } } }`,
+      );
       assert.equal(res.body.data.login.user.id, alice.userId);
     });
 
@@ -43,9 +45,12 @@ for (const kind of DATABASES) {
     });
 
     it("lets a signed-in user write a post that everyone can read", async () => {
-      const created = await t.gql(`mutation { createPost(input: { title: "Hello", body: "First post" }) { id title body author { id } } }`, {
-        token: alice.token,
-      });
+      const created = await t.gql(
+        `mutation { createPost(input: { title: "Hello", body: "First post" }) { id title body author { id } } }`,
+        {
+          token: alice.token,
+        },
+      );
       postId = created.body.data.createPost.id;
       assert.equal(created.body.data.createPost.author.id, alice.userId);
       const listed = await t.gql(`{ posts { id title author { username } } post(id: "${postId}") { body } }`);
@@ -55,19 +60,30 @@ for (const kind of DATABASES) {
 
     it("refuses another user's edit with FORBIDDEN and leaves the post unchanged", async () => {
       const bob = await t.register("bob");
-      const res = await t.gql(`mutation { updatePost(id: "${postId}", input: { title: "Hijacked" }) { id } }`, { token: bob.token });
+      const res = await t.gql(`mutation { updatePost(id: "${postId}", input: { title: "Hijacked" }) { id } }`, {
+        token: bob.token,
+      });
       assert.deepEqual(codes(res), ["FORBIDDEN"]);
       const post = await t.gql(`{ post(id: "${postId}") { title } }`);
       assert.equal(post.body.data.post.title, "Hello");
     });
 
     it("lets the bootstrap admin list users and grant ADMIN", async () => {
-      const login = await t.gql(`mutation { login(input: { username: "root", password: "root password 1" }) { accessToken user { roles } } }`);
+      const login = await t.gql(
+        `mutation { login(input: { username: "root", password: "root password 1" }) { accessToken user { roles } } }`,
+      );
       assert.deepEqual(login.body.data.login.user.roles, ["ADMIN", "USER"]);
       const admin = login.body.data.login.accessToken;
       const users = await t.gql(`{ users { username } }`, { token: admin });
-      assert.deepEqual(users.body.data.users.map((u: { username: string }) => u.username).sort(), ["Alice", "bob", "root"]);
-      const promoted = await t.gql(`mutation { setUserRoles(userId: "${alice.userId}", roles: [ADMIN, USER]) { roles } }`, { token: admin });
+      assert.deepEqual(users.body.data.users.map((u: { username: string }) => u.username).sort(), [
+        "Alice",
+        "bob",
+        "root",
+      ]);
+      const promoted = await t.gql(
+        `mutation { setUserRoles(userId: "${alice.userId}", roles: [ADMIN, USER]) { roles } }`,
+        { token: admin },
+      );
       assert.deepEqual(promoted.body.data.setUserRoles.roles, ["ADMIN", "USER"]);
     });
 
@@ -76,7 +92,9 @@ for (const kind of DATABASES) {
       await t.close();
       t = await startTestApp(kind, { database });
       const res = await t.gql(`{ posts { id title author { username roles } } }`);
-      assert.deepEqual(res.body.data.posts, [{ id: postId, title: "Hello", author: { username: "Alice", roles: ["ADMIN", "USER"] } }]);
+      assert.deepEqual(res.body.data.posts, [
+        { id: postId, title: "Hello", author: { username: "Alice", roles: ["ADMIN", "USER"] } },
+      ]);
       const me = await t.gql(`{ me { id } }`, { token: alice.token });
       assert.equal(me.body.data.me.id, alice.userId, "a token minted before the restart still verifies");
     });

@@ -20,7 +20,11 @@ const json = (query: string, headers: Record<string, string> = {}): RequestInit 
 /** What a browser sends before a cross-origin POST with a token and a JSON body. */
 const preflight = (origin: string): RequestInit => ({
   method: "OPTIONS",
-  headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+  headers: {
+    origin,
+    "access-control-request-method": "POST",
+    "access-control-request-headers": "authorization,content-type",
+  },
 });
 
 /** The names of the response's `access-control-*` headers. */
@@ -35,8 +39,21 @@ function everyKindOfResponse(t: TestApp): Array<[string, () => Promise<RawRespon
     ["a query", () => send(t.url, json("{ posts { id } }")), 200],
     ["a validation error", () => send(t.url, json("{ posts { nope } }")), 400],
     ["a rejected token", () => send(t.url, json("{ posts { id } }", { authorization: "Bearer not.a.token" })), 401],
-    ["malformed JSON", () => send(t.url, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" }), 400],
-    ["a body over 1 MB", () => send(t.url, { method: "POST", headers: { "content-type": "application/json" }, body: "x".repeat(BODY_LIMIT_BYTES + 1) }), 413],
+    [
+      "malformed JSON",
+      () => send(t.url, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" }),
+      400,
+    ],
+    [
+      "a body over 1 MB",
+      () =>
+        send(t.url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "x".repeat(BODY_LIMIT_BYTES + 1),
+        }),
+      413,
+    ],
     ["/healthz", () => send(`${base}/healthz`), 200],
     ["/readyz", () => send(`${base}/readyz`), 200],
     ["/.well-known/jwks.json", () => send(`${base}/.well-known/jwks.json`), 200],
@@ -80,14 +97,22 @@ describe("security headers in production (sqlite)", () => {
 
     const plain = await send(url);
     assert.equal(plain.status, 400);
-    assert.deepEqual(JSON.parse(plain.text).errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+    assert.deepEqual(
+      JSON.parse(plain.text).errors.map((e: any) => e.extensions.code),
+      ["BAD_REQUEST"],
+    );
 
     const preflighted = await send(url, { headers: { "apollo-require-preflight": "true" } });
     assert.equal(preflighted.status, 405);
     assert.equal(preflighted.headers.get("allow"), "POST");
-    assert.deepEqual(JSON.parse(preflighted.text).errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+    assert.deepEqual(
+      JSON.parse(preflighted.text).errors.map((e: any) => e.extensions.code),
+      ["BAD_REQUEST"],
+    );
 
-    const login = await t.gql(`mutation { login(input: { username: "viaget", password: "correct horse battery" }) { accessToken } }`);
+    const login = await t.gql(
+      `mutation { login(input: { username: "viaget", password: "correct horse battery" }) { accessToken } }`,
+    );
     assert.deepEqual(codes(login), ["UNAUTHENTICATED"], "no user was registered");
   });
 });
@@ -119,7 +144,8 @@ describe("security headers and CORS in development (sqlite)", () => {
     assert.equal(res.headers.get("access-control-allow-origin"), STUDIO);
     assert.equal(res.headers.get("access-control-allow-methods"), "GET, POST, OPTIONS");
     const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(", ");
-    for (const header of ["authorization", "content-type", "apollo-require-preflight"]) assert.ok(allowed.includes(header), header);
+    for (const header of ["authorization", "content-type", "apollo-require-preflight"])
+      assert.ok(allowed.includes(header), header);
     assert.equal(res.headers.get("access-control-allow-credentials"), null);
     assert.match(res.headers.get("vary") ?? "", /\bOrigin\b/);
     assertApiHeaders(res);
@@ -131,14 +157,22 @@ describe("security headers and CORS in development (sqlite)", () => {
     assert.equal(ok.headers.get("access-control-allow-origin"), STUDIO);
     assert.equal(ok.headers.get("access-control-allow-credentials"), null);
 
-    const refused = await send(t.url, json("{ posts { id } }", { origin: STUDIO, authorization: "Bearer not.a.token" }));
+    const refused = await send(
+      t.url,
+      json("{ posts { id } }", { origin: STUDIO, authorization: "Bearer not.a.token" }),
+    );
     assert.equal(refused.status, 401);
     assert.equal(refused.headers.get("access-control-allow-origin"), STUDIO);
     assert.equal(refused.headers.get("access-control-expose-headers"), "WWW-Authenticate, X-Request-Id");
   });
 
   it("gives any other origin no CORS headers at all, for a preflight or a request", async () => {
-    for (const origin of ["https://evil.example", "https://studio.apollographql.com.evil.example", "http://studio.apollographql.com", "null"]) {
+    for (const origin of [
+      "https://evil.example",
+      "https://studio.apollographql.com.evil.example",
+      "http://studio.apollographql.com",
+      "null",
+    ]) {
       const res = await send(t.url, preflight(origin));
       assert.equal(res.status, 400, origin);
       assert.deepEqual(corsHeaders(res), [], origin);
@@ -153,7 +187,9 @@ describe("security headers and CORS in development (sqlite)", () => {
 describe("CORS_ORIGINS (sqlite)", () => {
   for (const mode of ["development", "production"] as const) {
     it(`replaces the default list in ${mode}: ${APP} is allowed and Apollo Studio is not`, async () => {
-      const t = await startTestApp("sqlite", { env: { NODE_ENV: mode, CORS_ORIGINS: `${APP}, http://localhost:5173` } });
+      const t = await startTestApp("sqlite", {
+        env: { NODE_ENV: mode, CORS_ORIGINS: `${APP}, http://localhost:5173` },
+      });
       try {
         for (const origin of [APP, "http://localhost:5173"]) {
           const res = await send(t.url, preflight(origin));
@@ -174,7 +210,10 @@ describe("CORS_ORIGINS (sqlite)", () => {
 describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
   /** Registers a user with these request headers and returns the IP its session recorded. */
   async function sessionIp(t: TestApp, username: string, headers: Record<string, string>): Promise<string> {
-    const registered = await t.gql(`mutation { register(input: { username: "${username}", password: "correct horse battery" }) { accessToken } }`, { headers });
+    const registered = await t.gql(
+      `mutation { register(input: { username: "${username}", password: "correct horse battery" }) { accessToken } }`,
+      { headers },
+    );
     assert.deepEqual(codes(registered), []);
     const sessions = await t.gql(`{ sessions { ip } }`, { token: registered.body.data.register.accessToken });
     assert.deepEqual(codes(sessions), []);
@@ -232,7 +271,10 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
 
     it("takes the address the trusted proxy appended, not one the client put before it", async () => {
       assert.equal(await sessionIp(t, "listed", { "x-forwarded-for": "198.51.100.1, 203.0.113.7" }), "203.0.113.7");
-      assert.equal(await sessionIp(t, "hopped", { "x-forwarded-for": "198.51.100.1, 203.0.113.7, 10.1.2.3" }), "203.0.113.7");
+      assert.equal(
+        await sessionIp(t, "hopped", { "x-forwarded-for": "198.51.100.1, 203.0.113.7, 10.1.2.3" }),
+        "203.0.113.7",
+      );
     });
 
     it("sends HSTS for X-Forwarded-Proto: https from it", async () => {

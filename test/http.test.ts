@@ -11,11 +11,15 @@ const ADMIN = { username: "root", password: "root password 1" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function registerBody(username: string, password = "correct horse battery"): string {
-  return JSON.stringify({ query: `mutation { register(input: { username: "${username}", password: "${password}" }) { accessToken } }` });
+  return JSON.stringify({
+    query: `mutation { register(input: { username: "${username}", password: "${password}" }) { accessToken } }`,
+  });
 }
 
 describe("the HTTP endpoint (sqlite, development)", () => {
-  const t = useTestApp("sqlite", { env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
+  const t = useTestApp("sqlite", {
+    env: { NODE_ENV: "development", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password },
+  });
   let base: string;
   let adminToken: string;
 
@@ -31,7 +35,9 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const res = await postJson(t.url, `{"query": "{ posts { id } }"`);
       assert.equal(res.status, 400);
       assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
-      assert.deepEqual(res.json, { errors: [{ message: "The request body is not valid JSON.", extensions: { code: "BAD_REQUEST" } }] });
+      assert.deepEqual(res.json, {
+        errors: [{ message: "The request body is not valid JSON.", extensions: { code: "BAD_REQUEST" } }],
+      });
     });
 
     it("answers a body one byte over 1 MB with 413 and code PAYLOAD_TOO_LARGE, without running it", async () => {
@@ -41,7 +47,10 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       assert.equal(Buffer.byteLength(body), 1024 * 1024 + 1);
       const res = await postJson(t.url, body);
       assert.equal(res.status, 413);
-      assert.deepEqual(res.json.errors.map((e: any) => e.extensions.code), ["PAYLOAD_TOO_LARGE"]);
+      assert.deepEqual(
+        res.json.errors.map((e: any) => e.extensions.code),
+        ["PAYLOAD_TOO_LARGE"],
+      );
       assert.deepEqual(await usernames(), before);
     });
 
@@ -55,21 +64,38 @@ describe("the HTTP endpoint (sqlite, development)", () => {
 
     it("refuses array batching with 400 BAD_REQUEST and runs none of the operations", async () => {
       const before = await usernames();
-      const res = await postJson(t.url, JSON.stringify([JSON.parse(registerBody("batched1")), JSON.parse(registerBody("batched2"))]));
+      const res = await postJson(
+        t.url,
+        JSON.stringify([JSON.parse(registerBody("batched1")), JSON.parse(registerBody("batched2"))]),
+      );
       assert.equal(res.status, 400);
-      assert.deepEqual(res.json.errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+      assert.deepEqual(
+        res.json.errors.map((e: any) => e.extensions.code),
+        ["BAD_REQUEST"],
+      );
       assert.deepEqual(await usernames(), before);
     });
   });
 
   describe("CSRF prevention", () => {
-    for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz"]) {
+    for (const contentType of [
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=xyz",
+    ]) {
       it(`refuses a POST sent as ${contentType.split(";")[0]} without a preflight header with 400, creating no user`, async () => {
         const before = await usernames();
-        const res = await send(t.url, { method: "POST", headers: { "content-type": contentType }, body: registerBody("csrfvictim") });
+        const res = await send(t.url, {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body: registerBody("csrfvictim"),
+        });
         assert.equal(res.status, 400);
         const errors = res.json.errors;
-        assert.deepEqual(errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+        assert.deepEqual(
+          errors.map((e: any) => e.extensions.code),
+          ["BAD_REQUEST"],
+        );
         assert.match(errors[0].message, /Cross-Site Request Forgery/);
         assert.deepEqual(await usernames(), before);
       });
@@ -79,7 +105,10 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const url = `${t.url}?query=${encodeURIComponent("{ posts(first: 1) { id } }")}`;
       const refused = await send(url);
       assert.equal(refused.status, 400);
-      assert.deepEqual(refused.json.errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+      assert.deepEqual(
+        refused.json.errors.map((e: any) => e.extensions.code),
+        ["BAD_REQUEST"],
+      );
 
       const allowed = await send(url, { headers: { "apollo-require-preflight": "true" } });
       assert.equal(allowed.status, 200);
@@ -97,7 +126,10 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const res = await send(url, { headers: { "apollo-require-preflight": "true" } });
       assert.equal(res.status, 405);
       assert.equal(res.headers.get("allow"), "POST");
-      assert.deepEqual(res.json.errors.map((e: any) => e.extensions.code), ["BAD_REQUEST"]);
+      assert.deepEqual(
+        res.json.errors.map((e: any) => e.extensions.code),
+        ["BAD_REQUEST"],
+      );
       assert.deepEqual(await usernames(), before);
     });
   });
@@ -159,7 +191,10 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const res = await postJson(t.url, JSON.stringify({ query: "{ posts { id } }" }));
       const id = res.headers.get("x-request-id")!;
       const lines = t.logs.map((line) => JSON.parse(line)).filter((entry) => entry.reqId === id);
-      assert.ok(lines.some((entry) => entry.res?.statusCode === 200), "the completed request is logged with its id");
+      assert.ok(
+        lines.some((entry) => entry.res?.statusCode === 200),
+        "the completed request is logged with its id",
+      );
     });
   });
 
@@ -173,7 +208,9 @@ describe("the HTTP endpoint (sqlite, development)", () => {
     });
 
     it("answers introspection queries", async () => {
-      const res = await t.gql(`{ __schema { queryType { name } mutationType { name } } __type(name: "RegisterInput") { inputFields { name } } }`);
+      const res = await t.gql(
+        `{ __schema { queryType { name } mutationType { name } } __type(name: "RegisterInput") { inputFields { name } } }`,
+      );
       assert.equal(res.status, 200);
       assert.deepEqual(res.body.data, {
         __schema: { queryType: { name: "Query" }, mutationType: { name: "Mutation" } },
@@ -190,12 +227,19 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       const refusedPassword = `R3fused-${"y".repeat(130)}`;
       const forged = `${t.app.tokens.signAccessToken({ userId: "x", roles: [], sessionId: "y", fresh: true }).token.slice(0, -4)}AAAA`;
 
-      const registered = await t.gql(`mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`, {
-        variables: { input: { username: "logwatcher", password: registerPassword } },
-      });
+      const registered = await t.gql(
+        `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`,
+        {
+          variables: { input: { username: "logwatcher", password: registerPassword } },
+        },
+      );
       const issued: string = registered.body.data.register.accessToken;
-      const secondUser = await t.gql(`mutation { register(input: { username: "logwatcher2", password: "${literalPassword}" }) { accessToken } }`);
-      const loggedIn = await t.gql(`mutation { login(input: { username: "logwatcher2", password: "${literalPassword}" }) { accessToken } }`);
+      const secondUser = await t.gql(
+        `mutation { register(input: { username: "logwatcher2", password: "${literalPassword}" }) { accessToken } }`,
+      );
+      const loggedIn = await t.gql(
+        `mutation { login(input: { username: "logwatcher2", password: "${literalPassword}" }) { accessToken } }`,
+      );
       const wrong = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
         variables: { input: { username: "logwatcher", password: wrongPassword } },
       });
@@ -204,7 +248,10 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       });
       const me = await t.gql(`{ me { id } }`, { token: issued });
       const rejected = await t.gql(`{ me { id } }`, { token: forged });
-      const malformed = await postJson(t.url, `{"query": "mutation { login(input: {username: \\"logwatcher\\", password: \\"${wrongPassword}\\"}) { accessToken } }"`);
+      const malformed = await postJson(
+        t.url,
+        `{"query": "mutation { login(input: {username: \\"logwatcher\\", password: \\"${wrongPassword}\\"}) { accessToken } }"`,
+      );
 
       assert.deepEqual(codes(secondUser), []);
       assert.deepEqual(codes(wrong), ["UNAUTHENTICATED"]);

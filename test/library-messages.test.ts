@@ -88,18 +88,40 @@ const SECRET = "a-secret-long-enough-for-hs256-0123456789";
 const ISSUER = "graphql-token-auth";
 const AUDIENCE = "graphql-token-auth-api";
 
-function forge(payload: Record<string, unknown>, options: { alg?: "HS256" | "HS384"; secret?: string; unsigned?: boolean } = {}): string {
+function forge(
+  payload: Record<string, unknown>,
+  options: { alg?: "HS256" | "HS384"; secret?: string; unsigned?: boolean } = {},
+): string {
   const alg = options.alg ?? "HS256";
-  return jws({ alg, typ: "JWT" }, payload, options.unsigned ? undefined : hmac(options.secret ?? SECRET, alg === "HS256" ? "sha256" : "sha384"));
+  return jws(
+    { alg, typ: "JWT" },
+    payload,
+    options.unsigned ? undefined : hmac(options.secret ?? SECRET, alg === "HS256" ? "sha256" : "sha384"),
+  );
 }
 
 const now = Math.floor(Date.now() / 1000);
-const goodClaims = { sub: "u1", sid: "s1", jti: "j1", roles: ["USER"], iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 600 };
+const goodClaims = {
+  sub: "u1",
+  sid: "s1",
+  jti: "j1",
+  roles: ["USER"],
+  iss: ISSUER,
+  aud: AUDIENCE,
+  iat: now,
+  exp: now + 600,
+};
 
 /** The message jwt.verify throws, called as the app calls it (plus `extra` options). */
 async function verifyMessage(token: string, extra: jwt.VerifyOptions = {}): Promise<string> {
   const error = await thrown(() =>
-    jwt.verify(token, SECRET, { algorithms: ["HS256"], issuer: ISSUER, audience: AUDIENCE, clockTimestamp: now, ...extra }),
+    jwt.verify(token, SECRET, {
+      algorithms: ["HS256"],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clockTimestamp: now,
+      ...extra,
+    }),
   );
   // The app tells these apart by message only after ruling out the two subclasses.
   assert.ok(error instanceof jwt.JsonWebTokenError);
@@ -144,10 +166,15 @@ const CASES: Record<string, Case> = {
     run: () => {
       const [validation] = validationErrors("{ me { usernme } }");
       expectMatch(GRAPHQL_MESSAGES.didYouMean, validation!.message);
-      assert.equal(validation!.message.replace(GRAPHQL_MESSAGES.didYouMean, ""), 'Cannot query field "usernme" on type "User".');
+      assert.equal(
+        validation!.message.replace(GRAPHQL_MESSAGES.didYouMean, ""),
+        'Cannot query field "usernme" on type "User".',
+      );
 
       // Variable coercion ends its messages the same way.
-      const coercion = executeErrors("query($input: LoginInput!) { login(input: $input) }", { input: { usernme: "x", password: "p" } });
+      const coercion = executeErrors("query($input: LoginInput!) { login(input: $input) }", {
+        input: { usernme: "x", password: "p" },
+      });
       const unknownField = coercion.find((e) => e.message.includes('Field "usernme"'));
       assert.ok(unknownField, coercion.map((e) => e.message).join("\n"));
       expectMatch(GRAPHQL_MESSAGES.didYouMean, unknownField.message);
@@ -157,7 +184,9 @@ const CASES: Record<string, Case> = {
 
   "GRAPHQL_MESSAGES.variableInvalidValue": {
     run: () => {
-      const errors = executeErrors("query($input: LoginInput!) { login(input: $input) }", { input: { usernme: "x", password: "hunter2" } });
+      const errors = executeErrors("query($input: LoginInput!) { login(input: $input) }", {
+        input: { usernme: "x", password: "hunter2" },
+      });
       assert.ok(errors.length > 0);
       for (const error of errors) {
         const match = expectMatch(GRAPHQL_MESSAGES.variableInvalidValue, error.message);
@@ -171,12 +200,17 @@ const CASES: Record<string, Case> = {
   "GRAPHQL_MESSAGES.variableValueSeparator": {
     run: () => {
       const password = "hunter2; not-the-reason";
-      const errors = executeErrors("query($input: LoginInput!) { login(input: $input) }", { input: { usernme: "x", password } });
+      const errors = executeErrors("query($input: LoginInput!) { login(input: $input) }", {
+        input: { usernme: "x", password },
+      });
       const withValue = errors.filter((e) => e.message.includes("hunter2"));
       assert.ok(withValue.length > 0, errors.map((e) => e.message).join("\n"));
       for (const { message } of withValue) {
         const cut = message.lastIndexOf(GRAPHQL_MESSAGES.variableValueSeparator);
-        assert.ok(cut > 0, `no ${JSON.stringify(GRAPHQL_MESSAGES.variableValueSeparator)} in ${JSON.stringify(message)}`);
+        assert.ok(
+          cut > 0,
+          `no ${JSON.stringify(GRAPHQL_MESSAGES.variableValueSeparator)} in ${JSON.stringify(message)}`,
+        );
         const reason = message.slice(cut + GRAPHQL_MESSAGES.variableValueSeparator.length);
         // The value comes before the reason: nothing of it is left after the last separator.
         assert.ok(!reason.includes("hunter2") && !reason.includes("not-the-reason"), reason);
@@ -210,7 +244,9 @@ const CASES: Record<string, Case> = {
 
   "GRAPHQL_MESSAGES.variableErrorLimit": {
     run: () => {
-      const errors = executeErrors("query($l: [Int!]!) { sum(numbers: $l) }", { l: Array.from({ length: 60 }, () => "x") });
+      const errors = executeErrors("query($l: [Int!]!) { sum(numbers: $l) }", {
+        l: Array.from({ length: 60 }, () => "x"),
+      });
       assert.equal(errors.length, 51);
       const last = errors.at(-1)!;
       expectMatch(GRAPHQL_MESSAGES.variableErrorLimit, last.message);
@@ -223,7 +259,10 @@ const CASES: Record<string, Case> = {
   "GRAPHQL_ARMOR_MESSAGES.syntaxErrorPrefix": {
     run: () => {
       const rejected: GraphQLError[] = [];
-      const common = { propagateOnRejection: false, onReject: [(_context: unknown, error: GraphQLError) => void rejected.push(error)] };
+      const common = {
+        propagateOnRejection: false,
+        onReject: [(_context: unknown, error: GraphQLError) => void rejected.push(error)],
+      };
       const armor = new ApolloArmor({
         maxDepth: { ...common, n: 1 },
         maxAliases: { ...common, n: 0, allowList: [] },
@@ -247,12 +286,18 @@ const CASES: Record<string, Case> = {
 
   "JSONWEBTOKEN_MESSAGES.issuerInvalid": {
     run: async () => {
-      expectMatch(JSONWEBTOKEN_MESSAGES.issuerInvalid, await verifyMessage(forge({ ...goodClaims, iss: "someone-else" })));
+      expectMatch(
+        JSONWEBTOKEN_MESSAGES.issuerInvalid,
+        await verifyMessage(forge({ ...goodClaims, iss: "someone-else" })),
+      );
     },
   },
   "JSONWEBTOKEN_MESSAGES.audienceInvalid": {
     run: async () => {
-      expectMatch(JSONWEBTOKEN_MESSAGES.audienceInvalid, await verifyMessage(forge({ ...goodClaims, aud: "another-api" })));
+      expectMatch(
+        JSONWEBTOKEN_MESSAGES.audienceInvalid,
+        await verifyMessage(forge({ ...goodClaims, aud: "another-api" })),
+      );
     },
   },
   "JSONWEBTOKEN_MESSAGES.algorithmInvalid": {
@@ -262,7 +307,10 @@ const CASES: Record<string, Case> = {
   },
   "JSONWEBTOKEN_MESSAGES.signatureInvalid": {
     run: async () => {
-      expectMatch(JSONWEBTOKEN_MESSAGES.signatureInvalid, await verifyMessage(forge(goodClaims, { secret: `${SECRET}-but-wrong` })));
+      expectMatch(
+        JSONWEBTOKEN_MESSAGES.signatureInvalid,
+        await verifyMessage(forge(goodClaims, { secret: `${SECRET}-but-wrong` })),
+      );
     },
   },
   "JSONWEBTOKEN_MESSAGES.signatureRequired": {
@@ -403,22 +451,28 @@ const CASES: Record<string, Case> = {
         db.exec("create table users (id text primary key)");
         db.exec("create index users_id on users (id)");
         // What the loser of a migration race runs into: the winner's table and index.
-        expectMatch(SQLITE_MESSAGES.alreadyExists, ((): Error => {
-          try {
-            db.exec("create table users (id text primary key)");
-          } catch (error) {
-            return error as Error;
-          }
-          assert.fail("create table twice succeeded");
-        })().message);
-        expectMatch(SQLITE_MESSAGES.alreadyExists, ((): Error => {
-          try {
-            db.exec("create index users_id on users (id)");
-          } catch (error) {
-            return error as Error;
-          }
-          assert.fail("create index twice succeeded");
-        })().message);
+        expectMatch(
+          SQLITE_MESSAGES.alreadyExists,
+          ((): Error => {
+            try {
+              db.exec("create table users (id text primary key)");
+            } catch (error) {
+              return error as Error;
+            }
+            assert.fail("create table twice succeeded");
+          })().message,
+        );
+        expectMatch(
+          SQLITE_MESSAGES.alreadyExists,
+          ((): Error => {
+            try {
+              db.exec("create index users_id on users (id)");
+            } catch (error) {
+              return error as Error;
+            }
+            assert.fail("create index twice succeeded");
+          })().message,
+        );
       } finally {
         db.close();
         rmSync(dir, { recursive: true, force: true });
@@ -460,7 +514,11 @@ describe("src/library-messages.ts", () => {
     for (const [group, members] of Object.entries(libraryMessages)) {
       for (const [key, value] of Object.entries(members as Record<string, unknown>)) {
         if (value instanceof RegExp) assert.ok(!value.global && !value.sticky, `${group}.${key} has the g or y flag`);
-        else assert.ok(typeof value === "string" && value !== "", `${group}.${key} is neither a RegExp nor a non-empty string`);
+        else
+          assert.ok(
+            typeof value === "string" && value !== "",
+            `${group}.${key} is neither a RegExp nor a non-empty string`,
+          );
       }
     }
   });

@@ -10,12 +10,29 @@ import { DATABASES } from "./helpers/databases.js";
 const ADMIN = { username: "boss", password: "boss password 1" };
 
 /** Stores `count` posts by `authorId` straight into the database, titled `${prefix} 0` (oldest) up. */
-async function insertPosts(t: TestApp, authorId: string, prefix: string, count: number, startMs = Date.now()): Promise<void> {
+async function insertPosts(
+  t: TestApp,
+  authorId: string,
+  prefix: string,
+  count: number,
+  startMs = Date.now(),
+): Promise<void> {
   const rows = Array.from({ length: count }, (_, i) => {
     const at = new Date(startMs + i * 1000).toISOString();
-    return { id: randomUUID(), author_id: authorId, title: `${prefix} ${i}`, body: `${prefix} ${i} body`, created_at: at, updated_at: at };
+    return {
+      id: randomUUID(),
+      author_id: authorId,
+      title: `${prefix} ${i}`,
+      body: `${prefix} ${i} body`,
+      created_at: at,
+      updated_at: at,
+    };
   });
-  for (let i = 0; i < rows.length; i += 100) await t.app.database.db.insertInto("posts").values(rows.slice(i, i + 100)).execute();
+  for (let i = 0; i < rows.length; i += 100)
+    await t.app.database.db
+      .insertInto("posts")
+      .values(rows.slice(i, i + 100))
+      .execute();
 }
 
 /** The data of an answer that must have no error at all. */
@@ -58,9 +75,17 @@ for (const kind of DATABASES) {
     it("refuses first outside 1 to 100 and a negative offset on every list, with BAD_USER_INPUT naming the argument", async () => {
       const lists: Array<[string, string, string | undefined]> = [
         ["posts", `query($first: Int!, $offset: Int!) { posts(first: $first, offset: $offset) { id } }`, undefined],
-        ["User.posts", `query($first: Int, $offset: Int) { me { posts(first: $first, offset: $offset) { id } } }`, "ann"],
+        [
+          "User.posts",
+          `query($first: Int, $offset: Int) { me { posts(first: $first, offset: $offset) { id } } }`,
+          "ann",
+        ],
         ["users", `query($first: Int, $offset: Int) { users(first: $first, offset: $offset) { id } }`, "admin"],
-        ["auditEvents", `query($first: Int, $offset: Int) { auditEvents(first: $first, offset: $offset) { id } }`, "admin"],
+        [
+          "auditEvents",
+          `query($first: Int, $offset: Int) { auditEvents(first: $first, offset: $offset) { id } }`,
+          "admin",
+        ],
       ];
       for (const [list, query, who] of lists) {
         const token = who === "ann" ? annToken : who === "admin" ? admin : undefined;
@@ -79,7 +104,9 @@ for (const kind of DATABASES) {
         dataOf(await t.gql(query, { token, variables: { first: 1, offset: 1000 } }));
       }
       // Literals are checked the same way as variables.
-      assert.deepEqual(problemsOf(await t.gql(`{ posts(first: 1) { author { posts(first: 101) { id } } } }`)), ["first:max"]);
+      assert.deepEqual(problemsOf(await t.gql(`{ posts(first: 1) { author { posts(first: 101) { id } } } }`)), [
+        "first:max",
+      ]);
     });
 
     it("pages through posts with first and offset, newest first, the pages adding up to the whole list", async () => {
@@ -88,7 +115,13 @@ for (const kind of DATABASES) {
       assert.deepEqual(all.slice(0, 4), ["bob 2", "bob 1", "bob 0", "ann 24"]);
       const paged: string[] = [];
       for (let offset = 0; offset < 35; offset += 7) {
-        paged.push(...titles(dataOf(await t.gql(`query($o: Int!) { posts(first: 7, offset: $o) { title } }`, { variables: { o: offset } })).posts));
+        paged.push(
+          ...titles(
+            dataOf(
+              await t.gql(`query($o: Int!) { posts(first: 7, offset: $o) { title } }`, { variables: { o: offset } }),
+            ).posts,
+          ),
+        );
       }
       assert.deepEqual(paged, all);
       // The default page is 50, and past the end is empty.
@@ -111,9 +144,12 @@ for (const kind of DATABASES) {
       try {
         // 10 × (2 + 1 + 100 × 3 + 20 × 3 + 2 × 3) = 3,690.
         ({ users } = dataOf(
-          await t.gql(`{ users(first: 10) { username all: posts(first: 100) { title } byDefault: posts { title } second: posts(first: 2, offset: 1) { title } } }`, {
-            token: admin,
-          }),
+          await t.gql(
+            `{ users(first: 10) { username all: posts(first: 100) { title } byDefault: posts { title } second: posts(first: 2, offset: 1) { title } } }`,
+            {
+              token: admin,
+            },
+          ),
         ));
       } finally {
         PostStore.prototype.listByAuthors = listByAuthors;
@@ -128,40 +164,71 @@ for (const kind of DATABASES) {
       );
       const ann = Array.from({ length: 25 }, (_, i) => `ann ${24 - i}`);
       assert.deepEqual(byName(users, "all"), { boss: [], ann, bob: ["bob 2", "bob 1", "bob 0"], cyd: [] });
-      assert.deepEqual(byName(users, "byDefault"), { boss: [], ann: ann.slice(0, 20), bob: ["bob 2", "bob 1", "bob 0"], cyd: [] });
-      assert.deepEqual(byName(users, "second"), { boss: [], ann: ["ann 23", "ann 22"], bob: ["bob 1", "bob 0"], cyd: [] });
+      assert.deepEqual(byName(users, "byDefault"), {
+        boss: [],
+        ann: ann.slice(0, 20),
+        bob: ["bob 2", "bob 1", "bob 0"],
+        cyd: [],
+      });
+      assert.deepEqual(byName(users, "second"), {
+        boss: [],
+        ann: ["ann 23", "ann 22"],
+        bob: ["bob 1", "bob 0"],
+        cyd: [],
+      });
 
-      const mine = dataOf(await t.gql(`{ me { posts(first: 3, offset: 23) { title } } }`, { token: annToken })).me.posts;
+      const mine = dataOf(await t.gql(`{ me { posts(first: 3, offset: 23) { title } } }`, { token: annToken })).me
+        .posts;
       assert.deepEqual(titles(mine), ["ann 1", "ann 0"]);
       // null means the default, as for every nullable list argument.
-      const nulls = dataOf(await t.gql(`{ me { posts(first: null, offset: null) { title } } }`, { token: annToken })).me.posts;
+      const nulls = dataOf(await t.gql(`{ me { posts(first: null, offset: null) { title } } }`, { token: annToken })).me
+        .posts;
       assert.deepEqual(titles(nulls), ann.slice(0, 20));
     });
 
     it("pages through users, oldest first, 50 by default", async () => {
-      const all = dataOf(await t.gql(`{ users(first: 100) { username } }`, { token: admin })).users.map((u: { username: string }) => u.username);
+      const all = dataOf(await t.gql(`{ users(first: 100) { username } }`, { token: admin })).users.map(
+        (u: { username: string }) => u.username,
+      );
       assert.deepEqual(all, ["boss", "ann", "bob", "cyd"]);
       const first = dataOf(await t.gql(`{ users(first: 2) { username } }`, { token: admin })).users;
       const second = dataOf(await t.gql(`{ users(first: 2, offset: 2) { username } }`, { token: admin })).users;
-      assert.deepEqual([...first, ...second].map((u: { username: string }) => u.username), all);
+      assert.deepEqual(
+        [...first, ...second].map((u: { username: string }) => u.username),
+        all,
+      );
       assert.equal(dataOf(await t.gql(`{ users { id } }`, { token: admin })).users.length, 4);
     });
 
     it("filters audit events by type and by userId, and pages through them with offset", async () => {
       const EVENTS = `query($type: String, $userId: ID, $first: Int, $offset: Int) {
         auditEvents(type: $type, userId: $userId, first: $first, offset: $offset) { id type userId } }`;
-      const list = async (variables: Record<string, unknown>) => dataOf(await t.gql(EVENTS, { token: admin, variables })).auditEvents as Array<{ id: string; type: string; userId: string | null }>;
+      const list = async (variables: Record<string, unknown>) =>
+        dataOf(await t.gql(EVENTS, { token: admin, variables })).auditEvents as Array<{
+          id: string;
+          type: string;
+          userId: string | null;
+        }>;
       const all = await list({ first: 100 });
       assert.ok(all.length < 100, "the whole log fits on one page");
 
       const failed = await list({ type: "LOGIN_FAILED", first: 100 });
-      assert.deepEqual(failed, all.filter((e) => e.type === "LOGIN_FAILED"));
+      assert.deepEqual(
+        failed,
+        all.filter((e) => e.type === "LOGIN_FAILED"),
+      );
       assert.equal(failed.length, 3);
       const ann = await list({ userId: ids.ann, first: 100 });
-      assert.deepEqual(ann, all.filter((e) => e.userId === ids.ann));
+      assert.deepEqual(
+        ann,
+        all.filter((e) => e.userId === ids.ann),
+      );
       assert.deepEqual(new Set(ann.map((e) => e.type)), new Set(["REGISTERED", "LOGIN_SUCCEEDED", "LOGIN_FAILED"]));
       const annFailed = await list({ type: "LOGIN_FAILED", userId: ids.ann, first: 100 });
-      assert.deepEqual(annFailed, failed.filter((e) => e.userId === ids.ann));
+      assert.deepEqual(
+        annFailed,
+        failed.filter((e) => e.userId === ids.ann),
+      );
       assert.equal(annFailed.length, 2);
       assert.deepEqual(await list({ userId: randomUUID() }), []);
 
@@ -170,7 +237,9 @@ for (const kind of DATABASES) {
       assert.deepEqual(await list({ type: "LOGIN_FAILED", first: 1, offset: 1 }), failed.slice(1, 2));
 
       // A type that no event has is a typo, not an empty filter.
-      assert.deepEqual(problemsOf(await t.gql(EVENTS, { token: admin, variables: { type: "LOGIN_FAIL" } })), ["type:isIn"]);
+      assert.deepEqual(problemsOf(await t.gql(EVENTS, { token: admin, variables: { type: "LOGIN_FAIL" } })), [
+        "type:isIn",
+      ]);
     });
   });
 
@@ -214,7 +283,11 @@ for (const kind of DATABASES) {
       let res: Response;
       let text: string;
       try {
-        res = await fetch(t.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: DEEP, variables: { n: 6 } }) });
+        res = await fetch(t.url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ query: DEEP, variables: { n: 6 } }),
+        });
         text = await res.text();
       } finally {
         clearInterval(sampler);
@@ -224,7 +297,9 @@ for (const kind of DATABASES) {
       const body = JSON.parse(text);
       assert.equal(body.errors, undefined);
       // 6 posts, each author with 6, each of theirs with 6, …: 6⁴ ids at the bottom, every list full.
-      const leaves = body.data.posts.flatMap((a: any) => a.author.posts.flatMap((b: any) => b.author.posts.flatMap((c: any) => c.author.posts)));
+      const leaves = body.data.posts.flatMap((a: any) =>
+        a.author.posts.flatMap((b: any) => b.author.posts.flatMap((c: any) => c.author.posts)),
+      );
       assert.equal(leaves.length, 6 ** 4);
       assert.ok(text.length < 1_000_000, `${text.length} bytes`);
       const grewMb = (heapPeak - heapBefore) / 2 ** 20;

@@ -35,7 +35,12 @@ describe("the server process (main.js)", () => {
   it("exits with 1 before listening on invalid configuration, one stderr line per problem naming its variable", async () => {
     const dataDir = join(dir, "refused");
     const result = await runNode(SERVER_MAIN, [], {
-      env: { DATA_DIR: dataDir, PORT: String(await freePort()), NODE_ENV: "production", JWT_ACCESS_TOKEN_EXPIRES: "900" },
+      env: {
+        DATA_DIR: dataDir,
+        PORT: String(await freePort()),
+        NODE_ENV: "production",
+        JWT_ACCESS_TOKEN_EXPIRES: "900",
+      },
       cwd: dir,
       timeoutMs: START_TIMEOUT_MS,
     });
@@ -65,7 +70,10 @@ describe("the server process (main.js)", () => {
 
     assert.deepEqual(await server.stop(), { code: 0, signal: null });
     assert.ok(server.logs().some((line) => line.msg === "stopped"));
-    assert.ok(!server.stdout.includes(secret) && !server.stderr.includes(secret), "the secret never appears in the output");
+    assert.ok(
+      !server.stdout.includes(secret) && !server.stderr.includes(secret),
+      "the secret never appears in the output",
+    );
   });
 
   it("serves exactly the committed schema: bundling renamed no type, field or argument", async () => {
@@ -97,16 +105,22 @@ for (const kind of DATABASES) {
 
     /** Logs in as the bootstrap admin and returns the users the admin can see. */
     async function loginAndListUsers(server: ServerProcess): Promise<{ roles: string[]; usernames: string[] }> {
-      const loggedIn = await server.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken user { roles } } }`, {
-        input: { username: "chief", password: ADMIN_PASSWORD },
-      });
+      const loggedIn = await server.gql(
+        `mutation($input: LoginInput!) { login(input: $input) { accessToken user { roles } } }`,
+        {
+          input: { username: "chief", password: ADMIN_PASSWORD },
+        },
+      );
       assert.equal(loggedIn.status, 200);
       const login = loggedIn.body;
       assert.ok(login.data?.login, JSON.stringify(login.errors));
       const listed = await server.gql(`{ users { username } }`, undefined, login.data.login.accessToken);
       assert.equal(listed.status, 200);
       const users = listed.body;
-      return { roles: login.data.login.user.roles, usernames: users.data.users.map((u: { username: string }) => u.username) };
+      return {
+        roles: login.data.login.user.roles,
+        usernames: users.data.users.map((u: { username: string }) => u.username),
+      };
     }
 
     it("creates the admin on first start, who can log in and list users", async () => {

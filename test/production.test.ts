@@ -21,7 +21,9 @@ function assertNoStacktrace(res: GraphQLResponse): void {
 }
 
 describe("in production (sqlite)", () => {
-  const t = useTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
+  const t = useTestApp("sqlite", {
+    env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password },
+  });
   let user: { token: string; userId: string };
 
   before(async () => {
@@ -30,7 +32,10 @@ describe("in production (sqlite)", () => {
 
   it("serves no landing page: a browser GET of /graphql gets JSON, not HTML", async () => {
     const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-    const requests: Array<Record<string, string>> = [{ accept: browser }, { accept: browser, "apollo-require-preflight": "true" }];
+    const requests: Array<Record<string, string>> = [
+      { accept: browser },
+      { accept: browser, "apollo-require-preflight": "true" },
+    ];
     for (const headers of requests) {
       const response = await send(t.url, { headers });
       const text = response.text;
@@ -133,7 +138,10 @@ for (const kind of DATABASES) {
           const res = await t.gql(`{ posts { id } }`);
           assert.equal(res.status, 200);
           assert.equal(res.body.data, null);
-          assert.deepEqual(res.body.errors?.map((e) => [e.message, e.extensions]), [["Internal server error.", { code: "INTERNAL_SERVER_ERROR" }]]);
+          assert.deepEqual(
+            res.body.errors?.map((e) => [e.message, e.extensions]),
+            [["Internal server error.", { code: "INTERNAL_SERVER_ERROR" }]],
+          );
           assert.doesNotMatch(JSON.stringify(res.body), /posts"? does not exist|no such table|relation|sqlite|SQL/i);
 
           const logged = errorLogsOf(res.headers.get("x-request-id")!);
@@ -146,7 +154,10 @@ for (const kind of DATABASES) {
           const res = await t.gql(`{ posts { id } }`);
           assert.equal(res.status, 200);
           assert.equal(res.body.data, null);
-          assert.deepEqual(res.body.errors?.map((e) => [e.message, e.extensions]), [["Internal server error.", { code: "INTERNAL_SERVER_ERROR" }]]);
+          assert.deepEqual(
+            res.body.errors?.map((e) => [e.message, e.extensions]),
+            [["Internal server error.", { code: "INTERNAL_SERVER_ERROR" }]],
+          );
           assert.doesNotMatch(JSON.stringify(res.body), /destroyed|driver|kysely|stack/i);
 
           const logged = errorLogsOf(res.headers.get("x-request-id")!);

@@ -103,7 +103,12 @@ function brokenLinks(pagePath: string, pageText: string, readPage: (path: string
     const hash = link.indexOf("#");
     const pathPart = hash < 0 ? link : link.slice(0, hash);
     const anchor = hash < 0 ? undefined : decodeURIComponent(link.slice(hash + 1));
-    const target = pathPart === "" ? pagePath : relative(root, resolve(root, dirname(pagePath), pathPart)).split("\\").join("/");
+    const target =
+      pathPart === ""
+        ? pagePath
+        : relative(root, resolve(root, dirname(pagePath), pathPart))
+            .split("\\")
+            .join("/");
     const text = readPage(target);
     if (text === undefined && !existsSync(join(root, target))) {
       problems.push(`${pagePath}: ${link} -> no file ${target}`);
@@ -160,19 +165,29 @@ function filesInLayout(): string[] {
 
 describe("the README and docs/ stay in step with the code", () => {
   it("documents every error code the service can produce, in a table of docs/errors.md", () => {
-    const missing = [...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)].filter((code) => !documentedInTable("docs/errors.md", code));
+    const missing = [...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)].filter(
+      (code) => !documentedInTable("docs/errors.md", code),
+    );
     assert.deepEqual(missing, [], "add these codes to the tables of docs/errors.md");
   });
 
   it("documents every extensions.reason a client can receive, in the reasons table of docs/errors.md", () => {
     const section = page("docs/errors.md").split("## What a client does next")[1]?.split("\n## ")[0] ?? "";
-    const missing = Object.values(ErrorReason).filter((reason) => !section.split("\n").some((line) => line.startsWith("|") && line.includes(`\`${reason}\``)));
+    const missing = Object.values(ErrorReason).filter(
+      (reason) => !section.split("\n").some((line) => line.startsWith("|") && line.includes(`\`${reason}\``)),
+    );
     assert.deepEqual(missing, [], "add these reasons to the table under 'What a client does next' in docs/errors.md");
   });
 
   it("documents every reason an access token is refused for, in a table of docs/errors.md", () => {
-    const reasons = [...unionLiterals("src/access/tokens.ts", "TokenFailure"), ...unionLiterals("src/access/bearer.ts", "RejectionReason")];
-    assert.ok(reasons.length >= 10 && reasons.includes("SESSION_ENDED"), `too few reasons found: ${reasons.join(", ")}`);
+    const reasons = [
+      ...unionLiterals("src/access/tokens.ts", "TokenFailure"),
+      ...unionLiterals("src/access/bearer.ts", "RejectionReason"),
+    ];
+    assert.ok(
+      reasons.length >= 10 && reasons.includes("SESSION_ENDED"),
+      `too few reasons found: ${reasons.join(", ")}`,
+    );
     const missing = reasons.filter((reason) => !documentedInTable("docs/errors.md", reason));
     assert.deepEqual(missing, [], "add these reasons to the token reasons table of docs/errors.md");
   });
@@ -191,7 +206,9 @@ describe("the README and docs/ stay in step with the code", () => {
     const pkg = JSON.parse(read("package.json")) as Record<string, Record<string, string>>;
     const names = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})];
     const documented = (name: string) => documentedInTable("docs/development.md", name);
-    const missing = names.filter((name) => !documented(name) && !(name.startsWith("@types/") && documented("@types/*")));
+    const missing = names.filter(
+      (name) => !documented(name) && !(name.startsWith("@types/") && documented("@types/*")),
+    );
     assert.deepEqual(missing, [], "add a line for these packages to the dependency table of docs/development.md");
   });
 
@@ -205,8 +222,11 @@ describe("the README and docs/ stay in step with the code", () => {
   });
 
   it("gives the set-up and test commands in the README", () => {
-    const lines = page("README.md").split("\n").map((line) => line.trim());
-    for (const command of ["npm install", "npm start", "npm test"]) assert.ok(lines.includes(command), `README.md should show \`${command}\` on a line of its own`);
+    const lines = page("README.md")
+      .split("\n")
+      .map((line) => line.trim());
+    for (const command of ["npm install", "npm start", "npm test"])
+      assert.ok(lines.includes(command), `README.md should show \`${command}\` on a line of its own`);
   });
 
   it("links every page of docs/ from the README", () => {

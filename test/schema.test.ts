@@ -58,7 +58,8 @@ function firstDifference(actual: string, expected: string): string {
   const a = actual.split("\n");
   const e = expected.split("\n");
   for (let i = 0; i < Math.max(a.length, e.length); i++) {
-    if (a[i] !== e[i]) return `line ${i + 1}: committed ${JSON.stringify(a[i] ?? "<end of file>")}, generated ${JSON.stringify(e[i] ?? "<end of file>")}`;
+    if (a[i] !== e[i])
+      return `line ${i + 1}: committed ${JSON.stringify(a[i] ?? "<end of file>")}, generated ${JSON.stringify(e[i] ?? "<end of file>")}`;
   }
   return "no line differs";
 }
@@ -89,8 +90,15 @@ describe("the published schema", () => {
             : undefined;
       assert.ok(expected, `${type.name}.${field.name} requires ${roles.join(", ")}, which no test expects`);
       const description = field.description ?? "";
-      assert.ok(description.endsWith(expected), `${type.name}.${field.name}: ${JSON.stringify(description)} does not end with "${expected}"`);
-      assert.equal(description.split("Requires:").length, 2, `${type.name}.${field.name} states its requirement more than once`);
+      assert.ok(
+        description.endsWith(expected),
+        `${type.name}.${field.name}: ${JSON.stringify(description)} does not end with "${expected}"`,
+      );
+      assert.equal(
+        description.split("Requires:").length,
+        2,
+        `${type.name}.${field.name} states its requirement more than once`,
+      );
     }
   });
 
@@ -110,7 +118,10 @@ describe("the published schema", () => {
     for (const [operation, name, roles] of cases) {
       const field = rootField(schema, operation, name);
       assert.deepEqual(requiredRoles(field), roles, `${operation}.${name}`);
-      assert.ok(field.description?.endsWith(roles.length === 0 ? "Requires: signed in." : "Requires: ADMIN."), `${operation}.${name}`);
+      assert.ok(
+        field.description?.endsWith(roles.length === 0 ? "Requires: signed in." : "Requires: ADMIN."),
+        `${operation}.${name}`,
+      );
     }
   });
 
@@ -125,7 +136,10 @@ describe("the published schema", () => {
     ] as const) {
       const field = rootField(schema, operation, name);
       assert.equal(requiredRoles(field), undefined, `${operation}.${name} is guarded`);
-      assert.ok(!field.description?.includes("Requires:"), `${operation}.${name} claims a requirement: ${JSON.stringify(field.description)}`);
+      assert.ok(
+        !field.description?.includes("Requires:"),
+        `${operation}.${name} claims a requirement: ${JSON.stringify(field.description)}`,
+      );
     }
   });
 
@@ -150,9 +164,28 @@ describe("the contract's names", () => {
     const schema = await buildAppSchema();
     const expected: Record<string, Record<string, string>> = {
       User: { id: "ID!", username: "String!", roles: "[Role!]!", createdAt: "DateTimeISO!", posts: "[Post!]!" },
-      Post: { id: "ID!", title: "String!", body: "String!", author: "User!", createdAt: "DateTimeISO!", updatedAt: "DateTimeISO!" },
-      AuthPayload: { accessToken: "String!", refreshToken: "String!", tokenType: "String!", expiresIn: "Int!", user: "User!" },
-      Session: { id: "ID!", createdAt: "DateTimeISO!", lastUsedAt: "DateTimeISO", userAgent: "String", current: "Boolean!" },
+      Post: {
+        id: "ID!",
+        title: "String!",
+        body: "String!",
+        author: "User!",
+        createdAt: "DateTimeISO!",
+        updatedAt: "DateTimeISO!",
+      },
+      AuthPayload: {
+        accessToken: "String!",
+        refreshToken: "String!",
+        tokenType: "String!",
+        expiresIn: "Int!",
+        user: "User!",
+      },
+      Session: {
+        id: "ID!",
+        createdAt: "DateTimeISO!",
+        lastUsedAt: "DateTimeISO",
+        userAgent: "String",
+        current: "Boolean!",
+      },
     };
     for (const [typeName, fields] of Object.entries(expected)) {
       const type = schema.getType(typeName);
@@ -202,7 +235,10 @@ describe("the contract's names", () => {
       }
       // The contract allows added arguments only when callers may leave them out.
       for (const arg of field.args.filter((a) => !(a.name in args))) {
-        assert.ok(!isNonNullType(arg.type) || arg.defaultValue !== undefined, `${operation}.${name}(${arg.name}) is an added required argument`);
+        assert.ok(
+          !isNonNullType(arg.type) || arg.defaultValue !== undefined,
+          `${operation}.${name}(${arg.name}) is an added required argument`,
+        );
       }
     }
   });
@@ -221,7 +257,11 @@ describe("the contract's names", () => {
       assert.ok(isInputObjectType(type), `${typeName} is not an input type`);
       for (const field of Object.values(type.getFields())) {
         if (field.name in fields) assert.equal(String(field.type), fields[field.name], `${typeName}.${field.name}`);
-        else assert.ok(!isNonNullType(field.type) || field.defaultValue !== undefined, `${typeName}.${field.name} is an added required field`);
+        else
+          assert.ok(
+            !isNonNullType(field.type) || field.defaultValue !== undefined,
+            `${typeName}.${field.name} is an added required field`,
+          );
       }
       for (const name of Object.keys(fields)) assert.ok(type.getFields()[name], `${typeName}.${name} is missing`);
     }

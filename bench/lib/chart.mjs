@@ -40,7 +40,9 @@ function panel(y, title, unit, items, note) {
   }
   for (const item of items) {
     if (item.group) {
-      parts.push(`<text x="16" y="${rowY + 14}" font-size="12" font-weight="600" fill="#374151" ${FONT}>${escape(item.group)}</text>`);
+      parts.push(
+        `<text x="16" y="${rowY + 14}" font-size="12" font-weight="600" fill="#374151" ${FONT}>${escape(item.group)}</text>`,
+      );
       rowY += ROW;
       continue;
     }
@@ -68,27 +70,37 @@ export function renderChart(report) {
     const rows = report.stacks.map((s) => row(s.id, scenario)).filter(Boolean);
     if (rows.length === 0) continue;
     throughput.push({ group: heading });
-    for (const r of rows) throughput.push({ label: label[r.stack], value: r.rps, colour: COLOURS[r.stack] ?? "#9ca3af" });
+    for (const r of rows)
+      throughput.push({ label: label[r.stack], value: r.rps, colour: COLOURS[r.stack] ?? "#9ca3af" });
   }
 
   const panels = [];
   const s = report.settings;
-  panels.push(["Requests per second (higher is better)", "req/s", throughput,
-    `${s.connections} connections, median of ${s.rounds} interleaved rounds of ${s.durationSeconds} s`]);
+  panels.push([
+    "Requests per second (higher is better)",
+    "req/s",
+    throughput,
+    `${s.connections} connections, median of ${s.rounds} interleaved rounds of ${s.durationSeconds} s`,
+  ]);
   const login = row("this", "login");
   const burstLogins = row("this", "burst-logins");
   if (login) {
     const items = [{ label: `login, ${s.connections} connections`, value: login.rps, colour: COLOURS.this }];
-    if (burstLogins) items.push({ label: `login, ${s.burstLogins} connections (burst)`, value: burstLogins.rps, colour: "#60a5fa" });
+    if (burstLogins)
+      items.push({ label: `login, ${s.burstLogins} connections (burst)`, value: burstLogins.rps, colour: "#60a5fa" });
     panels.push(["Logins per second, argon2id (this server)", "req/s", items]);
   }
   const idle = row("this", "burst-idle");
   const during = row("this", "burst-during");
   if (idle && during) {
-    panels.push([`p99 latency of { me { id } } at ${s.burstRate} req/s (lower is better)`, "ms", [
-      { label: "idle", value: idle.p99, colour: COLOURS.this },
-      { label: `during ${s.burstLogins} concurrent logins`, value: during.p99, colour: "#f59e0b" },
-    ]]);
+    panels.push([
+      `p99 latency of { me { id } } at ${s.burstRate} req/s (lower is better)`,
+      "ms",
+      [
+        { label: "idle", value: idle.p99, colour: COLOURS.this },
+        { label: `during ${s.burstLogins} concurrent logins`, value: during.p99, colour: "#f59e0b" },
+      ],
+    ]);
   }
 
   let y = 56;
@@ -102,7 +114,14 @@ export function renderChart(report) {
   body.push(`<text x="16" y="${y + 16}" font-size="15" font-weight="600" ${FONT}>Goals</text>`);
   y += 26;
   for (const goal of report.goals) {
-    const value = goal.unit === "ratio" ? goal.value.toFixed(2) : goal.unit === "MB" ? `${goal.value.toFixed(0)} MB` : goal.unit === "ms" ? `${goal.value.toFixed(0)} ms` : String(goal.value);
+    const value =
+      goal.unit === "ratio"
+        ? goal.value.toFixed(2)
+        : goal.unit === "MB"
+          ? `${goal.value.toFixed(0)} MB`
+          : goal.unit === "ms"
+            ? `${goal.value.toFixed(0)} ms`
+            : String(goal.value);
     const colour = goal.pass ? "#15803d" : "#b91c1c";
     body.push(
       `<text x="16" y="${y + 13}" font-size="12" font-weight="700" fill="${colour}" ${FONT}>${goal.pass ? "PASS" : "FAIL"}</text>`,

@@ -14,7 +14,16 @@ import { setTimeout as sleep } from "node:timers/promises";
  * A request fails when it errors, times out (`timeoutSeconds`), is not 200, or `verifyBody`
  * returns false for its body.
  */
-export async function steadyLoad({ url, body, headers = {}, rate, durationSeconds, connections = 64, timeoutSeconds = 30, verifyBody = () => true }) {
+export async function steadyLoad({
+  url,
+  body,
+  headers = {},
+  rate,
+  durationSeconds,
+  connections = 64,
+  timeoutSeconds = 30,
+  verifyBody = () => true,
+}) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const target = new URL(url);
   const payload = Buffer.from(body);
@@ -70,7 +79,8 @@ export async function steadyLoad({ url, body, headers = {}, rate, durationSecond
   agent.destroy();
 
   latencies.sort((a, b) => a - b);
-  const percentile = (p) => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]);
+  const percentile = (p) =>
+    latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)];
   return {
     rps: latencies.length / elapsedSeconds,
     p50: percentile(50),

@@ -46,7 +46,11 @@ const { url } = await startStandaloneServer(apollo, {
     const header = req.headers.authorization;
     if (!header) return { user: null };
     try {
-      const user = jwt.verify(header.replace(/^Bearer /, ""), secret, { algorithms: ["HS256"], issuer: ISSUER, audience: AUDIENCE });
+      const user = jwt.verify(header.replace(/^Bearer /, ""), secret, {
+        algorithms: ["HS256"],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+      });
       return { user };
     } catch {
       throw new GraphQLError("Invalid token.", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });

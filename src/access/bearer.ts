@@ -31,7 +31,11 @@ export type RejectionReason = TokenFailure | "SESSION_ENDED";
 export function createContextFunction(deps: {
   tokens: TokenService;
   revocations: RevocationList;
-  onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void;
+  onRejected: (
+    request: FastifyRequest,
+    reason: RejectionReason,
+    holder?: { userId: string; sessionId: string },
+  ) => void;
   /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
   maxTokens: number;
 }) {
@@ -60,7 +64,8 @@ export function createContextFunction(deps: {
       if (!(error instanceof TokenError)) throw error;
       return refuse(error.reason);
     }
-    if (deps.revocations.isSessionEnded(claims.sid)) return refuse("SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
+    if (deps.revocations.isSessionEnded(claims.sid))
+      return refuse("SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
     const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
     return {
       ...base,

@@ -24,7 +24,9 @@ export function isCredentialOnlyOperation(body: unknown, maxTokens: number): boo
   } catch {
     return false;
   }
-  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const operations = document.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
   const operation =
     typeof operationName === "string" && operationName !== ""
       ? operations.find((o) => o.name?.value === operationName)
@@ -33,7 +35,9 @@ export function isCredentialOnlyOperation(body: unknown, maxTokens: number): boo
         : undefined;
   if (operation === undefined || operation.operation !== OperationTypeNode.MUTATION) return false;
   const fragments = new Map(
-    document.definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])),
+    document.definitions.flatMap((d) =>
+      d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [],
+    ),
   );
   const seen = new Set<string>();
   const onlyCredentialFields = (selections: SelectionSetNode): boolean =>

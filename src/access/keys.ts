@@ -179,7 +179,9 @@ export function loadKeys(
   }
   if (alg !== "HS256" && config.jwt.privateKeyFile !== undefined) {
     const signing = asymmetricKey(alg, createPrivateKey(readFileSync(config.jwt.privateKeyFile)), undefined);
-    const previous = config.jwt.previousPublicKeyFiles.map((file) => publicOnlyKey(alg, createPublicKey(readFileSync(file))));
+    const previous = config.jwt.previousPublicKeyFiles.map((file) =>
+      publicOnlyKey(alg, createPublicKey(readFileSync(file))),
+    );
     return [signing, ...previous];
   }
   return loadGeneratedKeys(config, warn, now, options.create ?? true);
@@ -194,7 +196,10 @@ export function secretKeyRing(secret: KeyObject, kid = "default"): KeyRing {
  * Adds a new generated signing key for the configured algorithm (`npm run cli -- keys rotate`).
  * Refused when keys come from configuration: those rotate by changing the configuration.
  */
-export function rotateGeneratedKey(config: Config, now: () => number = Date.now): { kid: string; alg: SigningAlgorithm } {
+export function rotateGeneratedKey(
+  config: Config,
+  now: () => number = Date.now,
+): { kid: string; alg: SigningAlgorithm } {
   if (config.jwt.algorithm === "HS256" ? config.jwt.secretKey !== undefined : config.jwt.privateKeyFile !== undefined) {
     throw new ConfiguredKeysError(
       config.jwt.algorithm === "HS256"
@@ -215,7 +220,12 @@ function graceMs(config: Config): number {
   return (config.jwt.accessTokenTtlSeconds + 120) * 1000;
 }
 
-function loadGeneratedKeys(config: Config, warn: (message: string) => void, now: () => number, create: boolean): RingKey[] {
+function loadGeneratedKeys(
+  config: Config,
+  warn: (message: string) => void,
+  now: () => number,
+  create: boolean,
+): RingKey[] {
   const alg = config.jwt.algorithm;
   const stored = readStoredKeys(config.dataDir).filter((k) => k.alg === alg);
   const nothingYet = alg === "HS256" ? !existsSync(join(config.dataDir, DEV_SECRET_FILE)) : stored.length === 0;
@@ -246,7 +256,9 @@ function readOrCreateDevSecret(config: Config, warn: (message: string) => void):
     const secret = readFileSync(file, "utf8").trim();
     const weak = weakSecretReason(secret);
     if (weak) throw new Error(`${file} ${weak}; delete it to generate a new one`);
-    warn(`JWT_SECRET_KEY is not set: signing with the development secret kept in ${file}. Set JWT_SECRET_KEY in production.`);
+    warn(
+      `JWT_SECRET_KEY is not set: signing with the development secret kept in ${file}. Set JWT_SECRET_KEY in production.`,
+    );
     return secret;
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -273,7 +285,10 @@ function readStoredKeys(dataDir: string): StoredKey[] {
 function writeStoredKey(dataDir: string, key: StoredKey): void {
   const dir = join(dataDir, KEYS_DIR);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(dir, `${key.createdAt}-${key.alg}-${key.kid}.json`), `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+  writeFileSync(join(dir, `${key.createdAt}-${key.alg}-${key.kid}.json`), `${JSON.stringify(key, null, 2)}\n`, {
+    mode: 0o600,
+    flag: "wx",
+  });
 }
 
 function generateStoredKey(alg: SigningAlgorithm, createdAt: number): StoredKey {
@@ -282,8 +297,15 @@ function generateStoredKey(alg: SigningAlgorithm, createdAt: number): StoredKey 
     return { kid: hmacKid(secret), alg, createdAt, secret: Buffer.from(secret, "utf8").toString("base64url") };
   }
   const { privateKey, publicKey } =
-    alg === "RS256" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" });
-  return { kid: thumbprint(publicKey), alg, createdAt, privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString() };
+    alg === "RS256"
+      ? generateKeyPairSync("rsa", { modulusLength: 2048 })
+      : generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return {
+    kid: thumbprint(publicKey),
+    alg,
+    createdAt,
+    privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+  };
 }
 
 function hmacKey(secret: string, retiredAt: number | undefined, kid = hmacKid(secret)): RingKey {
@@ -305,8 +327,14 @@ function publicOnlyKey(alg: "RS256" | "ES256", publicKey: KeyObject): RingKey {
 }
 
 function checkKeyType(alg: "RS256" | "ES256", key: KeyObject): void {
-  const ok = alg === "RS256" ? key.asymmetricKeyType === "rsa" : key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
-  if (!ok) throw new Error(`the configured key is not ${alg === "RS256" ? "an RSA" : "a P-256 EC"} key, as JWT_ALGORITHM=${alg} needs`);
+  const ok =
+    alg === "RS256"
+      ? key.asymmetricKeyType === "rsa"
+      : key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
+  if (!ok)
+    throw new Error(
+      `the configured key is not ${alg === "RS256" ? "an RSA" : "a P-256 EC"} key, as JWT_ALGORITHM=${alg} needs`,
+    );
 }
 
 /** A kid for an HMAC secret that reveals nothing about it: a truncated HMAC of a fixed label. */
@@ -317,6 +345,7 @@ function hmacKid(secret: string): string {
 /** RFC 7638 JWK thumbprint (SHA-256), the usual kid for a public key. */
 function thumbprint(publicKey: KeyObject): string {
   const jwk = publicKey.export({ format: "jwk" }) as Record<string, string>;
-  const members = jwk.kty === "RSA" ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
+  const members =
+    jwk.kty === "RSA" ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y };
   return createHash("sha256").update(JSON.stringify(members)).digest("base64url");
 }

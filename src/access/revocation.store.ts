@@ -26,6 +26,10 @@ export class RevocationStore {
       .select(["id", "roles", "roles_changed_at"])
       .where("roles_changed_at", ">", since.toISOString())
       .execute();
-    return rows.map((row) => ({ id: row.id, roles: parseRoles(JSON.parse(row.roles)) ?? [], changedAt: toDate(row.roles_changed_at!) }));
+    return rows.map((row) => ({
+      id: row.id,
+      roles: parseRoles(JSON.parse(row.roles)) ?? [],
+      changedAt: toDate(row.roles_changed_at!),
+    }));
   }
 }

@@ -167,7 +167,8 @@ export class TokenService {
   }
 
   private verifyUncached(token: string): AccessTokenClaims {
-    if (token.length > MAX_TOKEN_LENGTH) throw new TokenError("TOO_LONG", `token is longer than ${MAX_TOKEN_LENGTH} characters`);
+    if (token.length > MAX_TOKEN_LENGTH)
+      throw new TokenError("TOO_LONG", `token is longer than ${MAX_TOKEN_LENGTH} characters`);
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
       throw new TokenError("MALFORMED", "token is not three base64url segments");
     }
@@ -208,25 +209,30 @@ export class TokenService {
   }
 
   private checkClaims(payload: unknown, nowSeconds: number): AccessTokenClaims {
-    if (typeof payload !== "object" || payload === null) throw new TokenError("MALFORMED", "payload is not a JSON object");
+    if (typeof payload !== "object" || payload === null)
+      throw new TokenError("MALFORMED", "payload is not a JSON object");
     const p = payload as Record<string, unknown>;
     for (const name of ["exp", "iat", "sub", "sid", "jti", "roles", "iss", "aud"]) {
       if (p[name] === undefined) throw new TokenError("CLAIM_MISSING", `"${name}" claim is required`);
     }
     if (!isSeconds(p.exp)) throw new TokenError("CLAIM_INVALID", `"exp" claim must be a NumericDate`);
     if (!isSeconds(p.iat)) throw new TokenError("CLAIM_INVALID", `"iat" claim must be a NumericDate`);
-    if (p.iat > nowSeconds + IAT_LEEWAY_SECONDS) throw new TokenError("ISSUED_IN_FUTURE", `"iat" claim is in the future`);
+    if (p.iat > nowSeconds + IAT_LEEWAY_SECONDS)
+      throw new TokenError("ISSUED_IN_FUTURE", `"iat" claim is in the future`);
     if (p.exp - p.iat > this.options.accessTokenTtlSeconds) {
       throw new TokenError("LIFETIME_TOO_LONG", `token lifetime exceeds ${this.options.accessTokenTtlSeconds} seconds`);
     }
     for (const name of ["sub", "sid", "jti"] as const) {
-      if (typeof p[name] !== "string" || p[name] === "") throw new TokenError("CLAIM_INVALID", `"${name}" claim must be a non-empty string`);
+      if (typeof p[name] !== "string" || p[name] === "")
+        throw new TokenError("CLAIM_INVALID", `"${name}" claim must be a non-empty string`);
     }
     const roles = parseRoles(p.roles);
     if (!roles) throw new TokenError("CLAIM_INVALID", `"roles" claim must be a list of roles`);
-    if (p.fresh !== undefined && typeof p.fresh !== "boolean") throw new TokenError("CLAIM_INVALID", `"fresh" claim must be a boolean`);
+    if (p.fresh !== undefined && typeof p.fresh !== "boolean")
+      throw new TokenError("CLAIM_INVALID", `"fresh" claim must be a boolean`);
     // jsonwebtoken already matched iss and aud; aud may be an array there, but we only ever mint a string.
-    if (typeof p.aud !== "string" || typeof p.iss !== "string") throw new TokenError("CLAIM_INVALID", `"iss" and "aud" claims must be strings`);
+    if (typeof p.aud !== "string" || typeof p.iss !== "string")
+      throw new TokenError("CLAIM_INVALID", `"iss" and "aud" claims must be strings`);
     return {
       sub: p.sub as string,
       roles,
@@ -245,7 +251,9 @@ export class TokenService {
  * Decodes a token's header and payload without checking anything (for `cli token decode`).
  * Returns undefined when the token is not a JWS in compact form.
  */
-export function decodeUnverified(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } | undefined {
+export function decodeUnverified(
+  token: string,
+): { header: Record<string, unknown>; payload: Record<string, unknown> } | undefined {
   const [h, p] = token.split(".");
   const header = h === undefined ? undefined : decodeSegment(h);
   const payload = p === undefined ? undefined : decodeSegment(p);
@@ -255,7 +263,9 @@ export function decodeUnverified(token: string): { header: Record<string, unknow
 function decodeSegment(segment: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -273,12 +283,22 @@ function mapLibraryError(error: unknown): TokenError {
   if (error instanceof jwt.NotBeforeError) return new TokenError("NOT_YET_VALID", `"nbf" claim timestamp check failed`);
   if (error instanceof jwt.JsonWebTokenError) {
     const m = error.message;
-    if (JSONWEBTOKEN_MESSAGES.issuerInvalid.test(m)) return new TokenError("ISSUER_MISMATCH", `unexpected "iss" claim value`);
-    if (JSONWEBTOKEN_MESSAGES.audienceInvalid.test(m)) return new TokenError("AUDIENCE_MISMATCH", `unexpected "aud" claim value`);
-    if (JSONWEBTOKEN_MESSAGES.algorithmInvalid.test(m)) return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
-    if (JSONWEBTOKEN_MESSAGES.signatureInvalid.test(m) || JSONWEBTOKEN_MESSAGES.signatureRequired.test(m)) return new TokenError("SIGNATURE_INVALID", "signature verification failed");
-    if (JSONWEBTOKEN_MESSAGES.subjectInvalid.test(m) || JSONWEBTOKEN_MESSAGES.jwtidInvalid.test(m)) return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
-    if (JSONWEBTOKEN_MESSAGES.optionMustBeNumber.test(m) || JSONWEBTOKEN_MESSAGES.expInvalid.test(m) || JSONWEBTOKEN_MESSAGES.nbfInvalid.test(m)) return new TokenError("CLAIM_INVALID", "a time claim is not a number");
+    if (JSONWEBTOKEN_MESSAGES.issuerInvalid.test(m))
+      return new TokenError("ISSUER_MISMATCH", `unexpected "iss" claim value`);
+    if (JSONWEBTOKEN_MESSAGES.audienceInvalid.test(m))
+      return new TokenError("AUDIENCE_MISMATCH", `unexpected "aud" claim value`);
+    if (JSONWEBTOKEN_MESSAGES.algorithmInvalid.test(m))
+      return new TokenError("ALGORITHM_NOT_ALLOWED", `"alg" is not allowed`);
+    if (JSONWEBTOKEN_MESSAGES.signatureInvalid.test(m) || JSONWEBTOKEN_MESSAGES.signatureRequired.test(m))
+      return new TokenError("SIGNATURE_INVALID", "signature verification failed");
+    if (JSONWEBTOKEN_MESSAGES.subjectInvalid.test(m) || JSONWEBTOKEN_MESSAGES.jwtidInvalid.test(m))
+      return new TokenError("CLAIM_INVALID", "a registered claim is invalid");
+    if (
+      JSONWEBTOKEN_MESSAGES.optionMustBeNumber.test(m) ||
+      JSONWEBTOKEN_MESSAGES.expInvalid.test(m) ||
+      JSONWEBTOKEN_MESSAGES.nbfInvalid.test(m)
+    )
+      return new TokenError("CLAIM_INVALID", "a time claim is not a number");
   }
   return new TokenError("MALFORMED", "token could not be decoded");
 }

@@ -22,14 +22,24 @@ export class AuditEventsArgs {
   @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
   first!: number | null;
 
-  @Field(() => Int, { nullable: true, defaultValue: 0, description: "How many of the newest matching events to skip (null means 0)." })
+  @Field(() => Int, {
+    nullable: true,
+    defaultValue: 0,
+    description: "How many of the newest matching events to skip (null means 0).",
+  })
   @Min(0, { message: PAGE_MESSAGES.offsetMin })
   offset!: number | null;
 
-  @Field(() => String, { nullable: true, description: "Only events of this type (see `AuditEvent.type`); null means every type." })
+  @Field(() => String, {
+    nullable: true,
+    description: "Only events of this type (see `AuditEvent.type`); null means every type.",
+  })
   @IsIn(TYPES, { message: `must be one of ${TYPES.join(", ")}` })
   type?: string | null;
 
-  @Field(() => ID, { nullable: true, description: "Only events concerning this user (`AuditEvent.userId`); null means everybody." })
+  @Field(() => ID, {
+    nullable: true,
+    description: "Only events concerning this user (`AuditEvent.userId`); null means everybody.",
+  })
   userId?: string | null;
 }

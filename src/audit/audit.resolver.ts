@@ -12,7 +12,9 @@ import { AuditEvent } from "./audit.type.js";
 export class AuditResolver {
   constructor(private readonly audit: AuditService) {}
 
-  @Query(() => [AuditEvent], { description: "Security events, newest first, optionally of one type or concerning one user." })
+  @Query(() => [AuditEvent], {
+    description: "Security events, newest first, optionally of one type or concerning one user.",
+  })
   @Requires(Role.ADMIN)
   auditEvents(@Args() args: AuditEventsArgs): Promise<AuditEvent[]> {
     return this.audit.list(args);

@@ -151,7 +151,10 @@ export class AuditService {
           await this.deps.store.setDetail(id, detail);
           this.deps.logger.info({ audit: { id, type: entry.event.type, detail } }, "audit event count updated");
         } catch (error) {
-          this.deps.logger.error({ err: error, audit: { id, type: entry.event.type, detail } }, "audit event count could not be stored");
+          this.deps.logger.error(
+            { err: error, audit: { id, type: entry.event.type, detail } },
+            "audit event count could not be stored",
+          );
         }
       })(),
     );
@@ -182,7 +185,10 @@ export class AuditService {
       return id;
     } catch (error) {
       // The event still reaches the log; only its row is missing.
-      this.deps.logger.error({ reqId, err: error, audit: { ...record, at: record.at.toISOString() } }, "audit event could not be stored");
+      this.deps.logger.error(
+        { reqId, err: error, audit: { ...record, at: record.at.toISOString() } },
+        "audit event could not be stored",
+      );
       return undefined;
     }
   }

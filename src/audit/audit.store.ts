@@ -50,7 +50,8 @@ export class AuditStore {
    * of `type` and only concerning `userId` where those are given (an id with a NUL byte matches nothing).
    */
   async listNewest(page: Page, filter: { type?: string | null; userId?: string | null } = {}): Promise<AuditEvent[]> {
-    if ((filter.type != null && containsNul(filter.type)) || (filter.userId != null && containsNul(filter.userId))) return [];
+    if ((filter.type != null && containsNul(filter.type)) || (filter.userId != null && containsNul(filter.userId)))
+      return [];
     const rows = await this.db
       .selectFrom("audit_events")
       .selectAll()

@@ -36,13 +36,15 @@ export class AuditEvent {
 
   @Field(() => ID, {
     nullable: true,
-    description: "The account the event concerns, when known. For ROLES_CHANGED the user whose roles changed (`detail` says who changed them).",
+    description:
+      "The account the event concerns, when known. For ROLES_CHANGED the user whose roles changed (`detail` says who changed them).",
   })
   userId!: string | null;
 
   @Field(() => String, {
     nullable: true,
-    description: "That account's username; for LOGIN_FAILED and LOGIN_THROTTLED the name that was tried, which may not exist.",
+    description:
+      "That account's username; for LOGIN_FAILED and LOGIN_THROTTLED the name that was tried, which may not exist.",
   })
   username!: string | null;
 
@@ -60,7 +62,8 @@ export class AuditEvent {
 
   @Field(() => String, {
     nullable: true,
-    description: "Space-separated key=value pairs with the rest, e.g. `reason=EXPIRED` for TOKEN_REJECTED or `scope=ALL ended=3` for LOGGED_OUT.",
+    description:
+      "Space-separated key=value pairs with the rest, e.g. `reason=EXPIRED` for TOKEN_REJECTED or `scope=ALL ended=3` for LOGGED_OUT.",
   })
   detail!: string | null;
 

@@ -16,14 +16,20 @@ export class AuthResolver {
     private readonly sessions: SessionService,
   ) {}
 
-  @Mutation(() => AuthPayload, { description: "Create an account (role USER) and sign in. The access token is fresh. After REGISTER_MAX_PER_IP registrations from this IP within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds)." })
+  @Mutation(() => AuthPayload, {
+    description:
+      "Create an account (role USER) and sign in. The access token is fresh. " +
+      "After REGISTER_MAX_PER_IP registrations from this IP within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds).",
+  })
   register(@Arg("input") input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.register(input, clientOf(ctx));
   }
 
   @Mutation(() => AuthPayload, {
     description:
-      "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error. After too many failures for this username from this IP, or from this IP altogether, RATE_LIMITED with `extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
+      "Sign in. Unknown usernames and wrong passwords get the same UNAUTHENTICATED error (reason BAD_CREDENTIALS). " +
+      "After too many failures for this username from this IP, or from this IP altogether, RATE_LIMITED with " +
+      "`extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
   })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.login(input, clientOf(ctx));
@@ -31,7 +37,9 @@ export class AuthResolver {
 
   @Mutation(() => AuthPayload, {
     description:
-      "Exchange a refresh token for a new access token (not fresh) and a new refresh token. Send it without an Authorization header: an expired access token there would get the request refused with 401.",
+      "Exchange a refresh token for a new access token (not fresh) and the next refresh token. " +
+      "The Authorization header is ignored (an operation of only login, register and refreshToken never looks at it). " +
+      "A refused refresh token is UNAUTHENTICATED with reason REFRESH_TOKEN_INVALID: sign in again.",
   })
   refreshToken(@Arg("refreshToken") refreshToken: string, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.sessions.refresh(refreshToken, clientOf(ctx));

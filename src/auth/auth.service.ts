@@ -5,7 +5,13 @@ import type { Logger } from "pino";
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { ClientInfo, Principal } from "../access/principal.js";
-import { ErrorReason, BadUserInputError, INVALID_CREDENTIALS_MESSAGE, RateLimitedError, UnauthenticatedError } from "../errors.js";
+import {
+  ErrorReason,
+  BadUserInputError,
+  INVALID_CREDENTIALS_MESSAGE,
+  RateLimitedError,
+  UnauthenticatedError,
+} from "../errors.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { Role } from "../access/roles.js";
@@ -57,7 +63,13 @@ export class AuthService {
       throw error;
     }
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
-    await this.deps.audit.record({ type: AuditEventType.REGISTERED, userId: user.id, username: user.username, sessionId, client });
+    await this.deps.audit.record({
+      type: AuditEventType.REGISTERED,
+      userId: user.id,
+      username: user.username,
+      sessionId,
+      client,
+    });
     return payload;
   }
 
@@ -93,7 +105,13 @@ export class AuthService {
     }
     await attempt.succeeded();
     const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
-    await this.deps.audit.record({ type: AuditEventType.LOGIN_SUCCEEDED, userId: user.id, username: user.username, sessionId, client });
+    await this.deps.audit.record({
+      type: AuditEventType.LOGIN_SUCCEEDED,
+      userId: user.id,
+      username: user.username,
+      sessionId,
+      client,
+    });
     return payload;
   }
 
@@ -101,16 +119,28 @@ export class AuthService {
    * Replaces the caller's password after checking the current one, then ends every other session
    * of the user (this one stays). The caller's token must be fresh; the resolver's guard checks it.
    */
-  async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<true> {
+  async changePassword(
+    principal: Principal,
+    input: { currentPassword: string; newPassword: string },
+    client: ClientInfo,
+  ): Promise<true> {
     const user = await this.deps.users.findById(principal.userId);
     if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
     if (!(await this.deps.passwords.verify(user.passwordHash, input.currentPassword))) {
-      throw new BadUserInputError([{ field: "currentPassword", rule: "matches", message: "is not the current password" }]);
+      throw new BadUserInputError([
+        { field: "currentPassword", rule: "matches", message: "is not the current password" },
+      ]);
     }
     if (input.newPassword === input.currentPassword) {
-      throw new BadUserInputError([{ field: "newPassword", rule: "different", message: "must differ from the current password" }]);
+      throw new BadUserInputError([
+        { field: "newPassword", rule: "different", message: "must differ from the current password" },
+      ]);
     }
-    await this.deps.users.setPasswordHash(user.id, await this.deps.passwords.hash(input.newPassword), new Date(this.deps.now()));
+    await this.deps.users.setPasswordHash(
+      user.id,
+      await this.deps.passwords.hash(input.newPassword),
+      new Date(this.deps.now()),
+    );
     const ended = await this.deps.sessions.endAllOf(user.id, "password_changed", principal.sessionId);
     await this.deps.audit.record({
       type: AuditEventType.PASSWORD_CHANGED,

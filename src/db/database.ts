@@ -187,13 +187,18 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return;
-    const racing = handle.dialect === "sqlite" && SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) && attempt < 50;
+    const racing =
+      handle.dialect === "sqlite" &&
+      SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) &&
+      attempt < 50;
     if (racing) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
-    throw new Error(`Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : inspect(error)}`);
+    throw new Error(
+      `Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : inspect(error)}`,
+    );
   }
 }
 

@@ -12,7 +12,15 @@ import { POSTGRES_MESSAGES } from "../library-messages.js";
 const POSTGRES_CODES = new Set(["57014", "57P01", "57P02", "57P03", "53300"]);
 
 // Socket-level failures node reports while connecting to or talking with either server.
-const SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const SOCKET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
 
 /**
  * node-postgres raises these as plain `Error`s with no code, so their text is all there is to go on.
@@ -30,8 +38,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
       // better-sqlite3: the busy wait (busy_timeout) ran out while another connection held the lock.
       if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_")) return true;
     }
-    if (typeof message === "string" && POSTGRES_UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
-    current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
+    if (typeof message === "string" && POSTGRES_UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message)))
+      return true;
+    current =
+      (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
   }
   return false;
 }
@@ -81,7 +91,10 @@ export function safeError(error: unknown): { message: string; code?: string } {
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`${what} did not answer within ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+    timer = setTimeout(
+      () => reject(Object.assign(new Error(`${what} did not answer within ${ms} ms`), { code: "ETIMEDOUT" })),
+      ms,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -67,23 +67,43 @@ const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.valu
  * adds when it stops coercing variables after 50 failures, with no code and no node (so Apollo does
  * not see a coercion error in it); 10,000 wrong list items would reach it.
  */
-function clientErrorWithoutCode(error: unknown): { code: ErrorCode | typeof ProtocolErrorCode.BAD_REQUEST; extensions?: Record<string, unknown> } | undefined {
+function clientErrorWithoutCode(
+  error: unknown,
+): { code: ErrorCode | typeof ProtocolErrorCode.BAD_REQUEST; extensions?: Record<string, unknown> } | undefined {
   if (!(error instanceof GraphQLError)) return undefined;
   const original = error.originalError;
-  if (original instanceof GraphQLError && original.originalError === undefined && original.extensions.code === undefined) {
+  if (
+    original instanceof GraphQLError &&
+    original.originalError === undefined &&
+    original.extensions.code === undefined
+  ) {
     const argument = ARGUMENT_PROBLEM.exec(original.message);
     if (argument) {
       const problem = argument[2]!;
-      const message = problem.endsWith("must not be null") ? "must not be null" : problem.endsWith("was not provided") ? "is required" : "has an invalid value";
+      const message = problem.endsWith("must not be null")
+        ? "must not be null"
+        : problem.endsWith("was not provided")
+          ? "is required"
+          : "has an invalid value";
       const fields: FieldProblem[] = [{ field: argument[1]!, rule: "type", message }];
       return { code: ErrorCode.BAD_USER_INPUT, extensions: { fields } };
     }
   }
-  if (error.extensions.code === undefined && original === undefined && error.message === GRAPHQL_MESSAGES.variableErrorLimit) {
+  if (
+    error.extensions.code === undefined &&
+    original === undefined &&
+    error.message === GRAPHQL_MESSAGES.variableErrorLimit
+  ) {
     return { code: ErrorCode.BAD_USER_INPUT };
   }
   const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
-  if (error.extensions.code === undefined && original === undefined && typeof status === "number" && status >= 400 && status < 500) {
+  if (
+    error.extensions.code === undefined &&
+    original === undefined &&
+    typeof status === "number" &&
+    status >= 400 &&
+    status < 500
+  ) {
     return { code: ProtocolErrorCode.BAD_REQUEST };
   }
   return undefined;
@@ -129,14 +149,18 @@ export function createErrorFormatter(options: {
     }
     const clientError = clientErrorWithoutCode(error);
     if (clientError) {
-      const message = withoutVariableValue(options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""));
+      const message = withoutVariableValue(
+        options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""),
+      );
       return { ...formatted, message, extensions: { code: clientError.code, ...clientError.extensions } };
     }
     if (typeof code === "string" && KNOWN_CODES.has(code) && code !== (ErrorCode.INTERNAL_SERVER_ERROR as string)) {
       const { http: _http, stacktrace: _stacktrace, ...extensions } = formatted.extensions as Record<string, unknown>;
       // Apollo's hideSchemaDetailsFromClientErrors strips these from validation errors only; variable
       // coercion errors (BAD_USER_INPUT) would still reveal input field and enum value names.
-      const message = withoutVariableValue(options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""));
+      const message = withoutVariableValue(
+        options.revealInternals ? formatted.message : formatted.message.replace(SUGGESTION, ""),
+      );
       return { ...formatted, message, extensions };
     }
     options.report(error);
@@ -146,7 +170,9 @@ export function createErrorFormatter(options: {
       ...(formatted.path ? { path: formatted.path } : {}),
       extensions: {
         code: ErrorCode.INTERNAL_SERVER_ERROR,
-        ...(options.revealInternals && formatted.extensions?.stacktrace ? { stacktrace: formatted.extensions.stacktrace } : {}),
+        ...(options.revealInternals && formatted.extensions?.stacktrace
+          ? { stacktrace: formatted.extensions.stacktrace }
+          : {}),
       },
     };
   };

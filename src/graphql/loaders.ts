@@ -6,7 +6,9 @@ import DataLoader from "dataloader";
  * costs one query instead of one per post. Nothing is cached between loads: a mutation earlier in
  * the same operation is never hidden by an older answer.
  */
-export function requestBatcher<K, V>(batch: (keys: readonly K[]) => Promise<V[]>): (scope: object, key: K) => Promise<V> {
+export function requestBatcher<K, V>(
+  batch: (keys: readonly K[]) => Promise<V[]>,
+): (scope: object, key: K) => Promise<V> {
   const loaders = new WeakMap<object, DataLoader<K, V>>();
   return (scope, key) => {
     let loader = loaders.get(scope);
@@ -19,7 +21,12 @@ export function requestBatcher<K, V>(batch: (keys: readonly K[]) => Promise<V[]>
 }
 
 /** Puts `items` in the order of `keys`, using `keyOf` to match them; `missing` where none matches. */
-export function inKeyOrder<K, T, M>(keys: readonly K[], items: readonly T[], keyOf: (item: T) => K, missing: M): Array<T | M> {
+export function inKeyOrder<K, T, M>(
+  keys: readonly K[],
+  items: readonly T[],
+  keyOf: (item: T) => K,
+  missing: M,
+): Array<T | M> {
   const byKey = new Map(items.map((item) => [keyOf(item), item] as const));
   return keys.map((key) => byKey.get(key) ?? missing);
 }

@@ -60,7 +60,8 @@ export function operationCost({ schema, document, operation, variables = {} }: C
   const variableDefaults = new Map<string, { type: GraphQLInputType; value: ValueNode }>();
   for (const definition of operation.variableDefinitions ?? []) {
     const type = typeFromAST(schema, definition.type);
-    if (definition.defaultValue && isInputType(type)) variableDefaults.set(definition.variable.name.value, { type, value: definition.defaultValue });
+    if (definition.defaultValue && isInputType(type))
+      variableDefaults.set(definition.variable.name.value, { type, value: definition.defaultValue });
   }
 
   const selectionSetCost = (set: SelectionSetNode, parent: GraphQLNamedType): number => {
@@ -104,7 +105,10 @@ export function operationCost({ schema, document, operation, variables = {} }: C
     // Unknown fields never get here: validation refuses them first.
     if (!field) return 0;
     const type = getNamedType(field.type);
-    const own = isCompositeType(type) && node.selectionSet ? COST_WEIGHTS.object + selectionSetCost(node.selectionSet, type) : COST_WEIGHTS.scalar;
+    const own =
+      isCompositeType(type) && node.selectionSet
+        ? COST_WEIGHTS.object + selectionSetCost(node.selectionSet, type)
+        : COST_WEIGHTS.scalar;
     return own * listSize(node, field);
   };
 
@@ -112,7 +116,10 @@ export function operationCost({ schema, document, operation, variables = {} }: C
     if (!isListType(getNullableType(field.type))) return 1;
     const first = field.args.find((arg) => arg.name === "first");
     if (!first) return 1;
-    const value = argumentValue(node.arguments?.find((arg) => arg.name.value === "first"), first);
+    const value = argumentValue(
+      node.arguments?.find((arg) => arg.name.value === "first"),
+      first,
+    );
     // Outside 1 to FIRST_MAX the resolver refuses the field, so nothing under it runs.
     if (typeof value === "number" && Number.isFinite(value)) return Math.min(Math.max(0, value), FIRST_MAX);
     return typeof first.defaultValue === "number" ? Math.min(first.defaultValue, FIRST_MAX) : 1;

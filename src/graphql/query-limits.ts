@@ -24,9 +24,12 @@ export interface QueryLimitOptions {
 export function checkOperationCost(input: CostInput, maxCost: number, options: { exposeLimits: boolean }): void {
   const cost = operationCost(input);
   if (cost <= maxCost) return;
-  throw new GraphQLError(options.exposeLimits ? `Query Cost limit of ${maxCost} exceeded, found ${cost}.` : QUERY_TOO_COMPLEX_MESSAGE, {
-    extensions: { code: ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED, http: { status: 400 } },
-  });
+  throw new GraphQLError(
+    options.exposeLimits ? `Query Cost limit of ${maxCost} exceeded, found ${cost}.` : QUERY_TOO_COMPLEX_MESSAGE,
+    {
+      extensions: { code: ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED, http: { status: 400 } },
+    },
+  );
 }
 
 /**

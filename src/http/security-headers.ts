@@ -41,7 +41,10 @@ export const CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "X-Request-Id"];
  *   `Access-Control-*` headers, so the browser withholds the response. With no origins configured
  *   (the production default) the CORS plugin is not installed at all.
  */
-export async function registerHttpSecurity(server: FastifyInstance, config: Pick<Config, "isProduction" | "corsOrigins">): Promise<void> {
+export async function registerHttpSecurity(
+  server: FastifyInstance,
+  config: Pick<Config, "isProduction" | "corsOrigins">,
+): Promise<void> {
   const headers = helmetHeaders({
     contentSecurityPolicy: config.isProduction
       ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }

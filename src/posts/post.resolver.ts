@@ -28,7 +28,10 @@ export class PostResolver {
     return this.postService.get(id);
   }
 
-  @Mutation(() => Post, { description: "Write a post as the signed-in user. After CREATE_POST_MAX_PER_USER posts within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds)." })
+  @Mutation(() => Post, {
+    description:
+      "Write a post as the signed-in user. After CREATE_POST_MAX_PER_USER posts within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds).",
+  })
   @Requires()
   createPost(@Arg("input") input: CreatePostInput, @Ctx() ctx: Context): Promise<Post> {
     return this.postService.create(ctx.principal!, input);
@@ -36,7 +39,11 @@ export class PostResolver {
 
   @Mutation(() => Post, { description: "Change a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
   @Requires()
-  updatePost(@Arg("id", () => ID) id: string, @Arg("input") input: UpdatePostInput, @Ctx() ctx: Context): Promise<Post> {
+  updatePost(
+    @Arg("id", () => ID) id: string,
+    @Arg("input") input: UpdatePostInput,
+    @Ctx() ctx: Context,
+  ): Promise<Post> {
     return this.postService.update(ctx.principal!, id, input);
   }
 

@@ -37,7 +37,11 @@ export class PostService {
    * of one request (`scope`, its context) in the same tick share one query per distinct page, so
    * `users { posts { … } }` does not query once per user.
    */
-  listByAuthorInRequest(scope: object, authorId: string, args: { first?: number | null; offset?: number | null } = {}): Promise<Post[]> {
+  listByAuthorInRequest(
+    scope: object,
+    authorId: string,
+    args: { first?: number | null; offset?: number | null } = {},
+  ): Promise<Post[]> {
     return this.loadAuthorPage(scope, { authorId, ...pageOf(args, USER_POSTS_DEFAULT) });
   }
 
@@ -55,7 +59,8 @@ export class PostService {
       [...pages].map(async ([id, { page, authorIds }]) => {
         for (const authorId of authorIds) results.set(`${id}:${authorId}`, []);
         // The store returns them newest first, so each author's list stays in that order.
-        for (const post of await this.deps.posts.listByAuthors(authorIds, page)) results.get(`${id}:${post.authorId}`)?.push(post);
+        for (const post of await this.deps.posts.listByAuthors(authorIds, page))
+          results.get(`${id}:${post.authorId}`)?.push(post);
       }),
     );
     return keys.map(({ authorId, first, offset }) => results.get(`${first}:${offset}:${authorId}`)!);
@@ -64,7 +69,13 @@ export class PostService {
   /** RATE_LIMITED once the actor has created CREATE_POST_MAX_PER_USER posts within the hour. */
   create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
     return this.deps.creations.spend(actor.userId, () =>
-      this.deps.posts.insert({ id: randomUUID(), authorId: actor.userId, title: input.title, body: input.body, now: new Date(this.deps.now()) }),
+      this.deps.posts.insert({
+        id: randomUUID(),
+        authorId: actor.userId,
+        title: input.title,
+        body: input.body,
+        now: new Date(this.deps.now()),
+      }),
     );
   }
 

@@ -13,7 +13,14 @@ export class PostStore {
     const at = post.now.toISOString();
     const row = await this.db
       .insertInto("posts")
-      .values({ id: post.id, author_id: post.authorId, title: post.title, body: post.body, created_at: at, updated_at: at })
+      .values({
+        id: post.id,
+        author_id: post.authorId,
+        title: post.title,
+        body: post.body,
+        created_at: at,
+        updated_at: at,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     return toPost(row);
@@ -51,7 +58,9 @@ export class PostStore {
         db
           .selectFrom("posts")
           .selectAll()
-          .select(sql<number>`row_number() over (partition by author_id order by created_at desc, id desc)`.as("position"))
+          .select(
+            sql<number>`row_number() over (partition by author_id order by created_at desc, id desc)`.as("position"),
+          )
           .where("author_id", "in", wanted)
           .as("numbered"),
       )

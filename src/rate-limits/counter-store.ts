@@ -1,6 +1,12 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterSQLite } from "rate-limiter-flexible";
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterSQLite,
+} from "rate-limiter-flexible";
 
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
@@ -45,13 +51,22 @@ export async function createCounterStore(
   return databaseCounterStore(database, config.databaseSchema, logger);
 }
 
-async function redisCounterStore(url: string, keyPrefix: string, timeoutMs: number, logger: Logger): Promise<CounterStore> {
+async function redisCounterStore(
+  url: string,
+  keyPrefix: string,
+  timeoutMs: number,
+  logger: Logger,
+): Promise<CounterStore> {
   const outage = new OutageLog(logger, "Redis for the rate limits (counting per instance meanwhile)");
   const redis = await connectRedis(url, timeoutMs, outage);
   // A Redis that froze and thawed never reconnects, so 'ready' never says it is back: while the
   // fallback is in use, a ping a second finds out.
   const probe = setInterval(() => {
-    if (outage.isDown && redis.status === "ready") redis.ping().then(() => outage.recovered(), () => undefined);
+    if (outage.isDown && redis.status === "ready")
+      redis.ping().then(
+        () => outage.recovered(),
+        () => undefined,
+      );
   }, 1000);
   probe.unref();
   return {
@@ -88,7 +103,8 @@ function databaseCounterStore(database: DatabaseHandle, schemaName: string | und
         let limiter: RateLimiterSQLite | RateLimiterPostgres;
         const ready = (error?: Error) => {
           if (error) return reject(error);
-          if (!sweepers.has(tableName)) sweepers.set(tableName, limiter as unknown as { clearExpired(beforeMs: number): Promise<void> });
+          if (!sweepers.has(tableName))
+            sweepers.set(tableName, limiter as unknown as { clearExpired(beforeMs: number): Promise<void> });
           resolve(limiter);
         };
         limiter =
@@ -159,7 +175,9 @@ async function connectRedis(url: string, timeoutMs: number, outage: OutageLog): 
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`REDIS_URL: cannot connect to Redis for the rate limits (${(lastError ?? (error as Error)).message})`);
+    throw new Error(
+      `REDIS_URL: cannot connect to Redis for the rate limits (${(lastError ?? (error as Error)).message})`,
+    );
   }
   return redis;
 }

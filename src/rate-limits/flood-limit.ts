@@ -34,7 +34,8 @@ export class FloodLimit {
     try {
       await limiter.consume(key);
     } catch (error) {
-      if (error instanceof RateLimiterRes) throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)), this.message);
+      if (error instanceof RateLimiterRes)
+        throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)), this.message);
       throw error;
     }
     try {
@@ -52,8 +53,18 @@ export class FloodLimit {
  * Builds a {@link FloodLimit} of `perHour` writes per key per hour on the app's counters; `0`
  * switches it off. `name` keeps its keys apart from other limits' (`register:ip`, `post:user`).
  */
-export async function createFloodLimit(counters: CounterStore, name: string, perHour: number, message: string): Promise<FloodLimit> {
+export async function createFloodLimit(
+  counters: CounterStore,
+  name: string,
+  perHour: number,
+  message: string,
+): Promise<FloodLimit> {
   if (perHour === 0) return new FloodLimit(undefined, message);
-  const limiter = await counters.counter({ keyPrefix: name, points: perHour, duration: FLOOD_WINDOW_SECONDS, tableName: FLOOD_LIMITS_TABLE });
+  const limiter = await counters.counter({
+    keyPrefix: name,
+    points: perHour,
+    duration: FLOOD_WINDOW_SECONDS,
+    tableName: FLOOD_LIMITS_TABLE,
+  });
   return new FloodLimit(limiter, message);
 }

@@ -56,7 +56,9 @@ export class LoginThrottle {
       await this.perIp.consume(ip);
     } catch (error) {
       // No attempt is made, so the pair must not be charged for it.
-      await this.perUserIp.reward(pairKey).catch((e: unknown) => this.warn(e, "could not return a login attempt to its pair"));
+      await this.perUserIp
+        .reward(pairKey)
+        .catch((e: unknown) => this.warn(e, "could not return a login attempt to its pair"));
       if (error instanceof RateLimiterRes) return refused("IP", error);
       throw error;
     }
@@ -64,7 +66,9 @@ export class LoginThrottle {
       allowed: true,
       succeeded: async () => {
         await Promise.all([
-          this.perUserIp.delete(pairKey).catch((e: unknown) => this.warn(e, "could not reset the failed logins of a pair")),
+          this.perUserIp
+            .delete(pairKey)
+            .catch((e: unknown) => this.warn(e, "could not reset the failed logins of a pair")),
           this.perIp.reward(ip).catch((e: unknown) => this.warn(e, "could not return a login attempt to its IP")),
         ]);
       },
@@ -85,10 +89,24 @@ function refused(limit: ThrottleLimit, res: RateLimiterRes): LoginAttempt {
  * counters in Redis when REDIS_URL is set, otherwise in the app's own database, in the table
  * {@link LOGIN_THROTTLE_TABLE}.
  */
-export async function createLoginThrottle(config: Pick<Config, "loginThrottle">, counters: CounterStore, logger: Logger): Promise<LoginThrottle> {
+export async function createLoginThrottle(
+  config: Pick<Config, "loginThrottle">,
+  counters: CounterStore,
+  logger: Logger,
+): Promise<LoginThrottle> {
   const { maxFailuresPerUserIp, maxFailuresPerIp, windowSeconds } = config.loginThrottle;
   // One after the other: in the database, the first creates the table and the second finds it.
-  const perUserIp = await counters.counter({ keyPrefix: "login:user_ip", points: maxFailuresPerUserIp, duration: windowSeconds, tableName: LOGIN_THROTTLE_TABLE });
-  const perIp = await counters.counter({ keyPrefix: "login:ip", points: maxFailuresPerIp, duration: windowSeconds, tableName: LOGIN_THROTTLE_TABLE });
+  const perUserIp = await counters.counter({
+    keyPrefix: "login:user_ip",
+    points: maxFailuresPerUserIp,
+    duration: windowSeconds,
+    tableName: LOGIN_THROTTLE_TABLE,
+  });
+  const perIp = await counters.counter({
+    keyPrefix: "login:ip",
+    points: maxFailuresPerIp,
+    duration: windowSeconds,
+    tableName: LOGIN_THROTTLE_TABLE,
+  });
   return new LoginThrottle(perUserIp, perIp, logger);
 }

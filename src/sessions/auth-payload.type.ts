@@ -11,7 +11,9 @@ export class AuthPayload {
 
   @Field({
     description:
-      "Opaque; exchange it with `refreshToken` for new tokens before the access token expires. Single use: each exchange returns a new one, and presenting a spent one ends the session.",
+      "Opaque; exchange it with `refreshToken` for new tokens. Single use: each exchange returns the next one, and " +
+      "presenting a spent one ends the session, except the one just exchanged, which within " +
+      "REFRESH_TOKEN_REUSE_INTERVAL returns the same current token again.",
   })
   refreshToken!: string;
 

@@ -9,7 +9,13 @@ export class RefreshTokenStore {
   async insert(token: { id: string; sessionId: string; tokenHash: string; now: Date }): Promise<void> {
     await this.db
       .insertInto("refresh_tokens")
-      .values({ id: token.id, session_id: token.sessionId, token_hash: token.tokenHash, created_at: token.now.toISOString(), rotated_at: null })
+      .values({
+        id: token.id,
+        session_id: token.sessionId,
+        token_hash: token.tokenHash,
+        created_at: token.now.toISOString(),
+        rotated_at: null,
+      })
       .execute();
   }
 
@@ -19,7 +25,13 @@ export class RefreshTokenStore {
       .select(["id", "session_id", "rotated_at"])
       .where("token_hash", "=", tokenHash)
       .executeTakeFirst();
-    return row && { id: row.id, sessionId: row.session_id, rotatedAt: row.rotated_at === null ? null : toDate(row.rotated_at) };
+    return (
+      row && {
+        id: row.id,
+        sessionId: row.session_id,
+        rotatedAt: row.rotated_at === null ? null : toDate(row.rotated_at),
+      }
+    );
   }
 
   /**

@@ -18,7 +18,8 @@ export class SessionResolver {
   }
 
   @Mutation(() => Boolean, {
-    description: "End sessions: their refresh tokens stop working at once and their access tokens get HTTP 401 on every instance.",
+    description:
+      "End sessions: their refresh tokens stop working at once and their access tokens get HTTP 401 on every instance.",
   })
   @Requires()
   logout(

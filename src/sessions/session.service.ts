@@ -12,7 +12,13 @@ import type { Database } from "../db/schema.js";
 import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
 import type { User } from "../users/user.type.js";
-import { hashRefreshToken, isRefreshTokenShape, newChainKey, randomRefreshToken, successorOf } from "./refresh-chain.js";
+import {
+  hashRefreshToken,
+  isRefreshTokenShape,
+  newChainKey,
+  randomRefreshToken,
+  successorOf,
+} from "./refresh-chain.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
@@ -60,8 +66,21 @@ export class SessionService {
     const chainKey = newChainKey();
     const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
     await this.deps.db.transaction().execute(async (trx) => {
-      await new SessionStore(trx).create({ id: sessionId, userId: user.id, now, expiresAt, chainKey, ip: client.ip, userAgent: client.userAgent });
-      await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId, tokenHash: hashRefreshToken(refreshToken), now });
+      await new SessionStore(trx).create({
+        id: sessionId,
+        userId: user.id,
+        now,
+        expiresAt,
+        chainKey,
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
+      await new RefreshTokenStore(trx).insert({
+        id: randomUUID(),
+        sessionId,
+        tokenHash: hashRefreshToken(refreshToken),
+        now,
+      });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
     return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt), sessionId };
@@ -77,12 +96,14 @@ export class SessionService {
    * that path but one, which rotates: the chain moves once.
    */
   async refresh(refreshToken: string, client: ClientInfo): Promise<AuthPayload> {
-    if (!isRefreshTokenShape(refreshToken)) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!isRefreshTokenShape(refreshToken))
+      throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     let found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
     if (!found) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     const session = await this.sessions.findById(found.sessionId);
     const now = new Date(this.deps.now());
-    if (!session || session.revokedAt !== null || session.expiresAt <= now) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!session || session.revokedAt !== null || session.expiresAt <= now)
+      throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
 
     const successor = session.chainKey === null ? randomRefreshToken() : successorOf(session.chainKey, refreshToken);
     let issued = false;
@@ -90,7 +111,12 @@ export class SessionService {
       const tokenId = found.id;
       issued = await this.deps.db.transaction().execute(async (trx) => {
         if (!(await new RefreshTokenStore(trx).markRotated(tokenId, now))) return false;
-        await new RefreshTokenStore(trx).insert({ id: randomUUID(), sessionId: session.id, tokenHash: hashRefreshToken(successor), now });
+        await new RefreshTokenStore(trx).insert({
+          id: randomUUID(),
+          sessionId: session.id,
+          tokenHash: hashRefreshToken(successor),
+          now,
+        });
         await new SessionStore(trx).touch(session.id, now);
         return true;
       });
@@ -131,7 +157,12 @@ export class SessionService {
    * are derived (so the successor is known), and that successor is still the session's current
    * token, i.e. the presented token is its direct parent.
    */
-  private async isWithinReuseInterval(rotatedAt: Date | null, chainKey: string | null, successor: string, now: Date): Promise<boolean> {
+  private async isWithinReuseInterval(
+    rotatedAt: Date | null,
+    chainKey: string | null,
+    successor: string,
+    now: Date,
+  ): Promise<boolean> {
     if (rotatedAt === null || chainKey === null || this.deps.reuseIntervalMs <= 0) return false;
     const age = now.getTime() - rotatedAt.getTime();
     if (age < 0 || age >= this.deps.reuseIntervalMs) return false;
@@ -160,7 +191,8 @@ export class SessionService {
   async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<boolean> {
     const session = await this.sessions.findById(sessionId);
     if (!session) throw new NotFoundError("Session", sessionId);
-    if (session.userId !== principal.userId) throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own sessions.");
+    if (session.userId !== principal.userId)
+      throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own sessions.");
     const ended = (await this.end([sessionId], "revoked")).length > 0;
     if (ended) {
       await this.deps.audit.record({
@@ -229,7 +261,13 @@ export class SessionService {
       refreshToken,
       tokenType: "Bearer",
       expiresIn: claims.exp - claims.iat,
-      user: { id: user.id, username: user.username, roles: user.roles, createdAt: user.createdAt, updatedAt: user.updatedAt },
+      user: {
+        id: user.id,
+        username: user.username,
+        roles: user.roles,
+        createdAt: user.createdAt,
+        updatedAt: user.updatedAt,
+      },
     };
   }
 }

@@ -25,7 +25,15 @@ export class SessionStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Records a new session (one per login or registration); its id becomes the tokens' `sid`. */
-  async create(session: { id: string; userId: string; now: Date; expiresAt: Date; chainKey: string; userAgent?: string; ip?: string }): Promise<void> {
+  async create(session: {
+    id: string;
+    userId: string;
+    now: Date;
+    expiresAt: Date;
+    chainKey: string;
+    userAgent?: string;
+    ip?: string;
+  }): Promise<void> {
     await this.db
       .insertInto("sessions")
       .values({

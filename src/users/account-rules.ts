@@ -56,7 +56,8 @@ export function IsPassword(): PropertyDecorator {
     name: "isPassword",
     validator: {
       validate: (value) => typeof value === "string" && checkPasswordRules(value) === undefined,
-      defaultMessage: (args) => (typeof args?.value === "string" && checkPasswordRules(args.value)) || "must be a string",
+      defaultMessage: (args) =>
+        (typeof args?.value === "string" && checkPasswordRules(args.value)) || "must be a string",
     },
   });
 }

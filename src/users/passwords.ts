@@ -59,7 +59,8 @@ export class PasswordHasher {
   async close(): Promise<void> {
     this.closed = true;
     const workers = [...this.idle.splice(0), ...this.busy.keys()];
-    for (const queued of [...this.busy.values(), ...this.waiting.splice(0)]) queued.reject(new Error("the password hasher was closed"));
+    for (const queued of [...this.busy.values(), ...this.waiting.splice(0)])
+      queued.reject(new Error("the password hasher was closed"));
     this.busy.clear();
     await Promise.all(workers.map((worker) => worker.terminate()));
   }

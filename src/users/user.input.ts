@@ -19,7 +19,11 @@ export class UsersArgs {
   @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
   first!: number | null;
 
-  @Field(() => Int, { nullable: true, defaultValue: 0, description: "How many of the oldest users to skip (null means 0)." })
+  @Field(() => Int, {
+    nullable: true,
+    defaultValue: 0,
+    description: "How many of the oldest users to skip (null means 0).",
+  })
   @Min(0, { message: PAGE_MESSAGES.offsetMin })
   offset!: number | null;
 }

@@ -44,5 +44,4 @@ export class UserResolver {
   ): Promise<User> {
     return this.userService.setRoles(ctx.principal!, userId, roles, clientOf(ctx));
   }
-
 }

@@ -63,7 +63,9 @@ export class UserService {
     const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(at));
     if (result === "not-found") throw new NotFoundError("User", userId);
     if (result === "last-admin") {
-      throw new BadUserInputError([{ field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" }]);
+      throw new BadUserInputError([
+        { field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" },
+      ]);
     }
     // Tokens minted before now carry the old roles: from this moment every instance uses the new ones.
     await this.deps.revocations.rolesChanged(userId, result.roles, at);

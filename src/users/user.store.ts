@@ -36,7 +36,13 @@ export class UserStore {
   ) {}
 
   /** Inserts a user; the database's unique index decides races between equal names. */
-  async insert(user: { id: string; username: string; passwordHash: string; roles: readonly Role[]; now: Date }): Promise<UserRecord> {
+  async insert(user: {
+    id: string;
+    username: string;
+    passwordHash: string;
+    roles: readonly Role[];
+    now: Date;
+  }): Promise<UserRecord> {
     const at = user.now.toISOString();
     try {
       const row = await this.db
@@ -84,7 +90,14 @@ export class UserStore {
 
   /** A page of the users, oldest first. */
   async list(page: Page): Promise<UserRecord[]> {
-    const rows = await this.db.selectFrom("users").selectAll().orderBy("created_at").orderBy("id").limit(page.first).offset(page.offset).execute();
+    const rows = await this.db
+      .selectFrom("users")
+      .selectAll()
+      .orderBy("created_at")
+      .orderBy("id")
+      .limit(page.first)
+      .offset(page.offset)
+      .execute();
     return rows.map(toRecord);
   }
 
@@ -117,7 +130,11 @@ export class UserStore {
       }
       const row = await trx
         .updateTable("users")
-        .set({ roles: JSON.stringify(normalizeRoles(roles)), updated_at: now.toISOString(), roles_changed_at: now.toISOString() })
+        .set({
+          roles: JSON.stringify(normalizeRoles(roles)),
+          updated_at: now.toISOString(),
+          roles_changed_at: now.toISOString(),
+        })
         .where("id", "=", id)
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -132,7 +149,11 @@ export class UserStore {
     if (user.roles.includes(role)) return user;
     const row = await this.db
       .updateTable("users")
-      .set({ roles: JSON.stringify(normalizeRoles([...user.roles, role])), updated_at: now.toISOString(), roles_changed_at: now.toISOString() })
+      .set({
+        roles: JSON.stringify(normalizeRoles([...user.roles, role])),
+        updated_at: now.toISOString(),
+        roles_changed_at: now.toISOString(),
+      })
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -141,7 +162,11 @@ export class UserStore {
 
   /** Replaces a user's password hash. */
   async setPasswordHash(id: string, passwordHash: string, now: Date): Promise<void> {
-    await this.db.updateTable("users").set({ password_hash: passwordHash, updated_at: now.toISOString() }).where("id", "=", id).execute();
+    await this.db
+      .updateTable("users")
+      .set({ password_hash: passwordHash, updated_at: now.toISOString() })
+      .where("id", "=", id)
+      .execute();
   }
 }
 

@@ -8,7 +8,16 @@ import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { type GraphQLResponse, assertInvalidToken, codes, loggedRejection, postBody } from "../helpers/api.js";
 import { TEST_SECRET, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { type Json, expiredClaims, headerOf, payloadOf, sign, unsigned, withClaims, withoutUndefined } from "../helpers/jwt.js";
+import {
+  type Json,
+  expiredClaims,
+  headerOf,
+  payloadOf,
+  sign,
+  unsigned,
+  withClaims,
+  withoutUndefined,
+} from "../helpers/jwt.js";
 
 // The app's clock is frozen here, so forged timestamps are exact rather than "about now".
 const NOW_MS = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -35,13 +44,24 @@ for (const kind of DATABASES) {
       appKid = headerOf(alice.token).kid as string;
       aliceClaims = { sub: decoded.sub as string, sid: decoded.sid as string, roles: decoded.roles as string[] };
       sent.add(alice.token);
-      const created = await t.gql(`mutation { createPost(input: { title: "Hi", body: "Hello" }) { id } }`, { token: alice.token });
+      const created = await t.gql(`mutation { createPost(input: { title: "Hi", body: "Hello" }) { id } }`, {
+        token: alice.token,
+      });
       postId = created.body.data.createPost.id;
     });
 
     /** Alice's claims as the app would mint them at NOW, with overrides (`undefined` removes one). */
     function claims(overrides: Json = {}): Json {
-      return withoutUndefined({ ...aliceClaims, jti: "forged-jti", fresh: true, iat: NOW, exp: NOW + TTL, iss: DEFAULT_ISSUER, aud: DEFAULT_AUDIENCE, ...overrides });
+      return withoutUndefined({
+        ...aliceClaims,
+        jti: "forged-jti",
+        fresh: true,
+        iat: NOW,
+        exp: NOW + TTL,
+        iss: DEFAULT_ISSUER,
+        aud: DEFAULT_AUDIENCE,
+        ...overrides,
+      });
     }
 
     /** Signs with jsonwebtoken; keeps the payload's own iat and never stamps the real clock's time. */
@@ -76,27 +96,83 @@ for (const kind of DATABASES) {
         header: () => `Bearer ${withClaims(alice.token, { ...payloadOf(alice.token), roles: ["ADMIN", "USER"] })}`,
         reason: "SIGNATURE_INVALID",
       },
-      { name: "a token signed with another key", header: () => `Bearer ${forge(claims(), { key: createSecretKey(randomBytes(48)) })}`, reason: "SIGNATURE_INVALID" },
+      {
+        name: "a token signed with another key",
+        header: () => `Bearer ${forge(claims(), { key: createSecretKey(randomBytes(48)) })}`,
+        reason: "SIGNATURE_INVALID",
+      },
       ...["none", "None", "NONE", "nOnE"].map((alg) => ({
         name: `an unsigned token with alg "${alg}"`,
         header: () => `Bearer ${unsigned({ alg, typ: "at+jwt" }, claims())}`,
         reason: "ALGORITHM_NOT_ALLOWED" as const,
       })),
-      { name: "a token from another issuer", header: () => `Bearer ${forge(claims({ iss: "someone-else" }))}`, reason: "ISSUER_MISMATCH" },
-      { name: "a token for another audience", header: () => `Bearer ${forge(claims({ aud: "another-api" }))}`, reason: "AUDIENCE_MISMATCH" },
-      { name: 'a token with typ "JWT"', header: () => `Bearer ${forge(claims(), { header: { typ: "JWT" } })}`, reason: "WRONG_TYPE" },
-      { name: "a token with no typ", header: () => `Bearer ${forge(claims(), { header: { typ: undefined } })}`, reason: "WRONG_TYPE" },
-      { name: "a token with no exp", header: () => `Bearer ${forge(claims({ exp: undefined }))}`, reason: "CLAIM_MISSING" },
-      { name: "a token issued a minute in the future", header: () => `Bearer ${forge(claims({ iat: NOW + 60, exp: NOW + 60 + TTL }))}`, reason: "ISSUED_IN_FUTURE" },
-      { name: "a token valid for a day", header: () => `Bearer ${forge(claims({ exp: NOW + 86400 }))}`, reason: "LIFETIME_TOO_LONG" },
-      { name: "a token claiming an unknown role", header: () => `Bearer ${forge(claims({ roles: ["ROOT"] }))}`, reason: "CLAIM_INVALID" },
-      { name: 'a token with a "jku" header', header: () => `Bearer ${forge(claims(), { header: { jku: "https://attacker.example/jwks.json" } })}`, reason: "FORBIDDEN_HEADER" },
-      { name: "a token longer than 4096 characters", header: () => `Bearer ${forge(claims({ pad: "x".repeat(4096) }))}`, reason: "TOO_LONG" },
+      {
+        name: "a token from another issuer",
+        header: () => `Bearer ${forge(claims({ iss: "someone-else" }))}`,
+        reason: "ISSUER_MISMATCH",
+      },
+      {
+        name: "a token for another audience",
+        header: () => `Bearer ${forge(claims({ aud: "another-api" }))}`,
+        reason: "AUDIENCE_MISMATCH",
+      },
+      {
+        name: 'a token with typ "JWT"',
+        header: () => `Bearer ${forge(claims(), { header: { typ: "JWT" } })}`,
+        reason: "WRONG_TYPE",
+      },
+      {
+        name: "a token with no typ",
+        header: () => `Bearer ${forge(claims(), { header: { typ: undefined } })}`,
+        reason: "WRONG_TYPE",
+      },
+      {
+        name: "a token with no exp",
+        header: () => `Bearer ${forge(claims({ exp: undefined }))}`,
+        reason: "CLAIM_MISSING",
+      },
+      {
+        name: "a token issued a minute in the future",
+        header: () => `Bearer ${forge(claims({ iat: NOW + 60, exp: NOW + 60 + TTL }))}`,
+        reason: "ISSUED_IN_FUTURE",
+      },
+      {
+        name: "a token valid for a day",
+        header: () => `Bearer ${forge(claims({ exp: NOW + 86400 }))}`,
+        reason: "LIFETIME_TOO_LONG",
+      },
+      {
+        name: "a token claiming an unknown role",
+        header: () => `Bearer ${forge(claims({ roles: ["ROOT"] }))}`,
+        reason: "CLAIM_INVALID",
+      },
+      {
+        name: 'a token with a "jku" header',
+        header: () => `Bearer ${forge(claims(), { header: { jku: "https://attacker.example/jwks.json" } })}`,
+        reason: "FORBIDDEN_HEADER",
+      },
+      {
+        name: "a token longer than 4096 characters",
+        header: () => `Bearer ${forge(claims({ pad: "x".repeat(4096) }))}`,
+        reason: "TOO_LONG",
+      },
       { name: "a value that is not a JWT", header: () => "Bearer not-a-jwt", reason: "MALFORMED" },
-      { name: "an opaque random string such as a refresh token", header: () => `Bearer ${randomBytes(32).toString("base64url")}`, reason: "MALFORMED" },
-      { name: "a token with a space inside", header: () => `Bearer ${alice.token.slice(0, 20)} ${alice.token.slice(20)}`, reason: "MALFORMED" },
+      {
+        name: "an opaque random string such as a refresh token",
+        header: () => `Bearer ${randomBytes(32).toString("base64url")}`,
+        reason: "MALFORMED",
+      },
+      {
+        name: "a token with a space inside",
+        header: () => `Bearer ${alice.token.slice(0, 20)} ${alice.token.slice(20)}`,
+        reason: "MALFORMED",
+      },
       { name: "a valid token in quotes", header: () => `Bearer "${alice.token}"`, reason: "MALFORMED" },
-      { name: "Basic credentials", header: () => `Basic ${Buffer.from("alice:correct horse battery").toString("base64")}`, reason: "MALFORMED" },
+      {
+        name: "Basic credentials",
+        header: () => `Basic ${Buffer.from("alice:correct horse battery").toString("base64")}`,
+        reason: "MALFORMED",
+      },
       { name: 'a valid token under the "Token" scheme', header: () => `Token ${alice.token}`, reason: "MALFORMED" },
       { name: "a valid token with no scheme", header: () => alice.token, reason: "MALFORMED" },
       { name: '"Bearer" with no token', header: () => "Bearer", reason: "MALFORMED" },
@@ -140,7 +216,9 @@ for (const kind of DATABASES) {
     }
 
     it("ignores a valid token in the URL query string and treats the request as anonymous", async () => {
-      const res = await postBody(`${t.url}?access_token=${encodeURIComponent(alice.token)}`, { query: PROTECTED_QUERY });
+      const res = await postBody(`${t.url}?access_token=${encodeURIComponent(alice.token)}`, {
+        query: PROTECTED_QUERY,
+      });
       assert.equal(res.status, 200);
       assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
       assert.equal(res.body.data, null);
@@ -174,11 +252,15 @@ for (const kind of DATABASES) {
       const logs = t.logs.join("\n");
       // "Bearer", "", "not-a-jwt" are too short to be secrets and could occur in a log by chance.
       const tokens = [...sent].filter((token) => token.length >= 16);
-      assert.ok(tokens.includes(expired) && tokens.includes(alice.token) && tokens.length >= 20, `checked ${tokens.length} tokens`);
+      assert.ok(
+        tokens.includes(expired) && tokens.includes(alice.token) && tokens.length >= 20,
+        `checked ${tokens.length} tokens`,
+      );
       for (const token of tokens) {
         assert.equal(logs.includes(token), false, `a sent token appears in the logs: ${token.slice(0, 24)}…`);
         const signature = token.split(".")[2];
-        if (signature && signature.length >= 16) assert.equal(logs.includes(signature), false, "a token's signature appears in the logs");
+        if (signature && signature.length >= 16)
+          assert.equal(logs.includes(signature), false, "a token's signature appears in the logs");
       }
     });
   });

@@ -42,7 +42,10 @@ for (const kind of DATABASES) {
 
     it("says BAD_CREDENTIALS for a wrong password and for an unknown username alike", async () => {
       await registerUser(t, "reasons");
-      for (const [u, p] of [["reasons", "a wrong password here"], ["nobody-at-all", PASSWORD]]) {
+      for (const [u, p] of [
+        ["reasons", "a wrong password here"],
+        ["nobody-at-all", PASSWORD],
+      ]) {
         const res = await t.gql(LOGIN, { variables: { u, p } });
         assert.equal(res.status, 200);
         assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
@@ -59,12 +62,17 @@ for (const kind of DATABASES) {
     it("says TOKEN_INVALID for a forged signature and for a header that is not a bearer token", async () => {
       const tokens = await login(t, "reasons");
       assert401(await t.gql(ME, { token: tamperedSignature(tokens.accessToken) }), ErrorReason.TOKEN_INVALID);
-      assert401(await t.gql(ME, { headers: { authorization: `Basic ${tokens.accessToken}` } }), ErrorReason.TOKEN_INVALID);
+      assert401(
+        await t.gql(ME, { headers: { authorization: `Basic ${tokens.accessToken}` } }),
+        ErrorReason.TOKEN_INVALID,
+      );
     });
 
     it("says SESSION_ENDED after logout", async () => {
       const tokens = await login(t, "reasons");
-      assert.deepEqual((await t.gql(`mutation { logout }`, { token: tokens.accessToken })).body, { data: { logout: true } });
+      assert.deepEqual((await t.gql(`mutation { logout }`, { token: tokens.accessToken })).body, {
+        data: { logout: true },
+      });
       assert401(await t.gql(ME, { token: tokens.accessToken }), ErrorReason.SESSION_ENDED);
     });
 
@@ -85,9 +93,14 @@ for (const kind of DATABASES) {
       const users = await t.gql(`{ users { id } }`, { token: other.accessToken });
       assert.deepEqual(codes(users), ["FORBIDDEN"]);
       assert.equal(reasonOf(users), ErrorReason.ROLE);
-      const created = await t.gql(`mutation { createPost(input: { title: "Mine", body: "Hands off" }) { id } }`, { token: author.accessToken });
+      const created = await t.gql(`mutation { createPost(input: { title: "Mine", body: "Hands off" }) { id } }`, {
+        token: author.accessToken,
+      });
       const id = created.body.data.createPost.id;
-      const edit = await t.gql(`mutation($id: ID!) { updatePost(id: $id, input: { title: "Yours now" }) { id } }`, { token: other.accessToken, variables: { id } });
+      const edit = await t.gql(`mutation($id: ID!) { updatePost(id: $id, input: { title: "Yours now" }) { id } }`, {
+        token: other.accessToken,
+        variables: { id },
+      });
       assert.deepEqual(codes(edit), ["FORBIDDEN"]);
       assert.equal(reasonOf(edit), ErrorReason.OWNERSHIP);
     });
@@ -110,15 +123,21 @@ for (const kind of DATABASES) {
     it("logs in and registers with a forged or ended token attached, through fragments too", async () => {
       const tokens = await login(t, "linked");
       await t.gql(`mutation { logout }`, { token: tokens.accessToken });
-      const viaFragment = await t.gql(`mutation($u: String!, $p: String!) { ...L } fragment L on Mutation { login(input: { username: $u, password: $p }) { accessToken } }`, {
-        token: tokens.accessToken,
-        variables: { u: "linked", p: PASSWORD },
-      });
+      const viaFragment = await t.gql(
+        `mutation($u: String!, $p: String!) { ...L } fragment L on Mutation { login(input: { username: $u, password: $p }) { accessToken } }`,
+        {
+          token: tokens.accessToken,
+          variables: { u: "linked", p: PASSWORD },
+        },
+      );
       assert.equal(viaFragment.status, 200);
       assert.equal(viaFragment.body.errors, undefined, JSON.stringify(viaFragment.body.errors));
-      const registered = await t.gql(`mutation { register(input: { username: "linked2", password: "${PASSWORD}" }) { user { username } } }`, {
-        headers: { authorization: "Bearer not-a-jwt" },
-      });
+      const registered = await t.gql(
+        `mutation { register(input: { username: "linked2", password: "${PASSWORD}" }) { user { username } } }`,
+        {
+          headers: { authorization: "Bearer not-a-jwt" },
+        },
+      );
       assert.deepEqual(registered.body, { data: { register: { user: { username: "linked2" } } } });
     });
 
@@ -156,7 +175,10 @@ for (const kind of DATABASES) {
         body: JSON.stringify({ query: document, operationName: "Me" }),
       });
       assert.equal(meRes.status, 401);
-      assert.equal(meRes.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="TOKEN_EXPIRED"`);
+      assert.equal(
+        meRes.headers.get("www-authenticate"),
+        `Bearer error="invalid_token", error_description="TOKEN_EXPIRED"`,
+      );
     });
   });
 }

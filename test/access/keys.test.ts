@@ -45,7 +45,10 @@ function envFor(alg: Algorithm): Record<string, string> {
 
 /** The same config startTestApp builds, for calling rotateGeneratedKey as `keys rotate` would. */
 function configFor(database: TestDatabase, env: Record<string, string>): Config {
-  return loadConfig({ NODE_ENV: "test", LOG_LEVEL: "info", JWT_SECRET_KEY: TEST_SECRET, ...database.env, ...env }, database.dataDir);
+  return loadConfig(
+    { NODE_ENV: "test", LOG_LEVEL: "info", JWT_SECRET_KEY: TEST_SECRET, ...database.env, ...env },
+    database.dataDir,
+  );
 }
 
 /** The claims of a genuine token, with a new jti and a fresh iat/exp, so only the signing key is in question. */
@@ -56,13 +59,18 @@ function freshClaims(token: string, nowMs = Date.now()): Record<string, unknown>
 }
 
 function newKeyPair(alg: Asymmetric, namedCurve = "P-256"): { privateKey: KeyObject; publicKey: KeyObject } {
-  return alg === "RS256" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve });
+  return alg === "RS256"
+    ? generateKeyPairSync("rsa", { modulusLength: 2048 })
+    : generateKeyPairSync("ec", { namedCurve });
 }
 
 /** RFC 7638 JWK thumbprint, computed here independently of src/. */
 function thumbprint(publicKey: KeyObject): string {
   const jwk = publicKey.export({ format: "jwk" }) as Record<string, string>;
-  const members = jwk.kty === "RSA" ? `{"e":"${jwk.e}","kty":"RSA","n":"${jwk.n}"}` : `{"crv":"${jwk.crv}","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`;
+  const members =
+    jwk.kty === "RSA"
+      ? `{"e":"${jwk.e}","kty":"RSA","n":"${jwk.n}"}`
+      : `{"crv":"${jwk.crv}","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`;
   return createHash("sha256").update(members).digest("base64url");
 }
 
@@ -89,7 +97,12 @@ function generatedKey(dataDir: string, kid: string): StoredKeyFile {
   return key;
 }
 
-async function fetchJwks(t: TestApp): Promise<{ status: number; headers: Headers; text: string; body: { keys: Array<JsonWebKey & Record<string, any>> } }> {
+async function fetchJwks(t: TestApp): Promise<{
+  status: number;
+  headers: Headers;
+  text: string;
+  body: { keys: Array<JsonWebKey & Record<string, any>> };
+}> {
   const { status, headers, text } = await send(new URL("/.well-known/jwks.json", t.url));
   return { status, headers, text, body: JSON.parse(text) };
 }
@@ -104,7 +117,10 @@ async function assertAccepted(t: TestApp, token: string, userId: string): Promis
 async function assertRefused(t: TestApp, token: string, reason: string): Promise<void> {
   const res = await t.gql(ME, { token });
   assert.equal(res.status, 401);
-  assert.equal(res.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="${reason === "EXPIRED" ? "TOKEN_EXPIRED" : "TOKEN_INVALID"}"`);
+  assert.equal(
+    res.headers.get("www-authenticate"),
+    `Bearer error="invalid_token", error_description="${reason === "EXPIRED" ? "TOKEN_EXPIRED" : "TOKEN_INVALID"}"`,
+  );
   assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
   const requestId = res.headers.get("x-request-id");
   assert.ok(requestId, "the response carries x-request-id");
@@ -118,7 +134,10 @@ async function assertRefused(t: TestApp, token: string, reason: string): Promise
 }
 
 /** A plain HTTP listener on 127.0.0.1 that records every request; it would serve the attacker's keys. */
-async function startKeyServer(jwks: unknown, pem: string): Promise<{ origin: string; requests: string[]; close(): Promise<void> }> {
+async function startKeyServer(
+  jwks: unknown,
+  pem: string,
+): Promise<{ origin: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(`${request.method} ${request.url}`);
@@ -154,7 +173,9 @@ for (const alg of ALGORITHMS) {
     before(async () => {
       t = await startTestApp("sqlite", { env });
       // Another deployment with keys of its own (HS256: its own secret, not the shared TEST_SECRET).
-      stranger = await startTestApp("sqlite", { env: alg === "HS256" ? { ...env, JWT_SECRET_KEY: randomBytes(48).toString("base64url") } : env });
+      stranger = await startTestApp("sqlite", {
+        env: alg === "HS256" ? { ...env, JWT_SECRET_KEY: randomBytes(48).toString("base64url") } : env,
+      });
       alice = await t.register("alice");
       kid = headerOf(alice.token).kid;
       if (alg === "HS256") {
@@ -173,7 +194,12 @@ for (const alg of ALGORITHMS) {
         attacker = {
           signer: withKey(pair.privateKey),
           kid: attackerKid,
-          jwk: { ...(pair.publicKey.export({ format: "jwk" }) as Record<string, unknown>), kid: attackerKid, alg, use: "sig" },
+          jwk: {
+            ...(pair.publicKey.export({ format: "jwk" }) as Record<string, unknown>),
+            kid: attackerKid,
+            alg,
+            use: "sig",
+          },
           pem: pair.publicKey.export({ type: "spki", format: "pem" }).toString(),
         };
       }
@@ -208,7 +234,8 @@ for (const alg of ALGORITHMS) {
       const after = await t.login("alice");
       assert.equal(headerOf(after).kid, kid);
       await assertAccepted(t, alice.token, alice.userId);
-      if (alg !== "HS256") assert.equal(generatedKeys(database.dataDir).length, 1, "the restart generated no second key");
+      if (alg !== "HS256")
+        assert.equal(generatedKeys(database.dataDir).length, 1, "the restart generated no second key");
     });
 
     if (alg === "HS256") {
@@ -240,7 +267,8 @@ for (const alg of ALGORITHMS) {
           assert.equal(key!.crv, "P-256");
           assert.deepEqual(Object.keys(key!).sort(), ["alg", "crv", "kid", "kty", "use", "x", "y"]);
         }
-        for (const member of PRIVATE_JWK_MEMBERS) assert.equal(member in key!, false, `no "${member}" in the published key`);
+        for (const member of PRIVATE_JWK_MEMBERS)
+          assert.equal(member in key!, false, `no "${member}" in the published key`);
         assert.ok(!jwks.text.includes("PRIVATE KEY"));
       });
 
@@ -251,13 +279,20 @@ for (const alg of ALGORITHMS) {
         const jwk = jwks.body.keys.find((k) => k.kid === headerOf(token).kid);
         assert.ok(jwk, "the token's kid is in the key set");
         const publicKey = createPublicKey({ key: jwk, format: "jwk" });
-        const claims = jwt.verify(token, publicKey, { algorithms: [alg], issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE }) as jwt.JwtPayload;
+        const claims = jwt.verify(token, publicKey, {
+          algorithms: [alg],
+          issuer: DEFAULT_ISSUER,
+          audience: DEFAULT_AUDIENCE,
+        }) as jwt.JwtPayload;
         assert.equal(claims.sub, alice.userId);
         assert.deepEqual(claims.roles, ["USER"]);
         assert.equal(claims.exp! - claims.iat!, ACCESS_TOKEN_TTL_SECONDS);
         // The same key refuses a token with one changed claim.
         const tampered = withClaims(token, { ...claims, roles: ["ADMIN", "USER"] });
-        assert.throws(() => jwt.verify(tampered, publicKey, { algorithms: [alg] }), { name: "JsonWebTokenError", message: "invalid signature" });
+        assert.throws(() => jwt.verify(tampered, publicKey, { algorithms: [alg] }), {
+          name: "JsonWebTokenError",
+          message: "invalid signature",
+        });
       });
     }
 
@@ -287,7 +322,11 @@ for (const alg of ALGORITHMS) {
     it("refuses a token that brings its own key in a jwk header and is signed with that key", async () => {
       const { kid: _ownKid, ...embedded } = attacker.jwk;
       for (const headerKid of [attacker.kid, kid]) {
-        const token = jws({ alg, typ: "at+jwt", kid: headerKid, jwk: embedded }, freshClaims(alice.token), attacker.signer);
+        const token = jws(
+          { alg, typ: "at+jwt", kid: headerKid, jwk: embedded },
+          freshClaims(alice.token),
+          attacker.signer,
+        );
         await assertRefused(t, token, "FORBIDDEN_HEADER");
       }
     });
@@ -299,22 +338,39 @@ for (const alg of ALGORITHMS) {
         { jku: `${keyServer.origin}/jwks.json`, x5u: `${keyServer.origin}/cert.pem` },
       ];
       for (const extra of headers) {
-        const token = jws({ alg, typ: "at+jwt", kid: attacker.kid, ...extra }, freshClaims(alice.token), attacker.signer);
+        const token = jws(
+          { alg, typ: "at+jwt", kid: attacker.kid, ...extra },
+          freshClaims(alice.token),
+          attacker.signer,
+        );
         await assertRefused(t, token, "FORBIDDEN_HEADER");
       }
       assert.deepEqual(keyServer.requests, []);
     });
 
     it("refuses a token with an unknown kid or no kid at all, even when it is signed with the app's own key", async () => {
-      await assertRefused(t, jws({ alg, typ: "at+jwt", kid: "no-such-key" }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
+      await assertRefused(
+        t,
+        jws({ alg, typ: "at+jwt", kid: "no-such-key" }, freshClaims(alice.token), realSigner),
+        "KEY_UNKNOWN",
+      );
       await assertRefused(t, jws({ alg, typ: "at+jwt" }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
       await assertRefused(t, jws({ alg, typ: "at+jwt", kid: 42 }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
     });
 
     it("looks a kid up only by exact match: its own kid in another letter case or with a trailing space is unknown", async () => {
-      const variants = [kid.toUpperCase() === kid ? kid.toLowerCase() : kid.toUpperCase(), `${kid} `, ` ${kid}`, kid.slice(0, -1)];
+      const variants = [
+        kid.toUpperCase() === kid ? kid.toLowerCase() : kid.toUpperCase(),
+        `${kid} `,
+        ` ${kid}`,
+        kid.slice(0, -1),
+      ];
       for (const variant of variants) {
-        await assertRefused(t, jws({ alg, typ: "at+jwt", kid: variant }, freshClaims(alice.token), realSigner), "KEY_UNKNOWN");
+        await assertRefused(
+          t,
+          jws({ alg, typ: "at+jwt", kid: variant }, freshClaims(alice.token), realSigner),
+          "KEY_UNKNOWN",
+        );
       }
     });
 
@@ -325,7 +381,10 @@ for (const alg of ALGORITHMS) {
       writeFileSync(planted, alg === "HS256" ? "attacker planted secret" : attacker.pem);
       const cases: Array<{ kid: string; signer: Signer }> = [
         { kid: "../keys/x", signer: alg === "HS256" ? hmac("attacker planted secret") : attacker.signer },
-        { kid: "/etc/passwd", signer: alg === "HS256" && existsSync("/etc/passwd") ? hmac(readFileSync("/etc/passwd")) : attacker.signer },
+        {
+          kid: "/etc/passwd",
+          signer: alg === "HS256" && existsSync("/etc/passwd") ? hmac(readFileSync("/etc/passwd")) : attacker.signer,
+        },
         { kid: "../../../../../../../../dev/null", signer: alg === "HS256" ? hmac("") : attacker.signer },
       ];
       if (alg !== "HS256") {
@@ -335,7 +394,11 @@ for (const alg of ALGORITHMS) {
         cases.push({ kid: file, signer: realSigner }, { kid: `../keys/${file}`, signer: realSigner });
       }
       for (const c of cases) {
-        await assertRefused(t, jws({ alg, typ: "at+jwt", kid: c.kid }, freshClaims(alice.token), c.signer), "KEY_UNKNOWN");
+        await assertRefused(
+          t,
+          jws({ alg, typ: "at+jwt", kid: c.kid }, freshClaims(alice.token), c.signer),
+          "KEY_UNKNOWN",
+        );
       }
       rmSync(planted);
     });
@@ -345,17 +408,30 @@ for (const alg of ALGORITHMS) {
       assert.notEqual(headerOf(mallory.token).kid, kid);
       await assertRefused(t, mallory.token, "KEY_UNKNOWN");
       // The same claims as a token of this app, but the stranger's key: still its kid, still unknown.
-      const strangerKey = alg === "HS256" ? undefined : generatedKey(stranger.database.dataDir, headerOf(mallory.token).kid);
+      const strangerKey =
+        alg === "HS256" ? undefined : generatedKey(stranger.database.dataDir, headerOf(mallory.token).kid);
       if (strangerKey) {
-        const token = jws(headerOf(mallory.token), freshClaims(alice.token), withKey(createPrivateKey(strangerKey.privateKeyPem!)));
+        const token = jws(
+          headerOf(mallory.token),
+          freshClaims(alice.token),
+          withKey(createPrivateKey(strangerKey.privateKeyPem!)),
+        );
         await assertRefused(t, token, "KEY_UNKNOWN");
       }
     });
 
     it('refuses alg "none" in any letter case, with or without a signature', async () => {
       for (const none of ["none", "None", "NONE"]) {
-        await assertRefused(t, jws({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), undefined), "ALGORITHM_NOT_ALLOWED");
-        await assertRefused(t, jws({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), realSigner), "ALGORITHM_NOT_ALLOWED");
+        await assertRefused(
+          t,
+          jws({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), undefined),
+          "ALGORITHM_NOT_ALLOWED",
+        );
+        await assertRefused(
+          t,
+          jws({ alg: none, typ: "at+jwt", kid }, freshClaims(alice.token), realSigner),
+          "ALGORITHM_NOT_ALLOWED",
+        );
       }
     });
   });
@@ -449,9 +525,15 @@ for (const kind of DATABASES) {
         if (alg === "HS256") {
           // The development secret is the text kept in DATA_DIR/jwt-secret, as before key rotation existed.
           const secret = readFileSync(join(first.database.dataDir, "jwt-secret"), "utf8").trim();
-          assert.equal((jwt.verify(alice.token, secret, { algorithms: ["HS256"] }) as jwt.JwtPayload).sub, alice.userId);
-        }
-        else assert.deepEqual(generatedKeys(first.database.dataDir).map((k) => k.kid), [oldKid]);
+          assert.equal(
+            (jwt.verify(alice.token, secret, { algorithms: ["HS256"] }) as jwt.JwtPayload).sub,
+            alice.userId,
+          );
+        } else
+          assert.deepEqual(
+            generatedKeys(first.database.dataDir).map((k) => k.kid),
+            [oldKid],
+          );
       });
 
       it("keeps accepting tokens of the old key after `keys rotate`, and running instances keep signing with it until they reload", async () => {
@@ -495,8 +577,12 @@ for (const kind of DATABASES) {
         it("lists both public keys in the JWKS during the grace period, the new one first", async () => {
           for (const t of [first, peer, newcomer]) {
             const jwks = await fetchJwks(t);
-            assert.deepEqual(jwks.body.keys.map((k) => k.kid), [rotated.kid, oldKid]);
-            for (const key of jwks.body.keys) for (const member of PRIVATE_JWK_MEMBERS) assert.equal(member in key, false);
+            assert.deepEqual(
+              jwks.body.keys.map((k) => k.kid),
+              [rotated.kid, oldKid],
+            );
+            for (const key of jwks.body.keys)
+              for (const member of PRIVATE_JWK_MEMBERS) assert.equal(member in key, false);
           }
         });
       } else {
@@ -519,7 +605,10 @@ for (const kind of DATABASES) {
           // The same claims signed with the current key pass: only the key is stale.
           await assertAccepted(t, signWithGeneratedKey(rotated.kid), alice.userId);
           const jwks = await fetchJwks(t);
-          assert.deepEqual(jwks.body.keys.map((k) => k.kid), alg === "RS256" ? [rotated.kid] : []);
+          assert.deepEqual(
+            jwks.body.keys.map((k) => k.kid),
+            alg === "RS256" ? [rotated.kid] : [],
+          );
         }
         // A restart does not bring the old key back.
         const restarted = await startTestApp(kind, { env, now, database: first.database });
@@ -539,7 +628,10 @@ describe("keys given in configuration", () => {
   /** Writes a PEM file into the temporary key folder and returns its path. */
   function writePem(name: string, key: KeyObject): string {
     const file = join(keyDir, name);
-    const pem = key.type === "private" ? key.export({ type: "pkcs8", format: "pem" }) : key.export({ type: "spki", format: "pem" });
+    const pem =
+      key.type === "private"
+        ? key.export({ type: "pkcs8", format: "pem" })
+        : key.export({ type: "spki", format: "pem" });
     writeFileSync(file, pem, { mode: 0o600 });
     return file;
   }
@@ -573,12 +665,23 @@ describe("keys given in configuration", () => {
     it(`signs ${alg} tokens with the key in JWT_PRIVATE_KEY_FILE, under its RFC 7638 thumbprint as kid`, async () => {
       database = newDatabase();
       oldPair = newKeyPair(alg);
-      const old = await start(database, { JWT_ALGORITHM: alg, JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: writePem(`${alg}-old.pem`, oldPair.privateKey) });
+      const old = await start(database, {
+        JWT_ALGORITHM: alg,
+        JWT_SECRET_KEY: "",
+        JWT_PRIVATE_KEY_FILE: writePem(`${alg}-old.pem`, oldPair.privateKey),
+      });
       alice = await old.register("alice");
       assert.deepEqual(headerOf(alice.token), { alg, typ: "at+jwt", kid: thumbprint(oldPair.publicKey) });
-      const claims = jwt.verify(alice.token, oldPair.publicKey, { algorithms: [alg], issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE }) as jwt.JwtPayload;
+      const claims = jwt.verify(alice.token, oldPair.publicKey, {
+        algorithms: [alg],
+        issuer: DEFAULT_ISSUER,
+        audience: DEFAULT_AUDIENCE,
+      }) as jwt.JwtPayload;
       assert.equal(claims.sub, alice.userId);
-      assert.deepEqual((await fetchJwks(old)).body.keys.map((k) => k.kid), [thumbprint(oldPair.publicKey)]);
+      assert.deepEqual(
+        (await fetchJwks(old)).body.keys.map((k) => k.kid),
+        [thumbprint(oldPair.publicKey)],
+      );
       assert.equal(existsSync(join(database.dataDir, "keys")), false, "no key was generated");
       await old.close();
     });
@@ -597,10 +700,17 @@ describe("keys given in configuration", () => {
       assert.equal(headerOf(fresh).kid, thumbprint(newPair.publicKey));
       assert.equal((jwt.verify(fresh, newPair.publicKey, { algorithms: [alg] }) as jwt.JwtPayload).sub, alice.userId);
       // Other services must still be able to verify tokens of the old key while they are in flight.
-      assert.deepEqual((await fetchJwks(current)).body.keys.map((k) => k.kid), [thumbprint(newPair.publicKey), thumbprint(oldPair.publicKey)]);
+      assert.deepEqual(
+        (await fetchJwks(current)).body.keys.map((k) => k.kid),
+        [thumbprint(newPair.publicKey), thumbprint(oldPair.publicKey)],
+      );
 
       // The previous key only verifies because it is configured: without it, the old token is refused.
-      const withoutPrevious = await start(database, { JWT_ALGORITHM: alg, JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: newKeyFile });
+      const withoutPrevious = await start(database, {
+        JWT_ALGORITHM: alg,
+        JWT_SECRET_KEY: "",
+        JWT_PRIVATE_KEY_FILE: newKeyFile,
+      });
       await assertRefused(withoutPrevious, alice.token, "KEY_UNKNOWN");
     });
   }
@@ -613,7 +723,11 @@ describe("keys given in configuration", () => {
     const alice = await old.register("alice");
     await old.close();
 
-    const current = await start(database, { JWT_ALGORITHM: "HS256", JWT_SECRET_KEY: newSecret, JWT_PREVIOUS_SECRET_KEYS: oldSecret });
+    const current = await start(database, {
+      JWT_ALGORITHM: "HS256",
+      JWT_SECRET_KEY: newSecret,
+      JWT_PREVIOUS_SECRET_KEYS: oldSecret,
+    });
     await assertAccepted(current, alice.token, alice.userId);
     const fresh = await current.login("alice");
     assert.notEqual(headerOf(fresh).kid, headerOf(alice.token).kid);
@@ -627,15 +741,33 @@ describe("keys given in configuration", () => {
 
   it("refuses to start when JWT_PRIVATE_KEY_FILE holds a key of the wrong type for JWT_ALGORITHM", async () => {
     const cases = [
-      { alg: "RS256", pair: newKeyPair("ES256"), message: "the configured key is not an RSA key, as JWT_ALGORITHM=RS256 needs" },
-      { alg: "ES256", pair: newKeyPair("RS256"), message: "the configured key is not a P-256 EC key, as JWT_ALGORITHM=ES256 needs" },
-      { alg: "ES256", pair: newKeyPair("ES256", "P-384"), message: "the configured key is not a P-256 EC key, as JWT_ALGORITHM=ES256 needs" },
+      {
+        alg: "RS256",
+        pair: newKeyPair("ES256"),
+        message: "the configured key is not an RSA key, as JWT_ALGORITHM=RS256 needs",
+      },
+      {
+        alg: "ES256",
+        pair: newKeyPair("RS256"),
+        message: "the configured key is not a P-256 EC key, as JWT_ALGORITHM=ES256 needs",
+      },
+      {
+        alg: "ES256",
+        pair: newKeyPair("ES256", "P-384"),
+        message: "the configured key is not a P-256 EC key, as JWT_ALGORITHM=ES256 needs",
+      },
     ];
     for (const [i, c] of cases.entries()) {
       const file = writePem(`mismatch-${i}.pem`, c.pair.privateKey);
-      await assert.rejects(startTestApp("sqlite", { database: newDatabase(), env: { JWT_ALGORITHM: c.alg, JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: file } }), {
-        message: c.message,
-      });
+      await assert.rejects(
+        startTestApp("sqlite", {
+          database: newDatabase(),
+          env: { JWT_ALGORITHM: c.alg, JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: file },
+        }),
+        {
+          message: c.message,
+        },
+      );
     }
     // The same for a previous public key of the wrong type.
     const rsa = writePem("mismatch-current.pem", newKeyPair("RS256").privateKey);
@@ -643,7 +775,12 @@ describe("keys given in configuration", () => {
     await assert.rejects(
       startTestApp("sqlite", {
         database: newDatabase(),
-        env: { JWT_ALGORITHM: "RS256", JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: rsa, JWT_PREVIOUS_PUBLIC_KEY_FILES: ec },
+        env: {
+          JWT_ALGORITHM: "RS256",
+          JWT_SECRET_KEY: "",
+          JWT_PRIVATE_KEY_FILE: rsa,
+          JWT_PREVIOUS_PUBLIC_KEY_FILES: ec,
+        },
       }),
       { message: "the configured key is not an RSA key, as JWT_ALGORITHM=RS256 needs" },
     );
@@ -652,12 +789,19 @@ describe("keys given in configuration", () => {
   it("refuses `keys rotate` when the keys come from configuration, and writes no key", () => {
     const database = newDatabase();
     const keyFile = writePem("rotate-refused.pem", newKeyPair("RS256").privateKey);
-    assert.throws(() => rotateGeneratedKey(configFor(database, { JWT_ALGORITHM: "RS256", JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: keyFile })), {
-      message:
-        "keys come from JWT_PRIVATE_KEY_FILE: rotate by adding the old public key to JWT_PREVIOUS_PUBLIC_KEY_FILES and pointing JWT_PRIVATE_KEY_FILE at a new key",
-    });
+    assert.throws(
+      () =>
+        rotateGeneratedKey(
+          configFor(database, { JWT_ALGORITHM: "RS256", JWT_SECRET_KEY: "", JWT_PRIVATE_KEY_FILE: keyFile }),
+        ),
+      {
+        message:
+          "keys come from JWT_PRIVATE_KEY_FILE: rotate by adding the old public key to JWT_PREVIOUS_PUBLIC_KEY_FILES and pointing JWT_PRIVATE_KEY_FILE at a new key",
+      },
+    );
     assert.throws(() => rotateGeneratedKey(configFor(database, { JWT_ALGORITHM: "HS256" })), {
-      message: "keys come from JWT_SECRET_KEY: rotate by moving it to JWT_PREVIOUS_SECRET_KEYS and setting a new JWT_SECRET_KEY",
+      message:
+        "keys come from JWT_SECRET_KEY: rotate by moving it to JWT_PREVIOUS_SECRET_KEYS and setting a new JWT_SECRET_KEY",
     });
     assert.equal(existsSync(join(database.dataDir, "keys")), false);
     assert.equal(existsSync(join(database.dataDir, "jwt-secret")), false);
@@ -701,7 +845,11 @@ describe("loadConfig and the signing keys", () => {
 
   it("refuses a JWT_PRIVATE_KEY_FILE or a JWT_PREVIOUS_PUBLIC_KEY_FILES entry that does not exist", () => {
     const missing = join(cwd, "missing.pem");
-    assert.deepEqual(problems({ JWT_ALGORITHM: "RS256", JWT_PRIVATE_KEY_FILE: missing }), ["JWT_PRIVATE_KEY_FILE must name an existing PEM file"]);
-    assert.deepEqual(problems({ JWT_ALGORITHM: "RS256", JWT_PREVIOUS_PUBLIC_KEY_FILES: missing }), ["JWT_PREVIOUS_PUBLIC_KEY_FILES must name existing PEM files"]);
+    assert.deepEqual(problems({ JWT_ALGORITHM: "RS256", JWT_PRIVATE_KEY_FILE: missing }), [
+      "JWT_PRIVATE_KEY_FILE must name an existing PEM file",
+    ]);
+    assert.deepEqual(problems({ JWT_ALGORITHM: "RS256", JWT_PREVIOUS_PUBLIC_KEY_FILES: missing }), [
+      "JWT_PREVIOUS_PUBLIC_KEY_FILES must name existing PEM files",
+    ]);
   });
 });

@@ -17,7 +17,8 @@ describe("the cache of verified access tokens", () => {
     accessTokenTtlSeconds: 900,
     now: () => clock,
   });
-  const mint = () => service.signAccessToken({ userId: "u-1", roles: [Role.USER], sessionId: "s-1", fresh: true }).token;
+  const mint = () =>
+    service.signAccessToken({ userId: "u-1", roles: [Role.USER], sessionId: "s-1", fresh: true }).token;
 
   it("still refuses a remembered token as EXPIRED once its exp has passed", () => {
     const token = mint();

@@ -44,16 +44,26 @@ async function createPost(t: TestApp, token: string, title: string, body = `Body
 async function rolesOf(t: TestApp, adminToken: string, username: string): Promise<string[]> {
   const res = await t.gql(`{ users { username roles } }`, { token: adminToken });
   assert.deepEqual(codes(res), []);
-  const user = (res.body.data.users as Array<{ username: string; roles: string[] }>).find((u) => u.username === username);
+  const user = (res.body.data.users as Array<{ username: string; roles: string[] }>).find(
+    (u) => u.username === username,
+  );
   assert.ok(user, `${username} is not listed`);
   return user.roles;
 }
 
-async function setRoles(t: TestApp, token: string | undefined, userId: string, roles: string[]): Promise<GraphQLResponse> {
-  return t.gql(`mutation($userId: ID!, $roles: [Role!]!) { setUserRoles(userId: $userId, roles: $roles) { id roles } }`, {
-    variables: { userId, roles },
-    token,
-  });
+async function setRoles(
+  t: TestApp,
+  token: string | undefined,
+  userId: string,
+  roles: string[],
+): Promise<GraphQLResponse> {
+  return t.gql(
+    `mutation($userId: ID!, $roles: [Role!]!) { setUserRoles(userId: $userId, roles: $roles) { id roles } }`,
+    {
+      variables: { userId, roles },
+      token,
+    },
+  );
 }
 
 // --- Every guarded root field, read from the built schema, so fields added later are covered too.
@@ -66,14 +76,20 @@ interface GuardedField {
   roles: string[];
 }
 
-function guardedFields(type: GraphQLObjectType | null | undefined, operation: GuardedField["operation"]): GuardedField[] {
+function guardedFields(
+  type: GraphQLObjectType | null | undefined,
+  operation: GuardedField["operation"],
+): GuardedField[] {
   return Object.values(type?.getFields() ?? {}).flatMap((field) => {
     const roles = field.extensions?.requires;
     return Array.isArray(roles) ? [{ operation, field, roles: roles as string[] }] : [];
   });
 }
 
-const GUARDED = [...guardedFields(schema.getQueryType(), "query"), ...guardedFields(schema.getMutationType(), "mutation")];
+const GUARDED = [
+  ...guardedFields(schema.getQueryType(), "query"),
+  ...guardedFields(schema.getMutationType(), "mutation"),
+];
 const ADMIN_ONLY = GUARDED.filter((g) => g.roles.length > 0 && !g.roles.includes("USER"));
 
 /** A well-formed value of an input type, good enough to get past GraphQL validation. */
@@ -159,12 +175,16 @@ for (const kind of DATABASES) {
     }
 
     it("changes nothing for anonymous callers of updatePost, deletePost, createPost and setUserRoles", async () => {
-      await t.gql(`mutation($id: ID!) { updatePost(id: $id, input: { title: "Anonymous edit" }) { id } }`, { variables: { id: alicePost } });
+      await t.gql(`mutation($id: ID!) { updatePost(id: $id, input: { title: "Anonymous edit" }) { id } }`, {
+        variables: { id: alicePost },
+      });
       await t.gql(`mutation($id: ID!) { deletePost(id: $id) }`, { variables: { id: alicePost } });
       await t.gql(`mutation { createPost(input: { title: "Anonymous", body: "Anonymous" }) { id } }`);
       await setRoles(t, undefined, alice.userId, ["ADMIN", "USER"]);
       const posts = await t.gql(`{ posts { id title body author { id } } }`);
-      assert.deepEqual(posts.body.data.posts, [{ id: alicePost, title: "Alice's first", body: "Written by Alice", author: { id: alice.userId } }]);
+      assert.deepEqual(posts.body.data.posts, [
+        { id: alicePost, title: "Alice's first", body: "Written by Alice", author: { id: alice.userId } },
+      ]);
       assert.deepEqual(await rolesOf(t, admin, "alice"), ["USER"]);
     });
 
@@ -187,18 +207,30 @@ for (const kind of DATABASES) {
     });
 
     it("refuses a USER's edit of another user's post with FORBIDDEN and leaves the post unchanged", async () => {
-      const res = await t.gql(`mutation($id: ID!) { updatePost(id: $id, input: { title: "Bob was here", body: "Defaced" }) { id } }`, {
-        variables: { id: alicePost },
-        token: bob.token,
-      });
+      const res = await t.gql(
+        `mutation($id: ID!) { updatePost(id: $id, input: { title: "Bob was here", body: "Defaced" }) { id } }`,
+        {
+          variables: { id: alicePost },
+          token: bob.token,
+        },
+      );
       assert.equal(res.status, 200);
       assert.deepEqual(codes(res), ["FORBIDDEN"]);
-      const post = await t.gql(`query($id: ID!) { post(id: $id) { title body author { id } } }`, { variables: { id: alicePost } });
-      assert.deepEqual(post.body.data.post, { title: "Alice's first", body: "Written by Alice", author: { id: alice.userId } });
+      const post = await t.gql(`query($id: ID!) { post(id: $id) { title body author { id } } }`, {
+        variables: { id: alicePost },
+      });
+      assert.deepEqual(post.body.data.post, {
+        title: "Alice's first",
+        body: "Written by Alice",
+        author: { id: alice.userId },
+      });
     });
 
     it("refuses a USER's deletion of another user's post with FORBIDDEN and the post is still there", async () => {
-      const res = await t.gql(`mutation($id: ID!) { deletePost(id: $id) }`, { variables: { id: alicePost }, token: bob.token });
+      const res = await t.gql(`mutation($id: ID!) { deletePost(id: $id) }`, {
+        variables: { id: alicePost },
+        token: bob.token,
+      });
       assert.equal(res.status, 200);
       assert.deepEqual(codes(res), ["FORBIDDEN"]);
       const post = await t.gql(`query($id: ID!) { post(id: $id) { id title } }`, { variables: { id: alicePost } });
@@ -206,18 +238,29 @@ for (const kind of DATABASES) {
     });
 
     it("lets an ADMIN edit another user's post, which keeps its author", async () => {
-      const res = await t.gql(`mutation($id: ID!) { updatePost(id: $id, input: { title: "Moderated" }) { id title body author { id } } }`, {
-        variables: { id: alicePost },
-        token: admin,
-      });
+      const res = await t.gql(
+        `mutation($id: ID!) { updatePost(id: $id, input: { title: "Moderated" }) { id title body author { id } } }`,
+        {
+          variables: { id: alicePost },
+          token: admin,
+        },
+      );
       assert.deepEqual(codes(res), []);
-      assert.deepEqual(res.body.data.updatePost, { id: alicePost, title: "Moderated", body: "Written by Alice", author: { id: alice.userId } });
+      assert.deepEqual(res.body.data.updatePost, {
+        id: alicePost,
+        title: "Moderated",
+        body: "Written by Alice",
+        author: { id: alice.userId },
+      });
       const stored = await t.gql(`query($id: ID!) { post(id: $id) { title body } }`, { variables: { id: alicePost } });
       assert.deepEqual(stored.body.data.post, { title: "Moderated", body: "Written by Alice" });
     });
 
     it("lets an ADMIN delete another user's post, after which it is gone", async () => {
-      const res = await t.gql(`mutation($id: ID!) { deletePost(id: $id) }`, { variables: { id: alicePost }, token: admin });
+      const res = await t.gql(`mutation($id: ID!) { deletePost(id: $id) }`, {
+        variables: { id: alicePost },
+        token: admin,
+      });
       assert.deepEqual(codes(res), []);
       assert.equal(res.body.data.deletePost, true);
       const gone = await t.gql(`query($id: ID!) { post(id: $id) { id } }`, { variables: { id: alicePost } });
@@ -287,7 +330,11 @@ for (const kind of DATABASES) {
       bob.token = await t.login("bob");
       const newToken = await t.gql(`{ users { username } }`, { token: bob.token });
       assert.deepEqual(codes(newToken), []);
-      assert.deepEqual(newToken.body.data.users.map((u: { username: string }) => u.username).sort(), ["alice", "bob", "root"]);
+      assert.deepEqual(newToken.body.data.users.map((u: { username: string }) => u.username).sort(), [
+        "alice",
+        "bob",
+        "root",
+      ]);
     });
 
     it("lets one of two admins take ADMIN from the other, after which the remaining one is the last admin", async () => {
@@ -335,15 +382,25 @@ for (const kind of DATABASES) {
       assert.deepEqual(codes(res), []);
       assert.deepEqual(
         res.body.data.me.posts,
-        [...aliceWrote].reverse().map((id) => ({ id, title: `Post ${written.indexOf(id) + 1}`, author: { id: alice.userId } })),
+        [...aliceWrote]
+          .reverse()
+          .map((id) => ({ id, title: `Post ${written.indexOf(id) + 1}`, author: { id: alice.userId } })),
       );
-      const viaPost = await t.gql(`query($id: ID!) { post(id: $id) { author { username posts { title } } } }`, { variables: { id: written[1] } });
-      assert.deepEqual(viaPost.body.data.post.author, { username: "bob", posts: [{ title: "Post 6" }, { title: "Post 4" }, { title: "Post 2" }] });
+      const viaPost = await t.gql(`query($id: ID!) { post(id: $id) { author { username posts { title } } } }`, {
+        variables: { id: written[1] },
+      });
+      assert.deepEqual(viaPost.body.data.post.author, {
+        username: "bob",
+        posts: [{ title: "Post 6" }, { title: "Post 4" }, { title: "Post 2" }],
+      });
     });
 
     it("lists all posts newest first, 50 by default", async () => {
       const res = await t.gql(`{ posts { id } }`);
-      assert.deepEqual(res.body.data.posts.map((p: { id: string }) => p.id), [...written].reverse());
+      assert.deepEqual(
+        res.body.data.posts.map((p: { id: string }) => p.id),
+        [...written].reverse(),
+      );
     });
 
     it("pages through posts with first and offset without gaps or repeats", async () => {

@@ -13,7 +13,16 @@ import {
 } from "../../src/access/tokens.js";
 import { secretKeyRing } from "../../src/access/keys.js";
 import { Role } from "../../src/access/roles.js";
-import { type Json, hmac, jws, replaceSegment, segment, sign as signWithJsonwebtoken, unsigned, withoutUndefined } from "../helpers/jwt.js";
+import {
+  type Json,
+  hmac,
+  jws,
+  replaceSegment,
+  segment,
+  sign as signWithJsonwebtoken,
+  unsigned,
+  withoutUndefined,
+} from "../helpers/jwt.js";
 
 // A frozen clock: every timestamp below is relative to NOW, so no test depends on the wall clock.
 const NOW_MS = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -57,7 +66,11 @@ function claims(overrides: Json = {}): Json {
 }
 
 /** Hand-builds a compact JWS with an HMAC signature, whatever the header says. */
-function forge(head: unknown, payload: unknown, options: { key?: KeyObject; hash?: "sha256" | "sha384" | "sha512" } = {}): string {
+function forge(
+  head: unknown,
+  payload: unknown,
+  options: { key?: KeyObject; hash?: "sha256" | "sha384" | "sha512" } = {},
+): string {
   return jws(head, payload, hmac(options.key ?? KEY, options.hash ?? "sha256"));
 }
 
@@ -93,7 +106,12 @@ describe("TokenService.signAccessToken", () => {
   });
 
   it("stamps iat from the injected clock and exp one TTL later", () => {
-    const { claims: minted } = service.signAccessToken({ userId: "u-1", roles: [Role.USER], sessionId: "s-1", fresh: true });
+    const { claims: minted } = service.signAccessToken({
+      userId: "u-1",
+      roles: [Role.USER],
+      sessionId: "s-1",
+      fresh: true,
+    });
     assert.equal(minted.iat, NOW);
     assert.equal(minted.exp - minted.iat, TTL);
   });
@@ -101,7 +119,12 @@ describe("TokenService.signAccessToken", () => {
 
 describe("TokenService.verifyAccessToken accepts", () => {
   it("a token it minted, returning exactly the claims it put in", () => {
-    const { token, claims: minted } = service.signAccessToken({ userId: "u-42", roles: [Role.ADMIN, Role.USER], sessionId: "s-7", fresh: true });
+    const { token, claims: minted } = service.signAccessToken({
+      userId: "u-42",
+      roles: [Role.ADMIN, Role.USER],
+      sessionId: "s-7",
+      fresh: true,
+    });
     const verified = service.verifyAccessToken(token);
     assert.deepEqual(verified, minted);
     assert.equal(verified.sub, "u-42");
@@ -120,7 +143,17 @@ describe("TokenService.verifyAccessToken accepts", () => {
     const decoded = decodeUnverified(token);
     assert.ok(decoded);
     assert.deepEqual(decoded.header, { alg: "HS256", typ: "at+jwt", kid: KID });
-    assert.deepEqual(Object.keys(decoded.payload).sort(), ["aud", "exp", "fresh", "iat", "iss", "jti", "roles", "sid", "sub"]);
+    assert.deepEqual(Object.keys(decoded.payload).sort(), [
+      "aud",
+      "exp",
+      "fresh",
+      "iat",
+      "iss",
+      "jti",
+      "roles",
+      "sid",
+      "sub",
+    ]);
   });
 
   it("a token minted after a refresh, which comes back not fresh", () => {
@@ -258,7 +291,9 @@ const failing: Record<string, FailingCase> = {
     reason: "FORBIDDEN_HEADER",
   },
   'a token with an embedded "jwk" holding the key it was signed with': {
-    token: forge(header({ jwk: { kty: "oct", k: attackerKey.toString("base64url") } }), claims(), { key: createSecretKey(attackerKey) }),
+    token: forge(header({ jwk: { kty: "oct", k: attackerKey.toString("base64url") } }), claims(), {
+      key: createSecretKey(attackerKey),
+    }),
     reason: "FORBIDDEN_HEADER",
   },
   'a token with an embedded "x5c" certificate chain': {
@@ -329,9 +364,15 @@ const failing: Record<string, FailingCase> = {
   ),
 
   // Claims of the wrong shape
-  "a token whose exp is a string": { token: forge(header(), claims({ exp: String(NOW + TTL) })), reason: "CLAIM_INVALID" },
+  "a token whose exp is a string": {
+    token: forge(header(), claims({ exp: String(NOW + TTL) })),
+    reason: "CLAIM_INVALID",
+  },
   "a token whose iat is a string": { token: forge(header(), claims({ iat: String(NOW) })), reason: "CLAIM_INVALID" },
-  "a token whose iat is not a whole number of seconds": { token: forge(header(), claims({ iat: NOW + 0.5 })), reason: "CLAIM_INVALID" },
+  "a token whose iat is not a whole number of seconds": {
+    token: forge(header(), claims({ iat: NOW + 0.5 })),
+    reason: "CLAIM_INVALID",
+  },
   "a token whose nbf is a string": { token: forge(header(), claims({ nbf: String(NOW) })), reason: "CLAIM_INVALID" },
   "a token whose sub is empty": { token: forge(header(), claims({ sub: "" })), reason: "CLAIM_INVALID" },
   "a token whose sub is a number": { token: forge(header(), claims({ sub: 42 })), reason: "CLAIM_INVALID" },
@@ -341,9 +382,18 @@ const failing: Record<string, FailingCase> = {
     token: forge(header(), claims({ roles: [Role.USER, "SUPERUSER"] })),
     reason: "CLAIM_INVALID",
   },
-  "a token whose roles are spelled in lower case": { token: forge(header(), claims({ roles: ["admin"] })), reason: "CLAIM_INVALID" },
-  "a token whose roles are a single string, not a list": { token: forge(header(), claims({ roles: "ADMIN" })), reason: "CLAIM_INVALID" },
-  'a token whose fresh claim is the string "true"': { token: forge(header(), claims({ fresh: "true" })), reason: "CLAIM_INVALID" },
+  "a token whose roles are spelled in lower case": {
+    token: forge(header(), claims({ roles: ["admin"] })),
+    reason: "CLAIM_INVALID",
+  },
+  "a token whose roles are a single string, not a list": {
+    token: forge(header(), claims({ roles: "ADMIN" })),
+    reason: "CLAIM_INVALID",
+  },
+  'a token whose fresh claim is the string "true"': {
+    token: forge(header(), claims({ fresh: "true" })),
+    reason: "CLAIM_INVALID",
+  },
 
   // Shape of the token itself
   [`a validly signed token longer than ${MAX_TOKEN_LENGTH} characters`]: {
@@ -373,14 +423,26 @@ describe("TokenService.verifyAccessToken refuses, with a stable reason code,", (
   }
 
   it("a token from a service with the same key and audience but another issuer", () => {
-    const other = new TokenService({ keys: RING, issuer: "other", audience: AUDIENCE, accessTokenTtlSeconds: TTL, now: () => NOW_MS });
+    const other = new TokenService({
+      keys: RING,
+      issuer: "other",
+      audience: AUDIENCE,
+      accessTokenTtlSeconds: TTL,
+      now: () => NOW_MS,
+    });
     const { token } = other.signAccessToken({ userId: "u-1", roles: [Role.USER], sessionId: "s-1", fresh: true });
     assertRefused(token, "ISSUER_MISMATCH");
   });
 
   it("a token it minted itself, once the clock has moved past its exp", () => {
     const { token } = service.signAccessToken({ userId: "u-1", roles: [Role.USER], sessionId: "s-1", fresh: true });
-    const later = new TokenService({ keys: RING, issuer: ISSUER, audience: AUDIENCE, accessTokenTtlSeconds: TTL, now: () => NOW_MS + TTL * 1000 });
+    const later = new TokenService({
+      keys: RING,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      accessTokenTtlSeconds: TTL,
+      now: () => NOW_MS + TTL * 1000,
+    });
     assert.throws(
       () => later.verifyAccessToken(token),
       (error: unknown) => error instanceof TokenError && error.reason === "EXPIRED",
@@ -416,12 +478,23 @@ describe("the table of failing tokens", () => {
 describe("decodeUnverified", () => {
   it("reads the header and payload of a token it could not verify (expired, signed with another key)", () => {
     const token = sign(claims({ iat: NOW - 5000, exp: NOW - 4100 }), { key: OTHER_KEY });
-    assert.deepEqual(decodeUnverified(token), { header: header(), payload: claims({ iat: NOW - 5000, exp: NOW - 4100 }) });
+    assert.deepEqual(decodeUnverified(token), {
+      header: header(),
+      payload: claims({ iat: NOW - 5000, exp: NOW - 4100 }),
+    });
   });
 
   it("reads the header and payload of a token this service minted", () => {
-    const { token, claims: minted } = service.signAccessToken({ userId: "u-1", roles: [Role.USER], sessionId: "s-1", fresh: true });
-    assert.deepEqual(decodeUnverified(token), { header: { alg: "HS256", typ: "at+jwt", kid: KID }, payload: { ...minted } });
+    const { token, claims: minted } = service.signAccessToken({
+      userId: "u-1",
+      roles: [Role.USER],
+      sessionId: "s-1",
+      fresh: true,
+    });
+    assert.deepEqual(decodeUnverified(token), {
+      header: { alg: "HS256", typ: "at+jwt", kid: KID },
+      payload: { ...minted },
+    });
   });
 
   it("reads an unsigned alg none token without treating it as valid", () => {

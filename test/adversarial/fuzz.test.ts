@@ -76,12 +76,24 @@ const INT: GqlType = { k: "scalar", name: "Int" };
 const ID: GqlType = { k: "scalar", name: "ID" };
 const ROLE: GqlType = { k: "enum", name: "Role", values: ["USER", "ADMIN"] };
 const SCOPE: GqlType = { k: "enum", name: "LogoutScope", values: ["CURRENT", "OTHERS", "ALL"] };
-const credentials = (name: string): GqlType => ({ k: "input", name, fields: { username: nonNull(STRING), password: nonNull(STRING) } });
+const credentials = (name: string): GqlType => ({
+  k: "input",
+  name,
+  fields: { username: nonNull(STRING), password: nonNull(STRING) },
+});
 const REGISTER_INPUT = credentials("RegisterInput");
 const LOGIN_INPUT = credentials("LoginInput");
-const CREATE_POST_INPUT: GqlType = { k: "input", name: "CreatePostInput", fields: { title: nonNull(STRING), body: nonNull(STRING) } };
+const CREATE_POST_INPUT: GqlType = {
+  k: "input",
+  name: "CreatePostInput",
+  fields: { title: nonNull(STRING), body: nonNull(STRING) },
+};
 const UPDATE_POST_INPUT: GqlType = { k: "input", name: "UpdatePostInput", fields: { title: STRING, body: STRING } };
-const CHANGE_PASSWORD_INPUT: GqlType = { k: "input", name: "ChangePasswordInput", fields: { currentPassword: nonNull(STRING), newPassword: nonNull(STRING) } };
+const CHANGE_PASSWORD_INPUT: GqlType = {
+  k: "input",
+  name: "ChangePasswordInput",
+  fields: { currentPassword: nonNull(STRING), newPassword: nonNull(STRING) },
+};
 
 function typeName(t: GqlType): string {
   if (t.k === "nonNull") return `${typeName(t.of)}!`;
@@ -142,7 +154,7 @@ function coerce(value: unknown, t: GqlType, literal: boolean): Coerced {
       // Written inline, a number in exponent form is a FloatValue, never an IntValue.
       const integer = typeof value === "number" && Number.isInteger(value) && !(literal && /e/i.test(String(value)));
       if (t.name === "String") return typeof value === "string" ? { ok: true, value } : FAIL;
-      if (t.name === "Int") return integer && (value) >= INT_MIN && (value) <= INT_MAX ? { ok: true, value } : FAIL;
+      if (t.name === "Int") return integer && value >= INT_MIN && value <= INT_MAX ? { ok: true, value } : FAIL;
       if (typeof value === "string") return { ok: true, value };
       return integer ? { ok: true, value: String(value) } : FAIL;
     }
@@ -162,7 +174,9 @@ function printLiteral(value: unknown, t: GqlType | undefined): string | undefine
   if (isPlainObject(value)) {
     const fields: string[] = [];
     for (const [key, v] of Object.entries(value)) {
-      const printed = NAME.test(key) ? printLiteral(v, t?.k === "input" && Object.hasOwn(t.fields, key) ? t.fields[key] : undefined) : undefined;
+      const printed = NAME.test(key)
+        ? printLiteral(v, t?.k === "input" && Object.hasOwn(t.fields, key) ? t.fields[key] : undefined)
+        : undefined;
       if (printed === undefined) return undefined;
       fields.push(`${key}: ${printed}`);
     }
@@ -182,7 +196,8 @@ function size(value: unknown): number {
 
 /** True when some string in the value holds half of a surrogate pair (the lexer refuses its escape). */
 function hasLoneSurrogate(value: unknown): boolean {
-  if (typeof value === "string") return /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value);
+  if (typeof value === "string")
+    return /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value);
   if (Array.isArray(value)) return value.some(hasLoneSurrogate);
   if (isPlainObject(value)) return Object.values(value).some(hasLoneSurrogate);
   return false;
@@ -209,7 +224,8 @@ function validatorLength(text: string): number {
 }
 const validUsername = (u: string) => /^[A-Za-z0-9_.-]{3,32}$/.test(u);
 const validPassword = (p: string) => [...p].length >= 8 && [...p].length <= 128;
-const validText = (text: string, max: number) => validatorLength(text) >= 1 && validatorLength(text) <= max && text.trim().length > 0 && !text.includes("\u0000");
+const validText = (text: string, max: number) =>
+  validatorLength(text) >= 1 && validatorLength(text) <= max && text.trim().length > 0 && !text.includes("\u0000");
 
 type Principal = "anonymous" | "USER" | "ADMIN";
 
@@ -298,7 +314,12 @@ const OPERATIONS: Operation[] = [
       return model.users.has(input.username.toLowerCase()) ? refused("BAD_USER_INPUT") : OK;
     },
     apply: (model, _who, { input }, data) => {
-      model.users.set(input.username.toLowerCase(), { id: data.user.id, username: input.username, password: input.password, roles: ["USER"] });
+      model.users.set(input.username.toLowerCase(), {
+        id: data.user.id,
+        username: input.username,
+        password: input.password,
+        roles: ["USER"],
+      });
     },
   },
   {
@@ -328,7 +349,8 @@ const OPERATIONS: Operation[] = [
     guard: (_model, who) => signedIn(who),
     args: [{ name: "input", type: nonNull(CREATE_POST_INPUT), hint: "input" }],
     selection: "{ id author { id } }",
-    predict: (_model, who, { input }) => signedIn(who) ?? (validText(input.title, 200) && validText(input.body, 20_000) ? OK : refused("BAD_USER_INPUT")),
+    predict: (_model, who, { input }) =>
+      signedIn(who) ?? (validText(input.title, 200) && validText(input.body, 20_000) ? OK : refused("BAD_USER_INPUT")),
     apply: (model, _who, _args, data) => {
       model.posts.set(data.id, data.author.id);
     },
@@ -374,7 +396,8 @@ const OPERATIONS: Operation[] = [
       if (guard) return guard;
       if (!validPassword(input.currentPassword) || !validPassword(input.newPassword)) return refused("BAD_USER_INPUT");
       const user = principalUser(model, who);
-      if (input.currentPassword !== user.password || input.newPassword === input.currentPassword) return refused("BAD_USER_INPUT");
+      if (input.currentPassword !== user.password || input.newPassword === input.currentPassword)
+        return refused("BAD_USER_INPUT");
       return OK;
     },
     apply: (model, who, { input }) => {
@@ -390,7 +413,8 @@ const OPERATIONS: Operation[] = [
       { name: "offset", type: nonNull(INT), hasDefault: true, hint: "int" },
     ],
     selection: "{ id }",
-    predict: (_model, _who, { first, offset }) => ((first ?? 50) >= 1 && (first ?? 50) <= 100 && (offset ?? 0) >= 0 ? OK : refused("BAD_USER_INPUT")),
+    predict: (_model, _who, { first, offset }) =>
+      (first ?? 50) >= 1 && (first ?? 50) <= 100 && (offset ?? 0) >= 0 ? OK : refused("BAD_USER_INPUT"),
   },
   {
     field: "post",
@@ -415,7 +439,8 @@ const OPERATIONS: Operation[] = [
       const target = userById(model, userId);
       if (!target) return refused("NOT_FOUND");
       const admins = [...model.users.values()].filter((u) => u.roles.includes("ADMIN"));
-      if (target.roles.includes("ADMIN") && !roles.includes("ADMIN") && admins.length <= 1) return refused("BAD_USER_INPUT");
+      if (target.roles.includes("ADMIN") && !roles.includes("ADMIN") && admins.length <= 1)
+        return refused("BAD_USER_INPUT");
       return OK;
     },
     apply: (model, _who, { userId, roles }) => {
@@ -468,14 +493,88 @@ const AUDIT_EVENTS: Operation = {
 // Generators.
 
 const UNICODE_PIECES = [
-  "é", "ß", "日本語", "😀", "👩‍👩‍👧", "e\u0301", "\u0301\u0301\u0301", "\u202e", "\u200b", "\ufeff", "\u2028", "\u0000", "\u0007",
-  "\t", "\n", " ", "عربى", "עברית", "❤\ufe0f", "\ufe0f", "Ω", "𝔘𝔫𝔦", "\ud800", "\udc00", "%", "_", "'", '"', "\\", "--", "/*", "${x}", "<script>",
+  "é",
+  "ß",
+  "日本語",
+  "😀",
+  "👩‍👩‍👧",
+  "e\u0301",
+  "\u0301\u0301\u0301",
+  "\u202e",
+  "\u200b",
+  "\ufeff",
+  "\u2028",
+  "\u0000",
+  "\u0007",
+  "\t",
+  "\n",
+  " ",
+  "عربى",
+  "עברית",
+  "❤\ufe0f",
+  "\ufe0f",
+  "Ω",
+  "𝔘𝔫𝔦",
+  "\ud800",
+  "\udc00",
+  "%",
+  "_",
+  "'",
+  '"',
+  "\\",
+  "--",
+  "/*",
+  "${x}",
+  "<script>",
 ];
 const SPECIAL_STRINGS = [
-  "", " ", "   \t\n", "null", "undefined", "true", "0", "-1", "NaN", "ADMIN", "USER", "CURRENT", "ALL", "' OR 1=1 --", "'; DROP TABLE users; --",
-  "%", "_", "%%", "\\", "{\"$gt\": \"\"}", "../../etc/passwd", "\u0000", "a\u0000b", "__proto__", "constructor", "rt_", "Bearer x",
+  "",
+  " ",
+  "   \t\n",
+  "null",
+  "undefined",
+  "true",
+  "0",
+  "-1",
+  "NaN",
+  "ADMIN",
+  "USER",
+  "CURRENT",
+  "ALL",
+  "' OR 1=1 --",
+  "'; DROP TABLE users; --",
+  "%",
+  "_",
+  "%%",
+  "\\",
+  '{"$gt": ""}',
+  "../../etc/passwd",
+  "\u0000",
+  "a\u0000b",
+  "__proto__",
+  "constructor",
+  "rt_",
+  "Bearer x",
 ];
-const INTERESTING_INTS = [0, 1, -1, 2, 49, 50, 99, 100, 101, INT_MAX, INT_MAX + 1, INT_MIN, INT_MIN - 1, 2 ** 53, 1e21, 1.5, -0.5];
+const INTERESTING_INTS = [
+  0,
+  1,
+  -1,
+  2,
+  49,
+  50,
+  99,
+  100,
+  101,
+  INT_MAX,
+  INT_MAX + 1,
+  INT_MIN,
+  INT_MIN - 1,
+  2 ** 53,
+  1e21,
+  1.5,
+  -0.5,
+];
 const RULE_LENGTHS = [0, 1, 2, 3, 7, 8, 31, 32, 33, 127, 128, 129, 199, 200, 201, 20_000, 20_001];
 
 class Generator {
@@ -492,7 +591,8 @@ class Generator {
 
   unicode(pieces: number): string {
     let out = "";
-    for (let i = 0; i < pieces; i++) out += this.r.chance(0.3) ? this.ascii(this.r.int(1, 4)) : this.r.pick(UNICODE_PIECES);
+    for (let i = 0; i < pieces; i++)
+      out += this.r.chance(0.3) ? this.ascii(this.r.int(1, 4)) : this.r.pick(UNICODE_PIECES);
     return out;
   }
 
@@ -563,7 +663,16 @@ class Generator {
       [1.5, () => undefined],
       [2, () => this.r.pick(INTERESTING_INTS)],
       [1, () => this.r.chance(0.5)],
-      [depth < 2 ? 1 : 0, () => Object.fromEntries(Array.from({ length: this.r.int(0, 3) }, () => [this.r.pick(["a", "username", "$gt", "id", "x y", "ä"]), this.any(depth + 1)]))],
+      [
+        depth < 2 ? 1 : 0,
+        () =>
+          Object.fromEntries(
+            Array.from({ length: this.r.int(0, 3) }, () => [
+              this.r.pick(["a", "username", "$gt", "id", "x y", "ä"]),
+              this.any(depth + 1),
+            ]),
+          ),
+      ],
       [depth < 2 ? 1 : 0, () => Array.from({ length: this.r.int(0, 4) }, () => this.any(depth + 1))],
     ]);
   }
@@ -580,7 +689,9 @@ class Generator {
         if ((hint === "id" || hint === "refresh") && this.r.chance(0.5)) return this.hinted(hint);
         return this.string(fieldHint(fieldName) ?? hint);
       case "enum":
-        return this.r.chance(0.6) ? this.r.pick(inner.values) : this.r.pick([inner.values[0]!.toLowerCase(), "ROOT", "", " ADMIN", "ADMIN\u0000"]);
+        return this.r.chance(0.6)
+          ? this.r.pick(inner.values)
+          : this.r.pick([inner.values[0]!.toLowerCase(), "ROOT", "", " ADMIN", "ADMIN\u0000"]);
       case "list": {
         const length = this.r.weighted<number>([
           [6, () => this.r.int(0, 4)],
@@ -598,8 +709,10 @@ class Generator {
         }
         if (this.r.chance(0.1)) out[this.r.pick(["roles", "isAdmin", "id", "__typename", "extra field"])] = this.any();
         // Own members named like prototype pollution (an assignment would not make them own members).
-        if (this.r.chance(0.02)) Object.defineProperty(out, "__proto__", { value: { roles: ["ADMIN"] }, enumerable: true });
-        if (this.r.chance(0.02)) Object.defineProperty(out, "constructor", { value: { prototype: { roles: ["ADMIN"] } }, enumerable: true });
+        if (this.r.chance(0.02))
+          Object.defineProperty(out, "__proto__", { value: { roles: ["ADMIN"] }, enumerable: true });
+        if (this.r.chance(0.02))
+          Object.defineProperty(out, "constructor", { value: { prototype: { roles: ["ADMIN"] } }, enumerable: true });
         return out;
       }
       case "nonNull":
@@ -636,7 +749,11 @@ function buildCase(r: Random, gen: Generator, model: Model, op: Operation, who: 
   for (const arg of op.args) values[arg.name] = gen.forType(arg.type, arg.hint);
   const sent = JSON.parse(JSON.stringify(values)) as Record<string, unknown>;
 
-  const printable = op.args.every((arg) => sent[arg.name] === undefined || (printLiteral(sent[arg.name], arg.type) !== undefined && size(sent[arg.name]) <= 40));
+  const printable = op.args.every(
+    (arg) =>
+      sent[arg.name] === undefined ||
+      (printLiteral(sent[arg.name], arg.type) !== undefined && size(sent[arg.name]) <= 40),
+  );
   const inline = printable && r.chance(0.25);
   const keyword = op.mutation ? "mutation" : "query";
   const selection = op.selection ? ` ${op.selection}` : "";
@@ -648,13 +765,16 @@ function buildCase(r: Random, gen: Generator, model: Model, op: Operation, who: 
 
   if (inline) {
     const unknownArgument = r.chance(0.05);
-    const written = op.args.filter((arg) => sent[arg.name] !== undefined).map((arg) => `${arg.name}: ${printLiteral(sent[arg.name], arg.type)}`);
+    const written = op.args
+      .filter((arg) => sent[arg.name] !== undefined)
+      .map((arg) => `${arg.name}: ${printLiteral(sent[arg.name], arg.type)}`);
     if (unknownArgument) written.push("isAdmin: true");
     query = `${keyword} Fuzz { ${op.field}${written.length ? `(${written.join(", ")})` : ""}${selection} }`;
     if (op.args.some((arg) => hasLoneSurrogate(sent[arg.name]))) failure = { kind: "parse" };
     else if (unknownArgument) failure = { kind: "invalid" };
     // The cost limit multiplies a literal `first` (its selection `{ id }` costs 3.5 a post).
-    else if (typeof sent.first === "number" && Number.isInteger(sent.first) && 3.5 * sent.first > 5000) failure = { kind: "invalid" };
+    else if (typeof sent.first === "number" && Number.isInteger(sent.first) && 3.5 * sent.first > 5000)
+      failure = { kind: "invalid" };
     for (const arg of op.args) {
       if (failure) break;
       const value = sent[arg.name];
@@ -669,7 +789,10 @@ function buildCase(r: Random, gen: Generator, model: Model, op: Operation, who: 
   } else {
     // Arguments with a default may get a nullable variable: graphql-js allows that, and an explicit
     // null then reaches the argument check at execution.
-    const declared = op.args.map((arg) => ({ arg, type: arg.hasDefault && arg.type.k === "nonNull" && r.chance(0.5) ? arg.type.of : arg.type }));
+    const declared = op.args.map((arg) => ({
+      arg,
+      type: arg.hasDefault && arg.type.k === "nonNull" && r.chance(0.5) ? arg.type.of : arg.type,
+    }));
     const definitions = declared.map(({ arg, type }) => `$${arg.name}: ${typeName(type)}`).join(", ");
     const uses = op.args.map((arg) => `${arg.name}: $${arg.name}`).join(", ");
     query = `${keyword} Fuzz${definitions ? `(${definitions})` : ""} { ${op.field}${uses ? `(${uses})` : ""}${selection} }`;
@@ -687,7 +810,10 @@ function buildCase(r: Random, gen: Generator, model: Model, op: Operation, who: 
       if (!c.ok) failure = { kind: "coercion" };
       else args[arg.name] = c.value;
     }
-    if (!failure && declared.some(({ arg, type }) => arg.type.k === "nonNull" && type.k !== "nonNull" && sent[arg.name] === null)) {
+    if (
+      !failure &&
+      declared.some(({ arg, type }) => arg.type.k === "nonNull" && type.k !== "nonNull" && sent[arg.name] === null)
+    ) {
       failure = refused("BAD_USER_INPUT");
     }
   }
@@ -724,7 +850,10 @@ function check(index: number, c: Case, res: RawResponse): void {
   }
   const expectAll = (status: number, code: string) => {
     assert.equal(res.status, status, `status\n${why()}`);
-    assert.ok(codes.length >= 1 && codes.every((c) => c === code), `codes ${JSON.stringify(codes)}, expected ${code}\n${why()}`);
+    assert.ok(
+      codes.length >= 1 && codes.every((c) => c === code),
+      `codes ${JSON.stringify(codes)}, expected ${code}\n${why()}`,
+    );
     assert.equal("data" in res.json, false, `a refused request has no data\n${why()}`);
   };
   switch (c.expected.kind) {
@@ -767,7 +896,11 @@ for (const kind of DATABASES) {
       for (const role of ["USER", "ADMIN"] as const) {
         const user = userById(model, model.tokens[role].userId)!;
         const session = await login(t, user.username, { password: user.password });
-        model.tokens[role] = { token: session.accessToken, userId: session.userId, sid: sessionOf(session.accessToken) };
+        model.tokens[role] = {
+          token: session.accessToken,
+          userId: session.userId,
+          sid: sessionOf(session.accessToken),
+        };
         model.sessions.set(model.tokens[role].sid, session.userId);
       }
       const fuzzer = userById(model, model.tokens.USER.userId)!;
@@ -777,10 +910,19 @@ for (const kind of DATABASES) {
 
     /** Puts every role back as setup made it (through the service, as an admin tool would). */
     async function restoreRoles(): Promise<void> {
-      const actor: AppPrincipal = { userId: "fuzz-harness", roles: [Role.ADMIN], sessionId: "fuzz-harness", tokenId: "fuzz-harness", fresh: true };
+      const actor: AppPrincipal = {
+        userId: "fuzz-harness",
+        roles: [Role.ADMIN],
+        sessionId: "fuzz-harness",
+        tokenId: "fuzz-harness",
+        fresh: true,
+      };
       // The admin first, so the last-admin rule never stands in the way.
       const users = [...model.users.values()];
-      for (const user of [...users.filter((u) => u.username === ADMIN.username), ...users.filter((u) => u.username !== ADMIN.username)]) {
+      for (const user of [
+        ...users.filter((u) => u.username === ADMIN.username),
+        ...users.filter((u) => u.username !== ADMIN.username),
+      ]) {
         const roles = user.username === ADMIN.username ? [Role.ADMIN, Role.USER] : [Role.USER];
         if (user.roles.join() === roles.join()) continue;
         await t.app.users.setRoles(actor, user.id, roles);
@@ -795,10 +937,16 @@ for (const kind of DATABASES) {
       const refresher = await registerUser(t, "refresher", { password: "refresher password 1" });
       model = {
         users: new Map([
-          [ADMIN.username, { id: adminSession.userId, username: ADMIN.username, password: ADMIN.password, roles: ["ADMIN", "USER"] }],
+          [
+            ADMIN.username,
+            { id: adminSession.userId, username: ADMIN.username, password: ADMIN.password, roles: ["ADMIN", "USER"] },
+          ],
           ["fuzzuser", { id: fuzzer.userId, username: "fuzzuser", password: "fuzz password 1", roles: ["USER"] }],
           ["victim", { id: victim.userId, username: "victim", password: "victim password 1", roles: ["USER"] }],
-          ["refresher", { id: refresher.userId, username: "refresher", password: "refresher password 1", roles: ["USER"] }],
+          [
+            "refresher",
+            { id: refresher.userId, username: "refresher", password: "refresher password 1", roles: ["USER"] },
+          ],
         ]),
         posts: new Map(),
         sessions: new Map([
@@ -807,13 +955,28 @@ for (const kind of DATABASES) {
         ]),
         tokens: {
           USER: { token: fuzzer.accessToken, userId: fuzzer.userId, sid: sessionOf(fuzzer.accessToken) },
-          ADMIN: { token: adminSession.accessToken, userId: adminSession.userId, sid: sessionOf(adminSession.accessToken) },
+          ADMIN: {
+            token: adminSession.accessToken,
+            userId: adminSession.userId,
+            sid: sessionOf(adminSession.accessToken),
+          },
         },
         refreshToken: refresher.refreshToken,
       };
       await signInPrincipals();
-      for (const [token, title] of [[fuzzer.accessToken, "the fuzzer's"], [victim.accessToken, "the victim's"], [adminSession.accessToken, "the admin's"]] as const) {
-        const res = await postJson(t.url, { query: `mutation($i: CreatePostInput!) { createPost(input: $i) { id author { id } } }`, variables: { i: { title, body: "post" } } }, { authorization: `Bearer ${token}` });
+      for (const [token, title] of [
+        [fuzzer.accessToken, "the fuzzer's"],
+        [victim.accessToken, "the victim's"],
+        [adminSession.accessToken, "the admin's"],
+      ] as const) {
+        const res = await postJson(
+          t.url,
+          {
+            query: `mutation($i: CreatePostInput!) { createPost(input: $i) { id author { id } } }`,
+            variables: { i: { title, body: "post" } },
+          },
+          { authorization: `Bearer ${token}` },
+        );
         model.posts.set(res.json.data.createPost.id, res.json.data.createPost.author.id);
       }
       // auditEvents joins the fuzz once the schema has it (it is not part of this branch yet).
@@ -823,7 +986,9 @@ for (const kind of DATABASES) {
     });
 
     it(`answers ${CASES} random requests with the predicted 4xx or coded error, never a 5xx, and changes nothing it refuses`, async (c) => {
-      c.diagnostic(`seed ${SEED} (FUZZ_SEED=${SEED} replays this run), ${CASES} cases, operations: ${operations.map((o) => o.field).join(", ")}`);
+      c.diagnostic(
+        `seed ${SEED} (FUZZ_SEED=${SEED} replays this run), ${CASES} cases, operations: ${operations.map((o) => o.field).join(", ")}`,
+      );
       const r = new Random(SEED);
       const gen = new Generator(r, model);
       const ran: Case[] = [];
@@ -837,7 +1002,8 @@ for (const kind of DATABASES) {
         const kase = buildCase(r, gen, model, op, who);
         ran.push(kase);
         const before = await snapshot(t.app.database.db);
-        const headers: Record<string, string> = who === "anonymous" ? {} : { authorization: `Bearer ${model.tokens[who].token}` };
+        const headers: Record<string, string> =
+          who === "anonymous" ? {} : { authorization: `Bearer ${model.tokens[who].token}` };
         const res = await postJson(t.url, kase.body, headers);
         check(index, kase, res);
 
@@ -852,7 +1018,10 @@ for (const kind of DATABASES) {
       }
 
       for (const [field, count] of countBy(ran, (k) => k.op.field)) c.diagnostic(`${field}: ${count}`);
-      for (const [outcome, count] of countBy(ran, (k) => (k.expected.kind === "refused" ? k.expected.code : k.expected.kind))) c.diagnostic(`predicted ${outcome}: ${count}`);
+      for (const [outcome, count] of countBy(ran, (k) =>
+        k.expected.kind === "refused" ? k.expected.code : k.expected.kind,
+      ))
+        c.diagnostic(`predicted ${outcome}: ${count}`);
       c.diagnostic(`inline: ${ran.filter((k) => k.inline).length}, variables: ${ran.filter((k) => !k.inline).length}`);
       // The run must have exercised the refusals it exists for, not only successes.
       assert.ok(ran.filter((k) => k.expected.kind === "coercion").length >= 10, "too few type errors generated");

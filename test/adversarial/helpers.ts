@@ -10,14 +10,19 @@ import type { Database } from "../../src/db/schema.js";
 import { ErrorCode, ProtocolErrorCode } from "../../src/errors.js";
 
 /** Every `extensions.code` docs/errors.md documents: the service's own and the protocol layer's. */
-export const DOCUMENTED_CODES: ReadonlySet<string> = new Set<string>([...Object.values(ErrorCode), ...Object.values(ProtocolErrorCode)]);
+export const DOCUMENTED_CODES: ReadonlySet<string> = new Set<string>([
+  ...Object.values(ErrorCode),
+  ...Object.values(ProtocolErrorCode),
+]);
 
 /**
  * A plain HTTP listener on 127.0.0.1 that stands in for an attacker's key server: it counts every
  * TCP connection and every request, and serves `body` to whatever asks. A verifier that followed a
  * `jku`, `x5u` or URL-shaped `kid` would show up here.
  */
-export async function startTrap(body: string): Promise<{ origin: string; connections: () => number; requests: string[]; close(): Promise<void> }> {
+export async function startTrap(
+  body: string,
+): Promise<{ origin: string; connections: () => number; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   let connections = 0;
   const server: Server = createServer((request, response) => {
@@ -55,14 +60,19 @@ export interface Snapshot {
  * sets a user's roles to the ones it already has.
  */
 export async function snapshot(db: Kysely<Database>, options: { ignoreUserTimes?: boolean } = {}): Promise<Snapshot> {
-  const text = (rows: unknown[]) => JSON.stringify(rows, (_key, value: unknown) => (value instanceof Date ? value.toISOString() : value));
+  const text = (rows: unknown[]) =>
+    JSON.stringify(rows, (_key, value: unknown) => (value instanceof Date ? value.toISOString() : value));
   const userColumns = ["id", "username", "username_normalized", "password_hash", "roles", "created_at"] as const;
   const [users, posts, sessions, refreshTokens] = await Promise.all([
     options.ignoreUserTimes
       ? db.selectFrom("users").select(userColumns).orderBy("id").execute()
       : db.selectFrom("users").selectAll().orderBy("id").execute(),
     db.selectFrom("posts").selectAll().orderBy("id").execute(),
-    db.selectFrom("sessions").select(["id", "user_id", "created_at", "expires_at", "user_agent", "ip", "revoked_at", "revoked_reason"]).orderBy("id").execute(),
+    db
+      .selectFrom("sessions")
+      .select(["id", "user_id", "created_at", "expires_at", "user_agent", "ip", "revoked_at", "revoked_reason"])
+      .orderBy("id")
+      .execute(),
     db.selectFrom("refresh_tokens").selectAll().orderBy("id").execute(),
   ]);
   return { users: text(users), posts: text(posts), sessions: text(sessions), refresh_tokens: text(refreshTokens) };

@@ -4,7 +4,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { type GraphQLInputType, type GraphQLSchema, getNamedType, getNullableType, isEnumType, isInputObjectType, isListType, isScalarType } from "graphql";
+import {
+  type GraphQLInputType,
+  type GraphQLSchema,
+  getNamedType,
+  getNullableType,
+  isEnumType,
+  isInputObjectType,
+  isListType,
+  isScalarType,
+} from "graphql";
 
 import { WELL_FORMED_RULE } from "../../src/graphql/validation.js";
 import { PASSWORD, sessionOf } from "../helpers/api.js";
@@ -51,28 +60,97 @@ const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { a
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`;
 
 const ROWS: Row[] = [
-  { name: "createPost title", field: "title", send: (s, bad) => gql(s, CREATE_POST, { input: { title: `Hello ${bad}`, body: "World" } }, s.author.token) },
-  { name: "createPost body", field: "body", send: (s, bad) => gql(s, CREATE_POST, { input: { title: "Hello", body: `World ${bad}!` } }, s.author.token) },
-  { name: "updatePost title", field: "title", send: (s, bad) => gql(s, UPDATE_POST, { id: s.postId, input: { title: bad } }, s.author.token) },
-  { name: "updatePost body", field: "body", send: (s, bad) => gql(s, UPDATE_POST, { id: s.postId, input: { body: `x${bad}` } }, s.author.token) },
-  { name: "updatePost id", field: "id", send: (s, bad) => gql(s, UPDATE_POST, { id: `${s.postId}${bad}`, input: { title: "Changed" } }, s.author.token) },
-  { name: "deletePost id", field: "id", send: (s, bad) => gql(s, `mutation($id: ID!) { deletePost(id: $id) }`, { id: `${s.postId}${bad}` }, s.author.token) },
-  { name: "post id", field: "id", data: { post: null }, send: (s, bad) => gql(s, `query($id: ID!) { post(id: $id) { id } }`, { id: bad }) },
-  { name: "register username", field: "username", send: (s, bad) => gql(s, REGISTER, { input: { username: `newbie${bad}`, password: PASSWORD } }) },
-  { name: "register password", field: "password", send: (s, bad) => gql(s, REGISTER, { input: { username: "newbie", password: `${PASSWORD}${bad}` } }) },
-  { name: "login username", field: "username", send: (s, bad) => gql(s, LOGIN, { input: { username: `author${bad}`, password: PASSWORD } }) },
-  { name: "login password", field: "password", send: (s, bad) => gql(s, LOGIN, { input: { username: "author", password: `${PASSWORD}${bad}` } }) },
+  {
+    name: "createPost title",
+    field: "title",
+    send: (s, bad) => gql(s, CREATE_POST, { input: { title: `Hello ${bad}`, body: "World" } }, s.author.token),
+  },
+  {
+    name: "createPost body",
+    field: "body",
+    send: (s, bad) => gql(s, CREATE_POST, { input: { title: "Hello", body: `World ${bad}!` } }, s.author.token),
+  },
+  {
+    name: "updatePost title",
+    field: "title",
+    send: (s, bad) => gql(s, UPDATE_POST, { id: s.postId, input: { title: bad } }, s.author.token),
+  },
+  {
+    name: "updatePost body",
+    field: "body",
+    send: (s, bad) => gql(s, UPDATE_POST, { id: s.postId, input: { body: `x${bad}` } }, s.author.token),
+  },
+  {
+    name: "updatePost id",
+    field: "id",
+    send: (s, bad) => gql(s, UPDATE_POST, { id: `${s.postId}${bad}`, input: { title: "Changed" } }, s.author.token),
+  },
+  {
+    name: "deletePost id",
+    field: "id",
+    send: (s, bad) => gql(s, `mutation($id: ID!) { deletePost(id: $id) }`, { id: `${s.postId}${bad}` }, s.author.token),
+  },
+  {
+    name: "post id",
+    field: "id",
+    data: { post: null },
+    send: (s, bad) => gql(s, `query($id: ID!) { post(id: $id) { id } }`, { id: bad }),
+  },
+  {
+    name: "register username",
+    field: "username",
+    send: (s, bad) => gql(s, REGISTER, { input: { username: `newbie${bad}`, password: PASSWORD } }),
+  },
+  {
+    name: "register password",
+    field: "password",
+    send: (s, bad) => gql(s, REGISTER, { input: { username: "newbie", password: `${PASSWORD}${bad}` } }),
+  },
+  {
+    name: "login username",
+    field: "username",
+    send: (s, bad) => gql(s, LOGIN, { input: { username: `author${bad}`, password: PASSWORD } }),
+  },
+  {
+    name: "login password",
+    field: "password",
+    send: (s, bad) => gql(s, LOGIN, { input: { username: "author", password: `${PASSWORD}${bad}` } }),
+  },
   {
     name: "changePassword newPassword",
     field: "newPassword",
-    send: (s, bad) => gql(s, `mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, { input: { currentPassword: PASSWORD, newPassword: `new password ${bad}` } }, s.author.token),
+    send: (s, bad) =>
+      gql(
+        s,
+        `mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`,
+        { input: { currentPassword: PASSWORD, newPassword: `new password ${bad}` } },
+        s.author.token,
+      ),
   },
-  { name: "refreshToken", field: "refreshToken", send: (s, bad) => gql(s, `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, { r: `${s.refreshToken}${bad}` }) },
-  { name: "revokeSession id", field: "id", send: (s, bad) => gql(s, `mutation($id: ID!) { revokeSession(id: $id) }`, { id: `${s.sessionId}${bad}` }, s.author.token) },
+  {
+    name: "refreshToken",
+    field: "refreshToken",
+    send: (s, bad) =>
+      gql(s, `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, {
+        r: `${s.refreshToken}${bad}`,
+      }),
+  },
+  {
+    name: "revokeSession id",
+    field: "id",
+    send: (s, bad) =>
+      gql(s, `mutation($id: ID!) { revokeSession(id: $id) }`, { id: `${s.sessionId}${bad}` }, s.author.token),
+  },
   {
     name: "setUserRoles userId",
     field: "userId",
-    send: (s, bad) => gql(s, `mutation($id: ID!) { setUserRoles(userId: $id, roles: [ADMIN]) { id } }`, { id: `${s.author.userId}${bad}` }, s.adminToken),
+    send: (s, bad) =>
+      gql(
+        s,
+        `mutation($id: ID!) { setUserRoles(userId: $id, roles: [ADMIN]) { id } }`,
+        { id: `${s.author.userId}${bad}` },
+        s.adminToken,
+      ),
   },
 ];
 
@@ -93,7 +171,13 @@ function assertRefused(res: RawResponse, fields: readonly string[], data: unknow
   assert.deepEqual(errorCodes(res), ["BAD_USER_INPUT"], res.text);
   assert.deepEqual(res.json.data, data, res.text);
   assert.deepEqual(wellFormedProblems(res), expectedProblems(fields), res.text);
-  assert.ok(!/[\ud800-\udfff]/.test(res.text) && !res.text.includes("\\ud8") && !res.text.includes("\\udc") && !res.text.includes("\\ude"), "the value is not echoed");
+  assert.ok(
+    !/[\ud800-\udfff]/.test(res.text) &&
+      !res.text.includes("\\ud8") &&
+      !res.text.includes("\\udc") &&
+      !res.text.includes("\\ude"),
+    "the value is not echoed",
+  );
 }
 
 /** A value of `type` for the schema walk: every String and ID leaf is `bad`; other leaves get a valid value. */
@@ -102,7 +186,10 @@ function fill(type: GraphQLInputType, bad: string, path: string, leaves: string[
   if (isListType(nullable)) return [fill(nullable.ofType, bad, `${path}.0`, leaves)];
   if (isInputObjectType(nullable)) {
     return Object.fromEntries(
-      Object.values(nullable.getFields()).map((field) => [field.name, fill(field.type, bad, path === "" ? field.name : `${path}.${field.name}`, leaves)]),
+      Object.values(nullable.getFields()).map((field) => [
+        field.name,
+        fill(field.type, bad, path === "" ? field.name : `${path}.${field.name}`, leaves),
+      ]),
     );
   }
   if (isEnumType(nullable)) return nullable.getValues()[0]!.value;
@@ -118,7 +205,10 @@ function fill(type: GraphQLInputType, bad: string, path: string, leaves: string[
 /** Every root field with a String or ID somewhere in its arguments, with variables that are all `bad` there. */
 function everyTextArgument(schema: GraphQLSchema, bad: string) {
   const cases = [];
-  for (const [keyword, root] of [["query", schema.getQueryType()], ["mutation", schema.getMutationType()]] as const) {
+  for (const [keyword, root] of [
+    ["query", schema.getQueryType()],
+    ["mutation", schema.getMutationType()],
+  ] as const) {
     for (const field of Object.values(root?.getFields() ?? {})) {
       if (field.args.length === 0) continue;
       const leaves: string[] = [];
@@ -126,13 +216,28 @@ function everyTextArgument(schema: GraphQLSchema, bad: string) {
       for (const arg of field.args) {
         // Input objects' fields are named without the argument, as class-validator names them.
         const named = getNamedType(arg.type);
-        variables[arg.name] = fill(arg.type, bad, isInputObjectType(named) && !isListType(getNullableType(arg.type)) ? "" : arg.name, leaves);
+        variables[arg.name] = fill(
+          arg.type,
+          bad,
+          isInputObjectType(named) && !isListType(getNullableType(arg.type)) ? "" : arg.name,
+          leaves,
+        );
       }
       if (leaves.length === 0) continue;
       const definitions = field.args.map((arg) => `$${arg.name}: ${arg.type.toString()}`).join(", ");
       const uses = field.args.map((arg) => `${arg.name}: $${arg.name}`).join(", ");
-      const selection = getNamedType(field.type).toString() === "Boolean" || getNamedType(field.type).toString() === "Int" ? "" : " { __typename }";
-      cases.push({ keyword, field: field.name, nullable: !field.type.toString().endsWith("!"), leaves, variables, query: `${keyword}(${definitions}) { ${field.name}(${uses})${selection} }` });
+      const selection =
+        getNamedType(field.type).toString() === "Boolean" || getNamedType(field.type).toString() === "Int"
+          ? ""
+          : " { __typename }";
+      cases.push({
+        keyword,
+        field: field.name,
+        nullable: !field.type.toString().endsWith("!"),
+        leaves,
+        variables,
+        query: `${keyword}(${definitions}) { ${field.name}(${uses})${selection} }`,
+      });
     }
   }
   return cases;
@@ -146,7 +251,11 @@ for (const kind of DATABASES) {
     before(async () => {
       s.t = await startTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
       s.adminToken = await s.t.login(ADMIN.username, ADMIN.password);
-      const registered = await gql(s, `mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken user { id } } }`, { input: { username: "author", password: PASSWORD } });
+      const registered = await gql(
+        s,
+        `mutation($input: RegisterInput!) { register(input: $input) { accessToken refreshToken user { id } } }`,
+        { input: { username: "author", password: PASSWORD } },
+      );
       const payload = registered.json.data.register;
       s.author = { token: payload.accessToken, userId: payload.user.id };
       s.refreshToken = payload.refreshToken;
@@ -169,7 +278,12 @@ for (const kind of DATABASES) {
     }
 
     it("names every malformed field of one request, in every argument", async () => {
-      const res = await gql(s, UPDATE_POST, { id: "\ud800", input: { title: "\udc00", body: "ok \ud83d" } }, s.author.token);
+      const res = await gql(
+        s,
+        UPDATE_POST,
+        { id: "\ud800", input: { title: "\udc00", body: "ok \ud83d" } },
+        s.author.token,
+      );
       assertRefused(res, ["id", "title", "body"]);
     });
 
@@ -184,18 +298,27 @@ for (const kind of DATABASES) {
         assert.deepEqual(res.json.data, entry.nullable ? { [entry.field]: null } : null, why);
         assert.deepEqual(wellFormedProblems(res), expectedProblems(entry.leaves), why);
       }
-      c.diagnostic(`${cases.length} fields: ${cases.map((entry) => `${entry.field}(${entry.leaves.join(", ")})`).join("; ")}`);
+      c.diagnostic(
+        `${cases.length} fields: ${cases.map((entry) => `${entry.field}(${entry.leaves.join(", ")})`).join("; ")}`,
+      );
     });
 
     it("refuses an escaped lone surrogate written inline in the document at parse time (400 GRAPHQL_PARSE_FAILED)", async () => {
-      const res = await postJson(s.t.url, { query: `mutation { createPost(input: { title: "\\ud800", body: "x" }) { id } }` }, { authorization: `Bearer ${s.author.token}` });
+      const res = await postJson(
+        s.t.url,
+        { query: `mutation { createPost(input: { title: "\\ud800", body: "x" }) { id } }` },
+        { authorization: `Bearer ${s.author.token}` },
+      );
       assert.equal(res.status, 400, res.text);
       assert.deepEqual(errorCodes(res), ["GRAPHQL_PARSE_FAILED"]);
     });
 
     it("changed nothing stored: users, posts, sessions and refresh tokens are as before", async () => {
       assertUnchanged(initial, await snapshot(s.t.app.database.db), "after every refused request");
-      const posts = await s.t.app.database.db.selectFrom("posts").select(({ fn }) => fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+      const posts = await s.t.app.database.db
+        .selectFrom("posts")
+        .select(({ fn }) => fn.countAll<number>().as("n"))
+        .executeTakeFirstOrThrow();
       assert.equal(Number(posts.n), 1);
     });
 
@@ -208,7 +331,11 @@ for (const kind of DATABASES) {
       const id = created.json.data.createPost.id;
       const read = await gql(s, `query($id: ID!) { post(id: $id) { title body } }`, { id });
       assert.deepEqual(read.json, { data: { post: { title, body } } });
-      const stored = await s.t.app.database.db.selectFrom("posts").select(["title", "body"]).where("id", "=", id).executeTakeFirstOrThrow();
+      const stored = await s.t.app.database.db
+        .selectFrom("posts")
+        .select(["title", "body"])
+        .where("id", "=", id)
+        .executeTakeFirstOrThrow();
       assert.deepEqual(stored, { title, body });
 
       const password = "correct horse 😀";

@@ -14,7 +14,20 @@ import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { loggedRejection, login, registerUser } from "../helpers/api.js";
 import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
 import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
-import { type Json, type Signer, headerOf, hmac, jws, parts, payloadOf, replaceSegment, segment, withClaims, withKey, withoutUndefined } from "../helpers/jwt.js";
+import {
+  type Json,
+  type Signer,
+  headerOf,
+  hmac,
+  jws,
+  parts,
+  payloadOf,
+  replaceSegment,
+  segment,
+  withClaims,
+  withKey,
+  withoutUndefined,
+} from "../helpers/jwt.js";
 import { countBy, startTrap } from "./helpers.js";
 
 type Algorithm = "HS256" | "RS256" | "ES256";
@@ -187,14 +200,12 @@ const ROWS: Row[] = [
   },
 
   // HMAC with the secrets everyone tries first, under the app's own kid.
-  ...COMMON_SECRETS.map(
-    (secret): Row => ({
-      category: "weak secret",
-      name: `HS256 signed with the ${secret === "" ? "blank secret" : `common secret ${JSON.stringify(secret)}`}`,
-      authorization: (k) => bearer(jws(k.header({ alg: "HS256" }), k.claims(), hmac(secret))),
-      reason: (alg) => (alg === "HS256" ? "SIGNATURE_INVALID" : "ALGORITHM_NOT_ALLOWED"),
-    }),
-  ),
+  ...COMMON_SECRETS.map((secret): Row => ({
+    category: "weak secret",
+    name: `HS256 signed with the ${secret === "" ? "blank secret" : `common secret ${JSON.stringify(secret)}`}`,
+    authorization: (k) => bearer(jws(k.header({ alg: "HS256" }), k.claims(), hmac(secret))),
+    reason: (alg) => (alg === "HS256" ? "SIGNATURE_INVALID" : "ALGORITHM_NOT_ALLOWED"),
+  })),
 
   // Algorithms off the allow-list: stronger-sounding, other families, and spellings of the right one.
   ...(
@@ -206,14 +217,12 @@ const ROWS: Row[] = [
       ["ES384 signed with the attacker's P-384 key", "ES384", () => withKey(P384.privateKey, "sha384")],
       ["EdDSA signed with the attacker's Ed25519 key", "EdDSA", () => withKey(ED25519.privateKey, null)],
     ] as const
-  ).map(
-    ([name, alg, signer]): Row => ({
-      category: "algorithm",
-      name: `alg ${name}`,
-      authorization: (k) => bearer(jws(k.header({ alg }), k.claims(), signer())),
-      reason: "ALGORITHM_NOT_ALLOWED",
-    }),
-  ),
+  ).map(([name, alg, signer]): Row => ({
+    category: "algorithm",
+    name: `alg ${name}`,
+    authorization: (k) => bearer(jws(k.header({ alg }), k.claims(), signer())),
+    reason: "ALGORITHM_NOT_ALLOWED",
+  })),
   {
     category: "algorithm",
     name: "RS256 (on the allow-list of other deployments) signed with the attacker's RSA key, under the app's kid",
@@ -254,37 +263,120 @@ const ROWS: Row[] = [
   },
 
   // Claims: each required one missing, and wrong values, all signed with the app's own key.
-  ...(["exp", "iat", "sub", "sid", "jti", "roles"] as const).map(
-    (claim): Row => ({
-      category: "claims",
-      name: `no ${claim} claim`,
-      authorization: (k) => bearer(k.signReal(k.header(), k.claims({ [claim]: undefined }))),
-      reason: "CLAIM_MISSING",
-    }),
-  ),
-  { category: "claims", name: "no iss claim", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iss: undefined }))), reason: "ISSUER_MISMATCH" },
-  { category: "claims", name: "no aud claim", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ aud: undefined }))), reason: "AUDIENCE_MISMATCH" },
-  { category: "claims", name: "another issuer", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iss: "https://evil.example" }))), reason: "ISSUER_MISMATCH" },
-  { category: "claims", name: "the issuer in another letter case", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iss: DEFAULT_ISSUER.toUpperCase() }))), reason: "ISSUER_MISMATCH" },
-  { category: "claims", name: "another audience", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ aud: "another-api" }))), reason: "AUDIENCE_MISMATCH" },
+  ...(["exp", "iat", "sub", "sid", "jti", "roles"] as const).map((claim): Row => ({
+    category: "claims",
+    name: `no ${claim} claim`,
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ [claim]: undefined }))),
+    reason: "CLAIM_MISSING",
+  })),
+  {
+    category: "claims",
+    name: "no iss claim",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iss: undefined }))),
+    reason: "ISSUER_MISMATCH",
+  },
+  {
+    category: "claims",
+    name: "no aud claim",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ aud: undefined }))),
+    reason: "AUDIENCE_MISMATCH",
+  },
+  {
+    category: "claims",
+    name: "another issuer",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iss: "https://evil.example" }))),
+    reason: "ISSUER_MISMATCH",
+  },
+  {
+    category: "claims",
+    name: "the issuer in another letter case",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iss: DEFAULT_ISSUER.toUpperCase() }))),
+    reason: "ISSUER_MISMATCH",
+  },
+  {
+    category: "claims",
+    name: "another audience",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ aud: "another-api" }))),
+    reason: "AUDIENCE_MISMATCH",
+  },
   {
     category: "claims",
     name: "an audience list that holds the right audience among others",
     authorization: (k) => bearer(k.signReal(k.header(), k.claims({ aud: ["another-api", DEFAULT_AUDIENCE] }))),
     reason: "CLAIM_INVALID",
   },
-  { category: "claims", name: "expired a second ago", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iat: NOW - TTL - 1, exp: NOW - 1 }))), reason: "EXPIRED" },
-  { category: "claims", name: "an nbf a minute ahead", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ nbf: NOW + 60 }))), reason: "NOT_YET_VALID" },
-  { category: "claims", name: "issued a minute in the future", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iat: NOW + 60, exp: NOW + 60 + TTL }))), reason: "ISSUED_IN_FUTURE" },
-  { category: "claims", name: "a lifetime of ten years", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ exp: NOW + 10 * 365 * 86400 }))), reason: "LIFETIME_TOO_LONG" },
-  { category: "claims", name: "exp as a string", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ exp: String(NOW + TTL) }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: "iat as a fraction", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iat: NOW + 0.5 }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: "a role that does not exist (ROOT)", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ roles: ["ROOT"] }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: "roles as a string", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ roles: "ADMIN" }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: "sub as a number", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ sub: 1 }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: "an empty sid", authorization: (k) => bearer(k.signReal(k.header(), k.claims({ sid: "" }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: 'fresh as the string "true"', authorization: (k) => bearer(k.signReal(k.header(), k.claims({ fresh: "true" }))), reason: "CLAIM_INVALID" },
-  { category: "claims", name: "a payload that is a JSON list", authorization: (k) => bearer(k.signReal(k.header(), [k.claims()] as unknown as Json)), reason: "MALFORMED" },
+  {
+    category: "claims",
+    name: "expired a second ago",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iat: NOW - TTL - 1, exp: NOW - 1 }))),
+    reason: "EXPIRED",
+  },
+  {
+    category: "claims",
+    name: "an nbf a minute ahead",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ nbf: NOW + 60 }))),
+    reason: "NOT_YET_VALID",
+  },
+  {
+    category: "claims",
+    name: "issued a minute in the future",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iat: NOW + 60, exp: NOW + 60 + TTL }))),
+    reason: "ISSUED_IN_FUTURE",
+  },
+  {
+    category: "claims",
+    name: "a lifetime of ten years",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ exp: NOW + 10 * 365 * 86400 }))),
+    reason: "LIFETIME_TOO_LONG",
+  },
+  {
+    category: "claims",
+    name: "exp as a string",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ exp: String(NOW + TTL) }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: "iat as a fraction",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ iat: NOW + 0.5 }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: "a role that does not exist (ROOT)",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ roles: ["ROOT"] }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: "roles as a string",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ roles: "ADMIN" }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: "sub as a number",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ sub: 1 }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: "an empty sid",
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ sid: "" }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: 'fresh as the string "true"',
+    authorization: (k) => bearer(k.signReal(k.header(), k.claims({ fresh: "true" }))),
+    reason: "CLAIM_INVALID",
+  },
+  {
+    category: "claims",
+    name: "a payload that is a JSON list",
+    authorization: (k) => bearer(k.signReal(k.header(), [k.claims()] as unknown as Json)),
+    reason: "MALFORMED",
+  },
 
   // typ: only at+jwt (or its full media type) is an access token.
   ...(["JWT", "jwt", "AT+JWT", "at+jwt ", "rt+jwt", "application/jwt", "", 1, null, undefined] as const).map(
@@ -297,8 +389,18 @@ const ROWS: Row[] = [
   ),
 
   // kid: only ever an exact lookup in the app's own key ring.
-  { category: "kid", name: "no kid, signed with the app's own key", authorization: (k) => bearer(k.signReal(k.header({ kid: undefined }), k.claims())), reason: "KEY_UNKNOWN" },
-  { category: "kid", name: "an unknown kid, signed with the app's own key", authorization: (k) => bearer(k.signReal(k.header({ kid: "2024-01-rotated" }), k.claims())), reason: "KEY_UNKNOWN" },
+  {
+    category: "kid",
+    name: "no kid, signed with the app's own key",
+    authorization: (k) => bearer(k.signReal(k.header({ kid: undefined }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  },
+  {
+    category: "kid",
+    name: "an unknown kid, signed with the app's own key",
+    authorization: (k) => bearer(k.signReal(k.header({ kid: "2024-01-rotated" }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  },
   {
     category: "kid",
     name: "the attacker's own kid, signed with the attacker's key",
@@ -308,7 +410,14 @@ const ROWS: Row[] = [
   {
     category: "kid",
     name: "path traversal to /dev/null, signed as if the key were empty",
-    authorization: (k) => bearer(jws(k.header({ kid: "../../../../../../../../dev/null" }), k.claims(), k.alg === "HS256" ? hmac("") : k.attacker.sign)),
+    authorization: (k) =>
+      bearer(
+        jws(
+          k.header({ kid: "../../../../../../../../dev/null" }),
+          k.claims(),
+          k.alg === "HS256" ? hmac("") : k.attacker.sign,
+        ),
+      ),
     reason: "KEY_UNKNOWN",
   },
   {
@@ -326,30 +435,25 @@ const ROWS: Row[] = [
     authorization: (k) => bearer(k.signReal(k.header({ kid: `../keys/${k.kid}` }), k.claims())),
     reason: "KEY_UNKNOWN",
   },
-  ...["' OR 1=1 --", "x' UNION SELECT 'secret' AS key --", "1; DROP TABLE users; --"].map(
-    (kid): Row => ({
-      category: "kid",
-      name: `SQL in the kid (${kid}), signed as if the query returned "secret"`,
-      authorization: (k) => bearer(jws(k.header({ kid }), k.claims(), k.alg === "HS256" ? hmac("secret") : k.attacker.sign)),
-      reason: "KEY_UNKNOWN",
-    }),
-  ),
-  ...["x | sleep 5", "$(id)", "`touch /tmp/pwned`"].map(
-    (kid): Row => ({
-      category: "kid",
-      name: `a shell command in the kid (${kid})`,
-      authorization: (k) => bearer(k.signReal(k.header({ kid }), k.claims())),
-      reason: "KEY_UNKNOWN",
-    }),
-  ),
-  ...["__proto__", "constructor", "toString", "hasOwnProperty"].map(
-    (kid): Row => ({
-      category: "kid",
-      name: `the kid ${JSON.stringify(kid)}, an object prototype member`,
-      authorization: (k) => bearer(k.signReal(k.header({ kid }), k.claims())),
-      reason: "KEY_UNKNOWN",
-    }),
-  ),
+  ...["' OR 1=1 --", "x' UNION SELECT 'secret' AS key --", "1; DROP TABLE users; --"].map((kid): Row => ({
+    category: "kid",
+    name: `SQL in the kid (${kid}), signed as if the query returned "secret"`,
+    authorization: (k) =>
+      bearer(jws(k.header({ kid }), k.claims(), k.alg === "HS256" ? hmac("secret") : k.attacker.sign)),
+    reason: "KEY_UNKNOWN",
+  })),
+  ...["x | sleep 5", "$(id)", "`touch /tmp/pwned`"].map((kid): Row => ({
+    category: "kid",
+    name: `a shell command in the kid (${kid})`,
+    authorization: (k) => bearer(k.signReal(k.header({ kid }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  })),
+  ...["__proto__", "constructor", "toString", "hasOwnProperty"].map((kid): Row => ({
+    category: "kid",
+    name: `the kid ${JSON.stringify(kid)}, an object prototype member`,
+    authorization: (k) => bearer(k.signReal(k.header({ kid }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  })),
   {
     category: "kid",
     name: "a kid that is the attacker's key URL",
@@ -362,16 +466,24 @@ const ROWS: Row[] = [
     authorization: (k) => bearer(k.signReal(k.header({ kid: "k".repeat(2000) }), k.claims())),
     reason: "KEY_UNKNOWN",
   },
-  { category: "kid", name: "the app's kid in upper case", authorization: (k) => bearer(k.signReal(k.header({ kid: k.kid.toUpperCase() }), k.claims())), reason: "KEY_UNKNOWN" },
-  { category: "kid", name: "the app's kid with a trailing NUL", authorization: (k) => bearer(k.signReal(k.header({ kid: `${k.kid}\u0000` }), k.claims())), reason: "KEY_UNKNOWN" },
-  ...([0, null, true, ["x"], { kid: "x" }] as const).map(
-    (kid): Row => ({
-      category: "kid",
-      name: `kid ${JSON.stringify(kid)} (not a string)`,
-      authorization: (k) => bearer(k.signReal(k.header({ kid }), k.claims())),
-      reason: "KEY_UNKNOWN",
-    }),
-  ),
+  {
+    category: "kid",
+    name: "the app's kid in upper case",
+    authorization: (k) => bearer(k.signReal(k.header({ kid: k.kid.toUpperCase() }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  },
+  {
+    category: "kid",
+    name: "the app's kid with a trailing NUL",
+    authorization: (k) => bearer(k.signReal(k.header({ kid: `${k.kid}\u0000` }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  },
+  ...([0, null, true, ["x"], { kid: "x" }] as const).map((kid): Row => ({
+    category: "kid",
+    name: `kid ${JSON.stringify(kid)} (not a string)`,
+    authorization: (k) => bearer(k.signReal(k.header({ kid }), k.claims())),
+    reason: "KEY_UNKNOWN",
+  })),
   {
     category: "kid",
     name: "the app's kid with another algorithm, signed with the attacker's key of that algorithm",
@@ -388,7 +500,10 @@ const ROWS: Row[] = [
   {
     category: "key headers",
     name: "jku naming the attacker's JWKS, signed with the attacker's key",
-    authorization: (k) => bearer(jws(k.header({ kid: k.attacker.kid, jku: `${k.trap}/.well-known/jwks.json` }), k.claims(), k.attacker.sign)),
+    authorization: (k) =>
+      bearer(
+        jws(k.header({ kid: k.attacker.kid, jku: `${k.trap}/.well-known/jwks.json` }), k.claims(), k.attacker.sign),
+      ),
     reason: "FORBIDDEN_HEADER",
   },
   {
@@ -400,13 +515,15 @@ const ROWS: Row[] = [
   {
     category: "key headers",
     name: "x5u naming the attacker's certificate",
-    authorization: (k) => bearer(jws(k.header({ kid: k.attacker.kid, x5u: `${k.trap}/cert.pem` }), k.claims(), k.attacker.sign)),
+    authorization: (k) =>
+      bearer(jws(k.header({ kid: k.attacker.kid, x5u: `${k.trap}/cert.pem` }), k.claims(), k.attacker.sign)),
     reason: "FORBIDDEN_HEADER",
   },
   {
     category: "key headers",
     name: "jwk embedding the attacker's key under the attacker's kid",
-    authorization: (k) => bearer(jws(k.header({ kid: k.attacker.kid, jwk: k.attacker.jwk }), k.claims(), k.attacker.sign)),
+    authorization: (k) =>
+      bearer(jws(k.header({ kid: k.attacker.kid, jwk: k.attacker.jwk }), k.claims(), k.attacker.sign)),
     reason: "FORBIDDEN_HEADER",
   },
   {
@@ -418,13 +535,22 @@ const ROWS: Row[] = [
   {
     category: "key headers",
     name: "x5c carrying the attacker's public key",
-    authorization: (k) => bearer(jws(k.header({ kid: k.attacker.kid, x5c: [k.attacker.der.toString("base64")] }), k.claims(), k.attacker.sign)),
+    authorization: (k) =>
+      bearer(
+        jws(k.header({ kid: k.attacker.kid, x5c: [k.attacker.der.toString("base64")] }), k.claims(), k.attacker.sign),
+      ),
     reason: "FORBIDDEN_HEADER",
   },
   {
     category: "key headers",
     name: "crit naming an extension the app does not implement, signed with the app's own key",
-    authorization: (k) => bearer(k.signReal(k.header({ crit: ["http://example.com/must-understand"], "http://example.com/must-understand": true }), k.claims())),
+    authorization: (k) =>
+      bearer(
+        k.signReal(
+          k.header({ crit: ["http://example.com/must-understand"], "http://example.com/must-understand": true }),
+          k.claims(),
+        ),
+      ),
     reason: "FORBIDDEN_HEADER",
   },
 
@@ -437,15 +563,13 @@ const ROWS: Row[] = [
       ["the published JWK's JSON", (p) => p.jwk],
       ["the whole JWKS document", (p) => p.jwks],
     ] as const satisfies ReadonlyArray<readonly [string, (p: NonNullable<Kit["published"]>) => string | Buffer]>
-  ).map(
-    ([what, secret]): Row => ({
-      category: "key confusion",
-      name: `HS256 whose HMAC secret is ${what}`,
-      authorization: (k) => bearer(jws(k.header({ alg: "HS256" }), k.claims(), hmac(secret(k.published!)))),
-      reason: "ALGORITHM_NOT_ALLOWED",
-      only: ["RS256", "ES256"],
-    }),
-  ),
+  ).map(([what, secret]): Row => ({
+    category: "key confusion",
+    name: `HS256 whose HMAC secret is ${what}`,
+    authorization: (k) => bearer(jws(k.header({ alg: "HS256" }), k.claims(), hmac(secret(k.published!)))),
+    reason: "ALGORITHM_NOT_ALLOWED",
+    only: ["RS256", "ES256"],
+  })),
   {
     category: "key confusion",
     name: "HS256 whose HMAC secret is the public key's PKCS#1 PEM",
@@ -476,22 +600,87 @@ const ROWS: Row[] = [
   },
 
   // Real tokens of the wrong kind, or of sessions that have ended.
-  { category: "session", name: "the refresh token sent as a bearer token", authorization: (k) => bearer(k.refreshToken), reason: "MALFORMED" },
-  { category: "session", name: "an access token of a session ended by logout", authorization: (k) => bearer(k.ended.logout), reason: "SESSION_ENDED" },
-  { category: "session", name: "an access token of a session ended by logout(scope: ALL) elsewhere", authorization: (k) => bearer(k.ended.logoutAll), reason: "SESSION_ENDED" },
-  { category: "session", name: "an access token of a session ended by revokeSession", authorization: (k) => bearer(k.ended.revoked), reason: "SESSION_ENDED" },
-  { category: "session", name: "an access token of a session ended by refresh-token reuse", authorization: (k) => bearer(k.ended.reused), reason: "SESSION_ENDED" },
+  {
+    category: "session",
+    name: "the refresh token sent as a bearer token",
+    authorization: (k) => bearer(k.refreshToken),
+    reason: "MALFORMED",
+  },
+  {
+    category: "session",
+    name: "an access token of a session ended by logout",
+    authorization: (k) => bearer(k.ended.logout),
+    reason: "SESSION_ENDED",
+  },
+  {
+    category: "session",
+    name: "an access token of a session ended by logout(scope: ALL) elsewhere",
+    authorization: (k) => bearer(k.ended.logoutAll),
+    reason: "SESSION_ENDED",
+  },
+  {
+    category: "session",
+    name: "an access token of a session ended by revokeSession",
+    authorization: (k) => bearer(k.ended.revoked),
+    reason: "SESSION_ENDED",
+  },
+  {
+    category: "session",
+    name: "an access token of a session ended by refresh-token reuse",
+    authorization: (k) => bearer(k.ended.reused),
+    reason: "SESSION_ENDED",
+  },
 
   // Not a JWS in compact form at all.
-  { category: "malformed", name: "two segments", authorization: (k) => bearer(`${segment(k.header())}.${segment(k.claims())}`), reason: "MALFORMED" },
-  { category: "malformed", name: "four segments", authorization: (k) => bearer(`${k.genuine}.${parts(k.genuine)[2]}`), reason: "MALFORMED" },
-  { category: "malformed", name: "a header that is not JSON", authorization: (k) => bearer(replaceSegment(k.genuine, 0, segment("{alg:"))), reason: "MALFORMED" },
-  { category: "malformed", name: "a header that is a JSON list", authorization: (k) => bearer(`${segment([k.header()])}.${parts(k.genuine)[1]}.${parts(k.genuine)[2]}`), reason: "MALFORMED" },
-  { category: "malformed", name: "a payload that is a JSON string", authorization: (k) => bearer(k.signReal(k.header(), "admin" as unknown as Json)), reason: "MALFORMED" },
-  { category: "malformed", name: "standard base64 with padding instead of base64url", authorization: (k) => bearer(`${k.genuine.replace(/-/g, "+").replace(/_/g, "/")}==`), reason: "MALFORMED" },
-  { category: "malformed", name: "two tokens in one header", authorization: (k) => `${bearer(k.genuine)}, ${bearer(k.another)}`, reason: "MALFORMED" },
+  {
+    category: "malformed",
+    name: "two segments",
+    authorization: (k) => bearer(`${segment(k.header())}.${segment(k.claims())}`),
+    reason: "MALFORMED",
+  },
+  {
+    category: "malformed",
+    name: "four segments",
+    authorization: (k) => bearer(`${k.genuine}.${parts(k.genuine)[2]}`),
+    reason: "MALFORMED",
+  },
+  {
+    category: "malformed",
+    name: "a header that is not JSON",
+    authorization: (k) => bearer(replaceSegment(k.genuine, 0, segment("{alg:"))),
+    reason: "MALFORMED",
+  },
+  {
+    category: "malformed",
+    name: "a header that is a JSON list",
+    authorization: (k) => bearer(`${segment([k.header()])}.${parts(k.genuine)[1]}.${parts(k.genuine)[2]}`),
+    reason: "MALFORMED",
+  },
+  {
+    category: "malformed",
+    name: "a payload that is a JSON string",
+    authorization: (k) => bearer(k.signReal(k.header(), "admin" as unknown as Json)),
+    reason: "MALFORMED",
+  },
+  {
+    category: "malformed",
+    name: "standard base64 with padding instead of base64url",
+    authorization: (k) => bearer(`${k.genuine.replace(/-/g, "+").replace(/_/g, "/")}==`),
+    reason: "MALFORMED",
+  },
+  {
+    category: "malformed",
+    name: "two tokens in one header",
+    authorization: (k) => `${bearer(k.genuine)}, ${bearer(k.another)}`,
+    reason: "MALFORMED",
+  },
   { category: "malformed", name: '"Bearer" and nothing else', authorization: () => "Bearer ", reason: "MALFORMED" },
-  { category: "malformed", name: "the genuine token under the Basic scheme", authorization: (k) => `Basic ${k.genuine}`, reason: "MALFORMED" },
+  {
+    category: "malformed",
+    name: "the genuine token under the Basic scheme",
+    authorization: (k) => `Basic ${k.genuine}`,
+    reason: "MALFORMED",
+  },
 ];
 
 function safeRead(path: string): Buffer {
@@ -505,7 +694,10 @@ function safeRead(path: string): Buffer {
 /** The app's generated private key for `kid`, read from DATA_DIR/keys as the app stored it. */
 function generatedPrivateKey(dataDir: string, kid: string): KeyObject {
   for (const name of readdirSync(join(dataDir, "keys"))) {
-    const stored = JSON.parse(readFileSync(join(dataDir, "keys", name), "utf8")) as { kid: string; privateKeyPem?: string };
+    const stored = JSON.parse(readFileSync(join(dataDir, "keys", name), "utf8")) as {
+      kid: string;
+      privateKeyPem?: string;
+    };
     if (stored.kid === kid && stored.privateKeyPem) return createPrivateKey(stored.privateKeyPem);
   }
   throw new Error(`no generated key with kid ${kid}`);
@@ -537,10 +729,15 @@ async function buildKit(t: TestApp, alg: Algorithm, trapOrigin: string): Promise
   const logout = await gqlAs(t, `mutation { logout }`, {}, ended.logout);
   assert.deepEqual(logout.json, { data: { logout: true } });
   const elsewhere = await login(t, "ender2");
-  assert.deepEqual((await gqlAs(t, `mutation { logout(scope: ALL) }`, {}, elsewhere.accessToken)).json, { data: { logout: true } });
+  assert.deepEqual((await gqlAs(t, `mutation { logout(scope: ALL) }`, {}, elsewhere.accessToken)).json, {
+    data: { logout: true },
+  });
   const sid = payloadOf(ended.revoked).sid as string;
   const revoker = await login(t, "ender3");
-  assert.deepEqual((await gqlAs(t, `mutation($id: ID!) { revokeSession(id: $id) }`, { id: sid }, revoker.accessToken)).json, { data: { revokeSession: true } });
+  assert.deepEqual(
+    (await gqlAs(t, `mutation($id: ID!) { revokeSession(id: $id) }`, { id: sid }, revoker.accessToken)).json,
+    { data: { revokeSession: true } },
+  );
   const reuse = await registerUser(t, "ender4");
   ended.reused = reuse.accessToken;
   // Rotated twice, so the first token is no longer the direct parent the reuse interval forgives.
@@ -554,7 +751,12 @@ async function buildKit(t: TestApp, alg: Algorithm, trapOrigin: string): Promise
   let attacker: Kit["attacker"];
   if (alg === "HS256") {
     const secret = randomBytes(32);
-    attacker = { kid: "attacker", sign: hmac(secret), jwk: { kty: "oct", k: secret.toString("base64url"), kid: "attacker" }, der: secret };
+    attacker = {
+      kid: "attacker",
+      sign: hmac(secret),
+      jwk: { kty: "oct", k: secret.toString("base64url"), kid: "attacker" },
+      der: secret,
+    };
   } else {
     const pair = alg === "RS256" ? RSA : P256;
     attacker = {
@@ -614,7 +816,11 @@ async function refuse(t: TestApp, kit: Kit, row: Row): Promise<void> {
   if (status === 431) {
     // Node's HTTP parser refuses the headers before any route runs; Fastify's client-error
     // handler writes its own small body. No GraphQL ran: no data, no challenge, nothing to log.
-    assert.deepEqual(res.json, { error: "Request Header Fields Too Large", message: "Exceeded maximum allowed HTTP header size", statusCode: 431 });
+    assert.deepEqual(res.json, {
+      error: "Request Header Fields Too Large",
+      message: "Exceeded maximum allowed HTTP header size",
+      statusCode: 431,
+    });
     assert.equal(res.headers.get("www-authenticate"), null);
     assert.equal(loggedRejection(t, res), undefined);
     return;
@@ -622,7 +828,11 @@ async function refuse(t: TestApp, kit: Kit, row: Row): Promise<void> {
   const expected = typeof row.reason === "function" ? row.reason(kit.alg) : row.reason;
   const reason = clientReason(expected);
   assert.equal(res.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="${reason}"`);
-  assert.deepEqual(res.json, { errors: [{ message: INVALID_TOKEN_MESSAGE, extensions: { code: "UNAUTHENTICATED", reason } }] }, "one error, and no data key at all");
+  assert.deepEqual(
+    res.json,
+    { errors: [{ message: INVALID_TOKEN_MESSAGE, extensions: { code: "UNAUTHENTICATED", reason } }] },
+    "one error, and no data key at all",
+  );
   assert.equal(loggedRejection(t, res), expected, `the reason logged for ${row.name}`);
 }
 
@@ -635,7 +845,10 @@ for (const alg of ALGORITHMS) {
 
     before(async () => {
       trap = await startTrap(JSON.stringify({ keys: [] }));
-      t = await startTestApp("sqlite", { env: alg === "HS256" ? { JWT_ALGORITHM: alg } : { JWT_ALGORITHM: alg, JWT_SECRET_KEY: "" }, now: () => NOW_MS });
+      t = await startTestApp("sqlite", {
+        env: alg === "HS256" ? { JWT_ALGORITHM: alg } : { JWT_ALGORITHM: alg, JWT_SECRET_KEY: "" },
+        now: () => NOW_MS,
+      });
       kit = await buildKit(t, alg, trap.origin);
     });
     after(async () => {
@@ -645,7 +858,11 @@ for (const alg of ALGORITHMS) {
     });
 
     it("accepts a token forged with the app's own key and the victim's claims: the control that makes every refusal below about its row", async () => {
-      const res = await postJson(t.url, { query: `{ me { id } }` }, { authorization: bearer(kit.signReal(kit.header(), kit.claims({ roles: ["USER"] }))) });
+      const res = await postJson(
+        t.url,
+        { query: `{ me { id } }` },
+        { authorization: bearer(kit.signReal(kit.header(), kit.claims({ roles: ["USER"] }))) },
+      );
       assert.equal(res.status, 200);
       assert.deepEqual(res.json, { data: { me: { id: payloadOf(kit.genuine).sub } } });
     });

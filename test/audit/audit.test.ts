@@ -3,7 +3,16 @@ import { after, before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
-import { type GraphQLResponse, PASSWORD, type Tokens, codes, login, loginRaw, registerUser, sessionOf } from "../helpers/api.js";
+import {
+  type GraphQLResponse,
+  PASSWORD,
+  type Tokens,
+  codes,
+  login,
+  loginRaw,
+  registerUser,
+  sessionOf,
+} from "../helpers/api.js";
 import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -67,8 +76,15 @@ for (const kind of DATABASES) {
       return rest;
     }
 
-    function post(query: string, options: { token?: string; userAgent: string; variables?: Record<string, unknown> }): Promise<GraphQLResponse> {
-      return t.gql(query, { token: options.token, variables: options.variables, headers: { "user-agent": options.userAgent } });
+    function post(
+      query: string,
+      options: { token?: string; userAgent: string; variables?: Record<string, unknown> },
+    ): Promise<GraphQLResponse> {
+      return t.gql(query, {
+        token: options.token,
+        variables: options.variables,
+        headers: { "user-agent": options.userAgent },
+      });
     }
 
     let alice: Tokens;
@@ -148,7 +164,10 @@ for (const kind of DATABASES) {
 
     it("records TOKEN_REFRESHED (noting a reissue within the reuse interval), and REFRESH_TOKEN_REUSED when an older spent refresh token comes back", async () => {
       const first = keep(await login(t, "alice"));
-      const refreshed = await post(REFRESH, { userAgent: ua("refresh"), variables: { refreshToken: first.refreshToken } });
+      const refreshed = await post(REFRESH, {
+        userAgent: ua("refresh"),
+        variables: { refreshToken: first.refreshToken },
+      });
       assert.equal(refreshed.body.errors, undefined);
       secrets.add(refreshed.body.data.refreshToken.accessToken);
       secrets.add(refreshed.body.data.refreshToken.refreshToken);
@@ -163,7 +182,10 @@ for (const kind of DATABASES) {
       });
 
       // A second tab with the same token, within REFRESH_TOKEN_REUSE_INTERVAL: the same successor again.
-      const reissued = await post(REFRESH, { userAgent: ua("reissue"), variables: { refreshToken: first.refreshToken } });
+      const reissued = await post(REFRESH, {
+        userAgent: ua("reissue"),
+        variables: { refreshToken: first.refreshToken },
+      });
       assert.equal(reissued.body.errors, undefined);
       assert.equal(reissued.body.data.refreshToken.refreshToken, refreshed.body.data.refreshToken.refreshToken);
       secrets.add(reissued.body.data.refreshToken.accessToken);
@@ -178,7 +200,10 @@ for (const kind of DATABASES) {
       });
 
       // One more rotation makes `first` a grandparent: presenting it now is reuse.
-      const again = await post(REFRESH, { userAgent: ua("refresh"), variables: { refreshToken: refreshed.body.data.refreshToken.refreshToken } });
+      const again = await post(REFRESH, {
+        userAgent: ua("refresh"),
+        variables: { refreshToken: refreshed.body.data.refreshToken.refreshToken },
+      });
       assert.equal(again.body.errors, undefined);
       secrets.add(again.body.data.refreshToken.accessToken);
       secrets.add(again.body.data.refreshToken.refreshToken);
@@ -201,7 +226,10 @@ for (const kind of DATABASES) {
     it("records LOGGED_OUT with the scope and how many sessions ended, and SESSION_REVOKED with the session revoked", async () => {
       bobEnded = keep(await registerUser(t, "bob"));
       const current = keep(await login(t, "bob"));
-      const res = await post(`mutation { logout(scope: OTHERS) }`, { token: current.accessToken, userAgent: ua("logout") });
+      const res = await post(`mutation { logout(scope: OTHERS) }`, {
+        token: current.accessToken,
+        userAgent: ua("logout"),
+      });
       assert.deepEqual(res.body, { data: { logout: true } });
       assert.deepEqual(await eventOf("LOGGED_OUT", ua("logout")), {
         type: "LOGGED_OUT",
@@ -270,7 +298,9 @@ for (const kind of DATABASES) {
     });
 
     it("records TOKEN_REJECTED with the reason class, and the user and session when the token was valid but its session had ended", async () => {
-      const malformed = await t.gql(`{ posts { id } }`, { headers: { authorization: "Bearer not-a-jwt", "user-agent": ua("malformed") } });
+      const malformed = await t.gql(`{ posts { id } }`, {
+        headers: { authorization: "Bearer not-a-jwt", "user-agent": ua("malformed") },
+      });
       assert.equal(malformed.status, 401);
       // The row is written without holding up the 401 (see test/audit/coalescing.test.ts).
       await t.app.audit.settled();
@@ -321,7 +351,8 @@ for (const kind of DATABASES) {
     });
 
     it("lists events newest first", async () => {
-      for (const step of ["order-1", "order-2", "order-3"]) await loginRaw(t, "nobody", { password: WRONG, userAgent: ua(step) });
+      for (const step of ["order-1", "order-2", "order-3"])
+        await loginRaw(t, "nobody", { password: WRONG, userAgent: ua(step) });
       const newest = await events(3);
       assert.deepEqual(
         newest.map((e) => e.userAgent),
@@ -336,7 +367,8 @@ for (const kind of DATABASES) {
 
     it("returns 50 events by default and respects first from 1 to 100", async () => {
       // Rejected tokens would coalesce into one event, so these are recorded directly.
-      for (let i = 0; i < 60; i++) await t.app.audit.record({ type: "LOGIN_FAILED", username: "nobody", detail: "reason=UNKNOWN_USER" });
+      for (let i = 0; i < 60; i++)
+        await t.app.audit.record({ type: "LOGIN_FAILED", username: "nobody", detail: "reason=UNKNOWN_USER" });
       const total = (await allEvents()).length;
       assert.ok(total > 60, `${total} events stored`);
       const byDefault = await t.gql(`{ auditEvents { id } }`, { token: admin.accessToken });
@@ -348,7 +380,11 @@ for (const kind of DATABASES) {
         (await events(7)).map((e) => e.id),
         (await events(100)).slice(0, 7).map((e) => e.id),
       );
-      for (const [first, rule] of [[0, "min"], [-1, "min"], [101, "max"]] as const) {
+      for (const [first, rule] of [
+        [0, "min"],
+        [-1, "min"],
+        [101, "max"],
+      ] as const) {
         const res = await t.gql(EVENTS, { token: admin.accessToken, variables: { first } });
         assert.equal(res.status, 200);
         assert.deepEqual(codes(res), ["BAD_USER_INPUT"], `first: ${first}`);
@@ -427,7 +463,9 @@ for (const kind of DATABASES) {
     });
 
     async function storedUsernames(): Promise<string[]> {
-      const rows = await sql<{ username: string }>`select username from audit_events order by id`.execute(t!.app.database.db);
+      const rows = await sql<{ username: string }>`select username from audit_events order by id`.execute(
+        t!.app.database.db,
+      );
       return rows.rows.map((r) => r.username);
     }
 

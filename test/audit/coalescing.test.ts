@@ -24,9 +24,10 @@ interface RejectionRow {
 
 /** The stored TOKEN_REJECTED rows, oldest first. */
 async function rejectionRows(t: TestApp): Promise<RejectionRow[]> {
-  const result = await sql<RejectionRow>`select ip, user_id, session_id, user_agent, detail from audit_events where type = 'TOKEN_REJECTED' order by id`.execute(
-    t.app.database.db,
-  );
+  const result =
+    await sql<RejectionRow>`select ip, user_id, session_id, user_agent, detail from audit_events where type = 'TOKEN_REJECTED' order by id`.execute(
+      t.app.database.db,
+    );
   return result.rows;
 }
 
@@ -50,14 +51,26 @@ for (const kind of DATABASES) {
       await reject(t, 1, "Bearer not-a-jwt", "first-of-many");
       await t.app.audit.settled();
       assert.deepEqual(await rejectionRows(t), [
-        { ip: "127.0.0.1", user_id: null, session_id: null, user_agent: "first-of-many", detail: "reason=MALFORMED count=1" },
+        {
+          ip: "127.0.0.1",
+          user_id: null,
+          session_id: null,
+          user_agent: "first-of-many",
+          detail: "reason=MALFORMED count=1",
+        },
       ]);
       await reject(t, 39, "Bearer not-a-jwt");
       await t.app.audit.settled();
       assert.equal((await rejectionRows(t)).length, 1, "no row for the repeats");
       await t.app.audit.flush();
       assert.deepEqual(await rejectionRows(t), [
-        { ip: "127.0.0.1", user_id: null, session_id: null, user_agent: "first-of-many", detail: "reason=MALFORMED count=40" },
+        {
+          ip: "127.0.0.1",
+          user_id: null,
+          session_id: null,
+          user_agent: "first-of-many",
+          detail: "reason=MALFORMED count=40",
+        },
       ]);
     });
 
@@ -164,7 +177,13 @@ describe("the coalescing memory bound", () => {
         rows[Number(id) - 1]!.detail = detail;
       },
     } as unknown as AuditStore;
-    const audit = new AuditService({ store, retentionSeconds: 3600, now: Date.now, logger: pino({ level: "silent" }), ...options });
+    const audit = new AuditService({
+      store,
+      retentionSeconds: 3600,
+      now: Date.now,
+      logger: pino({ level: "silent" }),
+      ...options,
+    });
     return { audit, rows };
   }
 

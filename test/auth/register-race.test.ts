@@ -39,8 +39,14 @@ for (const kind of DATABASES) {
       assert.equal(winners.length, 1, `expected one success, got ${winners.length}`);
       assert.equal(losers.length, 9);
       for (const res of losers) {
-        assert.deepEqual(codes(res), ["BAD_USER_INPUT"], "a lost race is the user's input problem, not an INTERNAL_SERVER_ERROR");
-        assert.deepEqual(res.body.errors?.[0]?.extensions?.fields, [{ field: "username", rule: "unique", message: "is already taken" }]);
+        assert.deepEqual(
+          codes(res),
+          ["BAD_USER_INPUT"],
+          "a lost race is the user's input problem, not an INTERNAL_SERVER_ERROR",
+        );
+        assert.deepEqual(res.body.errors?.[0]?.extensions?.fields, [
+          { field: "username", rule: "unique", message: "is already taken" },
+        ]);
         assert.equal(res.body.data, null);
       }
 
@@ -78,7 +84,10 @@ for (const kind of DATABASES) {
         assert.equal(res.status, 200);
         assert.deepEqual(codes(res), []);
       }
-      assert.deepEqual(responses.map((res) => res.body.data.register.user.username), names);
+      assert.deepEqual(
+        responses.map((res) => res.body.data.register.user.username),
+        names,
+      );
       const ids = new Set(responses.map((res) => res.body.data.register.user.id));
       assert.equal(ids.size, 10, "every registration got its own user");
 

@@ -51,7 +51,12 @@ for (const kind of DATABASES) {
       // The login throttle charges every attempt before it knows the outcome (consume, then reward on
       // success), so 8 concurrent correct logins of one user from one IP trip the 5-failure limit:
       // raised here, and reported as its own problem.
-      env = { ...database.env, CREATE_POST_MAX_PER_USER: "0", LOGIN_MAX_FAILURES_PER_USER_IP: "1000", NODE_ENV: "development" };
+      env = {
+        ...database.env,
+        CREATE_POST_MAX_PER_USER: "0",
+        LOGIN_MAX_FAILURES_PER_USER_IP: "1000",
+        NODE_ENV: "development",
+      };
     });
     after(async () => {
       await database?.drop();
@@ -59,7 +64,10 @@ for (const kind of DATABASES) {
 
     it("finishes in-flight requests, answers every request whole or refuses the connection, exits 0 in the grace and keeps every acknowledged write", async (c) => {
       const server = await ServerProcess.start(env, database.dataDir);
-      const registered = await server.gql(`mutation($input: RegisterInput!) { register(input: $input) { accessToken } }`, { input: { username: "loader", password: PASSWORD } });
+      const registered = await server.gql(
+        `mutation($input: RegisterInput!) { register(input: $input) { accessToken } }`,
+        { input: { username: "loader", password: PASSWORD } },
+      );
       const token: string = registered.body.data.register.accessToken;
 
       const outcomes: Outcome[] = [];
@@ -84,7 +92,8 @@ for (const kind of DATABASES) {
             body: JSON.stringify({ query, variables }),
           });
         } catch (error) {
-          outcome.failure = connectionFailure(error) ?? `unexpected: ${String(error)} ${String((error as Error).cause)}`;
+          outcome.failure =
+            connectionFailure(error) ?? `unexpected: ${String(error)} ${String((error as Error).cause)}`;
           return outcome;
         }
         outcome.status = response.status;
@@ -133,12 +142,17 @@ for (const kind of DATABASES) {
       assert.ok(exitMs < GRACE_MS, `exited ${exitMs.toFixed(0)} ms after SIGTERM`);
       const logs = server.logs();
       assert.ok(logs.some((line) => line.msg === "stopped"));
-      assert.deepEqual(logs.filter((line) => (line.level ?? 0) >= 50), [], "no error-level log line");
+      assert.deepEqual(
+        logs.filter((line) => (line.level ?? 0) >= 50),
+        [],
+        "no error-level log line",
+      );
 
       // Every request the server started, it finished with 200; those in flight at SIGTERM included.
       const completedLines = logs.filter((line) => line.msg === "request completed");
       const completed = new Map(completedLines.map((line) => [line.reqId!, line.res?.statusCode]));
-      for (const id of requestIds(logs, "incoming request")) assert.equal(completed.get(id), 200, `request ${id} finished with 200`);
+      for (const id of requestIds(logs, "incoming request"))
+        assert.equal(completed.get(id), 200, `request ${id} finished with 200`);
       for (const id of inFlightAtSigterm) assert.equal(completed.get(id), 200, `in-flight request ${id} finished`);
 
       // Every answer is whole and correct; everything else is a connection-level refusal.
@@ -147,7 +161,10 @@ for (const kind of DATABASES) {
         assert.equal(o.broken, undefined, `a ${o.kind} got a broken body`);
         if (o.failure !== undefined) {
           assert.ok(!o.failure.startsWith("unexpected"), o.failure);
-          assert.ok(sigtermAt !== undefined && o.startedAt >= sigtermAt - 50, `a ${o.kind} sent before SIGTERM (${o.startedAt.toFixed(0)} ms, SIGTERM at ${sigtermAt.toFixed(0)} ms) failed: ${o.failure}`);
+          assert.ok(
+            sigtermAt !== undefined && o.startedAt >= sigtermAt - 50,
+            `a ${o.kind} sent before SIGTERM (${o.startedAt.toFixed(0)} ms, SIGTERM at ${sigtermAt.toFixed(0)} ms) failed: ${o.failure}`,
+          );
           continue;
         }
         assert.equal(o.status, 200, `a ${o.kind}: ${JSON.stringify(o.body)}`);
@@ -156,11 +173,17 @@ for (const kind of DATABASES) {
         if (o.kind === "login") assert.equal(typeof o.body.data.login.accessToken, "string");
         if (o.kind === "read") assert.ok(Array.isArray(o.body.data.posts));
       }
-      for (const id of inFlightAtSigterm) assert.ok(answered.some((o) => o.requestId === id), `the client got the answer to in-flight request ${id}`);
+      for (const id of inFlightAtSigterm)
+        assert.ok(
+          answered.some((o) => o.requestId === id),
+          `the client got the answer to in-flight request ${id}`,
+        );
       const answeredAfterSigterm = answered.filter((o) => o.requestId && inFlightAtSigterm.has(o.requestId)).length;
 
       const acknowledged = new Map<string, string>(
-        outcomes.filter((o) => o.kind === "write" && o.status === 200).map((o) => [o.body.data.createPost.id as string, o.title!]),
+        outcomes
+          .filter((o) => o.kind === "write" && o.status === 200)
+          .map((o) => [o.body.data.createPost.id as string, o.title!]),
       );
       if (kind === "sqlite") {
         const sqlite = new Database(join(database.dataDir, SQLITE_FILE));

@@ -34,7 +34,9 @@ describe("SIGKILL of the SQLite server in the middle of writes", () => {
 
   it("loses no acknowledged post, leaves an intact file, and restarts serving them", async (c) => {
     const server = await ServerProcess.start(env, dir);
-    const registered = await server.gql(`mutation { register(input: { username: "writer", password: "writer password 1" }) { accessToken } }`);
+    const registered = await server.gql(
+      `mutation { register(input: { username: "writer", password: "writer password 1" }) { accessToken } }`,
+    );
     assert.equal(registered.status, 200);
     const token: string = registered.body.data.register.accessToken;
 
@@ -68,7 +70,8 @@ describe("SIGKILL of the SQLite server in the middle of writes", () => {
           }
         } catch (error) {
           // After the kill: refused, reset or cut off; these writes were never acknowledged.
-          const code = connectionFailure(error) ?? (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+          const code =
+            connectionFailure(error) ?? (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
           failures.push(code);
           if (exit) return;
         }
@@ -80,8 +83,15 @@ describe("SIGKILL of the SQLite server in the middle of writes", () => {
     const killMs = performance.now() - killedAt;
     assert.deepEqual(unexpected, [], "every answered write was a complete 200 with its post");
     assert.ok(acknowledged.size >= KILL_AFTER_ACKS);
-    assert.ok(failures.length >= 1 && failures.length <= CONCURRENCY, `each worker stopped at its first failure: ${failures.join(", ")}`);
-    for (const failure of failures) assert.ok(["ECONNREFUSED", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(failure), `a connection failure, not ${failure}`);
+    assert.ok(
+      failures.length >= 1 && failures.length <= CONCURRENCY,
+      `each worker stopped at its first failure: ${failures.join(", ")}`,
+    );
+    for (const failure of failures)
+      assert.ok(
+        ["ECONNREFUSED", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(failure),
+        `a connection failure, not ${failure}`,
+      );
 
     // The file as the killed process left it (WAL and all): intact, with every acknowledged post.
     const file = join(env.DATA_DIR!, SQLITE_FILE);
@@ -91,10 +101,14 @@ describe("SIGKILL of the SQLite server in the middle of writes", () => {
       assert.deepEqual(sqlite.pragma("integrity_check"), [{ integrity_check: "ok" }]);
       assert.deepEqual(sqlite.pragma("foreign_key_check"), []);
       const byId = sqlite.prepare("select title from posts where id = ?");
-      for (const [id, title] of acknowledged) assert.deepEqual(byId.get(id), { title }, `acknowledged post ${id} is stored`);
+      for (const [id, title] of acknowledged)
+        assert.deepEqual(byId.get(id), { title }, `acknowledged post ${id} is stored`);
       stored = (sqlite.prepare("select count(*) as n from posts").get() as { n: number }).n;
       // In-flight writes may have committed without their answer reaching the client; never more.
-      assert.ok(stored >= acknowledged.size && stored <= acknowledged.size + CONCURRENCY, `${stored} rows for ${acknowledged.size} acknowledged`);
+      assert.ok(
+        stored >= acknowledged.size && stored <= acknowledged.size + CONCURRENCY,
+        `${stored} rows for ${acknowledged.size} acknowledged`,
+      );
     } finally {
       sqlite.close();
     }
@@ -107,9 +121,16 @@ describe("SIGKILL of the SQLite server in the middle of writes", () => {
       assert.ok(restartMs < RESTART_MS);
       for (const [id, title] of acknowledged) {
         const read = await again.gql(`query($id: ID!) { post(id: $id) { id title author { username } } }`, { id });
-        assert.deepEqual(read, { status: 200, body: { data: { post: { id, title, author: { username: "writer" } } } } });
+        assert.deepEqual(read, {
+          status: 200,
+          body: { data: { post: { id, title, author: { username: "writer" } } } },
+        });
       }
-      const created = await again.gql(CREATE_POST, { input: { title: "after the crash", body: "still writing" } }, token);
+      const created = await again.gql(
+        CREATE_POST,
+        { input: { title: "after the crash", body: "still writing" } },
+        token,
+      );
       assert.equal(created.status, 200);
       assert.equal(created.body.data.createPost.title, "after the crash");
       assert.deepEqual(await again.signal("SIGTERM", 15_000), { code: 0, signal: null });

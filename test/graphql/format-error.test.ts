@@ -7,8 +7,12 @@ import { useTestApp } from "../helpers/app.js";
 
 describe("error messages never echo a variable's value", () => {
   it("keeps graphql-js's reason but drops the value, even when the value contains the separator", () => {
-    const message = 'Variable "$input" got invalid value { usernme: "x", password: "p; q" }; Field "usernme" is not defined by type "RegisterInput".';
-    assert.equal(withoutVariableValue(message), 'Variable "$input" got invalid value; Field "usernme" is not defined by type "RegisterInput".');
+    const message =
+      'Variable "$input" got invalid value { usernme: "x", password: "p; q" }; Field "usernme" is not defined by type "RegisterInput".';
+    assert.equal(
+      withoutVariableValue(message),
+      'Variable "$input" got invalid value; Field "usernme" is not defined by type "RegisterInput".',
+    );
     assert.equal(withoutVariableValue("Cannot query field"), "Cannot query field");
   });
 
@@ -25,8 +29,14 @@ describe("error messages never echo a variable's value", () => {
         // One error for the unknown field, one for the missing `username`.
         assert.deepEqual(codes(res), ["BAD_USER_INPUT", "BAD_USER_INPUT"]);
         const messages = res.body.errors!.map((e) => e.message).sort();
-        assert.match(messages[0]!, /^Variable "\$input" got invalid value; Field "username" of required type "String!" was not provided\.$/);
-        assert.match(messages[1]!, /^Variable "\$input" got invalid value; Field "usernme" is not defined by type "RegisterInput"\./);
+        assert.match(
+          messages[0]!,
+          /^Variable "\$input" got invalid value; Field "username" of required type "String!" was not provided\.$/,
+        );
+        assert.match(
+          messages[1]!,
+          /^Variable "\$input" got invalid value; Field "usernme" is not defined by type "RegisterInput"\./,
+        );
         assert.ok(!JSON.stringify(res.body).includes(password), "the response must not contain the password");
       });
     });

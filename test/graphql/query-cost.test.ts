@@ -17,7 +17,9 @@ describe("operationCost", () => {
   /** The cost of the document's only operation with these variables. */
   const cost = (query: string, variables?: Record<string, unknown>) => {
     const document = parse(query);
-    const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)!;
+    const operation = document.definitions.find(
+      (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+    )!;
     return operationCost({ schema, document, operation, variables });
   };
 
@@ -51,7 +53,10 @@ describe("operationCost", () => {
 
   it("multiplies nested lists: users × their posts", () => {
     assert.equal(cost(`{ users { posts { id } } }`), 50 * (2 + 20 * 3));
-    assert.equal(cost(`query($a: Int, $b: Int) { users(first: $a) { posts(first: $b) { id } } }`, { a: 100, b: 100 }), 100 * (2 + 100 * 3));
+    assert.equal(
+      cost(`query($a: Int, $b: Int) { users(first: $a) { posts(first: $b) { id } } }`, { a: 100, b: 100 }),
+      100 * (2 + 100 * 3),
+    );
   });
 
   it("counts fragments where they are spread, inline fragments too, and introspection not at all", () => {
@@ -60,7 +65,10 @@ describe("operationCost", () => {
       { n: 10 },
     );
     assert.equal(viaFragments, 10 * (2 + 2 + (2 + 1)));
-    assert.equal(cost(`{ a: posts(first: 2) { ...P } b: posts(first: 3) { ...P } } fragment P on Post { id title }`), 2 * 4 + 3 * 4);
+    assert.equal(
+      cost(`{ a: posts(first: 2) { ...P } b: posts(first: 3) { ...P } } fragment P on Post { id title }`),
+      2 * 4 + 3 * 4,
+    );
     assert.equal(cost(`{ __schema { types { name fields { name } } } __type(name: "Post") { name } }`), 0);
   });
 

@@ -17,7 +17,8 @@ const ADMIN = { username: "root", password: "root password 1" };
  */
 function nested(depth: number): string {
   let selection = "id";
-  for (let level = depth - 1; level >= 1; level--) selection = `${level % 2 === 1 ? "posts(first: 1)" : "author"} { ${selection} }`;
+  for (let level = depth - 1; level >= 1; level--)
+    selection = `${level % 2 === 1 ? "posts(first: 1)" : "author"} { ${selection} }`;
   return `{ ${selection} }`;
 }
 
@@ -55,7 +56,11 @@ function assertRefusedQuietly(res: GraphQLResponse): void {
 
 describe("the error formatter and the parser's token limit", () => {
   const unexpected = () => assert.fail("a token-limit error is expected, not reported");
-  const parseFailed = (message: string) => ({ message, locations: [{ line: 1, column: 2993 }], extensions: { code: "GRAPHQL_PARSE_FAILED" } });
+  const parseFailed = (message: string) => ({
+    message,
+    locations: [{ line: 1, column: 2993 }],
+    extensions: { code: "GRAPHQL_PARSE_FAILED" },
+  });
 
   it("turns graphql-js's token-limit syntax error, in either spelling, into GRAPHQL_VALIDATION_FAILED without a location", () => {
     const production = createErrorFormatter({ revealInternals: false, report: unexpected });
@@ -63,20 +68,30 @@ describe("the error formatter and the parser's token limit", () => {
     // graphql 16 writes "more that"; the spelling may be fixed in a later release.
     for (const word of ["that", "than"]) {
       const error = parseFailed(`Syntax Error: Document contains more ${word} 500 tokens. Parsing aborted.`);
-      assert.deepEqual(production(error, undefined), { message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
-      assert.deepEqual(development(error, undefined), { message: "Token limit of 500 exceeded.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
+      assert.deepEqual(production(error, undefined), {
+        message: "Query is too complex.",
+        extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
+      });
+      assert.deepEqual(development(error, undefined), {
+        message: "Token limit of 500 exceeded.",
+        extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
+      });
     }
   });
 
   it("leaves every other syntax error as GRAPHQL_PARSE_FAILED", () => {
     const production = createErrorFormatter({ revealInternals: false, report: unexpected });
-    const error = parseFailed(`Syntax Error: Expected Name, found "Document contains more that 500 tokens. Parsing aborted.".`);
+    const error = parseFailed(
+      `Syntax Error: Expected Name, found "Document contains more that 500 tokens. Parsing aborted.".`,
+    );
     assert.deepEqual(production(error, undefined), error);
   });
 });
 
 describe("query limits in production, with the default limits (sqlite)", () => {
-  const t = useTestApp("sqlite", { env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
+  const t = useTestApp("sqlite", {
+    env: { NODE_ENV: "production", ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password },
+  });
   let adminToken: string;
 
   before(async () => {
@@ -165,9 +180,13 @@ describe("query limits in production, with the default limits (sqlite)", () => {
   });
 
   it("refuses a too-deep query sent over GET the same way", async () => {
-    const res = await send(`${t.url}?query=${encodeURIComponent(nested(12))}`, { headers: { "apollo-require-preflight": "true" } });
+    const res = await send(`${t.url}?query=${encodeURIComponent(nested(12))}`, {
+      headers: { "apollo-require-preflight": "true" },
+    });
     assert.equal(res.status, 400);
-    assert.deepEqual(res.json, { errors: [{ message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }] });
+    assert.deepEqual(res.json, {
+      errors: [{ message: "Query is too complex.", extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }],
+    });
   });
 
   it("runs what a real client sends: the whole flow of test/flow.test.ts, with fragments and variables", async () => {
@@ -177,21 +196,42 @@ describe("query limits in production, with the default limits (sqlite)", () => {
       return res.body.data;
     };
     const registered = ok(
-      await t.gql(`mutation { register(input: { username: "Alice", password: "correct horse battery" }) { accessToken refreshToken tokenType expiresIn user { id username roles } } }`),
+      await t.gql(
+        `mutation { register(input: { username: "Alice", password: "correct horse battery" }) { accessToken refreshToken tokenType expiresIn user { id username roles } } }`,
+      ),
     ).register;
     const alice = registered.accessToken as string;
-    ok(await t.gql(`mutation { login(input: { username: "aLiCe", password: "correct horse battery" }) { accessToken user { id } } }`));
+    ok(
+      await t.gql(
+        `mutation { login(input: { username: "aLiCe", password: "correct horse battery" }) { accessToken user { id } } }`,
+      ),
+    );
     ok(await t.gql(`{ me { id username roles posts { id } } }`, { token: alice }));
-    const postId = ok(await t.gql(`mutation { createPost(input: { title: "Hello", body: "First post" }) { id title body author { id } } }`, { token: alice }))
-      .createPost.id;
+    const postId = ok(
+      await t.gql(
+        `mutation { createPost(input: { title: "Hello", body: "First post" }) { id title body author { id } } }`,
+        { token: alice },
+      ),
+    ).createPost.id;
     ok(await t.gql(`{ posts { id title author { username } } post(id: "${postId}") { body } }`));
-    ok(await t.gql(`mutation($id: ID!, $input: UpdatePostInput!) { updatePost(id: $id, input: $input) { id title updatedAt } }`, {
-      token: alice,
-      variables: { id: postId, input: { title: "Hello again" } },
-    }));
+    ok(
+      await t.gql(
+        `mutation($id: ID!, $input: UpdatePostInput!) { updatePost(id: $id, input: $input) { id title updatedAt } }`,
+        {
+          token: alice,
+          variables: { id: postId, input: { title: "Hello again" } },
+        },
+      ),
+    );
     ok(await t.gql(`{ users { username } }`, { token: adminToken }));
-    ok(await t.gql(`mutation { setUserRoles(userId: "${registered.user.id}", roles: [ADMIN, USER]) { roles } }`, { token: adminToken }));
-    ok(await t.gql(`mutation { refreshToken(refreshToken: "${registered.refreshToken}") { accessToken refreshToken } }`));
+    ok(
+      await t.gql(`mutation { setUserRoles(userId: "${registered.user.id}", roles: [ADMIN, USER]) { roles } }`, {
+        token: adminToken,
+      }),
+    );
+    ok(
+      await t.gql(`mutation { refreshToken(refreshToken: "${registered.refreshToken}") { accessToken refreshToken } }`),
+    );
     ok(await t.gql(`{ sessions { id createdAt lastUsedAt expiresAt userAgent ip current } }`, { token: alice }));
 
     // Apollo Client's style: a named operation, fragments, __typename on every object. A page of 100
@@ -250,7 +290,10 @@ describe("query limits in development (sqlite)", () => {
 
   it("counts a list without first as its schema default: 50 posts × 20 of each author's", async () => {
     // 50 × (2 + 2 + 20 × 5) = 5,200, exactly what the same query costs with the defaults written out.
-    assert.equal(assertRefused(await t.gql(`{ posts { author { ${AUTHORS_POSTS} } } }`)), "Query Cost limit of 5000 exceeded, found 5200.");
+    assert.equal(
+      assertRefused(await t.gql(`{ posts { author { ${AUTHORS_POSTS} } } }`)),
+      "Query Cost limit of 5000 exceeded, found 5200.",
+    );
     assert.equal(
       assertRefused(await t.gql(`{ posts(first: 50) { author { posts(first: 20) { id title body } } } }`)),
       "Query Cost limit of 5000 exceeded, found 5200.",
@@ -269,15 +312,24 @@ describe("query limits in development (sqlite)", () => {
 
   it("counts first given as a variable, per request: one document is refused or run by its variables alone", async () => {
     const query = `query($n: Int!, $m: Int) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
-    assert.equal(assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })), "Query Cost limit of 5000 exceeded, found 5040.");
+    assert.equal(
+      assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })),
+      "Query Cost limit of 5000 exceeded, found 5040.",
+    );
     assertRan(await t.gql(query, { variables: { n: 10, m: 99 } }));
     // Apollo caches the validated document: the variables of each request still count.
-    assert.equal(assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })), "Query Cost limit of 5000 exceeded, found 5040.");
+    assert.equal(
+      assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })),
+      "Query Cost limit of 5000 exceeded, found 5040.",
+    );
     // null means the argument's default (20): 10 × (4 + 20 × 5) = 1,040.
     assertRan(await t.gql(query, { variables: { n: 10, m: null } }));
     // Left out, a variable counts as its default in the operation, or else as the argument's.
     const withDefault = `query($n: Int! = 10, $m: Int = 100) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
-    assert.equal(assertRefused(await t.gql(withDefault, { variables: {} })), "Query Cost limit of 5000 exceeded, found 5040.");
+    assert.equal(
+      assertRefused(await t.gql(withDefault, { variables: {} })),
+      "Query Cost limit of 5000 exceeded, found 5040.",
+    );
     assertRan(await t.gql(query, { variables: { n: 48 } }));
   });
 
@@ -286,7 +338,9 @@ describe("query limits in development (sqlite)", () => {
     const res = await t.gql(`{ posts(first: 5000) { id title body } }`);
     assert.equal(res.status, 200);
     assert.deepEqual(codes(res), ["BAD_USER_INPUT"]);
-    assert.deepEqual(res.body.errors![0]!.extensions!.fields, [{ field: "first", rule: "max", message: "must be at most 100" }]);
+    assert.deepEqual(res.body.errors![0]!.extensions!.fields, [
+      { field: "first", rule: "max", message: "must be at most 100" },
+    ]);
   });
 });
 
@@ -294,7 +348,13 @@ describe("query limits set by configuration (sqlite, development)", () => {
   // One app per variable, so that only that limit is tight: [value, a query at the limit, one past it, the refusal].
   const cases: Array<[string, string, string, string, string]> = [
     ["QUERY_MAX_DEPTH", "3", nested(3), nested(4), "Query depth limit of 3 exceeded, found 4."],
-    ["QUERY_MAX_ALIASES", "2", `{ a: __typename b: __typename }`, `{ a: __typename b: __typename c: __typename }`, "Aliases limit of 2 exceeded, found 3."],
+    [
+      "QUERY_MAX_ALIASES",
+      "2",
+      `{ a: __typename b: __typename }`,
+      `{ a: __typename b: __typename c: __typename }`,
+      "Aliases limit of 2 exceeded, found 3.",
+    ],
     [
       "QUERY_MAX_DIRECTIVES",
       "1",
@@ -302,9 +362,21 @@ describe("query limits set by configuration (sqlite, development)", () => {
       `{ __typename @include(if: true) __typename @skip(if: false) }`,
       "Directives limit of 1 exceeded, found 2.",
     ],
-    ["QUERY_MAX_TOKENS", "12", `{ posts(first: 1) { id title } }`, `{ posts(first: 1) { id title body } }`, "Token limit of 12 exceeded."],
+    [
+      "QUERY_MAX_TOKENS",
+      "12",
+      `{ posts(first: 1) { id title } }`,
+      `{ posts(first: 1) { id title body } }`,
+      "Token limit of 12 exceeded.",
+    ],
     // Two posts of three scalars: 2 × (2 + 3) = 10; three posts: 15.
-    ["QUERY_MAX_COST", "10", `{ posts(first: 2) { id title body } }`, `{ posts(first: 3) { id title body } }`, "Query Cost limit of 10 exceeded, found 15."],
+    [
+      "QUERY_MAX_COST",
+      "10",
+      `{ posts(first: 2) { id title body } }`,
+      `{ posts(first: 3) { id title body } }`,
+      "Query Cost limit of 10 exceeded, found 15.",
+    ],
   ];
   for (const [variable, value, atLimit, pastLimit, refusal] of cases) {
     it(`applies ${variable}=${value}`, async () => {
@@ -324,7 +396,10 @@ describe("query limits set by configuration (sqlite, development)", () => {
   it("lets every limit count on its own: 600 aliases and 300 directives meet their own limits once tokens allow them", async () => {
     const t = await startTestApp("sqlite", { env: { NODE_ENV: "development", QUERY_MAX_TOKENS: "100000" } });
     try {
-      assert.equal(assertRefused(await t.gql(`{ ${repeat(600, (i) => `a${i}: __typename`)} }`)), "Aliases limit of 15 exceeded, found 600.");
+      assert.equal(
+        assertRefused(await t.gql(`{ ${repeat(600, (i) => `a${i}: __typename`)} }`)),
+        "Aliases limit of 15 exceeded, found 600.",
+      );
       assert.equal(
         assertRefused(await t.gql(`{ ${repeat(300, () => "__typename @include(if: true)")} }`)),
         "Directives limit of 50 exceeded, found 300.",

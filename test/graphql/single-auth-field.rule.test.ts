@@ -24,11 +24,20 @@ describe("the one-auth-field-per-operation validation rule", () => {
 
   const accepted: Array<[string, string]> = [
     ["one login", `mutation { ${LOGIN} }`],
-    ["one login next to other mutations", `mutation { ${LOGIN} logout createPost(input: { title: "t", body: "b" }) { id } }`],
+    [
+      "one login next to other mutations",
+      `mutation { ${LOGIN} logout createPost(input: { title: "t", body: "b" }) { id } }`,
+    ],
     ["one login in each of two operations", `mutation A { ${LOGIN} } mutation B { ${LOGIN} }`],
     ["a query, which cannot hold them", `{ posts { id } me { id } }`],
-    ["one register reached through nested fragments", `mutation { ...A } fragment A on Mutation { ...B } fragment B on Mutation { ${REGISTER} }`],
-    ["a fragment cycle holding one login (another rule refuses the cycle; this one must end)", `mutation { ...A } fragment A on Mutation { ${LOGIN} ...B } fragment B on Mutation { ...A }`],
+    [
+      "one register reached through nested fragments",
+      `mutation { ...A } fragment A on Mutation { ...B } fragment B on Mutation { ${REGISTER} }`,
+    ],
+    [
+      "a fragment cycle holding one login (another rule refuses the cycle; this one must end)",
+      `mutation { ...A } fragment A on Mutation { ${LOGIN} ...B } fragment B on Mutation { ...A }`,
+    ],
   ];
   for (const [name, document] of accepted) {
     it(`accepts ${name}`, () => {
@@ -39,11 +48,23 @@ describe("the one-auth-field-per-operation validation rule", () => {
   const refused: Array<[string, string]> = [
     ["two aliased logins", `mutation { a: ${LOGIN} b: ${LOGIN} }`],
     ["login and register", `mutation { ${LOGIN} ${REGISTER} }`],
-    ["refreshToken and changePassword", `mutation { refreshToken(refreshToken: "x") { accessToken } changePassword(input: { currentPassword: "a", newPassword: "b" }) }`],
-    ["a login inside an inline fragment next to one outside", `mutation { ... on Mutation { a: ${LOGIN} } b: ${LOGIN} }`],
+    [
+      "refreshToken and changePassword",
+      `mutation { refreshToken(refreshToken: "x") { accessToken } changePassword(input: { currentPassword: "a", newPassword: "b" }) }`,
+    ],
+    [
+      "a login inside an inline fragment next to one outside",
+      `mutation { ... on Mutation { a: ${LOGIN} } b: ${LOGIN} }`,
+    ],
     ["a fragment with one login spread twice", `mutation { ...L ...L } fragment L on Mutation { ${LOGIN} }`],
-    ["a fragment spread twice two levels down", `mutation { ...A } fragment A on Mutation { ...B ...B } fragment B on Mutation { ${REGISTER} }`],
-    ["a login in one fragment and a register in another", `mutation { ...A ...B } fragment A on Mutation { ${LOGIN} } fragment B on Mutation { ${REGISTER} }`],
+    [
+      "a fragment spread twice two levels down",
+      `mutation { ...A } fragment A on Mutation { ...B ...B } fragment B on Mutation { ${REGISTER} }`,
+    ],
+    [
+      "a login in one fragment and a register in another",
+      `mutation { ...A ...B } fragment A on Mutation { ${LOGIN} } fragment B on Mutation { ${REGISTER} }`,
+    ],
   ];
   for (const [name, document] of refused) {
     it(`refuses ${name}, once, with a message naming the fields`, () => {
@@ -52,9 +73,9 @@ describe("the one-auth-field-per-operation validation rule", () => {
   }
 
   it("reports each offending operation of a document separately", () => {
-    assert.deepEqual(problems(`mutation A { a: ${LOGIN} b: ${LOGIN} } mutation B { ${LOGIN} } mutation C { ${REGISTER} ${LOGIN} }`), [
-      SINGLE_AUTH_FIELD_MESSAGE,
-      SINGLE_AUTH_FIELD_MESSAGE,
-    ]);
+    assert.deepEqual(
+      problems(`mutation A { a: ${LOGIN} b: ${LOGIN} } mutation B { ${LOGIN} } mutation C { ${REGISTER} ${LOGIN} }`),
+      [SINGLE_AUTH_FIELD_MESSAGE, SINGLE_AUTH_FIELD_MESSAGE],
+    );
   });
 });

@@ -19,8 +19,14 @@ for (const env of ["development", "production"] as const) {
 
     for (const [name, body] of [
       ["subscription { __typename }", { query: "subscription { __typename }" }],
-      ["a named subscription with a variable", { query: "subscription S($id: ID!) { __typename postUpdated(id: $id) { id } }", variables: { id: "1" } }],
-      ["a subscription chosen by operationName", { query: "query Q { __typename } subscription S { __typename }", operationName: "S" }],
+      [
+        "a named subscription with a variable",
+        { query: "subscription S($id: ID!) { __typename postUpdated(id: $id) { id } }", variables: { id: "1" } },
+      ],
+      [
+        "a subscription chosen by operationName",
+        { query: "query Q { __typename } subscription S { __typename }", operationName: "S" },
+      ],
     ] as const) {
       it(`answers ${name} with 400 BAD_REQUEST pointing at WebSocket, and logs no error`, async () => {
         const before = errorLines(t).length;
@@ -36,14 +42,19 @@ for (const env of ["development", "production"] as const) {
     }
 
     it("still runs the query of a document that also holds a subscription", async () => {
-      const res = await postJson(t.url, { query: "query Q { __typename } subscription S { __typename }", operationName: "Q" });
+      const res = await postJson(t.url, {
+        query: "query Q { __typename } subscription S { __typename }",
+        operationName: "Q",
+      });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(res.json, { data: { __typename: "Query" } });
     });
 
     it("answers a subscription in a GET with 405 BAD_REQUEST (Apollo's own check), and logs no error", async () => {
       const before = errorLines(t).length;
-      const res = await send(`${t.url}?query=${encodeURIComponent("subscription { __typename }")}`, { headers: { "apollo-require-preflight": "1" } });
+      const res = await send(`${t.url}?query=${encodeURIComponent("subscription { __typename }")}`, {
+        headers: { "apollo-require-preflight": "1" },
+      });
       assert.equal(res.status, 405, res.text);
       assert.deepEqual(errorCodes(res), ["BAD_REQUEST"]);
       assert.deepEqual(errorLines(t).slice(before), []);

@@ -19,7 +19,8 @@ function assertBadInput(res: GraphQLResponse, expected: string[]): void {
   assert.equal(res.status, 200);
   assert.deepEqual(codes(res), ["BAD_USER_INPUT"]);
   assert.equal(res.body.data, null);
-  const fields = (res.body.errors![0]!.extensions!.fields as Array<{ field: string; rule: string; message: string }>) ?? [];
+  const fields =
+    (res.body.errors![0]!.extensions!.fields as Array<{ field: string; rule: string; message: string }>) ?? [];
   assert.deepEqual(fields.map((f) => `${f.field}:${f.rule}`).sort(), [...expected].sort());
   for (const f of fields) assert.equal(typeof f.message, "string", "every problem says why");
 }
@@ -41,8 +42,10 @@ for (const kind of DATABASES) {
       writer = await t.register("writer");
     });
 
-    const register = (username: string, password = "correct horse battery") => t.gql(REGISTER, { variables: { input: { username, password } } });
-    const login = (username: string, password: string) => t.gql(LOGIN, { variables: { input: { username, password } } });
+    const register = (username: string, password = "correct horse battery") =>
+      t.gql(REGISTER, { variables: { input: { username, password } } });
+    const login = (username: string, password: string) =>
+      t.gql(LOGIN, { variables: { input: { username, password } } });
 
     /** Every stored username, in sign-up order, as the admin sees them. */
     const usernames = () => listUsernames(t, adminToken);
@@ -107,7 +110,11 @@ for (const kind of DATABASES) {
         const password128 = `${text(127, "L")}!`;
         assert.deepEqual(codes(await register("long128", password128)), []);
         assert.deepEqual(codes(await login("long128", password128)), []);
-        assert.deepEqual(codes(await login("long128", `${text(127, "L")}?`)), ["UNAUTHENTICATED"], "the last character counts");
+        assert.deepEqual(
+          codes(await login("long128", `${text(127, "L")}?`)),
+          ["UNAUTHENTICATED"],
+          "the last character counts",
+        );
 
         const before = await usernames();
         assertBadInput(await register("long129", text(129, "L")), ["password:isPassword"]);
@@ -175,7 +182,11 @@ for (const kind of DATABASES) {
         ["an empty body", { title: "title", body: "" }, ["body:isLength", "body:isNotBlank"]],
         ["a body of only white space", { title: "title", body: " \n\t " }, ["body:isNotBlank"]],
         ["a body of 20,001 characters", { title: "title", body: text(20_001, "b") }, ["body:isLength"]],
-        ["an empty title and an empty body", { title: "", body: "" }, ["title:isLength", "title:isNotBlank", "body:isLength", "body:isNotBlank"]],
+        [
+          "an empty title and an empty body",
+          { title: "", body: "" },
+          ["title:isLength", "title:isNotBlank", "body:isLength", "body:isNotBlank"],
+        ],
       ];
       for (const [what, input, problems] of refused) {
         it(`refuses ${what} as BAD_USER_INPUT naming ${[...new Set(problems.map((p) => p.split(":")[0]))].join(" and ")}, and creates no post`, async () => {
@@ -189,7 +200,9 @@ for (const kind of DATABASES) {
         const input = { title: text(200, "T"), body: text(20_000, "B") };
         const res = await t.gql(CREATE_POST, { token: writer.token, variables: { input } });
         assert.deepEqual(codes(res), []);
-        const stored = await t.gql(`query($id: ID!) { post(id: $id) { title body } }`, { variables: { id: res.body.data.createPost.id } });
+        const stored = await t.gql(`query($id: ID!) { post(id: $id) { title body } }`, {
+          variables: { id: res.body.data.createPost.id },
+        });
         assert.deepEqual(stored.body.data.post, input);
       });
 
@@ -197,7 +210,9 @@ for (const kind of DATABASES) {
         const input = { title: "📝".repeat(200), body: "emoji title" };
         const res = await t.gql(CREATE_POST, { token: writer.token, variables: { input } });
         assert.deepEqual(codes(res), []);
-        const stored = await t.gql(`query($id: ID!) { post(id: $id) { title } }`, { variables: { id: res.body.data.createPost.id } });
+        const stored = await t.gql(`query($id: ID!) { post(id: $id) { title } }`, {
+          variables: { id: res.body.data.createPost.id },
+        });
         assert.equal(stored.body.data.post.title, input.title);
       });
     });
@@ -205,30 +220,46 @@ for (const kind of DATABASES) {
     describe("updatePost", () => {
       let post: { id: string; title: string; body: string; updatedAt: string };
       before(async () => {
-        const res = await t.gql(`mutation { createPost(input: { title: "Original", body: "Original body" }) { id title body updatedAt } }`, {
-          token: writer.token,
-        });
+        const res = await t.gql(
+          `mutation { createPost(input: { title: "Original", body: "Original body" }) { id title body updatedAt } }`,
+          {
+            token: writer.token,
+          },
+        );
         post = res.body.data.createPost;
       });
 
       async function assertUnchanged(): Promise<void> {
-        const res = await t.gql(`query($id: ID!) { post(id: $id) { id title body updatedAt } }`, { variables: { id: post.id } });
+        const res = await t.gql(`query($id: ID!) { post(id: $id) { id title body updatedAt } }`, {
+          variables: { id: post.id },
+        });
         assert.deepEqual(res.body.data.post, post);
       }
 
       it("refuses an update that changes no field as BAD_USER_INPUT on input, leaving the post unchanged", async () => {
-        assertBadInput(await t.gql(UPDATE_POST, { token: writer.token, variables: { id: post.id, input: {} } }), ["input:notEmpty"]);
+        assertBadInput(await t.gql(UPDATE_POST, { token: writer.token, variables: { id: post.id, input: {} } }), [
+          "input:notEmpty",
+        ]);
         assertBadInput(
-          await t.gql(UPDATE_POST, { token: writer.token, variables: { id: post.id, input: { title: null, body: null } } }),
+          await t.gql(UPDATE_POST, {
+            token: writer.token,
+            variables: { id: post.id, input: { title: null, body: null } },
+          }),
           ["input:notEmpty"],
         );
         await assertUnchanged();
       });
 
       it("refuses a blank title or a body of 20,001 characters as BAD_USER_INPUT, leaving the post unchanged", async () => {
-        assertBadInput(await t.gql(UPDATE_POST, { token: writer.token, variables: { id: post.id, input: { title: "   " } } }), ["title:isNotBlank"]);
         assertBadInput(
-          await t.gql(UPDATE_POST, { token: writer.token, variables: { id: post.id, input: { title: "Fine", body: text(20_001, "b") } } }),
+          await t.gql(UPDATE_POST, { token: writer.token, variables: { id: post.id, input: { title: "   " } } }),
+          ["title:isNotBlank"],
+        );
+        assertBadInput(
+          await t.gql(UPDATE_POST, {
+            token: writer.token,
+            variables: { id: post.id, input: { title: "Fine", body: text(20_001, "b") } },
+          }),
           ["body:isLength"],
         );
         await assertUnchanged();
@@ -243,7 +274,10 @@ for (const kind of DATABASES) {
         ["first: 0, offset: -1", "first:min offset:min"],
       ];
       for (const [args, problems] of refused) {
-        it(`refuses posts(${args}) as BAD_USER_INPUT naming ${problems.split(" ").map((p) => p.split(":")[0]).join(" and ")}`, async () => {
+        it(`refuses posts(${args}) as BAD_USER_INPUT naming ${problems
+          .split(" ")
+          .map((p) => p.split(":")[0])
+          .join(" and ")}`, async () => {
           assertBadInput(await t.gql(`{ posts(${args}) { id } }`), problems.split(" "));
         });
       }

@@ -33,8 +33,16 @@ export function gql<T = any>(url: string | URL, query: string, options: GqlOptio
 }
 
 /** POSTs any JSON request body with exactly the headers given (no Authorization added) and reads a GraphQL response; the response body must be JSON. */
-export async function postBody<T = any>(url: string | URL, body: unknown, headers: Record<string, string> = {}): Promise<GraphQLResponse<T>> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+export async function postBody<T = any>(
+  url: string | URL,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse<T>> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
@@ -135,7 +143,11 @@ export function sessionOf(accessToken: string): string {
 export async function assertAccessAccepted(t: ApiClient, accessToken: string, userId: string): Promise<void> {
   const res = await me(t, accessToken);
   assert.equal(res.status, 200);
-  assert.deepEqual(res.body.data, { me: { id: userId } }, `expected the token to work, got ${JSON.stringify(res.body.errors)}`);
+  assert.deepEqual(
+    res.body.data,
+    { me: { id: userId } },
+    `expected the token to work, got ${JSON.stringify(res.body.errors)}`,
+  );
 }
 
 /**

@@ -55,7 +55,14 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
   const database = options.database ?? createTestDatabase(kind);
   // Debug: suites check the per-request "access token rejected" line, which is logged at debug.
   const config = loadConfig(
-    { NODE_ENV: "test", LOG_LEVEL: "debug", JWT_SECRET_KEY: TEST_SECRET, ...FLOOD_LIMITS_FOR_TESTS, ...database.env, ...options.env },
+    {
+      NODE_ENV: "test",
+      LOG_LEVEL: "debug",
+      JWT_SECRET_KEY: TEST_SECRET,
+      ...FLOOD_LIMITS_FOR_TESTS,
+      ...database.env,
+      ...options.env,
+    },
     database.dataDir,
   );
   const logs: string[] = [];
@@ -80,9 +87,12 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
     logs,
     gql,
     async register(username, password = PASSWORD) {
-      const res = await gql(`mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`, {
-        variables: { input: { username, password } },
-      });
+      const res = await gql(
+        `mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`,
+        {
+          variables: { input: { username, password } },
+        },
+      );
       if (!res.body.data?.register) throw new Error(`register failed: ${JSON.stringify(res.body.errors)}`);
       return { token: res.body.data.register.accessToken, userId: res.body.data.register.user.id };
     },
@@ -90,7 +100,8 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
       const res = await gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
         variables: { input: { username, password } },
       });
-      if (res.status !== 200 || !res.body.data?.login) throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body.errors)}`);
+      if (res.status !== 200 || !res.body.data?.login)
+        throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body.errors)}`);
       return res.body.data.login.accessToken;
     },
     async close() {
@@ -158,7 +169,11 @@ export class ServerProcess {
     readonly port: number,
     cwd: string,
   ) {
-    this.child = spawn(process.execPath, [fileURLToPath(SERVER_MAIN)], { env: { ...env, PORT: String(port) }, cwd, stdio: "pipe" });
+    this.child = spawn(process.execPath, [fileURLToPath(SERVER_MAIN)], {
+      env: { ...env, PORT: String(port) },
+      cwd,
+      stdio: "pipe",
+    });
     this.child.stdout.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
     this.child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
     running.add(this);
@@ -207,7 +222,9 @@ export class ServerProcess {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`no matching log line within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`));
+        reject(
+          new Error(`no matching log line within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -221,7 +238,10 @@ export class ServerProcess {
   }
 
   /** Sends `signal` and resolves with the exit status, or rejects after `timeoutMs`. */
-  async signal(signal: NodeJS.Signals, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async signal(
+    signal: NodeJS.Signals,
+    timeoutMs: number,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const exited = waitForExit(this.child, timeoutMs);
     this.child.kill(signal);
     return exited;
@@ -242,7 +262,11 @@ export class ServerProcess {
   }
 
   /** POSTs a GraphQL operation and returns status and parsed body (the body must be JSON). */
-  async gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<{ status: number; body: any }> {
+  async gql(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+  ): Promise<{ status: number; body: any }> {
     const response = await fetch(this.graphqlUrl, {
       method: "POST",
       headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -257,5 +281,7 @@ export class ServerProcess {
 export function connectionFailure(error: unknown): string | undefined {
   const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
   const code = typeof cause?.code === "string" ? cause.code : undefined;
-  return code !== undefined && ["ECONNREFUSED", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(code) ? code : undefined;
+  return code !== undefined && ["ECONNREFUSED", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(code)
+    ? code
+    : undefined;
 }

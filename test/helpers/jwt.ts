@@ -79,7 +79,12 @@ export function withKey(key: KeyObject, hash: string | null = "sha256", options:
   return (input) => {
     const data = Buffer.from(input);
     if (key.asymmetricKeyType === "ec") return cryptoSign(hash, data, { key, dsaEncoding: "ieee-p1363" });
-    if (options.pss) return cryptoSign(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
+    if (options.pss)
+      return cryptoSign(hash, data, {
+        key,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+      });
     return cryptoSign(hash, data, key);
   };
 }
@@ -88,11 +93,7 @@ export function withKey(key: KeyObject, hash: string | null = "sha256", options:
  * Signs with jsonwebtoken itself. The payload's own `iat` is kept; without one, none is added
  * (jsonwebtoken would otherwise stamp the real clock's time).
  */
-export function sign(
-  payload: Json,
-  key: jwt.Secret,
-  options: { alg?: jwt.Algorithm; header?: Json } = {},
-): string {
+export function sign(payload: Json, key: jwt.Secret, options: { alg?: jwt.Algorithm; header?: Json } = {}): string {
   const alg = options.alg ?? "HS256";
   return jwt.sign(payload, key, {
     algorithm: alg,
@@ -102,6 +103,10 @@ export function sign(
 }
 
 /** `claims` moved into the past: issued `ageSeconds` before `nowSeconds` and expired `agoSeconds` before it. */
-export function expiredClaims(claims: Json, nowSeconds: number, options: { ageSeconds?: number; agoSeconds?: number } = {}): Json {
+export function expiredClaims(
+  claims: Json,
+  nowSeconds: number,
+  options: { ageSeconds?: number; agoSeconds?: number } = {},
+): Json {
   return { ...claims, iat: nowSeconds - (options.ageSeconds ?? 1000), exp: nowSeconds - (options.agoSeconds ?? 100) };
 }

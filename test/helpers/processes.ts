@@ -21,14 +21,20 @@ export function runNode(
   options: { env: Record<string, string>; cwd: string; stdin?: string; timeoutMs?: number },
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(script), ...args], { env: options.env, cwd: options.cwd, stdio: "pipe" });
+    const child = spawn(process.execPath, [fileURLToPath(script), ...args], {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: "pipe",
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`node ${args.join(" ")} did not exit within ${options.timeoutMs ?? 30_000} ms; stderr: ${stderr}`));
+      reject(
+        new Error(`node ${args.join(" ")} did not exit within ${options.timeoutMs ?? 30_000} ms; stderr: ${stderr}`),
+      );
     }, options.timeoutMs ?? 30_000);
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -57,10 +63,17 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves with the exit code (or signal) of `child`, or rejects after `timeoutMs`. */
-export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+export function waitForExit(
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal });

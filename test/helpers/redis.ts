@@ -8,13 +8,19 @@ export const TEST_REDIS_URL: string | undefined = process.env.TEST_REDIS_URL || 
 
 /** Resolves when Redis at `url` answers PING; rejects with a message naming TEST_REDIS_URL otherwise. */
 export async function assertRedisReachable(url: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 3000 });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 3000,
+  });
   redis.on("error", () => undefined);
   try {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    const why = process.env.CI === "true" ? "CI=true, so this fails instead of skipping" : "unset it to skip the Redis suites";
+    const why =
+      process.env.CI === "true" ? "CI=true, so this fails instead of skipping" : "unset it to skip the Redis suites";
     throw new Error(`TEST_REDIS_URL is set but Redis there does not answer (${(error as Error).message}); ${why}`);
   } finally {
     redis.disconnect();

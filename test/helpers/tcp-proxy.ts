@@ -77,7 +77,11 @@ export class TcpProxy {
       client.destroy();
       return;
     }
-    const pair = new Pair(client, () => this.state === "frozen", () => this.pairs.delete(pair));
+    const pair = new Pair(
+      client,
+      () => this.state === "frozen",
+      () => this.pairs.delete(pair),
+    );
     this.pairs.add(pair);
     pair.open(this.target);
   }

@@ -25,7 +25,10 @@ function assertRateLimited(res: GraphQLResponse, message: RegExp): void {
   const { code, retryAfter, ...rest } = res.body.errors![0]!.extensions!;
   assert.equal(code, "RATE_LIMITED");
   assert.deepEqual(rest, {}, "no other extensions");
-  assert.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= HOUR, `retryAfter ${retryAfter} is within 1..${HOUR}`);
+  assert.ok(
+    Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= HOUR,
+    `retryAfter ${retryAfter} is within 1..${HOUR}`,
+  );
   assert.match(res.body.errors![0]!.message, message);
   assert.ok(res.body.errors![0]!.message.endsWith(`Try again in ${retryAfter} seconds.`), res.body.errors![0]!.message);
 }
@@ -40,7 +43,9 @@ function assertRegistered(res: GraphQLResponse, username: string): void {
 }
 
 async function count(t: TestApp, table: "users" | "posts"): Promise<number> {
-  const result = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}`.execute(t.app.database.db);
+  const result = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}`.execute(
+    t.app.database.db,
+  );
   return Number(result.rows[0]!.n);
 }
 
@@ -48,8 +53,16 @@ async function count(t: TestApp, table: "users" | "posts"): Promise<number> {
 async function hasFloodTable(t: TestApp, kind: DatabaseKind): Promise<boolean> {
   const exists =
     kind === "sqlite"
-      ? await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = ${FLOOD_LIMITS_TABLE}`.execute(t.app.database.db)
-      : await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = ${FLOOD_LIMITS_TABLE}`.execute(t.app.database.db);
+      ? await sql<{
+          n: number;
+        }>`select count(*) as n from sqlite_master where type = 'table' and name = ${FLOOD_LIMITS_TABLE}`.execute(
+          t.app.database.db,
+        )
+      : await sql<{
+          n: number;
+        }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = ${FLOOD_LIMITS_TABLE}`.execute(
+          t.app.database.db,
+        );
   return Number(exists.rows[0]!.n) > 0;
 }
 
@@ -118,7 +131,10 @@ for (const kind of DATABASES) {
 
     it("lets exactly three of eight concurrent registrations through", async () => {
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => registerRaw(t, `racer${i}`)));
-      assert.deepEqual(answers.map((res) => codes(res)[0] ?? "OK").sort(), [...Array(3).fill("OK"), ...Array(5).fill("RATE_LIMITED")]);
+      assert.deepEqual(answers.map((res) => codes(res)[0] ?? "OK").sort(), [
+        ...Array(3).fill("OK"),
+        ...Array(5).fill("RATE_LIMITED"),
+      ]);
       assert.equal(await count(t, "users"), 3);
     });
   });
@@ -188,14 +204,16 @@ for (const kind of DATABASES) {
       const careful = await registerUser(t, "careful");
       const bad = await createPost(t, careful.accessToken, "");
       assert.deepEqual(codes(bad), ["BAD_USER_INPUT"]);
-      for (let i = 1; i <= 3; i++) assert.equal((await createPost(t, careful.accessToken, `fine ${i}`)).body.errors, undefined);
+      for (let i = 1; i <= 3; i++)
+        assert.equal((await createPost(t, careful.accessToken, `fine ${i}`)).body.errors, undefined);
       assertRateLimited(await createPost(t, careful.accessToken, "one too many"), POSTS);
     });
 
     it("counts per user across that user's sessions", async () => {
       const twoDevices = await registerUser(t, "two-devices");
       const second = await t.login("two-devices", "correct horse battery");
-      for (const token of [twoDevices.accessToken, second, twoDevices.accessToken]) assert.equal((await createPost(t, token, "x")).body.errors, undefined);
+      for (const token of [twoDevices.accessToken, second, twoDevices.accessToken])
+        assert.equal((await createPost(t, token, "x")).body.errors, undefined);
       assertRateLimited(await createPost(t, second, "x"), POSTS);
     });
   });
@@ -206,7 +224,9 @@ for (const kind of DATABASES) {
     it("switches the limit off: more posts than the default 60 in an hour all succeed", async () => {
       const writer = await registerUser(t, "writer");
       for (let batch = 0; batch < 7; batch++) {
-        const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => createPost(t, writer.accessToken, `post ${batch * 10 + i}`)));
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => createPost(t, writer.accessToken, `post ${batch * 10 + i}`)),
+        );
         for (const res of answers) assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
       }
       assert.equal(await count(t, "posts"), 70);
@@ -221,7 +241,12 @@ for (const kind of DATABASES) {
       let b: TestApp | undefined;
       before(async () => {
         await assertRedisReachable(redisUrl);
-        const env = { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, REGISTER_MAX_PER_IP: "3", CREATE_POST_MAX_PER_USER: "2" };
+        const env = {
+          REDIS_URL: redisUrl,
+          REDIS_KEY_PREFIX: prefix,
+          REGISTER_MAX_PER_IP: "3",
+          CREATE_POST_MAX_PER_USER: "2",
+        };
         // Separate databases: only Redis can carry the count from one to the other.
         a = await startTestApp(kind, { env });
         b = await startTestApp(kind, { env });
@@ -248,7 +273,10 @@ for (const kind of DATABASES) {
         assert.equal((await createPost(a!, token, "in redis")).body.errors, undefined);
         const keys = await listRedisKeys(redisUrl, prefix);
         assert.ok(keys.includes(`${prefix}register:ip:127.0.0.1`), keys.join(", "));
-        assert.ok(keys.some((key) => key.startsWith(`${prefix}post:user:`)), keys.join(", "));
+        assert.ok(
+          keys.some((key) => key.startsWith(`${prefix}post:user:`)),
+          keys.join(", "),
+        );
         assert.equal(await hasFloodTable(a!, kind), false);
         assert.equal(await hasFloodTable(b!, kind), false);
       });
@@ -286,7 +314,9 @@ if (TEST_REDIS_URL) {
       // Three registrations, each waiting at most one REDIS_TIMEOUT (200 ms) for Redis, plus hashing.
       assert.ok(elapsed < 5000, `took ${Math.round(elapsed)} ms`);
       assert.equal(await count(t!, "users"), 2);
-      const outages = t!.logs.map((line) => JSON.parse(line) as { msg?: string }).filter((line) => line.msg?.includes("is not answering"));
+      const outages = t!.logs
+        .map((line) => JSON.parse(line) as { msg?: string })
+        .filter((line) => line.msg?.includes("is not answering"));
       assert.equal(outages.length, 1, JSON.stringify(outages));
     });
   });

@@ -55,17 +55,28 @@ async function assertLogsIn(t: TestApp, username: string, password = PASSWORD): 
 
 /** `n` logins with a wrong password, each answered UNAUTHENTICATED. */
 async function fail(t: TestApp, username: string, n: number): Promise<void> {
-  for (let i = 1; i <= n; i++) assertWrongCredentials(await attempt(t, username, WRONG), `wrong password #${i} for ${username}`);
+  for (let i = 1; i <= n; i++)
+    assertWrongCredentials(await attempt(t, username, WRONG), `wrong password #${i} for ${username}`);
 }
 
 /** Rows in the database's throttle table (0 when the table was never created). */
 async function throttleRows(t: TestApp, kind: DatabaseKind): Promise<number> {
   const exists =
     kind === "sqlite"
-      ? await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = ${LOGIN_THROTTLE_TABLE}`.execute(t.app.database.db)
-      : await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = ${LOGIN_THROTTLE_TABLE}`.execute(t.app.database.db);
+      ? await sql<{
+          n: number;
+        }>`select count(*) as n from sqlite_master where type = 'table' and name = ${LOGIN_THROTTLE_TABLE}`.execute(
+          t.app.database.db,
+        )
+      : await sql<{
+          n: number;
+        }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = ${LOGIN_THROTTLE_TABLE}`.execute(
+          t.app.database.db,
+        );
   if (Number(exists.rows[0]!.n) === 0) return 0;
-  const rows = await sql<{ n: number }>`select count(*) as n from ${sql.table(LOGIN_THROTTLE_TABLE)}`.execute(t.app.database.db);
+  const rows = await sql<{ n: number }>`select count(*) as n from ${sql.table(LOGIN_THROTTLE_TABLE)}`.execute(
+    t.app.database.db,
+  );
   return Number(rows.rows[0]!.n);
 }
 
@@ -77,7 +88,11 @@ for (const kind of DATABASES) {
       await registerUser(t, "victim");
       await fail(t, "victim", 5);
       const retryAfter = assertRateLimited(await attempt(t, "victim", PASSWORD));
-      assert.equal(assertRateLimited(await attempt(t, "victim", WRONG)) <= retryAfter, true, "the window does not grow");
+      assert.equal(
+        assertRateLimited(await attempt(t, "victim", WRONG)) <= retryAfter,
+        true,
+        "the window does not grow",
+      );
       // Another username from the same IP is not affected by this pair's limit.
       await registerUser(t, "bystander");
       await assertLogsIn(t, "bystander");
@@ -85,7 +100,8 @@ for (const kind of DATABASES) {
 
     it("counts a username without regard to letter case", async () => {
       await registerUser(t, "Casey");
-      for (const spelling of ["casey", "CASEY", "Casey", "cAsEy", "caseY"]) assertWrongCredentials(await attempt(t, spelling, WRONG));
+      for (const spelling of ["casey", "CASEY", "Casey", "cAsEy", "caseY"])
+        assertWrongCredentials(await attempt(t, spelling, WRONG));
       assertRateLimited(await attempt(t, "Casey", PASSWORD));
     });
 
@@ -107,7 +123,10 @@ for (const kind of DATABASES) {
       const unknown = await attempt(t, "unknown-name", WRONG);
       assertRateLimited(known);
       assertRateLimited(unknown);
-      assert.deepEqual(Object.keys(unknown.body.errors![0]!.extensions!).sort(), Object.keys(known.body.errors![0]!.extensions!).sort());
+      assert.deepEqual(
+        Object.keys(unknown.body.errors![0]!.extensions!).sort(),
+        Object.keys(known.body.errors![0]!.extensions!).sort(),
+      );
       assert.equal(
         unknown.body.errors![0]!.message.replace(/\d+/g, "N"),
         known.body.errors![0]!.message.replace(/\d+/g, "N"),
@@ -125,7 +144,10 @@ for (const kind of DATABASES) {
 
     it("counts every executed login field even when validation is bypassed: aliases never buy extra guesses", async () => {
       await registerUser(t, "aliased");
-      const aliases = Array.from({ length: 6 }, (_, i) => `a${i + 1}: login(input: { username: "aliased", password: "${WRONG}" }) { accessToken }`);
+      const aliases = Array.from(
+        { length: 6 },
+        (_, i) => `a${i + 1}: login(input: { username: "aliased", password: "${WRONG}" }) { accessToken }`,
+      );
       const document = parse(`mutation { ${aliases.join(" ")} }`);
       const context: Context = { principal: null, requestId: "direct", ip: "127.0.0.1", userAgent: "direct-execution" };
       const run = () => execute({ schema: t.app.schema, document, contextValue: context }) as Promise<ExecutionResult>;
@@ -151,7 +173,10 @@ for (const kind of DATABASES) {
 
     it("refuses six aliased logins in one request with HTTP 400 GRAPHQL_VALIDATION_FAILED, before any of them is tried", async () => {
       await registerUser(t, "batched");
-      const aliases = Array.from({ length: 6 }, (_, i) => `a${i + 1}: login(input: { username: "batched", password: "${WRONG}" }) { accessToken }`);
+      const aliases = Array.from(
+        { length: 6 },
+        (_, i) => `a${i + 1}: login(input: { username: "batched", password: "${WRONG}" }) { accessToken }`,
+      );
       for (let i = 0; i < 6; i++) {
         const res = await t.gql(`mutation { ${aliases.join(" ")} }`);
         assert.equal(res.status, 400);
@@ -164,13 +189,34 @@ for (const kind of DATABASES) {
     });
 
     const refusedDocuments: Array<[string, string]> = [
-      ["two registrations under aliases", `mutation { a: register(input: { username: "dup1", password: "${PASSWORD}" }) { accessToken } b: register(input: { username: "dup2", password: "${PASSWORD}" }) { accessToken } }`],
-      ["register and login", `mutation { register(input: { username: "dup3", password: "${PASSWORD}" }) { accessToken } login(input: { username: "root", password: "${WRONG}" }) { accessToken } }`],
-      ["a registration in a fragment next to one outside it", `mutation { ...R register(input: { username: "dup4", password: "${PASSWORD}" }) { accessToken } } fragment R on Mutation { other: register(input: { username: "dup5", password: "${PASSWORD}" }) { accessToken } }`],
-      ["one fragment spread twice", `mutation { ...R ...R } fragment R on Mutation { register(input: { username: "dup6", password: "${PASSWORD}" }) { accessToken } }`],
-      ["a registration in an inline fragment and a refreshToken", `mutation { ... on Mutation { register(input: { username: "dup7", password: "${PASSWORD}" }) { accessToken } } refreshToken(refreshToken: "rt_x") { accessToken } }`],
-      ["refreshToken twice under aliases", `mutation { a: refreshToken(refreshToken: "rt_a") { accessToken } b: refreshToken(refreshToken: "rt_b") { accessToken } }`],
-      ["changePassword and register", `mutation { changePassword(input: { currentPassword: "${PASSWORD}", newPassword: "${WRONG}" }) register(input: { username: "dup8", password: "${PASSWORD}" }) { accessToken } }`],
+      [
+        "two registrations under aliases",
+        `mutation { a: register(input: { username: "dup1", password: "${PASSWORD}" }) { accessToken } b: register(input: { username: "dup2", password: "${PASSWORD}" }) { accessToken } }`,
+      ],
+      [
+        "register and login",
+        `mutation { register(input: { username: "dup3", password: "${PASSWORD}" }) { accessToken } login(input: { username: "root", password: "${WRONG}" }) { accessToken } }`,
+      ],
+      [
+        "a registration in a fragment next to one outside it",
+        `mutation { ...R register(input: { username: "dup4", password: "${PASSWORD}" }) { accessToken } } fragment R on Mutation { other: register(input: { username: "dup5", password: "${PASSWORD}" }) { accessToken } }`,
+      ],
+      [
+        "one fragment spread twice",
+        `mutation { ...R ...R } fragment R on Mutation { register(input: { username: "dup6", password: "${PASSWORD}" }) { accessToken } }`,
+      ],
+      [
+        "a registration in an inline fragment and a refreshToken",
+        `mutation { ... on Mutation { register(input: { username: "dup7", password: "${PASSWORD}" }) { accessToken } } refreshToken(refreshToken: "rt_x") { accessToken } }`,
+      ],
+      [
+        "refreshToken twice under aliases",
+        `mutation { a: refreshToken(refreshToken: "rt_a") { accessToken } b: refreshToken(refreshToken: "rt_b") { accessToken } }`,
+      ],
+      [
+        "changePassword and register",
+        `mutation { changePassword(input: { currentPassword: "${PASSWORD}", newPassword: "${WRONG}" }) register(input: { username: "dup8", password: "${PASSWORD}" }) { accessToken } }`,
+      ],
     ];
     for (const [name, query] of refusedDocuments) {
       it(`refuses an operation with ${name}: HTTP 400 GRAPHQL_VALIDATION_FAILED, and no user is created`, async () => {
@@ -180,14 +226,18 @@ for (const kind of DATABASES) {
         assert.equal(res.body.errors![0]!.message, SINGLE_AUTH_FIELD_MESSAGE);
         const admin = await attempt(t, ROOT.username, ROOT.password);
         const users = await t.gql(`{ users { username } }`, { token: admin.body.data.login.accessToken });
-        const created = (users.body.data.users as Array<{ username: string }>).filter((u) => u.username.startsWith("dup"));
+        const created = (users.body.data.users as Array<{ username: string }>).filter((u) =>
+          u.username.startsWith("dup"),
+        );
         assert.deepEqual(created, []);
       });
     }
 
     it("accepts a single login, and one login per operation in a document with several operations", async () => {
       await registerUser(t, "single");
-      const single = await t.gql(`mutation { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }`);
+      const single = await t.gql(
+        `mutation { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }`,
+      );
       assert.deepEqual(single.body, { data: { login: { user: { username: "single" } } } });
       const document = `mutation A { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }
         mutation B { login(input: { username: "single", password: "${PASSWORD}" }) { user { username } } }`;
@@ -289,8 +339,13 @@ for (const kind of DATABASES) {
 
       it("counts parallel attempts atomically in Redis too", async () => {
         await registerUser(a!, "crowd");
-        const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => attempt(i % 2 === 0 ? a! : b!, "crowd", WRONG)));
-        assert.deepEqual(answers.map((res) => codes(res)[0]).sort(), [...Array(5).fill("RATE_LIMITED"), ...Array(5).fill("UNAUTHENTICATED")]);
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => attempt(i % 2 === 0 ? a! : b!, "crowd", WRONG)),
+        );
+        assert.deepEqual(answers.map((res) => codes(res)[0]).sort(), [
+          ...Array(5).fill("RATE_LIMITED"),
+          ...Array(5).fill("UNAUTHENTICATED"),
+        ]);
       });
 
       it("resets the pair on success for both instances", async () => {
@@ -319,7 +374,9 @@ describe("login throttling with REDIS_URL pointing at nothing", () => {
     try {
       await assert.rejects(
         startTestApp("sqlite", { database, env: { REDIS_URL: "redis://:not-a-real-password@127.0.0.1:1" } }),
-        (error: Error) => error.message.startsWith("REDIS_URL: cannot connect to Redis") && !error.message.includes("not-a-real-password"),
+        (error: Error) =>
+          error.message.startsWith("REDIS_URL: cannot connect to Redis") &&
+          !error.message.includes("not-a-real-password"),
       );
     } finally {
       await database.drop();

@@ -4,7 +4,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { buildAppSchema } from "../../src/schema.js";
-import { type GraphQLResponse, PASSWORD, assertAccessAccepted, assertAccessRefused, assertRefreshRefused, codes, login, loginRaw, refresh, registerUser } from "../helpers/api.js";
+import {
+  type GraphQLResponse,
+  PASSWORD,
+  assertAccessAccepted,
+  assertAccessRefused,
+  assertRefreshRefused,
+  codes,
+  login,
+  loginRaw,
+  refresh,
+  registerUser,
+} from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -14,7 +25,11 @@ for (const kind of DATABASES) {
   describe(`changePassword and fresh tokens over HTTP (${kind})`, () => {
     const t = useTestApp(kind);
 
-    function changePassword(token: string | undefined, currentPassword: string, newPassword: string): Promise<GraphQLResponse> {
+    function changePassword(
+      token: string | undefined,
+      currentPassword: string,
+      newPassword: string,
+    ): Promise<GraphQLResponse> {
       return t.gql(`mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, {
         ...(token ? { token } : {}),
         variables: { input: { currentPassword, newPassword } },
@@ -131,6 +146,9 @@ describe("the built schema", () => {
     const schema = await buildAppSchema();
     const field = schema.getMutationType()?.getFields().changePassword;
     assert.ok(field, "the schema has a changePassword mutation");
-    assert.match(field.description ?? "", /Requires: signed in with a fresh token \(from login or register, not from refreshToken\)\./);
+    assert.match(
+      field.description ?? "",
+      /Requires: signed in with a fresh token \(from login or register, not from refreshToken\)\./,
+    );
   });
 });

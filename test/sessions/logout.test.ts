@@ -2,7 +2,18 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 
-import { type Tokens, assertAccessAccepted, assertAccessRefused, assertRefreshRefused, codes, login, nextMillisecond, refresh, registerUser, sessionOf } from "../helpers/api.js";
+import {
+  type Tokens,
+  assertAccessAccepted,
+  assertAccessRefused,
+  assertRefreshRefused,
+  codes,
+  login,
+  nextMillisecond,
+  refresh,
+  registerUser,
+  sessionOf,
+} from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -169,7 +180,10 @@ for (const kind of DATABASES) {
     for (const [name, id] of missing) {
       it(`answers NOT_FOUND when revoking a session that does not exist (${name})`, async () => {
         const [user] = (await userWithSessions(`nobody${id.length}`, 0)) as [Tokens];
-        const res = await t.gql(`mutation($id: ID!) { revokeSession(id: $id) }`, { token: user.accessToken, variables: { id } });
+        const res = await t.gql(`mutation($id: ID!) { revokeSession(id: $id) }`, {
+          token: user.accessToken,
+          variables: { id },
+        });
         assert.equal(res.status, 200);
         assert.deepEqual(codes(res), ["NOT_FOUND"]);
         assert.equal(res.body.data, null);
@@ -180,7 +194,10 @@ for (const kind of DATABASES) {
     it("answers false when revoking one of your own sessions that has already ended", async () => {
       const [a, b] = (await userWithSessions("twice", 1)) as [Tokens, Tokens];
       const revoke = () =>
-        t.gql(`mutation($id: ID!) { revokeSession(id: $id) }`, { token: b.accessToken, variables: { id: sessionOf(a.accessToken) } });
+        t.gql(`mutation($id: ID!) { revokeSession(id: $id) }`, {
+          token: b.accessToken,
+          variables: { id: sessionOf(a.accessToken) },
+        });
       assert.deepEqual((await revoke()).body, { data: { revokeSession: true } });
       assert.deepEqual((await revoke()).body, { data: { revokeSession: false } });
 

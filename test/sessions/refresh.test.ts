@@ -1,7 +1,24 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { REFRESH_TOKEN_SHAPE, assertAccessAccepted, assertAccessRefused, assertInvalidToken, assertRefreshRefused, assertRefreshRefusedResponse, claimsOf, codes, login, loginRaw, me, refresh, refreshRaw, registerRaw, registerUser, sessionOf } from "../helpers/api.js";
+import {
+  REFRESH_TOKEN_SHAPE,
+  assertAccessAccepted,
+  assertAccessRefused,
+  assertInvalidToken,
+  assertRefreshRefused,
+  assertRefreshRefusedResponse,
+  claimsOf,
+  codes,
+  login,
+  loginRaw,
+  me,
+  refresh,
+  refreshRaw,
+  registerRaw,
+  registerUser,
+  sessionOf,
+} from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -69,7 +86,8 @@ for (const kind of DATABASES) {
       assertRefreshRefusedResponse(replay);
 
       await assertRefreshRefused(t, newest.refreshToken);
-      for (const token of [original.accessToken, second.accessToken, newest.accessToken]) await assertAccessRefused(t, token);
+      for (const token of [original.accessToken, second.accessToken, newest.accessToken])
+        await assertAccessRefused(t, token);
 
       await assertAccessAccepted(t, other.accessToken, original.userId);
       const otherNext = await refresh(t, other.refreshToken);
@@ -81,7 +99,11 @@ for (const kind of DATABASES) {
         .where("user_id", "=", original.userId)
         .execute();
       const byId = new Map(rows.map((r) => [r.id, r]));
-      assert.notEqual(byId.get(sessionOf(original.accessToken))?.revoked_at ?? null, null, "the replayed session is stored as ended");
+      assert.notEqual(
+        byId.get(sessionOf(original.accessToken))?.revoked_at ?? null,
+        null,
+        "the replayed session is stored as ended",
+      );
       assert.equal(byId.get(sessionOf(original.accessToken))?.revoked_reason, "refresh_token_reused");
       assert.equal(byId.get(sessionOf(other.accessToken))?.revoked_at, null, "the other session is stored as live");
     });
@@ -94,7 +116,9 @@ for (const kind of DATABASES) {
       const winners = responses.filter((res) => res.body.data?.refreshToken);
       const losers = responses.filter((res) => !res.body.data?.refreshToken);
       const successors = new Set(winners.map((res) => res.body.data.refreshToken.refreshToken as string));
-      tc.diagnostic(`${winners.length} of 10 concurrent refreshes returned tokens, ${successors.size} distinct successor(s)`);
+      tc.diagnostic(
+        `${winners.length} of 10 concurrent refreshes returned tokens, ${successors.size} distinct successor(s)`,
+      );
       assert.ok(successors.size <= 1, `${successors.size} different successors were handed out`);
       for (const res of losers) assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
 

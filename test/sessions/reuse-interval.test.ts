@@ -33,7 +33,11 @@ async function chainOf(t: ReturnType<typeof useTestApp>, sessionId: string) {
 }
 
 async function sessionRow(t: ReturnType<typeof useTestApp>, sessionId: string) {
-  return t.app.database.db.selectFrom("sessions").select(["revoked_at", "revoked_reason"]).where("id", "=", sessionId).executeTakeFirstOrThrow();
+  return t.app.database.db
+    .selectFrom("sessions")
+    .select(["revoked_at", "revoked_reason"])
+    .where("id", "=", sessionId)
+    .executeTakeFirstOrThrow();
 }
 
 for (const kind of DATABASES) {
@@ -156,13 +160,22 @@ describe("REFRESH_TOKEN_REUSE_INTERVAL's values", () => {
   it("defaults to 10 seconds and takes 0s (off), milliseconds and up to 5 minutes", () => {
     assert.equal(loadConfig({}, process.cwd()).jwt.refreshTokenReuseIntervalMs, 10_000);
     assert.equal(loadConfig({ REFRESH_TOKEN_REUSE_INTERVAL: "0s" }, process.cwd()).jwt.refreshTokenReuseIntervalMs, 0);
-    assert.equal(loadConfig({ REFRESH_TOKEN_REUSE_INTERVAL: "2500ms" }, process.cwd()).jwt.refreshTokenReuseIntervalMs, 2500);
-    assert.equal(loadConfig({ REFRESH_TOKEN_REUSE_INTERVAL: "5m" }, process.cwd()).jwt.refreshTokenReuseIntervalMs, 300_000);
+    assert.equal(
+      loadConfig({ REFRESH_TOKEN_REUSE_INTERVAL: "2500ms" }, process.cwd()).jwt.refreshTokenReuseIntervalMs,
+      2500,
+    );
+    assert.equal(
+      loadConfig({ REFRESH_TOKEN_REUSE_INTERVAL: "5m" }, process.cwd()).jwt.refreshTokenReuseIntervalMs,
+      300_000,
+    );
   });
 
   it("refuses a bare number, a negative or unitless value and anything over 5 minutes, naming the variable", () => {
     assert.match(problemOf("10") ?? "", /^REFRESH_TOKEN_REUSE_INTERVAL must have a unit/);
-    assert.match(problemOf("-1s") ?? "", /^REFRESH_TOKEN_REUSE_INTERVAL must be a duration with a unit: .*or 0s for off/);
+    assert.match(
+      problemOf("-1s") ?? "",
+      /^REFRESH_TOKEN_REUSE_INTERVAL must be a duration with a unit: .*or 0s for off/,
+    );
     assert.equal(problemOf("6m"), "REFRESH_TOKEN_REUSE_INTERVAL must be at most 300s");
   });
 });

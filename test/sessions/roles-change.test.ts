@@ -16,10 +16,13 @@ for (const kind of DATABASES) {
     });
 
     async function setRoles(userId: string, roles: string[]): Promise<void> {
-      const res = await t.gql(`mutation($userId: ID!, $roles: [Role!]!) { setUserRoles(userId: $userId, roles: $roles) { id roles } }`, {
-        token: admin.accessToken,
-        variables: { userId, roles },
-      });
+      const res = await t.gql(
+        `mutation($userId: ID!, $roles: [Role!]!) { setUserRoles(userId: $userId, roles: $roles) { id roles } }`,
+        {
+          token: admin.accessToken,
+          variables: { userId, roles },
+        },
+      );
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { data: { setUserRoles: { id: userId, roles: [...roles].sort() } } });
     }

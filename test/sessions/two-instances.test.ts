@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { type GraphQLResponse, assertAccessAccepted, assertInvalidToken, claimsOf, codes, login, me, registerUser } from "../helpers/api.js";
+import {
+  type GraphQLResponse,
+  assertAccessAccepted,
+  assertInvalidToken,
+  claimsOf,
+  codes,
+  login,
+  me,
+  registerUser,
+} from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
@@ -53,7 +62,11 @@ for (const kind of DATABASES) {
       assert.deepEqual(logout.body, { data: { logout: true } });
       assertInvalidToken(await me(a!, user.accessToken));
 
-      const { res, elapsedMs } = await pollUntil(() => me(b!, user.accessToken), (r) => r.status === 401, answeredAt);
+      const { res, elapsedMs } = await pollUntil(
+        () => me(b!, user.accessToken),
+        (r) => r.status === 401,
+        answeredAt,
+      );
       assertInvalidToken(res);
       const message = `[${kind}] logout on A -> 401 on B: ${elapsedMs} ms after A answered (${Math.round(answeredAt - sentAt)} ms for A to answer)`;
       tc.diagnostic(message);

@@ -130,7 +130,10 @@ describe("PasswordHasher when a thread dies", () => {
       const [killed] = (hasher as unknown as { idle: Worker[] }).idle;
       assert.ok(killed);
       const exited = killed.terminate();
-      const verifying = assert.rejects(hasher.verify(encoded, "correct horse battery staple"), /password worker stopped/);
+      const verifying = assert.rejects(
+        hasher.verify(encoded, "correct horse battery staple"),
+        /password worker stopped/,
+      );
       assert.equal(busyWorker(hasher), killed);
       await Promise.all([verifying, exited]);
       assert.deepEqual(hasher.load, { running: 0, waiting: 0 });
@@ -180,6 +183,9 @@ process.stdout.write(String(await hasher.verify(encoded, "correct horse battery 
 `,
     );
     const result = await runNode(pathToFileURL(script), [], { env: {}, cwd: dir, timeoutMs: 15_000 });
-    assert.deepEqual({ code: result.code, stdout: result.stdout, stderr: result.stderr }, { code: 0, stdout: "true", stderr: "" });
+    assert.deepEqual(
+      { code: result.code, stdout: result.stdout, stderr: result.stderr },
+      { code: 0, stdout: "true", stderr: "" },
+    );
   });
 });
