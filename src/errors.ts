@@ -53,6 +53,8 @@ export const ErrorReason = {
   ROLE: "ROLE",
   /** Signed in, but the post or session is someone else's. */
   OWNERSHIP: "OWNERSHIP",
+  /** The refresh-token cookie was sent from a page whose origin is neither the server's nor in CORS_ORIGINS. */
+  ORIGIN: "ORIGIN",
 } as const;
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
 
@@ -115,7 +117,7 @@ export function bearerChallenge(reason: InvalidTokenReason): string {
 export class ForbiddenError extends AppError {
   readonly code = ErrorCode.FORBIDDEN;
   constructor(
-    readonly reason: typeof ErrorReason.ROLE | typeof ErrorReason.OWNERSHIP,
+    readonly reason: typeof ErrorReason.ROLE | typeof ErrorReason.OWNERSHIP | typeof ErrorReason.ORIGIN,
     message: string,
   ) {
     super(message, ErrorCode.FORBIDDEN, { reason });

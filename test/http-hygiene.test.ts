@@ -138,7 +138,7 @@ describe("security headers and CORS in development (sqlite)", () => {
     assert.equal(res.headers.get("x-frame-options"), "DENY");
   });
 
-  it("answers the hosted Sandbox's preflight: its origin, GET/POST/OPTIONS, the token and JSON headers, no credentials", async () => {
+  it("answers the hosted Sandbox's preflight: its origin, GET/POST/OPTIONS, the token and JSON headers, credentials (an allowed origin)", async () => {
     const res = await send(t.url, preflight(STUDIO));
     assert.equal(res.status, 204);
     assert.equal(res.headers.get("access-control-allow-origin"), STUDIO);
@@ -146,7 +146,8 @@ describe("security headers and CORS in development (sqlite)", () => {
     const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase().split(", ");
     for (const header of ["authorization", "content-type", "apollo-require-preflight"])
       assert.ok(allowed.includes(header), header);
-    assert.equal(res.headers.get("access-control-allow-credentials"), null);
+    // Credentials (the refresh-token cookie of cookie mode) only ever for the origins CORS_ORIGINS lists.
+    assert.equal(res.headers.get("access-control-allow-credentials"), "true");
     assert.match(res.headers.get("vary") ?? "", /\bOrigin\b/);
     assertApiHeaders(res);
   });
@@ -155,7 +156,7 @@ describe("security headers and CORS in development (sqlite)", () => {
     const ok = await send(t.url, json("{ posts { id } }", { origin: STUDIO }));
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get("access-control-allow-origin"), STUDIO);
-    assert.equal(ok.headers.get("access-control-allow-credentials"), null);
+    assert.equal(ok.headers.get("access-control-allow-credentials"), "true");
 
     const refused = await send(
       t.url,

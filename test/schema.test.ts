@@ -174,7 +174,8 @@ describe("the contract's names", () => {
       },
       AuthPayload: {
         accessToken: "String!",
-        refreshToken: "String!",
+        // Round 2: null in cookie mode, where the refresh token travels as a cookie.
+        refreshToken: "String",
         tokenType: "String!",
         expiresIn: "Int!",
         user: "User!",
@@ -220,7 +221,8 @@ describe("the contract's names", () => {
       ["Mutation", "deletePost", "Boolean!", { id: "ID!" }],
       ["Mutation", "setUserRoles", "User!", { userId: "ID!", roles: "[Role!]!" }],
       ["Query", "sessions", "[Session!]!", {}],
-      ["Mutation", "refreshToken", "AuthPayload!", { refreshToken: "String!" }],
+      // Round 2: without the argument, the cookie of cookie mode is used.
+      ["Mutation", "refreshToken", "AuthPayload!", { refreshToken: "String" }],
       ["Mutation", "logout", "Boolean!", {}],
       ["Mutation", "revokeSession", "Boolean!", { id: "ID!" }],
       ["Mutation", "changePassword", "Boolean!", { input: "ChangePasswordInput!" }],
@@ -246,8 +248,8 @@ describe("the contract's names", () => {
   it("has the contract's input types with their field names, and adds no required ones", async () => {
     const schema = await buildAppSchema();
     const expected: Record<string, Record<string, string>> = {
-      RegisterInput: { username: "String!", password: "String!" },
-      LoginInput: { username: "String!", password: "String!" },
+      RegisterInput: { username: "String!", password: "String!", useCookie: "Boolean" },
+      LoginInput: { username: "String!", password: "String!", useCookie: "Boolean" },
       CreatePostInput: { title: "String!", body: "String!" },
       UpdatePostInput: { title: "String", body: "String" },
       ChangePasswordInput: { currentPassword: "String!", newPassword: "String!" },

@@ -9,12 +9,27 @@ export interface Principal {
   readonly fresh: boolean;
 }
 
+/**
+ * The refresh-token cookie of cookie mode (`useCookie`), as the HTTP layer reads and writes it for
+ * one request. Only HTTP requests have one.
+ */
+export interface RefreshCookie {
+  /** The cookie's value, when the request carried it. */
+  readonly value: string | undefined;
+  /** False when the request has an `Origin` that is neither the server's own nor in CORS_ORIGINS. */
+  readonly originAllowed: boolean;
+  /** Sets the cookie (HttpOnly, SameSite=Strict, and Secure with the `__Host-` name over HTTPS). */
+  set(refreshToken: string, maxAgeSeconds: number): void;
+  clear(): void;
+}
+
 /** The per-request GraphQL context. `principal` is null for anonymous requests. */
 export interface Context {
   readonly principal: Principal | null;
   readonly requestId: string;
   readonly ip: string;
   readonly userAgent: string | undefined;
+  readonly refreshCookie?: RefreshCookie;
 }
 
 /**

@@ -1,5 +1,6 @@
 import "reflect-metadata";
 
+import { IsBoolean, IsOptional } from "class-validator";
 import { Field, InputType } from "type-graphql";
 
 import { IsPassword, IsUsername } from "../users/account-rules.js";
@@ -13,6 +14,17 @@ export class RegisterInput {
   @Field({ description: "8 to 128 characters; no composition rules." })
   @IsPassword()
   password!: string;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: false,
+    description:
+      "Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response " +
+      "(AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it.",
+  })
+  @IsOptional()
+  @IsBoolean()
+  useCookie?: boolean | null;
 }
 
 @InputType()
@@ -24,6 +36,17 @@ export class LoginInput {
   @Field()
   @IsPassword()
   password!: string;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: false,
+    description:
+      "Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response " +
+      "(AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it.",
+  })
+  @IsOptional()
+  @IsBoolean()
+  useCookie?: boolean | null;
 }
 
 @InputType()

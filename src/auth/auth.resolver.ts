@@ -2,7 +2,8 @@ import "reflect-metadata";
 
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
-import { type Context, clientOf } from "../access/principal.js";
+import { type Context, type RefreshCookie, clientOf } from "../access/principal.js";
+import { BadUserInputError } from "../errors.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
@@ -22,7 +23,7 @@ export class AuthResolver {
       "After REGISTER_MAX_PER_IP registrations from this IP within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds).",
   })
   register(@Arg("input") input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return this.auth.register(input, clientOf(ctx));
+    return this.auth.register(input, clientOf(ctx), cookieMode(input.useCookie === true, ctx));
   }
 
   @Mutation(() => AuthPayload, {
@@ -32,17 +33,22 @@ export class AuthResolver {
       "`extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
   })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return this.auth.login(input, clientOf(ctx));
+    return this.auth.login(input, clientOf(ctx), cookieMode(input.useCookie === true, ctx));
   }
 
   @Mutation(() => AuthPayload, {
     description:
       "Exchange a refresh token for a new access token (not fresh) and the next refresh token. " +
       "The Authorization header is ignored (an operation of only login, register and refreshToken never looks at it). " +
+      "Without the argument the refresh token is read from the cookie of cookie mode, and the next one is set " +
+      "there again (FORBIDDEN, reason ORIGIN, from a page of another origin than the server's or CORS_ORIGINS). " +
       "A refused refresh token is UNAUTHENTICATED with reason REFRESH_TOKEN_INVALID: sign in again.",
   })
-  refreshToken(@Arg("refreshToken") refreshToken: string, @Ctx() ctx: Context): Promise<AuthPayload> {
-    return this.sessions.refresh(refreshToken, clientOf(ctx));
+  refreshToken(
+    @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
+    @Ctx() ctx: Context,
+  ): Promise<AuthPayload> {
+    return this.sessions.refresh(refreshToken ?? undefined, clientOf(ctx), ctx.refreshCookie);
   }
 
   @Mutation(() => Boolean, {
@@ -52,4 +58,15 @@ export class AuthResolver {
   changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
     return this.auth.changePassword(ctx.principal!, input, clientOf(ctx));
   }
+}
+
+/** The request's cookie when the client asked for cookie mode; only requests over HTTP have one. */
+function cookieMode(useCookie: boolean, ctx: Context): RefreshCookie | undefined {
+  if (!useCookie) return undefined;
+  if (!ctx.refreshCookie) {
+    throw new BadUserInputError([
+      { field: "input.useCookie", rule: "transport", message: "needs a request over HTTP" },
+    ]);
+  }
+  return ctx.refreshCookie;
 }

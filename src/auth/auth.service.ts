@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { ClientInfo, Principal } from "../access/principal.js";
+import type { ClientInfo, Principal, RefreshCookie } from "../access/principal.js";
 import {
   ErrorReason,
   BadUserInputError,
@@ -43,11 +43,19 @@ export class AuthService {
    * REGISTER_MAX_PER_IP successful registrations within the hour, RATE_LIMITED before any hashing;
    * a registration that fails does not count.
    */
-  register(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
-    return this.deps.registrations.spend(client.ip ?? "unknown", () => this.createAccount(input, client));
+  register(
+    input: { username: string; password: string },
+    client: ClientInfo,
+    cookie?: RefreshCookie,
+  ): Promise<AuthPayload> {
+    return this.deps.registrations.spend(client.ip ?? "unknown", () => this.createAccount(input, client, cookie));
   }
 
-  private async createAccount(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+  private async createAccount(
+    input: { username: string; password: string },
+    client: ClientInfo,
+    cookie?: RefreshCookie,
+  ): Promise<AuthPayload> {
     const passwordHash = await this.deps.passwords.hash(input.password);
     let user: UserRecord;
     try {
@@ -62,7 +70,7 @@ export class AuthService {
       if (error instanceof UsernameTakenError) throw usernameTakenError();
       throw error;
     }
-    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
+    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client, cookie);
     await this.deps.audit.record({
       type: AuditEventType.REGISTERED,
       userId: user.id,
@@ -79,7 +87,11 @@ export class AuthService {
    * first: a username that failed too often from this IP, or an IP that failed too often, is
    * RATE_LIMITED before any password work, whether or not the password is right.
    */
-  async login(input: { username: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+  async login(
+    input: { username: string; password: string },
+    client: ClientInfo,
+    cookie?: RefreshCookie,
+  ): Promise<AuthPayload> {
     const attempt = await this.deps.throttle.begin(input.username, client.ip ?? "unknown");
     if (!attempt.allowed) {
       await this.deps.audit.record({
@@ -104,7 +116,7 @@ export class AuthService {
       throw new UnauthenticatedError(ErrorReason.BAD_CREDENTIALS, INVALID_CREDENTIALS_MESSAGE);
     }
     await attempt.succeeded();
-    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client);
+    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client, cookie);
     await this.deps.audit.record({
       type: AuditEventType.LOGIN_SUCCEEDED,
       userId: user.id,

@@ -36,8 +36,8 @@ export const CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "X-Request-Id"];
  * - `Strict-Transport-Security` ({@link HSTS_VALUE}) only when the request came over TLS: directly,
  *   or as `X-Forwarded-Proto: https` from a proxy that `TRUST_PROXY` trusts. Over plain HTTP the
  *   header is meaningless, and a spoofed X-Forwarded-Proto must not switch it on.
- * - CORS for exactly `config.corsOrigins`, without credentials (tokens travel in a header, never in
- *   cookies). A request from any other origin is answered as if CORS were not there: no
+ * - CORS for exactly `config.corsOrigins`, with credentials for those origins only (the refresh-token
+ *   cookie of cookie mode; access tokens travel in a header). A request from any other origin is answered as if CORS were not there: no
  *   `Access-Control-*` headers, so the browser withholds the response. With no origins configured
  *   (the production default) the CORS plugin is not installed at all.
  */
@@ -66,7 +66,7 @@ export async function registerHttpSecurity(
     methods: ["GET", "POST", "OPTIONS"],
     allowedHeaders: CORS_ALLOWED_HEADERS,
     exposedHeaders: CORS_EXPOSED_HEADERS,
-    credentials: false,
+    credentials: true,
     // Browsers may reuse a preflight for 10 minutes (Chromium caps it at 2 hours anyway).
     maxAge: 600,
   };

@@ -1,8 +1,15 @@
 import { randomUUID } from "node:crypto";
 
 import type { ApolloServer } from "@apollo/server";
+import fastifyCookie from "@fastify/cookie";
 import { fastifyApolloHandler } from "@as-integrations/fastify";
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Logger } from "pino";
 
 import { createContextFunction } from "../access/bearer.js";
@@ -16,6 +23,7 @@ import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
+import { refreshCookieOf } from "./refresh-cookie.js";
 import { registerHttpSecurity } from "./security-headers.js";
 
 /** Largest request body accepted; larger ones get 413. */
@@ -57,6 +65,8 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     done();
   });
   await registerHttpSecurity(server, config);
+  // Parses the Cookie header for the refresh-token cookie of cookie mode; sets it through the reply.
+  await server.register(fastifyCookie);
 
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
   // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.
@@ -80,7 +90,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     return reply.status(500).send(errorBody("Internal server error.", ErrorCode.INTERNAL_SERVER_ERROR));
   });
 
-  const context = createContextFunction({
+  const bearer = createContextFunction({
     tokens: deps.tokens,
     revocations: deps.revocations,
     maxTokens: config.queryLimits.maxTokens,
@@ -101,6 +111,11 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
         { reason },
       );
     },
+  });
+  const corsOrigins = new Set(config.corsOrigins);
+  const context = async (request: FastifyRequest, reply: FastifyReply): Promise<Context> => ({
+    ...(await bearer(request)),
+    refreshCookie: refreshCookieOf(request, reply, corsOrigins),
   });
   server.route({
     url: "/graphql",

@@ -9,13 +9,15 @@ export class AuthPayload {
   @Field({ description: "Send as `Authorization: Bearer <accessToken>`." })
   accessToken!: string;
 
-  @Field({
+  @Field(() => String, {
+    nullable: true,
     description:
       "Opaque; exchange it with `refreshToken` for new tokens. Single use: each exchange returns the next one, and " +
       "presenting a spent one ends the session, except the one just exchanged, which within " +
-      "REFRESH_TOKEN_REUSE_INTERVAL returns the same current token again.",
+      "REFRESH_TOKEN_REUSE_INTERVAL returns the same current token again. Null in cookie mode (`useCookie`), " +
+      "where it travels as an HttpOnly cookie instead.",
   })
-  refreshToken!: string;
+  refreshToken!: string | null;
 
   @Field({ description: 'Always "Bearer".' })
   tokenType!: string;

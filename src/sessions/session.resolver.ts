@@ -19,14 +19,17 @@ export class SessionResolver {
 
   @Mutation(() => Boolean, {
     description:
-      "End sessions: their refresh tokens stop working at once and their access tokens get HTTP 401 on every instance.",
+      "End sessions: their refresh tokens stop working at once and their access tokens get HTTP 401 on every " +
+      "instance. Unless the scope is OTHERS, also clears the refresh-token cookie of cookie mode.",
   })
   @Requires()
-  logout(
+  async logout(
     @Arg("scope", () => LogoutScope, { nullable: true, defaultValue: LogoutScope.CURRENT }) scope: LogoutScope | null,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT, clientOf(ctx));
+    const ended = await this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT, clientOf(ctx));
+    if (scope !== LogoutScope.OTHERS) ctx.refreshCookie?.clear();
+    return ended;
   }
 
   @Mutation(() => Boolean, {

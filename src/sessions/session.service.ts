@@ -7,7 +7,7 @@ import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { AuthPayload } from "./auth-payload.type.js";
 import type { TokenService } from "../access/tokens.js";
-import type { ClientInfo, Principal } from "../access/principal.js";
+import type { ClientInfo, Principal, RefreshCookie } from "../access/principal.js";
 import type { Database } from "../db/schema.js";
 import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
@@ -58,8 +58,15 @@ export class SessionService {
     this.refreshTokens = new RefreshTokenStore(deps.db);
   }
 
-  /** Starts a session for a user who just proved a password; its access token is fresh. */
-  async start(user: User, client: ClientInfo): Promise<{ payload: AuthPayload; sessionId: string }> {
+  /**
+   * Starts a session for a user who just proved a password; its access token is fresh. With
+   * `cookie` the refresh token goes into it instead of the payload.
+   */
+  async start(
+    user: User,
+    client: ClientInfo,
+    cookie?: RefreshCookie,
+  ): Promise<{ payload: AuthPayload; sessionId: string }> {
     const now = new Date(this.deps.now());
     const sessionId = randomUUID();
     const refreshToken = randomRefreshToken();
@@ -83,7 +90,7 @@ export class SessionService {
       });
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
-    return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt), sessionId };
+    return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt, cookie), sessionId };
   }
 
   /**
@@ -95,7 +102,14 @@ export class SessionService {
    * and there is never more than one live successor. Concurrent refreshes with one token all take
    * that path but one, which rotates: the chain moves once.
    */
-  async refresh(refreshToken: string, client: ClientInfo): Promise<AuthPayload> {
+  async refresh(presented: string | undefined, client: ClientInfo, cookie?: RefreshCookie): Promise<AuthPayload> {
+    // Without the argument, cookie mode: the token comes from the cookie and its successor goes back
+    // into it. A cookie sent from a page of a foreign origin is refused before it is even looked up.
+    const fromCookie = presented === undefined;
+    if (fromCookie && cookie && !cookie.originAllowed) {
+      throw new ForbiddenError(ErrorReason.ORIGIN, "The refresh-token cookie is not accepted from this page's origin.");
+    }
+    const refreshToken = presented ?? cookie?.value ?? "";
     if (!isRefreshTokenShape(refreshToken))
       throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     let found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
@@ -148,7 +162,7 @@ export class SessionService {
       ...(reissued ? { detail: auditDetail({ within: "reuse_interval" }) } : {}),
       client,
     });
-    return this.payload(user, session.id, successor, false, session.expiresAt);
+    return this.payload(user, session.id, successor, false, session.expiresAt, fromCookie ? cookie : undefined);
   }
 
   /**
@@ -248,7 +262,14 @@ export class SessionService {
   }
 
   // An access token never outlives its session: near the session's end it is shorter.
-  private payload(user: User, sessionId: string, refreshToken: string, fresh: boolean, sessionEnd: Date): AuthPayload {
+  private payload(
+    user: User,
+    sessionId: string,
+    refreshToken: string,
+    fresh: boolean,
+    sessionEnd: Date,
+    cookie?: RefreshCookie,
+  ): AuthPayload {
     const { token, claims } = this.deps.tokens.signAccessToken({
       userId: user.id,
       roles: user.roles,
@@ -256,9 +277,11 @@ export class SessionService {
       fresh,
       notAfter: Math.floor(sessionEnd.getTime() / 1000),
     });
+    // The cookie lives exactly as long as the session can be refreshed.
+    cookie?.set(refreshToken, Math.max(0, Math.floor((sessionEnd.getTime() - this.deps.now()) / 1000)));
     return {
       accessToken: token,
-      refreshToken,
+      refreshToken: cookie ? null : refreshToken,
       tokenType: "Bearer",
       expiresIn: claims.exp - claims.iat,
       user: {
