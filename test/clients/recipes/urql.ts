@@ -42,11 +42,13 @@ export function createUrqlClient(url: string, store: TokenStore): Client {
   let failedWith: string | undefined;
   return createClient({
     url,
-    // Queries by POST like mutations: Apollo Server refuses a GET without a preflight header (CSRF).
+    // Ours: queries by POST too. urql sends them by GET, which Apollo Server's CSRF prevention
+    // refuses without a Content-Type or a preflight header.
     preferGetMethod: false,
     exchanges: [
-      // README, "Handling Errors via the errorExchange": above authExchange, so it sees only the
-      // errors the auth exchange did not handle (another reason, or still expired after a refresh).
+      // README, "Handling Errors via the errorExchange" (documented): a mapExchange above authExchange
+      // sees only the errors authExchange did not handle (another reason, or still expired after the
+      // retry), and logs out.
       mapExchange({
         onError(error) {
           const reason = unauthenticatedReason(error);
@@ -54,25 +56,29 @@ export function createUrqlClient(url: string, store: TokenStore): Client {
         },
       }),
       cacheExchange,
-      // README, "Quick Start Guide": the documented authExchange with its three callbacks.
+      // README, "Quick Start Guide": the documented authExchange. Its lines are marked "documented";
+      // the README's willAuthError (`!token`) is left out, as it would send a signed-out client to
+      // refreshAuth with no refresh token.
       authExchange(async (utils) => ({
         addAuthToOperation(operation) {
-          if (!store.accessToken) return operation;
-          return utils.appendHeaders(operation, { Authorization: `Bearer ${store.accessToken}` });
+          if (!store.accessToken) return operation; // documented
+          return utils.appendHeaders(operation, { Authorization: `Bearer ${store.accessToken}` }); // documented
         },
         didAuthError(error, operation) {
           failedWith = sentToken(operation); // ours: see refreshAuth
+          // Documented: check the error's extensions. Ours: the reason, since only TOKEN_EXPIRED is
+          // cured by a refresh (the code is UNAUTHENTICATED for SESSION_ENDED too).
           return unauthenticatedReason(error) === "TOKEN_EXPIRED";
         },
         async refreshAuth() {
-          // Ours, not the README's: an operation sent before the last refresh only needs a retry.
+          // Ours: an operation sent before the last refresh only needs its retry, not a refresh.
           if (failedWith !== store.accessToken) return;
-          // utils.mutate passes through addAuthToOperation, so the expired token rides along; an
-          // operation of only refreshToken ignores the header.
+          // Documented: utils.mutate. It passes through addAuthToOperation, so the expired token
+          // rides along; an operation of only refreshToken ignores the header.
           const result = await utils.mutate(REFRESH, { refreshToken: store.refreshToken ?? "" });
+          // Documented: save the new tokens, "otherwise, if refresh fails, clear storage and log out".
           if (result.data?.refreshToken) store.save(result.data.refreshToken);
-          else
-            store.signOut(result.error ? (unauthenticatedReason(result.error) ?? "REFRESH_FAILED") : "REFRESH_FAILED");
+          else store.signOut((result.error && unauthenticatedReason(result.error)) ?? "REFRESH_FAILED");
         },
       })),
       fetchExchange,
