@@ -142,6 +142,13 @@ describe("the client recipes of docs/clients.md", { concurrency: true }, () => {
             assert.equal(store.refreshToken, undefined);
             assert.equal(requestsSoFar(t) - afterLogout, 1, "the refused operation only: no refresh, no retry");
             assert.equal(await refreshes(t, signedIn.userId), 1);
+
+            // Signed out, the client sends no token: refused as NOT_SIGNED_IN, nothing more.
+            const signedOut = requestsSoFar(t);
+            await assert.rejects(client.query("{ me { id } }"));
+            assert.deepEqual(signOuts, ["SESSION_ENDED"]);
+            assert.equal(requestsSoFar(t) - signedOut, 1);
+            assert.equal(await refreshes(t, signedIn.userId), 1);
           } finally {
             client.stop();
           }
