@@ -1,0 +1,86 @@
+// Apollo Client 4 against this API: an auth link adds the bearer token to every operation; an error
+// link refreshes on a 401 with reason TOKEN_EXPIRED, once for all operations failing together, and
+// retries; on any other UNAUTHENTICATED reason, or when the refresh is refused, it signs out.
+import {
+  ApolloClient,
+  ApolloLink,
+  CombinedGraphQLErrors,
+  type ErrorLike,
+  HttpLink,
+  InMemoryCache,
+  gql,
+} from "@apollo/client";
+import { SetContextLink } from "@apollo/client/link/context";
+import { ErrorLink } from "@apollo/client/link/error";
+import { type Observable, firstValueFrom, from, switchMap, throwError } from "rxjs";
+
+import type { TokenPair, TokenStore } from "./token-store.js";
+
+const REFRESH = gql`
+  mutation Refresh($refreshToken: String!) {
+    refreshToken(refreshToken: $refreshToken) {
+      accessToken
+      refreshToken
+    }
+  }
+`;
+
+/** The `extensions.reason` of the error's UNAUTHENTICATED entry, if it has one. */
+function unauthenticatedReason(error: ErrorLike): string | undefined {
+  if (!CombinedGraphQLErrors.is(error)) return undefined;
+  const entry = error.errors.find((e) => e.extensions?.code === "UNAUTHENTICATED");
+  return entry?.extensions?.reason as string | undefined;
+}
+
+/** An Apollo Client that keeps `store`'s tokens fresh; sign-in is the app's (it calls `store.save`). */
+export function createApolloClient(url: string, store: TokenStore): ApolloClient {
+  const http = new HttpLink({ uri: url });
+  let refreshing: Promise<boolean> | undefined;
+
+  // The refresh goes straight to the HttpLink, past the error link (its own failure must not recurse).
+  async function refresh(): Promise<boolean> {
+    const variables = { refreshToken: store.refreshToken };
+    const result = await firstValueFrom(ApolloLink.execute(http, { query: REFRESH, variables }, { client }));
+    const tokens = (result.data as { refreshToken?: TokenPair } | null | undefined)?.refreshToken;
+    if (tokens) store.save(tokens);
+    else store.signOut((result.errors?.[0]?.extensions?.reason as string | undefined) ?? "REFRESH_FAILED");
+    return tokens !== undefined;
+  }
+
+  // Single flight: operations failing while a refresh is under way wait for that one; one sent with a
+  // token that has been replaced since just retries with the new one.
+  function refreshOnce(sentToken: string | undefined): Promise<boolean> {
+    if (sentToken !== store.accessToken) return Promise.resolve(store.accessToken !== undefined);
+    refreshing ??= refresh()
+      .catch(() => false)
+      .finally(() => (refreshing = undefined));
+    return refreshing;
+  }
+
+  const auth = new SetContextLink((prevContext) => ({
+    headers: { ...prevContext.headers, ...(store.accessToken ? { authorization: `Bearer ${store.accessToken}` } : {}) },
+    sentToken: store.accessToken,
+  }));
+
+  const renew = new ErrorLink(({ error, operation, forward }): Observable<ApolloLink.Result> | void => {
+    const reason = unauthenticatedReason(error);
+    if (reason === undefined) return;
+    if (reason !== "TOKEN_EXPIRED" || operation.getContext().retried === true) {
+      store.signOut(reason);
+      return;
+    }
+    return from(refreshOnce(operation.getContext().sentToken as string | undefined)).pipe(
+      switchMap((refreshed) => {
+        if (!refreshed) return throwError(() => error);
+        operation.setContext({ retried: true });
+        return forward(operation);
+      }),
+    );
+  });
+
+  const client: ApolloClient = new ApolloClient({
+    link: ApolloLink.from([renew, auth, http]),
+    cache: new InMemoryCache(),
+  });
+  return client;
+}

@@ -1,0 +1,87 @@
+// urql with @urql/exchange-auth, in the shape its README documents: addAuthToOperation adds the
+// bearer token, didAuthError recognises the API's auth error, refreshAuth rotates the tokens through
+// utils.mutate; a mapExchange above it signs out on the errors a refresh cannot fix.
+import {
+  type Client,
+  type CombinedError,
+  type Operation,
+  cacheExchange,
+  createClient,
+  fetchExchange,
+  gql,
+  mapExchange,
+} from "@urql/core";
+import { authExchange } from "@urql/exchange-auth";
+
+import type { TokenPair, TokenStore } from "./token-store.js";
+
+const REFRESH = gql<{ refreshToken: TokenPair }, { refreshToken: string }>`
+  mutation Refresh($refreshToken: String!) {
+    refreshToken(refreshToken: $refreshToken) {
+      accessToken
+      refreshToken
+    }
+  }
+`;
+
+/** The `extensions.reason` of the error's UNAUTHENTICATED entry, if it has one. */
+function unauthenticatedReason(error: CombinedError): string | undefined {
+  const entry = error.graphQLErrors.find((e) => e.extensions?.code === "UNAUTHENTICATED");
+  return entry?.extensions?.reason as string | undefined;
+}
+
+/** The bearer token an operation was sent with (as addAuthToOperation put it there). */
+function sentToken(operation: Operation): string | undefined {
+  const options = operation.context.fetchOptions;
+  const headers = (typeof options === "function" ? options() : options)?.headers as Record<string, string> | undefined;
+  return headers?.Authorization?.replace(/^Bearer /, "");
+}
+
+/** An urql client that keeps `store`'s tokens fresh; sign-in is the app's (it calls `store.save`). */
+export function createUrqlClient(url: string, store: TokenStore): Client {
+  let failedWith: string | undefined;
+  return createClient({
+    url,
+    // Ours: queries by POST too. urql sends them by GET, which Apollo Server's CSRF prevention
+    // refuses without a Content-Type or a preflight header.
+    preferGetMethod: false,
+    exchanges: [
+      // README, "Handling Errors via the errorExchange" (documented): a mapExchange above authExchange
+      // sees only the errors authExchange did not handle (another reason, or still expired after the
+      // retry), and logs out.
+      mapExchange({
+        onError(error) {
+          const reason = unauthenticatedReason(error);
+          if (reason !== undefined) store.signOut(reason);
+        },
+      }),
+      cacheExchange,
+      // README, "Quick Start Guide": the documented authExchange. Its lines are marked "documented";
+      // the README's willAuthError (`!token`) is left out, as it would send a signed-out client to
+      // refreshAuth with no refresh token.
+      authExchange(async (utils) => ({
+        addAuthToOperation(operation) {
+          if (!store.accessToken) return operation; // documented
+          return utils.appendHeaders(operation, { Authorization: `Bearer ${store.accessToken}` }); // documented
+        },
+        didAuthError(error, operation) {
+          failedWith = sentToken(operation); // ours: see refreshAuth
+          // Documented: check the error's extensions. Ours: the reason, since only TOKEN_EXPIRED is
+          // cured by a refresh (the code is UNAUTHENTICATED for SESSION_ENDED too).
+          return unauthenticatedReason(error) === "TOKEN_EXPIRED";
+        },
+        async refreshAuth() {
+          // Ours: an operation sent before the last refresh only needs its retry, not a refresh.
+          if (failedWith !== store.accessToken) return;
+          // Documented: utils.mutate. It passes through addAuthToOperation, so the expired token
+          // rides along; an operation of only refreshToken ignores the header.
+          const result = await utils.mutate(REFRESH, { refreshToken: store.refreshToken ?? "" });
+          // Documented: save the new tokens, "otherwise, if refresh fails, clear storage and log out".
+          if (result.data?.refreshToken) store.save(result.data.refreshToken);
+          else store.signOut((result.error && unauthenticatedReason(result.error)) ?? "REFRESH_FAILED");
+        },
+      })),
+      fetchExchange,
+    ],
+  });
+}
