@@ -125,6 +125,19 @@ describe("the explorer in development", () => {
         assert.equal(schema.request().headers().authorization, undefined);
         assert.ok((await schema.json()).data.__schema.queryType);
 
+        // Run as it opens: the placeholder is not a token, so the answer is "not signed in".
+        await page.click(".graphiql-execute-button");
+        await page.waitForFunction(
+          () => document.querySelector<HTMLElement>(".result-window")?.innerText.includes("NOT_SIGNED_IN"),
+          { timeout: UI_TIMEOUT_MS },
+        );
+        const unsigned = JSON.parse(await editorValue(page, ".result-window"));
+        assert.equal(unsigned.data, null);
+        assert.deepEqual(
+          unsigned.errors.map((error: any) => [error.extensions.code, error.extensions.reason]),
+          [["UNAUTHENTICATED", "NOT_SIGNED_IN"]],
+        );
+
         await typeInto(page, headersSelector, `{"Authorization":"Bearer ${user.accessToken}"}`);
         assert.deepEqual(JSON.parse(await editorValue(page, headersSelector)), {
           Authorization: `Bearer ${user.accessToken}`,
