@@ -22,6 +22,7 @@ import { AuditEventType } from "../audit/audit.type.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
+import { registerExplorer } from "./explorer.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { refreshCookieOf } from "./refresh-cookie.js";
 import { registerHttpSecurity } from "./security-headers.js";
@@ -129,6 +130,9 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     reply.header("cache-control", "public, max-age=60");
     return keys.jwks();
   });
+
+  // GraphiQL from node_modules at /graphiql, in development only.
+  registerExplorer(server, config);
 
   server.get("/healthz", async () => ({ status: "ok" }));
   // Ready means the database answers within DATABASE_TIMEOUT; the failure itself is logged by the
