@@ -2,7 +2,8 @@
 // refresh with the same stored refresh token at the same moment. With the reuse interval both stay
 // signed in; without it (REFRESH_TOKEN_REUSE_INTERVAL=0s) the second refresh looks like theft and
 // ends the session for both, which proves the race is real. Each mode is a way a page keeps its
-// refresh token; "body" keeps it in localStorage and sends it in the mutation's variables.
+// refresh token: "body" keeps it in localStorage and sends it in the mutation's variables; "cookie"
+// never sees it: the server sets it as an HttpOnly cookie (useCookie) that both tabs share.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -20,11 +21,14 @@ const START_DELAY_MS = 150;
 
 /** How a page keeps its refresh token, and what the app needs for that. */
 interface Mode {
-  name: "body";
+  name: "body" | "cookie";
   env: Record<string, string>;
 }
 
-const MODES: readonly Mode[] = [{ name: "body", env: {} }];
+const MODES: readonly Mode[] = [
+  { name: "body", env: {} },
+  { name: "cookie", env: {} },
+];
 
 /**
  * The page's client, as a small app would write it: sign in once, keep the refresh token in
@@ -42,8 +46,19 @@ let accessToken = null;
 
 const modes = {
   body: {
+    credentials: "same-origin",
+    loginInput: {},
+    refreshMutation: "mutation($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { " + PAYLOAD + " } }",
     refreshVariables: () => ({ refreshToken: localStorage.getItem(STORAGE_KEY) }),
     keep: (payload) => localStorage.setItem(STORAGE_KEY, payload.refreshToken),
+  },
+  cookie: {
+    // The API is on another origin (listed in CORS_ORIGINS): the cookie travels only with "include".
+    credentials: "include",
+    loginInput: { useCookie: true },
+    refreshMutation: "mutation { refreshToken { " + PAYLOAD + " } }",
+    refreshVariables: () => ({}),
+    keep: () => {},
   },
 };
 const current = modes[mode];
@@ -51,7 +66,12 @@ const current = modes[mode];
 async function gql(query, variables, token) {
   const headers = { "content-type": "application/json" };
   if (token) headers.authorization = "Bearer " + token;
-  const response = await fetch(api, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+  const response = await fetch(api, {
+    method: "POST",
+    headers,
+    credentials: current.credentials,
+    body: JSON.stringify({ query, variables }),
+  });
   return { status: response.status, body: await response.json() };
 }
 
@@ -63,7 +83,7 @@ window.client = {
   async login(username, password, signIn) {
     const response = await gql(
       "mutation($input: LoginInput!) { login(input: $input) { " + PAYLOAD + " } }",
-      { input: { username, password } },
+      { input: { username, password, ...current.loginInput } },
     );
     const payload = response.body.data && response.body.data.login;
     if (!payload) return { ok: false, errors: errorsOf(response) };
@@ -85,16 +105,19 @@ window.client = {
     const variables = current.refreshVariables();
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
     const sentAt = Date.now();
-    const response = await gql(
-      "mutation($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { " + PAYLOAD + " } }",
-      variables,
-    );
+    const response = await gql(current.refreshMutation, variables);
     const payload = response.body.data && response.body.data.refreshToken;
     if (payload) {
       accessToken = payload.accessToken;
       current.keep(payload);
     }
-    return { sentAt, sent: variables.refreshToken, refreshToken: payload ? payload.refreshToken : null, errors: errorsOf(response) };
+    return {
+      sentAt,
+      sent: variables.refreshToken || null,
+      ok: Boolean(payload && payload.accessToken),
+      refreshToken: payload ? payload.refreshToken : null,
+      errors: errorsOf(response),
+    };
   },
   async me() {
     const response = await gql("{ me { id } }", {}, accessToken);
@@ -113,7 +136,11 @@ const PAGE_HTML = `<!doctype html>
 
 interface RefreshOutcome {
   sentAt: number;
-  sent: string;
+  /** The refresh token the tab sent in the variables; null in cookie mode, where the page never sees it. */
+  sent: string | null;
+  /** Whether the refresh returned an access token. */
+  ok: boolean;
+  /** The refresh token returned in the body; null in cookie mode. */
   refreshToken: string | null;
   errors: string[];
 }
@@ -152,7 +179,7 @@ async function runTrial(tabs: readonly Page[], username: string, userId: string)
   assert.equal(refreshes[0]?.sent, refreshes[1]?.sent);
   const mes: MeOutcome[] = await Promise.all(tabs.map((tab) => tab.evaluate(() => (window as any).client.me())));
   const stayed =
-    refreshes.every((r) => r.refreshToken !== null) &&
+    refreshes.every((r) => r.ok) &&
     new Set(refreshes.map((r) => r.refreshToken)).size === 1 &&
     mes.every((me) => me.status === 200 && me.id === userId);
   return { signedOut: !stayed, refreshes, mes };
@@ -226,7 +253,23 @@ for (const mode of MODES) {
       assert.deepEqual(signedOut, [], "no trial signs a tab out");
       for (const trial of trials) {
         assert.equal(trial.refreshes[0]?.refreshToken, trial.refreshes[1]?.refreshToken);
-        assert.notEqual(trial.refreshes[0]?.refreshToken, trial.refreshes[0]?.sent, "the token was rotated");
+        if (mode.name === "body") {
+          assert.notEqual(trial.refreshes[0]?.refreshToken, trial.refreshes[0]?.sent, "the token was rotated");
+        } else {
+          assert.equal(trial.refreshes[0]?.refreshToken, null, "cookie mode: the page never sees the refresh token");
+        }
+      }
+      if (mode.name === "cookie") {
+        // The page's scripts cannot read the cookie: it is HttpOnly.
+        const app = apps.get("default");
+        assert.ok(app);
+        const probe = await browser().newPage();
+        try {
+          await probe.goto(`${site.origin}/?mode=cookie&api=${encodeURIComponent(app.url)}`, { waitUntil: "load" });
+          assert.equal(await probe.evaluate(() => document.cookie), "");
+        } finally {
+          await probe.close();
+        }
       }
     });
 
@@ -241,7 +284,7 @@ for (const mode of MODES) {
       // session, so the new access token of the tab that won is refused too.
       const example = signedOut[0];
       assert.ok(example);
-      const winner = example.refreshes.findIndex((r) => r.refreshToken !== null);
+      const winner = example.refreshes.findIndex((r) => r.ok);
       assert.notEqual(winner, -1, JSON.stringify(example));
       assert.deepEqual(example.refreshes[1 - winner]?.errors, ["REFRESH_TOKEN_INVALID"]);
       assert.deepEqual(example.mes[winner], { status: 401, id: null, errors: ["SESSION_ENDED"] });
