@@ -188,11 +188,15 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return;
     const racing =
-      handle.dialect === "sqlite" &&
-      SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) &&
-      attempt < 50;
+      (handle.dialect === "sqlite" &&
+        SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) &&
+        attempt < 50) ||
+      // Kysely's migrator lists the tables of every schema it may use (has_schema_privilege on each),
+      // and PostgreSQL raises invalid_schema_name when another schema is dropped during that scan.
+      // The run rolled back: run it again, after a short random pause.
+      (handle.dialect === "postgres" && (error as { code?: string }).code === "3F000" && attempt < 30);
     if (racing) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, handle.dialect === "sqlite" ? 100 : 10 + Math.random() * 40));
       continue;
     }
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
