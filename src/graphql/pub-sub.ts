@@ -1,4 +1,4 @@
-import { EventEmitter, on } from "node:events";
+import { EventEmitter } from "node:events";
 
 import type { PubSub } from "type-graphql";
 
@@ -8,14 +8,17 @@ import type { PubSub } from "type-graphql";
  */
 export type EventBus = PubSub;
 
+/** Events kept for a subscriber that has not taken them yet; past this, the oldest are dropped. */
+export const MAX_QUEUED_EVENTS = 100;
+
 /** The channel a topic, or one id within it, is delivered on. */
 export function channelOf(topic: string, id?: unknown): string {
   return id === undefined ? topic : `${topic}:${JSON.stringify(id)}`;
 }
 
 /**
- * The in-process event bus: an EventEmitter, with one async iterator per subscriber (Node's
- * `events.on`). Enough for one instance (SQLite); across instances, PostgreSQL's bus forwards
+ * The in-process event bus: an EventEmitter, with one async iterator per subscriber that queues
+ * at most {@link MAX_QUEUED_EVENTS} events it has not taken yet. Enough for one instance (SQLite); across instances, PostgreSQL's bus forwards
  * into one of these.
  */
 export class LocalPubSub implements EventBus {
@@ -33,22 +36,42 @@ export class LocalPubSub implements EventBus {
   }
 
   subscribe(topic: string, id?: unknown): AsyncIterable<unknown> {
-    const events = on(this.emitter, channelOf(topic, id));
-    // A hand-written iterator rather than an async generator: `return()` on a generator waiting for
-    // its next event would itself wait for that event, so an ended subscription would keep its
-    // listener until the topic's next publish. `events.on`'s own return() removes it at once.
+    const channel = channelOf(topic, id);
+    // Events not yet taken by the subscriber (its socket is slow), oldest first.
+    const queue: unknown[] = [];
+    let waiting: ((result: IteratorResult<unknown>) => void) | undefined;
+    let done = false;
+    const listener = (payload: unknown) => {
+      if (waiting) {
+        const resolve = waiting;
+        waiting = undefined;
+        resolve({ done: false, value: payload });
+        return;
+      }
+      queue.push(payload);
+      if (queue.length > MAX_QUEUED_EVENTS) queue.shift();
+    };
+    this.emitter.on(channel, listener);
+    // A hand-written iterator, not `events.on` (whose two fixed queues cost about 32 KB per
+    // subscriber on Node 20) nor an async generator (whose `return()` would wait for the next event
+    // while it waits for one, so an ended subscription would keep its listener until then).
     const iterator: AsyncIterableIterator<unknown> = {
-      async next() {
-        const result = await events.next();
-        return result.done ? result : { done: false, value: (result.value as unknown[])[0] };
+      next: () => {
+        if (queue.length > 0) return Promise.resolve({ done: false, value: queue.shift() });
+        if (done) return Promise.resolve({ done: true, value: undefined });
+        return new Promise((resolve) => (waiting = resolve));
       },
-      async return() {
-        await events.return?.();
-        return { done: true, value: undefined };
+      return: () => {
+        if (!done) {
+          done = true;
+          this.emitter.off(channel, listener);
+          queue.length = 0;
+          waiting?.({ done: true, value: undefined });
+          waiting = undefined;
+        }
+        return Promise.resolve({ done: true, value: undefined });
       },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
+      [Symbol.asyncIterator]: () => iterator,
     };
     return iterator;
   }
