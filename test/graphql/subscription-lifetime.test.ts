@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { liveContext } from "../../src/graphql/subscription-server.js";
 import { RevocationList } from "../../src/access/revocation-list.js";
 import { Role } from "../../src/access/roles.js";
-import { claimsOf, login, registerUser } from "../helpers/api.js";
+import { PASSWORD, claimsOf, login, refreshRaw, registerUser } from "../helpers/api.js";
 import { type TestApp, startTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { Feed, connect } from "../helpers/ws.js";
@@ -105,8 +105,52 @@ for (const kind of DATABASES) {
       assert.equal(closed.code, 4403);
       assert.equal(closed.reason, "Session ended");
     });
+
+    it("closes the sockets of the other sessions on a password change, and keeps the changing session's", async () => {
+      const user = await registerUser(t!, "changer");
+      const other = await login(t!, "changer");
+      const mine = await subscribed(t!, user.accessToken);
+      const theirs = await subscribed(t!, other.accessToken);
+      try {
+        const res = await t!.gql(`mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, {
+          token: user.accessToken,
+          variables: { input: { currentPassword: PASSWORD, newPassword: "a new password 2" } },
+        });
+        assert.deepEqual(res.body, { data: { changePassword: true } });
+        const closed = await theirs.closed;
+        assert.equal(closed.code, 4403);
+        assert.equal(closed.reason, "Session ended");
+        const race = await Promise.race([mine.closed, new Promise((resolve) => setTimeout(resolve, 200, "open"))]);
+        assert.equal(race, "open");
+      } finally {
+        await mine.client.dispose();
+      }
+    });
   });
 }
+
+describe("a socket's session ended by refresh-token reuse (REFRESH_TOKEN_REUSE_INTERVAL=0s)", () => {
+  let t: TestApp | undefined;
+  before(async () => {
+    t = await startTestApp("sqlite", { env: { REFRESH_TOKEN_REUSE_INTERVAL: "0s" } });
+  });
+  after(async () => {
+    await t?.close();
+    await t?.database.drop();
+  });
+
+  it("closes the socket with 4403 when a spent refresh token of its session is presented again", async () => {
+    const user = await registerUser(t!, "reused");
+    const rotated = await refreshRaw(t!, user.refreshToken);
+    assert.equal(rotated.body.errors, undefined, JSON.stringify(rotated.body));
+    const ws = await subscribed(t!, rotated.body.data.refreshToken.accessToken as string);
+    const reuse = await refreshRaw(t!, user.refreshToken);
+    assert.equal(reuse.body.errors?.[0]?.extensions?.reason, "REFRESH_TOKEN_INVALID", JSON.stringify(reuse.body));
+    const closed = await ws.closed;
+    assert.equal(closed.code, 4403);
+    assert.equal(closed.reason, "Session ended");
+  });
+});
 
 if (DATABASES.includes("postgres")) {
   describe("a socket's session ending on another instance (two instances on one postgres database)", () => {
