@@ -60,7 +60,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     const schema = await buildAppSchema(services);
     const apollo = await createApolloServer(schema, config, logger);
-    const server = await createHttpServer({ ...services, config, logger, apollo });
+    const server = await createHttpServer({ ...services, config, logger, apollo, schema, now: options.now });
     server.addHook("onClose", async () => {
       await apollo.stop();
       await services.close();

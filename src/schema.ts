@@ -7,6 +7,7 @@ import { authChecker } from "./access/auth-checker.js";
 import { describeRequirements } from "./access/requires.js";
 import { AuditResolver } from "./audit/audit.resolver.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
+import { LocalPubSub } from "./graphql/pub-sub.js";
 import { validateArgument } from "./graphql/validation.js";
 import { PostResolver } from "./posts/post.resolver.js";
 import { UserPostsResolver } from "./posts/user-posts.resolver.js";
@@ -46,6 +47,8 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
     container,
     authChecker,
     validateFn: validateArgument,
+    // Without services (printing the schema) nothing is ever published.
+    pubSub: services?.events ?? new LocalPubSub(),
   });
   return describeRequirements(schema);
 }

@@ -10,6 +10,8 @@ import { AuditStore } from "./audit/audit.store.js";
 import { AuthService } from "./auth/auth.service.js";
 import type { Config } from "./config.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
+import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
+import { LocalPostEvents, type PostEvents, PostgresPostEvents } from "./posts/post-events.js";
 import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
 import { createCounterStore } from "./rate-limits/counter-store.js";
@@ -49,6 +51,8 @@ export interface Services {
   readonly sessions: SessionService;
   readonly users: UserService;
   readonly posts: PostService;
+  /** Where services publish the events subscriptions listen to. */
+  readonly events: EventBus;
   readonly logger: Logger;
   /** Stops timers and listeners, writes what the audit log still holds, closes the database. */
   close(): Promise<void>;
@@ -156,7 +160,24 @@ export async function createServices(config: Config, options: ServiceOptions): P
       logger,
     });
     const users = new UserService({ users: userStore, passwords, revocations: revocationSync, audit, now, logger });
-    const posts = new PostService({ posts: new PostStore(database.db), creations: postCreations, now, logger });
+    // Subscribers listen on this instance's bus; on PostgreSQL every instance's posts reach it.
+    const events = new LocalPubSub();
+    const postStore = new PostStore(database.db);
+    let postEvents: PostEvents = new LocalPostEvents(events);
+    if (config.databaseUrl && background) {
+      const pgEvents = new PostgresPostEvents({
+        db: database.db,
+        connection: postgresConnectionOptions(config),
+        schema: config.databaseSchema,
+        bus: events,
+        posts: postStore,
+        logger,
+      });
+      await pgEvents.start();
+      cleanups.push(() => pgEvents.stop());
+      postEvents = pgEvents;
+    }
+    const posts = new PostService({ posts: postStore, creations: postCreations, events: postEvents, now, logger });
     const auth = new AuthService({
       users: userStore,
       sessions,
@@ -180,6 +201,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       sessions,
       users,
       posts,
+      events,
       logger,
       close,
     };

@@ -1,4 +1,4 @@
-// How a request's bearer token becomes its principal, top to bottom: the Authorization header's
+// How a request's (or a WebSocket connection's) bearer token becomes its principal, top to bottom: the Authorization header's
 // shape (RFC 6750), the signature and claims (tokens.ts, with the keys in keys.ts), whether the
 // session has ended, and the roles as they are now (revocation-list.ts, kept current on every
 // instance by revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
@@ -10,7 +10,7 @@ import { isCredentialOnlyOperation } from "./credential-operations.js";
 import { TokenError, type TokenFailure, type TokenService } from "./tokens.js";
 import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
 import type { RevocationList } from "./revocation-list.js";
-import type { Context } from "./principal.js";
+import type { Context, Principal } from "./principal.js";
 
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
@@ -18,15 +18,59 @@ const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 /** Why a bearer token was refused: a verification failure, or a session that has ended. */
 export type RejectionReason = TokenFailure | "SESSION_ENDED";
 
+/** What the bearer check concluded: a principal (null without a header), or why it refused. */
+export type BearerVerdict =
+  | {
+      readonly ok: true;
+      readonly principal: Principal | null;
+      /** When the token stops being valid, in milliseconds since the epoch; undefined without a token. */
+      readonly expiresAt?: number;
+    }
+  | {
+      readonly ok: false;
+      readonly reason: RejectionReason;
+      /** The token's user and session, when the token itself was valid but its session has ended. */
+      readonly holder?: { userId: string; sessionId: string };
+    };
+
 /**
- * Builds the context function for the GraphQL route. No Authorization header: anonymous.
- * A header that is present but not a valid bearer access token, or one whose session has ended,
- * refuses the whole request with HTTP 401 (an {@link InvalidTokenError}); `onRejected` learns why,
- * for the logs and the audit log (with the user and session when the token itself was valid, and
- * never the token); it must not wait for anything, so the 401 never waits for a database. Roles
- * changed since the token was minted replace the token's roles. Both checks are
- * in-memory lookups in the {@link RevocationList}. Tokens are read only from the header, never from
- * the URL or the body.
+ * The whole token check, from an `Authorization` value to a principal, for HTTP requests and
+ * WebSocket connections alike: no value is anonymous; otherwise the value's shape (RFC 6750), the
+ * signature and every claim, whether the session has ended, and the roles as they are now (roles
+ * changed since the token was minted replace the token's). Both lookups are in memory, in the
+ * {@link RevocationList}; nothing here waits for a database.
+ */
+export function verifyBearer(
+  header: string | undefined,
+  deps: { tokens: TokenService; revocations: RevocationList },
+): BearerVerdict {
+  if (header === undefined) return { ok: true, principal: null };
+  const match = BEARER.exec(header);
+  if (!match) return { ok: false, reason: "MALFORMED" };
+  let claims;
+  try {
+    claims = deps.tokens.verifyAccessToken(match[1]!);
+  } catch (error) {
+    if (!(error instanceof TokenError)) throw error;
+    return { ok: false, reason: error.reason };
+  }
+  if (deps.revocations.isSessionEnded(claims.sid))
+    return { ok: false, reason: "SESSION_ENDED", holder: { userId: claims.sub, sessionId: claims.sid } };
+  const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
+  return {
+    ok: true,
+    principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
+    expiresAt: claims.exp * 1000,
+  };
+}
+
+/**
+ * Builds the context function for the GraphQL route, around {@link verifyBearer}. No Authorization
+ * header: anonymous. A header that is present but not a valid bearer access token, or one whose
+ * session has ended, refuses the whole request with HTTP 401 (an {@link InvalidTokenError});
+ * `onRejected` learns why, for the logs and the audit log (with the user and session when the token
+ * itself was valid, and never the token); it must not wait for anything, so the 401 never waits for
+ * a database. Tokens are read only from the header, never from the URL or the body.
  */
 export function createContextFunction(deps: {
   tokens: TokenService;
@@ -45,32 +89,13 @@ export function createContextFunction(deps: {
       ip: request.ip,
       userAgent: request.headers["user-agent"],
     };
-    const header = request.headers.authorization;
-    if (header === undefined) return { ...base, principal: null };
+    const verdict = verifyBearer(request.headers.authorization, deps);
+    if (verdict.ok) return { ...base, principal: verdict.principal };
     // login, register and refreshToken do not use the header: an operation of only those runs
     // anonymously whatever the header holds, instead of being refused for a token it never needed.
-    const refuse = (reason: RejectionReason, holder?: { userId: string; sessionId: string }): Context => {
-      if (isCredentialOnlyOperation(request.body, deps.maxTokens)) return { ...base, principal: null };
-      deps.onRejected(request, reason, holder);
-      throw new InvalidTokenError(clientReason(reason));
-    };
-
-    const match = BEARER.exec(header);
-    if (!match) return refuse("MALFORMED");
-    let claims;
-    try {
-      claims = deps.tokens.verifyAccessToken(match[1]!);
-    } catch (error) {
-      if (!(error instanceof TokenError)) throw error;
-      return refuse(error.reason);
-    }
-    if (deps.revocations.isSessionEnded(claims.sid))
-      return refuse("SESSION_ENDED", { userId: claims.sub, sessionId: claims.sid });
-    const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
-    return {
-      ...base,
-      principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
-    };
+    if (isCredentialOnlyOperation(request.body, deps.maxTokens)) return { ...base, principal: null };
+    deps.onRejected(request, verdict.reason, verdict.holder);
+    throw new InvalidTokenError(clientReason(verdict.reason));
   };
 }
 

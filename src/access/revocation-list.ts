@@ -10,6 +10,7 @@ export class RevocationList {
   private readonly endedSessions = new Map<string, number>();
   private readonly changedRoles = new Map<string, { roles: readonly Role[]; at: number }>();
   private nextPrune = 0;
+  private readonly endListeners = new Set<(sessionId: string) => void>();
 
   constructor(
     private readonly retentionMs: number,
@@ -26,9 +27,25 @@ export class RevocationList {
     return this.changedRoles.get(userId)?.roles;
   }
 
+  /**
+   * Records an ended session. The first time a session is recorded, every {@link onSessionEnded}
+   * listener hears of it: this is the one place every instance learns of ended sessions, its own
+   * (RevocationSync.sessionsEnded) and the others' (RevocationSync's reads) alike.
+   */
   addEndedSession(sessionId: string, endedAt: number): void {
+    const known = this.endedSessions.has(sessionId);
     this.endedSessions.set(sessionId, endedAt);
     this.pruneSoon();
+    if (!known) for (const listener of this.endListeners) listener(sessionId);
+  }
+
+  /**
+   * Calls `listener` with the id of each session recorded as ended from now on (the WebSocket server
+   * closes that session's sockets). Returns the function that removes it. A listener must not throw.
+   */
+  onSessionEnded(listener: (sessionId: string) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
   }
 
   /** Records a role change; an older change never overwrites a newer one. */

@@ -1,8 +1,9 @@
 import { sql } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import type { Logger } from "pino";
 
 import type { DatabaseHandle } from "../db/database.js";
+import { PgListener } from "../db/pg-listener.js";
 import { OutageLog } from "../db/unavailable.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { RevocationStore } from "./revocation.store.js";
@@ -37,15 +38,6 @@ export interface RevocationSyncOptions {
 // stamped by an instance whose clock runs behind, is still seen. Re-adding an entry is harmless.
 const OVERLAP_MS = 30_000;
 
-// Reconnecting the listener: the first retry soon, then doubling up to half a second, so a database that
-// comes back is listened to again within about half a second, without a storm of attempts while it is down.
-const RECONNECT_FIRST_MS = 100;
-const RECONNECT_MAX_MS = 500;
-
-// A frozen server or network ends no connection: the listener would wait for notifications that never
-// come. A query on it this often, bounded by the connection's query_timeout, finds that out.
-const HEARTBEAT_MS = 5000;
-
 /**
  * Keeps one instance's {@link RevocationList} in step with the database, so that a session ended
  * (or a role changed) on any instance is refused on every instance within a second.
@@ -66,10 +58,7 @@ export class RevocationSync implements Revocations {
   private running: Promise<void> | undefined;
   private rerun = false;
   private timer: NodeJS.Timeout | undefined;
-  private listener: pg.Client | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnectDelay = RECONNECT_FIRST_MS;
+  private listener: PgListener | undefined;
   private stopped = false;
   private readonly readOutage: OutageLog;
   private readonly listenOutage: OutageLog;
@@ -82,13 +71,25 @@ export class RevocationSync implements Revocations {
 
   /** Whether the LISTEN connection is up (always false on SQLite); for tests and diagnostics. */
   get listening(): boolean {
-    return this.listener !== undefined;
+    return this.listener?.listening ?? false;
   }
 
   /** Loads the current window, then starts listening and polling. */
   async start(): Promise<void> {
     await this.refresh();
-    if (this.options.postgres) await this.listen();
+    if (this.options.postgres) {
+      const listener = new PgListener({
+        connection: this.options.postgres.connection,
+        channels: [this.channel],
+        onNotification: () => void this.refresh(),
+        // Anything ended while the listener was away is read now: the read starts at the last
+        // successful one (less the overlap), however long the outage was.
+        onReconnected: () => void this.refresh(),
+        outage: this.listenOutage,
+      });
+      await listener.start();
+      this.listener = listener;
+    }
     this.timer = setInterval(() => void this.refresh(), this.options.pollIntervalMs);
     this.timer.unref();
   }
@@ -132,11 +133,7 @@ export class RevocationSync implements Revocations {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    clearInterval(this.heartbeat);
-    clearTimeout(this.reconnectTimer);
-    const listener = this.listener;
-    this.listener = undefined;
-    await listener?.end().catch(() => undefined);
+    await this.listener?.stop();
     await this.running;
   }
 
@@ -150,63 +147,5 @@ export class RevocationSync implements Revocations {
     for (const session of ended) this.options.list.addEndedSession(session.id, session.revokedAt.getTime());
     for (const user of changed) this.options.list.addRoleChange(user.id, user.roles, user.changedAt.getTime());
     this.watermark = startedAt;
-  }
-
-  private async listen(): Promise<void> {
-    const client = new pg.Client(this.options.postgres!.connection);
-    client.on("notification", () => void this.refresh());
-    // An error is always followed by 'end' (pg ends the connection); both lead to one reconnect.
-    client.on("error", (error) => {
-      this.listenOutage.failed(error);
-      this.reconnect(client);
-    });
-    client.on("end", () => this.reconnect(client));
-    try {
-      await client.connect();
-      await client.query(`LISTEN "${this.channel}"`);
-    } catch (error) {
-      client.removeAllListeners("end");
-      await client.end().catch(() => undefined);
-      throw error;
-    }
-    this.listener = client;
-    this.reconnectDelay = RECONNECT_FIRST_MS;
-    this.listenOutage.recovered();
-    clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
-      client.query("select 1").catch((error: unknown) => {
-        this.listenOutage.failed(error);
-        this.reconnect(client);
-      });
-    }, HEARTBEAT_MS);
-    this.heartbeat.unref();
-  }
-
-  /** Drops a listener that failed and schedules attempts to listen again until one succeeds. */
-  private reconnect(dead: pg.Client): void {
-    if (this.stopped || this.listener !== dead) return;
-    this.listener = undefined;
-    clearInterval(this.heartbeat);
-    dead.removeAllListeners("end");
-    // end() on a frozen connection could wait for ever; the socket is dropped either way.
-    void dead.end().catch(() => undefined);
-    this.scheduleListen();
-  }
-
-  private scheduleListen(): void {
-    if (this.stopped) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
-    this.reconnectTimer = setTimeout(() => {
-      this.listen()
-        // Anything ended while the listener was away is read now: the read starts at the last
-        // successful one (less the overlap), however long the outage was.
-        .then(() => this.refresh())
-        .catch((error: unknown) => {
-          this.listenOutage.failed(error);
-          this.scheduleListen();
-        });
-    }, delay);
-    this.reconnectTimer.unref();
   }
 }

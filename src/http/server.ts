@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { ApolloServer } from "@apollo/server";
 import fastifyCookie from "@fastify/cookie";
 import { fastifyApolloHandler } from "@as-integrations/fastify";
+import type { GraphQLSchema } from "graphql";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -12,15 +13,17 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 
-import { createContextFunction } from "../access/bearer.js";
+import { type RejectionReason, createContextFunction } from "../access/bearer.js";
 import type { KeyRing } from "../access/keys.js";
-import type { Context } from "../access/principal.js";
+import type { ClientInfo, Context } from "../access/principal.js";
 import type { RevocationList } from "../access/revocation-list.js";
 import type { TokenService } from "../access/tokens.js";
 import type { AuditService } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
+import { createSubscriptionServer } from "../graphql/subscription-server.js";
+import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { registerExplorer } from "./explorer.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
@@ -34,6 +37,9 @@ export interface HttpServerDeps {
   config: Config;
   logger: Logger;
   apollo: ApolloServer<Context>;
+  /** The executable schema, for the WebSocket subscriptions server. */
+  schema: GraphQLSchema;
+  now?: () => number;
   tokens: TokenService;
   revocations: RevocationList;
   audit: AuditService;
@@ -43,7 +49,8 @@ export interface HttpServerDeps {
 
 /**
  * The Fastify instance: request ids, security headers, body parsing and its errors, and the routes
- * `/graphql`, `/.well-known/jwks.json`, `/healthz` and `/readyz`. Listens on nothing; main.ts does.
+ * `/graphql` (with WebSocket subscriptions on the same path), `/.well-known/jwks.json`, `/healthz`
+ * and `/readyz`. Listens on nothing; main.ts does. Closing it first closes every WebSocket with 1001.
  */
 export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
   const { config, apollo, keys, database, audit } = deps;
@@ -91,27 +98,50 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     return reply.status(500).send(errorBody("Internal server error.", ErrorCode.INTERNAL_SERVER_ERROR));
   });
 
+  // A refused token, over HTTP or at a WebSocket's connection_init: the reason class only, never the
+  // token, not even a part of it. Coalesced per IP, reason and user, and not awaited: a flood costs
+  // one row a minute, and the refusal never waits for the database.
+  const recordRejection = (
+    client: ClientInfo,
+    reason: RejectionReason,
+    holder?: { userId: string; sessionId: string },
+  ): void => {
+    audit.recordCoalesced(
+      { type: AuditEventType.TOKEN_REJECTED, userId: holder?.userId, sessionId: holder?.sessionId, client },
+      { reason },
+    );
+  };
   const bearer = createContextFunction({
     tokens: deps.tokens,
     revocations: deps.revocations,
     maxTokens: config.queryLimits.maxTokens,
     onRejected: (request, reason, holder) => {
       // Debug, not info: a client retrying a junk token makes hundreds a second, and the coalesced
-      // audit row below already counts them.
+      // audit row already counts them.
       request.log.debug({ reason }, "access token rejected");
-      // The reason class only: never the token, not even a part of it. Coalesced per IP, reason
-      // and user, and not awaited: a flood costs one row a minute, and the 401 never waits for
-      // the database.
-      audit.recordCoalesced(
-        {
-          type: AuditEventType.TOKEN_REJECTED,
-          userId: holder?.userId,
-          sessionId: holder?.sessionId,
-          client: { ip: request.ip, userAgent: request.headers["user-agent"], requestId: request.id },
-        },
-        { reason },
+      recordRejection(
+        { ip: request.ip, userAgent: request.headers["user-agent"], requestId: request.id },
+        reason,
+        holder,
       );
     },
+  });
+  const subscriptions = createSubscriptionServer({
+    httpServer: server.server,
+    schema: deps.schema,
+    config,
+    logger: deps.logger,
+    tokens: deps.tokens,
+    revocations: deps.revocations,
+    now: deps.now,
+    onRejected: (client, reason, holder) => {
+      deps.logger.debug({ reqId: client.requestId, reason }, "access token rejected");
+      recordRejection(client, reason, holder);
+    },
+  });
+  // Before the HTTP server closes: open WebSockets would otherwise keep server.close() waiting.
+  server.addHook("preClose", async () => {
+    await subscriptions.dispose();
   });
   const corsOrigins = new Set(config.corsOrigins);
   const context = async (request: FastifyRequest, reply: FastifyReply): Promise<Context> => ({
@@ -121,6 +151,24 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
   server.route({
     url: "/graphql",
     method: ["GET", "POST", "OPTIONS"],
+    // Subscriptions are served over WebSocket only; see screenSubscriptions for why this runs before Apollo.
+    preHandler: async (request, reply) => {
+      const params = (request.method === "GET" ? request.query : request.body) as
+        { query?: unknown; operationName?: unknown } | undefined;
+      if (typeof params?.query !== "string") return;
+      const operationName = typeof params.operationName === "string" ? params.operationName : undefined;
+      const screened = screenSubscriptions(params.query, operationName, { maxTokens: config.queryLimits.maxTokens });
+      if (screened === undefined) return;
+      if ("refuse" in screened) {
+        const error = subscriptionOverHttpError(request.method);
+        if (request.method === "GET") reply.header("allow", "POST");
+        return reply
+          .status(request.method === "GET" ? 405 : 400)
+          .send(errorBody(error.message, ProtocolErrorCode.BAD_REQUEST));
+      }
+      // Apollo reads a GET's query from the URL, which stays as sent: only a POST's text is screened.
+      if (request.method !== "GET") params.query = screened.query;
+    },
     handler: fastifyApolloHandler(apollo, { context }),
   });
 

@@ -1,6 +1,19 @@
 import "reflect-metadata";
 
-import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import {
+  Arg,
+  Args,
+  Ctx,
+  FieldResolver,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  Subscription,
+  type SubscribeResolverData,
+  type SubscriptionHandlerData,
+} from "type-graphql";
 
 import { Requires } from "../access/requires.js";
 import type { Context } from "../access/principal.js";
@@ -8,6 +21,7 @@ import { NotFoundError } from "../errors.js";
 import type { UserService } from "../users/user.service.js";
 import { User } from "../users/user.type.js";
 import { CreatePostInput, PostsArgs, UpdatePostInput } from "./post.input.js";
+import { PostTopic } from "./post-events.js";
 import type { PostService } from "./post.service.js";
 import { Post } from "./post.type.js";
 
@@ -51,6 +65,27 @@ export class PostResolver {
   @Requires()
   deletePost(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
     return this.postService.delete(ctx.principal!, id);
+  }
+
+  @Subscription(() => Post, {
+    topics: PostTopic.CREATED,
+    // The connection's principal is read again at every event (see graphql/subscription-server.ts):
+    // null once its session has ended or its token expired, so no event reaches it after that.
+    filter: ({ context }: SubscriptionHandlerData<Post, object, Context>) => context.principal !== null,
+    description: "Every post created from now on, on any instance, as it is created.",
+  })
+  @Requires()
+  postCreated(@Root() post: Post): Post {
+    return post;
+  }
+
+  @Subscription(() => Post, {
+    topics: PostTopic.UPDATED,
+    topicId: ({ args }: SubscribeResolverData<unknown, { id: string }, Context>) => args.id,
+    description: "The post with this id, each time it is changed. Public.",
+  })
+  postUpdated(@Arg("id", () => ID) _id: string, @Root() post: Post): Post {
+    return post;
   }
 
   @FieldResolver(() => User)

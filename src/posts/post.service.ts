@@ -8,6 +8,7 @@ import { requestBatcher } from "../graphql/loaders.js";
 import { type Page, pageOf } from "../graphql/pagination.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import { Role } from "../access/roles.js";
+import type { PostEvents } from "./post-events.js";
 import { USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
@@ -19,6 +20,8 @@ export class PostService {
       posts: PostStore;
       /** CREATE_POST_MAX_PER_USER: posts one user may create per hour. */
       creations: FloodLimit;
+      /** Where created and updated posts are announced, for subscriptions on every instance. */
+      events: PostEvents;
       now: () => number;
       logger: Logger;
     },
@@ -67,8 +70,8 @@ export class PostService {
   });
 
   /** RATE_LIMITED once the actor has created CREATE_POST_MAX_PER_USER posts within the hour. */
-  create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
-    return this.deps.creations.spend(actor.userId, () =>
+  async create(actor: Principal, input: { title: string; body: string }): Promise<Post> {
+    const post = await this.deps.creations.spend(actor.userId, () =>
       this.deps.posts.insert({
         id: randomUUID(),
         authorId: actor.userId,
@@ -77,6 +80,8 @@ export class PostService {
         now: new Date(this.deps.now()),
       }),
     );
+    this.deps.events.created(post);
+    return post;
   }
 
   /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */
@@ -91,6 +96,7 @@ export class PostService {
     await this.authorize(actor, id);
     const updated = await this.deps.posts.update(id, changes, new Date(this.deps.now()));
     if (!updated) throw new NotFoundError("Post", id);
+    this.deps.events.updated(updated);
     return updated;
   }
 

@@ -50,6 +50,28 @@ for (const env of ["development", "production"] as const) {
       assert.deepEqual(res.json, { data: { __typename: "Query" } });
     });
 
+    it("runs the query of a document whose subscription spreads fragments of its own, keeping the query's fragments", async () => {
+      const res = await postJson(t.url, {
+        query: `query Q { posts { ...P } }
+          subscription S { postUpdated(id: "1") { ...U } }
+          fragment P on Post { id }
+          fragment U on Post { ...V }
+          fragment V on Post { title }`,
+        operationName: "Q",
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.json, { data: { posts: [] } });
+    });
+
+    it("keeps the locations of errors in the query when it blanks out a subscription", async () => {
+      const res = await postJson(t.url, {
+        query: `subscription S { postUpdated(id: "1") { id } }\nquery Q { nope }`,
+        operationName: "Q",
+      });
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual(res.json.errors[0].locations, [{ line: 2, column: 11 }]);
+    });
+
     it("answers a subscription in a GET with 405 BAD_REQUEST (Apollo's own check), and logs no error", async () => {
       const before = errorLines(t).length;
       const res = await send(`${t.url}?query=${encodeURIComponent("subscription { __typename }")}`, {
