@@ -23,6 +23,10 @@ Commands:
       Creates a user with the same rules as register. --role may be repeated; every user
       has USER. --password-stdin reads the password from standard input (keeps it out of
       shell history). Prints {"id","username","roles"} as JSON.
+  users revoke-sessions --username <name>
+      Ends every session of the user, on every running instance within a second (their
+      access tokens get 401, their refresh tokens stop). Audited like revokeUserSessions,
+      by CLI. Prints {"ended": <how many sessions ended>} as JSON.
   token decode <jwt>
       Prints the token's header and payload as JSON WITHOUT verifying anything.
   token verify <jwt>
@@ -57,6 +61,7 @@ async function runCli(args: readonly string[]): Promise<number> {
       return EXIT_OK;
     }
     if (group === "users" && action === "create") return await createUser(rest);
+    if (group === "users" && action === "revoke-sessions") return await revokeSessions(rest);
     if (group === "token" && action === "decode") return decodeToken(rest);
     if (group === "token" && action === "verify") return await verifyToken(rest);
     if (group === "keys" && action === "rotate") return rotateKeys(rest);
@@ -112,6 +117,27 @@ async function createUser(args: readonly string[]): Promise<number> {
     for (const field of error.fields)
       process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
     return EXIT_FAILED;
+  } finally {
+    await services.close();
+  }
+}
+
+/** `users revoke-sessions`: ends every session of one user, through the same service as revokeUserSessions. */
+async function revokeSessions(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCommand(args, { username: { type: "string" } });
+  if (positionals.length > 0) throw new UsageError("users revoke-sessions takes only --username");
+  if (values.username === undefined) throw new UsageError("users revoke-sessions needs --username");
+  const config = loadConfig();
+  const services = await createServices(config, { logger: createLogger(config, process.stderr), background: false });
+  try {
+    const user = await services.users.findByUsername(values.username);
+    if (!user) {
+      process.stderr.write(`no user named ${JSON.stringify(values.username)}\n`);
+      return EXIT_FAILED;
+    }
+    const ended = await services.sessions.revokeAllOfUser(user.id, "CLI");
+    process.stdout.write(`${JSON.stringify({ ended })}\n`);
+    return EXIT_OK;
   } finally {
     await services.close();
   }

@@ -111,6 +111,32 @@ for (const kind of DATABASES) {
       assert.deepEqual(await usernames(), ["operator", "piper", "plain"]);
     });
 
+    it("ends every session of a user with users revoke-sessions: their tokens are refused over HTTP, audited by CLI", async () => {
+      const piper = await t.gql(LOGIN, { variables: { input: { username: "piper", password: STDIN_PASSWORD } } });
+      const token = piper.body.data.login.accessToken as string;
+      assert.equal((await t.gql(`{ me { username } }`, { token })).status, 200);
+      const result = await cli(["users", "revoke-sessions", "--username", "PIPER"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(JSON.parse(result.stdout), { ended: 2 }, "the stdin login of the earlier test and this one");
+      // The server learns of it like of another instance's logout: within a second.
+      const deadline = Date.now() + 2000;
+      let refused = await t.gql(`{ me { username } }`, { token });
+      while (refused.status === 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        refused = await t.gql(`{ me { username } }`, { token });
+      }
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.errors?.[0]?.extensions?.reason, "SESSION_ENDED");
+      const events = await t.gql(`{ auditEvents(first: 100, type: "SESSIONS_REVOKED_BY_ADMIN") { username detail } }`, {
+        token: admin,
+      });
+      assert.deepEqual(events.body.data.auditEvents, [{ username: "piper", detail: "ended=2 by=CLI" }]);
+      const unknown = await cli(["users", "revoke-sessions", "--username", "nobody-here"]);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^no user named "nobody-here"$/m);
+      assert.equal(unknown.stdout, "");
+    });
+
     it("refuses an unknown role with exit 1 and names the roles there are", async () => {
       const result = await cli([
         "users",
@@ -248,7 +274,7 @@ describe("the operator CLI's command line", () => {
     assert.equal(help.code, 0);
     assert.equal(none.code, 0);
     assert.match(help.stdout, /^Usage: npm run cli -- <command>/);
-    for (const command of ["users create", "token decode", "token verify"])
+    for (const command of ["users create", "users revoke-sessions", "token decode", "token verify"])
       assert.ok(help.stdout.includes(command), command);
     assert.equal(none.stdout, help.stdout);
   });

@@ -17,6 +17,8 @@ export const AuditEventType = {
   REFRESH_TOKEN_REUSED: "REFRESH_TOKEN_REUSED",
   LOGGED_OUT: "LOGGED_OUT",
   SESSION_REVOKED: "SESSION_REVOKED",
+  /** An ADMIN (revokeUserSessions) or an operator (`users revoke-sessions`, by=CLI) ended every session of a user. */
+  SESSIONS_REVOKED_BY_ADMIN: "SESSIONS_REVOKED_BY_ADMIN",
   PASSWORD_CHANGED: "PASSWORD_CHANGED",
   ROLES_CHANGED: "ROLES_CHANGED",
   TOKEN_REJECTED: "TOKEN_REJECTED",

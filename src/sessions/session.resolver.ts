@@ -1,8 +1,9 @@
 import "reflect-metadata";
 
-import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
+import { Role } from "../access/roles.js";
 import { type Context, clientOf } from "../access/principal.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
@@ -38,5 +39,15 @@ export class SessionResolver {
   @Requires()
   revokeSession(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
     return this.sessionService.revoke(ctx.principal!, id, clientOf(ctx));
+  }
+
+  @Mutation(() => Int, {
+    description:
+      "End every session of a user: their refresh tokens stop working and their access tokens get HTTP 401 on every " +
+      "instance. Returns how many sessions ended. NOT_FOUND for an unknown user. Audited as SESSIONS_REVOKED_BY_ADMIN.",
+  })
+  @Requires(Role.ADMIN)
+  revokeUserSessions(@Arg("userId", () => ID) userId: string, @Ctx() ctx: Context): Promise<number> {
+    return this.sessionService.revokeAllOfUser(userId, ctx.principal!, clientOf(ctx));
   }
 }

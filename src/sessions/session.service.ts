@@ -220,6 +220,26 @@ export class SessionService {
     return ended;
   }
 
+  /**
+   * Ends every session of another user, for an ADMIN (`by` is the ADMIN's principal) or the CLI:
+   * their refresh tokens stop at once and their access tokens get 401 on every instance. Returns
+   * how many sessions ended (0 when none was live). NOT_FOUND for an unknown user.
+   */
+  async revokeAllOfUser(userId: string, by: Principal | "CLI", client: ClientInfo = {}): Promise<number> {
+    const user = await this.deps.users.findById(userId);
+    if (!user) throw new NotFoundError("User", userId);
+    const ended = await this.endAllOf(userId, "revoked_by_admin");
+    await this.deps.audit.record({
+      type: AuditEventType.SESSIONS_REVOKED_BY_ADMIN,
+      userId,
+      username: user.username,
+      sessionId: by === "CLI" ? undefined : by.sessionId,
+      detail: auditDetail({ ended: ended.length, by: by === "CLI" ? "CLI" : by.userId }),
+      client,
+    });
+    return ended.length;
+  }
+
   /** Ends the current session, all the others, or all of the caller's sessions. */
   async logout(principal: Principal, scope: LogoutScope, client: ClientInfo): Promise<boolean> {
     const ended =

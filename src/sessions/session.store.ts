@@ -4,7 +4,8 @@ import { containsNul } from "../db/database.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 
 /** Why a session ended; stored with it and logged. */
-export type SessionEndReason = "logout" | "logout_others" | "revoked" | "refresh_token_reused" | "password_changed";
+export type SessionEndReason =
+  "logout" | "logout_others" | "revoked" | "revoked_by_admin" | "refresh_token_reused" | "password_changed";
 
 export interface SessionRecord {
   id: string;

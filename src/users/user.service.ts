@@ -43,6 +43,12 @@ export class UserService {
     return toPublicUser(user);
   }
 
+  /** A user by username (in any letter case), or undefined: how operator commands name an account. */
+  async findByUsername(username: string): Promise<User | undefined> {
+    const user = await this.deps.users.findByUsername(username);
+    return user && toPublicUser(user);
+  }
+
   /** A user by id, or undefined. The calls of one request (`scope`, its context) in the same tick share one query. */
   readonly findByIdInRequest = requestBatcher(async (ids: readonly string[]) =>
     inKeyOrder(ids, (await this.deps.users.findByIds(ids)).map(toPublicUser), (user) => user.id, undefined),
