@@ -13,6 +13,7 @@ import type { DatabaseHandle } from "./db/database.js";
 import { createApolloServer } from "./graphql/apollo.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
 import { buildAppSchema } from "./schema.js";
 import { createServices } from "./services.js";
 import type { UserService } from "./users/user.service.js";
@@ -40,6 +41,11 @@ export interface App {
   /** The executable schema (without Apollo's HTTP layer and validation rules). */
   readonly schema: GraphQLSchema;
   readonly logger: Logger;
+  /**
+   * This app's Prometheus registry and counters; `metrics.createServer()` is the listener main.ts
+   * starts on METRICS_HOST:METRICS_PORT (the app itself never serves them).
+   */
+  readonly metrics: Metrics;
   /** Stops accepting requests, lets in-flight ones finish, then stops GraphQL and closes the database. */
   close(): Promise<void>;
 }
@@ -59,7 +65,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger.info({ username: config.admin.username, outcome }, "admin bootstrap");
     }
     const schema = await buildAppSchema(services);
-    const apollo = await createApolloServer(schema, config, logger);
+    const apollo = await createApolloServer(schema, config, logger, services.metrics);
     const server = await createHttpServer({ ...services, config, logger, apollo, schema, now: options.now });
     server.addHook("onClose", async () => {
       await apollo.stop();
@@ -76,6 +82,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       revocationSync: services.revocationSync,
       schema,
       logger,
+      metrics: services.metrics,
       close: () => server.close(),
     };
   } catch (error) {

@@ -78,6 +78,8 @@ export interface Config {
   readonly trustProxy: boolean | readonly string[];
   /** Exact origins that browsers may call the API from (CORS); empty means no CORS headers at all. */
   readonly corsOrigins: readonly string[];
+  /** The Prometheus listener (main.ts), apart from the public port; `port` 0 switches it off. */
+  readonly metrics: { readonly host: string; readonly port: number };
 }
 
 /** The limits every GraphQL operation must stay within; each is a positive whole number. */
@@ -291,6 +293,13 @@ const envSchema = (rules: SettingRules) =>
       .default("4000")
       .transform(Number)
       .refine((n) => n <= 65535, "must be a port number from 0 to 65535"),
+    METRICS_HOST: z.string().min(1).default("127.0.0.1"),
+    METRICS_PORT: z
+      .string()
+      .regex(/^\d{1,5}$/, "must be a port number from 1 to 65535, or 0 for no metrics listener")
+      .default("9464")
+      .transform(Number)
+      .refine((n) => n <= 65535, "must be a port number from 1 to 65535, or 0 for no metrics listener"),
     DATA_DIR: z.string().min(1).default("./data"),
     DATABASE_URL: optionalText.refine(
       (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
@@ -407,6 +416,11 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
   if (parsed.success && parsed.data.JWT_REFRESH_TOKEN_EXPIRES < parsed.data.JWT_ACCESS_TOKEN_EXPIRES) {
     problems.push("JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES");
   }
+  if (parsed.success && parsed.data.METRICS_PORT !== 0 && parsed.data.METRICS_PORT === parsed.data.PORT) {
+    problems.push(
+      "METRICS_PORT must differ from PORT: metrics are never served on the public port (0 switches them off)",
+    );
+  }
   const algorithm = merged.JWT_ALGORITHM ?? "HS256";
   if (merged.NODE_ENV === "production" && algorithm === "HS256" && !isSet("JWT_SECRET_KEY")) {
     problems.push(
@@ -479,6 +493,7 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
     // Outside production the hosted Sandbox may call a local server; production allows no origin
     // unless told, so a browser page elsewhere can never read the API's responses by default.
     corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : isProduction ? [] : [APOLLO_STUDIO_ORIGIN],
+    metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT },
   });
 }
 

@@ -1,3 +1,5 @@
+import type { Server } from "node:http";
+
 import { createApp } from "./app.js";
 import { ConfigError } from "./config.js";
 import { loadConfig } from "./load-config.js";
@@ -20,10 +22,26 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config);
   const app = await createApp(config, { logger });
+  // Prometheus on a listener of its own, never the public port; METRICS_PORT=0 switches it off.
+  let metricsServer: Server | undefined;
+  if (config.metrics.port !== 0) {
+    const { host, port } = config.metrics;
+    metricsServer = app.metrics.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        metricsServer!.once("error", reject);
+        metricsServer!.listen({ host, port }, () => resolve());
+      });
+    } catch (error) {
+      await app.close();
+      throw new Error(`METRICS_PORT: cannot listen on ${host}:${port} (${(error as Error).message})`);
+    }
+  }
   await app.server.listen({ host: config.host, port: config.port });
   logger.info(
     {
       url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${config.port}/graphql`,
+      metrics: metricsServer ? `http://${config.metrics.host}:${config.metrics.port}/metrics` : "off",
       database: app.database.dialect,
       env: config.nodeEnv,
       // The two settings most often wrong behind a proxy or with a browser client.
@@ -42,7 +60,12 @@ async function main(): Promise<void> {
       logger.error("shutdown grace period over; exiting");
       process.exit(1);
     }, SHUTDOWN_GRACE_MS).unref();
-    app.close().then(
+    // The metrics listener closes with the app; an idle scraper connection must not hold it open.
+    const metricsClosed = new Promise<void>((resolve) =>
+      metricsServer ? metricsServer.close(() => resolve()) : resolve(),
+    );
+    metricsServer?.closeAllConnections();
+    Promise.all([app.close(), metricsClosed]).then(
       () => {
         logger.info("stopped");
         process.exit(0);

@@ -11,6 +11,7 @@ import { AuthService } from "./auth/auth.service.js";
 import type { Config } from "./config.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
 import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
+import { type Metrics, createMetrics } from "./metrics.js";
 import { LocalPostEvents, type PostEvents, PostgresPostEvents } from "./posts/post-events.js";
 import { PostService } from "./posts/post.service.js";
 import { PostStore } from "./posts/post.store.js";
@@ -18,6 +19,8 @@ import { createCounterStore } from "./rate-limits/counter-store.js";
 import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
 import { SessionService } from "./sessions/session.service.js";
+import type { SessionEndReason } from "./sessions/session.store.js";
+import type { RejectionReason } from "./access/bearer.js";
 import { PasswordHasher } from "./users/passwords.js";
 import { UserService } from "./users/user.service.js";
 import { UserStore } from "./users/user.store.js";
@@ -37,6 +40,34 @@ export interface ServiceOptions {
   background: boolean;
 }
 
+// Every value of the two label sets whose types live in the features, started at 0 in the metrics;
+// a Record so that a reason added to either type fails to compile until it is listed here.
+const REJECTION_REASONS: Record<RejectionReason, null> = {
+  MALFORMED: null,
+  TOO_LONG: null,
+  ALGORITHM_NOT_ALLOWED: null,
+  KEY_UNKNOWN: null,
+  FORBIDDEN_HEADER: null,
+  WRONG_TYPE: null,
+  SIGNATURE_INVALID: null,
+  EXPIRED: null,
+  NOT_YET_VALID: null,
+  ISSUED_IN_FUTURE: null,
+  LIFETIME_TOO_LONG: null,
+  ISSUER_MISMATCH: null,
+  AUDIENCE_MISMATCH: null,
+  CLAIM_MISSING: null,
+  CLAIM_INVALID: null,
+  SESSION_ENDED: null,
+};
+const SESSION_END_CAUSES: Record<SessionEndReason, null> = {
+  logout: null,
+  logout_others: null,
+  revoked: null,
+  refresh_token_reused: null,
+  password_changed: null,
+};
+
 /** Every service of the application, built once from a config: the one wiring for server and CLI. */
 export interface Services {
   readonly database: DatabaseHandle;
@@ -53,6 +84,8 @@ export interface Services {
   readonly posts: PostService;
   /** Where services publish the events subscriptions listen to. */
   readonly events: EventBus;
+  /** This app's Prometheus registry and what the services record in it; main.ts serves it. */
+  readonly metrics: Metrics;
   readonly logger: Logger;
   /** Stops timers and listeners, writes what the audit log still holds, closes the database. */
   close(): Promise<void>;
@@ -66,6 +99,12 @@ export async function createServices(config: Config, options: ServiceOptions): P
   const { logger, background } = options;
   const now = options.now ?? Date.now;
   const database = openDatabase(config, logger);
+  // A registry of this app's own; a CLI command records into one nobody reads, without process metrics.
+  const metrics = createMetrics({
+    tokenRejectionReasons: Object.keys(REJECTION_REASONS),
+    sessionEndCauses: Object.keys(SESSION_END_CAUSES),
+    defaultMetrics: background,
+  });
   // Closed in reverse order; the database last.
   const cleanups: Array<() => Promise<void>> = [];
   const close = async () => {
@@ -102,6 +141,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       background ? config : { ...config, redisUrl: undefined },
       database,
       logger,
+      metrics,
     );
     cleanups.push(() => counters.close());
     const throttle = await createLoginThrottle(config, counters, logger);
@@ -110,12 +150,14 @@ export async function createServices(config: Config, options: ServiceOptions): P
       "register:ip",
       config.floodLimits.registrationsPerIpPerHour,
       "Too many accounts were registered from this address",
+      () => metrics.rateLimited("REGISTER_MAX_PER_IP"),
     );
     const postCreations = await createFloodLimit(
       counters,
       "post:user",
       config.floodLimits.postsPerUserPerHour,
       "Too many posts were created by this account",
+      () => metrics.rateLimited("CREATE_POST_MAX_PER_USER"),
     );
     if (background) {
       const housekeeping = async () => {
@@ -142,6 +184,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       pollIntervalMs: config.databaseUrl ? 5000 : 500,
       now,
       logger,
+      metrics,
     });
     if (background) {
       await revocationSync.start();
@@ -158,6 +201,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       audit,
       now,
       logger,
+      metrics,
     });
     const users = new UserService({ users: userStore, passwords, revocations: revocationSync, audit, now, logger });
     // Subscribers listen on this instance's bus; on PostgreSQL every instance's posts reach it.
@@ -187,6 +231,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       audit,
       now,
       logger,
+      metrics,
     });
 
     return {
@@ -202,6 +247,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       users,
       posts,
       events,
+      metrics,
       logger,
       close,
     };

@@ -74,6 +74,7 @@ describe("loadConfig", () => {
       queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 5000 },
       trustProxy: false,
       corsOrigins: ["https://studio.apollographql.com"],
+      metrics: { host: "127.0.0.1", port: 9464 },
     } satisfies Config);
   });
 

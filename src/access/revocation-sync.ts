@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { DatabaseHandle } from "../db/database.js";
 import { PgListener } from "../db/pg-listener.js";
 import { OutageLog } from "../db/unavailable.js";
+import type { MetricsRecorder } from "../metrics.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { RevocationStore } from "./revocation.store.js";
 import type { Role } from "./roles.js";
@@ -32,6 +33,8 @@ export interface RevocationSyncOptions {
   pollIntervalMs: number;
   now: () => number;
   logger: Logger;
+  /** Told how late this instance learned of each session ended elsewhere (revocation_sync_lag_seconds). */
+  metrics?: MetricsRecorder;
 }
 
 // Each incremental read overlaps the previous one by this much, so a revocation committed late, or
@@ -144,7 +147,14 @@ export class RevocationSync implements Revocations {
       this.options.store.sessionsEndedSince(since),
       this.options.store.rolesChangedSince(since),
     ]);
-    for (const session of ended) this.options.list.addEndedSession(session.id, session.revokedAt.getTime());
+    // The first read loads the whole window, ended long ago: only later reads measure a lag. A
+    // session this instance ended itself is already in the list, so only other instances' count.
+    const metrics = this.watermark > 0 ? this.options.metrics : undefined;
+    for (const session of ended) {
+      if (metrics && !this.options.list.isSessionEnded(session.id))
+        metrics.revocationLag((this.options.now() - session.revokedAt.getTime()) / 1000);
+      this.options.list.addEndedSession(session.id, session.revokedAt.getTime());
+    }
     for (const user of changed) this.options.list.addRoleChange(user.id, user.roles, user.changedAt.getTime());
     this.watermark = startedAt;
   }

@@ -19,6 +19,7 @@ import { usernameTakenError } from "../users/account-rules.js";
 import { type UserRecord, type UserStore, UsernameTakenError, toPublicUser } from "../users/user.store.js";
 import type { AuthPayload } from "../sessions/auth-payload.type.js";
 import type { LoginThrottle } from "../rate-limits/login-throttle.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import type { PasswordHasher } from "../users/passwords.js";
 
 export interface AuthServiceDeps {
@@ -31,11 +32,17 @@ export interface AuthServiceDeps {
   audit: AuditService;
   now: () => number;
   logger: Logger;
+  /** Logins by outcome, registrations, login-throttle hits. Default: recorded nowhere. */
+  metrics?: MetricsRecorder;
 }
 
 /** Registration, sign-in and password changes: everything that checks or sets a password. */
 export class AuthService {
-  constructor(private readonly deps: AuthServiceDeps) {}
+  private readonly metrics: MetricsRecorder;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.metrics = deps.metrics ?? NO_METRICS;
+  }
 
   /**
    * Creates a USER account and signs it in. A taken username (in any letter case, also when two
@@ -78,6 +85,7 @@ export class AuthService {
       sessionId,
       client,
     });
+    this.metrics.registered();
     return payload;
   }
 
@@ -94,6 +102,10 @@ export class AuthService {
   ): Promise<AuthPayload> {
     const attempt = await this.deps.throttle.begin(input.username, client.ip ?? "unknown");
     if (!attempt.allowed) {
+      this.metrics.login("throttled");
+      this.metrics.rateLimited(
+        attempt.limit === "USER_IP" ? "LOGIN_MAX_FAILURES_PER_USER_IP" : "LOGIN_MAX_FAILURES_PER_IP",
+      );
       await this.deps.audit.record({
         type: AuditEventType.LOGIN_THROTTLED,
         username: input.username,
@@ -105,6 +117,7 @@ export class AuthService {
     const user = await this.deps.users.findByUsername(input.username);
     const ok = await this.deps.passwords.verify(user?.passwordHash, input.password);
     if (!user || !ok) {
+      this.metrics.login("failed");
       // The audit log is for administrators: it may say which of the two it was; the client never learns.
       await this.deps.audit.record({
         type: AuditEventType.LOGIN_FAILED,
@@ -124,6 +137,7 @@ export class AuthService {
       sessionId,
       client,
     });
+    this.metrics.login("succeeded");
     return payload;
   }
 

@@ -10,7 +10,9 @@ import type { Logger } from "pino";
 import type { Context } from "../access/principal.js";
 import type { Config } from "../config.js";
 import { isDatabaseUnavailable } from "../db/unavailable.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorFormatter, createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
+import { operationMetricsPlugin } from "./operation-metrics.js";
 import { createQueryLimits } from "./query-limits.js";
 import { singleAuthFieldRule } from "./single-auth-field.rule.js";
 import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
@@ -18,12 +20,14 @@ import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
 /**
  * Apollo Server for the schema, with what production changes (no introspection, no stack traces,
  * no schema details in errors, no landing page), the query limits, the error formatting and the
- * plugins. Started, so it can be handed to the HTTP server.
+ * plugins, operations counted in `metrics` (default: nowhere). Started, so it can be handed to the
+ * HTTP server.
  */
 export async function createApolloServer(
   schema: GraphQLSchema,
   config: Config,
   logger: Logger,
+  metrics: MetricsRecorder = NO_METRICS,
 ): Promise<ApolloServer<Context>> {
   const errorReporter = createErrorReporter(logger);
   const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
@@ -49,6 +53,7 @@ export async function createApolloServer(
     plugins: [
       // No cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
+      operationMetricsPlugin(metrics),
       limits.plugin,
       errorReporter.plugin,
       serviceUnavailableStatus,

@@ -28,6 +28,7 @@ import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { ProtocolErrorCode } from "../errors.js";
 import { createErrorFormatter } from "./format-error.js";
 import { checkOperationCost, createQueryLimits } from "./query-limits.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 
 /** The path WebSocket connections are accepted on: the same as HTTP's GraphQL route. */
 export const SUBSCRIPTIONS_PATH = "/graphql";
@@ -68,6 +69,8 @@ export interface SubscriptionServerDeps {
   /** Told of every refused token, like the HTTP path's; must not wait for anything. */
   onRejected: (client: ClientInfo, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void;
   now?: () => number;
+  /** Open connections (a gauge) and subscriptions started or refused. Default: recorded nowhere. */
+  metrics?: MetricsRecorder;
 }
 
 /** What one connection proved at connect, and the timer that ends it when its token expires. */
@@ -105,6 +108,7 @@ export interface SubscriptionServer {
 export function createSubscriptionServer(deps: SubscriptionServerDeps): SubscriptionServer {
   const { config, logger, schema, revocations } = deps;
   const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? NO_METRICS;
   const log = logger.child({ component: "subscriptions" });
   const exposeLimits = !config.isProduction;
   const limits = createQueryLimits(config.queryLimits, { exposeLimits });
@@ -193,65 +197,9 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
         if (connection) forget(connection);
       },
       onSubscribe(ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] {
-        const connection = connections.get(ctx.extra.socket)!;
-        // graphql-ws has already entered this one.
-        if (Object.keys(ctx.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION)
-          return [
-            new GraphQLError(TOO_MANY_SUBSCRIPTIONS_MESSAGE, { extensions: { code: ProtocolErrorCode.BAD_REQUEST } }),
-          ];
-        let document;
-        try {
-          document = parse(payload.query, limits.parseOptions);
-        } catch (error) {
-          if (!(error instanceof GraphQLError)) throw error;
-          return [
-            new GraphQLError(error.message, {
-              nodes: error.nodes,
-              source: error.source,
-              positions: error.positions,
-              extensions: { code: ProtocolErrorCode.GRAPHQL_PARSE_FAILED },
-            }),
-          ];
-        }
-        const invalid = validate(schema, document, rules);
-        if (invalid.length > 0)
-          return invalid.map(
-            (error) =>
-              new GraphQLError(error.message, {
-                nodes: error.nodes,
-                extensions: { ...error.extensions, code: ProtocolErrorCode.GRAPHQL_VALIDATION_FAILED },
-              }),
-          );
-        const operation = getOperationAST(document, payload.operationName);
-        if (!operation)
-          return [
-            new GraphQLError("The document has no operation of that name, or several and no operationName.", {
-              extensions: { code: ProtocolErrorCode.OPERATION_RESOLUTION_FAILURE },
-            }),
-          ];
-        if (operation.operation !== OperationTypeNode.SUBSCRIPTION)
-          return [
-            new GraphQLError(ONLY_SUBSCRIPTIONS_MESSAGE, { extensions: { code: ProtocolErrorCode.BAD_REQUEST } }),
-          ];
-        try {
-          checkOperationCost(
-            { schema, document, operation, variables: payload.variables ?? undefined },
-            config.queryLimits.maxCost,
-            {
-              exposeLimits,
-            },
-          );
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-        return {
-          schema,
-          document,
-          operationName: payload.operationName,
-          variableValues: payload.variables,
-          contextValue: contextOf(connection),
-        };
+        const started = subscribe(connections.get(ctx.extra.socket)!, Object.keys(ctx.subscriptions).length, payload);
+        metrics.operation("subscription", Array.isArray(started) ? "error" : "ok");
+        return started;
       },
       onError: (_ctx, _id, _payload, errors) => format(errors),
       onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) =>
@@ -260,9 +208,77 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
     wss,
   );
 
+  // Parses, validates and checks one subscription of `connection`, which holds `active` of them.
+  function subscribe(
+    connection: Connection,
+    active: number,
+    payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+  ): ExecutionArgs | readonly GraphQLError[] {
+    // graphql-ws has already entered this one.
+    if (active > MAX_SUBSCRIPTIONS_PER_CONNECTION)
+      return [
+        new GraphQLError(TOO_MANY_SUBSCRIPTIONS_MESSAGE, { extensions: { code: ProtocolErrorCode.BAD_REQUEST } }),
+      ];
+    let document;
+    try {
+      document = parse(payload.query, limits.parseOptions);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      return [
+        new GraphQLError(error.message, {
+          nodes: error.nodes,
+          source: error.source,
+          positions: error.positions,
+          extensions: { code: ProtocolErrorCode.GRAPHQL_PARSE_FAILED },
+        }),
+      ];
+    }
+    const invalid = validate(schema, document, rules);
+    if (invalid.length > 0)
+      return invalid.map(
+        (error) =>
+          new GraphQLError(error.message, {
+            nodes: error.nodes,
+            extensions: { ...error.extensions, code: ProtocolErrorCode.GRAPHQL_VALIDATION_FAILED },
+          }),
+      );
+    const operation = getOperationAST(document, payload.operationName);
+    if (!operation)
+      return [
+        new GraphQLError("The document has no operation of that name, or several and no operationName.", {
+          extensions: { code: ProtocolErrorCode.OPERATION_RESOLUTION_FAILURE },
+        }),
+      ];
+    if (operation.operation !== OperationTypeNode.SUBSCRIPTION)
+      return [new GraphQLError(ONLY_SUBSCRIPTIONS_MESSAGE, { extensions: { code: ProtocolErrorCode.BAD_REQUEST } })];
+    try {
+      checkOperationCost(
+        { schema, document, operation, variables: payload.variables ?? undefined },
+        config.queryLimits.maxCost,
+        {
+          exposeLimits,
+        },
+      );
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+    return {
+      schema,
+      document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+      contextValue: contextOf(connection),
+    };
+  }
+
   wss.on("connection", (socket) => {
     open += 1;
-    socket.once("close", () => (open -= 1));
+    metrics.subscriptionOpened();
+    socket.once("close", () => {
+      open -= 1;
+      metrics.subscriptionClosed();
+    });
   });
   let closing = false;
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -22,6 +22,7 @@ import type { AuditService } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
+import type { MetricsRecorder } from "../metrics.js";
 import { createSubscriptionServer } from "../graphql/subscription-server.js";
 import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
@@ -45,6 +46,8 @@ export interface HttpServerDeps {
   audit: AuditService;
   keys: KeyRing;
   database: DatabaseHandle;
+  /** Rejected tokens and open WebSocket connections are counted here. */
+  metrics: MetricsRecorder;
 }
 
 /**
@@ -106,6 +109,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     reason: RejectionReason,
     holder?: { userId: string; sessionId: string },
   ): void => {
+    deps.metrics.tokenRejected(reason);
     audit.recordCoalesced(
       { type: AuditEventType.TOKEN_REJECTED, userId: holder?.userId, sessionId: holder?.sessionId, client },
       { reason },
@@ -134,6 +138,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     tokens: deps.tokens,
     revocations: deps.revocations,
     now: deps.now,
+    metrics: deps.metrics,
     onRejected: (client, reason, holder) => {
       deps.logger.debug({ reqId: client.requestId, reason }, "access token rejected");
       recordRejection(client, reason, holder);

@@ -11,6 +11,7 @@ import {
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { OutageLog, safeError } from "../db/unavailable.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 
 /** One counter: `points` per `duration` seconds per key, with keys under `keyPrefix`. */
 export interface CounterOptions {
@@ -46,8 +47,10 @@ export async function createCounterStore(
   config: Pick<Config, "redisUrl" | "redisKeyPrefix" | "databaseSchema" | "redisTimeoutMs">,
   database: DatabaseHandle,
   logger: Logger,
+  metrics: MetricsRecorder = NO_METRICS,
 ): Promise<CounterStore> {
-  if (config.redisUrl) return redisCounterStore(config.redisUrl, config.redisKeyPrefix, config.redisTimeoutMs, logger);
+  if (config.redisUrl)
+    return redisCounterStore(config.redisUrl, config.redisKeyPrefix, config.redisTimeoutMs, logger, metrics);
   return databaseCounterStore(database, config.databaseSchema, logger);
 }
 
@@ -56,6 +59,7 @@ async function redisCounterStore(
   keyPrefix: string,
   timeoutMs: number,
   logger: Logger,
+  metrics: MetricsRecorder,
 ): Promise<CounterStore> {
   const outage = new OutageLog(logger, "Redis for the rate limits (counting per instance meanwhile)");
   const redis = await connectRedis(url, timeoutMs, outage);
@@ -79,7 +83,7 @@ async function redisCounterStore(
         // While Redis is unreachable, or slower than REDIS_TIMEOUT, each instance keeps counting on
         // its own rather than letting everything through, refusing everything or hanging.
         rejectIfRedisNotReady: true,
-        insuranceLimiter: new FallbackLimiter({ points, duration }, outage),
+        insuranceLimiter: new FallbackLimiter({ points, duration }, outage, metrics),
       });
     },
     async clearExpired() {},
@@ -133,18 +137,20 @@ function databaseCounterStore(database: DatabaseHandle, schemaName: string | und
 /**
  * The per-instance counters a Redis limiter falls back to. rate-limiter-flexible calls it whenever a
  * Redis command fails or times out; each call marks the outage (logged once), and the outage ends
- * when Redis is ready again.
+ * when Redis is ready again. Each call is counted in the metrics (rate_limit_fallbacks_total).
  */
 class FallbackLimiter extends RateLimiterMemory {
   constructor(
     options: ConstructorParameters<typeof RateLimiterMemory>[0],
     private readonly outage: OutageLog,
+    private readonly metrics: MetricsRecorder,
   ) {
     super(options);
   }
 
   override consume(...args: Parameters<RateLimiterMemory["consume"]>) {
     this.outage.failed(new Error("a Redis command failed or timed out"));
+    this.metrics.rateLimitFallback();
     return super.consume(...args);
   }
 }

@@ -21,6 +21,8 @@ export class FloodLimit {
     private readonly limiter: RateLimiterAbstract | undefined,
     /** What the refusal says before "Try again in N seconds.", e.g. "Too many registrations from this address". */
     private readonly message: string,
+    /** Told of every refusal, for the metrics; must not throw. */
+    private readonly onRefused: () => void = () => undefined,
   ) {}
 
   /**
@@ -34,8 +36,10 @@ export class FloodLimit {
     try {
       await limiter.consume(key);
     } catch (error) {
-      if (error instanceof RateLimiterRes)
+      if (error instanceof RateLimiterRes) {
+        this.onRefused();
         throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)), this.message);
+      }
       throw error;
     }
     try {
@@ -51,13 +55,15 @@ export class FloodLimit {
 
 /**
  * Builds a {@link FloodLimit} of `perHour` writes per key per hour on the app's counters; `0`
- * switches it off. `name` keeps its keys apart from other limits' (`register:ip`, `post:user`).
+ * switches it off. `name` keeps its keys apart from other limits' (`register:ip`, `post:user`);
+ * `onRefused` (default: nothing) is told of every refusal.
  */
 export async function createFloodLimit(
   counters: CounterStore,
   name: string,
   perHour: number,
   message: string,
+  onRefused?: () => void,
 ): Promise<FloodLimit> {
   if (perHour === 0) return new FloodLimit(undefined, message);
   const limiter = await counters.counter({
@@ -66,5 +72,5 @@ export async function createFloodLimit(
     duration: FLOOD_WINDOW_SECONDS,
     tableName: FLOOD_LIMITS_TABLE,
   });
-  return new FloodLimit(limiter, message);
+  return new FloodLimit(limiter, message, onRefused);
 }

@@ -21,6 +21,7 @@ import {
 } from "./refresh-chain.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";
 import type { Revocations } from "../access/revocation-sync.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
 
@@ -42,6 +43,8 @@ export interface SessionServiceDeps {
   audit: AuditService;
   now: () => number;
   logger: Logger;
+  /** Refreshes by outcome and sessions ended by cause. Default: recorded nowhere. */
+  metrics?: MetricsRecorder;
 }
 
 /**
@@ -52,8 +55,10 @@ export interface SessionServiceDeps {
 export class SessionService {
   private readonly sessions: SessionStore;
   private readonly refreshTokens: RefreshTokenStore;
+  private readonly metrics: MetricsRecorder;
 
   constructor(private readonly deps: SessionServiceDeps) {
+    this.metrics = deps.metrics ?? NO_METRICS;
     this.sessions = new SessionStore(deps.db);
     this.refreshTokens = new RefreshTokenStore(deps.db);
   }
@@ -110,14 +115,12 @@ export class SessionService {
       throw new ForbiddenError(ErrorReason.ORIGIN, "The refresh-token cookie is not accepted from this page's origin.");
     }
     const refreshToken = presented ?? cookie?.value ?? "";
-    if (!isRefreshTokenShape(refreshToken))
-      throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!isRefreshTokenShape(refreshToken)) return this.refused();
     let found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
-    if (!found) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!found) return this.refused();
     const session = await this.sessions.findById(found.sessionId);
     const now = new Date(this.deps.now());
-    if (!session || session.revokedAt !== null || session.expiresAt <= now)
-      throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!session || session.revokedAt !== null || session.expiresAt <= now) return this.refused();
 
     const successor = session.chainKey === null ? randomRefreshToken() : successorOf(session.chainKey, refreshToken);
     let issued = false;
@@ -148,12 +151,13 @@ export class SessionService {
         sessionId: session.id,
         client,
       });
+      this.metrics.refresh("reuse_detected");
       throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
     }
 
     // Roles are read again here, so a refreshed token always carries the current ones.
     const user = await this.deps.users.findById(session.userId);
-    if (!user) throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+    if (!user) return this.refused();
     await this.deps.audit.record({
       type: AuditEventType.TOKEN_REFRESHED,
       userId: user.id,
@@ -162,7 +166,14 @@ export class SessionService {
       ...(reissued ? { detail: auditDetail({ within: "reuse_interval" }) } : {}),
       client,
     });
+    this.metrics.refresh(reissued ? "reuse_interval" : "rotated");
     return this.payload(user, session.id, successor, false, session.expiresAt, fromCookie ? cookie : undefined);
+  }
+
+  /** A refresh token that is malformed, unknown, of an ended or expired session, or of a deleted user. */
+  private refused(): never {
+    this.metrics.refresh("invalid");
+    throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
   }
 
   /**
@@ -264,19 +275,25 @@ export class SessionService {
   async endAllOf(userId: string, reason: SessionEndReason, keep?: string): Promise<string[]> {
     const at = this.deps.now();
     const ended = await this.sessions.revokeAllOf(userId, reason, new Date(at), keep);
-    return this.publish(ended, at, { userId, reason });
+    return this.publish(ended, at, reason, { userId });
   }
 
   private async end(sessionIds: string[], reason: SessionEndReason): Promise<string[]> {
     const at = this.deps.now();
     const ended: string[] = [];
     for (const id of sessionIds) if (await this.sessions.revoke(id, reason, new Date(at))) ended.push(id);
-    return this.publish(ended, at, { reason });
+    return this.publish(ended, at, reason);
   }
 
-  private async publish(ended: string[], at: number, log: Record<string, unknown>): Promise<string[]> {
+  private async publish(
+    ended: string[],
+    at: number,
+    reason: SessionEndReason,
+    log: Record<string, unknown> = {},
+  ): Promise<string[]> {
     if (ended.length === 0) return ended;
-    this.deps.logger.info({ ...log, sessionIds: ended }, "sessions ended");
+    this.metrics.sessionsEnded(reason, ended.length);
+    this.deps.logger.info({ ...log, reason, sessionIds: ended }, "sessions ended");
     await this.deps.revocations.sessionsEnded(ended, at);
     return ended;
   }

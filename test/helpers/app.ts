@@ -156,7 +156,7 @@ export function killRunningServers(): void {
 
 /**
  * `node dist/bundle/main.js` as a real process on a free loopback port with exactly `env` (nothing
- * inherited), and everything it wrote. Any process still running when the test process exits is
+ * inherited; METRICS_PORT is 0 unless `env` sets it), and everything it wrote. Any process still running when the test process exits is
  * killed.
  */
 export class ServerProcess {
@@ -170,7 +170,8 @@ export class ServerProcess {
     cwd: string,
   ) {
     this.child = spawn(process.execPath, [fileURLToPath(SERVER_MAIN)], {
-      env: { ...env, PORT: String(port) },
+      // No metrics listener unless a suite asks: suites run in parallel, and 9464 is one port.
+      env: { METRICS_PORT: "0", ...env, PORT: String(port) },
       cwd,
       stdio: "pipe",
     });

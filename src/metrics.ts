@@ -1,0 +1,212 @@
+// The service's Prometheus metrics: one prom-client Registry per app (never prom-client's global
+// one, so two apps in one process neither share nor clash), process and event-loop metrics, and
+// the counters below. Every label has a fixed, small set of values: never a user id, a username, a
+// token or an operation name a client chose. Served on a listener of its own (main.ts), never on
+// the public port. This module imports nothing of the app, so every layer may record into it.
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The common prefix of every metric this service defines (process metrics included). */
+export const METRICS_PREFIX = "gta_";
+
+/** The path the metrics listener serves; anything else there is a 404. */
+export const METRICS_PATH = "/metrics";
+
+export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled"] as const;
+export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
+
+export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid"] as const;
+export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
+
+/** Each rate limit, named by the variable that sets it. */
+export const RATE_LIMITS = [
+  "LOGIN_MAX_FAILURES_PER_USER_IP",
+  "LOGIN_MAX_FAILURES_PER_IP",
+  "REGISTER_MAX_PER_IP",
+  "CREATE_POST_MAX_PER_USER",
+] as const;
+export type RateLimitName = (typeof RATE_LIMITS)[number];
+
+/** `unknown`: a document that does not parse, or names no operation to run. */
+export const OPERATION_TYPES = ["query", "mutation", "subscription", "unknown"] as const;
+export type OperationType = (typeof OPERATION_TYPES)[number];
+export type OperationOutcome = "ok" | "error";
+
+/**
+ * What the services record. Each method takes only values of a fixed set; the reasons and causes
+ * typed as strings here are typed by their callers (TokenFailure and SESSION_ENDED, SessionEndReason),
+ * which this module cannot import without an import cycle.
+ */
+export interface MetricsRecorder {
+  login(outcome: LoginOutcome): void;
+  /** An access token refused, over HTTP or at a WebSocket's connection_init. */
+  tokenRejected(reason: string): void;
+  refresh(outcome: RefreshOutcome): void;
+  sessionsEnded(cause: string, count: number): void;
+  registered(): void;
+  rateLimited(limit: RateLimitName): void;
+  /** A rate-limit counter counted on this instance because Redis failed or was too slow. */
+  rateLimitFallback(): void;
+  /** An operation and its latency; without `seconds` (a WebSocket subscription, which lasts) only counted. */
+  operation(type: OperationType, outcome: OperationOutcome, seconds?: number): void;
+  /** How long after a session ended elsewhere this instance learned of it. */
+  revocationLag(seconds: number): void;
+  subscriptionOpened(): void;
+  subscriptionClosed(): void;
+}
+
+/** Records nothing: the default of every service built without metrics. Holds no state. */
+export const NO_METRICS: MetricsRecorder = Object.freeze({
+  login: () => undefined,
+  tokenRejected: () => undefined,
+  refresh: () => undefined,
+  sessionsEnded: () => undefined,
+  registered: () => undefined,
+  rateLimited: () => undefined,
+  rateLimitFallback: () => undefined,
+  operation: () => undefined,
+  revocationLag: () => undefined,
+  subscriptionOpened: () => undefined,
+  subscriptionClosed: () => undefined,
+});
+
+/** An app's metrics: the recorder the services use, its registry, and the listener main.ts starts. */
+export interface Metrics extends MetricsRecorder {
+  readonly registry: Registry;
+  /** The exposition text of every metric, as the listener serves it. */
+  text(): Promise<string>;
+  /** A node:http server answering GET /metrics (404 elsewhere); not listening, main.ts listens. */
+  createServer(): Server;
+}
+
+export interface MetricsOptions {
+  /** Label values to start at 0, so that `increase()` sees the first event; unknown values still count. */
+  tokenRejectionReasons?: readonly string[];
+  sessionEndCauses?: readonly string[];
+  /** Process and event-loop metrics (prom-client's defaults, with the prefix). Default true. */
+  defaultMetrics?: boolean;
+}
+
+/** Seconds; from 1 ms to 10 s, around what this API's operations take (argon2 logins near 50 ms). */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds; polls run every 0.5 s (SQLite) or 5 s (PostgreSQL's safety net behind LISTEN). */
+const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+
+/** Builds an app's metrics on a registry of its own. Two calls share nothing. */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
+  const registers = [registry];
+  const logins = new Counter({
+    name: `${METRICS_PREFIX}logins_total`,
+    help: "Login attempts by outcome: succeeded, failed (bad credentials), throttled (refused before any password check).",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const rejections = new Counter({
+    name: `${METRICS_PREFIX}token_rejections_total`,
+    help: "Access tokens refused (HTTP 401 or WebSocket 4403) by reason.",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  const refreshes = new Counter({
+    name: `${METRICS_PREFIX}refreshes_total`,
+    help: "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid.",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const sessionsEnded = new Counter({
+    name: `${METRICS_PREFIX}sessions_ended_total`,
+    help: "Sessions ended on this instance, by cause.",
+    labelNames: ["cause"] as const,
+    registers,
+  });
+  const registrations = new Counter({
+    name: `${METRICS_PREFIX}registrations_total`,
+    help: "Accounts created through the register mutation.",
+    registers,
+  });
+  const rateLimited = new Counter({
+    name: `${METRICS_PREFIX}rate_limit_hits_total`,
+    help: "Requests refused by a rate limit, by the variable that sets the limit.",
+    labelNames: ["limit"] as const,
+    registers,
+  });
+  const fallbacks = new Counter({
+    name: `${METRICS_PREFIX}rate_limit_fallbacks_total`,
+    help: "Rate-limit counts taken on this instance alone because Redis failed or exceeded REDIS_TIMEOUT.",
+    registers,
+  });
+  const operations = new Counter({
+    name: `${METRICS_PREFIX}graphql_operations_total`,
+    help: "GraphQL operations by type (query, mutation, subscription, unknown) and outcome (ok, error); subscriptions over WebSocket count when they start.",
+    labelNames: ["type", "outcome"] as const,
+    registers,
+  });
+  const latency = new Histogram({
+    name: `${METRICS_PREFIX}graphql_operation_duration_seconds`,
+    help: "Time from Apollo receiving a GraphQL operation over HTTP to its response, by type.",
+    labelNames: ["type"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const lag = new Histogram({
+    name: `${METRICS_PREFIX}revocation_sync_lag_seconds`,
+    help: "How long after a session ended on another instance this instance learned of it.",
+    buckets: LAG_BUCKETS,
+    registers,
+  });
+  const subscriptions = new Gauge({
+    name: `${METRICS_PREFIX}subscription_connections`,
+    help: "Open graphql-ws (WebSocket) connections.",
+    registers,
+  });
+
+  for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
+  for (const outcome of REFRESH_OUTCOMES) refreshes.inc({ outcome }, 0);
+  for (const limit of RATE_LIMITS) rateLimited.inc({ limit }, 0);
+  for (const reason of options.tokenRejectionReasons ?? []) rejections.inc({ reason }, 0);
+  for (const cause of options.sessionEndCauses ?? []) sessionsEnded.inc({ cause }, 0);
+  for (const type of OPERATION_TYPES)
+    for (const outcome of ["ok", "error"] as const) operations.inc({ type, outcome }, 0);
+
+  const text = () => registry.metrics();
+  return {
+    registry,
+    text,
+    login: (outcome) => logins.inc({ outcome }),
+    tokenRejected: (reason) => rejections.inc({ reason }),
+    refresh: (outcome) => refreshes.inc({ outcome }),
+    sessionsEnded: (cause, count) => {
+      if (count > 0) sessionsEnded.inc({ cause }, count);
+    },
+    registered: () => registrations.inc(),
+    rateLimited: (limit) => rateLimited.inc({ limit }),
+    rateLimitFallback: () => fallbacks.inc(),
+    operation: (type, outcome, seconds) => {
+      operations.inc({ type, outcome });
+      if (seconds !== undefined) latency.observe({ type }, seconds);
+    },
+    revocationLag: (seconds) => lag.observe(Math.max(0, seconds)),
+    subscriptionOpened: () => subscriptions.inc(),
+    subscriptionClosed: () => subscriptions.dec(),
+    createServer: () =>
+      createServer((request: IncomingMessage, response: ServerResponse) => {
+        const path = new URL(request.url ?? "/", "http://localhost").pathname;
+        if (path !== METRICS_PATH || (request.method !== "GET" && request.method !== "HEAD")) {
+          response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+          return;
+        }
+        text().then(
+          (body) => {
+            response.writeHead(200, { "content-type": registry.contentType });
+            response.end(request.method === "HEAD" ? undefined : body);
+          },
+          () => {
+            response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("metrics failed\n");
+          },
+        );
+      }),
+  };
+}
