@@ -64,6 +64,7 @@ const SESSION_END_CAUSES: Record<SessionEndReason, null> = {
   logout: null,
   logout_others: null,
   revoked: null,
+  revoked_by_admin: null,
   refresh_token_reused: null,
   password_changed: null,
 };
