@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 
 import autocannon from "autocannon";
 
-import { freePort, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
+import { freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const QUERIES = { me: "{ me { id } }", typename: "{ __typename }", "me-posts": "{ me { id username posts { id } } }" };
@@ -26,9 +26,6 @@ if (!QUERIES[scenario] || !(seconds > 0)) {
   process.exit(2);
 }
 
-const { CONFIG_VARIABLES } = await import("../dist/src/config.js");
-const env = { ...process.env };
-for (const name of CONFIG_VARIABLES) delete env[name];
 const dataDir = mkdtempSync(join(tmpdir(), "gta-profile-"));
 const profileDir = join(dataDir, "profile");
 const port = await freePort();
@@ -37,15 +34,7 @@ const server = startProcess(
   process.execPath,
   ["--cpu-prof", "--cpu-prof-dir", profileDir, join(root, "dist/src/main.js")],
   {
-    env: {
-      ...env,
-      NODE_ENV: "production",
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      JWT_SECRET_KEY: randomBytes(48).toString("base64url"),
-      LOG_LEVEL: "warn",
-    },
+    env: await serverEnv({ port, dataDir, secret: randomBytes(48).toString("base64url") }),
     cwd: dataDir,
   },
 );

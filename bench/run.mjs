@@ -20,8 +20,10 @@ import jwt from "jsonwebtoken";
 import { renderChart } from "./lib/chart.mjs";
 import { steadyLoad } from "./lib/steady-load.mjs";
 import {
+  childEnv,
   freePort,
   residentMegabytes,
+  serverEnv,
   startProcess,
   stopProcess,
   waitForGraphql,
@@ -131,28 +133,6 @@ const STACKS = [
 
 const secret = randomBytes(48).toString("base64url");
 
-/** Environment for a child: ours, without anything the server's config reads, plus `extra`. */
-async function childEnv(extra) {
-  const { CONFIG_VARIABLES } = await import("../dist/src/config.js");
-  const env = { ...process.env };
-  for (const name of CONFIG_VARIABLES) delete env[name];
-  return { ...env, NODE_ENV: "production", ...extra };
-}
-
-async function serverEnv(port, dataDir) {
-  return childEnv({
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    JWT_SECRET_KEY: secret,
-    LOG_LEVEL: "warn",
-    // The load logs in with correct passwords only, which the throttle does not count; the high
-    // limits make sure a mistake in the bench shows up as failed logins, not as RATE_LIMITED.
-    LOGIN_MAX_FAILURES_PER_USER_IP: "1000000",
-    LOGIN_MAX_FAILURES_PER_IP: "1000000",
-  });
-}
-
 const temporaryDirs = [];
 function temporaryDir(prefix) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -173,7 +153,7 @@ async function startStack(stack) {
     // What `npm start` runs. cwd is the data directory, so a developer's .env in the repository
     // does not leak in.
     handle = startProcess(process.execPath, [join(root, "dist/bundle/main.js")], {
-      env: await serverEnv(port, dataDir),
+      env: await serverEnv({ port, dataDir, secret }),
       cwd: dataDir,
     });
   } else {
@@ -194,7 +174,11 @@ async function timeNpmStart() {
   const npm = process.env.npm_execpath;
   const [command, commandArgs] = npm && npm.endsWith(".js") ? [process.execPath, [npm, "start"]] : ["npm", ["start"]];
   const since = performance.now();
-  const handle = startProcess(command, commandArgs, { env: await serverEnv(port, dataDir), cwd: root, group: true });
+  const handle = startProcess(command, commandArgs, {
+    env: await serverEnv({ port, dataDir, secret }),
+    cwd: root,
+    group: true,
+  });
   try {
     return await waitForGraphql(handle, `http://127.0.0.1:${port}/graphql`, since);
   } finally {

@@ -21,6 +21,7 @@ import WebSocket from "ws";
 import {
   freePort,
   residentMegabytes,
+  serverEnv,
   startProcess,
   stopProcess,
   waitForGraphql,
@@ -31,27 +32,17 @@ const CONNECTIONS = Number(process.argv[2] ?? 1000);
 const SAMPLES = Math.min(Number(process.argv[3] ?? 50), CONNECTIONS);
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-const { CONFIG_VARIABLES } = await import("../dist/src/config.js");
-const env = { ...process.env };
-for (const name of CONFIG_VARIABLES) delete env[name];
 const dataDir = mkdtempSync(join(tmpdir(), "ws-idle-"));
 const port = await freePort();
 const url = `http://127.0.0.1:${port}/graphql`;
 const server = startProcess(process.execPath, ["dist/bundle/main.js"], {
   cwd: root,
-  env: {
-    ...env,
-    NODE_ENV: "production",
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    JWT_SECRET_KEY: randomBytes(48).toString("base64url"),
-    LOG_LEVEL: "warn",
-    REGISTER_MAX_PER_IP: "0",
-    // As in bench/run.mjs: only correct passwords are sent; a mistake should show as failed logins.
-    LOGIN_MAX_FAILURES_PER_USER_IP: "1000000",
-    LOGIN_MAX_FAILURES_PER_IP: "1000000",
-  },
+  env: await serverEnv({
+    port,
+    dataDir,
+    secret: randomBytes(48).toString("base64url"),
+    extra: { REGISTER_MAX_PER_IP: "0" },
+  }),
 });
 
 async function gql(query, variables, token) {

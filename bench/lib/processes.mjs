@@ -159,3 +159,31 @@ function groupAlive(pgid) {
     return false;
   }
 }
+
+/** Environment for a child: ours, without anything the server's config reads, in production, plus `extra`. */
+export async function childEnv(extra = {}) {
+  const { CONFIG_VARIABLES } = await import("../../dist/src/config.js");
+  const env = { ...process.env };
+  for (const name of CONFIG_VARIABLES) delete env[name];
+  return { ...env, NODE_ENV: "production", ...extra };
+}
+
+/**
+ * The measured server's environment: production on loopback `port`, SQLite in `dataDir`, and its
+ * metrics listener on a free port of its own (on, as by default, but never colliding with another
+ * server on 9464). The load signs in with correct passwords only, which the throttle does not
+ * count; the high limits make sure a mistake in a bench shows up as failed logins, not RATE_LIMITED.
+ */
+export async function serverEnv({ port, dataDir, secret, extra = {} }) {
+  return childEnv({
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    METRICS_PORT: String(await freePort()),
+    DATA_DIR: dataDir,
+    JWT_SECRET_KEY: secret,
+    LOG_LEVEL: "warn",
+    LOGIN_MAX_FAILURES_PER_USER_IP: "1000000",
+    LOGIN_MAX_FAILURES_PER_IP: "1000000",
+    ...extra,
+  });
+}

@@ -5,6 +5,11 @@ import { Field, InputType } from "type-graphql";
 
 import { IsPassword, IsUsername } from "../users/account-rules.js";
 
+/** The one description of `useCookie`, on both inputs that take it. */
+const USE_COOKIE_DESCRIPTION =
+  "Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response " +
+  "(AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it.";
+
 @InputType({ description: "A new account. The username is unique without regard to case." })
 export class RegisterInput {
   @Field({ description: "3 to 32 characters of a-z A-Z 0-9 _ . -" })
@@ -18,9 +23,7 @@ export class RegisterInput {
   @Field(() => Boolean, {
     nullable: true,
     defaultValue: false,
-    description:
-      "Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response " +
-      "(AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it.",
+    description: USE_COOKIE_DESCRIPTION,
   })
   @IsOptional()
   @IsBoolean()
@@ -40,9 +43,7 @@ export class LoginInput {
   @Field(() => Boolean, {
     nullable: true,
     defaultValue: false,
-    description:
-      "Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response " +
-      "(AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it.",
+    description: USE_COOKIE_DESCRIPTION,
   })
   @IsOptional()
   @IsBoolean()

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type TestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { Feed, connect, untilLive } from "../helpers/ws.js";
 
@@ -20,33 +20,23 @@ async function createPost(t: TestApp, token: string, title: string): Promise<str
 
 if (DATABASES.includes("postgres")) {
   describe("post events across two instances on one postgres database (LISTEN/NOTIFY)", () => {
-    let a: TestApp | undefined;
-    let b: TestApp | undefined;
-    before(async () => {
-      a = await startTestApp("postgres");
-      b = await startTestApp("postgres", { database: a.database });
-    });
-    after(async () => {
-      await a?.close();
-      await b?.close();
-      await a?.database.drop();
-    });
+    const [a, b] = useTwoTestApps("postgres");
 
     it("delivers to a postCreated subscriber on B, within a second, a post created on A (a 10,000-character body, past NOTIFY's 8,000 bytes)", async (tc) => {
-      const writer = await registerUser(a!, "writer-a");
-      const reader = await registerUser(b!, "reader-b");
-      const ws = connect(b!.url, { token: reader.accessToken });
+      const writer = await registerUser(a, "writer-a");
+      const reader = await registerUser(b, "reader-b");
+      const ws = connect(b.url, { token: reader.accessToken });
       try {
         await ws.connected;
         const feed = new Feed(ws.client, { query: `subscription { postCreated { id body author { username } } }` });
-        await untilLive(feed, () => createPost(a!, writer.accessToken, "warm-up"));
+        await untilLive(feed, () => createPost(a, writer.accessToken, "warm-up"));
         assert.equal(feed.results[0].data.postCreated.author.username, "writer-a");
         assert.equal(feed.results[0].data.postCreated.body.length, 10_000);
 
         const times: number[] = [];
         for (let i = 0; i < 5; i++) {
           const sentAt = performance.now();
-          const id = await createPost(a!, writer.accessToken, `measured ${i}`);
+          const id = await createPost(a, writer.accessToken, `measured ${i}`);
           await feed.until((f) => f.results.some((r) => r.data.postCreated.id === id), 3000);
           times.push(Math.round(performance.now() - sentAt));
         }
@@ -60,10 +50,10 @@ if (DATABASES.includes("postgres")) {
     });
 
     it("delivers to an anonymous postUpdated subscriber on B an update made on A, and only for that post", async () => {
-      const writer = await registerUser(a!, "editor-a");
-      const id = await createPost(a!, writer.accessToken, "to edit");
-      const other = await createPost(a!, writer.accessToken, "not watched");
-      const ws = connect(b!.url);
+      const writer = await registerUser(a, "editor-a");
+      const id = await createPost(a, writer.accessToken, "to edit");
+      const other = await createPost(a, writer.accessToken, "not watched");
+      const ws = connect(b.url);
       try {
         await ws.connected;
         const feed = new Feed(ws.client, {
@@ -72,7 +62,7 @@ if (DATABASES.includes("postgres")) {
         });
         let round = 0;
         const edit = (postId: string, title: string) =>
-          a!.gql(`mutation($id: ID!, $title: String!) { updatePost(id: $id, input: { title: $title }) { id } }`, {
+          a.gql(`mutation($id: ID!, $title: String!) { updatePost(id: $id, input: { title: $title }) { id } }`, {
             token: writer.accessToken,
             variables: { id: postId, title },
           });

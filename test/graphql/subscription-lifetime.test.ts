@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { liveContext } from "../../src/graphql/subscription-server.js";
 import { RevocationList } from "../../src/access/revocation-list.js";
 import { Role } from "../../src/access/roles.js";
 import { PASSWORD, claimsOf, login, refreshRaw, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { Feed, connect } from "../helpers/ws.js";
 
@@ -26,19 +26,12 @@ function report(tc: { diagnostic(message: string): void }, message: string): voi
 }
 
 describe("a socket's access token expiring (JWT_ACCESS_TOKEN_EXPIRES=2s)", () => {
-  let t: TestApp | undefined;
-  before(async () => {
-    t = await startTestApp("sqlite", { env: { JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
-  });
+  const t = useTestApp("sqlite", { env: { JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
 
   it("closes the socket with 4403 'Token expired' at the token's exp", async (tc) => {
-    const user = await registerUser(t!, "expiring");
+    const user = await registerUser(t, "expiring");
     const expMs = claimsOf(user.accessToken).exp * 1000;
-    const ws = await subscribed(t!, user.accessToken);
+    const ws = await subscribed(t, user.accessToken);
     const closed = await ws.closed;
     assert.equal(closed.code, 4403);
     assert.equal(closed.reason, "Token expired");
@@ -52,24 +45,17 @@ describe("a socket's access token expiring (JWT_ACCESS_TOKEN_EXPIRES=2s)", () =>
 
 for (const kind of DATABASES) {
   describe(`a socket's session ending (${kind}, one instance)`, () => {
-    let t: TestApp | undefined;
-    before(async () => {
-      t = await startTestApp(kind);
-    });
-    after(async () => {
-      await t?.close();
-      await t?.database.drop();
-    });
+    const t = useTestApp(kind);
 
     it("closes every socket of the session with 4403 'Session ended' within a second of logout, and no other", async (tc) => {
-      const user = await registerUser(t!, "leaving");
-      const other = await login(t!, "leaving");
-      const first = await subscribed(t!, user.accessToken);
-      const second = await subscribed(t!, user.accessToken);
-      const bystander = await subscribed(t!, other.accessToken);
+      const user = await registerUser(t, "leaving");
+      const other = await login(t, "leaving");
+      const first = await subscribed(t, user.accessToken);
+      const second = await subscribed(t, user.accessToken);
+      const bystander = await subscribed(t, other.accessToken);
       try {
         const sentAt = performance.now();
-        const logout = await t!.gql(`mutation { logout }`, { token: user.accessToken });
+        const logout = await t.gql(`mutation { logout }`, { token: user.accessToken });
         const answeredAt = performance.now();
         assert.deepEqual(logout.body, { data: { logout: true } });
         const [a, b] = await Promise.all([first.closed, second.closed]);
@@ -92,11 +78,11 @@ for (const kind of DATABASES) {
     });
 
     it("closes the socket of a session revoked from another session (revokeSession)", async () => {
-      const user = await registerUser(t!, "revoked");
-      const other = await login(t!, "revoked");
-      const ws = await subscribed(t!, other.accessToken);
+      const user = await registerUser(t, "revoked");
+      const other = await login(t, "revoked");
+      const ws = await subscribed(t, other.accessToken);
       const sessionId = claimsOf(other.accessToken).sid as string;
-      const res = await t!.gql(`mutation($id: ID!) { revokeSession(id: $id) }`, {
+      const res = await t.gql(`mutation($id: ID!) { revokeSession(id: $id) }`, {
         token: user.accessToken,
         variables: { id: sessionId },
       });
@@ -107,12 +93,12 @@ for (const kind of DATABASES) {
     });
 
     it("closes the sockets of the other sessions on a password change, and keeps the changing session's", async () => {
-      const user = await registerUser(t!, "changer");
-      const other = await login(t!, "changer");
-      const mine = await subscribed(t!, user.accessToken);
-      const theirs = await subscribed(t!, other.accessToken);
+      const user = await registerUser(t, "changer");
+      const other = await login(t, "changer");
+      const mine = await subscribed(t, user.accessToken);
+      const theirs = await subscribed(t, other.accessToken);
       try {
-        const res = await t!.gql(`mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, {
+        const res = await t.gql(`mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, {
           token: user.accessToken,
           variables: { input: { currentPassword: PASSWORD, newPassword: "a new password 2" } },
         });
@@ -130,21 +116,14 @@ for (const kind of DATABASES) {
 }
 
 describe("a socket's session ended by refresh-token reuse (REFRESH_TOKEN_REUSE_INTERVAL=0s)", () => {
-  let t: TestApp | undefined;
-  before(async () => {
-    t = await startTestApp("sqlite", { env: { REFRESH_TOKEN_REUSE_INTERVAL: "0s" } });
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
-  });
+  const t = useTestApp("sqlite", { env: { REFRESH_TOKEN_REUSE_INTERVAL: "0s" } });
 
   it("closes the socket with 4403 when a spent refresh token of its session is presented again", async () => {
-    const user = await registerUser(t!, "reused");
-    const rotated = await refreshRaw(t!, user.refreshToken);
+    const user = await registerUser(t, "reused");
+    const rotated = await refreshRaw(t, user.refreshToken);
     assert.equal(rotated.body.errors, undefined, JSON.stringify(rotated.body));
-    const ws = await subscribed(t!, rotated.body.data.refreshToken.accessToken as string);
-    const reuse = await refreshRaw(t!, user.refreshToken);
+    const ws = await subscribed(t, rotated.body.data.refreshToken.accessToken as string);
+    const reuse = await refreshRaw(t, user.refreshToken);
     assert.equal(reuse.body.errors?.[0]?.extensions?.reason, "REFRESH_TOKEN_INVALID", JSON.stringify(reuse.body));
     const closed = await ws.closed;
     assert.equal(closed.code, 4403);
@@ -154,23 +133,13 @@ describe("a socket's session ended by refresh-token reuse (REFRESH_TOKEN_REUSE_I
 
 if (DATABASES.includes("postgres")) {
   describe("a socket's session ending on another instance (two instances on one postgres database)", () => {
-    let a: TestApp | undefined;
-    let b: TestApp | undefined;
-    before(async () => {
-      a = await startTestApp("postgres");
-      b = await startTestApp("postgres", { database: a.database });
-    });
-    after(async () => {
-      await a?.close();
-      await b?.close();
-      await a?.database.drop();
-    });
+    const [a, b] = useTwoTestApps("postgres");
 
     it("closes the socket on instance B with 4403 within a second of logout on instance A", async (tc) => {
-      const user = await registerUser(a!, "traveller");
-      const ws = await subscribed(b!, user.accessToken);
+      const user = await registerUser(a, "traveller");
+      const ws = await subscribed(b, user.accessToken);
       const sentAt = performance.now();
-      const logout = await a!.gql(`mutation { logout }`, { token: user.accessToken });
+      const logout = await a.gql(`mutation { logout }`, { token: user.accessToken });
       const answeredAt = performance.now();
       assert.deepEqual(logout.body, { data: { logout: true } });
       const closed = await ws.closed;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from "@apollo/client";
@@ -10,7 +10,7 @@ import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 
 import { type Tokens, claimsOf, login, refresh, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
 import { wsUrlOf } from "../helpers/ws.js";
 
 const POST_CREATED = gql`
@@ -23,28 +23,21 @@ const POST_CREATED = gql`
 `;
 
 describe("Apollo Client's GraphQLWsLink across a token's expiry (JWT_ACCESS_TOKEN_EXPIRES=2s)", () => {
-  let t: TestApp | undefined;
-  before(async () => {
-    t = await startTestApp("sqlite", { env: { JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
-  });
-  after(async () => {
-    await t?.close();
-    await t?.database.drop();
-  });
+  const t = useTestApp("sqlite", { env: { JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
 
   it("is closed with 4403 at exp, reconnects with the token connectionParams refreshed, and keeps receiving posts", async () => {
-    let tokens: Tokens = await registerUser(t!, "ws-reader");
-    await registerUser(t!, "ws-writer");
+    let tokens: Tokens = await registerUser(t, "ws-reader");
+    await registerUser(t, "ws-writer");
     const refreshes: string[] = [];
     const closes: number[] = [];
     let connections = 0;
     const wsClient = createClient({
-      url: wsUrlOf(t!.url),
+      url: wsUrlOf(t.url),
       webSocketImpl: WebSocket,
       // As docs/subscriptions.md: hand over a current token at every (re)connection.
       connectionParams: async () => {
         if (claimsOf(tokens.accessToken).exp * 1000 <= Date.now() + 500) {
-          tokens = await refresh(t!, tokens.refreshToken);
+          tokens = await refresh(t, tokens.refreshToken);
           refreshes.push(tokens.accessToken);
         }
         return { authorization: `Bearer ${tokens.accessToken}` };
@@ -62,7 +55,7 @@ describe("Apollo Client's GraphQLWsLink across a token's expiry (JWT_ACCESS_TOKE
         return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
       },
       new GraphQLWsLink(wsClient),
-      new HttpLink({ uri: t!.url }),
+      new HttpLink({ uri: t.url }),
     );
     const client = new ApolloClient({ link, cache: new InMemoryCache() });
     const titles: string[] = [];
@@ -77,8 +70,8 @@ describe("Apollo Client's GraphQLWsLink across a token's expiry (JWT_ACCESS_TOKE
         error: (error: unknown) => errors.push(error),
       });
     const publish = async (title: string) => {
-      const writer = await login(t!, "ws-writer");
-      const res = await t!.gql(`mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`, {
+      const writer = await login(t, "ws-writer");
+      const res = await t.gql(`mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`, {
         token: writer.accessToken,
         variables: { input: { title, body: "b" } },
       });

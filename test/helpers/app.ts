@@ -124,11 +124,37 @@ export function useTestApp(kind: DatabaseKind, options: StartOptions = {}): Test
     await current?.close();
     await current?.database.drop();
   });
+  return forwardTo(() => current);
+}
+
+/**
+ * Two instances of the app on one fresh database (PostgreSQL: one schema, LISTEN/NOTIFY between
+ * them; SQLite: one DATA_DIR, polling), both started with `options`, in the enclosing describe's
+ * before(), and closed in its after(). Returned like {@link useTestApp}'s app.
+ */
+export function useTwoTestApps(kind: DatabaseKind, options: StartOptions = {}): [TestApp, TestApp] {
+  let a: TestApp | undefined;
+  let b: TestApp | undefined;
+  before(async () => {
+    a = await startTestApp(kind, options);
+    b = await startTestApp(kind, { ...options, database: a.database });
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await a?.database.drop();
+  });
+  return [forwardTo(() => a), forwardTo(() => b)];
+}
+
+/** An object that forwards to the app `current()` returns; touching it before the app started is an error. */
+function forwardTo(current: () => TestApp | undefined): TestApp {
   return new Proxy({} as TestApp, {
     get(_target, property) {
-      if (!current) throw new Error("the test app is started in before(); use it inside a test");
-      const value = Reflect.get(current, property, current);
-      return typeof value === "function" ? value.bind(current) : value;
+      const app = current();
+      if (!app) throw new Error("the test app is started in before(); use it inside a test");
+      const value = Reflect.get(app, property, app);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(app) : value;
     },
   });
 }

@@ -7,7 +7,7 @@ import { sql } from "kysely";
 
 import { FLOOD_LIMITS_TABLE } from "../../src/rate-limits/flood-limit.js";
 import { type GraphQLResponse, codes, registerRaw, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
+import { type TestApp, startTestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
 
@@ -161,25 +161,15 @@ for (const kind of DATABASES) {
   });
 
   describe(`REGISTER_MAX_PER_IP across two instances on one ${kind} database`, () => {
-    let a: TestApp | undefined;
-    let b: TestApp | undefined;
-    before(async () => {
-      a = await startTestApp(kind, { env: { REGISTER_MAX_PER_IP: "3" } });
-      b = await startTestApp(kind, { env: { REGISTER_MAX_PER_IP: "3" }, database: a.database });
-    });
-    after(async () => {
-      await a?.close();
-      await b?.close();
-      await a?.database.drop();
-    });
+    const [a, b] = useTwoTestApps(kind, { env: { REGISTER_MAX_PER_IP: "3" } });
 
     it("shares one counter: registrations on A count on B and the other way round", async () => {
-      assertRegistered(await registerRaw(a!, "one"), "one");
-      assertRegistered(await registerRaw(b!, "two"), "two");
-      assertRegistered(await registerRaw(a!, "three"), "three");
-      assertRateLimited(await registerRaw(b!, "four"), REGISTRATIONS);
-      assertRateLimited(await registerRaw(a!, "five"), REGISTRATIONS);
-      assert.equal(await count(a!, "users"), 3);
+      assertRegistered(await registerRaw(a, "one"), "one");
+      assertRegistered(await registerRaw(b, "two"), "two");
+      assertRegistered(await registerRaw(a, "three"), "three");
+      assertRateLimited(await registerRaw(b, "four"), REGISTRATIONS);
+      assertRateLimited(await registerRaw(a, "five"), REGISTRATIONS);
+      assert.equal(await count(a, "users"), 3);
     });
   });
 
@@ -237,8 +227,8 @@ for (const kind of DATABASES) {
     const redisUrl = TEST_REDIS_URL;
     describe(`flood limits in Redis, two instances on separate ${kind} databases`, () => {
       const prefix = `gta-test-${randomBytes(6).toString("hex")}:`;
-      let a: TestApp | undefined;
-      let b: TestApp | undefined;
+      let a!: TestApp;
+      let b!: TestApp;
       before(async () => {
         await assertRedisReachable(redisUrl);
         const env = {
@@ -260,25 +250,25 @@ for (const kind of DATABASES) {
       });
 
       it("shares the registration counter: two on A and one on B use up the IP's budget on both", async () => {
-        assertRegistered(await registerRaw(a!, "one"), "one");
-        assertRegistered(await registerRaw(a!, "two"), "two");
-        assertRegistered(await registerRaw(b!, "three"), "three");
-        assertRateLimited(await registerRaw(b!, "four"), REGISTRATIONS);
-        assertRateLimited(await registerRaw(a!, "five"), REGISTRATIONS);
-        assert.equal((await count(a!, "users")) + (await count(b!, "users")), 3);
+        assertRegistered(await registerRaw(a, "one"), "one");
+        assertRegistered(await registerRaw(a, "two"), "two");
+        assertRegistered(await registerRaw(b, "three"), "three");
+        assertRateLimited(await registerRaw(b, "four"), REGISTRATIONS);
+        assertRateLimited(await registerRaw(a, "five"), REGISTRATIONS);
+        assert.equal((await count(a, "users")) + (await count(b, "users")), 3);
       });
 
       it("keeps the counters in Redis under REDIS_KEY_PREFIX, not in the database", async () => {
-        const token = await a!.login("one");
-        assert.equal((await createPost(a!, token, "in redis")).body.errors, undefined);
+        const token = await a.login("one");
+        assert.equal((await createPost(a, token, "in redis")).body.errors, undefined);
         const keys = await listRedisKeys(redisUrl, prefix);
         assert.ok(keys.includes(`${prefix}register:ip:127.0.0.1`), keys.join(", "));
         assert.ok(
           keys.some((key) => key.startsWith(`${prefix}post:user:`)),
           keys.join(", "),
         );
-        assert.equal(await hasFloodTable(a!, kind), false);
-        assert.equal(await hasFloodTable(b!, kind), false);
+        assert.equal(await hasFloodTable(a, kind), false);
+        assert.equal(await hasFloodTable(b, kind), false);
       });
     });
   }

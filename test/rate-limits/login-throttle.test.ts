@@ -10,7 +10,7 @@ import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
 import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
 import type { Context } from "../../src/access/principal.js";
 import { type GraphQLResponse, PASSWORD, codes, loginRaw, postBody, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
+import { type TestApp, startTestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES, type DatabaseKind, createTestDatabase } from "../helpers/databases.js";
 import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
 
@@ -286,24 +286,16 @@ for (const kind of DATABASES) {
   });
 
   describe(`login throttling across two instances on one ${kind} database`, () => {
-    let a: TestApp | undefined;
-    let b: TestApp | undefined;
+    const [a, b] = useTwoTestApps(kind);
     before(async () => {
-      a = await startTestApp(kind);
-      b = await startTestApp(kind, { database: a.database });
       await registerUser(a, "roaming");
-    });
-    after(async () => {
-      await a?.close();
-      await b?.close();
-      await a?.database.drop();
     });
 
     it("enforces one limit: failures on instance A count on instance B and the other way round", async () => {
-      await fail(a!, "roaming", 3);
-      await fail(b!, "roaming", 2);
-      assertRateLimited(await attempt(a!, "roaming", PASSWORD));
-      assertRateLimited(await attempt(b!, "roaming", PASSWORD));
+      await fail(a, "roaming", 3);
+      await fail(b, "roaming", 2);
+      assertRateLimited(await attempt(a, "roaming", PASSWORD));
+      assertRateLimited(await attempt(b, "roaming", PASSWORD));
     });
   });
 
@@ -311,8 +303,8 @@ for (const kind of DATABASES) {
     const redisUrl = TEST_REDIS_URL;
     describe(`login throttling in Redis, two instances on separate ${kind} databases`, () => {
       const prefix = `gta-test-${randomBytes(6).toString("hex")}:`;
-      let a: TestApp | undefined;
-      let b: TestApp | undefined;
+      let a!: TestApp;
+      let b!: TestApp;
       before(async () => {
         await assertRedisReachable(redisUrl);
         const env = { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix };
@@ -331,16 +323,16 @@ for (const kind of DATABASES) {
       });
 
       it("enforces one limit: failures on instance A count on instance B", async () => {
-        await fail(a!, "wanderer", 3);
-        await fail(b!, "wanderer", 2);
-        assertRateLimited(await attempt(a!, "wanderer", PASSWORD));
-        assertRateLimited(await attempt(b!, "wanderer", PASSWORD));
+        await fail(a, "wanderer", 3);
+        await fail(b, "wanderer", 2);
+        assertRateLimited(await attempt(a, "wanderer", PASSWORD));
+        assertRateLimited(await attempt(b, "wanderer", PASSWORD));
       });
 
       it("counts parallel attempts atomically in Redis too", async () => {
-        await registerUser(a!, "crowd");
+        await registerUser(a, "crowd");
         const answers = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => attempt(i % 2 === 0 ? a! : b!, "crowd", WRONG)),
+          Array.from({ length: 10 }, (_, i) => attempt(i % 2 === 0 ? a : b, "crowd", WRONG)),
         );
         assert.deepEqual(answers.map((res) => codes(res)[0]).sort(), [
           ...Array(5).fill("RATE_LIMITED"),
@@ -349,20 +341,20 @@ for (const kind of DATABASES) {
       });
 
       it("resets the pair on success for both instances", async () => {
-        await registerUser(a!, "recovered");
-        await registerUser(b!, "recovered");
-        await fail(a!, "recovered", 4);
-        await assertLogsIn(b!, "recovered");
-        await fail(a!, "recovered", 4);
-        await assertLogsIn(a!, "recovered");
+        await registerUser(a, "recovered");
+        await registerUser(b, "recovered");
+        await fail(a, "recovered", 4);
+        await assertLogsIn(b, "recovered");
+        await fail(a, "recovered", 4);
+        await assertLogsIn(a, "recovered");
       });
 
       it("keeps the counters in Redis under REDIS_KEY_PREFIX, not in the database", async () => {
         const keys = await listRedisKeys(redisUrl, prefix);
         assert.ok(keys.includes(`${prefix}login:user_ip:wanderer|127.0.0.1`), keys.join(", "));
         assert.ok(keys.includes(`${prefix}login:ip:127.0.0.1`), keys.join(", "));
-        assert.equal(await throttleRows(a!, kind), 0);
-        assert.equal(await throttleRows(b!, kind), 0);
+        assert.equal(await throttleRows(a, kind), 0);
+        assert.equal(await throttleRows(b, kind), 0);
       });
     });
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import {
@@ -12,7 +12,7 @@ import {
   me,
   registerUser,
 } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const ROOT = { username: "root", password: "root password 1" };
@@ -39,31 +39,20 @@ async function pollUntil(
 for (const kind of DATABASES) {
   // PostgreSQL: two instances on one database (LISTEN/NOTIFY). SQLite: two apps on one DATA_DIR (polling).
   describe(`two instances on one ${kind} database`, () => {
-    let a: TestApp | undefined;
-    let b: TestApp | undefined;
-    before(async () => {
-      const env = { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password };
-      a = await startTestApp(kind, { env });
-      b = await startTestApp(kind, { env, database: a.database });
-    });
-    after(async () => {
-      await a?.close();
-      await b?.close();
-      await a?.database.drop();
-    });
+    const [a, b] = useTwoTestApps(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
 
     it("refuses on instance B, with 401, an access token whose session was logged out on instance A", async (tc) => {
-      const user = await registerUser(a!, "roamer");
-      await assertAccessAccepted(b!, user.accessToken, user.userId);
+      const user = await registerUser(a, "roamer");
+      await assertAccessAccepted(b, user.accessToken, user.userId);
 
       const sentAt = performance.now();
-      const logout = await a!.gql(`mutation { logout }`, { token: user.accessToken });
+      const logout = await a.gql(`mutation { logout }`, { token: user.accessToken });
       const answeredAt = performance.now();
       assert.deepEqual(logout.body, { data: { logout: true } });
-      assertInvalidToken(await me(a!, user.accessToken));
+      assertInvalidToken(await me(a, user.accessToken));
 
       const { res, elapsedMs } = await pollUntil(
-        () => me(b!, user.accessToken),
+        () => me(b, user.accessToken),
         (r) => r.status === 401,
         answeredAt,
       );
@@ -74,19 +63,19 @@ for (const kind of DATABASES) {
     });
 
     it("takes ADMIN away on instance B from a token minted before the demotion on instance A", async (tc) => {
-      const admin = await login(a!, ROOT.username, { password: ROOT.password });
-      const user = await registerUser(a!, "wanderer");
-      const promote = await a!.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [ADMIN, USER]) { roles } }`, {
+      const admin = await login(a, ROOT.username, { password: ROOT.password });
+      const user = await registerUser(a, "wanderer");
+      const promote = await a.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [ADMIN, USER]) { roles } }`, {
         token: admin.accessToken,
         variables: { id: user.userId },
       });
       assert.deepEqual(promote.body, { data: { setUserRoles: { roles: ["ADMIN", "USER"] } } });
-      const adminToken = await login(a!, "wanderer");
+      const adminToken = await login(a, "wanderer");
       assert.deepEqual(claimsOf(adminToken.accessToken).roles, ["ADMIN", "USER"]);
-      const allowed = await b!.gql(`{ users { id } }`, { token: adminToken.accessToken });
+      const allowed = await b.gql(`{ users { id } }`, { token: adminToken.accessToken });
       assert.equal(allowed.body.errors, undefined, JSON.stringify(allowed.body.errors));
 
-      const demote = await a!.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [USER]) { roles } }`, {
+      const demote = await a.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [USER]) { roles } }`, {
         token: admin.accessToken,
         variables: { id: user.userId },
       });
@@ -94,7 +83,7 @@ for (const kind of DATABASES) {
       assert.deepEqual(demote.body, { data: { setUserRoles: { roles: ["USER"] } } });
 
       const { res, elapsedMs } = await pollUntil(
-        () => b!.gql(`{ users { id } }`, { token: adminToken.accessToken }),
+        () => b.gql(`{ users { id } }`, { token: adminToken.accessToken }),
         (r) => codes(r).includes("FORBIDDEN"),
         answeredAt,
       );
