@@ -3,7 +3,15 @@ import { join } from "node:path";
 import { inspect } from "node:util";
 
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import {
+  type DatabaseIntrospector,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  type TableMetadata,
+  sql,
+} from "kysely";
 import pg from "pg";
 
 import type { Config } from "../config.js";
@@ -180,7 +188,7 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
     }
   }
   const migrator = new Migrator({
-    db: handle.db,
+    db: handle.dialect === "postgres" ? withOneSchemaIntrospection(handle.db, schema ?? "public") : handle.db,
     provider: createMigrationProvider(handle.dialect),
     ...(handle.dialect === "postgres" ? { migrationTableSchema: schema ?? "public" } : {}),
   });
@@ -188,15 +196,11 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return;
     const racing =
-      (handle.dialect === "sqlite" &&
-        SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) &&
-        attempt < 50) ||
-      // Kysely's migrator lists the tables of every schema it may use (has_schema_privilege on each),
-      // and PostgreSQL raises invalid_schema_name when another schema is dropped during that scan.
-      // The run rolled back: run it again, after a short random pause.
-      (handle.dialect === "postgres" && (error as { code?: string }).code === "3F000" && attempt < 30);
+      handle.dialect === "sqlite" &&
+      SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) &&
+      attempt < 50;
     if (racing) {
-      await new Promise((resolve) => setTimeout(resolve, handle.dialect === "sqlite" ? 100 : 10 + Math.random() * 40));
+      await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
     const failed = results?.find((r) => r.status === "Error")?.migrationName;
@@ -204,6 +208,42 @@ export async function migrateToLatest(handle: DatabaseHandle, schema?: string): 
       `Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : inspect(error)}`,
     );
   }
+}
+
+/**
+ * The Kysely instance with an introspection that sees only `schema`, for the migrator. Kysely's own
+ * PostgreSQL introspection lists the tables of every schema, calling has_schema_privilege on each,
+ * and PostgreSQL raises invalid_schema_name (3F000) when another schema is dropped during that scan
+ * (other tenants, parallel test suites): an instance would fail to start for someone else's DDL.
+ * The migrator only asks whether its schema and its two tables exist; these catalog reads answer
+ * exactly that and call no privilege function.
+ */
+function withOneSchemaIntrospection(db: Kysely<Database>, schema: string): Kysely<Database> {
+  const getTables = async (): Promise<TableMetadata[]> => {
+    const { rows } = await sql<{ name: string }>`
+      select c.relname as name from pg_catalog.pg_class c
+      join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = ${schema} and c.relkind in ('r', 'p')`.execute(db);
+    return rows.map((row) => ({ name: row.name, schema, isView: false, columns: [] }));
+  };
+  const introspection: DatabaseIntrospector = {
+    getSchemas: async () =>
+      (
+        await sql<{
+          name: string;
+        }>`select nspname as name from pg_catalog.pg_namespace where nspname = ${schema}`.execute(db)
+      ).rows,
+    getTables,
+    getMetadata: async () => ({ tables: await getTables() }),
+  };
+  return new Proxy(db, {
+    get(target, property) {
+      if (property === "introspection") return introspection;
+      const value: unknown = Reflect.get(target, property, target);
+      // Kysely's getters and methods use private fields: run them on the instance itself.
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /**
