@@ -55,6 +55,8 @@ export const ErrorReason = {
   OWNERSHIP: "OWNERSHIP",
   /** The refresh-token cookie was sent from a page whose origin is neither the server's nor in CORS_ORIGINS. */
   ORIGIN: "ORIGIN",
+  /** An API token without the scope the field needs, or on a field only a session token may use. */
+  SCOPE: "SCOPE",
 } as const;
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
 
@@ -113,11 +115,12 @@ export function bearerChallenge(reason: InvalidTokenReason): string {
   return `Bearer error="invalid_token", error_description="${reason}"`;
 }
 
-/** Signed in but not allowed: a missing role or someone else's resource. HTTP 200. */
+/** Signed in but not allowed: a missing role or scope, someone else's resource, a foreign origin. HTTP 200. */
 export class ForbiddenError extends AppError {
   readonly code = ErrorCode.FORBIDDEN;
   constructor(
-    readonly reason: typeof ErrorReason.ROLE | typeof ErrorReason.OWNERSHIP | typeof ErrorReason.ORIGIN,
+    readonly reason:
+      typeof ErrorReason.ROLE | typeof ErrorReason.OWNERSHIP | typeof ErrorReason.ORIGIN | typeof ErrorReason.SCOPE,
     message: string,
   ) {
     super(message, ErrorCode.FORBIDDEN, { reason });
@@ -145,7 +148,7 @@ export class BadUserInputError extends AppError {
 /** The post or user named does not exist. HTTP 200. */
 export class NotFoundError extends AppError {
   readonly code = ErrorCode.NOT_FOUND;
-  constructor(what: "Post" | "User" | "Session", id: string) {
+  constructor(what: "Post" | "User" | "Session" | "ApiToken", id: string) {
     super(`${what} ${JSON.stringify(id)} does not exist.`, ErrorCode.NOT_FOUND);
   }
 }

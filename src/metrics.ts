@@ -29,6 +29,9 @@ export const RATE_LIMITS = [
 export type RateLimitName = (typeof RATE_LIMITS)[number];
 
 /** `unknown`: a document that does not parse, or names no operation to run. */
+/** The scopes of API tokens (access/scopes.ts's Scope, which this module cannot import: it is below access/). */
+export const API_TOKEN_SCOPES = ["PROFILE_READ", "POSTS_WRITE", "ADMIN"] as const;
+
 export const OPERATION_TYPES = ["query", "mutation", "subscription", "unknown"] as const;
 export type OperationType = (typeof OPERATION_TYPES)[number];
 export type OperationOutcome = "ok" | "error";
@@ -54,6 +57,8 @@ export interface MetricsRecorder {
   revocationLag(seconds: number): void;
   subscriptionOpened(): void;
   subscriptionClosed(): void;
+  /** A field an API token was allowed on, by the scope that allowed it. */
+  apiTokenUsed(scope: string): void;
 }
 
 /** Records nothing: the default of every service built without metrics. Holds no state. */
@@ -69,6 +74,7 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   revocationLag: () => undefined,
   subscriptionOpened: () => undefined,
   subscriptionClosed: () => undefined,
+  apiTokenUsed: () => undefined,
 });
 
 /** An app's metrics: the recorder the services use, its registry, and the listener main.ts starts. */
@@ -163,7 +169,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  const apiTokenUses = new Counter({
+    name: `${METRICS_PREFIX}api_token_uses_total`,
+    help: "Guarded fields an API token was allowed on, by the scope that allowed it.",
+    labelNames: ["scope"] as const,
+    registers,
+  });
+
   for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
+  for (const scope of API_TOKEN_SCOPES) apiTokenUses.inc({ scope }, 0);
   for (const outcome of REFRESH_OUTCOMES) refreshes.inc({ outcome }, 0);
   for (const limit of RATE_LIMITS) rateLimited.inc({ limit }, 0);
   for (const reason of options.tokenRejectionReasons ?? []) rejections.inc({ reason }, 0);
@@ -191,6 +205,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     revocationLag: (seconds) => lag.observe(Math.max(0, seconds)),
     subscriptionOpened: () => subscriptions.inc(),
     subscriptionClosed: () => subscriptions.dec(),
+    apiTokenUsed: (scope) => apiTokenUses.inc({ scope }),
     createServer: () =>
       createServer((request: IncomingMessage, response: ServerResponse) => {
         const path = new URL(request.url ?? "/", "http://localhost").pathname;

@@ -3,8 +3,9 @@ import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema, type ClassType, type ContainerType } from "type-graphql";
 
-import { authChecker } from "./access/auth-checker.js";
+import { createAuthChecker } from "./access/auth-checker.js";
 import { describeRequirements } from "./access/requires.js";
+import { ApiTokenResolver } from "./api-tokens/api-token.resolver.js";
 import { AuditResolver } from "./audit/audit.resolver.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
 import { LocalPubSub } from "./graphql/pub-sub.js";
@@ -23,6 +24,7 @@ const RESOLVERS: ReadonlyArray<readonly [ClassType, (services: Services) => obje
   [UserPostsResolver, (s) => new UserPostsResolver(s.posts)],
   [SessionResolver, (s) => new SessionResolver(s.sessions)],
   [AuditResolver, (s) => new AuditResolver(s.audit)],
+  [ApiTokenResolver, (s) => new ApiTokenResolver(s.apiTokens)],
 ];
 
 /**
@@ -45,7 +47,7 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
   const schema = await buildSchema({
     resolvers: RESOLVERS.map(([resolver]) => resolver) as [ClassType, ...ClassType[]],
     container,
-    authChecker,
+    authChecker: createAuthChecker((scope) => services?.metrics.apiTokenUsed(scope)),
     validateFn: validateArgument,
     // Without services (printing the schema) nothing is ever published.
     pubSub: services?.events ?? new LocalPubSub(),

@@ -4,7 +4,9 @@ import { type KeyRing, keepKeysCurrent, loadKeyRing } from "./access/keys.js";
 import { RevocationList } from "./access/revocation-list.js";
 import { RevocationSync } from "./access/revocation-sync.js";
 import { RevocationStore } from "./access/revocation.store.js";
+import { ApiTokenVerifier } from "./access/api-tokens.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./access/tokens.js";
+import { ApiTokenService } from "./api-tokens/api-token.service.js";
 import { AuditService } from "./audit/audit.service.js";
 import { AuditStore } from "./audit/audit.store.js";
 import { AuthService } from "./auth/auth.service.js";
@@ -59,6 +61,9 @@ const REJECTION_REASONS: Record<RejectionReason, null> = {
   CLAIM_MISSING: null,
   CLAIM_INVALID: null,
   SESSION_ENDED: null,
+  API_TOKEN_UNKNOWN: null,
+  API_TOKEN_EXPIRED: null,
+  API_TOKEN_REVOKED: null,
 };
 const SESSION_END_CAUSES: Record<SessionEndReason, null> = {
   logout: null,
@@ -76,11 +81,14 @@ export interface Services {
   /** Re-reads the signing keys (after `keys rotate`); main.ts calls it on SIGHUP. */
   readonly reloadKeys: () => void;
   readonly tokens: TokenService;
+  /** The bearer check's half for API tokens: a cached lookup. */
+  readonly apiTokenVerifier: ApiTokenVerifier;
   readonly revocations: RevocationList;
   readonly revocationSync: RevocationSync;
   readonly audit: AuditService;
   readonly auth: AuthService;
   readonly sessions: SessionService;
+  readonly apiTokens: ApiTokenService;
   readonly users: UserService;
   readonly posts: PostService;
   /** Where services publish the events subscriptions listen to. */
@@ -192,11 +200,14 @@ export async function createServices(config: Config, options: ServiceOptions): P
       cleanups.push(() => revocationSync.stop());
     }
 
+    const apiTokens = new ApiTokenService({ database, revocations: revocationSync, audit, now, logger });
+    const apiTokenVerifier = new ApiTokenVerifier({ db: database.db, revocations, now, logger });
     const sessions = new SessionService({
       db: database.db,
       users: userStore,
       tokens,
       revocations: revocationSync,
+      apiTokens,
       sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
       reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
       audit,
@@ -240,8 +251,10 @@ export async function createServices(config: Config, options: ServiceOptions): P
       keys,
       reloadKeys: keyRefresher.reload,
       tokens,
+      apiTokenVerifier,
       revocations,
       revocationSync,
+      apiTokens,
       audit,
       auth,
       sessions,

@@ -130,7 +130,7 @@ for (const kind of DATABASES) {
       const events = await t.gql(`{ auditEvents(first: 100, type: "SESSIONS_REVOKED_BY_ADMIN") { username detail } }`, {
         token: admin,
       });
-      assert.deepEqual(events.body.data.auditEvents, [{ username: "piper", detail: "ended=2 by=CLI" }]);
+      assert.deepEqual(events.body.data.auditEvents, [{ username: "piper", detail: "ended=2 apiTokens=0 by=CLI" }]);
       const unknown = await cli(["users", "revoke-sessions", "--username", "nobody-here"]);
       assert.equal(unknown.code, 1);
       assert.match(unknown.stderr, /^no user named "nobody-here"$/m);

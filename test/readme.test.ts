@@ -183,6 +183,7 @@ describe("the README and docs/ stay in step with the code", () => {
     const reasons = [
       ...unionLiterals("src/access/tokens.ts", "TokenFailure"),
       ...unionLiterals("src/access/bearer.ts", "RejectionReason"),
+      ...unionLiterals("src/access/api-tokens.ts", "ApiTokenFailure"),
     ];
     assert.ok(
       reasons.length >= 10 && reasons.includes("SESSION_ENDED"),

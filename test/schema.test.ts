@@ -17,6 +17,9 @@ import {
 } from "graphql";
 
 import { renderSchemaFile } from "../src/emit-schema.js";
+import { type Requirement, requirementOf } from "../src/access/requires.js";
+import { Role } from "../src/access/roles.js";
+import { Scope } from "../src/access/scopes.js";
 import { buildAppSchema } from "../src/schema.js";
 
 /** The repository root: the nearest folder above this file that holds package.json (the build folder varies). */
@@ -41,9 +44,9 @@ function allFields(schema: GraphQLSchema): Array<{ type: GraphQLObjectType; fiel
     .flatMap((type) => Object.values(type.getFields()).map((field) => ({ type, field })));
 }
 
-function requiredRoles(field: AnyField): string[] | undefined {
-  const roles = field.extensions?.requires;
-  return Array.isArray(roles) ? (roles as string[]) : undefined;
+/** The requirement `@Requires` recorded on a field, or undefined for an unguarded one. */
+function requirement(field: AnyField): Requirement | undefined {
+  return requirementOf(field.extensions);
 }
 
 function rootField(schema: GraphQLSchema, operation: "Query" | "Mutation", name: string): AnyField {
@@ -74,21 +77,22 @@ describe("the published schema", () => {
     );
   });
 
-  it("ends the description of every guarded field with who may call it", async () => {
+  it("ends the description of every guarded field with who may call it and with which token", async () => {
     const schema = await buildAppSchema();
-    const guarded = allFields(schema).filter(({ field }) => requiredRoles(field) !== undefined);
-    assert.ok(guarded.length >= 6, `only ${guarded.length} guarded fields found`);
+    const guarded = allFields(schema).filter(({ field }) => requirement(field) !== undefined);
+    assert.ok(guarded.length >= 15, `only ${guarded.length} guarded fields found`);
     for (const { type, field } of guarded) {
-      const roles = requiredRoles(field)!;
-      const fresh = field.extensions?.requiresFresh === true;
-      const expected = fresh
-        ? "Requires: signed in with a fresh token (from login or register, not from refreshToken)."
-        : roles.length === 0
-          ? "Requires: signed in."
-          : roles.join(",") === "ADMIN"
-            ? "Requires: ADMIN."
+      const required = requirement(field)!;
+      const expected = required.session
+        ? required.fresh
+          ? "Requires: signed in with a fresh session token (from login or register, not from refreshToken); API tokens are refused."
+          : "Requires: signed in with a session token; API tokens are refused."
+        : required.role === Role.ADMIN && required.scope === Scope.ADMIN
+          ? "Requires: ADMIN; scope ADMIN."
+          : required.role === undefined
+            ? `Requires: signed in; scope ${required.scope}.`
             : undefined;
-      assert.ok(expected, `${type.name}.${field.name} requires ${roles.join(", ")}, which no test expects`);
+      assert.ok(expected, `${type.name}.${field.name} requires ${JSON.stringify(required)}, which no test expects`);
       const description = field.description ?? "";
       assert.ok(
         description.endsWith(expected),
@@ -102,26 +106,28 @@ describe("the published schema", () => {
     }
   });
 
-  it("names the requirement the resolvers enforce: signed in for me and the post mutations, ADMIN for users and setUserRoles", async () => {
+  it("names the requirement the resolvers enforce: the contract's scope and role for each guarded root field", async () => {
     const schema = await buildAppSchema();
-    const cases = [
-      ["Query", "me", []],
-      ["Query", "users", ["ADMIN"]],
-      ["Mutation", "createPost", []],
-      ["Mutation", "updatePost", []],
-      ["Mutation", "deletePost", []],
-      ["Mutation", "setUserRoles", ["ADMIN"]],
-      ["Query", "sessions", []],
-      ["Mutation", "logout", []],
-      ["Mutation", "revokeSession", []],
-    ] as const;
-    for (const [operation, name, roles] of cases) {
-      const field = rootField(schema, operation, name);
-      assert.deepEqual(requiredRoles(field), roles, `${operation}.${name}`);
-      assert.ok(
-        field.description?.endsWith(roles.length === 0 ? "Requires: signed in." : "Requires: ADMIN."),
-        `${operation}.${name}`,
-      );
+    const ADMIN_ONLY: Requirement = { role: Role.ADMIN, scope: Scope.ADMIN };
+    const cases: Array<readonly ["Query" | "Mutation", string, Requirement]> = [
+      ["Query", "me", { scope: Scope.PROFILE_READ }],
+      ["Query", "users", ADMIN_ONLY],
+      ["Query", "auditEvents", ADMIN_ONLY],
+      ["Mutation", "createPost", { scope: Scope.POSTS_WRITE }],
+      ["Mutation", "updatePost", { scope: Scope.POSTS_WRITE }],
+      ["Mutation", "deletePost", { scope: Scope.POSTS_WRITE }],
+      ["Mutation", "setUserRoles", ADMIN_ONLY],
+      ["Mutation", "revokeUserSessions", ADMIN_ONLY],
+      ["Query", "sessions", { session: true }],
+      ["Query", "apiTokens", { session: true }],
+      ["Mutation", "logout", { session: true }],
+      ["Mutation", "revokeSession", { session: true }],
+      ["Mutation", "revokeApiToken", { session: true }],
+      ["Mutation", "changePassword", { session: true, fresh: true }],
+      ["Mutation", "createApiToken", { session: true, fresh: true }],
+    ];
+    for (const [operation, name, expected] of cases) {
+      assert.deepEqual(requirement(rootField(schema, operation, name)), expected, `${operation}.${name}`);
     }
   });
 
@@ -135,7 +141,7 @@ describe("the published schema", () => {
       ["Mutation", "refreshToken"],
     ] as const) {
       const field = rootField(schema, operation, name);
-      assert.equal(requiredRoles(field), undefined, `${operation}.${name} is guarded`);
+      assert.equal(requirement(field), undefined, `${operation}.${name} is guarded`);
       assert.ok(
         !field.description?.includes("Requires:"),
         `${operation}.${name} claims a requirement: ${JSON.stringify(field.description)}`,
@@ -147,7 +153,7 @@ describe("the published schema", () => {
     const schema = await buildAppSchema();
     for (const { type, field } of allFields(schema)) {
       if (field.description?.includes("Requires:")) {
-        assert.ok(requiredRoles(field), `${type.name}.${field.name} says "Requires:" but nothing enforces it`);
+        assert.ok(requirement(field), `${type.name}.${field.name} says "Requires:" but nothing enforces it`);
       }
     }
   });
@@ -155,7 +161,10 @@ describe("the published schema", () => {
   it("states each requirement once, however many schemas are built in one process", async () => {
     await buildAppSchema();
     const schema = await buildAppSchema();
-    assert.equal(rootField(schema, "Query", "me").description, "The signed-in user.\n\nRequires: signed in.");
+    assert.equal(
+      rootField(schema, "Query", "me").description,
+      "The signed-in user.\n\nRequires: signed in; scope PROFILE_READ.",
+    );
   });
 });
 

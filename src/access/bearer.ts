@@ -1,11 +1,13 @@
 // How a request's (or a WebSocket connection's) bearer token becomes its principal, top to bottom: the Authorization header's
-// shape (RFC 6750), the signature and claims (tokens.ts, with the keys in keys.ts), whether the
-// session has ended, and the roles as they are now (revocation-list.ts, kept current on every
-// instance by revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
+// shape (RFC 6750); then for an access token the signature and claims (tokens.ts, with the keys in
+// keys.ts), and for an API token its cached lookup (api-tokens.ts); whether the session or API token
+// has ended, and the roles as they are now (revocation-list.ts, kept current on every instance by
+// revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
 // except an operation of only login, register and refreshToken (credential-operations.ts), which
 // runs anonymously.
 import type { FastifyRequest } from "fastify";
 
+import { type ApiTokenFailure, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
 import { isCredentialOnlyOperation } from "./credential-operations.js";
 import { TokenError, type TokenFailure, type TokenService } from "./tokens.js";
 import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
@@ -15,8 +17,15 @@ import type { Context, Principal } from "./principal.js";
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 
-/** Why a bearer token was refused: a verification failure, or a session that has ended. */
-export type RejectionReason = TokenFailure | "SESSION_ENDED";
+/** Why a bearer token was refused: an access token's verification failure, an ended session, or an API token's failure. */
+export type RejectionReason = TokenFailure | "SESSION_ENDED" | ApiTokenFailure;
+
+/** Whose token was refused, when the token itself was genuine (an ended session, a revoked or expired API token). */
+export interface TokenHolder {
+  readonly userId: string;
+  readonly sessionId?: string;
+  readonly apiTokenId?: string;
+}
 
 /** What the bearer check concluded: a principal (null without a header), or why it refused. */
 export type BearerVerdict =
@@ -29,24 +38,30 @@ export type BearerVerdict =
   | {
       readonly ok: false;
       readonly reason: RejectionReason;
-      /** The token's user and session, when the token itself was valid but its session has ended. */
-      readonly holder?: { userId: string; sessionId: string };
+      /** The token's user and session or API token, when the token itself was genuine. */
+      readonly holder?: TokenHolder;
     };
+
+/** What the bearer check needs: the access-token verifier, the API-token verifier and the revocation list. */
+export interface BearerDeps {
+  tokens: TokenService;
+  apiTokens: ApiTokenVerifier;
+  revocations: RevocationList;
+}
 
 /**
  * The whole token check, from an `Authorization` value to a principal, for HTTP requests and
- * WebSocket connections alike: no value is anonymous; otherwise the value's shape (RFC 6750), the
+ * WebSocket connections alike: no value is anonymous; otherwise the value's shape (RFC 6750); an
+ * API token (`gta_…`) goes to {@link ApiTokenVerifier}, anything else must be an access token: the
  * signature and every claim, whether the session has ended, and the roles as they are now (roles
- * changed since the token was minted replace the token's). Both lookups are in memory, in the
- * {@link RevocationList}; nothing here waits for a database.
+ * changed since the token was minted replace the token's). The revocation lookups are in memory, in
+ * the {@link RevocationList}; only an API token's first use on this instance reads the database.
  */
-export function verifyBearer(
-  header: string | undefined,
-  deps: { tokens: TokenService; revocations: RevocationList },
-): BearerVerdict {
+export async function verifyBearer(header: string | undefined, deps: BearerDeps): Promise<BearerVerdict> {
   if (header === undefined) return { ok: true, principal: null };
   const match = BEARER.exec(header);
   if (!match) return { ok: false, reason: "MALFORMED" };
+  if (isApiTokenShape(match[1]!)) return deps.apiTokens.verify(match[1]!);
   let claims;
   try {
     claims = deps.tokens.verifyAccessToken(match[1]!);
@@ -59,7 +74,14 @@ export function verifyBearer(
   const roles = deps.revocations.currentRoles(claims.sub) ?? claims.roles;
   return {
     ok: true,
-    principal: { userId: claims.sub, roles, sessionId: claims.sid, tokenId: claims.jti, fresh: claims.fresh },
+    principal: {
+      kind: "session",
+      userId: claims.sub,
+      roles,
+      sessionId: claims.sid,
+      tokenId: claims.jti,
+      fresh: claims.fresh,
+    },
     expiresAt: claims.exp * 1000,
   };
 }
@@ -72,24 +94,20 @@ export function verifyBearer(
  * itself was valid, and never the token); it must not wait for anything, so the 401 never waits for
  * a database. Tokens are read only from the header, never from the URL or the body.
  */
-export function createContextFunction(deps: {
-  tokens: TokenService;
-  revocations: RevocationList;
-  onRejected: (
-    request: FastifyRequest,
-    reason: RejectionReason,
-    holder?: { userId: string; sessionId: string },
-  ) => void;
-  /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
-  maxTokens: number;
-}) {
+export function createContextFunction(
+  deps: BearerDeps & {
+    onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: TokenHolder) => void;
+    /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
+    maxTokens: number;
+  },
+) {
   return async (request: FastifyRequest): Promise<Context> => {
     const base = {
       requestId: request.id,
       ip: request.ip,
       userAgent: request.headers["user-agent"],
     };
-    const verdict = verifyBearer(request.headers.authorization, deps);
+    const verdict = await verifyBearer(request.headers.authorization, deps);
     if (verdict.ok) return { ...base, principal: verdict.principal };
     // login, register and refreshToken do not use the header: an operation of only those runs
     // anonymously whatever the header holds, instead of being refused for a token it never needed.
@@ -101,7 +119,7 @@ export function createContextFunction(deps: {
 
 /** What a client is told of a refusal: only whether refreshing can help (an expired token) or not. */
 function clientReason(reason: RejectionReason): InvalidTokenReason {
-  if (reason === "EXPIRED") return ErrorReason.TOKEN_EXPIRED;
-  if (reason === "SESSION_ENDED") return ErrorReason.SESSION_ENDED;
+  if (reason === "EXPIRED" || reason === "API_TOKEN_EXPIRED") return ErrorReason.TOKEN_EXPIRED;
+  if (reason === "SESSION_ENDED" || reason === "API_TOKEN_REVOKED") return ErrorReason.SESSION_ENDED;
   return ErrorReason.TOKEN_INVALID;
 }

@@ -1,12 +1,61 @@
+import { ErrorReason, ForbiddenError } from "../errors.js";
 import type { Role } from "./roles.js";
+import { type Scope, effectiveRoles } from "./scopes.js";
 
-/** Who is calling, as proven by a verified access token. */
-export interface Principal {
+/** Who is calling, as proven by a verified access token of a session (login, register, refreshToken). */
+export interface SessionPrincipal {
+  readonly kind: "session";
   readonly userId: string;
   readonly roles: readonly Role[];
   readonly sessionId: string;
   readonly tokenId: string;
   readonly fresh: boolean;
+}
+
+/**
+ * Who is calling, as proven by an API token: its owner, with `roles` already cut down to what the
+ * token's scopes allow ({@link effectiveRoles}). Session-only fields refuse it (FORBIDDEN, SCOPE).
+ */
+export interface ApiTokenPrincipal {
+  readonly kind: "api_token";
+  readonly userId: string;
+  readonly roles: readonly Role[];
+  readonly apiTokenId: string;
+  readonly scopes: readonly Scope[];
+}
+
+/** Who is calling: a session's access token or an API token. */
+export type Principal = SessionPrincipal | ApiTokenPrincipal;
+
+/**
+ * The id the revocation list knows this credential by: the session of an access token, or the API
+ * token itself. Ending it refuses the credential on every instance.
+ */
+export function credentialId(principal: Principal): string {
+  return principal.kind === "session" ? principal.sessionId : principal.apiTokenId;
+}
+
+/** The principal with its owner's roles as they are now (after a role change), scopes still applied. */
+export function withOwnerRoles(principal: Principal, ownerRoles: readonly Role[]): Principal {
+  if (principal.kind === "session") return { ...principal, roles: ownerRoles };
+  return { ...principal, roles: effectiveRoles(ownerRoles, principal.scopes) };
+}
+
+/**
+ * The caller of a session-only field (`@Requires({ session: true })`) as the session principal it
+ * must be. The auth checker has refused API tokens already; this narrows the type, and refuses the
+ * same way should a resolver ever run unguarded.
+ */
+export function sessionPrincipalOf(ctx: { principal: Principal | null }): SessionPrincipal {
+  const principal = ctx.principal;
+  if (principal?.kind !== "session")
+    throw new ForbiddenError(ErrorReason.SCOPE, "API tokens cannot be used here: sign in for a session token.");
+  return principal;
+}
+
+/** The session of a session principal; undefined for an API token (for audit records). */
+export function sessionIdOf(principal: Principal): string | undefined {
+  return principal.kind === "session" ? principal.sessionId : undefined;
 }
 
 /**

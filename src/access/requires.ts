@@ -1,55 +1,73 @@
+import "reflect-metadata";
+
 import { type GraphQLSchema, isObjectType } from "graphql";
 import { Authorized, Extensions, type MiddlewareFn, UseMiddleware } from "type-graphql";
 
 import type { Context } from "./principal.js";
 import { FreshTokenRequiredError } from "../errors.js";
 import type { Role } from "./roles.js";
-
-const EXTENSION = "requires";
+import type { Scope } from "./scopes.js";
 
 /**
- * Guards a query, mutation or field: `@Requires()` means signed in, `@Requires(Role.ADMIN)` means
- * that role. It applies type-graphql's `@Authorized` (which enforces it) and records the same roles
- * as a schema extension, from which {@link describeRequirements} writes the field's description:
- * what is enforced and what Apollo Sandbox shows cannot drift apart.
+ * What a guarded field needs, in one value: the enforcement (type-graphql's `@Authorized` and our
+ * auth checker) and the sentence in the field's description are both derived from it.
+ *
+ * - `{ scope }`: signed in, with a session token or with an API token that has the scope;
+ *   `role` adds a role the owner must have (with an API token, the scope ADMIN is what carries it).
+ * - `{ session: true }`: a session token only (login, register, refreshToken); API tokens get
+ *   FORBIDDEN with reason SCOPE. `fresh` adds that the token must come from login or register.
+ *
+ * Every guarded field must say which: there is no requirement without a scope or `session`, so a new
+ * field cannot silently be open to every API token.
  */
-export function Requires(...roles: Role[]): MethodDecorator & PropertyDecorator {
-  const authorized = Authorized(...roles) as MethodDecorator & PropertyDecorator;
-  const extension = Extensions({ [EXTENSION]: roles }) as MethodDecorator & PropertyDecorator;
-  return (target: object, key: string | symbol, descriptor?: PropertyDescriptor) => {
-    authorized(target, key, descriptor!);
-    extension(target, key, descriptor!);
-  };
-}
+export type Requirement =
+  | { readonly scope: Scope; readonly role?: Role; readonly session?: never; readonly fresh?: never }
+  | { readonly session: true; readonly fresh?: boolean; readonly scope?: never; readonly role?: never };
 
-const FRESH_EXTENSION = "requiresFresh";
+/** The schema extension the requirement is recorded under, for the description and for tests. */
+export const REQUIREMENT_EXTENSION = "requires";
 
-// Runs after type-graphql's auth middleware, so a principal is always present here.
+// Runs after type-graphql's auth middleware, so a principal is always present here, and it is a
+// session's (the auth checker refuses API tokens on session-only fields first).
 const requireFreshToken: MiddlewareFn<Context> = ({ context }, next) => {
-  if (!context.principal?.fresh) throw new FreshTokenRequiredError();
+  const principal = context.principal;
+  if (principal?.kind !== "session" || !principal.fresh) throw new FreshTokenRequiredError();
   return next();
 };
 
 /**
- * Guards a sensitive mutation: signed in, with a fresh token (one minted by `login` or `register`,
- * not by `refreshToken`), otherwise FRESH_TOKEN_REQUIRED. Like {@link Requires}, the same decorator
- * both enforces the rule and writes it into the schema description.
+ * Guards a query, mutation, subscription or field with a {@link Requirement}: it applies
+ * type-graphql's `@Authorized` with the requirement (the auth checker enforces it), a middleware for
+ * `fresh`, and records the requirement as a schema extension, from which
+ * {@link describeRequirements} writes the field's description. What is enforced and what Apollo
+ * Sandbox shows cannot drift apart.
  */
-export function RequiresFresh(): MethodDecorator {
-  const authorized = Authorized() as MethodDecorator;
-  const guard = UseMiddleware(requireFreshToken) as MethodDecorator;
-  const extension = Extensions({ [EXTENSION]: [], [FRESH_EXTENSION]: true }) as MethodDecorator;
-  return (target, key, descriptor) => {
-    authorized(target, key, descriptor);
-    guard(target, key, descriptor);
-    extension(target, key, descriptor);
+export function Requires(requirement: Requirement): MethodDecorator & PropertyDecorator {
+  const decorators = [
+    Authorized<Requirement>(requirement),
+    Extensions({ [REQUIREMENT_EXTENSION]: requirement }),
+    ...(requirement.fresh ? [UseMiddleware(requireFreshToken)] : []),
+  ] as Array<MethodDecorator & PropertyDecorator>;
+  return (target: object, key: string | symbol, descriptor?: PropertyDescriptor) => {
+    for (const decorator of decorators) decorator(target, key, descriptor!);
   };
 }
 
 /** The sentence a guarded field's description ends with. */
-export function requirementText(roles: readonly string[], fresh = false): string {
-  if (fresh) return "Requires: signed in with a fresh token (from login or register, not from refreshToken).";
-  return roles.length === 0 ? "Requires: signed in." : `Requires: ${roles.join(" or ")}.`;
+export function requirementText(requirement: Requirement): string {
+  if (requirement.session) {
+    return requirement.fresh
+      ? "Requires: signed in with a fresh session token (from login or register, not from refreshToken); API tokens are refused."
+      : "Requires: signed in with a session token; API tokens are refused.";
+  }
+  const who = requirement.role ? requirement.role : "signed in";
+  return `Requires: ${who}; scope ${requirement.scope}.`;
+}
+
+/** The requirement recorded on a field by {@link Requires}, or undefined for an unguarded one. */
+export function requirementOf(extensions: Readonly<Record<string, unknown>> | undefined): Requirement | undefined {
+  const value = extensions?.[REQUIREMENT_EXTENSION];
+  return value && typeof value === "object" ? (value as Requirement) : undefined;
 }
 
 /**
@@ -60,10 +78,10 @@ export function describeRequirements(schema: GraphQLSchema): GraphQLSchema {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith("__")) continue;
     for (const field of Object.values(type.getFields())) {
-      const roles = field.extensions?.[EXTENSION];
-      if (!Array.isArray(roles)) continue;
-      const requirement = requirementText(roles as string[], field.extensions?.[FRESH_EXTENSION] === true);
-      field.description = field.description ? `${field.description}\n\n${requirement}` : requirement;
+      const requirement = requirementOf(field.extensions);
+      if (!requirement) continue;
+      const text = requirementText(requirement);
+      field.description = field.description ? `${field.description}\n\n${text}` : text;
     }
   }
   return schema;

@@ -2,7 +2,8 @@ import type { Role } from "./roles.js";
 
 /**
  * What every instance must know, in memory, to refuse tokens without a database round trip:
- * the sessions that ended, and the current roles of users whose roles changed. An entry only
+ * the sessions that ended and the API tokens revoked (both are random UUIDs, kept in one map of
+ * ended credentials), and the current roles of users whose roles changed. An entry only
  * matters while a token minted before the change could still be unexpired, so it is dropped
  * `retentionMs` (the access-token lifetime plus clock leeway) after the change.
  */

@@ -19,6 +19,8 @@ export interface Revocations {
   sessionsEnded(sessionIds: readonly string[], at: number): Promise<void>;
   /** This user's roles are `roles` since `at`: tokens minted before carry stale roles. */
   rolesChanged(userId: string, roles: readonly Role[], at: number): Promise<void>;
+  /** These API tokens were revoked at `at`: they are refused from now on. */
+  apiTokensRevoked(apiTokenIds: readonly string[], at: number): Promise<void>;
 }
 
 export interface RevocationSyncOptions {
@@ -42,8 +44,8 @@ export interface RevocationSyncOptions {
 const OVERLAP_MS = 30_000;
 
 /**
- * Keeps one instance's {@link RevocationList} in step with the database, so that a session ended
- * (or a role changed) on any instance is refused on every instance within a second.
+ * Keeps one instance's {@link RevocationList} in step with the database, so that a session ended,
+ * an API token revoked or a role changed on any instance is honoured on every instance within a second.
  *
  * - PostgreSQL: a dedicated connection LISTENs on a channel; whoever ends a session NOTIFYs it
  *   after the write commits, and every listener reads what changed since its last read.
@@ -103,6 +105,13 @@ export class RevocationSync implements Revocations {
     await this.announce();
   }
 
+  async apiTokensRevoked(apiTokenIds: readonly string[], at: number): Promise<void> {
+    if (apiTokenIds.length === 0) return;
+    // API token ids and session ids are both random UUIDs: one list of ended credentials holds both.
+    for (const id of apiTokenIds) this.options.list.addEndedSession(id, at);
+    await this.announce();
+  }
+
   async rolesChanged(userId: string, roles: readonly Role[], at: number): Promise<void> {
     this.options.list.addRoleChange(userId, roles, at);
     await this.announce();
@@ -143,9 +152,10 @@ export class RevocationSync implements Revocations {
   private async readChanges(): Promise<void> {
     const startedAt = this.options.now();
     const since = new Date(Math.max(this.watermark - OVERLAP_MS, startedAt - this.options.retentionMs));
-    const [ended, changed] = await Promise.all([
+    const [ended, changed, revokedApiTokens] = await Promise.all([
       this.options.store.sessionsEndedSince(since),
       this.options.store.rolesChangedSince(since),
+      this.options.store.apiTokensRevokedSince(since),
     ]);
     // The first read loads the whole window, ended long ago: only later reads measure a lag. A
     // session this instance ended itself is already in the list, so only other instances' count.
@@ -156,6 +166,7 @@ export class RevocationSync implements Revocations {
       this.options.list.addEndedSession(session.id, session.revokedAt.getTime());
     }
     for (const user of changed) this.options.list.addRoleChange(user.id, user.roles, user.changedAt.getTime());
+    for (const token of revokedApiTokens) this.options.list.addEndedSession(token.id, token.revokedAt.getTime());
     this.watermark = startedAt;
   }
 }

@@ -4,8 +4,8 @@ import { type Database, toDate } from "../db/schema.js";
 import { type Role, parseRoles } from "./roles.js";
 
 /**
- * The two reads the revocation list is built from: sessions that ended and users whose roles
- * changed, since a moment. Owned here rather than by the session and user stores, so that access/
+ * The reads the revocation list is built from: sessions that ended, API tokens revoked and users
+ * whose roles changed, since a moment. Owned here rather than by the session and user stores, so that access/
  * depends on the tables and not on the features that write them.
  */
 export class RevocationStore {
@@ -14,6 +14,15 @@ export class RevocationStore {
   async sessionsEndedSince(since: Date): Promise<Array<{ id: string; revokedAt: Date }>> {
     const rows = await this.db
       .selectFrom("sessions")
+      .select(["id", "revoked_at"])
+      .where("revoked_at", ">", since.toISOString())
+      .execute();
+    return rows.map((row) => ({ id: row.id, revokedAt: toDate(row.revoked_at!) }));
+  }
+
+  async apiTokensRevokedSince(since: Date): Promise<Array<{ id: string; revokedAt: Date }>> {
+    const rows = await this.db
+      .selectFrom("api_tokens")
       .select(["id", "revoked_at"])
       .where("revoked_at", ">", since.toISOString())
       .execute();

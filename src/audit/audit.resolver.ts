@@ -3,6 +3,7 @@ import "reflect-metadata";
 import { Args, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
+import { Scope } from "../access/scopes.js";
 import { Role } from "../access/roles.js";
 import { AuditEventsArgs } from "./audit.input.js";
 import type { AuditService } from "./audit.service.js";
@@ -15,7 +16,7 @@ export class AuditResolver {
   @Query(() => [AuditEvent], {
     description: "Security events, newest first, optionally of one type or concerning one user.",
   })
-  @Requires(Role.ADMIN)
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
   auditEvents(@Args() args: AuditEventsArgs): Promise<AuditEvent[]> {
     return this.audit.list(args);
   }

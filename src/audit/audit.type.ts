@@ -22,6 +22,10 @@ export const AuditEventType = {
   PASSWORD_CHANGED: "PASSWORD_CHANGED",
   ROLES_CHANGED: "ROLES_CHANGED",
   TOKEN_REJECTED: "TOKEN_REJECTED",
+  /** A user created an API token (`detail`: its id, scopes and lifetime; never the token). */
+  API_TOKEN_CREATED: "API_TOKEN_CREATED",
+  /** A user revoked one of their API tokens (revokeApiToken). */
+  API_TOKEN_REVOKED: "API_TOKEN_REVOKED",
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 

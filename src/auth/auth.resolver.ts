@@ -2,13 +2,13 @@ import "reflect-metadata";
 
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
-import { type Context, type RefreshCookie, clientOf } from "../access/principal.js";
+import { type Context, type RefreshCookie, clientOf, sessionPrincipalOf } from "../access/principal.js";
 import { BadUserInputError } from "../errors.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
 import { AuthPayload } from "../sessions/auth-payload.type.js";
-import { RequiresFresh } from "../access/requires.js";
+import { Requires } from "../access/requires.js";
 
 @Resolver()
 export class AuthResolver {
@@ -54,9 +54,9 @@ export class AuthResolver {
   @Mutation(() => Boolean, {
     description: "Change the password. Ends every other session of the user; this one stays signed in.",
   })
-  @RequiresFresh()
+  @Requires({ session: true, fresh: true })
   changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
-    return this.auth.changePassword(ctx.principal!, input, clientOf(ctx));
+    return this.auth.changePassword(sessionPrincipalOf(ctx), input, clientOf(ctx));
   }
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { ClientInfo, Principal, RefreshCookie } from "../access/principal.js";
+import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import {
   ErrorReason,
   BadUserInputError,
@@ -146,7 +146,7 @@ export class AuthService {
    * of the user (this one stays). The caller's token must be fresh; the resolver's guard checks it.
    */
   async changePassword(
-    principal: Principal,
+    principal: SessionPrincipal,
     input: { currentPassword: string; newPassword: string },
     client: ClientInfo,
   ): Promise<true> {

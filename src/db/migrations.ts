@@ -95,6 +95,30 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
         await db.schema.alterTable("sessions").addColumn("chain_key", "text").execute();
       },
     },
+    "0006_api_tokens": {
+      async up(db: Kysely<any>) {
+        // Scoped API tokens (src/api-tokens/): only the SHA-256 of each token's secret is stored.
+        await db.schema
+          .createTable("api_tokens")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("user_id", "text", (c) => c.notNull().references("users.id").onDelete("cascade"))
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("scopes", "text", (c) => c.notNull())
+          .addColumn("secret_hash", "text", (c) => c.notNull())
+          .addColumn("created_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("expires_at", sql.raw(ts), (c) => c.notNull())
+          .addColumn("last_used_at", sql.raw(ts))
+          .addColumn("revoked_at", sql.raw(ts))
+          .addColumn("revoked_reason", "text")
+          .execute();
+        await db.schema
+          .createIndex("api_tokens_user_idx")
+          .on("api_tokens")
+          .columns(["user_id", "created_at"])
+          .execute();
+        await db.schema.createIndex("api_tokens_revoked_at_idx").on("api_tokens").column("revoked_at").execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

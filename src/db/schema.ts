@@ -70,12 +70,29 @@ export interface AuditEventsTable {
   at: Timestamp;
 }
 
+/** One scoped API token (see `src/api-tokens/`). Only the SHA-256 of its secret is stored. */
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** JSON array of scope names, e.g. `["POSTS_WRITE","PROFILE_READ"]`. */
+  scopes: string;
+  secret_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  /** Written coarsely (at most every few minutes per instance), never once per request. */
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  revoked_reason: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   posts: PostsTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   audit_events: AuditEventsTable;
+  api_tokens: ApiTokensTable;
 }
 
 /** Both drivers' timestamp values as a Date. */

@@ -19,8 +19,9 @@ import type { Logger } from "pino";
 import type WebSocket from "ws";
 import { WebSocketServer } from "ws";
 
-import { type RejectionReason, verifyBearer } from "../access/bearer.js";
-import type { ClientInfo, Context, Principal } from "../access/principal.js";
+import type { ApiTokenVerifier } from "../access/api-tokens.js";
+import { type RejectionReason, type TokenHolder, verifyBearer } from "../access/bearer.js";
+import { type ClientInfo, type Context, type Principal, credentialId, withOwnerRoles } from "../access/principal.js";
 import type { RevocationList } from "../access/revocation-list.js";
 import type { TokenService } from "../access/tokens.js";
 import type { Config } from "../config.js";
@@ -65,9 +66,10 @@ export interface SubscriptionServerDeps {
   config: Config;
   logger: Logger;
   tokens: TokenService;
+  apiTokens: ApiTokenVerifier;
   revocations: RevocationList;
   /** Told of every refused token, like the HTTP path's; must not wait for anything. */
-  onRejected: (client: ClientInfo, reason: RejectionReason, holder?: { userId: string; sessionId: string }) => void;
+  onRejected: (client: ClientInfo, reason: RejectionReason, holder?: TokenHolder) => void;
   now?: () => number;
   /** Open connections (a gauge) and subscriptions started or refused. Default: recorded nowhere. */
   metrics?: MetricsRecorder;
@@ -121,14 +123,14 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
   const format = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
 
   const connections = new WeakMap<WebSocket, Connection>();
-  // The session -> sockets index that ended sessions are looked up in.
+  // The credential (session or API token) -> sockets index that ended credentials are looked up in.
   const bySession = new Map<string, Set<Connection>>();
   let open = 0;
 
   const forget = (connection: Connection) => {
     clearTimeout(connection.expiryTimer);
-    const sessionId = connection.principal?.sessionId;
-    if (sessionId === undefined) return;
+    if (!connection.principal) return;
+    const sessionId = credentialId(connection.principal);
     const sockets = bySession.get(sessionId);
     sockets?.delete(connection);
     if (sockets?.size === 0) bySession.delete(sessionId);
@@ -163,14 +165,14 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
     {
       schema,
       connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
-      onConnect(ctx) {
+      async onConnect(ctx) {
         const { socket, request } = ctx.extra;
         const client = clientOf(request);
         const params = ctx.connectionParams ?? {};
         const header = params.authorization ?? params.Authorization;
         const verdict =
           header === undefined || typeof header === "string"
-            ? verifyBearer(header, deps)
+            ? await verifyBearer(header, deps)
             : ({ ok: false, reason: "MALFORMED" } as const);
         if (!verdict.ok) {
           deps.onRejected(client, verdict.reason, verdict.holder);
@@ -185,9 +187,10 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
         };
         connections.set(socket, connection);
         if (connection.principal) {
-          const sockets = bySession.get(connection.principal.sessionId) ?? new Set();
+          const id = credentialId(connection.principal);
+          const sockets = bySession.get(id) ?? new Set();
           sockets.add(connection);
-          bySession.set(connection.principal.sessionId, sockets);
+          bySession.set(id, sockets);
           armExpiry(connection);
         }
         return true;
@@ -333,10 +336,10 @@ export function liveContext(
   return {
     get principal(): Principal | null {
       if (principal === null) return null;
-      if (revocations.isSessionEnded(principal.sessionId)) return null;
+      if (revocations.isSessionEnded(credentialId(principal))) return null;
       if (expiresAt !== undefined && expiresAt <= now()) return null;
       const roles = revocations.currentRoles(principal.userId);
-      return roles === undefined ? principal : { ...principal, roles };
+      return roles === undefined ? principal : withOwnerRoles(principal, roles);
     },
     requestId: connection.requestId,
     ip: connection.ip ?? "",

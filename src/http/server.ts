@@ -13,7 +13,8 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 
-import { type RejectionReason, createContextFunction } from "../access/bearer.js";
+import type { ApiTokenVerifier } from "../access/api-tokens.js";
+import { type RejectionReason, type TokenHolder, createContextFunction } from "../access/bearer.js";
 import type { KeyRing } from "../access/keys.js";
 import type { ClientInfo, Context } from "../access/principal.js";
 import type { RevocationList } from "../access/revocation-list.js";
@@ -42,6 +43,7 @@ export interface HttpServerDeps {
   schema: GraphQLSchema;
   now?: () => number;
   tokens: TokenService;
+  apiTokenVerifier: ApiTokenVerifier;
   revocations: RevocationList;
   audit: AuditService;
   keys: KeyRing;
@@ -104,19 +106,16 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
   // A refused token, over HTTP or at a WebSocket's connection_init: the reason class only, never the
   // token, not even a part of it. Coalesced per IP, reason and user, and not awaited: a flood costs
   // one row a minute, and the refusal never waits for the database.
-  const recordRejection = (
-    client: ClientInfo,
-    reason: RejectionReason,
-    holder?: { userId: string; sessionId: string },
-  ): void => {
+  const recordRejection = (client: ClientInfo, reason: RejectionReason, holder?: TokenHolder): void => {
     deps.metrics.tokenRejected(reason);
     audit.recordCoalesced(
       { type: AuditEventType.TOKEN_REJECTED, userId: holder?.userId, sessionId: holder?.sessionId, client },
-      { reason },
+      holder?.apiTokenId ? { reason, apiToken: holder.apiTokenId } : { reason },
     );
   };
   const bearer = createContextFunction({
     tokens: deps.tokens,
+    apiTokens: deps.apiTokenVerifier,
     revocations: deps.revocations,
     maxTokens: config.queryLimits.maxTokens,
     onRejected: (request, reason, holder) => {
@@ -136,6 +135,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     config,
     logger: deps.logger,
     tokens: deps.tokens,
+    apiTokens: deps.apiTokenVerifier,
     revocations: deps.revocations,
     now: deps.now,
     metrics: deps.metrics,

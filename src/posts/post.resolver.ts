@@ -16,6 +16,7 @@ import {
 } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
+import { Scope } from "../access/scopes.js";
 import type { Context } from "../access/principal.js";
 import { NotFoundError } from "../errors.js";
 import type { UserService } from "../users/user.service.js";
@@ -46,13 +47,13 @@ export class PostResolver {
     description:
       "Write a post as the signed-in user. After CREATE_POST_MAX_PER_USER posts within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds).",
   })
-  @Requires()
+  @Requires({ scope: Scope.POSTS_WRITE })
   createPost(@Arg("input") input: CreatePostInput, @Ctx() ctx: Context): Promise<Post> {
     return this.postService.create(ctx.principal!, input);
   }
 
   @Mutation(() => Post, { description: "Change a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
-  @Requires()
+  @Requires({ scope: Scope.POSTS_WRITE })
   updatePost(
     @Arg("id", () => ID) id: string,
     @Arg("input") input: UpdatePostInput,
@@ -62,7 +63,7 @@ export class PostResolver {
   }
 
   @Mutation(() => Boolean, { description: "Delete a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
-  @Requires()
+  @Requires({ scope: Scope.POSTS_WRITE })
   deletePost(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
     return this.postService.delete(ctx.principal!, id);
   }
@@ -74,7 +75,7 @@ export class PostResolver {
     filter: ({ context }: SubscriptionHandlerData<Post, object, Context>) => context.principal !== null,
     description: "Every post created from now on, on any instance, as it is created.",
   })
-  @Requires()
+  @Requires({ scope: Scope.PROFILE_READ })
   postCreated(@Root() post: Post): Post {
     return post;
   }

@@ -3,8 +3,9 @@ import "reflect-metadata";
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
+import { Scope } from "../access/scopes.js";
 import { Role } from "../access/roles.js";
-import { type Context, clientOf } from "../access/principal.js";
+import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
 
@@ -13,9 +14,9 @@ export class SessionResolver {
   constructor(private readonly sessionService: SessionService) {}
 
   @Query(() => [Session], { description: "The caller's active sessions, newest first." })
-  @Requires()
+  @Requires({ session: true })
   sessions(@Ctx() ctx: Context): Promise<Session[]> {
-    return this.sessionService.list(ctx.principal!);
+    return this.sessionService.list(sessionPrincipalOf(ctx));
   }
 
   @Mutation(() => Boolean, {
@@ -23,12 +24,16 @@ export class SessionResolver {
       "End sessions: their refresh tokens stop working at once and their access tokens get HTTP 401 on every " +
       "instance. Unless the scope is OTHERS, also clears the refresh-token cookie of cookie mode.",
   })
-  @Requires()
+  @Requires({ session: true })
   async logout(
     @Arg("scope", () => LogoutScope, { nullable: true, defaultValue: LogoutScope.CURRENT }) scope: LogoutScope | null,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    const ended = await this.sessionService.logout(ctx.principal!, scope ?? LogoutScope.CURRENT, clientOf(ctx));
+    const ended = await this.sessionService.logout(
+      sessionPrincipalOf(ctx),
+      scope ?? LogoutScope.CURRENT,
+      clientOf(ctx),
+    );
     if (scope !== LogoutScope.OTHERS) ctx.refreshCookie?.clear();
     return ended;
   }
@@ -36,9 +41,9 @@ export class SessionResolver {
   @Mutation(() => Boolean, {
     description: "End one of your own sessions (FORBIDDEN for someone else's). False when it had already ended.",
   })
-  @Requires()
+  @Requires({ session: true })
   revokeSession(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.sessionService.revoke(ctx.principal!, id, clientOf(ctx));
+    return this.sessionService.revoke(sessionPrincipalOf(ctx), id, clientOf(ctx));
   }
 
   @Mutation(() => Int, {
@@ -46,7 +51,7 @@ export class SessionResolver {
       "End every session of a user: their refresh tokens stop working and their access tokens get HTTP 401 on every " +
       "instance. Returns how many sessions ended. NOT_FOUND for an unknown user. Audited as SESSIONS_REVOKED_BY_ADMIN.",
   })
-  @Requires(Role.ADMIN)
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
   revokeUserSessions(@Arg("userId", () => ID) userId: string, @Ctx() ctx: Context): Promise<number> {
     return this.sessionService.revokeAllOfUser(userId, ctx.principal!, clientOf(ctx));
   }

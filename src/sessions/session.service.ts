@@ -7,7 +7,14 @@ import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { AuthPayload } from "./auth-payload.type.js";
 import type { TokenService } from "../access/tokens.js";
-import type { ClientInfo, Principal, RefreshCookie } from "../access/principal.js";
+import type { ApiTokenService } from "../api-tokens/api-token.service.js";
+import {
+  type ClientInfo,
+  type Principal,
+  type RefreshCookie,
+  type SessionPrincipal,
+  sessionIdOf,
+} from "../access/principal.js";
 import type { Database } from "../db/schema.js";
 import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
@@ -33,6 +40,8 @@ export interface SessionServiceDeps {
   tokens: TokenService;
   /** Ends sessions on this instance at once and on every other within a second. */
   revocations: Revocations;
+  /** revokeUserSessions ends the user's API tokens too. */
+  apiTokens: ApiTokenService;
   /** Absolute lifetime of a session's refresh chain (JWT_REFRESH_TOKEN_EXPIRES). */
   sessionTtlSeconds: number;
   /**
@@ -196,7 +205,7 @@ export class SessionService {
   }
 
   /** The caller's live sessions, newest first, with the current one marked. */
-  async list(principal: Principal): Promise<Session[]> {
+  async list(principal: SessionPrincipal): Promise<Session[]> {
     const sessions = await this.sessions.listActive(principal.userId, new Date(this.deps.now()));
     return sessions.map((s) => ({
       id: s.id,
@@ -213,7 +222,7 @@ export class SessionService {
    * Ends one of the caller's own sessions. NOT_FOUND when there is no such session, FORBIDDEN when
    * it belongs to someone else (and nothing changes). False when it had already ended.
    */
-  async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<boolean> {
+  async revoke(principal: SessionPrincipal, sessionId: string, client: ClientInfo): Promise<boolean> {
     const session = await this.sessions.findById(sessionId);
     if (!session) throw new NotFoundError("Session", sessionId);
     if (session.userId !== principal.userId)
@@ -232,27 +241,33 @@ export class SessionService {
   }
 
   /**
-   * Ends every session of another user, for an ADMIN (`by` is the ADMIN's principal) or the CLI:
-   * their refresh tokens stop at once and their access tokens get 401 on every instance. Returns
-   * how many sessions ended (0 when none was live). NOT_FOUND for an unknown user.
+   * Ends every session and API token of another user, for an ADMIN (`by` is the ADMIN's principal)
+   * or the CLI: their refresh tokens stop at once, and their access and API tokens get 401 on every
+   * instance. Returns how many sessions and API tokens ended (0 when none was live). NOT_FOUND for
+   * an unknown user.
    */
   async revokeAllOfUser(userId: string, by: Principal | "CLI", client: ClientInfo = {}): Promise<number> {
     const user = await this.deps.users.findById(userId);
     if (!user) throw new NotFoundError("User", userId);
     const ended = await this.endAllOf(userId, "revoked_by_admin");
+    const apiTokens = await this.deps.apiTokens.revokeAllOf(userId, "revoked_by_admin");
     await this.deps.audit.record({
       type: AuditEventType.SESSIONS_REVOKED_BY_ADMIN,
       userId,
       username: user.username,
-      sessionId: by === "CLI" ? undefined : by.sessionId,
-      detail: auditDetail({ ended: ended.length, by: by === "CLI" ? "CLI" : by.userId }),
+      sessionId: by === "CLI" ? undefined : sessionIdOf(by),
+      detail: auditDetail({
+        ended: ended.length,
+        apiTokens: apiTokens.length,
+        by: by === "CLI" ? "CLI" : by.userId,
+      }),
       client,
     });
-    return ended.length;
+    return ended.length + apiTokens.length;
   }
 
   /** Ends the current session, all the others, or all of the caller's sessions. */
-  async logout(principal: Principal, scope: LogoutScope, client: ClientInfo): Promise<boolean> {
+  async logout(principal: SessionPrincipal, scope: LogoutScope, client: ClientInfo): Promise<boolean> {
     const ended =
       scope === LogoutScope.CURRENT
         ? await this.end([principal.sessionId], "logout")

@@ -4,6 +4,7 @@ import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
+import { Scope } from "../access/scopes.js";
 import { type Context, clientOf } from "../access/principal.js";
 import { selectsOnly } from "../graphql/selection.js";
 import { Role } from "../access/roles.js";
@@ -19,7 +20,7 @@ export class UserResolver {
   constructor(private readonly userService: UserService) {}
 
   @Query(() => User, { description: "The signed-in user." })
-  @Requires()
+  @Requires({ scope: Scope.PROFILE_READ })
   me(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo): User | Promise<User> {
     // The verified, unrevoked token already says who this is: `{ me { id } }` (and `posts`, which
     // needs only the id) is answered without reading the account.
@@ -28,7 +29,7 @@ export class UserResolver {
   }
 
   @Query(() => [User], { description: "The users, oldest first, a page at a time." })
-  @Requires(Role.ADMIN)
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
   users(@Args() page: UsersArgs): Promise<User[]> {
     return this.userService.list(page);
   }
@@ -36,7 +37,7 @@ export class UserResolver {
   @Mutation(() => User, {
     description: "Replace a user's roles. Takes effect at once, also for tokens minted before the change.",
   })
-  @Requires(Role.ADMIN)
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
   setUserRoles(
     @Arg("userId", () => ID) userId: string,
     @Arg("roles", () => [Role]) roles: Role[],

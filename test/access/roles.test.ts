@@ -16,6 +16,7 @@ import {
   isScalarType,
 } from "graphql";
 
+import { requirementOf } from "../../src/access/requires.js";
 import { buildAppSchema } from "../../src/schema.js";
 import { type GraphQLResponse, codes } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
@@ -81,8 +82,8 @@ function guardedFields(
   operation: GuardedField["operation"],
 ): GuardedField[] {
   return Object.values(type?.getFields() ?? {}).flatMap((field) => {
-    const roles = field.extensions?.requires;
-    return Array.isArray(roles) ? [{ operation, field, roles: roles as string[] }] : [];
+    const requirement = requirementOf(field.extensions);
+    return requirement ? [{ operation, field, roles: requirement.role ? [requirement.role] : [] }] : [];
   });
 }
 
@@ -90,6 +91,7 @@ const GUARDED = [
   ...guardedFields(schema.getQueryType(), "query"),
   ...guardedFields(schema.getMutationType(), "mutation"),
 ];
+assert.ok(GUARDED.length >= 15, `only ${GUARDED.length} guarded root fields found`);
 const ADMIN_ONLY = GUARDED.filter((g) => g.roles.length > 0 && !g.roles.includes("USER"));
 
 /** A well-formed value of an input type, good enough to get past GraphQL validation. */

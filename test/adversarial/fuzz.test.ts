@@ -911,6 +911,7 @@ for (const kind of DATABASES) {
     /** Puts every role back as setup made it (through the service, as an admin tool would). */
     async function restoreRoles(): Promise<void> {
       const actor: AppPrincipal = {
+        kind: "session",
         userId: "fuzz-harness",
         roles: [Role.ADMIN],
         sessionId: "fuzz-harness",

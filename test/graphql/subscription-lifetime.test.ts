@@ -156,7 +156,14 @@ if (DATABASES.includes("postgres")) {
 }
 
 describe("a subscription's context", () => {
-  const principal = { userId: "u1", roles: [Role.ADMIN, Role.USER], sessionId: "s1", tokenId: "t1", fresh: true };
+  const principal = {
+    kind: "session" as const,
+    userId: "u1",
+    roles: [Role.ADMIN, Role.USER],
+    sessionId: "s1",
+    tokenId: "t1",
+    fresh: true,
+  };
   const client = { requestId: "r1", ip: "127.0.0.1", userAgent: "test" };
 
   it("applies a role change to the next read of its principal (a demoted ADMIN is a USER from then on)", () => {
@@ -167,7 +174,7 @@ describe("a subscription's context", () => {
     now += 10;
     list.addRoleChange("u1", [Role.USER], now);
     assert.deepEqual(ctx.principal?.roles, [Role.USER]);
-    assert.equal(ctx.principal?.sessionId, "s1");
+    assert.equal(ctx.principal?.kind === "session" && ctx.principal.sessionId, "s1");
   });
 
   it("has no principal once its session has ended or its token has expired", () => {

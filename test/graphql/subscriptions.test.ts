@@ -235,7 +235,7 @@ for (const kind of DATABASES) {
 
     it("describes the guards in the schema: postCreated requires signing in, postUpdated is public", () => {
       const fields = t.app.schema.getSubscriptionType()!.getFields();
-      assert.match(fields.postCreated!.description!, /Requires: signed in\.$/);
+      assert.match(fields.postCreated!.description!, /Requires: signed in; scope PROFILE_READ\.$/);
       assert.doesNotMatch(fields.postUpdated!.description!, /Requires:/);
       assert.match(fields.postUpdated!.description!, /Public\./);
     });

@@ -135,7 +135,7 @@ for (const kind of DATABASES) {
       const res = await t.gql(`{ __type(name: "Mutation") { fields { name description } } }`);
       assert.equal(res.status, 200);
       const field = res.body.data.__type.fields.find((f: { name: string }) => f.name === "changePassword");
-      assert.match(field.description, /Requires: signed in with a fresh token/);
+      assert.match(field.description, /Requires: signed in with a fresh session token/);
       assert.match(field.description, /not from refreshToken/);
     });
   });
@@ -148,7 +148,7 @@ describe("the built schema", () => {
     assert.ok(field, "the schema has a changePassword mutation");
     assert.match(
       field.description ?? "",
-      /Requires: signed in with a fresh token \(from login or register, not from refreshToken\)\./,
+      /Requires: signed in with a fresh session token \(from login or register, not from refreshToken\); API tokens are refused\./,
     );
   });
 });

@@ -61,9 +61,9 @@ for (const kind of DATABASES) {
       assert.deepEqual(
         events.body.data.auditEvents.map((e: { username: string; detail: string }) => [e.username, e.detail]),
         [
-          ["compromised", `ended=0 by=${admin.userId}`],
-          ["compromised", `ended=1 by=${admin.userId}`],
-          ["compromised", `ended=2 by=${admin.userId}`],
+          ["compromised", `ended=0 apiTokens=0 by=${admin.userId}`],
+          ["compromised", `ended=1 apiTokens=0 by=${admin.userId}`],
+          ["compromised", `ended=2 apiTokens=0 by=${admin.userId}`],
         ],
       );
     });

@@ -1,0 +1,217 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+
+import { type Database, toDate } from "../db/schema.js";
+import { OutageLog, isDatabaseUnavailable } from "../db/unavailable.js";
+import { ServiceUnavailableError } from "../errors.js";
+import type { ApiTokenPrincipal } from "./principal.js";
+import type { RevocationList } from "./revocation-list.js";
+import { type Role, parseRoles } from "./roles.js";
+import { type Scope, effectiveRoles, parseScopes } from "./scopes.js";
+
+/**
+ * API tokens are opaque: `gta_<token id>_<43 base64url characters>`, 256 random bits behind a
+ * greppable prefix (secret scanners can find a leaked one) and the token's id. The database keeps
+ * the id and the SHA-256 of the secret, never the token. A token is looked up by its id once per
+ * instance and then served from memory ({@link ApiTokenVerifier}); revocation reaches the cache
+ * through the revocation list, which every instance keeps current within a second.
+ *
+ * Nothing about the format overlaps with the other credentials: an access token is a JWT (three
+ * dot-separated parts, `typ: at+jwt`) and a refresh token is `rt_…`, so an API token can never be
+ * verified as either, nor either of them as an API token.
+ */
+export const API_TOKEN_PREFIX = "gta_";
+const SHAPE = /^gta_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** The longest lifetime an API token may be given (createApiToken's expiresIn). */
+export const API_TOKEN_MAX_LIFETIME_SECONDS = 365 * 24 * 3600;
+
+/** Whether an `Authorization` bearer value is shaped like an API token (checked before any lookup). */
+export function isApiTokenShape(token: string): boolean {
+  return token.startsWith(API_TOKEN_PREFIX) && SHAPE.test(token);
+}
+
+/** A new API token: its id, the token to hand out once, and the hash to store. */
+export function mintApiToken(): { id: string; token: string; secretHash: string } {
+  const id = randomUUID();
+  const secret = randomBytes(32).toString("base64url");
+  return { id, token: `${API_TOKEN_PREFIX}${id}_${secret}`, secretHash: hashSecret(secret) };
+}
+
+/** SHA-256 is enough for a secret of 256 random bits: there is nothing to brute-force, unlike a password. */
+function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+/** Why an API token was refused; the first part of the name says it was an API token. */
+export type ApiTokenFailure = "API_TOKEN_UNKNOWN" | "API_TOKEN_EXPIRED" | "API_TOKEN_REVOKED";
+
+export type ApiTokenVerdict =
+  | { readonly ok: true; readonly principal: ApiTokenPrincipal; readonly expiresAt: number }
+  | { readonly ok: false; readonly reason: ApiTokenFailure; readonly holder?: { userId: string; apiTokenId: string } };
+
+/** What one instance remembers of a token it looked up. */
+interface Entry {
+  readonly id: string;
+  readonly userId: string;
+  readonly ownerRoles: readonly Role[];
+  readonly scopes: readonly Scope[];
+  readonly expiresAt: number;
+  /** Null when the token is unknown or its secret did not match: refused without a database read. */
+  readonly refused: ApiTokenFailure | null;
+  /** When the entry was read; it is read again after {@link ApiTokenVerifierOptions.maxAgeMs}. */
+  readonly readAt: number;
+}
+
+export interface ApiTokenVerifierOptions {
+  db: Kysely<Database>;
+  revocations: RevocationList;
+  now: () => number;
+  logger: Logger;
+  /** How long a looked-up token is served from memory before it is read again. Default 60 s. */
+  maxAgeMs?: number;
+  /** How many tokens are remembered (known and refused alike). Default 10,000. */
+  maxEntries?: number;
+  /** lastUsedAt is written at most once per this period per token and instance. Default 5 minutes. */
+  lastUsedGranularityMs?: number;
+}
+
+/**
+ * Checks API tokens for the bearer check. Per request, for a token seen before: one Map lookup,
+ * the revocation list's lookup of the token id (revokeApiToken, setUserDisabled, deleteAccount and
+ * revokeUserSessions on any instance land there within a second), the expiry, and the owner's
+ * current roles cut down by the scopes. Only the first use on an instance, and one use a minute
+ * after that, reads the database; `lastUsedAt` is written in the background at most once per
+ * {@link ApiTokenVerifierOptions.lastUsedGranularityMs}.
+ */
+export class ApiTokenVerifier {
+  private readonly entries = new Map<string, Entry>();
+  private readonly reading = new Map<string, Promise<Entry>>();
+  private readonly lastUsedWritten = new Map<string, number>();
+  private readonly maxAgeMs: number;
+  private readonly maxEntries: number;
+  private readonly granularityMs: number;
+  private readonly writeOutage: OutageLog;
+
+  constructor(private readonly options: ApiTokenVerifierOptions) {
+    this.maxAgeMs = options.maxAgeMs ?? 60_000;
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.granularityMs = options.lastUsedGranularityMs ?? 5 * 60_000;
+    this.writeOutage = new OutageLog(options.logger, "recording API tokens' lastUsedAt");
+  }
+
+  /** Verifies a token of {@link isApiTokenShape}. Waits for the database only on a cache miss. */
+  async verify(token: string): Promise<ApiTokenVerdict> {
+    const now = this.options.now();
+    let entry = this.entries.get(token);
+    if (!entry || now - entry.readAt >= this.maxAgeMs) entry = await this.read(token);
+    if (entry.refused === "API_TOKEN_UNKNOWN") return { ok: false, reason: entry.refused };
+    const holder = { userId: entry.userId, apiTokenId: entry.id };
+    if (entry.refused || this.options.revocations.isSessionEnded(entry.id))
+      return { ok: false, reason: "API_TOKEN_REVOKED", holder };
+    if (entry.expiresAt <= now) return { ok: false, reason: "API_TOKEN_EXPIRED", holder };
+    this.recordUse(entry.id, now);
+    const ownerRoles = this.options.revocations.currentRoles(entry.userId) ?? entry.ownerRoles;
+    return {
+      ok: true,
+      principal: {
+        kind: "api_token",
+        userId: entry.userId,
+        apiTokenId: entry.id,
+        scopes: entry.scopes,
+        roles: effectiveRoles(ownerRoles, entry.scopes),
+      },
+      expiresAt: entry.expiresAt,
+    };
+  }
+
+  /** Forgets every remembered token; for tests. */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Reads one token, with concurrent reads of the same token sharing one query. */
+  private read(token: string): Promise<Entry> {
+    let pending = this.reading.get(token);
+    if (!pending) {
+      pending = this.load(token).finally(() => this.reading.delete(token));
+      this.reading.set(token, pending);
+    }
+    return pending;
+  }
+
+  private async load(token: string): Promise<Entry> {
+    const [, id, secret] = SHAPE.exec(token)!;
+    let row;
+    try {
+      row = await this.options.db
+        .selectFrom("api_tokens")
+        .innerJoin("users", "users.id", "api_tokens.user_id")
+        .select([
+          "api_tokens.id",
+          "api_tokens.user_id",
+          "api_tokens.secret_hash",
+          "api_tokens.scopes",
+          "api_tokens.expires_at",
+          "api_tokens.revoked_at",
+          "api_tokens.last_used_at",
+          "users.roles",
+        ])
+        .where("api_tokens.id", "=", id!)
+        .executeTakeFirst();
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new ServiceUnavailableError();
+      throw error;
+    }
+    const readAt = this.options.now();
+    const matches =
+      row !== undefined &&
+      timingSafeEqual(Buffer.from(row.secret_hash, "hex"), Buffer.from(hashSecret(secret!), "hex"));
+    const entry: Entry =
+      row && matches
+        ? {
+            id: row.id,
+            userId: row.user_id,
+            ownerRoles: parseRoles(JSON.parse(row.roles)) ?? [],
+            scopes: parseScopes(JSON.parse(row.scopes)) ?? [],
+            expiresAt: toDate(row.expires_at).getTime(),
+            refused: row.revoked_at === null ? null : "API_TOKEN_REVOKED",
+            readAt,
+          }
+        : { id: "", userId: "", ownerRoles: [], scopes: [], expiresAt: 0, refused: "API_TOKEN_UNKNOWN", readAt };
+    if (row && matches && row.last_used_at !== null && !this.lastUsedWritten.has(row.id)) {
+      this.lastUsedWritten.set(row.id, toDate(row.last_used_at).getTime());
+    }
+    this.remember(token, entry);
+    return entry;
+  }
+
+  private remember(token: string, entry: Entry): void {
+    this.entries.delete(token);
+    this.entries.set(token, entry);
+    // A Map iterates in insertion order: the first key is the one read longest ago.
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    while (this.lastUsedWritten.size > this.maxEntries)
+      this.lastUsedWritten.delete(this.lastUsedWritten.keys().next().value!);
+  }
+
+  /** Writes lastUsedAt in the background when the stored value is older than the granularity. */
+  private recordUse(id: string, now: number): void {
+    const written = this.lastUsedWritten.get(id);
+    if (written !== undefined && now - written < this.granularityMs) return;
+    this.lastUsedWritten.set(id, now);
+    void this.options.db
+      .updateTable("api_tokens")
+      .set({ last_used_at: new Date(now).toISOString() })
+      .where("id", "=", id)
+      .execute()
+      .then(() => this.writeOutage.recovered())
+      .catch((error: unknown) => {
+        // Try again with the next use rather than a period later.
+        this.lastUsedWritten.delete(id);
+        this.writeOutage.failed(error);
+      });
+  }
+}

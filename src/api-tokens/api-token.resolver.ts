@@ -1,0 +1,40 @@
+import "reflect-metadata";
+
+import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+
+import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
+import type { ApiTokenService } from "./api-token.service.js";
+import { ApiToken, CreateApiTokenInput, CreatedApiToken } from "./api-token.type.js";
+
+@Resolver(() => ApiToken)
+export class ApiTokenResolver {
+  constructor(private readonly service: ApiTokenService) {}
+
+  @Query(() => [ApiToken], { description: "The caller's live API tokens (neither revoked nor expired), newest first." })
+  @Requires({ session: true })
+  apiTokens(@Ctx() ctx: Context): Promise<ApiToken[]> {
+    return this.service.list(sessionPrincipalOf(ctx));
+  }
+
+  @Mutation(() => CreatedApiToken, {
+    description:
+      "Create a scoped API token for a script or service. The token is in the answer and nowhere else; it acts for you " +
+      "with at most its scopes (your roles intersected with them). BAD_USER_INPUT for a lifetime over 365 days. " +
+      "Audited as API_TOKEN_CREATED.",
+  })
+  @Requires({ session: true, fresh: true })
+  createApiToken(@Arg("input") input: CreateApiTokenInput, @Ctx() ctx: Context): Promise<CreatedApiToken> {
+    return this.service.create(sessionPrincipalOf(ctx), input, clientOf(ctx));
+  }
+
+  @Mutation(() => Boolean, {
+    description:
+      "Revoke one of your API tokens: it is refused on every instance within a second. False when it was already " +
+      "revoked; FORBIDDEN for someone else's. Audited as API_TOKEN_REVOKED.",
+  })
+  @Requires({ session: true })
+  revokeApiToken(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
+    return this.service.revoke(sessionPrincipalOf(ctx), id, clientOf(ctx));
+  }
+}

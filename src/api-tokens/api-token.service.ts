@@ -1,0 +1,132 @@
+import type { Logger } from "pino";
+
+import { API_TOKEN_MAX_LIFETIME_SECONDS, mintApiToken } from "../access/api-tokens.js";
+import type { ClientInfo, Principal } from "../access/principal.js";
+import { sessionIdOf } from "../access/principal.js";
+import type { Revocations } from "../access/revocation-sync.js";
+import { normalizeScopes } from "../access/scopes.js";
+import { type AuditService, auditDetail } from "../audit/audit.service.js";
+import { AuditEventType } from "../audit/audit.type.js";
+import { parseDuration } from "../config.js";
+import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError } from "../errors.js";
+import { type ApiTokenRevokeReason, ApiTokenStore } from "./api-token.store.js";
+import {
+  API_TOKENS_PER_USER_MAX,
+  type ApiToken,
+  type CreateApiTokenInput,
+  type CreatedApiToken,
+} from "./api-token.type.js";
+import type { DatabaseHandle } from "../db/database.js";
+
+export interface ApiTokenServiceDeps {
+  database: DatabaseHandle;
+  /** Revoked tokens are refused on this instance at once and on every other within a second. */
+  revocations: Revocations;
+  audit: AuditService;
+  now: () => number;
+  logger: Logger;
+}
+
+/**
+ * Creating, listing and revoking scoped API tokens. The token is returned once and only the SHA-256
+ * of its secret is stored; the bearer check (access/api-tokens.ts) verifies it. Every creation and
+ * revocation is audited (API_TOKEN_CREATED, API_TOKEN_REVOKED) and every revocation published to
+ * every instance through {@link Revocations}.
+ */
+export class ApiTokenService {
+  private readonly store: ApiTokenStore;
+
+  constructor(private readonly deps: ApiTokenServiceDeps) {
+    this.store = new ApiTokenStore(deps.database.db);
+  }
+
+  /** A new token for the caller, with at most `scopes` and a lifetime of at most 365 days. */
+  async create(principal: Principal, input: CreateApiTokenInput, client: ClientInfo): Promise<CreatedApiToken> {
+    const lifetime = parseDuration(input.expiresIn);
+    if (lifetime === undefined || lifetime > API_TOKEN_MAX_LIFETIME_SECONDS) {
+      throw new BadUserInputError([
+        {
+          field: "expiresIn",
+          rule: "maxLifetime",
+          message: "must be a positive duration of at most 365 days (for example 90d)",
+        },
+      ]);
+    }
+    const now = new Date(this.deps.now());
+    const minted = mintApiToken();
+    const result = await this.store.insert(
+      {
+        id: minted.id,
+        userId: principal.userId,
+        name: input.name,
+        scopes: normalizeScopes(input.scopes),
+        secretHash: minted.secretHash,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + lifetime * 1000),
+      },
+      API_TOKENS_PER_USER_MAX,
+      this.deps.database.dialect === "postgres",
+    );
+    if (result === "no-user") throw new NotFoundError("User", principal.userId);
+    if (result === "too-many") {
+      throw new BadUserInputError([
+        {
+          field: "input",
+          rule: "maxTokens",
+          message: `an account may hold at most ${API_TOKENS_PER_USER_MAX} live API tokens: revoke one first`,
+        },
+      ]);
+    }
+    this.deps.logger.info({ userId: principal.userId, apiTokenId: result.id }, "API token created");
+    await this.deps.audit.record({
+      type: AuditEventType.API_TOKEN_CREATED,
+      userId: principal.userId,
+      sessionId: sessionIdOf(principal),
+      detail: auditDetail({ apiToken: result.id, scopes: result.scopes.join(","), expires: input.expiresIn }),
+      client,
+    });
+    return { token: minted.token, apiToken: result };
+  }
+
+  /** The caller's live tokens, newest first; never a token's secret. */
+  list(principal: Principal): Promise<ApiToken[]> {
+    return this.store.listLive(principal.userId, new Date(this.deps.now()));
+  }
+
+  /**
+   * Revokes one of the caller's tokens: refused on every instance within a second. False when it
+   * was already revoked; NOT_FOUND when unknown; FORBIDDEN (OWNERSHIP) for someone else's.
+   */
+  async revoke(principal: Principal, id: string, client: ClientInfo): Promise<boolean> {
+    const token = await this.store.findById(id);
+    if (!token) throw new NotFoundError("ApiToken", id);
+    if (token.userId !== principal.userId)
+      throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own API tokens.");
+    const at = this.deps.now();
+    const revoked = await this.store.revoke(id, "revoked", new Date(at));
+    if (!revoked) return false;
+    await this.deps.revocations.apiTokensRevoked([id], at);
+    this.deps.logger.info({ userId: principal.userId, apiTokenId: id }, "API token revoked");
+    await this.deps.audit.record({
+      type: AuditEventType.API_TOKEN_REVOKED,
+      userId: principal.userId,
+      sessionId: sessionIdOf(principal),
+      detail: auditDetail({ apiToken: id, by: principal.userId }),
+      client,
+    });
+    return true;
+  }
+
+  /**
+   * Revokes every live token of a user (revokeUserSessions, setUserDisabled), published to every
+   * instance; returns their ids. Auditing is the caller's: its own event names why.
+   */
+  async revokeAllOf(userId: string, reason: ApiTokenRevokeReason): Promise<string[]> {
+    const at = this.deps.now();
+    const ids = await this.store.revokeAllOf(userId, reason, new Date(at));
+    if (ids.length === 0) return ids;
+    this.deps.logger.info({ userId, reason, apiTokenIds: ids }, "API tokens revoked");
+    await this.deps.revocations.apiTokensRevoked(ids, at);
+    return ids;
+  }
+}

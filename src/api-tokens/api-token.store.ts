@@ -1,0 +1,136 @@
+import type { Kysely } from "kysely";
+
+import type { Scope } from "../access/scopes.js";
+import { parseScopes } from "../access/scopes.js";
+import { type Database, toDate } from "../db/schema.js";
+import type { ApiToken } from "./api-token.type.js";
+
+/** What the service tells the store to keep of a new token: never the token, only its secret's hash. */
+export interface NewApiToken {
+  id: string;
+  userId: string;
+  name: string;
+  scopes: readonly Scope[];
+  secretHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** Why an API token was revoked, stored with it. */
+export type ApiTokenRevokeReason = "revoked" | "revoked_by_admin" | "account_disabled";
+
+interface Row {
+  id: string;
+  user_id: string;
+  name: string;
+  scopes: string;
+  created_at: Date | string;
+  expires_at: Date | string;
+  last_used_at: Date | string | null;
+}
+
+function toApiToken(row: Row): ApiToken & { userId: string } {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    name: row.name,
+    scopes: parseScopes(JSON.parse(row.scopes)) ?? [],
+    createdAt: toDate(row.created_at),
+    expiresAt: toDate(row.expires_at),
+    lastUsedAt: row.last_used_at === null ? null : toDate(row.last_used_at),
+  };
+}
+
+const COLUMNS = ["id", "user_id", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"] as const;
+
+/** The only code that writes the api_tokens table (the bearer check's read is in access/api-tokens.ts). */
+export class ApiTokenStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Stores a new token unless the user already holds `max` live ones ("too-many"). On PostgreSQL the
+   * user's row is locked first, so concurrent creations cannot both squeeze past the limit; SQLite
+   * runs one write transaction at a time anyway.
+   */
+  async insert(token: NewApiToken, max: number, lock: boolean): Promise<ApiToken | "too-many" | "no-user"> {
+    return this.db.transaction().execute(async (trx) => {
+      const user = await trx
+        .selectFrom("users")
+        .select("id")
+        .where("id", "=", token.userId)
+        .$if(lock, (q) => q.forUpdate())
+        .executeTakeFirst();
+      if (!user) return "no-user";
+      const live = await trx
+        .selectFrom("api_tokens")
+        .select((eb) => eb.fn.countAll<number | string>().as("n"))
+        .where("user_id", "=", token.userId)
+        .where("revoked_at", "is", null)
+        .where("expires_at", ">", token.createdAt.toISOString())
+        .executeTakeFirstOrThrow();
+      if (Number(live.n) >= max) return "too-many";
+      const row = await trx
+        .insertInto("api_tokens")
+        .values({
+          id: token.id,
+          user_id: token.userId,
+          name: token.name,
+          scopes: JSON.stringify(token.scopes),
+          secret_hash: token.secretHash,
+          created_at: token.createdAt.toISOString(),
+          expires_at: token.expiresAt.toISOString(),
+          last_used_at: null,
+          revoked_at: null,
+          revoked_reason: null,
+        })
+        .returning(COLUMNS)
+        .executeTakeFirstOrThrow();
+      return toApiToken(row);
+    });
+  }
+
+  /** A user's live tokens (neither revoked nor expired), newest first. */
+  async listLive(userId: string, now: Date): Promise<ApiToken[]> {
+    const rows = await this.db
+      .selectFrom("api_tokens")
+      .select(COLUMNS)
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", now.toISOString())
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .execute();
+    return rows.map(toApiToken);
+  }
+
+  /** One token with its owner, revoked or not; undefined when unknown. */
+  async findById(id: string): Promise<(ApiToken & { userId: string; revoked: boolean }) | undefined> {
+    if (id.includes("\u0000")) return undefined;
+    const row = await this.db.selectFrom("api_tokens").select(COLUMNS).where("id", "=", id).executeTakeFirst();
+    return row && { ...toApiToken(row), revoked: row.revoked_at !== null };
+  }
+
+  /** Revokes one token; false when it was already revoked (or does not exist). */
+  async revoke(id: string, reason: ApiTokenRevokeReason, now: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable("api_tokens")
+      .set({ revoked_at: now.toISOString(), revoked_reason: reason })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Revokes every live token of a user; returns their ids. */
+  async revokeAllOf(userId: string, reason: ApiTokenRevokeReason, now: Date): Promise<string[]> {
+    const rows = await this.db
+      .updateTable("api_tokens")
+      .set({ revoked_at: now.toISOString(), revoked_reason: reason })
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", now.toISOString())
+      .returning("id")
+      .execute();
+    return rows.map((row) => row.id);
+  }
+}

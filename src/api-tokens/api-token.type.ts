@@ -1,0 +1,69 @@
+import "reflect-metadata";
+
+import { ArrayMaxSize, ArrayMinSize, Length, Matches } from "class-validator";
+import { Field, ID, InputType, ObjectType } from "type-graphql";
+
+import { Scope } from "../access/scopes.js";
+import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
+
+export const API_TOKEN_NAME_MAX = 100;
+/** How many live API tokens one account may hold; one more is BAD_USER_INPUT. */
+export const API_TOKENS_PER_USER_MAX = 50;
+export const API_TOKEN_DEFAULT_EXPIRES_IN = "90d";
+
+@ObjectType("ApiToken", {
+  description:
+    "A scoped token for scripts and services, sent as `Authorization: Bearer gta_…`. It acts for its owner with at most its scopes; the token itself is shown only once, by createApiToken.",
+})
+export class ApiToken {
+  @Field(() => ID)
+  id!: string;
+
+  @Field({ description: "What the owner called it, to tell tokens apart." })
+  name!: string;
+
+  @Field(() => [Scope], { description: "What it may be used for." })
+  scopes!: Scope[];
+
+  @Field()
+  createdAt!: Date;
+
+  @Field({ description: "After this it is refused (HTTP 401, reason TOKEN_EXPIRED)." })
+  expiresAt!: Date;
+
+  @Field(() => Date, {
+    nullable: true,
+    description: "When it was last used, to within about five minutes; null when never used.",
+  })
+  lastUsedAt!: Date | null;
+}
+
+@ObjectType("CreatedApiToken", { description: "A new API token: the only time its secret is shown." })
+export class CreatedApiToken {
+  @Field({ description: "The token, `gta_…`. Store it now: only its hash is kept, so it cannot be shown again." })
+  token!: string;
+
+  @Field(() => ApiToken)
+  apiToken!: ApiToken;
+}
+
+@InputType("CreateApiTokenInput")
+export class CreateApiTokenInput {
+  @Field({ description: `1 to ${API_TOKEN_NAME_MAX} characters, not blank.` })
+  @Length(1, API_TOKEN_NAME_MAX, { message: `must be 1 to ${API_TOKEN_NAME_MAX} characters` })
+  @IsNotBlank()
+  @HasNoNul()
+  name!: string;
+
+  @Field(() => [Scope], { description: "At least one. Each narrows the token: PROFILE_READ, POSTS_WRITE, ADMIN." })
+  @ArrayMinSize(1, { message: "must name at least one scope" })
+  @ArrayMaxSize(3, { message: "must name each scope at most once" })
+  scopes!: Scope[];
+
+  @Field({
+    defaultValue: API_TOKEN_DEFAULT_EXPIRES_IN,
+    description: "Lifetime with a unit (`3600s`, `30m`, `12h`, `90d`), at most 365 days.",
+  })
+  @Matches(/^\d{1,9}[smhd]$/, { message: "must be a number with a unit: s, m, h or d (for example 90d)" })
+  expiresIn!: string;
+}
