@@ -27,6 +27,12 @@ Commands:
       Ends every session of the user, on every running instance within a second (their
       access tokens get 401, their refresh tokens stop). Audited like revokeUserSessions,
       by CLI. Prints {"ended": <how many sessions ended>} as JSON.
+  users disable --username <name>
+  users enable --username <name>
+      Disables an account (ending every session and API token of it on every running
+      instance within a second; the right password then gets ACCOUNT_DISABLED) or enables
+      it again. The last active ADMIN cannot be disabled. Audited like setUserDisabled, by
+      CLI. Prints {"id","username","disabled"} as JSON.
   token decode <jwt>
       Prints the token's header and payload as JSON WITHOUT verifying anything.
   token verify <jwt>
@@ -62,6 +68,9 @@ async function runCli(args: readonly string[]): Promise<number> {
     }
     if (group === "users" && action === "create") return await createUser(rest);
     if (group === "users" && action === "revoke-sessions") return await revokeSessions(rest);
+    if (group === "users" && (action === "disable" || action === "enable")) {
+      return await setDisabled(rest, action === "disable");
+    }
     if (group === "token" && action === "decode") return decodeToken(rest);
     if (group === "token" && action === "verify") return await verifyToken(rest);
     if (group === "keys" && action === "rotate") return rotateKeys(rest);
@@ -138,6 +147,34 @@ async function revokeSessions(args: readonly string[]): Promise<number> {
     const ended = await services.sessions.revokeAllOfUser(user.id, "CLI");
     process.stdout.write(`${JSON.stringify({ ended })}\n`);
     return EXIT_OK;
+  } finally {
+    await services.close();
+  }
+}
+
+/** `users disable` and `users enable`: through the same service as setUserDisabled. */
+async function setDisabled(args: readonly string[], disabled: boolean): Promise<number> {
+  const command = disabled ? "users disable" : "users enable";
+  const { values, positionals } = parseCommand(args, { username: { type: "string" } });
+  if (positionals.length > 0) throw new UsageError(`${command} takes only --username`);
+  if (values.username === undefined) throw new UsageError(`${command} needs --username`);
+  const config = loadConfig();
+  const services = await createServices(config, { logger: createLogger(config, process.stderr), background: false });
+  try {
+    const user = await services.users.findByUsername(values.username);
+    if (!user) {
+      process.stderr.write(`no user named ${JSON.stringify(values.username)}\n`);
+      return EXIT_FAILED;
+    }
+    const changed = await services.accounts.setDisabled("CLI", user.id, disabled);
+    process.stdout.write(
+      `${JSON.stringify({ id: changed.id, username: changed.username, disabled: changed.disabled })}\n`,
+    );
+    return EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof BadUserInputError)) throw error;
+    for (const field of error.fields) process.stderr.write(`refused: ${field.message}\n`);
+    return EXIT_FAILED;
   } finally {
     await services.close();
   }

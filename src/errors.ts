@@ -49,6 +49,8 @@ export const ErrorReason = {
   SESSION_ENDED: "SESSION_ENDED",
   /** refreshToken with an unknown, expired or spent refresh token, or one of an ended session. */
   REFRESH_TOKEN_INVALID: "REFRESH_TOKEN_INVALID",
+  /** login with the right password to an account an ADMIN disabled (a wrong one is still BAD_CREDENTIALS). */
+  ACCOUNT_DISABLED: "ACCOUNT_DISABLED",
   /** Signed in without the role the field needs. */
   ROLE: "ROLE",
   /** Signed in, but the post or session is someone else's. */
@@ -73,7 +75,8 @@ export type UnauthenticatedReason =
   | typeof ErrorReason.NOT_SIGNED_IN
   | typeof ErrorReason.BAD_CREDENTIALS
   | typeof ErrorReason.REFRESH_TOKEN_INVALID
-  | typeof ErrorReason.SESSION_ENDED;
+  | typeof ErrorReason.SESSION_ENDED
+  | typeof ErrorReason.ACCOUNT_DISABLED;
 
 /** Not signed in where sign-in is required, wrong credentials or a refused refresh token. HTTP 200. */
 export class UnauthenticatedError extends AppError {
@@ -88,6 +91,9 @@ export class UnauthenticatedError extends AppError {
 
 /** The one message for an unknown username and a wrong password, so neither is revealed. */
 export const INVALID_CREDENTIALS_MESSAGE = "Invalid username or password.";
+
+/** The answer to the right password of a disabled account. */
+export const ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Ask an administrator to enable it.";
 
 /** The one message for every rejected access token, whatever the reason. */
 export const INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired.";

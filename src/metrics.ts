@@ -13,7 +13,7 @@ export const METRICS_PREFIX = "gta_";
 /** The path the metrics listener serves; anything else there is a 404. */
 export const METRICS_PATH = "/metrics";
 
-export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled"] as const;
+export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled", "disabled"] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
 
 export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid"] as const;

@@ -3,6 +3,7 @@ import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema, type ClassType, type ContainerType } from "type-graphql";
 
+import { AccountResolver } from "./accounts/account.resolver.js";
 import { createAuthChecker } from "./access/auth-checker.js";
 import { describeRequirements } from "./access/requires.js";
 import { ApiTokenResolver } from "./api-tokens/api-token.resolver.js";
@@ -25,6 +26,7 @@ const RESOLVERS: ReadonlyArray<readonly [ClassType, (services: Services) => obje
   [SessionResolver, (s) => new SessionResolver(s.sessions)],
   [AuditResolver, (s) => new AuditResolver(s.audit)],
   [ApiTokenResolver, (s) => new ApiTokenResolver(s.apiTokens)],
+  [AccountResolver, (s) => new AccountResolver(s.accounts)],
 ];
 
 /**

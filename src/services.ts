@@ -20,6 +20,7 @@ import { PostStore } from "./posts/post.store.js";
 import { createCounterStore } from "./rate-limits/counter-store.js";
 import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
+import { AccountService } from "./accounts/account.service.js";
 import { SessionService } from "./sessions/session.service.js";
 import type { SessionEndReason } from "./sessions/session.store.js";
 import type { RejectionReason } from "./access/bearer.js";
@@ -72,6 +73,8 @@ const SESSION_END_CAUSES: Record<SessionEndReason, null> = {
   revoked_by_admin: null,
   refresh_token_reused: null,
   password_changed: null,
+  account_disabled: null,
+  account_deleted: null,
 };
 
 /** Every service of the application, built once from a config: the one wiring for server and CLI. */
@@ -89,6 +92,8 @@ export interface Services {
   readonly auth: AuthService;
   readonly sessions: SessionService;
   readonly apiTokens: ApiTokenService;
+  /** Disabling, enabling and deleting accounts. */
+  readonly accounts: AccountService;
   readonly users: UserService;
   readonly posts: PostService;
   /** Where services publish the events subscriptions listen to. */
@@ -204,6 +209,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     const apiTokenVerifier = new ApiTokenVerifier({ db: database.db, revocations, now, logger });
     const sessions = new SessionService({
       db: database.db,
+      dialect: database.dialect,
       users: userStore,
       tokens,
       revocations: revocationSync,
@@ -246,6 +252,19 @@ export async function createServices(config: Config, options: ServiceOptions): P
       metrics,
     });
 
+    const accounts = new AccountService({
+      db: database.db,
+      users: userStore,
+      sessions,
+      apiTokens,
+      passwords,
+      revocations: revocationSync,
+      audit,
+      now,
+      logger,
+      metrics,
+    });
+
     return {
       database,
       keys,
@@ -255,6 +274,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       revocations,
       revocationSync,
       apiTokens,
+      accounts,
       audit,
       auth,
       sessions,

@@ -137,6 +137,54 @@ for (const kind of DATABASES) {
       assert.equal(unknown.stdout, "");
     });
 
+    it("disables and enables an account with users disable/enable: login says ACCOUNT_DISABLED meanwhile, audited by CLI", async () => {
+      const loginPiper = (password: string) => t.gql(LOGIN, { variables: { input: { username: "piper", password } } });
+      const token = (await loginPiper(STDIN_PASSWORD)).body.data.login.accessToken as string;
+      const disabled = await cli(["users", "disable", "--username", "piper"]);
+      assert.equal(disabled.code, 0, disabled.stderr);
+      const piperId = JSON.parse(disabled.stdout).id;
+      assert.deepEqual(JSON.parse(disabled.stdout), { id: piperId, username: "piper", disabled: true });
+      const refusedLogin = await loginPiper(STDIN_PASSWORD);
+      assert.equal(refusedLogin.body.data, null);
+      assert.equal(refusedLogin.body.errors?.[0]?.extensions?.reason, "ACCOUNT_DISABLED");
+      assert.equal((await loginPiper("a wrong password")).body.errors?.[0]?.extensions?.reason, "BAD_CREDENTIALS");
+      // The session started before ends on the server within a second, as with revoke-sessions.
+      const deadline = Date.now() + 2000;
+      let refused = await t.gql(`{ me { username } }`, { token });
+      while (refused.status === 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        refused = await t.gql(`{ me { username } }`, { token });
+      }
+      assert.equal(refused.status, 401);
+      assert.equal(refused.body.errors?.[0]?.extensions?.reason, "SESSION_ENDED");
+
+      const enabled = await cli(["users", "enable", "--username", "Piper"]);
+      assert.equal(enabled.code, 0, enabled.stderr);
+      assert.deepEqual(JSON.parse(enabled.stdout), { id: piperId, username: "piper", disabled: false });
+      assert.equal((await loginPiper(STDIN_PASSWORD)).body.data.login.user.username, "piper");
+      const events = await t.gql(`{ auditEvents(first: 100, userId: "${piperId}") { type detail } }`, {
+        token: admin,
+      });
+      assert.deepEqual(
+        events.body.data.auditEvents.filter((e: { type: string }) => e.type.startsWith("ACCOUNT_")),
+        [
+          { type: "ACCOUNT_ENABLED", detail: "by=CLI" },
+          { type: "ACCOUNT_DISABLED", detail: "ended=1 apiTokens=0 by=CLI" },
+        ],
+      );
+
+      const lastAdmin = await cli(["users", "disable", "--username", "operator"]);
+      assert.equal(lastAdmin.code, 1);
+      assert.equal(lastAdmin.stdout, "");
+      assert.match(lastAdmin.stderr, /^refused: cannot disable the last active admin$/m);
+      const unknown = await cli(["users", "enable", "--username", "nobody-here"]);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^no user named "nobody-here"$/m);
+      const usage = await cli(["users", "disable"]);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /^users disable needs --username$/m);
+    });
+
     it("refuses an unknown role with exit 1 and names the roles there are", async () => {
       const result = await cli([
         "users",
@@ -274,7 +322,14 @@ describe("the operator CLI's command line", () => {
     assert.equal(help.code, 0);
     assert.equal(none.code, 0);
     assert.match(help.stdout, /^Usage: npm run cli -- <command>/);
-    for (const command of ["users create", "users revoke-sessions", "token decode", "token verify"])
+    for (const command of [
+      "users create",
+      "users revoke-sessions",
+      "users disable",
+      "users enable",
+      "token decode",
+      "token verify",
+    ])
       assert.ok(help.stdout.includes(command), command);
     assert.equal(none.stdout, help.stdout);
   });

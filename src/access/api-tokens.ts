@@ -158,6 +158,7 @@ export class ApiTokenVerifier {
           "api_tokens.revoked_at",
           "api_tokens.last_used_at",
           "users.roles",
+          "users.disabled_at",
         ])
         .where("api_tokens.id", "=", id!)
         .executeTakeFirst();
@@ -177,7 +178,8 @@ export class ApiTokenVerifier {
             ownerRoles: parseRoles(JSON.parse(row.roles)) ?? [],
             scopes: parseScopes(JSON.parse(row.scopes)) ?? [],
             expiresAt: toDate(row.expires_at).getTime(),
-            refused: row.revoked_at === null ? null : "API_TOKEN_REVOKED",
+            // A disabled owner's tokens were revoked with the account; this covers one created meanwhile.
+            refused: row.revoked_at === null && row.disabled_at === null ? null : "API_TOKEN_REVOKED",
             readAt,
           }
         : { id: "", userId: "", ownerRoles: [], scopes: [], expiresAt: 0, refused: "API_TOKEN_UNKNOWN", readAt };

@@ -152,11 +152,14 @@ export class RevocationSync implements Revocations {
   private async readChanges(): Promise<void> {
     const startedAt = this.options.now();
     const since = new Date(Math.max(this.watermark - OVERLAP_MS, startedAt - this.options.retentionMs));
-    const [ended, changed, revokedApiTokens] = await Promise.all([
+    const [endedSessions, changed, revokedApiTokens, deleted] = await Promise.all([
       this.options.store.sessionsEndedSince(since),
       this.options.store.rolesChangedSince(since),
       this.options.store.apiTokensRevokedSince(since),
+      this.options.store.credentialsDeletedSince(since),
     ]);
+    // A deleted account's sessions are gone from their table: their tombstones stand in for them.
+    const ended = [...endedSessions, ...deleted];
     // The first read loads the whole window, ended long ago: only later reads measure a lag. A
     // session this instance ended itself is already in the list, so only other instances' count.
     const metrics = this.watermark > 0 ? this.options.metrics : undefined;

@@ -8,7 +8,7 @@ import { normalizeScopes } from "../access/scopes.js";
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import { parseDuration } from "../config.js";
-import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError } from "../errors.js";
+import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { type ApiTokenRevokeReason, ApiTokenStore } from "./api-token.store.js";
 import {
   API_TOKENS_PER_USER_MAX,
@@ -67,7 +67,9 @@ export class ApiTokenService {
       API_TOKENS_PER_USER_MAX,
       this.deps.database.dialect === "postgres",
     );
-    if (result === "no-user") throw new NotFoundError("User", principal.userId);
+    if (result === "no-user") {
+      throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token is gone or disabled.");
+    }
     if (result === "too-many") {
       throw new BadUserInputError([
         {

@@ -48,7 +48,8 @@ export class ApiTokenStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
-   * Stores a new token unless the user already holds `max` live ones ("too-many"). On PostgreSQL the
+   * Stores a new token unless the user already holds `max` live ones ("too-many"), or is gone or
+   * disabled ("no-user"). On PostgreSQL the
    * user's row is locked first, so concurrent creations cannot both squeeze past the limit; SQLite
    * runs one write transaction at a time anyway.
    */
@@ -58,6 +59,7 @@ export class ApiTokenStore {
         .selectFrom("users")
         .select("id")
         .where("id", "=", token.userId)
+        .where("disabled_at", "is", null)
         .$if(lock, (q) => q.forUpdate())
         .executeTakeFirst();
       if (!user) return "no-user";

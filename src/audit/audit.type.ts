@@ -26,6 +26,12 @@ export const AuditEventType = {
   API_TOKEN_CREATED: "API_TOKEN_CREATED",
   /** A user revoked one of their API tokens (revokeApiToken). */
   API_TOKEN_REVOKED: "API_TOKEN_REVOKED",
+  /** An ADMIN (setUserDisabled) or an operator (`users disable`, by=CLI) disabled an account, ending its sessions and API tokens. */
+  ACCOUNT_DISABLED: "ACCOUNT_DISABLED",
+  /** An ADMIN or an operator (`users enable`) enabled a disabled account. */
+  ACCOUNT_ENABLED: "ACCOUNT_ENABLED",
+  /** A user deleted their account (deleteAccount); the event keeps the username and id. */
+  ACCOUNT_DELETED: "ACCOUNT_DELETED",
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 

@@ -6,6 +6,7 @@ import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import {
+  ACCOUNT_DISABLED_MESSAGE,
   ErrorReason,
   BadUserInputError,
   INVALID_CREDENTIALS_MESSAGE,
@@ -93,7 +94,9 @@ export class AuthService {
    * Checks a username and password and starts a session. An unknown username and a wrong password
    * fail identically (same code, same message, one argon2 verification each). The throttle is asked
    * first: a username that failed too often from this IP, or an IP that failed too often, is
-   * RATE_LIMITED before any password work, whether or not the password is right.
+   * RATE_LIMITED before any password work, whether or not the password is right. The right
+   * password of a disabled account is UNAUTHENTICATED with reason ACCOUNT_DISABLED (a wrong one is
+   * BAD_CREDENTIALS like any other, so the reason reveals nothing to someone without the password).
    */
   async login(
     input: { username: string; password: string },
@@ -128,8 +131,20 @@ export class AuthService {
       });
       throw new UnauthenticatedError(ErrorReason.BAD_CREDENTIALS, INVALID_CREDENTIALS_MESSAGE);
     }
+    // The password was right, so it does not count as a failure; the account still may not sign in.
     await attempt.succeeded();
-    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client, cookie);
+    if (user.disabled) return this.refuseDisabled(user, client);
+    let started: Awaited<ReturnType<SessionService["start"]>>;
+    try {
+      started = await this.deps.sessions.start(toPublicUser(user), client, cookie);
+    } catch (error) {
+      // Disabled while the password was being checked.
+      if (error instanceof UnauthenticatedError && error.reason === ErrorReason.ACCOUNT_DISABLED) {
+        return this.refuseDisabled(user, client);
+      }
+      throw error;
+    }
+    const { payload, sessionId } = started;
     await this.deps.audit.record({
       type: AuditEventType.LOGIN_SUCCEEDED,
       userId: user.id,
@@ -139,6 +154,19 @@ export class AuthService {
     });
     this.metrics.login("succeeded");
     return payload;
+  }
+
+  /** The right password of a disabled account: ACCOUNT_DISABLED, audited as a failed login. */
+  private async refuseDisabled(user: UserRecord, client: ClientInfo): Promise<never> {
+    this.metrics.login("disabled");
+    await this.deps.audit.record({
+      type: AuditEventType.LOGIN_FAILED,
+      userId: user.id,
+      username: user.username,
+      detail: auditDetail({ reason: "ACCOUNT_DISABLED" }),
+      client,
+    });
+    throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
   }
 
   /**

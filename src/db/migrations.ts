@@ -119,6 +119,24 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
         await db.schema.createIndex("api_tokens_revoked_at_idx").on("api_tokens").column("revoked_at").execute();
       },
     },
+    // Named after 0006 (which shipped first): Kysely refuses a new step that sorts before one that ran.
+    "0007_account_control": {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable("users").addColumn("disabled_at", sql.raw(ts)).execute();
+        // Tombstones of the sessions and API tokens of deleted accounts (see RevokedCredentialsTable).
+        await db.schema
+          .createTable("revoked_credentials")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("revoked_at", sql.raw(ts), (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex("revoked_credentials_revoked_at_idx")
+          .on("revoked_credentials")
+          .column("revoked_at")
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -15,6 +15,8 @@ export interface UsersTable {
   updated_at: Timestamp;
   /** When the roles last changed; instances re-read roles of users changed within a token lifetime. */
   roles_changed_at: Timestamp | null;
+  /** Set while an ADMIN has the account disabled (setUserDisabled): it cannot sign in. */
+  disabled_at: Timestamp | null;
 }
 
 export interface PostsTable {
@@ -86,6 +88,18 @@ export interface ApiTokensTable {
   revoked_reason: string | null;
 }
 
+/**
+ * Credentials ended by deleting their account, whose rows went with it: the revocation sync reads
+ * them here, so every instance refuses their tokens within a second. Rows older than a day are
+ * pruned (no access token or cached API token lookup lives that long).
+ */
+export interface RevokedCredentialsTable {
+  /** A session id or an API token id. */
+  id: string;
+  kind: "session" | "api_token";
+  revoked_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   posts: PostsTable;
@@ -93,6 +107,7 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   audit_events: AuditEventsTable;
   api_tokens: ApiTokensTable;
+  revoked_credentials: RevokedCredentialsTable;
 }
 
 /** Both drivers' timestamp values as a Date. */

@@ -15,8 +15,14 @@ import {
   type SessionPrincipal,
   sessionIdOf,
 } from "../access/principal.js";
-import type { Database } from "../db/schema.js";
-import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import type { Database, Dialect } from "../db/schema.js";
+import {
+  ACCOUNT_DISABLED_MESSAGE,
+  ErrorReason,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+} from "../errors.js";
 import type { UserStore } from "../users/user.store.js";
 import type { User } from "../users/user.type.js";
 import {
@@ -36,6 +42,8 @@ export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expi
 
 export interface SessionServiceDeps {
   db: Kysely<Database>;
+  /** On PostgreSQL a new session locks its user's row against a concurrent setUserDisabled. */
+  dialect: Dialect;
   users: UserStore;
   tokens: TokenService;
   /** Ends sessions on this instance at once and on every other within a second. */
@@ -74,7 +82,10 @@ export class SessionService {
 
   /**
    * Starts a session for a user who just proved a password; its access token is fresh. With
-   * `cookie` the refresh token goes into it instead of the payload.
+   * `cookie` the refresh token goes into it instead of the payload. UNAUTHENTICATED (reason
+   * ACCOUNT_DISABLED) when the account is disabled by the time the session is written: on
+   * PostgreSQL the user's row is share-locked, so a setUserDisabled running at the same moment
+   * either sees this session and ends it, or is seen here.
    */
   async start(
     user: User,
@@ -87,6 +98,14 @@ export class SessionService {
     const chainKey = newChainKey();
     const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
     await this.deps.db.transaction().execute(async (trx) => {
+      const active = await trx
+        .selectFrom("users")
+        .select("id")
+        .where("id", "=", user.id)
+        .where("disabled_at", "is", null)
+        .$if(this.deps.dialect === "postgres", (q) => q.forShare())
+        .executeTakeFirst();
+      if (!active) throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
       await new SessionStore(trx).create({
         id: sessionId,
         userId: user.id,
@@ -165,8 +184,9 @@ export class SessionService {
     }
 
     // Roles are read again here, so a refreshed token always carries the current ones.
+    // A disabled account's sessions were ended with it; this also covers one that slipped past.
     const user = await this.deps.users.findById(session.userId);
-    if (!user) return this.refused();
+    if (!user || user.disabled) return this.refused();
     await this.deps.audit.record({
       type: AuditEventType.TOKEN_REFRESHED,
       userId: user.id,
@@ -340,8 +360,10 @@ export class SessionService {
         id: user.id,
         username: user.username,
         roles: user.roles,
+        disabled: user.disabled,
         createdAt: user.createdAt,
         updatedAt: user.updatedAt,
+        signedInByThisResponse: true,
       },
     };
   }

@@ -5,7 +5,14 @@ import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 
 /** Why a session ended; stored with it and logged. */
 export type SessionEndReason =
-  "logout" | "logout_others" | "revoked" | "revoked_by_admin" | "refresh_token_reused" | "password_changed";
+  | "logout"
+  | "logout_others"
+  | "revoked"
+  | "revoked_by_admin"
+  | "refresh_token_reused"
+  | "password_changed"
+  | "account_disabled"
+  | "account_deleted";
 
 export interface SessionRecord {
   id: string;

@@ -1,11 +1,12 @@
 import "reflect-metadata";
 
 import type { GraphQLResolveInfo } from "graphql";
-import { Arg, Args, Ctx, ID, Info, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
 import { Scope } from "../access/scopes.js";
 import { type Context, clientOf } from "../access/principal.js";
+import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { selectsOnly } from "../graphql/selection.js";
 import { Role } from "../access/roles.js";
 import { UsersArgs } from "./user.input.js";
@@ -44,5 +45,25 @@ export class UserResolver {
     @Ctx() ctx: Context,
   ): Promise<User> {
     return this.userService.setRoles(ctx.principal!, userId, roles, clientOf(ctx));
+  }
+
+  @FieldResolver(() => Boolean, {
+    description:
+      "Whether an ADMIN disabled the account (setUserDisabled). Only the user and ADMINs may read it: anyone else gets " +
+      "FORBIDDEN with reason OWNERSHIP, a request without a token UNAUTHENTICATED.",
+  })
+  disabled(@Root() user: User, @Ctx() ctx: Context): boolean {
+    // The field is reached through guarded or public parents (me, users, Post.author, AuthPayload.user);
+    // the scopes were checked there, so what is left is whose account it is.
+    if (user.signedInByThisResponse) return user.disabled;
+    const principal = ctx.principal;
+    if (!principal) throw new UnauthenticatedError(ErrorReason.NOT_SIGNED_IN);
+    if (principal.userId !== user.id && !principal.roles.includes(Role.ADMIN)) {
+      throw new ForbiddenError(
+        ErrorReason.OWNERSHIP,
+        "Only the user and ADMINs can see whether an account is disabled.",
+      );
+    }
+    return user.disabled;
   }
 }

@@ -102,31 +102,19 @@ export class UserStore {
   }
 
   /**
-   * Replaces a user's roles, refusing (returning "last-admin") to take ADMIN from the only admin
-   * left, so the service can never lock every administrator out. The check and the write share one
-   * transaction; on PostgreSQL every admin row is locked first, so two admins demoting each other
-   * at the same moment cannot both succeed (SQLite runs one write transaction at a time anyway).
+   * Replaces a user's roles, refusing (returning "last-admin") to take ADMIN from the only active
+   * admin left, so the service can never lock every administrator out (a disabled admin does not
+   * count: they cannot sign in). The check and the write share one transaction; on PostgreSQL every
+   * admin row is locked first, so two admins demoting each other at the same moment cannot both
+   * succeed (SQLite runs one write transaction at a time anyway).
    */
   async setRoles(id: string, roles: readonly Role[], now: Date): Promise<UserRecord | "not-found" | "last-admin"> {
     if (containsNul(id)) return "not-found";
     return this.db.transaction().execute(async (trx) => {
-      const lock = this.dialect === "postgres";
-      const current = await trx
-        .selectFrom("users")
-        .selectAll()
-        .where("id", "=", id)
-        .$if(lock, (q) => q.forUpdate())
-        .executeTakeFirst();
+      const current = await this.lockedUser(trx, id);
       if (!current) return "not-found";
-      const wasAdmin = toRecord(current).roles.includes(Role.ADMIN);
-      if (wasAdmin && !roles.includes(Role.ADMIN)) {
-        const admins = await trx
-          .selectFrom("users")
-          .select("id")
-          .where("roles", "like", `%"${Role.ADMIN}"%`)
-          .$if(lock, (q) => q.forUpdate())
-          .execute();
-        if (admins.length <= 1) return "last-admin";
+      if (isActiveAdmin(current) && !roles.includes(Role.ADMIN) && (await this.activeAdminCount(trx)) <= 1) {
+        return "last-admin";
       }
       const row = await trx
         .updateTable("users")
@@ -140,6 +128,64 @@ export class UserStore {
         .executeTakeFirstOrThrow();
       return toRecord(row);
     });
+  }
+
+  /**
+   * Disables or enables an account. Refuses ("last-admin") to disable the last active ADMIN, with
+   * the same locking as {@link setRoles}. `changed` is false when the account already was so.
+   */
+  async setDisabled(
+    id: string,
+    disabled: boolean,
+    now: Date,
+  ): Promise<{ user: UserRecord; changed: boolean } | "not-found" | "last-admin"> {
+    if (containsNul(id)) return "not-found";
+    return this.db.transaction().execute(async (trx) => {
+      const current = await this.lockedUser(trx, id);
+      if (!current) return "not-found";
+      if (current.disabled === disabled) return { user: current, changed: false };
+      if (disabled && isActiveAdmin(current) && (await this.activeAdminCount(trx)) <= 1) return "last-admin";
+      const row = await trx
+        .updateTable("users")
+        .set({ disabled_at: disabled ? now.toISOString() : null, updated_at: now.toISOString() })
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return { user: toRecord(row), changed: true };
+    });
+  }
+
+  /**
+   * Whether the user exists and is the only active ADMIN, checked inside the caller's transaction
+   * `trx` with the same locks as {@link setRoles}, for a caller about to remove the account.
+   */
+  async adminStatus(trx: Kysely<Database>, id: string): Promise<"not-found" | "last-admin" | "removable"> {
+    const current = await this.lockedUser(trx, id);
+    if (!current) return "not-found";
+    return isActiveAdmin(current) && (await this.activeAdminCount(trx)) <= 1 ? "last-admin" : "removable";
+  }
+
+  /** The user's row, locked for the rest of the transaction on PostgreSQL. */
+  private async lockedUser(trx: Kysely<Database>, id: string): Promise<UserRecord | undefined> {
+    const row = await trx
+      .selectFrom("users")
+      .selectAll()
+      .where("id", "=", id)
+      .$if(this.dialect === "postgres", (q) => q.forUpdate())
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  /** How many accounts hold ADMIN and are not disabled; their rows are locked on PostgreSQL. */
+  private async activeAdminCount(trx: Kysely<Database>): Promise<number> {
+    const admins = await trx
+      .selectFrom("users")
+      .select("id")
+      .where("roles", "like", `%"${Role.ADMIN}"%`)
+      .where("disabled_at", "is", null)
+      .$if(this.dialect === "postgres", (q) => q.forUpdate())
+      .execute();
+    return admins.length;
   }
 
   /** Adds a role to an existing user (used by the admin bootstrap); returns the updated record. */
@@ -178,7 +224,12 @@ function toRecord(row: Selectable<UsersTable>): UserRecord {
     username: row.username,
     passwordHash: row.password_hash,
     roles,
+    disabled: row.disabled_at !== null,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
+}
+
+function isActiveAdmin(user: UserRecord): boolean {
+  return user.roles.includes(Role.ADMIN) && !user.disabled;
 }

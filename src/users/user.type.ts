@@ -18,6 +18,15 @@ export class User {
   @Field()
   createdAt!: Date;
 
-  // Not a GraphQL field: `posts` is resolved by UserResolver.
+  /** Exposed by UserResolver, to the user and to ADMINs only. */
+  disabled!: boolean;
+
+  /**
+   * Set on the user of an AuthPayload: the account the response itself just signed in, which may
+   * read its own fields although the request carried no token.
+   */
+  signedInByThisResponse?: true;
+
+  // Not a GraphQL field. (`posts` is resolved by UserPostsResolver.)
   updatedAt!: Date;
 }

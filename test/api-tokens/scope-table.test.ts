@@ -1,8 +1,9 @@
 // Every guarded field of the schema, with API tokens of every scope: the expected outcome of each
 // pair is worked out from the field's own `@Requires` metadata, and the field list comes from the
 // built schema, so a new guarded field without an example below fails this test instead of being
-// forgotten. Each example is first run with a fresh session token, which must pass every guard, so
-// an example that fails for another reason cannot pass for a refusal.
+// forgotten. Each example is also run with a fresh session token (after the API tokens, because
+// some examples, deleteAccount for one, end the owner), which must pass every guard, so an example
+// that fails for another reason cannot pass for a refusal.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
@@ -91,6 +92,12 @@ const EXAMPLES: Record<string, Example> = {
       return { id: res.body.data.createApiToken.apiToken.id };
     },
   },
+  "Mutation.setUserDisabled": {
+    query: `mutation($id: ID!) { setUserDisabled(userId: $id, disabled: true) { id } }`,
+    variables: async (f) => ({ id: f.victimId }),
+  },
+  // Last in each owner's run (the session token goes after the API tokens): it deletes the owner.
+  "Mutation.deleteAccount": { query: `mutation { deleteAccount(password: "${PASSWORD}") }` },
   "Subscription.postCreated": { query: `subscription { postCreated { id } }`, subscription: true },
 };
 
@@ -159,7 +166,7 @@ for (const kind of DATABASES) {
 
     it("has an example for every guarded field of the schema", async () => {
       const fields = guardedFields(await buildAppSchema());
-      assert.ok(fields.length >= 16, `only ${fields.length} guarded fields`);
+      assert.ok(fields.length >= 18, `only ${fields.length} guarded fields`);
       const missing = fields.map(([coordinate]) => coordinate).filter((coordinate) => !EXAMPLES[coordinate]);
       assert.deepEqual(missing, [], "add an example to EXAMPLES for each new guarded field");
     });
@@ -205,10 +212,6 @@ for (const kind of DATABASES) {
             tokens.push([scopes, res.body.data.createApiToken.token]);
           }
 
-          // With a session token, a field's only refusal can be the owner's role.
-          const withSession = await run(fixture, coordinate, example, session.accessToken);
-          const sessionExpected = requirement.role && !ownerRoles.includes(requirement.role) ? "ROLE" : "allowed";
-          assert.equal(withSession, sessionExpected, `${coordinate} with a session token`);
           for (const [scopes, token] of tokens) {
             const outcome = await run(fixture, coordinate, example, token);
             assert.equal(
@@ -218,6 +221,10 @@ for (const kind of DATABASES) {
             );
             checked++;
           }
+          // With a session token, a field's only refusal can be the owner's role.
+          const withSession = await run(fixture, coordinate, example, session.accessToken);
+          const sessionExpected = requirement.role && !ownerRoles.includes(requirement.role) ? "ROLE" : "allowed";
+          assert.equal(withSession, sessionExpected, `${coordinate} with a session token`);
         }
         tc.diagnostic(`[${kind}] ${fields.length} guarded fields x 4 API tokens: ${checked} outcomes checked`);
       });

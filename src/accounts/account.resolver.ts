@@ -1,0 +1,41 @@
+import "reflect-metadata";
+
+import { Arg, Ctx, ID, Mutation, Resolver } from "type-graphql";
+
+import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
+import { Role } from "../access/roles.js";
+import { Scope } from "../access/scopes.js";
+import { User } from "../users/user.type.js";
+import type { AccountService } from "./account.service.js";
+
+@Resolver()
+export class AccountResolver {
+  constructor(private readonly accounts: AccountService) {}
+
+  @Mutation(() => User, {
+    description:
+      "Disable or enable an account. Disabling ends every session and API token of the user on every instance within " +
+      "a second; signing in with the right password then gets UNAUTHENTICATED with reason ACCOUNT_DISABLED. The last " +
+      "active ADMIN cannot be disabled (BAD_USER_INPUT). Audited as ACCOUNT_DISABLED or ACCOUNT_ENABLED.",
+  })
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
+  setUserDisabled(
+    @Arg("userId", () => ID) userId: string,
+    @Arg("disabled") disabled: boolean,
+    @Ctx() ctx: Context,
+  ): Promise<User> {
+    return this.accounts.setDisabled(ctx.principal!, userId, disabled, clientOf(ctx));
+  }
+
+  @Mutation(() => Boolean, {
+    description:
+      "Delete your account with your password: the account, its posts, sessions and API tokens, in one transaction; " +
+      "every token of it is refused on every instance within a second. A wrong password is BAD_USER_INPUT and changes " +
+      "nothing; the last active ADMIN cannot delete their account. Audited as ACCOUNT_DELETED (with the username).",
+  })
+  @Requires({ session: true, fresh: true })
+  deleteAccount(@Arg("password") password: string, @Ctx() ctx: Context): Promise<boolean> {
+    return this.accounts.deleteAccount(sessionPrincipalOf(ctx), password, clientOf(ctx), ctx.refreshCookie);
+  }
+}

@@ -1,0 +1,141 @@
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+
+import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../access/principal.js";
+import { sessionIdOf } from "../access/principal.js";
+import type { Revocations } from "../access/revocation-sync.js";
+import type { ApiTokenService } from "../api-tokens/api-token.service.js";
+import { type AuditService, auditDetail } from "../audit/audit.service.js";
+import { AuditEventType } from "../audit/audit.type.js";
+import type { Database } from "../db/schema.js";
+import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
+import type { SessionService } from "../sessions/session.service.js";
+import { PASSWORD_MAX_LENGTH } from "../users/account-rules.js";
+import type { PasswordHasher } from "../users/passwords.js";
+import { type UserStore, toPublicUser } from "../users/user.store.js";
+import type { User } from "../users/user.type.js";
+import { AccountStore } from "./account.store.js";
+
+export interface AccountServiceDeps {
+  db: Kysely<Database>;
+  users: UserStore;
+  sessions: SessionService;
+  apiTokens: ApiTokenService;
+  passwords: PasswordHasher;
+  /** Credentials of a deleted account are refused on this instance at once, on the others within a second. */
+  revocations: Revocations;
+  audit: AuditService;
+  now: () => number;
+  logger: Logger;
+  metrics?: MetricsRecorder;
+}
+
+/** Who changes another account: an ADMIN (their principal) or the operator's CLI. */
+export type AccountActor = Principal | "CLI";
+
+/**
+ * The life of an account beyond its roles: an ADMIN or the CLI disabling and enabling it, and its
+ * owner deleting it. Both end every credential of the account on every instance within a second.
+ */
+export class AccountService {
+  private readonly store: AccountStore;
+  private readonly metrics: MetricsRecorder;
+
+  constructor(private readonly deps: AccountServiceDeps) {
+    this.store = new AccountStore(deps.db, deps.users);
+    this.metrics = deps.metrics ?? NO_METRICS;
+  }
+
+  /**
+   * Disables or enables an account. Disabling ends every session and API token of the user (their
+   * tokens get 401 on every instance within a second, their sockets close with 4403) and from then
+   * on the right password gets ACCOUNT_DISABLED; enabling lets them sign in again (nothing ended
+   * comes back). The last active ADMIN cannot be disabled (BAD_USER_INPUT on `disabled`); an unknown
+   * user is NOT_FOUND. Setting what already holds changes nothing and records nothing.
+   */
+  async setDisabled(actor: AccountActor, userId: string, disabled: boolean, client: ClientInfo = {}): Promise<User> {
+    const result = await this.deps.users.setDisabled(userId, disabled, new Date(this.deps.now()));
+    if (result === "not-found") throw new NotFoundError("User", userId);
+    if (result === "last-admin") {
+      throw new BadUserInputError([
+        { field: "disabled", rule: "lastAdmin", message: "cannot disable the last active admin" },
+      ]);
+    }
+    const { user, changed } = result;
+    // Also when it was disabled already: a credential left live by an interrupted earlier call ends now.
+    const ended = disabled ? await this.deps.sessions.endAllOf(user.id, "account_disabled") : [];
+    const apiTokens = disabled ? await this.deps.apiTokens.revokeAllOf(user.id, "account_disabled") : [];
+    if (changed || ended.length > 0 || apiTokens.length > 0) {
+      this.deps.logger.info({ userId: user.id, disabled, by: actorName(actor) }, "account disabled or enabled");
+      await this.deps.audit.record({
+        type: disabled ? AuditEventType.ACCOUNT_DISABLED : AuditEventType.ACCOUNT_ENABLED,
+        userId: user.id,
+        username: user.username,
+        sessionId: actor === "CLI" ? undefined : sessionIdOf(actor),
+        detail: auditDetail(
+          disabled
+            ? { ended: ended.length, apiTokens: apiTokens.length, by: actorName(actor) }
+            : { by: actorName(actor) },
+        ),
+        client,
+      });
+    }
+    return toPublicUser(user);
+  }
+
+  /**
+   * Deletes the caller's account after checking its password: the user, their posts, sessions and
+   * API tokens, in one transaction; every token of theirs is refused on every instance within a
+   * second. A wrong password is BAD_USER_INPUT on `password` and changes nothing; the last active
+   * ADMIN cannot delete their account (BAD_USER_INPUT, rule lastAdmin). The audit log keeps
+   * ACCOUNT_DELETED with the username. The resolver's guard requires a fresh session token.
+   */
+  async deleteAccount(
+    principal: SessionPrincipal,
+    password: string,
+    client: ClientInfo,
+    cookie?: RefreshCookie,
+  ): Promise<true> {
+    const user = await this.deps.users.findById(principal.userId);
+    if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
+    // A password longer than any that can be set is wrong without spending a hash on it.
+    const right =
+      [...password].length <= PASSWORD_MAX_LENGTH && (await this.deps.passwords.verify(user.passwordHash, password));
+    if (!right) {
+      throw new BadUserInputError([{ field: "password", rule: "matches", message: "is not the current password" }]);
+    }
+    const at = this.deps.now();
+    const deleted = await this.store.delete(user.id, new Date(at));
+    if (deleted === "not-found") {
+      throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
+    }
+    if (deleted === "last-admin") {
+      throw new BadUserInputError([
+        { field: "password", rule: "lastAdmin", message: "the last active admin cannot delete their account" },
+      ]);
+    }
+    await this.deps.revocations.sessionsEnded(deleted.liveSessionIds, at);
+    await this.deps.revocations.apiTokensRevoked(deleted.liveApiTokenIds, at);
+    this.metrics.sessionsEnded("account_deleted", deleted.liveSessionIds.length);
+    cookie?.clear();
+    this.deps.logger.info({ userId: user.id, sessionIds: deleted.liveSessionIds }, "account deleted");
+    await this.deps.audit.record({
+      type: AuditEventType.ACCOUNT_DELETED,
+      userId: user.id,
+      username: user.username,
+      sessionId: principal.sessionId,
+      detail: auditDetail({
+        posts: deleted.posts,
+        sessions: deleted.liveSessionIds.length,
+        apiTokens: deleted.liveApiTokenIds.length,
+      }),
+      client,
+    });
+    return true;
+  }
+}
+
+function actorName(actor: AccountActor): string {
+  return actor === "CLI" ? "CLI" : actor.userId;
+}

@@ -1,0 +1,78 @@
+import type { Kysely } from "kysely";
+
+import { containsNul } from "../db/database.js";
+import type { Database } from "../db/schema.js";
+import type { UserStore } from "../users/user.store.js";
+
+/** Tombstones older than this are pruned: no access token, nor a cached API token lookup, lives as long. */
+const TOMBSTONE_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** What deleting an account removed. */
+export interface DeletedAccount {
+  /** The sessions and API tokens that were still live: every instance must refuse their tokens. */
+  liveSessionIds: string[];
+  liveApiTokenIds: string[];
+  posts: number;
+}
+
+/**
+ * The one place that deletes an account, because it spans every table holding the user's data:
+ * posts, sessions with their refresh tokens, API tokens and the user row go in one transaction, and
+ * the live credentials among them are written to `revoked_credentials` in the same transaction, so
+ * other instances learn of them (RevocationSync) even though their rows are gone. Audit events stay.
+ */
+export class AccountStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly users: UserStore,
+  ) {}
+
+  /**
+   * Deletes the user and everything they own, unless they are the last active ADMIN
+   * ("last-admin"); "not-found" when there is no such user. Nothing changes unless all of it does.
+   */
+  async delete(userId: string, now: Date): Promise<DeletedAccount | "not-found" | "last-admin"> {
+    if (containsNul(userId)) return "not-found";
+    return this.db.transaction().execute(async (trx) => {
+      const status = await this.users.adminStatus(trx, userId);
+      if (status === "not-found" || status === "last-admin") return status;
+      const at = now.toISOString();
+      const liveSessions = await trx
+        .selectFrom("sessions")
+        .select("id")
+        .where("user_id", "=", userId)
+        .where("revoked_at", "is", null)
+        .where("expires_at", ">", at)
+        .execute();
+      const liveApiTokens = await trx
+        .selectFrom("api_tokens")
+        .select("id")
+        .where("user_id", "=", userId)
+        .where("revoked_at", "is", null)
+        .where("expires_at", ">", at)
+        .execute();
+      const tombstones = [
+        ...liveSessions.map(({ id }) => ({ id, kind: "session" as const, revoked_at: at })),
+        ...liveApiTokens.map(({ id }) => ({ id, kind: "api_token" as const, revoked_at: at })),
+      ];
+      if (tombstones.length > 0) await trx.insertInto("revoked_credentials").values(tombstones).execute();
+      await trx
+        .deleteFrom("revoked_credentials")
+        .where("revoked_at", "<", new Date(now.getTime() - TOMBSTONE_RETENTION_MS).toISOString())
+        .execute();
+      await trx
+        .deleteFrom("refresh_tokens")
+        .where("session_id", "in", (eb) => eb.selectFrom("sessions").select("id").where("user_id", "=", userId))
+        .execute();
+      await trx.deleteFrom("sessions").where("user_id", "=", userId).execute();
+      await trx.deleteFrom("api_tokens").where("user_id", "=", userId).execute();
+      const posts = await trx.deleteFrom("posts").where("author_id", "=", userId).executeTakeFirst();
+      await trx.deleteFrom("users").where("id", "=", userId).execute();
+      return {
+        liveSessionIds: liveSessions.map(({ id }) => id),
+        liveApiTokenIds: liveApiTokens.map(({ id }) => id),
+        posts: Number(posts.numDeletedRows),
+      };
+    });
+  }
+}
