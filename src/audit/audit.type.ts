@@ -35,7 +35,7 @@ export const AuditEventType = {
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 
-@ObjectType({
+@ObjectType("AuditEvent", {
   description:
     "A security event: who it concerns, from where, and what happened, as far as known. Never holds a password, a token or a secret.",
 })

@@ -10,7 +10,7 @@ const USE_COOKIE_DESCRIPTION =
   "Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response " +
   "(AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it.";
 
-@InputType({ description: "A new account. The username is unique without regard to case." })
+@InputType("RegisterInput", { description: "A new account. The username is unique without regard to case." })
 export class RegisterInput {
   @Field({ description: "3 to 32 characters of a-z A-Z 0-9 _ . -" })
   @IsUsername()
@@ -30,7 +30,7 @@ export class RegisterInput {
   useCookie?: boolean | null;
 }
 
-@InputType()
+@InputType("LoginInput")
 export class LoginInput {
   @Field()
   @IsUsername()
@@ -50,7 +50,7 @@ export class LoginInput {
   useCookie?: boolean | null;
 }
 
-@InputType()
+@InputType("ChangePasswordInput")
 export class ChangePasswordInput {
   @Field()
   @IsPassword()

@@ -9,7 +9,7 @@ import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
 export const TITLE_MAX = 200;
 export const BODY_MAX = 20_000;
 
-@InputType()
+@InputType("CreatePostInput")
 export class CreatePostInput {
   @Field({ description: `1 to ${TITLE_MAX} characters, not blank.` })
   @Length(1, TITLE_MAX, { message: `must be 1 to ${TITLE_MAX} characters` })
@@ -24,7 +24,7 @@ export class CreatePostInput {
   body!: string;
 }
 
-@InputType({ description: "The fields to change; at least one." })
+@InputType("UpdatePostInput", { description: "The fields to change; at least one." })
 export class UpdatePostInput {
   @Field({ nullable: true, description: `1 to ${TITLE_MAX} characters, not blank.` })
   @Length(1, TITLE_MAX, { message: `must be 1 to ${TITLE_MAX} characters` })

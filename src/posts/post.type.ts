@@ -2,7 +2,7 @@ import "reflect-metadata";
 
 import { Field, ID, ObjectType } from "type-graphql";
 
-@ObjectType({ description: "A blog post." })
+@ObjectType("Post", { description: "A blog post." })
 export class Post {
   @Field(() => ID)
   id!: string;

@@ -4,7 +4,7 @@ import { Field, Int, ObjectType } from "type-graphql";
 
 import { User } from "../users/user.type.js";
 
-@ObjectType({ description: "What `register`, `login` and `refreshToken` return." })
+@ObjectType("AuthPayload", { description: "What `register`, `login` and `refreshToken` return." })
 export class AuthPayload {
   @Field({ description: "Send as `Authorization: Bearer <accessToken>`." })
   accessToken!: string;

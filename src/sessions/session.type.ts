@@ -19,7 +19,7 @@ registerEnumType(LogoutScope, {
   },
 });
 
-@ObjectType({ description: "A signed-in device or client: one login, and every token refreshed from it." })
+@ObjectType("Session", { description: "A signed-in device or client: one login, and every token refreshed from it." })
 export class Session {
   @Field(() => ID, { description: "The `sid` claim of this session's access tokens." })
   id!: string;

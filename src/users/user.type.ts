@@ -4,7 +4,7 @@ import { Field, ID, ObjectType } from "type-graphql";
 
 import { Role } from "../access/roles.js";
 
-@ObjectType({ description: "A registered account." })
+@ObjectType("User", { description: "A registered account." })
 export class User {
   @Field(() => ID)
   id!: string;
