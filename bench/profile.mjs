@@ -1,43 +1,50 @@
-// Where the time goes: runs this server (production mode, SQLite) under `node --cpu-prof`, loads
-// it with one query for a while, stops it, and prints the functions with the most self time, the
-// same grouped by package, and the inclusive time of the steps of the authenticated path.
+// Where the time goes: runs this server as `npm start` runs it (the bundle dist/bundle/main.js,
+// production mode, SQLite, npm start's memory flags) under `node --cpu-prof`, loads it with one
+// query for a while, stops it, and prints the functions with the most self time, the same grouped
+// by package, and the inclusive time of the steps of the authenticated path.
 //
-//   node bench/profile.mjs [me|typename|me-posts] [seconds=10]     (after a build)
+//   node bench/profile.mjs [me|typename|me-posts] [seconds=10] [--unbundled]     (after a build)
 //
-// It runs the unbundled dist/src/main.js, not the bundle `npm start` runs, so that every function
-// keeps its package's path and the time can be attributed. The .cpuprofile is kept in a temporary directory (its path is printed) for Chrome DevTools or
-// speedscope.
+// Each bundled frame is mapped back through the bundle's source map to the file it came from
+// (node_modules/<package>/… or dist/src/…), so the time is attributed as if unbundled.
+// `--unbundled` profiles dist/src/main.js instead, for comparison. The .cpuprofile is kept in a
+// temporary directory (its path is printed) for Chrome DevTools or speedscope.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { SourceMap } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import autocannon from "autocannon";
 
+import { startEnv } from "../scripts/memory-defaults.mjs";
 import { freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const QUERIES = { me: "{ me { id } }", typename: "{ __typename }", "me-posts": "{ me { id username posts { id } } }" };
-const scenario = process.argv[2] ?? "me";
-const seconds = Number(process.argv[3] ?? 10);
-if (!QUERIES[scenario] || !(seconds > 0)) {
-  console.error("usage: node bench/profile.mjs [me|typename|me-posts] [seconds=10]");
+const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const unbundled = process.argv.includes("--unbundled");
+const scenario = positional[0] ?? "me";
+const seconds = Number(positional[1] ?? 10);
+if (
+  !QUERIES[scenario] ||
+  !(seconds > 0) ||
+  process.argv.slice(2).some((a) => a.startsWith("--") && a !== "--unbundled")
+) {
+  console.error("usage: node bench/profile.mjs [me|typename|me-posts] [seconds=10] [--unbundled]");
   process.exit(2);
 }
+const entry = join(root, unbundled ? "dist/src/main.js" : "dist/bundle/main.js");
 
 const dataDir = mkdtempSync(join(tmpdir(), "gta-profile-"));
 const profileDir = join(dataDir, "profile");
 const port = await freePort();
 const url = `http://127.0.0.1:${port}/graphql`;
-const server = startProcess(
-  process.execPath,
-  ["--cpu-prof", "--cpu-prof-dir", profileDir, join(root, "dist/src/main.js")],
-  {
-    env: await serverEnv({ port, dataDir, secret: randomBytes(48).toString("base64url") }),
-    cwd: dataDir,
-  },
-);
+const server = startProcess(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profileDir, entry], {
+  env: startEnv(await serverEnv({ port, dataDir, secret: randomBytes(48).toString("base64url") })),
+  cwd: dataDir,
+});
 await waitForGraphql(server, url, performance.now());
 
 async function graphql(query, variables, token) {
@@ -73,7 +80,7 @@ const result = await autocannon({
 });
 await stopProcess(server);
 console.log(
-  `${scenario}: ${Math.round(result.requests.total / result.duration)} req/s over ${seconds} s, ${result.non2xx} non-2xx, profiled`,
+  `${scenario}: ${Math.round(result.requests.total / result.duration)} req/s over ${seconds} s, ${result.non2xx} non-2xx, profiled (${unbundled ? "dist/src/main.js" : "the bundle npm start runs"})`,
 );
 
 const file = join(
@@ -81,6 +88,29 @@ const file = join(
   readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile")),
 );
 const profile = JSON.parse(readFileSync(file, "utf8"));
+
+// Bundled frames back to their own files, through the bundle's source map.
+if (!unbundled) {
+  const bundleUrl = pathToFileURL(entry).href;
+  const map = new SourceMap(JSON.parse(readFileSync(`${entry}.map`, "utf8")));
+  const bundleDir = dirname(entry);
+  for (const node of profile.nodes) {
+    const frame = node.callFrame;
+    if (frame.url !== bundleUrl) continue;
+    const found = map.findEntry(frame.lineNumber, frame.columnNumber);
+    if (!found?.originalSource) continue;
+    let original = found.originalSource.startsWith("file:")
+      ? fileURLToPath(found.originalSource)
+      : resolve(bundleDir, found.originalSource);
+    // esbuild follows tsc's maps to src/*.ts; the areas below name the compiled dist/src/*.js.
+    const ownSource = join(root, "src");
+    if (original.startsWith(`${ownSource}/`)) {
+      original = join(root, "dist", "src", original.slice(ownSource.length + 1).replace(/\.ts$/, ".js"));
+    }
+    original = pathToFileURL(original).href;
+    node.callFrame = { ...frame, url: original, lineNumber: found.originalLine, columnNumber: found.originalColumn };
+  }
+}
 
 // Self time per node, from the samples and the time between them.
 const self = new Map();
@@ -96,9 +126,9 @@ const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 const AREAS = [
   [
     "JWT verification (jsonwebtoken, tokens.ts)",
-    /node_modules\/(jsonwebtoken|jws|jwa|buffer-equal-constant-time|safe-buffer|ms|lodash\.|semver)|dist\/src\/auth\/(tokens|keys)\.js/,
+    /node_modules\/(jsonwebtoken|jws|jwa|buffer-equal-constant-time|safe-buffer|ms|lodash\.|semver)|dist\/src\/access\/(tokens|keys|api-tokens)\.js/,
   ],
-  ["revocation check and context", /dist\/src\/(context|sessions\/revocation-list)\.js/],
+  ["revocation check and context", /dist\/src\/(context|access\/(bearer|revocation-list))\.js/],
   [
     "database (Kysely, better-sqlite3, stores)",
     /node_modules\/(kysely|better-sqlite3)|dist\/src\/.*\.store\.js|dist\/src\/db\//,
