@@ -709,10 +709,15 @@ function evaluateGoals(rows, startup, { overload, guard }) {
     goals.push({
       id: "overload",
       label:
-        `no crash under { me { id } } at ${overload.connections} connections (${GOALS.overloadFactor} ×), npm start's flags: ` +
-        `${overload.alive ? "still running" : `exited (${overload.exitCode})`}, ${overload.answeredAfter ? "answered afterwards" : "did not answer afterwards"}; ` +
-        `${overload.result.rps.toFixed(0)} req/s, p99 ${overload.result.p99.toFixed(0)} ms, ${overload.result.errors} failed of ${overload.result.requests}, RSS ${overload.rssMb === null ? "-" : overload.rssMb.toFixed(0)} MB`,
-      value: overload.alive && overload.answeredAfter ? "alive" : "crashed",
+        `no crash under { me { id } } at ${overload.connections} connections (${GOALS.overloadFactor} ×), npm start's flags ` +
+        `(${overload.result.errors} failed of ${overload.result.requests}, RSS ${overload.rssMb === null ? "-" : overload.rssMb.toFixed(0)} MB; ` +
+        `${overload.answeredAfter ? "answered" : "no answer"} afterwards)`,
+      value:
+        overload.alive && overload.answeredAfter
+          ? "alive"
+          : overload.alive
+            ? "not answering"
+            : `exited (${overload.exitCode})`,
       unit: "state",
       threshold: "alive",
       pass: overload.alive && overload.answeredAfter,
