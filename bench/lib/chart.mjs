@@ -1,5 +1,6 @@
 // The benchmark's bar chart as a standalone SVG, written by hand (no chart library): one panel
-// per measure, a horizontal bar per stack, this server in its own colour, and the goals below.
+// per measure, a horizontal bar per stack, this server in its own colour (a lighter one with
+// Node's default flags), resident memory of the two flag sets, and the goals below.
 
 const WIDTH = 900;
 const LABEL_X = 300; // bars start here; labels end just left of it
@@ -10,6 +11,7 @@ const FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', sans-serif\"";
 
 const COLOURS = {
   this: "#2563eb",
+  "this-default": "#93c5fd",
   mercurius: "#9ca3af",
   "naive-apollo": "#9ca3af",
   yoga: "#9ca3af",
@@ -57,13 +59,26 @@ function panel(y, title, unit, items, note) {
   return { svg: parts.join("\n"), height: rowY - y + 14 };
 }
 
+/** A goal's value as the table and the chart show it. */
+export function formatGoalValue(goal) {
+  if (goal.value === null || goal.value === undefined) return "-";
+  if (goal.unit === "ratio") return goal.value.toFixed(2);
+  if (goal.unit === "µs") return `${goal.value.toFixed(2)} µs`;
+  if (goal.unit === "MB") return `${goal.value.toFixed(0)} MB`;
+  if (goal.unit === "ms") return `${goal.value.toFixed(0)} ms`;
+  return String(goal.value);
+}
+
+const STACK_LABELS = { this: "this server (npm start)", "this-default": "this server, Node defaults" };
+
 /** Renders the report of bench/run.mjs as an SVG document. */
 export function renderChart(report) {
-  const label = Object.fromEntries(report.stacks.map((s) => [s.id, s.id === "this" ? "this server" : s.id]));
+  const label = Object.fromEntries(report.stacks.map((s) => [s.id, STACK_LABELS[s.id] ?? s.id]));
   const row = (stack, scenario) => report.rows.find((r) => r.stack === stack && r.scenario === scenario);
   const throughput = [];
   for (const [scenario, heading] of [
     ["typename", "{ __typename }, no token"],
+    ["typename-token", "{ __typename }, Bearer token"],
     ["me", "{ me { id } }, Bearer token"],
     ["me-posts", "{ me { id username posts { id } } }, reads the database"],
   ]) {
@@ -82,6 +97,25 @@ export function renderChart(report) {
     throughput,
     `${s.connections} connections, median of ${s.rounds} interleaved rounds of ${s.durationSeconds} s`,
   ]);
+  const memory = report.memoryFlags;
+  if (memory && memory.rssAfterLoadMb.this !== null && memory.rssAfterLoadMb["this-default"] !== null) {
+    const items = [
+      { label: "npm start's memory flags", value: memory.rssAfterLoadMb.this, colour: COLOURS.this },
+      { label: "Node's default flags", value: memory.rssAfterLoadMb["this-default"], colour: COLOURS["this-default"] },
+    ];
+    if (report.overload?.rssMb)
+      items.push({
+        label: `npm start's flags, ${report.overload.connections} connections`,
+        value: report.overload.rssMb,
+        colour: "#1e40af",
+      });
+    panels.push([
+      "Resident memory after load, this server (lower is better)",
+      "MB",
+      items,
+      `largest reading after ${memory.scenarios.join(", ")}; the last bar after the overload run`,
+    ]);
+  }
   const login = row("this", "login");
   const burstLogins = row("this", "burst-logins");
   if (login) {
@@ -114,14 +148,7 @@ export function renderChart(report) {
   body.push(`<text x="16" y="${y + 16}" font-size="15" font-weight="600" ${FONT}>Goals</text>`);
   y += 26;
   for (const goal of report.goals) {
-    const value =
-      goal.unit === "ratio"
-        ? goal.value.toFixed(2)
-        : goal.unit === "MB"
-          ? `${goal.value.toFixed(0)} MB`
-          : goal.unit === "ms"
-            ? `${goal.value.toFixed(0)} ms`
-            : String(goal.value);
+    const value = formatGoalValue(goal);
     const colour = goal.pass ? "#15803d" : "#b91c1c";
     body.push(
       `<text x="16" y="${y + 13}" font-size="12" font-weight="700" fill="${colour}" ${FONT}>${goal.pass ? "PASS" : "FAIL"}</text>`,
