@@ -5,7 +5,7 @@
 // revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
 // except an operation of only login, register and refreshToken (credential-operations.ts), which
 // runs anonymously.
-import type { FastifyRequest } from "fastify";
+import type { IncomingHttpHeaders } from "node:http";
 
 import { type ApiTokenFailure, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
 import { isCredentialOnlyOperation } from "./credential-operations.js";
@@ -41,6 +41,16 @@ export type BearerVerdict =
       /** The token's user and session or API token, when the token itself was genuine. */
       readonly holder?: TokenHolder;
     };
+
+/** What the context function reads of an HTTP request, whichever route serves it. */
+export interface BearerRequest {
+  /** The request id (x-request-id). */
+  readonly id: string;
+  readonly ip: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The parsed body, for the one look at whether it is only login, register and refreshToken. */
+  readonly body: unknown;
+}
 
 /** What the bearer check needs: the access-token verifier, the API-token verifier and the revocation list. */
 export interface BearerDeps {
@@ -96,12 +106,12 @@ export async function verifyBearer(header: string | undefined, deps: BearerDeps)
  */
 export function createContextFunction(
   deps: BearerDeps & {
-    onRejected: (request: FastifyRequest, reason: RejectionReason, holder?: TokenHolder) => void;
+    onRejected: (request: BearerRequest, reason: RejectionReason, holder?: TokenHolder) => void;
     /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
     maxTokens: number;
   },
 ) {
-  return async (request: FastifyRequest): Promise<Context> => {
+  return async (request: BearerRequest): Promise<Context> => {
     const base = {
       requestId: request.id,
       ip: request.ip,

@@ -13,7 +13,7 @@ const IDLE_SWEEP_MS = 50;
  * arrive on an open connection meanwhile are served as usual (Fastify's `return503OnClosing:
  * false`) instead of getting a 503.
  */
-export function closeConnectionsWhenClosing(server: FastifyInstance): void {
+export function closeConnectionsWhenClosing(server: FastifyInstance): { isClosing: () => boolean } {
   let closing = false;
   let sweep: NodeJS.Timeout | undefined;
   server.addHook("preClose", (done) => {
@@ -30,4 +30,6 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): void {
     clearInterval(sweep);
     done();
   });
+  // The GraphQL route on node:http (graphql-route.ts) sets Connection: close from the same flag.
+  return { isClosing: () => closing };
 }

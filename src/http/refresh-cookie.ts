@@ -1,3 +1,4 @@
+import { parse as parseCookie, serialize as serializeCookie } from "cookie";
 import type { FastifyReply, FastifyRequest } from "fastify";
 
 import type { RefreshCookie } from "../access/principal.js";
@@ -12,30 +13,96 @@ import type { RefreshCookie } from "../access/principal.js";
 export const SECURE_COOKIE_NAME = "__Host-refresh-token";
 export const PLAIN_COOKIE_NAME = "refresh-token";
 
+/** The attributes this service sets a cookie with. */
+export interface CookieOptions {
+  path: string;
+  httpOnly: boolean;
+  sameSite: "strict";
+  secure: boolean;
+  maxAge?: number;
+}
+
+/** One request's view of its cookies, whichever route serves it. */
+export interface CookieAccess {
+  /** `http` or `https`, as TRUST_PROXY lets the request say. */
+  readonly protocol: string;
+  /** The Host (or a trusted proxy's X-Forwarded-Host). */
+  readonly host: string;
+  readonly origin: string | undefined;
+  read(name: string): string | undefined;
+  set(name: string, value: string, options: CookieOptions): void;
+  clear(name: string, options: CookieOptions): void;
+}
+
 /**
  * The cookie as one request reads and writes it. `allowedOrigins` is CORS_ORIGINS: besides the
  * server's own origin, the only pages whose requests may use the cookie. SameSite=Strict already
  * keeps other sites' pages from sending it; the Origin check also covers same-site pages of other
  * origins (a sibling subdomain), which SameSite treats as the same site.
  */
-export function refreshCookieOf(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  allowedOrigins: ReadonlySet<string>,
-): RefreshCookie {
-  const secure = request.protocol === "https";
+export function refreshCookieOf(access: CookieAccess, allowedOrigins: ReadonlySet<string>): RefreshCookie {
+  const secure = access.protocol === "https";
   const name = secure ? SECURE_COOKIE_NAME : PLAIN_COOKIE_NAME;
-  const origin = request.headers.origin;
-  const ownOrigin = `${request.protocol}://${request.host}`;
+  const origin = access.origin;
+  const ownOrigin = `${access.protocol}://${access.host}`;
   const options = { path: "/", httpOnly: true, sameSite: "strict", secure } as const;
   return {
-    value: request.cookies[name],
+    value: access.read(name),
     originAllowed: origin === undefined || origin === ownOrigin || allowedOrigins.has(origin),
     set(refreshToken, maxAgeSeconds) {
-      void reply.setCookie(name, refreshToken, { ...options, maxAge: maxAgeSeconds });
+      access.set(name, refreshToken, { ...options, maxAge: maxAgeSeconds });
     },
     clear() {
-      void reply.clearCookie(name, options);
+      access.clear(name, options);
     },
   };
+}
+
+/** The cookies of a request served by Fastify (@fastify/cookie parses and sets them). */
+export function fastifyCookies(request: FastifyRequest, reply: FastifyReply): CookieAccess {
+  return {
+    protocol: request.protocol,
+    host: request.host,
+    origin: request.headers.origin,
+    read: (name) => request.cookies[name],
+    set: (name, value, options) => void reply.setCookie(name, value, options),
+    clear: (name, options) => void reply.clearCookie(name, options),
+  };
+}
+
+/**
+ * The cookies of a request served by the GraphQL route on node:http, written the way
+ * @fastify/cookie writes them on the other routes (one Set-Cookie per name and path, the last
+ * write winning; clearing is an empty value that expired at the epoch), so both routes send the
+ * same header.
+ */
+export class CookieJar {
+  readonly #header: string | undefined;
+  #parsed: Record<string, string | undefined> | undefined;
+  readonly #pending = new Map<string, string>();
+
+  constructor(header: string | undefined) {
+    this.#header = header;
+  }
+
+  read(name: string): string | undefined {
+    this.#parsed ??= this.#header ? parseCookie(this.#header) : {};
+    return this.#parsed[name];
+  }
+
+  set(name: string, value: string, options: CookieOptions): void {
+    this.#pending.set(`${name};${options.path}`, serializeCookie(name, value, options));
+  }
+
+  clear(name: string, options: CookieOptions): void {
+    this.#pending.set(
+      `${name};${options.path}`,
+      serializeCookie(name, "", { ...options, expires: new Date(0), maxAge: 0 }),
+    );
+  }
+
+  /** The Set-Cookie values to send, if any were written. */
+  headers(): string[] | undefined {
+    return this.#pending.size === 0 ? undefined : [...this.#pending.values()];
+  }
 }

@@ -45,14 +45,7 @@ export async function registerHttpSecurity(
   server: FastifyInstance,
   config: Pick<Config, "isProduction" | "corsOrigins">,
 ): Promise<void> {
-  const headers = helmetHeaders({
-    contentSecurityPolicy: config.isProduction
-      ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
-      : false,
-    xFrameOptions: { action: "deny" },
-    referrerPolicy: { policy: "no-referrer" },
-    strictTransportSecurity: false,
-  });
+  const headers = securityHeaders(config);
   server.addHook("onRequest", (request, reply, done) => {
     reply.headers(headers);
     if (request.protocol === "https") reply.header("strict-transport-security", HSTS_VALUE);
@@ -75,6 +68,18 @@ export async function registerHttpSecurity(
       const origin = request.headers.origin;
       callback(null, origin !== undefined && allowed.has(origin) ? forAllowedOrigin : { origin: false });
     },
+  });
+}
+
+/** helmet's headers for this API (see registerHttpSecurity), the same on every route and worked out once. */
+export function securityHeaders(config: Pick<Config, "isProduction">): Readonly<Record<string, string>> {
+  return helmetHeaders({
+    contentSecurityPolicy: config.isProduction
+      ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+      : false,
+    xFrameOptions: { action: "deny" },
+    referrerPolicy: { policy: "no-referrer" },
+    strictTransportSecurity: false,
   });
 }
 

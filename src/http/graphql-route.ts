@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+
+import { type ApolloServer, HeaderMap, type HTTPGraphQLRequest } from "@apollo/server";
+import type { Logger } from "pino";
+import secureJson from "secure-json-parse";
+
+import type { BearerRequest } from "../access/bearer.js";
+import type { Context } from "../access/principal.js";
+import { ErrorCode, ProtocolErrorCode } from "../errors.js";
+import type { ClientAddress } from "./client-address.js";
+import { CookieJar, type CookieAccess } from "./refresh-cookie.js";
+
+/** The path Apollo serves; the WebSocket subscriptions share it. */
+export const GRAPHQL_PATH = "/graphql";
+
+/** What a refused request is answered with: the body of every error this layer writes itself. */
+export interface HttpError {
+  status: number;
+  message: string;
+  code: string;
+  headers?: Readonly<Record<string, string>>;
+}
+
+export interface GraphqlRouteDeps {
+  apollo: ApolloServer<Context>;
+  logger: Logger;
+  address: ClientAddress;
+  bodyLimitBytes: number;
+  /** helmet's headers, worked out once (security-headers.ts). */
+  securityHeaders: Readonly<Record<string, string>>;
+  hstsValue: string;
+  /** True from the moment the server starts closing: every response then says Connection: close. */
+  isClosing: () => boolean;
+  /** The subscription screening of the Fastify route (subscriptions-over-http.ts): an error, a changed query, or nothing. */
+  screen: (method: string, params: { query?: unknown; operationName?: unknown }) => HttpError | string | undefined;
+  context: (request: BearerRequest, cookies: CookieAccess) => Promise<Context>;
+}
+
+/**
+ * `GET` and `POST /graphql` on node:http, in front of Fastify: the request goes straight to
+ * Apollo's `executeHTTPGraphQLRequest`, without Fastify's routing, hooks, request and reply objects,
+ * content-type parsers, serialisation and per-request child logger, which cost about a quarter of a
+ * request (docs/performance.md). Everything the Fastify route did for /graphql happens here too, in
+ * the same way: an x-request-id of our own, helmet's headers and HSTS over TLS, the 1 MB body limit
+ * (413) and the JSON errors for unreadable bodies (400), bodies that are not JSON handed to Apollo
+ * as text so its CSRF prevention refuses them, subscriptions refused over HTTP, the refresh cookie,
+ * Connection: close while closing, and Fastify's "incoming request" and "request completed" log
+ * lines. Fastify keeps every other route, and /graphql requests that need its plugins: OPTIONS
+ * (CORS preflights), and requests with an Origin when CORS_ORIGINS is set (see `takes`).
+ */
+export function createGraphqlRoute(deps: GraphqlRouteDeps) {
+  const { apollo, logger, address } = deps;
+  const securityHeaders = Object.entries(deps.securityHeaders);
+
+  /** Writes a whole response: status, this layer's headers, the body. */
+  function finish(
+    res: ServerResponse,
+    status: number,
+    headers: Iterable<[string, string | string[]]>,
+    body: string,
+  ): void {
+    res.statusCode = status;
+    for (const [name, value] of headers) res.setHeader(name, value);
+    if (deps.isClosing()) res.setHeader("connection", "close");
+    res.setHeader("content-length", Buffer.byteLength(body));
+    res.end(body);
+  }
+
+  function refuse(res: ServerResponse, error: HttpError): void {
+    finish(
+      res,
+      error.status,
+      [["content-type", "application/json; charset=utf-8"], ...Object.entries(error.headers ?? {})],
+      JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }),
+    );
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, id: string, ip: string): Promise<void> {
+    const method = req.method!;
+    const url = req.url!;
+    const queryAt = url.indexOf("?");
+    const search = queryAt === -1 ? "" : url.slice(queryAt);
+    let body: unknown;
+    if (method === "POST") {
+      const read = await readBody(req, deps.bodyLimitBytes);
+      if (typeof read !== "string" && read !== undefined) return refuse(res, read);
+      body = parseBody(req.headers["content-type"], read);
+      if (body instanceof BodyError) return refuse(res, body.error);
+    }
+    const params = (method === "GET" ? Object.fromEntries(new URLSearchParams(search)) : body) as
+      { query?: unknown; operationName?: unknown } | undefined;
+    if (params && typeof params === "object") {
+      const screened = deps.screen(method, params);
+      if (typeof screened === "object") return refuse(res, screened);
+      if (typeof screened === "string") (params as { query: string }).query = screened;
+    }
+
+    const headers = new HeaderMap();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    }
+    const cookies = new CookieJar(req.headers.cookie);
+    const cookieAccess: CookieAccess = {
+      protocol: address.protocol(req),
+      host: address.host(req),
+      origin: req.headers.origin,
+      read: (name) => cookies.read(name),
+      set: (name, value, options) => cookies.set(name, value, options),
+      clear: (name, options) => cookies.clear(name, options),
+    };
+    const httpGraphQLRequest: HTTPGraphQLRequest = { method, headers, search, body };
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest,
+      context: () => deps.context({ id, ip, headers: req.headers, body }, cookieAccess),
+    });
+    const setCookie = cookies.headers();
+    if (setCookie) res.setHeader("set-cookie", setCookie);
+    if (response.body.kind === "complete") {
+      return finish(res, response.status ?? 200, response.headers, response.body.string);
+    }
+    res.statusCode = response.status ?? 200;
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    if (deps.isClosing()) res.setHeader("connection", "close");
+    Readable.from(response.body.asyncIterator).pipe(res);
+  }
+
+  return {
+    /**
+     * Whether this route serves the request; otherwise Fastify does. `cors` is whether CORS_ORIGINS
+     * is set: then a request with an Origin goes to Fastify, whose CORS plugin answers it.
+     */
+    takes(req: IncomingMessage, cors: boolean): boolean {
+      if (req.method !== "POST" && req.method !== "GET") return false;
+      const url = req.url ?? "";
+      if (!url.startsWith(GRAPHQL_PATH) || (url.length > GRAPHQL_PATH.length && url[GRAPHQL_PATH.length] !== "?")) {
+        return false;
+      }
+      return !(cors && req.headers.origin !== undefined);
+    },
+
+    handle(req: IncomingMessage, res: ServerResponse): void {
+      const started = performance.now();
+      const id = randomUUID();
+      const ip = address.ip(req);
+      res.setHeader("x-request-id", id);
+      for (const [name, value] of securityHeaders) res.setHeader(name, value);
+      if (address.protocol(req) === "https") res.setHeader("strict-transport-security", deps.hstsValue);
+      const logsRequests = logger.isLevelEnabled("info");
+      if (logsRequests) {
+        logger.info({ reqId: id, req: { method: req.method, url: req.url, ip } }, "incoming request");
+        res.once("finish", () => {
+          logger.info(
+            { reqId: id, res: { statusCode: res.statusCode }, responseTime: performance.now() - started },
+            "request completed",
+          );
+        });
+      }
+      serve(req, res, id, ip).catch((error: unknown) => {
+        logger.error({ reqId: id, err: error }, "request failed");
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        refuse(res, { status: 500, message: "Internal server error.", code: ErrorCode.INTERNAL_SERVER_ERROR });
+      });
+    },
+  };
+}
+
+/** Reads a POST body as UTF-8, up to `limit` bytes: the text, undefined for none, or a 413. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined | HttpError> {
+  const tooLarge: HttpError = {
+    status: 413,
+    message: `Request body is larger than ${limit} bytes.`,
+    code: ProtocolErrorCode.PAYLOAD_TOO_LARGE,
+  };
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    return Promise.resolve(tooLarge);
+  }
+  if (req.headers["transfer-encoding"] === undefined && (declared === undefined || declared === "0")) {
+    return Promise.resolve(undefined);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > limit) {
+        req.off("data", onData);
+        req.off("end", onEnd);
+        req.resume();
+        resolve(tooLarge);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks, length).toString("utf8"));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", reject);
+  });
+}
+
+class BodyError {
+  constructor(readonly error: HttpError) {}
+}
+
+const unreadable = (message: string) => new BodyError({ status: 400, message, code: ProtocolErrorCode.BAD_REQUEST });
+
+/**
+ * A POST body as Fastify's parsers would have given it to Apollo: JSON for `application/json`
+ * (with Fastify's own protection against `__proto__` and `constructor.prototype` keys), the text
+ * for anything else, so that Apollo's CSRF prevention refuses form and text posts. Nothing at all
+ * without a body and without a content type.
+ */
+function parseBody(contentType: string | undefined, text: string | undefined): unknown {
+  if (contentType === undefined && text === undefined) return undefined;
+  const semicolon = contentType?.indexOf(";") ?? -1;
+  const mediaType = (semicolon === -1 ? contentType : contentType!.slice(0, semicolon))?.trim().toLowerCase();
+  if (mediaType !== "application/json") return text ?? "";
+  if (text === undefined || text === "") return unreadable("The request could not be read.");
+  try {
+    return secureJson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
+  } catch {
+    return unreadable("The request body is not valid JSON.");
+  }
+}
