@@ -1,19 +1,25 @@
 // Builds side by side: what one change buys, measured one at a time. Starts each given server
 // entry (a bundle or dist/src/main.js of some checkout, each with its own flags), then runs
 // `{ me { id } }` and `{ __typename }` against all of them in interleaved rounds, rotating the
-// order every round, and prints median requests/s, the range, the ratio to the first entry and
-// the largest resident size. Every response is checked.
+// order every round, and prints median requests/s, the range, the ratio to the first entry, the
+// resident size a second after start and the largest after load. Every response is checked.
 //
 //   node bench/compare-builds.mjs label=path[,--node-flag…][,ENV=value…] …
 //   e.g. node bench/compare-builds.mjs before=/tmp/old/dist/bundle/main.js after=dist/bundle/main.js
 //
 // Settings: COMPARE_ROUNDS [5], COMPARE_DURATION seconds [4], COMPARE_CONNECTIONS [64],
-// COMPARE_QUERIES [me,typename]. Each entry gets SQLite in a temporary directory and the same
+// COMPARE_QUERIES [me,typename], COMPARE_RATE [unset]. With COMPARE_RATE (requests/s, below every
+// entry's capacity) the load is that steady rate instead of as fast as possible, and the table
+// shows the server's CPU time per request (utime + stime from /proc over the run, divided by the
+// requests answered): far less sensitive than requests/s to what else the machine runs, since
+// neither the load generator nor other processes are counted. Each entry gets SQLite in a temporary directory and the same
 // production environment as `npm run bench`; the entry's own dist/src/config.js is not consulted.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+
+import { setTimeout as sleep } from "node:timers/promises";
 
 import autocannon from "autocannon";
 
@@ -36,6 +42,8 @@ const rounds = Number(process.env.COMPARE_ROUNDS ?? 5);
 const duration = Number(process.env.COMPARE_DURATION ?? 4);
 const connections = Number(process.env.COMPARE_CONNECTIONS ?? 64);
 const queries = (process.env.COMPARE_QUERIES ?? "me,typename").split(",");
+const rate = process.env.COMPARE_RATE ? Number(process.env.COMPARE_RATE) : undefined;
+const TICK_MS = 10; // USER_HZ on Linux
 const QUERIES = {
   me: { query: "{ me { id } }", token: true, expect: '{"data":{"me":{"id":"' },
   typename: { query: "{ __typename }", token: false, expect: '{"data":{"__typename":"Query"}}' },
@@ -76,8 +84,17 @@ for (const spec of specs) {
     }),
   }).then((r) => r.json());
   const token = register.data.register.accessToken;
-  entries.push({ label, path, flags, extra, handle, url, token, samples: {}, rss: 0 });
+  await sleep(1000);
+  const rssAtStart = residentMegabytes(handle.process.pid) ?? 0;
+  entries.push({ label, path, flags, extra, handle, url, token, samples: {}, rss: 0, rssAtStart });
   console.error(`started ${label}: ${path} ${[...flags, ...options.filter((o) => !o.startsWith("--"))].join(" ")}`);
+}
+
+/** utime + stime of a process, in clock ticks. */
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 function load(entry, name, seconds) {
@@ -91,6 +108,7 @@ function load(entry, name, seconds) {
         body: JSON.stringify({ query: q.query }),
         connections,
         duration: seconds,
+        ...(rate ? { overallRate: rate } : {}),
         verifyBody: (body) => body.startsWith(q.expect) && !body.includes('"errors"'),
       },
       (error, result) => (error ? fail(error) : done(result)),
@@ -121,13 +139,17 @@ for (let round = 0; round < rounds; round++) {
     const order = entries.map((_, i) => entries[(i + round) % entries.length]);
     for (const entry of order) {
       await waitUntilQuiet(entry.handle.process.pid);
+      const ticksBefore = cpuTicks(entry.handle.process.pid);
       const result = await load(entry, name, duration);
+      const ticks = cpuTicks(entry.handle.process.pid) - ticksBefore;
       const bad = result.errors + Math.max(result.non2xx, result.mismatches);
       failed += bad;
-      (entry.samples[name] ??= []).push(result.requests.total / result.duration);
+      (entry.samples[name] ??= []).push(
+        rate ? (ticks * TICK_MS * 1000) / result.requests.total : result.requests.total / result.duration,
+      );
       entry.rss = Math.max(entry.rss, residentMegabytes(entry.handle.process.pid) ?? 0);
       console.error(
-        `round ${round + 1} ${name.padEnd(14)} ${entry.label.padEnd(16)} ${(result.requests.total / result.duration).toFixed(0)} req/s, ${bad} failed`,
+        `round ${round + 1} ${name.padEnd(14)} ${entry.label.padEnd(16)} ${(result.requests.total / result.duration).toFixed(0)} req/s, ${rate ? `${entry.samples[name].at(-1).toFixed(1)} µs CPU per request, ` : ""}${bad} failed`,
       );
     }
   }
@@ -144,12 +166,20 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(" ")}; ${failed} failed requests`,
 );
-console.log(["build".padEnd(18), ...queries.map((q) => `${q} req/s (range) ×first`.padEnd(34)), "max RSS MB"].join(""));
+const unit = rate ? `µs CPU/request at ${rate}/s` : "req/s";
+console.log(
+  [
+    "build".padEnd(18),
+    ...queries.map((q) => `${q} ${unit} (range) ×first`.padEnd(40)),
+    "RSS MB after start, largest after load",
+  ].join(""),
+);
 for (const entry of entries) {
   const cells = queries.map((q) => {
     const m = median(entry.samples[q]);
-    const range = `${Math.min(...entry.samples[q]).toFixed(0)}-${Math.max(...entry.samples[q]).toFixed(0)}`;
-    return `${m.toFixed(0)} (${range}) ×${(m / median(base.samples[q])).toFixed(2)}`.padEnd(34);
+    const digits = rate ? 1 : 0;
+    const range = `${Math.min(...entry.samples[q]).toFixed(digits)}-${Math.max(...entry.samples[q]).toFixed(digits)}`;
+    return `${m.toFixed(rate ? 1 : 0)} (${range}) ×${(m / median(base.samples[q])).toFixed(2)}`.padEnd(40);
   });
-  console.log([entry.label.padEnd(18), ...cells, entry.rss.toFixed(0)].join(""));
+  console.log([entry.label.padEnd(18), ...cells, `${entry.rssAtStart.toFixed(1)}, ${entry.rss.toFixed(0)}`].join(""));
 }
