@@ -85,6 +85,12 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     let body: unknown;
     if (method === "POST") {
       const read = await readBody(req, deps.bodyLimitBytes);
+      if (read === ABORTED) {
+        // The client went away mid-body: nobody to answer, and nothing wrong with the server.
+        logger.debug({ reqId: id }, "request aborted by the client");
+        res.destroy();
+        return;
+      }
       if (typeof read !== "string" && read !== undefined) return refuse(res, read);
       body = parseBody(req.headers["content-type"], read);
       if (body instanceof BodyError) return refuse(res, body.error);
@@ -169,8 +175,11 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
   };
 }
 
-/** Reads a POST body as UTF-8, up to `limit` bytes: the text, undefined for none, or a 413. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | undefined | HttpError> {
+/** What readBody gives when the connection closed before the body was complete. */
+const ABORTED = Symbol("aborted");
+
+/** Reads a POST body as UTF-8, up to `limit` bytes: the text, undefined for none, a 413, or ABORTED. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined | HttpError | typeof ABORTED> {
   const tooLarge: HttpError = {
     status: 413,
     message: `Request body is larger than ${limit} bytes.`,
@@ -184,7 +193,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
   if (req.headers["transfer-encoding"] === undefined && (declared === undefined || declared === "0")) {
     return Promise.resolve(undefined);
   }
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let length = 0;
     const onData = (chunk: Buffer) => {
@@ -201,7 +210,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
     const onEnd = () => resolve(Buffer.concat(chunks, length).toString("utf8"));
     req.on("data", onData);
     req.on("end", onEnd);
-    req.on("error", reject);
+    // An incoming request errs only when its connection closes early ("aborted", ECONNRESET).
+    req.on("error", () => resolve(ABORTED));
   });
 }
 

@@ -5,6 +5,7 @@
 // and everything but the CORS headers must be the same: status, body and every other header.
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
@@ -118,6 +119,33 @@ describe("the GraphQL route on node:http and Fastify's /graphql route answer ali
     assert.equal(refreshed.status, 200, refreshed.text);
     assert.equal(refreshed.json.data.refreshToken.refreshToken, null, "the successor went into the cookie");
     assert.match(refreshed.headers.get("set-cookie") ?? "", /^refresh-token=rt_/);
+  });
+
+  it("treats a client that goes away mid-body as gone, not as a server error", async () => {
+    const url = new URL(t.url);
+    const before = t.logs.length;
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(
+          `POST /graphql HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"query":`,
+        );
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 100);
+      });
+      socket.on("error", reject);
+    });
+    const deadline = Date.now() + 2000;
+    const aborted = () =>
+      t.logs
+        .slice(before)
+        .some((line) => (JSON.parse(line) as { msg?: string }).msg === "request aborted by the client");
+    while (!aborted() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(aborted(), "logged at debug as aborted");
+    const errors = t.logs.slice(before).filter((line) => (JSON.parse(line) as { level: number }).level >= 50);
+    assert.deepEqual(errors, []);
+    assert.equal((await send(t.url, json({ query: "{ __typename }" }))).status, 200);
   });
 
   it("refuses a chunked body over the limit with 413 while reading it", async () => {
