@@ -15,7 +15,7 @@
 // neither the load generator nor other processes are counted. Each entry gets SQLite in a temporary directory and the same
 // production environment as `npm run bench`; the entry's own dist/src/config.js is not consulted.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -24,6 +24,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 
 import {
+  cpuTicks,
   freePort,
   residentMegabytes,
   serverEnv,
@@ -88,13 +89,6 @@ for (const spec of specs) {
   const rssAtStart = residentMegabytes(handle.process.pid) ?? 0;
   entries.push({ label, path, flags, extra, handle, url, token, samples: {}, rss: 0, rssAtStart });
   console.error(`started ${label}: ${path} ${[...flags, ...options.filter((o) => !o.startsWith("--"))].join(" ")}`);
-}
-
-/** utime + stime of a process, in clock ticks. */
-function cpuTicks(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 function load(entry, name, seconds) {

@@ -8,7 +8,8 @@ import { ConfigError } from "./config.js";
 import { loadConfig } from "./load-config.js";
 import { BadUserInputError } from "./errors.js";
 import { createLogger } from "./logger.js";
-import { createServices } from "./services.js";
+import { type Services, createServices } from "./services.js";
+import type { User } from "./users/user.type.js";
 import { Role } from "./access/roles.js";
 
 /** Exit statuses: success, a refused or failed operation, a command line that could not be understood. */
@@ -131,30 +132,16 @@ async function createUser(args: readonly string[]): Promise<number> {
   }
 }
 
-/** `users revoke-sessions`: ends every session of one user, through the same service as revokeUserSessions. */
-async function revokeSessions(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommand(args, { username: { type: "string" } });
-  if (positionals.length > 0) throw new UsageError("users revoke-sessions takes only --username");
-  if (values.username === undefined) throw new UsageError("users revoke-sessions needs --username");
-  const config = loadConfig();
-  const services = await createServices(config, { logger: createLogger(config, process.stderr), background: false });
-  try {
-    const user = await services.users.findByUsername(values.username);
-    if (!user) {
-      process.stderr.write(`no user named ${JSON.stringify(values.username)}\n`);
-      return EXIT_FAILED;
-    }
-    const ended = await services.sessions.revokeAllOfUser(user.id, "CLI");
-    process.stdout.write(`${JSON.stringify({ ended })}\n`);
-    return EXIT_OK;
-  } finally {
-    await services.close();
-  }
-}
-
-/** `users disable` and `users enable`: through the same service as setUserDisabled. */
-async function setDisabled(args: readonly string[], disabled: boolean): Promise<number> {
-  const command = disabled ? "users disable" : "users enable";
+/**
+ * A command of the form `<command> --username <name>`: runs `act` on that user with the server's
+ * services, and says so on stderr with exit 1 when there is no such user or the service refuses
+ * (BAD_USER_INPUT). `act` prints the result.
+ */
+async function onNamedUser(
+  command: string,
+  args: readonly string[],
+  act: (services: Services, user: User) => Promise<void>,
+): Promise<number> {
   const { values, positionals } = parseCommand(args, { username: { type: "string" } });
   if (positionals.length > 0) throw new UsageError(`${command} takes only --username`);
   if (values.username === undefined) throw new UsageError(`${command} needs --username`);
@@ -166,10 +153,7 @@ async function setDisabled(args: readonly string[], disabled: boolean): Promise<
       process.stderr.write(`no user named ${JSON.stringify(values.username)}\n`);
       return EXIT_FAILED;
     }
-    const changed = await services.accounts.setDisabled("CLI", user.id, disabled);
-    process.stdout.write(
-      `${JSON.stringify({ id: changed.id, username: changed.username, disabled: changed.disabled })}\n`,
-    );
+    await act(services, user);
     return EXIT_OK;
   } catch (error) {
     if (!(error instanceof BadUserInputError)) throw error;
@@ -178,6 +162,24 @@ async function setDisabled(args: readonly string[], disabled: boolean): Promise<
   } finally {
     await services.close();
   }
+}
+
+/** `users revoke-sessions`: ends every session of one user, through the same service as revokeUserSessions. */
+function revokeSessions(args: readonly string[]): Promise<number> {
+  return onNamedUser("users revoke-sessions", args, async (services, user) => {
+    const ended = await services.sessions.revokeAllOfUser(user.id, "CLI");
+    process.stdout.write(`${JSON.stringify({ ended })}\n`);
+  });
+}
+
+/** `users disable` and `users enable`: through the same service as setUserDisabled. */
+function setDisabled(args: readonly string[], disabled: boolean): Promise<number> {
+  return onNamedUser(disabled ? "users disable" : "users enable", args, async (services, user) => {
+    const changed = await services.accounts.setDisabled("CLI", user.id, disabled);
+    process.stdout.write(
+      `${JSON.stringify({ id: changed.id, username: changed.username, disabled: changed.disabled })}\n`,
+    );
+  });
 }
 
 /** `token decode`: header and payload as they are written, with a loud note that nothing was checked. */

@@ -259,6 +259,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       apiTokens,
       passwords,
       revocations: revocationSync,
+      revocationRetentionMs: retentionMs,
       audit,
       now,
       logger,

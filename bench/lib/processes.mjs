@@ -102,7 +102,8 @@ export function residentMegabytes(pid) {
   }
 }
 
-function cpuTicks(pid) {
+/** utime + stime of a process in clock ticks (1/100 s on Linux), or null where /proc is missing. */
+export function cpuTicks(pid) {
   try {
     // Fields after the command name (which may contain spaces): utime and stime are 14th and 15th.
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");

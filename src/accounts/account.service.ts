@@ -25,6 +25,8 @@ export interface AccountServiceDeps {
   passwords: PasswordHasher;
   /** Credentials of a deleted account are refused on this instance at once, on the others within a second. */
   revocations: Revocations;
+  /** How long a deleted account's credentials must stay known to every instance (the revocation list's window). */
+  revocationRetentionMs: number;
   audit: AuditService;
   now: () => number;
   logger: Logger;
@@ -43,7 +45,7 @@ export class AccountService {
   private readonly metrics: MetricsRecorder;
 
   constructor(private readonly deps: AccountServiceDeps) {
-    this.store = new AccountStore(deps.db, deps.users);
+    this.store = new AccountStore(deps.db, deps.users, deps.revocationRetentionMs);
     this.metrics = deps.metrics ?? NO_METRICS;
   }
 

@@ -4,9 +4,6 @@ import { containsNul } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import type { UserStore } from "../users/user.store.js";
 
-/** Tombstones older than this are pruned: no access token, nor a cached API token lookup, lives as long. */
-const TOMBSTONE_RETENTION_MS = 24 * 60 * 60 * 1000;
-
 /** What deleting an account removed. */
 export interface DeletedAccount {
   /** The sessions and API tokens that were still live: every instance must refuse their tokens. */
@@ -22,9 +19,15 @@ export interface DeletedAccount {
  * other instances learn of them (RevocationSync) even though their rows are gone. Audit events stay.
  */
 export class AccountStore {
+  /**
+   * `tombstoneRetentionMs` is the revocation list's window (the access-token lifetime and leeway):
+   * a tombstone must outlive every access token of the session it stands for, however long
+   * JWT_ACCESS_TOKEN_EXPIRES makes them. Older ones are pruned.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly users: UserStore,
+    private readonly tombstoneRetentionMs: number,
   ) {}
 
   /**
@@ -58,7 +61,7 @@ export class AccountStore {
       if (tombstones.length > 0) await trx.insertInto("revoked_credentials").values(tombstones).execute();
       await trx
         .deleteFrom("revoked_credentials")
-        .where("revoked_at", "<", new Date(now.getTime() - TOMBSTONE_RETENTION_MS).toISOString())
+        .where("revoked_at", "<", new Date(now.getTime() - this.tombstoneRetentionMs).toISOString())
         .execute();
       await trx
         .deleteFrom("refresh_tokens")

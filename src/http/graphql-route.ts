@@ -10,7 +10,7 @@ import type { BearerRequest } from "../access/bearer.js";
 import type { Context } from "../access/principal.js";
 import { ErrorCode, ProtocolErrorCode } from "../errors.js";
 import type { ClientAddress } from "./client-address.js";
-import { CookieJar, type CookieAccess } from "./refresh-cookie.js";
+import { type CookieAccess, CookieJar } from "./refresh-cookie.js";
 
 /** The path Apollo serves; the WebSocket subscriptions share it. */
 export const GRAPHQL_PATH = "/graphql";
@@ -77,7 +77,13 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     );
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, id: string, ip: string): Promise<void> {
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    ip: string,
+    protocol: string,
+  ): Promise<void> {
     const method = req.method!;
     const url = req.url!;
     const queryAt = url.indexOf("?");
@@ -107,19 +113,11 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     for (const [name, value] of Object.entries(req.headers)) {
       if (value) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-    const cookies = new CookieJar(req.headers.cookie);
-    const cookieAccess: CookieAccess = {
-      protocol: address.protocol(req),
-      host: address.host(req),
-      origin: req.headers.origin,
-      read: (name) => cookies.read(name),
-      set: (name, value, options) => cookies.set(name, value, options),
-      clear: (name, options) => cookies.clear(name, options),
-    };
+    const cookies = new CookieJar(req.headers.cookie, protocol, address.host(req), req.headers.origin);
     const httpGraphQLRequest: HTTPGraphQLRequest = { method, headers, search, body };
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
-      context: () => deps.context({ id, ip, headers: req.headers, body }, cookieAccess),
+      context: () => deps.context({ id, ip, headers: req.headers, body }, cookies),
     });
     const setCookie = cookies.headers();
     if (setCookie) res.setHeader("set-cookie", setCookie);
@@ -150,9 +148,10 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
       const started = performance.now();
       const id = randomUUID();
       const ip = address.ip(req);
+      const protocol = address.protocol(req);
       res.setHeader("x-request-id", id);
       for (const [name, value] of securityHeaders) res.setHeader(name, value);
-      if (address.protocol(req) === "https") res.setHeader("strict-transport-security", deps.hstsValue);
+      if (protocol === "https") res.setHeader("strict-transport-security", deps.hstsValue);
       const logsRequests = logger.isLevelEnabled("info");
       if (logsRequests) {
         logger.info({ reqId: id, req: { method: req.method, url: req.url, ip } }, "incoming request");
@@ -163,7 +162,7 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
           );
         });
       }
-      serve(req, res, id, ip).catch((error: unknown) => {
+      serve(req, res, id, ip, protocol).catch((error: unknown) => {
         logger.error({ reqId: id, err: error }, "request failed");
         if (res.headersSent) {
           res.destroy();

@@ -76,12 +76,17 @@ export function fastifyCookies(request: FastifyRequest, reply: FastifyReply): Co
  * write winning; clearing is an empty value that expired at the epoch), so both routes send the
  * same header.
  */
-export class CookieJar {
+export class CookieJar implements CookieAccess {
   readonly #header: string | undefined;
   #parsed: Record<string, string | undefined> | undefined;
   readonly #pending = new Map<string, string>();
 
-  constructor(header: string | undefined) {
+  constructor(
+    header: string | undefined,
+    readonly protocol: string,
+    readonly host: string,
+    readonly origin: string | undefined,
+  ) {
     this.#header = header;
   }
 

@@ -27,7 +27,8 @@ export const CORS_ALLOWED_HEADERS = [
 export const CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "X-Request-Id"];
 
 /**
- * Registers the headers every response carries, on every route, errors and 404s included:
+ * Registers the headers every response carries, on every route, errors and 404s included, and
+ * returns helmet's set for the GraphQL route on node:http, which Fastify's hooks do not reach:
  *
  * - helmet's set, tuned for a JSON API: `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
  *   `Referrer-Policy: no-referrer`, and in production `Content-Security-Policy: default-src 'none';
@@ -44,7 +45,7 @@ export const CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "X-Request-Id"];
 export async function registerHttpSecurity(
   server: FastifyInstance,
   config: Pick<Config, "isProduction" | "corsOrigins">,
-): Promise<void> {
+): Promise<Readonly<Record<string, string>>> {
   const headers = securityHeaders(config);
   server.addHook("onRequest", (request, reply, done) => {
     reply.headers(headers);
@@ -52,7 +53,7 @@ export async function registerHttpSecurity(
     done();
   });
 
-  if (config.corsOrigins.length === 0) return;
+  if (config.corsOrigins.length === 0) return headers;
   const allowed = new Set(config.corsOrigins);
   const forAllowedOrigin: FastifyCorsOptions = {
     origin: true,
@@ -69,10 +70,11 @@ export async function registerHttpSecurity(
       callback(null, origin !== undefined && allowed.has(origin) ? forAllowedOrigin : { origin: false });
     },
   });
+  return headers;
 }
 
 /** helmet's headers for this API (see registerHttpSecurity), the same on every route and worked out once. */
-export function securityHeaders(config: Pick<Config, "isProduction">): Readonly<Record<string, string>> {
+function securityHeaders(config: Pick<Config, "isProduction">): Readonly<Record<string, string>> {
   return helmetHeaders({
     contentSecurityPolicy: config.isProduction
       ? { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }

@@ -33,7 +33,7 @@ import { registerExplorer } from "./explorer.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { GRAPHQL_PATH, type HttpError, createGraphqlRoute } from "./graphql-route.js";
 import { type CookieAccess, fastifyCookies, refreshCookieOf } from "./refresh-cookie.js";
-import { HSTS_VALUE, registerHttpSecurity, securityHeaders } from "./security-headers.js";
+import { HSTS_VALUE, registerHttpSecurity } from "./security-headers.js";
 
 /** Largest request body accepted; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -97,7 +97,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     reply.header("x-request-id", request.id);
     done();
   });
-  await registerHttpSecurity(server, config);
+  const helmetHeaders = await registerHttpSecurity(server, config);
   // Parses the Cookie header for the refresh-token cookie of cookie mode; sets it through the reply.
   await server.register(fastifyCookie);
 
@@ -197,7 +197,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     logger: deps.logger,
     address: clientAddress(config.trustProxy),
     bodyLimitBytes: BODY_LIMIT_BYTES,
-    securityHeaders: securityHeaders(config),
+    securityHeaders: helmetHeaders,
     hstsValue: HSTS_VALUE,
     isClosing: closing.isClosing,
     screen,

@@ -16,12 +16,12 @@ import {
   me,
   refresh,
   registerUser,
+  sessionOf,
 } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
+import { ROOT, rootToken, withRoot } from "../helpers/admin.js";
 import { DATABASES } from "../helpers/databases.js";
 
-const ROOT = { username: "root", password: "root password 1" };
-const ADMIN_ENV = { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } };
 const DELETE = `mutation($password: String!) { deleteAccount(password: $password) }`;
 const CREATE_API_TOKEN = `mutation { createApiToken(input: { name: "script", scopes: [PROFILE_READ, POSTS_WRITE] }) { token apiToken { id } } }`;
 const CREATE_POST = `mutation { createPost(input: { title: "doomed", body: "b" }) { id } }`;
@@ -70,7 +70,7 @@ async function populated(t: TestApp, username: string) {
 
 for (const kind of DATABASES) {
   describe(`deleteAccount (${kind})`, () => {
-    const t = useTestApp(kind, ADMIN_ENV);
+    const t = useTestApp(kind, withRoot());
 
     it("removes the user, their posts, sessions and API tokens; their tokens are refused; the audit log keeps the username", async () => {
       const { first, second, apiToken } = await populated(t, "leaving");
@@ -96,7 +96,7 @@ for (const kind of DATABASES) {
       await assertAccessAccepted(t, bystander.accessToken, bystander.userId);
       assert.equal((await rowsOf(t, bystander.userId)).posts, 1);
 
-      const admin = (await login(t, ROOT.username, { password: ROOT.password })).accessToken;
+      const admin = await rootToken(t);
       const events = await t.gql(
         `query($id: ID!) { auditEvents(first: 5, type: "ACCOUNT_DELETED", userId: $id) { username detail sessionId } }`,
         {
@@ -164,8 +164,34 @@ for (const kind of DATABASES) {
     });
   });
 
+  describe(`deleteAccount with access tokens that live two days (${kind})`, () => {
+    const t = useTestApp(kind, withRoot({ JWT_ACCESS_TOKEN_EXPIRES: "2d" }));
+
+    it("keeps a deleted session's tombstone as long as its access tokens live, and prunes older ones", async () => {
+      const hour = 60 * 60 * 1000;
+      const db = t.app.database.db;
+      const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+      await db
+        .insertInto("revoked_credentials")
+        .values([
+          { id: "session-gone-30h-ago", kind: "session", revoked_at: ago(30 * hour) },
+          { id: "session-gone-3d-ago", kind: "session", revoked_at: ago(72 * hour) },
+        ])
+        .execute();
+      const leaving = await registerUser(t, "leaving-2d");
+      const res = await t.gql(DELETE, { token: leaving.accessToken, variables: { password: PASSWORD } });
+      assert.deepEqual(res.body, { data: { deleteAccount: true } });
+      const kept = await db.selectFrom("revoked_credentials").select("id").orderBy("id").execute();
+      assert.deepEqual(
+        kept.map((row) => row.id),
+        [sessionOf(leaving.accessToken), "session-gone-30h-ago"].sort(),
+        "a 30-hour-old tombstone still matters for a token that lives 48 hours",
+      );
+    });
+  });
+
   describe(`deleteAccount across instances (${kind})`, () => {
-    const [a, b] = useTwoTestApps(kind, ADMIN_ENV);
+    const [a, b] = useTwoTestApps(kind, withRoot());
 
     it("refuses the deleted user's access and API tokens on the other instance within a second", async () => {
       const { first, second, apiToken } = await populated(a, "two-instance-delete");

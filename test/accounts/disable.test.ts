@@ -17,17 +17,12 @@ import {
   registerUser,
 } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
+import { rootToken, withRoot } from "../helpers/admin.js";
 import { DATABASES } from "../helpers/databases.js";
 import { connect } from "../helpers/ws.js";
 
-const ROOT = { username: "root", password: "root password 1" };
-const ADMIN_ENV = { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } };
 const SET_DISABLED = `mutation($id: ID!, $disabled: Boolean!) { setUserDisabled(userId: $id, disabled: $disabled) { id username disabled } }`;
 const CREATE_API_TOKEN = `mutation { createApiToken(input: { name: "script", scopes: [PROFILE_READ] }) { token apiToken { id } } }`;
-
-async function rootToken(t: TestApp): Promise<string> {
-  return (await login(t, ROOT.username, { password: ROOT.password })).accessToken;
-}
 
 async function setDisabled(t: TestApp, token: string, id: string, disabled: boolean) {
   return t.gql(SET_DISABLED, { token, variables: { id, disabled } });
@@ -41,7 +36,7 @@ function refusal(res: { body: { errors?: Array<{ extensions?: Record<string, unk
 
 for (const kind of DATABASES) {
   describe(`setUserDisabled (${kind})`, () => {
-    const t = useTestApp(kind, ADMIN_ENV);
+    const t = useTestApp(kind, withRoot());
 
     it("ends every session and API token of the user; the right password then gets ACCOUNT_DISABLED, a wrong one BAD_CREDENTIALS", async () => {
       const admin = await rootToken(t);
@@ -251,7 +246,7 @@ for (const kind of DATABASES) {
   });
 
   describe(`setUserDisabled across instances (${kind})`, () => {
-    const [a, b] = useTwoTestApps(kind, ADMIN_ENV);
+    const [a, b] = useTwoTestApps(kind, withRoot());
 
     it("refuses the user's access and API tokens on the other instance within a second", async () => {
       const admin = await rootToken(a);

@@ -4,10 +4,11 @@
 // Origin on one request and none on the other, each request below goes once through each route,
 // and everything but the CORS headers must be the same: status, body and every other header.
 import assert from "node:assert/strict";
-import { request as httpRequest } from "node:http";
+import { type IncomingMessage, request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 
+import { type GraphqlRouteDeps, createGraphqlRoute } from "../../src/http/graphql-route.js";
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { PASSWORD } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
@@ -171,4 +172,30 @@ describe("the GraphQL route on node:http and Fastify's /graphql route answer ali
     });
     assert.equal(status, 413);
   });
+});
+
+describe("which requests the node:http route takes from Fastify", () => {
+  // takes() reads only the method, the URL and the Origin header; the rest of the route is not built.
+  const route = createGraphqlRoute({ securityHeaders: {} } as unknown as GraphqlRouteDeps);
+  const request = (method: string, url: string, headers: Record<string, string> = {}) =>
+    ({ method, url, headers }) as IncomingMessage;
+  const cases: Array<[string, IncomingMessage, boolean, boolean]> = [
+    ["POST /graphql", request("POST", "/graphql"), false, true],
+    ["GET /graphql with a query string", request("GET", "/graphql?query=%7B__typename%7D"), false, true],
+    ["OPTIONS /graphql (a CORS preflight)", request("OPTIONS", "/graphql"), false, false],
+    ["HEAD /graphql", request("HEAD", "/graphql"), false, false],
+    ["PUT /graphql", request("PUT", "/graphql"), false, false],
+    ["/graphql/ with a trailing slash (Fastify's 404)", request("POST", "/graphql/"), false, false],
+    ["/graphqlx", request("POST", "/graphqlx"), false, false],
+    ["/graphiql", request("GET", "/graphiql"), false, false],
+    ["/healthz", request("GET", "/healthz"), false, false],
+    ["a POST with an Origin, CORS_ORIGINS unset", request("POST", "/graphql", { origin: APP }), false, true],
+    ["a POST with an Origin, CORS_ORIGINS set", request("POST", "/graphql", { origin: APP }), true, false],
+    ["a POST without an Origin, CORS_ORIGINS set", request("POST", "/graphql"), true, true],
+  ];
+  for (const [name, req, cors, taken] of cases) {
+    it(`${taken ? "takes" : "leaves to Fastify"} ${name}`, () => {
+      assert.equal(route.takes(req, cors), taken);
+    });
+  }
 });
