@@ -3,7 +3,7 @@
 // bench's startEnv() starts the server the same way. The script is run by sh, as npm runs it, with
 // only the final `node dist/bundle/main.js` swapped for a probe that prints what it got.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -65,6 +65,17 @@ describe("npm start's memory defaults", async () => {
       heapLimitMb: 268,
       mallocArenaMax: "8",
     });
+  });
+
+  it("replaces its shell with node (exec), so a SIGTERM to npm's child reaches the server", async () => {
+    const pidProbe = join(dir, "pid.cjs");
+    writeFileSync(pidProbe, "process.stdout.write(String(process.pid));");
+    const probing = `${script.slice(0, -START.length)}node ${JSON.stringify(pidProbe)}`;
+    const child = spawn("sh", ["-c", probing], { env: base, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    await new Promise((resolve) => child.on("close", resolve));
+    assert.equal(Number(out), child.pid, "node runs as the shell's own process");
   });
 
   it("is what the bench's startEnv() gives the server too", () => {
