@@ -28,10 +28,18 @@ export const RATE_LIMITS = [
 ] as const;
 export type RateLimitName = (typeof RATE_LIMITS)[number];
 
-/** `unknown`: a document that does not parse, or names no operation to run. */
+/**
+ * Every budget a client can run into (docs/limits.md), named by the variable that sets it or, for a
+ * fixed limit, by its constant. Counted by `gta_limit_refusals_total{limit}` each time one refuses.
+ * A new limit adds its name here and its row to docs/limits.md (test/readme.test.ts checks).
+ */
+export const LIMITS = ["JSON_MAX_NESTING"] as const;
+export type LimitName = (typeof LIMITS)[number];
+
 /** The scopes of API tokens (access/scopes.ts's Scope, which this module cannot import: it is below access/). */
 export const API_TOKEN_SCOPES = ["PROFILE_READ", "POSTS_WRITE", "ADMIN"] as const;
 
+/** `unknown`: a document that does not parse, or names no operation to run. */
 export const OPERATION_TYPES = ["query", "mutation", "subscription", "unknown"] as const;
 export type OperationType = (typeof OPERATION_TYPES)[number];
 export type OperationOutcome = "ok" | "error";
@@ -51,6 +59,8 @@ export interface MetricsRecorder {
   rateLimited(limit: RateLimitName): void;
   /** A rate-limit counter counted on this instance because Redis failed or was too slow. */
   rateLimitFallback(): void;
+  /** A budget of docs/limits.md refused something (a request, a socket, a subscription, an event). */
+  limitReached(limit: LimitName): void;
   /** An operation and its latency; without `seconds` (a WebSocket subscription, which lasts) only counted. */
   operation(type: OperationType, outcome: OperationOutcome, seconds?: number): void;
   /** How long after a session ended elsewhere this instance learned of it. */
@@ -70,6 +80,7 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   registered: () => undefined,
   rateLimited: () => undefined,
   rateLimitFallback: () => undefined,
+  limitReached: () => undefined,
   operation: () => undefined,
   revocationLag: () => undefined,
   subscriptionOpened: () => undefined,
@@ -144,6 +155,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: "Rate-limit counts taken on this instance alone because Redis failed or exceeded REDIS_TIMEOUT.",
     registers,
   });
+  const limitRefusals = new Counter({
+    name: `${METRICS_PREFIX}limit_refusals_total`,
+    help: "Requests, sockets, subscriptions or events refused by a budget of docs/limits.md, by the limit's name.",
+    labelNames: ["limit"] as const,
+    registers,
+  });
   const operations = new Counter({
     name: `${METRICS_PREFIX}graphql_operations_total`,
     help: "GraphQL operations by type (query, mutation, subscription, unknown) and outcome (ok, error); subscriptions over WebSocket count when they start.",
@@ -180,6 +197,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const scope of API_TOKEN_SCOPES) apiTokenUses.inc({ scope }, 0);
   for (const outcome of REFRESH_OUTCOMES) refreshes.inc({ outcome }, 0);
   for (const limit of RATE_LIMITS) rateLimited.inc({ limit }, 0);
+  for (const limit of LIMITS) limitRefusals.inc({ limit }, 0);
   for (const reason of options.tokenRejectionReasons ?? []) rejections.inc({ reason }, 0);
   for (const cause of options.sessionEndCauses ?? []) sessionsEnded.inc({ cause }, 0);
   for (const type of OPERATION_TYPES)
@@ -198,6 +216,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registered: () => registrations.inc(),
     rateLimited: (limit) => rateLimited.inc({ limit }),
     rateLimitFallback: () => fallbacks.inc(),
+    limitReached: (limit) => limitRefusals.inc({ limit }),
     operation: (type, outcome, seconds) => {
       operations.inc({ type, outcome });
       if (seconds !== undefined) latency.observe({ type }, seconds);

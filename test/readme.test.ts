@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { AuditEventType } from "../src/audit/audit.type.js";
 import { CONFIG_VARIABLES } from "../src/config.js";
 import { ErrorCode, ErrorReason, ProtocolErrorCode } from "../src/errors.js";
+import { LIMITS, RATE_LIMITS } from "../src/metrics.js";
 
 function repositoryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -196,6 +197,11 @@ describe("the README and docs/ stay in step with the code", () => {
   it("documents every configuration variable the service reads, in a table of docs/configuration.md", () => {
     const missing = CONFIG_VARIABLES.filter((name) => !documentedInTable("docs/configuration.md", name));
     assert.deepEqual(missing, [], "add these variables to docs/configuration.md");
+  });
+
+  it("lists every budget a client can run into, rate limits included, in the table of docs/limits.md", () => {
+    const missing = [...LIMITS, ...RATE_LIMITS].filter((name) => !documentedInTable("docs/limits.md", name));
+    assert.deepEqual(missing, [], "add a row for these limits to docs/limits.md");
   });
 
   it("documents every audit event type, in the table of docs/audit-log.md", () => {
