@@ -34,8 +34,9 @@ function ofTokens(tokens: number): string {
 
 // `first` posts, each with its author and that author's 20 newest posts (User.posts' default) with
 // their authors: no aliases, no directives, 5 levels deep, 37 tokens. Objects cost 2, scalars 1,
-// and a list its `first` times its selection: an inner author 2 + 4 = 6, the author's posts
-// 20 × (2 + 5 + 6) = 260, the author 2 + 4 + 260 = 266, so first × (2 + 5 + 266) = 273 × first.
+// a body 20, and a list its `first` times its selection: a post's own fields 1 + 1 + 20 + 1 + 1 = 24,
+// an inner author 2 + 4 = 6, the author's posts 20 × (2 + 24 + 6) = 640, the author 2 + 4 + 640 =
+// 646, so first × (2 + 24 + 646) = 672 × first.
 const COSTLY = (first: number) =>
   `{ posts(first: ${first}) { id title body createdAt updatedAt author { id username roles createdAt ` +
   `posts { id title body createdAt updatedAt author { id username roles createdAt } } } } }`;
@@ -389,6 +390,8 @@ describe("query limits set by configuration (sqlite, development)", () => {
         assert.equal(res.status, 200, JSON.stringify(res.body));
         assert.deepEqual(codes(res), []);
         assert.equal(assertRefused(await t.gql(pastLimit)), refusal);
+        // Counted once, under the variable's name.
+        assert.match(await t.app.metrics.text(), new RegExp(`gta_limit_refusals_total\\{limit="${variable}"\\} 1\\b`));
       } finally {
         await t.close();
         await t.database.drop();
