@@ -80,19 +80,20 @@ export interface CostInput {
 }
 
 /**
- * An upper bound on the values the operation can return, objects counting {@link COST_WEIGHTS}
- * `object`, scalars `scalar` and text by its declared maximum length ({@link textCost}), so that
- * the cost bounds the answer's size as well as its count of values. A list field counts as its `first` times its own cost: the literal
- * when one is written, the variable's value when `first` is a variable (the variable's default in
- * the operation when the request leaves it out), and the argument's schema default when `first` is
- * not given or is null. A `first` over {@link FIRST_MAX} counts as that: every list refuses more
- * with BAD_USER_INPUT before anything under it runs (test/lists.test.ts holds each one to it), and
- * that error names the argument where a cost refusal would not. So `users { posts { id } }` costs 50 × (2 + 20 × (2 + 1)) = 3,100 whatever
- * the data, and `posts(first: $n) { author { posts(first: $n) { … } } }` grows as n² however it
- * is written. A list without a `first` argument counts once. `@skip`/`@include` are not evaluated
- * (the field counts either way) and fragments count where they are spread, each priced once.
- * Introspection (`__schema`, `__type`) is free, so Apollo Sandbox always works; `__typename` is a
- * scalar.
+ * An upper bound on what the operation can return, objects counting {@link COST_WEIGHTS} `object`,
+ * scalars `scalar` and text by its declared maximum length ({@link textCost}), so that the cost
+ * bounds the answer's size as well as its count of values. A list field counts as its `first`
+ * times its own cost: the literal when one is written, the variable's value when `first` is a
+ * variable (the variable's default in the operation when the request leaves it out), and the
+ * argument's schema default when `first` is not given or is null. A `first` over {@link FIRST_MAX}
+ * counts as that: every list refuses more with BAD_USER_INPUT before anything under it runs
+ * (test/lists.test.ts holds each one to it), and that error names the argument where a cost refusal
+ * would not. So `users { posts { id } }` costs 50 × (2 + 20 × (2 + 1)) = 3,100 and
+ * `posts(first: 100) { body }` 100 × (2 + 20) = 2,200 whatever the data, and
+ * `posts(first: $n) { author { posts(first: $n) { … } } }` grows as n² however it is written. A
+ * list without a `first` argument counts once. `@skip`/`@include` are not evaluated (the field
+ * counts either way) and fragments count where they are spread, each priced once. Introspection
+ * (`__schema`, `__type`) is free, so Apollo Sandbox always works; `__typename` is a scalar.
  */
 export function operationCost({ schema, document, operation, variables = {} }: CostInput): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
