@@ -70,6 +70,12 @@ export interface Config {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Checked on every operation before it runs; see `src/graphql/query-limits.ts`. */
   readonly queryLimits: QueryLimits;
+  // Issue 22, the size of an answer (RESPONSE_MAX_BYTES).
+  /**
+   * The most bytes of JSON one answer may take, an HTTP response or one WebSocket event; a larger
+   * one is never built and the client gets RESPONSE_TOO_LARGE (see `src/graphql/response-size.ts`).
+   */
+  readonly responseMaxBytes: number;
   /**
    * Which peers may speak for the client through `X-Forwarded-For`/`-Proto`/`-Host`: `false` (the
    * socket's address is the client), `true` (every peer), or addresses and CIDR ranges (and
@@ -92,7 +98,8 @@ export interface QueryLimits {
   readonly maxTokens: number;
   /**
    * Most values an operation may be able to return (see `src/graphql/query-cost.ts`): objects count 2, scalars
-   * 1, and a list its `first` (literal, variable or default) times its selection.
+   * 1, text one per started 1,000 characters of its declared maximum length, and a list its `first`
+   * (literal, variable or default) times its selection.
    */
   readonly maxCost: number;
 }
@@ -135,20 +142,39 @@ export function parseDuration(value: string): number | undefined {
 
 /**
  * Well above what this API's clients send, well below what abuse needs. Useful queries nest about
- * 6 levels (`me { posts { author { posts { … } } } }`); a page of 100 posts with their authors costs
- * 100 × (2 + 5 + 2 + 4) = 1,300, the 50 newest posts each with 20 of its author's costs 5,200 with
- * three post fields (refused: ask for fewer), and a cost of 5,000 returns at most about 1,700 post
- * bodies, some 33 MB at their 20,000-character maximum. Apollo Sandbox's introspection is under
- * 200 tokens, and its `__schema` part counts for neither depth nor cost. The token limit is what
- * refuses 600 repeated fields: no other rule counts a plain field selected again and again.
+ * 6 levels (`me { posts { author { posts { … } } } }`). The cost prices text by its declared
+ * maximum length (a post body 20, a title 1: src/graphql/query-cost.ts), so it bounds the size of
+ * an answer as well as its count of values, and 12,000 is the cost of the largest ordinary query
+ * in the tests: a page of 100 posts, each with its author and the author's 3 newest posts, every
+ * field and `__typename` included, 100 × (2 + 25 + (2 + 5 + 3 × (2 + 25 + 1) + 1) + 1) = 12,000.
+ * A plain page of 100 posts with every post and author field costs 3,200, and `posts(first: $n)
+ * { author { posts(first: $n) { … { id } } } }` nested 8 deep runs with n = 7 (8,799, 2,401 ids)
+ * and is refused with n = 8 (14,624). `post { author { posts(first: 40) { author { posts(first:
+ * 40) { body } } } } }`, 1,600 bodies (32 MB) from a 125-byte request, costs 2 + 2 + 40 × (2 + 2 +
+ * 40 × 22) = 35,364: refused. A body costs at least 20 wherever it is, so no answer within the
+ * limit holds more than 600 bodies, and every answer at most 12,000 values and about 13 million
+ * characters of text and keys (at most 1,000 of text and 99 of an alias per unit);
+ * {@link DEFAULT_RESPONSE_MAX_BYTES} stops it well before that. Apollo Sandbox's introspection is
+ * under 200 tokens, and its `__schema` part counts for neither depth nor cost. The token limit is
+ * what refuses 600 repeated fields: no other rule counts a plain field selected again and again.
  */
 export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
   maxDepth: 10,
   maxAliases: 15,
   maxDirectives: 50,
   maxTokens: 500,
-  maxCost: 5000,
+  maxCost: 12_000,
 });
+
+/**
+ * 4 MiB: twice a page of 100 posts with 20,000-character ASCII bodies (2 MB), and what the cost
+ * cannot see stops here: characters of more than one byte (up to 3 in UTF-8), control characters
+ * stored before they were refused (6 bytes each once escaped), emoji sequences that count as one
+ * character, long aliases repeated in every item. The answer is measured before it is serialised,
+ * so a refused one is never built. Measured with npm start's 96 MB heap (test/abuse/answer-size.test.ts
+ * and its notes): 32 concurrent answers of 4 MB each held RSS near 150 MB (8 MiB answers: 370 MB).
+ */
+export const DEFAULT_RESPONSE_MAX_BYTES = 4 * 1024 * 1024;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -363,6 +389,11 @@ const envSchema = (rules: SettingRules) =>
     QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
     QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
     QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
+    // Issue 22, the size of an answer.
+    RESPONSE_MAX_BYTES: positiveInteger(DEFAULT_RESPONSE_MAX_BYTES).refine(
+      (v) => v >= 1024,
+      "must be at least 1024 (bytes; the refusal itself takes a few hundred)",
+    ),
     TRUST_PROXY: optionalText.transform((v, ctx): boolean | string[] => {
       const value = v?.trim().toLowerCase();
       if (value === undefined || value === "false") return false;
@@ -489,6 +520,8 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       maxTokens: e.QUERY_MAX_TOKENS,
       maxCost: e.QUERY_MAX_COST,
     },
+    // Issue 22, the size of an answer.
+    responseMaxBytes: e.RESPONSE_MAX_BYTES,
     trustProxy: e.TRUST_PROXY,
     // Outside production the hosted Sandbox may call a local server; production allows no origin
     // unless told, so a browser page elsewhere can never read the API's responses by default.

@@ -13,6 +13,7 @@ export const ErrorCode = {
   FRESH_TOKEN_REQUIRED: "FRESH_TOKEN_REQUIRED",
   RATE_LIMITED: "RATE_LIMITED",
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+  RESPONSE_TOO_LARGE: "RESPONSE_TOO_LARGE",
   INTERNAL_SERVER_ERROR: ApolloServerErrorCode.INTERNAL_SERVER_ERROR,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -209,3 +210,19 @@ export class ServiceUnavailableError extends AppError {
  * cost) in production: which limit, and its value, stay private so they cannot be probed.
  */
 export const QUERY_TOO_COMPLEX_MESSAGE = "Query is too complex.";
+
+/** The message of {@link ResponseTooLargeError}. */
+export const RESPONSE_TOO_LARGE_MESSAGE =
+  "The answer is larger than this server sends at once (RESPONSE_MAX_BYTES): ask for fewer items or fields.";
+
+/**
+ * The answer to an operation would take more than RESPONSE_MAX_BYTES of JSON, so none of it is
+ * sent. HTTP 400: the client must ask for less (retrying the same operation gets the same answer).
+ * The operation did run: a mutation's changes stay.
+ */
+export class ResponseTooLargeError extends AppError {
+  readonly code = ErrorCode.RESPONSE_TOO_LARGE;
+  constructor() {
+    super(RESPONSE_TOO_LARGE_MESSAGE, ErrorCode.RESPONSE_TOO_LARGE, { http: { status: 400 } });
+  }
+}

@@ -39,8 +39,8 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
   }
 
   describe("query limits", () => {
-    it("defaults to depth 10, 15 aliases, 50 directives, 500 tokens and cost 5000, in every mode", () => {
-      const expected = { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 5000 };
+    it("defaults to depth 10, 15 aliases, 50 directives, 500 tokens and cost 12,000, in every mode", () => {
+      const expected = { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 12_000 };
       assert.deepEqual(loadConfig({}, cwd).queryLimits, expected);
       assert.deepEqual(loadConfig(PRODUCTION, cwd).queryLimits, expected);
     });

@@ -71,7 +71,8 @@ describe("loadConfig", () => {
       floodLimits: { registrationsPerIpPerHour: 30, postsPerUserPerHour: 60 },
       audit: { retentionSeconds: 90 * 86400 },
       logLevel: "info",
-      queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 5000 },
+      queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 12_000 },
+      responseMaxBytes: 4 * 1024 * 1024,
       trustProxy: false,
       corsOrigins: ["https://studio.apollographql.com"],
       metrics: { host: "127.0.0.1", port: 9464 },
@@ -111,6 +112,12 @@ describe("loadConfig", () => {
       assert.match(assertOneProblem({ [name]: value }, name), reason);
     });
   }
+
+  it("accepts RESPONSE_MAX_BYTES from 1024 up and refuses less, naming the variable", () => {
+    assert.equal(loadConfig({ RESPONSE_MAX_BYTES: "1024" }, cwd).responseMaxBytes, 1024);
+    assert.match(assertOneProblem({ RESPONSE_MAX_BYTES: "1023" }, "RESPONSE_MAX_BYTES"), /at least 1024/);
+    assert.match(assertOneProblem({ RESPONSE_MAX_BYTES: "4mb" }, "RESPONSE_MAX_BYTES"), /whole number/);
+  });
 
   it("accepts REGISTER_MAX_PER_IP=0 (off) and refuses a negative CREATE_POST_MAX_PER_USER", () => {
     assert.equal(loadConfig({ REGISTER_MAX_PER_IP: "0" }, cwd).floodLimits.registrationsPerIpPerHour, 0);

@@ -265,6 +265,11 @@ describe("TLS behind a proxy: HSTS and the client's address (sqlite)", () => {
     it("believes the leftmost X-Forwarded-For entry, which the client wrote itself: why a list of proxies is safer", async () => {
       assert.equal(await sessionIp(t, "leftmost", { "x-forwarded-for": "198.51.100.1, 203.0.113.7" }), "198.51.100.1");
     });
+
+    it("keeps at most 64 characters of whatever the client wrote there, the bound Session.ip declares", async () => {
+      const written = "x".repeat(5000);
+      assert.equal(await sessionIp(t, "longforward", { "x-forwarded-for": written }), written.slice(0, 64));
+    });
   });
 
   describe("with TRUST_PROXY listing the proxy's address", () => {

@@ -24,6 +24,8 @@ import { type Scope, effectiveRoles, parseScopes } from "./scopes.js";
  */
 export const API_TOKEN_PREFIX = "gta_";
 const SHAPE = /^gta_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+/** Every API token is this long: the prefix, a UUID, `_` and 256 bits in base64url. */
+export const API_TOKEN_LENGTH = API_TOKEN_PREFIX.length + 36 + 1 + 43;
 
 /** The longest lifetime an API token may be given (createApiToken's expiresIn). */
 export const API_TOKEN_MAX_LIFETIME_SECONDS = 365 * 24 * 3600;

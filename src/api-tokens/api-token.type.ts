@@ -4,6 +4,8 @@ import { ArrayMaxSize, ArrayMinSize, Length, Matches } from "class-validator";
 import { Field, ID, InputType, ObjectType } from "type-graphql";
 
 import { Scope } from "../access/scopes.js";
+import { API_TOKEN_LENGTH } from "../access/api-tokens.js";
+import { Bounded } from "../graphql/query-cost.js";
 import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const API_TOKEN_NAME_MAX = 100;
@@ -20,6 +22,7 @@ export class ApiToken {
   id!: string;
 
   @Field({ description: "What the owner called it, to tell tokens apart." })
+  @Bounded(API_TOKEN_NAME_MAX)
   name!: string;
 
   @Field(() => [Scope], { description: "What it may be used for." })
@@ -41,6 +44,7 @@ export class ApiToken {
 @ObjectType("CreatedApiToken", { description: "A new API token: the only time its secret is shown." })
 export class CreatedApiToken {
   @Field({ description: "The token, `gta_…`. Store it now: only its hash is kept, so it cannot be shown again." })
+  @Bounded(API_TOKEN_LENGTH)
   token!: string;
 
   @Field(() => ApiToken)

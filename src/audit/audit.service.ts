@@ -5,7 +5,7 @@ import type { ClientInfo } from "../access/principal.js";
 import { pageOf } from "../graphql/pagination.js";
 import { AUDIT_EVENTS_DEFAULT, type AuditEventsArgs } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";
-import type { AuditEvent, AuditEventType } from "./audit.type.js";
+import { AUDIT_FIELD_LIMITS, type AuditEvent, type AuditEventType } from "./audit.type.js";
 
 /**
  * One event as services report it. There is deliberately no field for a password, a token or a
@@ -22,9 +22,6 @@ export interface AuditEventInput {
   /** `key=value` pairs, e.g. `reason=EXPIRED`; see {@link auditDetail}. */
   detail?: string | null;
 }
-
-/** Longest stored value of each free-text field: a client chooses them, so they are capped. */
-export const AUDIT_FIELD_LIMITS = { username: 64, ip: 64, userAgent: 512, detail: 512 } as const;
 
 /** How long one coalesced event gathers repeats (see {@link AuditService.recordCoalesced}). Default 1 minute. */
 export const COALESCE_WINDOW_MS = 60_000;

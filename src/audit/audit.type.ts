@@ -2,6 +2,8 @@ import "reflect-metadata";
 
 import { Field, ID, ObjectType } from "type-graphql";
 
+import { Bounded } from "../graphql/query-cost.js";
+
 /**
  * Every security event the audit log records. Stored as text; the list is closed, so clients may
  * switch on it.
@@ -35,6 +37,9 @@ export const AuditEventType = {
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 
+/** Longest stored value of each free-text field: a client chooses them, so they are capped where they are stored. */
+export const AUDIT_FIELD_LIMITS = { username: 64, ip: 64, userAgent: 512, detail: 512 } as const;
+
 @ObjectType("AuditEvent", {
   description:
     "A security event: who it concerns, from where, and what happened, as far as known. Never holds a password, a token or a secret.",
@@ -44,6 +49,7 @@ export class AuditEvent {
   id!: string;
 
   @Field({ description: `What happened: one of ${Object.values(AuditEventType).join(", ")}.` })
+  @Bounded(Math.max(...Object.values(AuditEventType).map((type) => type.length)))
   type!: string;
 
   @Field(() => ID, {
@@ -58,12 +64,18 @@ export class AuditEvent {
     description:
       "That account's username; for LOGIN_FAILED and LOGIN_THROTTLED the name that was tried, which may not exist.",
   })
+  @Bounded(AUDIT_FIELD_LIMITS.username)
   username!: string | null;
 
   @Field(() => String, { nullable: true, description: "Client address of the request that caused the event." })
+  @Bounded(AUDIT_FIELD_LIMITS.ip)
   ip!: string | null;
 
-  @Field(() => String, { nullable: true, description: "User-Agent header of that request (at most 512 characters)." })
+  @Field(() => String, {
+    nullable: true,
+    description: `User-Agent header of that request (at most ${AUDIT_FIELD_LIMITS.userAgent} characters).`,
+  })
+  @Bounded(AUDIT_FIELD_LIMITS.userAgent)
   userAgent!: string | null;
 
   @Field(() => ID, {
@@ -77,6 +89,7 @@ export class AuditEvent {
     description:
       "Space-separated key=value pairs with the rest, e.g. `reason=EXPIRED` for TOKEN_REJECTED or `scope=ALL ended=3` for LOGGED_OUT.",
   })
+  @Bounded(AUDIT_FIELD_LIMITS.detail)
   detail!: string | null;
 
   @Field()

@@ -14,6 +14,7 @@ import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorFormatter, createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
 import { operationMetricsPlugin } from "./operation-metrics.js";
 import { createQueryLimits } from "./query-limits.js";
+import { createResultStringifier } from "./response-size.js";
 import { singleAuthFieldRule } from "./single-auth-field.rule.js";
 import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
 
@@ -30,7 +31,7 @@ export async function createApolloServer(
   metrics: MetricsRecorder = NO_METRICS,
 ): Promise<ApolloServer<Context>> {
   const errorReporter = createErrorReporter(logger);
-  const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction });
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction, metrics });
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -38,6 +39,8 @@ export async function createApolloServer(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // An answer over RESPONSE_MAX_BYTES is never built: RESPONSE_TOO_LARGE instead.
+    stringifyResult: createResultStringifier(config.responseMaxBytes, metrics),
     // Depth, aliases, directives and tokens (and cost, in limits.plugin): refused with 400 before anything runs.
     parseOptions: limits.parseOptions,
     validationRules: [...limits.validationRules, singleAuthFieldRule],

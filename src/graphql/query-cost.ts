@@ -19,14 +19,56 @@ import {
   isInterfaceType,
   isListType,
   isObjectType,
+  isScalarType,
   typeFromAST,
   valueFromAST,
 } from "graphql";
+import { Extensions } from "type-graphql";
 
 import { FIRST_MAX } from "./pagination.js";
 
-/** What one value in a response costs: an object (any field with a selection) 2, a scalar or enum 1. */
-export const COST_WEIGHTS = Object.freeze({ object: 2, scalar: 1 });
+/**
+ * What one value in a response costs: an object (any field with a selection) 2, a scalar or enum 1,
+ * and text one unit per started `textCharacters` of its declared maximum length ({@link Bounded}),
+ * so text of up to 1,000 characters costs 1 like any scalar and a post body (20,000) costs 20. A
+ * response key (a field's alias) adds one unit for each full `keyCharacters`, since an alias is
+ * repeated in the answer for every item of the lists around it; the schema's own names are shorter.
+ */
+export const COST_WEIGHTS = Object.freeze({ object: 2, scalar: 1, textCharacters: 1000, keyCharacters: 100 });
+
+/** The field extension {@link Bounded} records a text field's maximum length in. */
+export const MAX_LENGTH_EXTENSION = "maxLength";
+
+/**
+ * The longest text each custom scalar of the schema serialises to, declared where the cost reads it
+ * since the scalars are not ours: `DateTimeISO` is `Date.prototype.toISOString()`, 24 characters,
+ * 27 for years beyond 9999. test/graphql/query-cost.test.ts fails on a custom scalar missing here.
+ */
+export const SCALAR_MAX_LENGTHS: Readonly<Record<string, number>> = Object.freeze({ DateTimeISO: 27 });
+
+/**
+ * Declares the most characters a `String` field of an object type can return, next to its
+ * `@Field`; {@link operationCost} prices the field by it. Declare the bound the data is held to
+ * (an input rule, a cap where it is stored, a fixed format), not a guess:
+ * test/graphql/query-cost.test.ts fails on a String field without one.
+ */
+export function Bounded(maxLength: number): MethodDecorator & PropertyDecorator {
+  if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`Bounded(${maxLength}): a positive whole number`);
+  return Extensions({ [MAX_LENGTH_EXTENSION]: maxLength });
+}
+
+/** A field's declared maximum length ({@link Bounded}), or its scalar's; undefined when neither is known. */
+export function maxLengthOf(field: GraphQLField<unknown, unknown>): number | undefined {
+  const declared = field.extensions?.[MAX_LENGTH_EXTENSION];
+  if (typeof declared === "number") return declared;
+  const type = getNamedType(field.type);
+  return isScalarType(type) ? SCALAR_MAX_LENGTHS[type.name] : undefined;
+}
+
+/** What a text of at most `maxLength` characters costs: {@link COST_WEIGHTS} `scalar`, or one unit per started 1,000 characters. */
+export function textCost(maxLength: number): number {
+  return Math.max(COST_WEIGHTS.scalar, Math.ceil(maxLength / COST_WEIGHTS.textCharacters));
+}
 
 /** The operation to price, as Apollo has it once the operation is resolved. */
 export interface CostInput {
@@ -38,18 +80,20 @@ export interface CostInput {
 }
 
 /**
- * An upper bound on the values the operation can return, objects counting {@link COST_WEIGHTS}
- * `object` and scalars `scalar`. A list field counts as its `first` times its own cost: the literal
- * when one is written, the variable's value when `first` is a variable (the variable's default in
- * the operation when the request leaves it out), and the argument's schema default when `first` is
- * not given or is null. A `first` over {@link FIRST_MAX} counts as that: every list refuses more
- * with BAD_USER_INPUT before anything under it runs (test/lists.test.ts holds each one to it), and
- * that error names the argument where a cost refusal would not. So `users { posts { id } }` costs 50 × (2 + 20 × (2 + 1)) = 3,100 whatever
- * the data, and `posts(first: $n) { author { posts(first: $n) { … } } }` grows as n² however it
- * is written. A list without a `first` argument counts once. `@skip`/`@include` are not evaluated
- * (the field counts either way) and fragments count where they are spread, each priced once.
- * Introspection (`__schema`, `__type`) is free, so Apollo Sandbox always works; `__typename` is a
- * scalar.
+ * An upper bound on what the operation can return, objects counting {@link COST_WEIGHTS} `object`,
+ * scalars `scalar` and text by its declared maximum length ({@link textCost}), so that the cost
+ * bounds the answer's size as well as its count of values. A list field counts as its `first`
+ * times its own cost: the literal when one is written, the variable's value when `first` is a
+ * variable (the variable's default in the operation when the request leaves it out), and the
+ * argument's schema default when `first` is not given or is null. A `first` over {@link FIRST_MAX}
+ * counts as that: every list refuses more with BAD_USER_INPUT before anything under it runs
+ * (test/lists.test.ts holds each one to it), and that error names the argument where a cost refusal
+ * would not. So `users { posts { id } }` costs 50 × (2 + 20 × (2 + 1)) = 3,100 and
+ * `posts(first: 100) { body }` 100 × (2 + 20) = 2,200 whatever the data, and
+ * `posts(first: $n) { author { posts(first: $n) { … } } }` grows as n² however it is written. A
+ * list without a `first` argument counts once. `@skip`/`@include` are not evaluated (the field
+ * counts either way) and fragments count where they are spread, each priced once. Introspection
+ * (`__schema`, `__type`) is free, so Apollo Sandbox always works; `__typename` is a scalar.
  */
 export function operationCost({ schema, document, operation, variables = {} }: CostInput): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -98,18 +142,23 @@ export function operationCost({ schema, document, operation, variables = {} }: C
 
   const fieldCost = (node: FieldNode, parent: GraphQLNamedType): number => {
     const name = node.name.value;
-    if (name === "__typename") return COST_WEIGHTS.scalar;
+    // The key the value is answered under: a 100 KB alias would be 100 KB in every item of a list.
+    const key = Math.floor((node.alias?.value ?? name).length / COST_WEIGHTS.keyCharacters);
+    if (name === "__typename") return COST_WEIGHTS.scalar + key;
     if (name === "__schema" || name === "__type") return 0;
     if (!isObjectType(parent) && !isInterfaceType(parent)) return 0;
     const field = parent.getFields()[name];
     // Unknown fields never get here: validation refuses them first.
     if (!field) return 0;
     const type = getNamedType(field.type);
+    const maxLength = maxLengthOf(field);
     const own =
       isCompositeType(type) && node.selectionSet
         ? COST_WEIGHTS.object + selectionSetCost(node.selectionSet, type)
-        : COST_WEIGHTS.scalar;
-    return own * listSize(node, field);
+        : maxLength === undefined
+          ? COST_WEIGHTS.scalar
+          : textCost(maxLength);
+    return (own + key) * listSize(node, field);
   };
 
   const listSize = (node: FieldNode, field: GraphQLField<unknown, unknown>): number => {

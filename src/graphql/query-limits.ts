@@ -6,7 +6,8 @@ import { GraphQLError, type ParseOptions, type ValidationContext, type Validatio
 import type { QueryLimits } from "../config.js";
 import { QUERY_TOO_COMPLEX_MESSAGE } from "../errors.js";
 import { type CostInput, operationCost } from "./query-cost.js";
-import { GRAPHQL_ARMOR_MESSAGES } from "../library-messages.js";
+import { GRAPHQL_ARMOR_MESSAGES, GRAPHQL_MESSAGES } from "../library-messages.js";
+import { type LimitName, type MetricsRecorder, NO_METRICS } from "../metrics.js";
 
 /** What Apollo Server needs to enforce {@link QueryLimits}: parser options, validation rules and the cost plugin. */
 export interface QueryLimitOptions {
@@ -48,24 +49,32 @@ export function checkOperationCost(input: CostInput, maxCost: number, options: {
  * item. A list's size may come from a variable, and Apollo caches validated documents without
  * their variables, so the cost is checked in the plugin's `didResolveOperation`, which runs for
  * every request after validation and before execution, with the variables at hand.
+ *
+ * Each refusal is counted in `options.metrics` (`limitReached`) under its variable's name,
+ * `QUERY_MAX_DEPTH` … `QUERY_MAX_COST`: the validation rules count on every transport that runs
+ * them; the token limit and the cost are counted by the plugin, so over HTTP.
  */
-export function createQueryLimits(limits: QueryLimits, options: { exposeLimits: boolean }): QueryLimitOptions {
+export function createQueryLimits(
+  limits: QueryLimits,
+  options: { exposeLimits: boolean; metrics?: Pick<MetricsRecorder, "limitReached"> },
+): QueryLimitOptions {
+  const metrics = options.metrics ?? NO_METRICS;
   // graphql-armor reports through the validation context, so Apollo answers 400 like any other
   // validation error; its own reporter would prefix "Syntax Error: " and use code BAD_USER_INPUT.
   const report = (context: ValidationContext | null, error: GraphQLError) => {
     context?.reportError(new GraphQLError(error.message.replace(GRAPHQL_ARMOR_MESSAGES.syntaxErrorPrefix, "")));
   };
-  const common = {
+  const common = (limit: LimitName) => ({
     exposeLimits: options.exposeLimits,
     errorMessage: QUERY_TOO_COMPLEX_MESSAGE,
     propagateOnRejection: false,
-    onReject: [report],
-  };
+    onReject: [report, () => metrics.limitReached(limit)],
+  });
   const armor = new ApolloArmor({
-    maxDepth: { ...common, n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true },
+    maxDepth: { ...common("QUERY_MAX_DEPTH"), n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true },
     // Every alias counts: armor's default exempts `__typename`, which would let 600 of those through.
-    maxAliases: { ...common, n: limits.maxAliases, allowList: [] },
-    maxDirectives: { ...common, n: limits.maxDirectives },
+    maxAliases: { ...common("QUERY_MAX_ALIASES"), n: limits.maxAliases, allowList: [] },
+    maxDirectives: { ...common("QUERY_MAX_DIRECTIVES"), n: limits.maxDirectives },
     costLimit: { enabled: false },
     maxTokens: { enabled: false },
     // Apollo's hideSchemaDetailsFromClientErrors already drops "Did you mean" in production, and in
@@ -75,10 +84,20 @@ export function createQueryLimits(limits: QueryLimits, options: { exposeLimits: 
   // With the two plugin-based protections off, armor's protection is validation rules only.
   const { validationRules } = armor.protect();
   const listener: GraphQLRequestListener<object> = {
+    async parsingDidStart() {
+      return async (error) => {
+        if (error && GRAPHQL_MESSAGES.tokenLimit.test(error.message)) metrics.limitReached("QUERY_MAX_TOKENS");
+      };
+    },
     async didResolveOperation({ schema, document, operation, request }) {
       // Apollo resolves the operation before this hook and answers itself when none matches.
       if (!operation) return;
-      checkOperationCost({ schema, document, operation, variables: request.variables }, limits.maxCost, options);
+      try {
+        checkOperationCost({ schema, document, operation, variables: request.variables }, limits.maxCost, options);
+      } catch (error) {
+        metrics.limitReached("QUERY_MAX_COST");
+        throw error;
+      }
     },
   };
   const plugin: ApolloServerPlugin = { requestDidStart: async () => listener };

@@ -29,6 +29,7 @@ import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { ProtocolErrorCode } from "../errors.js";
 import { createErrorFormatter } from "./format-error.js";
 import { checkOperationCost, createQueryLimits } from "./query-limits.js";
+import { limitEventSize } from "./response-size.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 
 /** The path WebSocket connections are accepted on: the same as HTTP's GraphQL route. */
@@ -113,7 +114,7 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
   const metrics = deps.metrics ?? NO_METRICS;
   const log = logger.child({ component: "subscriptions" });
   const exposeLimits = !config.isProduction;
-  const limits = createQueryLimits(config.queryLimits, { exposeLimits });
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits, metrics });
   const rules: ValidationRule[] = [...specifiedRules, ...limits.validationRules];
   const formatError = createErrorFormatter({
     revealInternals: !config.isProduction,
@@ -206,7 +207,11 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
       },
       onError: (_ctx, _id, _payload, errors) => format(errors),
       onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) =>
-        result.errors ? { ...result, errors: format(result.errors) } : undefined,
+        limitEventSize(
+          result.errors ? { ...result, errors: format(result.errors) } : result,
+          config.responseMaxBytes,
+          metrics,
+        ),
     },
     wss,
   );

@@ -84,6 +84,26 @@ export function HasNoNul(): PropertyDecorator {
   });
 }
 
+// C0 controls but NUL (which HasNoNul names) and tab, LF and CR, which text may hold.
+// eslint-disable-next-line no-control-regex -- finding control characters is the rule's purpose
+const CONTROL_CHARACTER = /[\u0001-\u0008\u000B\u000C\u000E-\u001F]/;
+
+/**
+ * class-validator rule: no C0 control character (U+0001 to U+001F) other than tab, line feed and
+ * carriage return; NUL has its own rule ({@link HasNoNul}). They are not text anyone writes, and
+ * JSON escapes each as six bytes (`\u0001`), so a field of them would answer six times its length.
+ */
+export function HasNoControlCharacters(): PropertyDecorator {
+  return ValidateBy({
+    name: "hasNoControlCharacters",
+    validator: {
+      validate: (value) => typeof value === "string" && !CONTROL_CHARACTER.test(value),
+      defaultMessage: () =>
+        "must not contain control characters (U+0001 to U+001F) other than tab, line feed and carriage return",
+    },
+  });
+}
+
 /** class-validator rule: at least one character that is not white space. */
 export function IsNotBlank(): PropertyDecorator {
   return ValidateBy({

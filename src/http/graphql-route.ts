@@ -64,8 +64,11 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     res.statusCode = status;
     for (const [name, value] of headers) res.setHeader(name, value);
     if (deps.isClosing()) res.setHeader("connection", "close");
-    res.setHeader("content-length", Buffer.byteLength(body));
-    res.end(body);
+    // As bytes: a string handed to the socket stays on the JS heap until the client has read all of
+    // it, so a few large answers to slow readers would hold the heap; a Buffer's bytes live outside it.
+    const bytes = Buffer.from(body, "utf8");
+    res.setHeader("content-length", bytes.length);
+    res.end(bytes);
   }
 
   function refuse(res: ServerResponse, error: HttpError): void {

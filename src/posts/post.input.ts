@@ -4,7 +4,7 @@ import { Length, Max, Min } from "class-validator";
 import { ArgsType, Field, InputType, Int } from "type-graphql";
 
 import { FIRST_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
-import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
+import { HasNoControlCharacters, HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const TITLE_MAX = 200;
 export const BODY_MAX = 20_000;
@@ -15,12 +15,14 @@ export class CreatePostInput {
   @Length(1, TITLE_MAX, { message: `must be 1 to ${TITLE_MAX} characters` })
   @IsNotBlank()
   @HasNoNul()
+  @HasNoControlCharacters()
   title!: string;
 
   @Field({ description: `1 to ${BODY_MAX} characters, not blank.` })
   @Length(1, BODY_MAX, { message: `must be 1 to ${BODY_MAX} characters` })
   @IsNotBlank()
   @HasNoNul()
+  @HasNoControlCharacters()
   body!: string;
 }
 
@@ -30,12 +32,14 @@ export class UpdatePostInput {
   @Length(1, TITLE_MAX, { message: `must be 1 to ${TITLE_MAX} characters` })
   @IsNotBlank()
   @HasNoNul()
+  @HasNoControlCharacters()
   title?: string;
 
   @Field({ nullable: true, description: `1 to ${BODY_MAX} characters, not blank.` })
   @Length(1, BODY_MAX, { message: `must be 1 to ${BODY_MAX} characters` })
   @IsNotBlank()
   @HasNoNul()
+  @HasNoControlCharacters()
   body?: string;
 }
 

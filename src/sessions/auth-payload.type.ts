@@ -2,11 +2,15 @@ import "reflect-metadata";
 
 import { Field, Int, ObjectType } from "type-graphql";
 
+import { MAX_TOKEN_LENGTH } from "../access/tokens.js";
+import { Bounded } from "../graphql/query-cost.js";
 import { User } from "../users/user.type.js";
+import { REFRESH_TOKEN_LENGTH } from "./refresh-chain.js";
 
 @ObjectType("AuthPayload", { description: "What `register`, `login` and `refreshToken` return." })
 export class AuthPayload {
   @Field({ description: "Send as `Authorization: Bearer <accessToken>`." })
+  @Bounded(MAX_TOKEN_LENGTH)
   accessToken!: string;
 
   @Field(() => String, {
@@ -17,9 +21,11 @@ export class AuthPayload {
       "REFRESH_TOKEN_REUSE_INTERVAL returns the same current token again. Null in cookie mode (`useCookie`), " +
       "where it travels as an HttpOnly cookie instead.",
   })
+  @Bounded(REFRESH_TOKEN_LENGTH)
   refreshToken!: string | null;
 
   @Field({ description: 'Always "Bearer".' })
+  @Bounded("Bearer".length)
   tokenType!: string;
 
   @Field(() => Int, { description: "Seconds until the access token expires." })

@@ -14,6 +14,8 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 
 const PREFIX = "rt_";
 const SHAPE = /^rt_[A-Za-z0-9_-]{43}$/;
+/** Every refresh token is this long: the prefix and 256 bits in base64url. */
+export const REFRESH_TOKEN_LENGTH = PREFIX.length + 43;
 
 /** Whether `token` has the shape of a refresh token (checked before any lookup). */
 export function isRefreshTokenShape(token: string): boolean {

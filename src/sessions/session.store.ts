@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from "kysely";
 
 import { containsNul } from "../db/database.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
+import { SESSION_FIELD_LIMITS } from "./session.type.js";
 
 /** Why a session ended; stored with it and logged. */
 export type SessionEndReason =
@@ -50,8 +51,8 @@ export class SessionStore {
         created_at: session.now.toISOString(),
         last_used_at: session.now.toISOString(),
         expires_at: session.expiresAt.toISOString(),
-        user_agent: session.userAgent?.slice(0, 512) ?? null,
-        ip: session.ip ?? null,
+        user_agent: session.userAgent?.slice(0, SESSION_FIELD_LIMITS.userAgent) ?? null,
+        ip: session.ip?.slice(0, SESSION_FIELD_LIMITS.ip) ?? null,
         chain_key: session.chainKey,
       })
       .execute();

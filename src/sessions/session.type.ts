@@ -2,6 +2,11 @@ import "reflect-metadata";
 
 import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
 
+import { Bounded } from "../graphql/query-cost.js";
+
+/** Longest stored value of each text field a client chooses (its User-Agent, or the address a trusted proxy names). */
+export const SESSION_FIELD_LIMITS = { userAgent: 512, ip: 64 } as const;
+
 /** Which sessions `logout` ends. */
 export enum LogoutScope {
   CURRENT = "CURRENT",
@@ -33,10 +38,15 @@ export class Session {
   @Field({ description: "After this the refresh token is refused and a new login is needed." })
   expiresAt!: Date;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: `User-Agent header at login (at most ${SESSION_FIELD_LIMITS.userAgent} characters).`,
+  })
+  @Bounded(SESSION_FIELD_LIMITS.userAgent)
   userAgent!: string | null;
 
   @Field(() => String, { nullable: true, description: "Client address at login." })
+  @Bounded(SESSION_FIELD_LIMITS.ip)
   ip!: string | null;
 
   @Field({ description: "True for the session of the token making this request." })

@@ -3,6 +3,8 @@ import "reflect-metadata";
 import { Field, ID, ObjectType } from "type-graphql";
 
 import { Role } from "../access/roles.js";
+import { Bounded } from "../graphql/query-cost.js";
+import { USERNAME_MAX_LENGTH } from "./account-rules.js";
 
 @ObjectType("User", { description: "A registered account." })
 export class User {
@@ -10,6 +12,7 @@ export class User {
   id!: string;
 
   @Field({ description: "As registered; unique without regard to case." })
+  @Bounded(USERNAME_MAX_LENGTH)
   username!: string;
 
   @Field(() => [Role])

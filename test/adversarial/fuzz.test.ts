@@ -225,7 +225,12 @@ function validatorLength(text: string): number {
 const validUsername = (u: string) => /^[A-Za-z0-9_.-]{3,32}$/.test(u);
 const validPassword = (p: string) => [...p].length >= 8 && [...p].length <= 128;
 const validText = (text: string, max: number) =>
-  validatorLength(text) >= 1 && validatorLength(text) <= max && text.trim().length > 0 && !text.includes("\u0000");
+  validatorLength(text) >= 1 &&
+  validatorLength(text) <= max &&
+  text.trim().length > 0 &&
+  // NUL, and every other C0 control but tab, LF and CR.
+  // eslint-disable-next-line no-control-regex -- the API's rule is about control characters
+  !/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/.test(text);
 
 type Principal = "anonymous" | "USER" | "ADMIN";
 

@@ -829,6 +829,26 @@ const NUL_CASES: AbuseCase[] = [
   },
   {
     attack: "NUL",
+    name: "createPost with other C0 controls in the body (U+0001 would answer as six bytes each)",
+    send: (s) =>
+      gql(s, `mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`, {
+        token: s.author.token,
+        variables: { input: { title: "tab\tLF\nCR\r are text", body: "a\u0001b\u001fc" } },
+      }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    check: (res) =>
+      assert.deepEqual(res.json.errors[0].extensions.fields, [
+        {
+          field: "body",
+          rule: "hasNoControlCharacters",
+          message:
+            "must not contain control characters (U+0001 to U+001F) other than tab, line feed and carriage return",
+        },
+      ]),
+  },
+  {
+    attack: "NUL",
     name: "updatePost with a NUL in the body",
     send: (s) =>
       gql(s, `mutation($id: ID!) { updatePost(id: $id, input: { body: "\\u0000" }) { id } }`, {

@@ -3,9 +3,20 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
-import { type GraphQLSchema, type OperationDefinitionNode, Kind, parse } from "graphql";
+import {
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  GraphQLString,
+  Kind,
+  getNamedType,
+  isInterfaceType,
+  isObjectType,
+  isScalarType,
+  isSpecifiedScalarType,
+  parse,
+} from "graphql";
 
-import { operationCost } from "../../src/graphql/query-cost.js";
+import { maxLengthOf, operationCost } from "../../src/graphql/query-cost.js";
 import { buildAppSchema } from "../../src/schema.js";
 
 describe("operationCost", () => {
@@ -70,6 +81,46 @@ describe("operationCost", () => {
       2 * 4 + 3 * 4,
     );
     assert.equal(cost(`{ __schema { types { name fields { name } } } __type(name: "Post") { name } }`), 0);
+  });
+
+  it("reads a declared maximum length on every String and custom-scalar field the schema answers with", () => {
+    const unbounded: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith("__") || !(isObjectType(type) || isInterfaceType(type))) continue;
+      for (const field of Object.values(type.getFields())) {
+        const named = getNamedType(field.type);
+        const isText = named === GraphQLString || (isScalarType(named) && !isSpecifiedScalarType(named));
+        if (isText && maxLengthOf(field) === undefined) unbounded.push(`${type.name}.${field.name}: ${named.name}`);
+      }
+    }
+    assert.deepEqual(
+      unbounded,
+      [],
+      "declare each one's maximum length with @Bounded (or the scalar's in SCALAR_MAX_LENGTHS)",
+    );
+  });
+
+  it("prices text by its declared maximum length: one unit per started 1,000 characters, at least 1", () => {
+    // title (200) 1, body (20,000) 20; ids, dates and usernames 1 each.
+    assert.equal(cost(`{ post(id: "x") { title body } }`), 2 + 1 + 20);
+    assert.equal(cost(`{ post(id: "x") { createdAt author { username } } }`), 2 + 1 + (2 + 1));
+    assert.equal(cost(`{ posts(first: 100) { body } }`), 100 * (2 + 20));
+    // The access token's 4,096 characters cost 5.
+    assert.equal(cost(`mutation { login(input: { username: "a", password: "b" }) { accessToken } }`), 2 + 5);
+  });
+
+  it("refuses the amplification of issue 22: 1,600 bodies from 125 bytes cost 35,364, not 4,964", () => {
+    const attack = `{ post(id: "x") { author { posts(first: 40) { author { posts(first: 40) { body } } } } } }`;
+    assert.equal(cost(attack), 2 + 2 + 40 * (2 + 2 + 40 * (2 + 20)));
+    assert.equal(cost(attack), 35_364);
+  });
+
+  it("prices a long alias one unit per full 100 characters, in every item of the lists around it", () => {
+    const alias = "a".repeat(5_000);
+    assert.equal(cost(`{ posts(first: 10) { ${alias}: id } }`), 10 * (2 + 1 + 50));
+    assert.equal(cost(`{ ${alias}: posts(first: 10) { id } }`), 10 * (2 + 50 + 1));
+    assert.equal(cost(`{ ${alias}: __typename }`), 1 + 50);
+    assert.equal(cost(`{ ${"b".repeat(99)}: __typename }`), 1);
   });
 
   it("prices the operation that runs, not the others in the document", () => {

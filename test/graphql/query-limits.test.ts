@@ -34,8 +34,9 @@ function ofTokens(tokens: number): string {
 
 // `first` posts, each with its author and that author's 20 newest posts (User.posts' default) with
 // their authors: no aliases, no directives, 5 levels deep, 37 tokens. Objects cost 2, scalars 1,
-// and a list its `first` times its selection: an inner author 2 + 4 = 6, the author's posts
-// 20 × (2 + 5 + 6) = 260, the author 2 + 4 + 260 = 266, so first × (2 + 5 + 266) = 273 × first.
+// a body 20, and a list its `first` times its selection: a post's own fields 1 + 1 + 20 + 1 + 1 = 24,
+// an inner author 2 + 4 = 6, the author's posts 20 × (2 + 24 + 6) = 640, the author 2 + 4 + 640 =
+// 646, so first × (2 + 24 + 646) = 672 × first.
 const COSTLY = (first: number) =>
   `{ posts(first: ${first}) { id title body createdAt updatedAt author { id username roles createdAt ` +
   `posts { id title body createdAt updatedAt author { id username roles createdAt } } } } }`;
@@ -158,11 +159,12 @@ describe("query limits in production, with the default limits (sqlite)", () => {
       assertRefusedQuietly(await t.gql(ofTokens(501)));
     });
 
-    it("runs the costly query's shape for 18 posts (cost 4,914) and refuses it for 19 (cost 5,187)", async () => {
-      const res = await t.gql(COSTLY(18));
+    // Each post costs 2 + 24 (its body 20) + its author's 2 + 4 + 20 × (2 + 24 + 2 + 4) = 672.
+    it("runs the costly query's shape for 17 posts (cost 11,424) and refuses it for 18 (cost 12,096)", async () => {
+      const res = await t.gql(COSTLY(17));
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { data: { posts: [] } });
-      assertRefusedQuietly(await t.gql(COSTLY(19)));
+      assertRefusedQuietly(await t.gql(COSTLY(18)));
     });
   });
 
@@ -235,7 +237,8 @@ describe("query limits in production, with the default limits (sqlite)", () => {
     ok(await t.gql(`{ sessions { id createdAt lastUsedAt expiresAt userAgent ip current } }`, { token: alice }));
 
     // Apollo Client's style: a named operation, fragments, __typename on every object. A page of 100
-    // posts, each with its author's 3 newest: 100 × (2 + 6 + (2 + 5 + 3 × (2 + 7) + 1) + 1) = 4,400.
+    // posts, each with its author's 3 newest, bodies (20 each) and all:
+    // 100 × (2 + 25 + (2 + 5 + 3 × (2 + 25 + 1) + 1) + 1) = 12,000, the default QUERY_MAX_COST.
     const feed = ok(
       await t.gql(
         `query Feed($first: Int!, $more: Int) { posts(first: $first) { ...PostCard author { ...Author posts(first: $more) { ...PostCard __typename } __typename } __typename } }
@@ -275,7 +278,7 @@ describe("query limits in development (sqlite)", () => {
       [`{ ${repeat(51, () => "__typename @include(if: true)")} }`, "Directives limit of 50 exceeded, found 51."],
       [ofTokens(501), "Token limit of 500 exceeded."],
       [`{ ${repeat(600, () => "__typename")} }`, "Token limit of 500 exceeded."],
-      [COSTLY(100), "Query Cost limit of 5000 exceeded, found 27300."],
+      [COSTLY(100), "Query Cost limit of 12000 exceeded, found 67200."],
     ];
     for (const [query, message] of cases) assert.equal(assertRefused(await t.gql(query)), message);
   });
@@ -285,56 +288,57 @@ describe("query limits in development (sqlite)", () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(codes(res), []);
   };
-  // Each author's posts with three scalars: an author costs 2 + first × 5, a post 2 more than that.
+  // Each author's posts with an id, a title and a body (1 + 1 + 20): an author costs 2 + first × 24, a
+  // post 2 more than that.
   const AUTHORS_POSTS = `posts { id title body }`;
 
   it("counts a list without first as its schema default: 50 posts × 20 of each author's", async () => {
-    // 50 × (2 + 2 + 20 × 5) = 5,200, exactly what the same query costs with the defaults written out.
+    // 50 × (2 + 2 + 20 × 24) = 24,200, exactly what the same query costs with the defaults written out.
     assert.equal(
       assertRefused(await t.gql(`{ posts { author { ${AUTHORS_POSTS} } } }`)),
-      "Query Cost limit of 5000 exceeded, found 5200.",
+      "Query Cost limit of 12000 exceeded, found 24200.",
     );
     assert.equal(
       assertRefused(await t.gql(`{ posts(first: 50) { author { posts(first: 20) { id title body } } } }`)),
-      "Query Cost limit of 5000 exceeded, found 5200.",
+      "Query Cost limit of 12000 exceeded, found 24200.",
     );
-    // 48 posts: 4,992.
-    assertRan(await t.gql(`{ posts(first: 48) { author { ${AUTHORS_POSTS} } } }`));
+    // 24 posts: 11,616.
+    assertRan(await t.gql(`{ posts(first: 24) { author { ${AUTHORS_POSTS} } } }`));
   });
 
-  it("counts a literal first: 10 × (2 + 2 + 100 × 5) = 5,040 is refused, 99 of each author's (4,990) runs", async () => {
+  it("counts a literal first: 10 × (2 + 2 + 50 × 24) = 12,040 is refused, 49 of each author's (11,800) runs", async () => {
     assert.equal(
-      assertRefused(await t.gql(`{ posts(first: 10) { author { posts(first: 100) { id title body } } } }`)),
-      "Query Cost limit of 5000 exceeded, found 5040.",
+      assertRefused(await t.gql(`{ posts(first: 10) { author { posts(first: 50) { id title body } } } }`)),
+      "Query Cost limit of 12000 exceeded, found 12040.",
     );
-    assertRan(await t.gql(`{ posts(first: 10) { author { posts(first: 99) { id title body } } } }`));
+    assertRan(await t.gql(`{ posts(first: 10) { author { posts(first: 49) { id title body } } } }`));
   });
 
   it("counts first given as a variable, per request: one document is refused or run by its variables alone", async () => {
     const query = `query($n: Int!, $m: Int) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
     assert.equal(
-      assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })),
-      "Query Cost limit of 5000 exceeded, found 5040.",
+      assertRefused(await t.gql(query, { variables: { n: 10, m: 50 } })),
+      "Query Cost limit of 12000 exceeded, found 12040.",
     );
-    assertRan(await t.gql(query, { variables: { n: 10, m: 99 } }));
+    assertRan(await t.gql(query, { variables: { n: 10, m: 49 } }));
     // Apollo caches the validated document: the variables of each request still count.
     assert.equal(
-      assertRefused(await t.gql(query, { variables: { n: 10, m: 100 } })),
-      "Query Cost limit of 5000 exceeded, found 5040.",
+      assertRefused(await t.gql(query, { variables: { n: 10, m: 50 } })),
+      "Query Cost limit of 12000 exceeded, found 12040.",
     );
-    // null means the argument's default (20): 10 × (4 + 20 × 5) = 1,040.
+    // null means the argument's default (20): 10 × (4 + 20 × 24) = 4,840.
     assertRan(await t.gql(query, { variables: { n: 10, m: null } }));
     // Left out, a variable counts as its default in the operation, or else as the argument's.
-    const withDefault = `query($n: Int! = 10, $m: Int = 100) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
+    const withDefault = `query($n: Int! = 10, $m: Int = 50) { posts(first: $n) { author { posts(first: $m) { id title body } } } }`;
     assert.equal(
       assertRefused(await t.gql(withDefault, { variables: {} })),
-      "Query Cost limit of 5000 exceeded, found 5040.",
+      "Query Cost limit of 12000 exceeded, found 12040.",
     );
-    assertRan(await t.gql(query, { variables: { n: 48 } }));
+    assertRan(await t.gql(query, { variables: { n: 24 } }));
   });
 
   it("counts a first over 100 as 100, so the client hears which argument is wrong rather than 'too complex'", async () => {
-    // 5,000 × 5 would be 25,000; counted as 100 it is 500, and the resolver refuses the argument.
+    // 5,000 × 24 would be 120,000; counted as 100 it is 2,400, and the resolver refuses the argument.
     const res = await t.gql(`{ posts(first: 5000) { id title body } }`);
     assert.equal(res.status, 200);
     assert.deepEqual(codes(res), ["BAD_USER_INPUT"]);
@@ -373,8 +377,8 @@ describe("query limits set by configuration (sqlite, development)", () => {
     [
       "QUERY_MAX_COST",
       "10",
-      `{ posts(first: 2) { id title body } }`,
-      `{ posts(first: 3) { id title body } }`,
+      `{ posts(first: 2) { id title createdAt } }`,
+      `{ posts(first: 3) { id title createdAt } }`,
       "Query Cost limit of 10 exceeded, found 15.",
     ],
   ];
@@ -386,6 +390,8 @@ describe("query limits set by configuration (sqlite, development)", () => {
         assert.equal(res.status, 200, JSON.stringify(res.body));
         assert.deepEqual(codes(res), []);
         assert.equal(assertRefused(await t.gql(pastLimit)), refusal);
+        // Counted once, under the variable's name.
+        assert.match(await t.app.metrics.text(), new RegExp(`gta_limit_refusals_total\\{limit="${variable}"\\} 1\\b`));
       } finally {
         await t.close();
         await t.database.drop();
