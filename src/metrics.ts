@@ -33,7 +33,12 @@ export type RateLimitName = (typeof RATE_LIMITS)[number];
  * fixed limit, by its constant. Counted by `gta_limit_refusals_total{limit}` each time one refuses.
  * A new limit adds its name here and its row to docs/limits.md (test/readme.test.ts checks).
  */
-export const LIMITS = ["JSON_MAX_NESTING"] as const;
+export const LIMITS = [
+  "JSON_MAX_NESTING",
+  // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
+  "FIRST_MAX",
+  "OFFSET_MAX",
+] as const;
 export type LimitName = (typeof LIMITS)[number];
 
 /** The scopes of API tokens (access/scopes.ts's Scope, which this module cannot import: it is below access/). */
