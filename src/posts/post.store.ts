@@ -105,9 +105,16 @@ export class PostStore {
           )
           .selectAll(),
       );
-      const union = arms.slice(1).reduce((query, arm) => query.unionAll(arm), arms[0]!);
-      rows.push(...(await union.orderBy("created_at", "desc").orderBy("id", "desc").execute()));
+      rows.push(
+        ...(await arms
+          .slice(1)
+          .reduce((query, arm) => query.unionAll(arm), arms[0]!)
+          .execute()),
+      );
     }
+    // Sorted here rather than by an ORDER BY on the union, for which SQLite sorts each arm's page
+    // again in a temporary B-tree. SQLite's timestamps are ISO text, which sorts as time does.
+    rows.sort((a, b) => compareText(b.created_at as string, a.created_at as string) || compareText(b.id, a.id));
     return rows.map(toPost);
   }
 
@@ -135,6 +142,10 @@ export class PostStore {
     const result = await this.db.deleteFrom("posts").where("id", "=", id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function toPost(row: Selectable<PostsTable>): Post {
