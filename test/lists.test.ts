@@ -364,6 +364,41 @@ for (const kind of DATABASES) {
       assert.deepEqual(codes(mixed), ["BAD_USER_INPUT"]);
       assert.deepEqual(mixed.body.errors![0]!.path, ["me", "unknown"]);
     });
+
+    it("pages through posts written in the same millisecond one by one, by id, none twice and none left out", async () => {
+      const at = new Date().toISOString();
+      const same = [randomUUID(), randomUUID(), randomUUID()].sort().reverse();
+      await t.app.database.db
+        .insertInto("posts")
+        .values(same.map((id) => ({ id, author_id: ids.cyd!, title: id, body: "b", created_at: at, updated_at: at })))
+        .execute();
+      const cyd = await t.login("cyd");
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < 4; i++) {
+        const page: Array<{ id: string }> = dataOf(
+          await t.gql(`query($after: ID) { me { posts(first: 1, after: $after) { id } } }`, {
+            token: cyd,
+            variables: { after },
+          }),
+        ).me.posts;
+        if (page.length === 0) break;
+        seen.push(page[0]!.id);
+        after = page[0]!.id;
+      }
+      assert.deepEqual(seen, same);
+      const top: Array<{ id: string }> = dataOf(await t.gql(`{ posts(first: 3) { id } }`)).posts;
+      assert.deepEqual(
+        top.map((p) => p.id),
+        same,
+      );
+      assert.deepEqual(
+        dataOf(
+          await t.gql(`query($a: ID) { posts(first: 2, after: $a) { id } }`, { variables: { a: same[0] } }),
+        ).posts.map((p: { id: string }) => p.id),
+        same.slice(1),
+      );
+    });
   });
 
   describe(`one author with 120 posts and a query nesting posts and authors 8 deep (${kind})`, () => {
