@@ -42,6 +42,9 @@ export const LIMITS = [
   "QUERY_MAX_TOKENS",
   "QUERY_MAX_COST",
   "RESPONSE_MAX_BYTES",
+  // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
+  "FIRST_MAX",
+  "OFFSET_MAX",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 

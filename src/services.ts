@@ -224,7 +224,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
     const users = new UserService({ users: userStore, passwords, revocations: revocationSync, audit, now, logger });
     // Subscribers listen on this instance's bus; on PostgreSQL every instance's posts reach it.
     const events = new LocalPubSub();
-    const postStore = new PostStore(database.db);
+    const postStore = new PostStore(database.db, database.dialect);
     let postEvents: PostEvents = new LocalPostEvents(events);
     if (config.databaseUrl && background) {
       const pgEvents = new PostgresPostEvents({

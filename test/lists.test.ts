@@ -1,8 +1,22 @@
+import "reflect-metadata";
+
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
 
+import {
+  type GraphQLField,
+  getNamedType,
+  getNullableType,
+  isLeafType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+} from "graphql";
+
+import { FIRST_MAX } from "../src/graphql/pagination.js";
 import { PostStore } from "../src/posts/post.store.js";
+import { buildAppSchema } from "../src/schema.js";
 import { type GraphQLResponse, codes } from "./helpers/api.js";
 import { type TestApp, useTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
@@ -51,6 +65,9 @@ function problemsOf(res: GraphQLResponse): string[] {
 
 const titles = (posts: Array<{ title: string }>) => posts.map((p) => p.title);
 
+/** The list fields the suites below ask for (filled as they are declared), for the schema test at the end. */
+const LIST_FIELDS_TESTED: string[] = [];
+
 for (const kind of DATABASES) {
   describe(`bounded lists (${kind})`, () => {
     const t = useTestApp(kind, { env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password } });
@@ -72,28 +89,54 @@ for (const kind of DATABASES) {
       }
     });
 
-    it("refuses first outside 1 to 100 and a negative offset on every list, with BAD_USER_INPUT naming the argument", async () => {
-      const lists: Array<[string, string, string | undefined]> = [
-        ["posts", `query($first: Int!, $offset: Int!) { posts(first: $first, offset: $offset) { id } }`, undefined],
-        [
-          "User.posts",
-          `query($first: Int, $offset: Int) { me { posts(first: $first, offset: $offset) { id } } }`,
-          "ann",
-        ],
-        ["users", `query($first: Int, $offset: Int) { users(first: $first, offset: $offset) { id } }`, "admin"],
-        [
-          "auditEvents",
-          `query($first: Int, $offset: Int) { auditEvents(first: $first, offset: $offset) { id } }`,
-          "admin",
-        ],
-      ];
-      for (const [list, query, who] of lists) {
+    /** Every list field of the schema, as the test below asks for it (the schema test holds this to the schema). */
+    const lists = (): Array<[string, string, string | undefined]> => [
+      [
+        "Query.posts",
+        `query($first: Int!, $offset: Int!, $after: ID) { posts(first: $first, offset: $offset, after: $after) { id } }`,
+        undefined,
+      ],
+      [
+        "User.posts",
+        `query($first: Int, $offset: Int, $after: ID) { me { posts(first: $first, offset: $offset, after: $after) { id } } }`,
+        "ann",
+      ],
+      [
+        "Query.users",
+        `query($first: Int, $offset: Int, $after: ID) { users(first: $first, offset: $offset, after: $after) { id } }`,
+        "admin",
+      ],
+      [
+        "Query.auditEvents",
+        `query($first: Int, $offset: Int, $after: ID) { auditEvents(first: $first, offset: $offset, after: $after) { id } }`,
+        "admin",
+      ],
+      [
+        "Query.sessions",
+        `query($first: Int, $offset: Int, $after: ID) { sessions(first: $first, offset: $offset, after: $after) { id } }`,
+        "ann",
+      ],
+      [
+        "Query.apiTokens",
+        `query($first: Int, $offset: Int, $after: ID) { apiTokens(first: $first, offset: $offset, after: $after) { id } }`,
+        "ann",
+      ],
+    ];
+    LIST_FIELDS_TESTED.push(...lists().map(([list]) => list));
+
+    it("refuses first outside 1 to 100, an offset outside 0 to 10,000 and an unknown after on every list, with BAD_USER_INPUT naming the argument", async () => {
+      for (const [list, query, who] of lists()) {
         const token = who === "ann" ? annToken : who === "admin" ? admin : undefined;
         for (const [variables, problem] of [
           [{ first: 0, offset: 0 }, "first:min"],
           [{ first: -5, offset: 0 }, "first:min"],
           [{ first: 101, offset: 0 }, "first:max"],
           [{ first: 1, offset: -1 }, "offset:min"],
+          [{ first: 1, offset: 10_001 }, "offset:max"],
+          [{ first: 1, offset: 2 ** 31 - 1 }, "offset:max"],
+          [{ first: 1, offset: 1, after: "00000000-0000-4000-8000-000000000000" }, "offset:offsetWithAfter"],
+          [{ first: 1, offset: 0, after: "00000000-0000-4000-8000-000000000000" }, "after:afterUnknown"],
+          [{ first: 1, offset: 0, after: "12345678901234567890" }, "after:afterUnknown"],
         ] as const) {
           const res = await t.gql(query, { token, variables });
           assert.deepEqual(problemsOf(res), [problem], `${list} ${JSON.stringify(variables)}`);
@@ -101,12 +144,31 @@ for (const kind of DATABASES) {
         }
         // The bounds themselves are allowed.
         dataOf(await t.gql(query, { token, variables: { first: 100, offset: 0 } }));
-        dataOf(await t.gql(query, { token, variables: { first: 1, offset: 1000 } }));
+        dataOf(await t.gql(query, { token, variables: { first: 1, offset: 10_000 } }));
+        dataOf(await t.gql(query, { token, variables: { first: 1, offset: 0, after: null } }));
       }
+      // The message names the argument and its cap, and says how to page further.
+      const deep = await t.gql(`{ posts(offset: 10001) { id } }`);
+      assert.equal(deep.body.errors![0]!.message, "Invalid input: offset must be at most 10000 (page on with after).");
       // Literals are checked the same way as variables.
       assert.deepEqual(problemsOf(await t.gql(`{ posts(first: 1) { author { posts(first: 101) { id } } } }`)), [
         "first:max",
       ]);
+      // Someone else's session or API token is not a place in your list.
+      const bobSession = dataOf(await t.gql(`{ sessions { id } }`, { token: await t.login("bob") })).sessions[0].id;
+      assert.deepEqual(
+        problemsOf(
+          await t.gql(`query($a: ID) { sessions(after: $a) { id } }`, {
+            token: annToken,
+            variables: { a: bobSession },
+          }),
+        ),
+        ["after:afterUnknown"],
+      );
+      // Each refusal of a cap is counted.
+      const metrics = await t.app.metrics.text();
+      assert.match(metrics, /gta_limit_refusals_total\{limit="FIRST_MAX"\} [1-9]/);
+      assert.match(metrics, /gta_limit_refusals_total\{limit="OFFSET_MAX"\} [1-9]/);
     });
 
     it("pages through posts with first and offset, newest first, the pages adding up to the whole list", async () => {
@@ -137,7 +199,7 @@ for (const kind of DATABASES) {
       // eslint-disable-next-line @typescript-eslint/unbound-method
       const listByAuthors = PostStore.prototype.listByAuthors;
       PostStore.prototype.listByAuthors = function (authorIds, page) {
-        pagesQueried.push({ authors: authorIds.length, ...page });
+        pagesQueried.push({ authors: authorIds.length, first: page.first, offset: page.offset });
         return listByAuthors.call(this, authorIds, page);
       };
       let users;
@@ -241,6 +303,102 @@ for (const kind of DATABASES) {
         "type:isIn",
       ]);
     });
+
+    it("pages on with after exactly as with offset, on every list, in the list's order", async () => {
+      for (let i = 0; i < 4; i++) await t.login("ann");
+      for (let i = 0; i < 4; i++)
+        dataOf(
+          await t.gql(`mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { apiToken { id } } }`, {
+            token: annToken,
+            variables: { input: { name: `token ${i}`, scopes: ["PROFILE_READ"] } },
+          }),
+        );
+      for (const [list, query, who] of lists()) {
+        const token = who === "ann" ? annToken : who === "admin" ? admin : undefined;
+        const items = (res: GraphQLResponse): Array<{ id: string }> => {
+          const data = dataOf(res);
+          return (list === "User.posts" ? data.me.posts : Object.values(data)[0]) as Array<{ id: string }>;
+        };
+        const all = items(await t.gql(query, { token, variables: { first: 100, offset: 0 } }));
+        assert.ok(all.length >= 4, `${list} has ${all.length} items`);
+        for (const size of [1, 3]) {
+          const paged: Array<{ id: string }> = [];
+          let after: string | null = null;
+          for (let pages = 0; pages < 100; pages++) {
+            const page = items(await t.gql(query, { token, variables: { first: size, offset: 0, after } }));
+            assert.deepEqual(
+              page,
+              items(await t.gql(query, { token, variables: { first: size, offset: paged.length } })),
+              `${list}: the page after ${after} is the page at offset ${paged.length}`,
+            );
+            paged.push(...page);
+            if (page.length < size) break;
+            after = page.at(-1)!.id;
+          }
+          assert.deepEqual(paged, all, `${list} in pages of ${size}`);
+        }
+      }
+    });
+
+    it("takes any post's id as a place in an author's posts, and fails only the lists whose after is unknown", async () => {
+      const bobPosts = dataOf(await t.gql(`{ posts(first: 3) { id title createdAt } }`)).posts;
+      assert.deepEqual(titles(bobPosts), ["bob 2", "bob 1", "bob 0"]);
+      // bob's posts are newer than all of ann's: after bob's oldest comes ann's newest.
+      const res = dataOf(
+        await t.gql(`query($a: ID) { users(first: 10) { username posts(first: 2, after: $a) { title } } }`, {
+          token: admin,
+          variables: { a: bobPosts[2].id },
+        }),
+      );
+      assert.deepEqual(Object.fromEntries(res.users.map((u: any) => [u.username, titles(u.posts)])), {
+        boss: [],
+        ann: ["ann 24", "ann 23"],
+        bob: [],
+        cyd: [],
+      });
+      // An unknown after fails the field it was given to, and only that one.
+      const mixed = await t.gql(
+        `{ me { known: posts(first: 1) { title } unknown: posts(after: "00000000-0000-4000-8000-000000000000") { title } } }`,
+        { token: annToken },
+      );
+      assert.deepEqual(codes(mixed), ["BAD_USER_INPUT"]);
+      assert.deepEqual(mixed.body.errors![0]!.path, ["me", "unknown"]);
+    });
+
+    it("pages through posts written in the same millisecond one by one, by id, none twice and none left out", async () => {
+      const at = new Date().toISOString();
+      const same = [randomUUID(), randomUUID(), randomUUID()].sort().reverse();
+      await t.app.database.db
+        .insertInto("posts")
+        .values(same.map((id) => ({ id, author_id: ids.cyd!, title: id, body: "b", created_at: at, updated_at: at })))
+        .execute();
+      const cyd = await t.login("cyd");
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < 4; i++) {
+        const page: Array<{ id: string }> = dataOf(
+          await t.gql(`query($after: ID) { me { posts(first: 1, after: $after) { id } } }`, {
+            token: cyd,
+            variables: { after },
+          }),
+        ).me.posts;
+        if (page.length === 0) break;
+        seen.push(page[0]!.id);
+        after = page[0]!.id;
+      }
+      assert.deepEqual(seen, same);
+      const top: Array<{ id: string }> = dataOf(await t.gql(`{ posts(first: 3) { id } }`)).posts;
+      assert.deepEqual(
+        top.map((p) => p.id),
+        same,
+      );
+      assert.deepEqual(
+        dataOf(
+          await t.gql(`query($a: ID) { posts(first: 2, after: $a) { id } }`, { variables: { a: same[0] } }),
+        ).posts.map((p: { id: string }) => p.id),
+        same.slice(1),
+      );
+    });
   });
 
   describe(`one author with 120 posts and a query nesting posts and authors 8 deep (${kind})`, () => {
@@ -307,3 +465,37 @@ for (const kind of DATABASES) {
     });
   });
 }
+
+describe("every list field of the schema", () => {
+  it("takes first (1 to 100, with a default), offset and after, and is held to its bounds by the tests above", async () => {
+    const schema = await buildAppSchema();
+    const found: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith("__")) continue;
+      for (const field of Object.values(type.getFields()) as Array<GraphQLField<unknown, unknown>>) {
+        const name: string = `${type.name}.${field.name}`;
+        let list = getNullableType(field.type);
+        if (!isListType(list) || isLeafType(getNamedType(field.type))) continue;
+        found.push(name);
+        const arg = (argName: string) => field.args.find((a) => a.name === argName);
+        const first = arg("first");
+        assert.ok(first, `${name} is a list of objects without a first argument: every list must be bounded`);
+        assert.equal(String(getNamedType(first.type)), "Int", `${name}(first)`);
+        assert.ok(
+          typeof first.defaultValue === "number" && first.defaultValue >= 1 && first.defaultValue <= FIRST_MAX,
+          `${name}(first) defaults to ${String(first.defaultValue)}, not 1 to ${FIRST_MAX}`,
+        );
+        assert.equal(String(arg("offset")?.type), isNonNullType(first.type) ? "Int!" : "Int", `${name}(offset)`);
+        assert.equal(String(arg("after")?.type), "ID", `${name}(after)`);
+        // A list of lists would multiply past its first.
+        list = getNullableType(list.ofType);
+        assert.ok(!isListType(list), `${name} is a list of lists`);
+      }
+    }
+    assert.deepEqual(
+      found.sort(),
+      [...new Set(LIST_FIELDS_TESTED)].sort(),
+      "every list field is in the bounds test of test/lists.test.ts",
+    );
+  });
+});

@@ -1,20 +1,22 @@
 import "reflect-metadata";
 
-import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
 import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import type { ApiTokenService } from "./api-token.service.js";
-import { ApiToken, CreateApiTokenInput, CreatedApiToken } from "./api-token.type.js";
+import { ApiToken, ApiTokensArgs, CreateApiTokenInput, CreatedApiToken } from "./api-token.type.js";
 
 @Resolver(() => ApiToken)
 export class ApiTokenResolver {
   constructor(private readonly service: ApiTokenService) {}
 
-  @Query(() => [ApiToken], { description: "The caller's live API tokens (neither revoked nor expired), newest first." })
+  @Query(() => [ApiToken], {
+    description: "The caller's live API tokens (neither revoked nor expired), newest first, a page at a time.",
+  })
   @Requires({ session: true })
-  apiTokens(@Ctx() ctx: Context): Promise<ApiToken[]> {
-    return this.service.list(sessionPrincipalOf(ctx));
+  apiTokens(@Args() page: ApiTokensArgs, @Ctx() ctx: Context): Promise<ApiToken[]> {
+    return this.service.list(sessionPrincipalOf(ctx), page);
   }
 
   @Mutation(() => CreatedApiToken, {

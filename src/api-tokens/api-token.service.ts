@@ -9,8 +9,10 @@ import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
 import { parseDuration } from "../config.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { type ApiTokenRevokeReason, ApiTokenStore } from "./api-token.store.js";
 import {
+  API_TOKENS_DEFAULT,
   API_TOKENS_PER_USER_MAX,
   type ApiToken,
   type CreateApiTokenInput,
@@ -90,9 +92,21 @@ export class ApiTokenService {
     return { token: minted.token, apiToken: result };
   }
 
-  /** The caller's live tokens, newest first; never a token's secret. */
-  list(principal: Principal): Promise<ApiToken[]> {
-    return this.store.listLive(principal.userId, new Date(this.deps.now()));
+  /**
+   * A page of the caller's live tokens, newest first; never a token's secret. `first` defaults to
+   * 50 (every live token); BAD_USER_INPUT when `after` names none of the caller's tokens.
+   */
+  async list(
+    principal: Principal,
+    args: { first?: number | null; offset?: number | null; after?: string | null } = {},
+  ): Promise<ApiToken[]> {
+    const tokens = await this.store.listLive(
+      principal.userId,
+      new Date(this.deps.now()),
+      pageOf(args, API_TOKENS_DEFAULT),
+    );
+    if (!tokens) throw unknownAfter("API token");
+    return tokens;
   }
 
   /**

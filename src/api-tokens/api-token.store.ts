@@ -3,6 +3,7 @@ import type { Kysely } from "kysely";
 import type { Scope } from "../access/scopes.js";
 import { parseScopes } from "../access/scopes.js";
 import { type Database, toDate } from "../db/schema.js";
+import type { Page } from "../graphql/pagination.js";
 import type { ApiToken } from "./api-token.type.js";
 
 /** What the service tells the store to keep of a new token: never the token, only its secret's hash. */
@@ -91,16 +92,36 @@ export class ApiTokenStore {
     });
   }
 
-  /** A user's live tokens (neither revoked nor expired), newest first. */
-  async listLive(userId: string, now: Date): Promise<ApiToken[]> {
+  /**
+   * A page of a user's live tokens (neither revoked nor expired), newest first, read through
+   * api_tokens_user_live_idx: after the token `page.after` (one of the user's, live or not) when
+   * given, else skipping `page.offset`. Undefined when the user has no token with the id `after`.
+   */
+  async listLive(userId: string, now: Date, page: Page): Promise<ApiToken[] | undefined> {
+    let after: { created_at: Date | string; id: string } | undefined;
+    if (page.after !== undefined) {
+      if (page.after.includes("\u0000")) return undefined;
+      after = await this.db
+        .selectFrom("api_tokens")
+        .select(["created_at", "id"])
+        .where("id", "=", page.after)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      if (!after) return undefined;
+    }
     const rows = await this.db
       .selectFrom("api_tokens")
       .select(COLUMNS)
       .where("user_id", "=", userId)
       .where("revoked_at", "is", null)
       .where("expires_at", ">", now.toISOString())
+      .$if(after !== undefined, (q) =>
+        q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
+      )
       .orderBy("created_at", "desc")
       .orderBy("id", "desc")
+      .limit(page.first)
+      .offset(page.offset)
       .execute();
     return rows.map(toApiToken);
   }

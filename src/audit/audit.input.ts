@@ -3,7 +3,7 @@ import "reflect-metadata";
 import { IsIn, Max, Min } from "class-validator";
 import { ArgsType, Field, ID, Int } from "type-graphql";
 
-import { FIRST_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
+import { FIRST_MAX, NoOffsetWithAfter, OFFSET_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
 import { AuditEventType } from "./audit.type.js";
 
 export const AUDIT_EVENTS_DEFAULT = 50;
@@ -25,10 +25,19 @@ export class AuditEventsArgs {
   @Field(() => Int, {
     nullable: true,
     defaultValue: 0,
-    description: "How many of the newest matching events to skip (null means 0).",
+    description: `How many of the newest matching events to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
   })
   @Min(0, { message: PAGE_MESSAGES.offsetMin })
+  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
+  @NoOffsetWithAfter()
   offset!: number | null;
+
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      "The id of the last event of the previous page: this page is the matching events after it, newest first (any event's id marks a place in that order). BAD_USER_INPUT when no event has that id.",
+  })
+  after?: string | null;
 
   @Field(() => String, {
     nullable: true,

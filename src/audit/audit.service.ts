@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 
 import type { ClientInfo } from "../access/principal.js";
 
-import { pageOf } from "../graphql/pagination.js";
+import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { AUDIT_EVENTS_DEFAULT, type AuditEventsArgs } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";
 import { AUDIT_FIELD_LIMITS, type AuditEvent, type AuditEventType } from "./audit.type.js";
@@ -192,10 +192,15 @@ export class AuditService {
 
   /**
    * A page of the newest events first, optionally of one type or one user; `first` defaults to 50
-   * and `offset` to 0 (the resolver's validation bounds them).
+   * and `offset` to 0 (the resolver's validation bounds them); BAD_USER_INPUT when `after` names no event.
    */
-  list(args: Partial<AuditEventsArgs>): Promise<AuditEvent[]> {
-    return this.deps.store.listNewest(pageOf(args, AUDIT_EVENTS_DEFAULT), { type: args.type, userId: args.userId });
+  async list(args: Partial<AuditEventsArgs>): Promise<AuditEvent[]> {
+    const events = await this.deps.store.listNewest(pageOf(args, AUDIT_EVENTS_DEFAULT), {
+      type: args.type,
+      userId: args.userId,
+    });
+    if (!events) throw unknownAfter("event");
+    return events;
   }
 
   /**

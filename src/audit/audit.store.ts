@@ -47,9 +47,26 @@ export class AuditStore {
 
   /**
    * A page of the newest events, newest first (by time, then by the order they were stored), only
-   * of `type` and only concerning `userId` where those are given (an id with a NUL byte matches nothing).
+   * of `type` and only concerning `userId` where those are given (an id with a NUL byte matches
+   * nothing), read through audit_events_at_idx or the type's or user's index: after the event
+   * `page.after` (any event's place in that order) when given, else skipping `page.offset`.
+   * Undefined when no event has the id `after`.
    */
-  async listNewest(page: Page, filter: { type?: string | null; userId?: string | null } = {}): Promise<AuditEvent[]> {
+  async listNewest(
+    page: Page,
+    filter: { type?: string | null; userId?: string | null } = {},
+  ): Promise<AuditEvent[] | undefined> {
+    let after: { at: Date | string; id: number | string } | undefined;
+    if (page.after !== undefined) {
+      // Ids are integers; anything else names no event.
+      if (!/^[1-9][0-9]{0,15}$/.test(page.after)) return undefined;
+      after = await this.db
+        .selectFrom("audit_events")
+        .select(["at", "id"])
+        .where("id", "=", Number(page.after))
+        .executeTakeFirst();
+      if (!after) return undefined;
+    }
     if ((filter.type != null && containsNul(filter.type)) || (filter.userId != null && containsNul(filter.userId)))
       return [];
     const rows = await this.db
@@ -57,6 +74,9 @@ export class AuditStore {
       .selectAll()
       .$if(filter.type != null, (q) => q.where("type", "=", filter.type!))
       .$if(filter.userId != null, (q) => q.where("user_id", "=", filter.userId!))
+      .$if(after !== undefined, (q) =>
+        q.where((eb) => eb(eb.refTuple("at", "id"), "<", eb.tuple(after!.at, Number(after!.id)))),
+      )
       .orderBy("at", "desc")
       .orderBy("id", "desc")
       .limit(page.first)

@@ -137,6 +137,61 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    "0008_keyset_list_indexes": {
+      async up(db: Kysely<any>) {
+        // Every list is read in the order of one of these indexes, so a page (`first` after a
+        // keyset `after`, or a bounded `offset`) reads only its own rows, at any table size.
+        // Plain CREATE INDEX, in the migration's transaction: on PostgreSQL it blocks writes to the
+        // table while it builds. CONCURRENTLY cannot run in a transaction, and Kysely's migrator
+        // takes its lock with pg_advisory_xact_lock, which only a transaction holds, so turning its
+        // transactions off would let two instances migrate at once. A large deployment can build
+        // these beforehand with CREATE INDEX CONCURRENTLY under the same names: `if not exists`
+        // then skips them here (docs/operations.md).
+        await db.schema
+          .createIndex("posts_author_created_id_idx")
+          .ifNotExists()
+          .on("posts")
+          .columns(["author_id", "created_at", "id"])
+          .execute();
+        // Its prefix: the new index serves every query it served, the cascade from users included.
+        await db.schema.dropIndex("posts_author_idx").ifExists().execute();
+        await db.schema
+          .createIndex("users_created_id_idx")
+          .ifNotExists()
+          .on("users")
+          .columns(["created_at", "id"])
+          .execute();
+        // Only live rows are listed; ended sessions and revoked tokens stay out of these indexes,
+        // so however many a user has ended, a page never steps over them.
+        await db.schema
+          .createIndex("sessions_user_live_idx")
+          .ifNotExists()
+          .on("sessions")
+          .columns(["user_id", "created_at", "id"])
+          .where(sql.ref("revoked_at"), "is", null)
+          .execute();
+        await db.schema
+          .createIndex("api_tokens_user_live_idx")
+          .ifNotExists()
+          .on("api_tokens")
+          .columns(["user_id", "created_at", "id"])
+          .where(sql.ref("revoked_at"), "is", null)
+          .execute();
+        // auditEvents filtered by type or by user (unfiltered, it reads audit_events_at_idx).
+        await db.schema
+          .createIndex("audit_events_type_at_idx")
+          .ifNotExists()
+          .on("audit_events")
+          .columns(["type", "at", "id"])
+          .execute();
+        await db.schema
+          .createIndex("audit_events_user_at_idx")
+          .ifNotExists()
+          .on("audit_events")
+          .columns(["user_id", "at", "id"])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

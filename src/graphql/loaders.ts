@@ -4,10 +4,11 @@ import DataLoader from "dataloader";
  * A DataLoader per request, made on first use: every `load(scope, key)` of one request (`scope` is
  * its context object) in the same tick goes to `batch` as one call, so `posts { author { … } }`
  * costs one query instead of one per post. Nothing is cached between loads: a mutation earlier in
- * the same operation is never hidden by an older answer.
+ * the same operation is never hidden by an older answer. An Error in `batch`'s answer fails only
+ * the load of its key.
  */
 export function requestBatcher<K, V>(
-  batch: (keys: readonly K[]) => Promise<V[]>,
+  batch: (keys: readonly K[]) => Promise<Array<V | Error>>,
 ): (scope: object, key: K) => Promise<V> {
   const loaders = new WeakMap<object, DataLoader<K, V>>();
   return (scope, key) => {

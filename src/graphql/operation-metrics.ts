@@ -1,13 +1,15 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 
 import type { Context } from "../access/principal.js";
-import type { MetricsRecorder, OperationType } from "../metrics.js";
+import type { LimitName, MetricsRecorder, OperationType } from "../metrics.js";
 
 /**
  * An Apollo plugin counting every operation over HTTP by type and outcome, with its latency: from
  * Apollo receiving the request to the response being ready. The type is the operation's kind,
  * never its name (a client chooses names); a document that does not parse or names no operation
- * is `unknown`. The outcome is `error` when the response carries any error, else `ok`.
+ * is `unknown`. The outcome is `error` when the response carries any error, else `ok`. A list's
+ * `first` or `offset` refused for being over its cap counts as FIRST_MAX or OFFSET_MAX (once per
+ * field refused).
  */
 export function operationMetricsPlugin(metrics: MetricsRecorder): ApolloServerPlugin<Context> {
   return {
@@ -18,6 +20,12 @@ export function operationMetricsPlugin(metrics: MetricsRecorder): ApolloServerPl
         async didResolveOperation({ operation }) {
           if (operation) type = operation.operation;
         },
+        async didEncounterErrors({ errors }) {
+          for (const error of errors) {
+            const limit = pageLimitOf(error.extensions?.fields);
+            if (limit) metrics.limitReached(limit);
+          }
+        },
         async willSendResponse({ errors, response }) {
           const failed =
             (errors?.length ?? 0) > 0 ||
@@ -27,4 +35,15 @@ export function operationMetricsPlugin(metrics: MetricsRecorder): ApolloServerPl
       };
     },
   };
+}
+
+/** FIRST_MAX or OFFSET_MAX when a BAD_USER_INPUT's problems include `first` or `offset` over its cap. */
+function pageLimitOf(fields: unknown): LimitName | undefined {
+  if (!Array.isArray(fields)) return undefined;
+  for (const { field, rule } of fields as Array<{ field?: unknown; rule?: unknown }>) {
+    if (rule !== "max") continue;
+    if (field === "first") return "FIRST_MAX";
+    if (field === "offset") return "OFFSET_MAX";
+  }
+  return undefined;
 }

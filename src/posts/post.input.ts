@@ -1,9 +1,9 @@
 import "reflect-metadata";
 
 import { Length, Max, Min } from "class-validator";
-import { ArgsType, Field, InputType, Int } from "type-graphql";
+import { ArgsType, Field, ID, InputType, Int } from "type-graphql";
 
-import { FIRST_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
+import { FIRST_MAX, NoOffsetWithAfter, OFFSET_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
 import { HasNoControlCharacters, HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const TITLE_MAX = 200;
@@ -53,9 +53,21 @@ export class PostsArgs {
   @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
   first!: number;
 
-  @Field(() => Int, { defaultValue: 0, description: "How many of the newest posts to skip." })
+  @Field(() => Int, {
+    defaultValue: 0,
+    description: `How many of the newest posts to skip, 0 to ${OFFSET_MAX}; 0 when \`after\` is given.`,
+  })
   @Min(0, { message: PAGE_MESSAGES.offsetMin })
+  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
+  @NoOffsetWithAfter()
   offset!: number;
+
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      "The id of the last post of the previous page: this page is the posts after it, newest first. BAD_USER_INPUT when no post has that id.",
+  })
+  after?: string | null;
 }
 
 /** `User.posts`: nullable with defaults, so null means the default. */
@@ -73,8 +85,17 @@ export class UserPostsArgs {
   @Field(() => Int, {
     nullable: true,
     defaultValue: 0,
-    description: "How many of this user's newest posts to skip (null means 0).",
+    description: `How many of this user's newest posts to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
   })
   @Min(0, { message: PAGE_MESSAGES.offsetMin })
+  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
+  @NoOffsetWithAfter()
   offset!: number | null;
+
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      "The id of the last post of the previous page: this page is this user's posts after it, newest first (any post's id marks a place in that order). BAD_USER_INPUT when no post has that id.",
+  })
+  after?: string | null;
 }

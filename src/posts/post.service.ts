@@ -5,11 +5,11 @@ import type { Logger } from "pino";
 import type { Principal } from "../access/principal.js";
 import { ErrorReason, BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../graphql/loaders.js";
-import { type Page, pageOf } from "../graphql/pagination.js";
+import { type Page, pageOf, unknownAfter } from "../graphql/pagination.js";
 import type { FloodLimit } from "../rate-limits/flood-limit.js";
 import { Role } from "../access/roles.js";
 import type { PostEvents } from "./post-events.js";
-import { USER_POSTS_DEFAULT } from "./post.input.js";
+import { POSTS_DEFAULT, USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
 
@@ -27,8 +27,11 @@ export class PostService {
     },
   ) {}
 
-  list(page: { first: number; offset: number }): Promise<Post[]> {
-    return this.deps.posts.list(page);
+  /** A page of every post, newest first; BAD_USER_INPUT when `after` names no post. */
+  async list(args: { first?: number | null; offset?: number | null; after?: string | null }): Promise<Post[]> {
+    const posts = await this.deps.posts.list(pageOf(args, POSTS_DEFAULT));
+    if (!posts) throw unknownAfter("post");
+    return posts;
   }
 
   async get(id: string): Promise<Post | undefined> {
@@ -36,38 +39,46 @@ export class PostService {
   }
 
   /**
-   * A page of one author's posts, newest first; `first` defaults to 20 and `offset` to 0. The calls
-   * of one request (`scope`, its context) in the same tick share one query per distinct page, so
-   * `users { posts { … } }` does not query once per user.
+   * A page of one author's posts, newest first; `first` defaults to 20 and `offset` to 0, and
+   * BAD_USER_INPUT when `after` names no post. The calls of one request (`scope`, its context) in
+   * the same tick share one query per distinct page, so `users { posts { … } }` does not query
+   * once per user.
    */
   listByAuthorInRequest(
     scope: object,
     authorId: string,
-    args: { first?: number | null; offset?: number | null } = {},
+    args: { first?: number | null; offset?: number | null; after?: string | null } = {},
   ): Promise<Post[]> {
     return this.loadAuthorPage(scope, { authorId, ...pageOf(args, USER_POSTS_DEFAULT) });
   }
 
-  private readonly loadAuthorPage = requestBatcher(async (keys: ReadonlyArray<Page & { authorId: string }>) => {
-    // Aliases may ask for different pages in one tick: one query for each page asked for.
-    const pages = new Map<string, { page: Page; authorIds: string[] }>();
-    for (const { authorId, first, offset } of keys) {
-      const id = `${first}:${offset}`;
-      const group = pages.get(id) ?? { page: { first, offset }, authorIds: [] };
-      group.authorIds.push(authorId);
-      pages.set(id, group);
-    }
-    const results = new Map<string, Post[]>();
-    await Promise.all(
-      [...pages].map(async ([id, { page, authorIds }]) => {
-        for (const authorId of authorIds) results.set(`${id}:${authorId}`, []);
-        // The store returns them newest first, so each author's list stays in that order.
-        for (const post of await this.deps.posts.listByAuthors(authorIds, page))
-          results.get(`${id}:${post.authorId}`)?.push(post);
-      }),
-    );
-    return keys.map(({ authorId, first, offset }) => results.get(`${first}:${offset}:${authorId}`)!);
-  });
+  private readonly loadAuthorPage = requestBatcher(
+    async (keys: ReadonlyArray<Page & { authorId: string }>): Promise<Array<Post[] | Error>> => {
+      // Aliases may ask for different pages in one tick: one query for each page asked for.
+      const pageKey = ({ first, offset, after }: Page) => JSON.stringify([first, offset, after ?? null]);
+      const pages = new Map<string, { page: Page; authorIds: string[] }>();
+      for (const { authorId, ...page } of keys) {
+        const group = pages.get(pageKey(page)) ?? { page, authorIds: [] };
+        group.authorIds.push(authorId);
+        pages.set(pageKey(page), group);
+      }
+      const results = new Map<string, Map<string, Post[]> | Error>();
+      await Promise.all(
+        [...pages].map(async ([id, { page, authorIds }]) => {
+          const posts = await this.deps.posts.listByAuthors(authorIds, page);
+          if (!posts) return void results.set(id, unknownAfter("post"));
+          const byAuthor = new Map(authorIds.map((authorId) => [authorId, [] as Post[]]));
+          // The store returns them newest first, so each author's list stays in that order.
+          for (const post of posts) byAuthor.get(post.authorId)?.push(post);
+          results.set(id, byAuthor);
+        }),
+      );
+      return keys.map(({ authorId, ...page }) => {
+        const result = results.get(pageKey(page))!;
+        return result instanceof Error ? result : result.get(authorId)!;
+      });
+    },
+  );
 
   /** RATE_LIMITED once the actor has created CREATE_POST_MAX_PER_USER posts within the hour. */
   async create(actor: Principal, input: { title: string; body: string }): Promise<Post> {

@@ -1,13 +1,22 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
-import { type Database, type PostsTable, toDate } from "../db/schema.js";
+import { type Database, type Dialect, type PostsTable, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import type { Post } from "./post.type.js";
 
+/**
+ * Authors one SQLite query pages at most, one UNION ALL arm each (SQLite allows 500 arms); a
+ * batch of more authors takes several queries.
+ */
+const AUTHORS_PER_QUERY = 100;
+
 /** The only code that reads or writes the `posts` table. */
 export class PostStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
 
   async insert(post: { id: string; authorId: string; title: string; body: string; now: Date }): Promise<Post> {
     const at = post.now.toISOString();
@@ -32,11 +41,19 @@ export class PostStore {
     return row && toPost(row);
   }
 
-  /** Newest first. */
-  async list(page: Page): Promise<Post[]> {
+  /**
+   * A page of every post, newest first: after the post `page.after` when given (seeking through
+   * posts_created_at_idx), else skipping `page.offset`. Undefined when no post has the id `after`.
+   */
+  async list(page: Page): Promise<Post[] | undefined> {
+    const after = page.after === undefined ? undefined : await this.positionOf(page.after);
+    if (page.after !== undefined && after === undefined) return undefined;
     const rows = await this.db
       .selectFrom("posts")
       .selectAll()
+      .$if(after !== undefined, (q) =>
+        q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
+      )
       .orderBy("created_at", "desc")
       .orderBy("id", "desc")
       .limit(page.first)
@@ -46,31 +63,65 @@ export class PostStore {
   }
 
   /**
-   * The same page of each of these authors' posts, newest first (ids with a NUL byte match
-   * nothing). One query for all of them: each author's posts are numbered newest first, and only
-   * the numbers inside the page leave the database.
+   * The same page of each of these authors' posts, newest first, after the post `page.after` when
+   * given (any post's place in that order) or skipping `page.offset` (ids with a NUL byte match
+   * nothing); undefined when no post has the id `after`. Each author's page is its own LIMITed
+   * seek in posts_author_created_id_idx, so an author's other posts are never read: a LATERAL join
+   * over the ids on PostgreSQL, one LIMITed subquery per author in a UNION ALL on SQLite.
    */
-  async listByAuthors(authorIds: readonly string[], page: Page): Promise<Post[]> {
+  async listByAuthors(authorIds: readonly string[], page: Page): Promise<Post[] | undefined> {
+    const after = page.after === undefined ? undefined : await this.positionOf(page.after);
+    if (page.after !== undefined && after === undefined) return undefined;
     const wanted = [...new Set(authorIds)].filter((id) => !containsNul(id));
     if (wanted.length === 0) return [];
-    const rows = await this.db
-      .selectFrom((db) =>
-        db
-          .selectFrom("posts")
-          .selectAll()
-          .select(
-            sql<number>`row_number() over (partition by author_id order by created_at desc, id desc)`.as("position"),
+    if (this.dialect === "postgres") {
+      const keyset = after ? sql`and (p.created_at, p.id) < (${after.created_at}, ${after.id})` : sql``;
+      const { rows } = await sql<Selectable<PostsTable>>`
+        select p.* from unnest(${wanted}::text[]) as a(author_id)
+        cross join lateral (
+          select * from posts p where p.author_id = a.author_id ${keyset}
+          order by p.created_at desc, p.id desc limit ${page.first} offset ${page.offset}
+        ) as p
+        order by p.created_at desc, p.id desc`.execute(this.db);
+      return rows.map(toPost);
+    }
+    const rows: Array<Selectable<PostsTable>> = [];
+    for (let i = 0; i < wanted.length; i += AUTHORS_PER_QUERY) {
+      const arms = wanted.slice(i, i + AUTHORS_PER_QUERY).map((authorId) =>
+        this.db
+          .selectFrom((db) =>
+            db
+              .selectFrom("posts")
+              .selectAll()
+              .where("author_id", "=", authorId)
+              .$if(after !== undefined, (q) =>
+                q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
+              )
+              .orderBy("created_at", "desc")
+              .orderBy("id", "desc")
+              .limit(page.first)
+              .offset(page.offset)
+              .as("page"),
           )
-          .where("author_id", "in", wanted)
-          .as("numbered"),
-      )
-      .selectAll()
-      .where("position", ">", page.offset)
-      .where("position", "<=", page.offset + page.first)
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .execute();
+          .selectAll(),
+      );
+      rows.push(
+        ...(await arms
+          .slice(1)
+          .reduce((query, arm) => query.unionAll(arm), arms[0]!)
+          .execute()),
+      );
+    }
+    // Sorted here rather than by an ORDER BY on the union, for which SQLite sorts each arm's page
+    // again in a temporary B-tree. SQLite's timestamps are ISO text, which sorts as time does.
+    rows.sort((a, b) => compareText(b.created_at as string, a.created_at as string) || compareText(b.id, a.id));
     return rows.map(toPost);
+  }
+
+  /** Where the post `id` sits in the newest-first order; undefined when there is no such post. */
+  private async positionOf(id: string): Promise<{ created_at: Date | string; id: string } | undefined> {
+    if (containsNul(id)) return undefined;
+    return this.db.selectFrom("posts").select(["created_at", "id"]).where("id", "=", id).executeTakeFirst();
   }
 
   /** Applies the given changes; undefined when the post no longer exists. */
@@ -91,6 +142,10 @@ export class PostStore {
     const result = await this.db.deleteFrom("posts").where("id", "=", id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function toPost(row: Selectable<PostsTable>): Post {

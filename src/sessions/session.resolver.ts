@@ -1,11 +1,12 @@
 import "reflect-metadata";
 
-import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Args, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
 import { Scope } from "../access/scopes.js";
 import { Role } from "../access/roles.js";
 import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { SessionsArgs } from "./session.input.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
 
@@ -13,10 +14,10 @@ import { LogoutScope, Session } from "./session.type.js";
 export class SessionResolver {
   constructor(private readonly sessionService: SessionService) {}
 
-  @Query(() => [Session], { description: "The caller's active sessions, newest first." })
+  @Query(() => [Session], { description: "The caller's active sessions, newest first, a page at a time." })
   @Requires({ session: true })
-  sessions(@Ctx() ctx: Context): Promise<Session[]> {
-    return this.sessionService.list(sessionPrincipalOf(ctx));
+  sessions(@Args() page: SessionsArgs, @Ctx() ctx: Context): Promise<Session[]> {
+    return this.sessionService.list(sessionPrincipalOf(ctx), page);
   }
 
   @Mutation(() => Boolean, {

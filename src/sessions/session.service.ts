@@ -23,6 +23,7 @@ import {
   NotFoundError,
   UnauthenticatedError,
 } from "../errors.js";
+import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import type { UserStore } from "../users/user.store.js";
 import type { User } from "../users/user.type.js";
 import {
@@ -35,6 +36,7 @@ import {
 import { RefreshTokenStore } from "./refresh-token.store.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
+import { SESSIONS_DEFAULT } from "./session.input.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
 
@@ -224,9 +226,17 @@ export class SessionService {
     return current !== undefined && current.rotatedAt === null;
   }
 
-  /** The caller's live sessions, newest first, with the current one marked. */
-  async list(principal: SessionPrincipal): Promise<Session[]> {
-    const sessions = await this.sessions.listActive(principal.userId, new Date(this.deps.now()));
+  /**
+   * A page of the caller's live sessions, newest first, with the current one marked; `first`
+   * defaults to 50. BAD_USER_INPUT when `after` names none of the caller's sessions.
+   */
+  async list(
+    principal: SessionPrincipal,
+    args: { first?: number | null; offset?: number | null; after?: string | null } = {},
+  ): Promise<Session[]> {
+    const now = new Date(this.deps.now());
+    const sessions = await this.sessions.listActive(principal.userId, now, pageOf(args, SESSIONS_DEFAULT));
+    if (!sessions) throw unknownAfter("session");
     return sessions.map((s) => ({
       id: s.id,
       createdAt: s.createdAt,

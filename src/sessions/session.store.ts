@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from "kysely";
 import { containsNul } from "../db/database.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 import { SESSION_FIELD_LIMITS } from "./session.type.js";
+import type { Page } from "../graphql/pagination.js";
 
 /** Why a session ended; stored with it and logged. */
 export type SessionEndReason =
@@ -64,16 +65,36 @@ export class SessionStore {
     return row && toRecord(row);
   }
 
-  /** A user's sessions that have neither ended nor expired, newest first. */
-  async listActive(userId: string, now: Date): Promise<SessionRecord[]> {
+  /**
+   * A page of a user's sessions that have neither ended nor expired, newest first, read through
+   * sessions_user_live_idx: after the session `page.after` (one of the user's, live or not) when
+   * given, else skipping `page.offset`. Undefined when the user has no session with the id `after`.
+   */
+  async listActive(userId: string, now: Date, page: Page): Promise<SessionRecord[] | undefined> {
+    let after: { created_at: Date | string; id: string } | undefined;
+    if (page.after !== undefined) {
+      if (containsNul(page.after)) return undefined;
+      after = await this.db
+        .selectFrom("sessions")
+        .select(["created_at", "id"])
+        .where("id", "=", page.after)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      if (!after) return undefined;
+    }
     const rows = await this.db
       .selectFrom("sessions")
       .selectAll()
       .where("user_id", "=", userId)
       .where("revoked_at", "is", null)
       .where("expires_at", ">", now.toISOString())
+      .$if(after !== undefined, (q) =>
+        q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
+      )
       .orderBy("created_at", "desc")
       .orderBy("id", "desc")
+      .limit(page.first)
+      .offset(page.offset)
       .execute();
     return rows.map(toRecord);
   }

@@ -11,7 +11,7 @@ import type { Revocations } from "../access/revocation-sync.js";
 import type { ClientInfo, Principal } from "../access/principal.js";
 import { ErrorReason, BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { inKeyOrder, requestBatcher } from "../graphql/loaders.js";
-import { pageOf } from "../graphql/pagination.js";
+import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { validateArgument } from "../graphql/validation.js";
 import { Role, normalizeRoles } from "../access/roles.js";
 import { USERS_DEFAULT } from "./user.input.js";
@@ -54,9 +54,14 @@ export class UserService {
     inKeyOrder(ids, (await this.deps.users.findByIds(ids)).map(toPublicUser), (user) => user.id, undefined),
   );
 
-  /** A page of the users, oldest first; `first` defaults to 50 and `offset` to 0. */
-  async list(args: { first?: number | null; offset?: number | null } = {}): Promise<User[]> {
-    return (await this.deps.users.list(pageOf(args, USERS_DEFAULT))).map(toPublicUser);
+  /**
+   * A page of the users, oldest first; `first` defaults to 50 and `offset` to 0. BAD_USER_INPUT
+   * when `after` names no user.
+   */
+  async list(args: { first?: number | null; offset?: number | null; after?: string | null } = {}): Promise<User[]> {
+    const users = await this.deps.users.list(pageOf(args, USERS_DEFAULT));
+    if (!users) throw unknownAfter("user");
+    return users.map(toPublicUser);
   }
 
   /**

@@ -88,11 +88,27 @@ export class UserStore {
     return row && toRecord(row);
   }
 
-  /** A page of the users, oldest first. */
-  async list(page: Page): Promise<UserRecord[]> {
+  /**
+   * A page of the users, oldest first, read through users_created_id_idx: after the user
+   * `page.after` when given, else skipping `page.offset`. Undefined when no user has the id `after`.
+   */
+  async list(page: Page): Promise<UserRecord[] | undefined> {
+    let after: { created_at: Date | string; id: string } | undefined;
+    if (page.after !== undefined) {
+      if (containsNul(page.after)) return undefined;
+      after = await this.db
+        .selectFrom("users")
+        .select(["created_at", "id"])
+        .where("id", "=", page.after)
+        .executeTakeFirst();
+      if (!after) return undefined;
+    }
     const rows = await this.db
       .selectFrom("users")
       .selectAll()
+      .$if(after !== undefined, (q) =>
+        q.where((eb) => eb(eb.refTuple("created_at", "id"), ">", eb.tuple(after!.created_at, after!.id))),
+      )
       .orderBy("created_at")
       .orderBy("id")
       .limit(page.first)

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
+import { FIRST_MAX, OFFSET_MAX } from "../../src/graphql/pagination.js";
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import type { Principal as AppPrincipal } from "../../src/access/principal.js";
 import { Role } from "../../src/access/roles.js";
@@ -416,10 +417,15 @@ const OPERATIONS: Operation[] = [
     args: [
       { name: "first", type: nonNull(INT), hasDefault: true, hint: "int" },
       { name: "offset", type: nonNull(INT), hasDefault: true, hint: "int" },
+      { name: "after", type: ID, hint: "id" },
     ],
     selection: "{ id }",
-    predict: (_model, _who, { first, offset }) =>
-      (first ?? 50) >= 1 && (first ?? 50) <= 100 && (offset ?? 0) >= 0 ? OK : refused("BAD_USER_INPUT"),
+    predict: (model, _who, { first, offset, after }) => {
+      const page = (first ?? 50) >= 1 && (first ?? 50) <= 100 && (offset ?? 0) >= 0 && (offset ?? 0) <= OFFSET_MAX;
+      // `after` with an offset over 0 is refused; an `after` that is no post's id too.
+      if (!page || (after != null && (offset ?? 0) !== 0)) return refused("BAD_USER_INPUT");
+      return after == null || model.posts.has(after) ? OK : refused("BAD_USER_INPUT");
+    },
   },
   {
     field: "post",
@@ -571,6 +577,8 @@ const INTERESTING_INTS = [
   99,
   100,
   101,
+  OFFSET_MAX,
+  OFFSET_MAX + 1,
   INT_MAX,
   INT_MAX + 1,
   INT_MIN,
@@ -777,8 +785,13 @@ function buildCase(r: Random, gen: Generator, model: Model, op: Operation, who: 
     query = `${keyword} Fuzz { ${op.field}${written.length ? `(${written.join(", ")})` : ""}${selection} }`;
     if (op.args.some((arg) => hasLoneSurrogate(sent[arg.name]))) failure = { kind: "parse" };
     else if (unknownArgument) failure = { kind: "invalid" };
-    // The cost limit multiplies a literal `first` (its selection `{ id }` costs 3.5 a post).
-    else if (typeof sent.first === "number" && Number.isInteger(sent.first) && 3.5 * sent.first > 5000)
+    // The cost limit multiplies a literal `first` (its selection `{ id }` costs 3.5 a post), counting
+    // one over 100 as 100: the argument check refuses it with BAD_USER_INPUT before anything runs.
+    else if (
+      typeof sent.first === "number" &&
+      Number.isInteger(sent.first) &&
+      3.5 * Math.min(sent.first, FIRST_MAX) > 5000
+    )
       failure = { kind: "invalid" };
     for (const arg of op.args) {
       if (failure) break;
