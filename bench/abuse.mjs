@@ -252,9 +252,10 @@ const options = parseArgs(process.argv.slice(2));
 const checkout = await loadCheckout(options.server, root);
 let commit = "unknown";
 try {
-  commit = execFileSync("git", ["-C", options.server, "log", "-1", "--format=%h %s"], { encoding: "utf8" })
-    .trim()
-    .slice(0, 100);
+  // HEAD, and the last commit that changed what the bundle is built from (bench/ and docs/ are not).
+  const git = (...args) => execFileSync("git", ["-C", options.server, ...args], { encoding: "utf8" }).trim();
+  const source = git("log", "-1", "--format=%h", "--", "src", "scripts", "package.json", "package-lock.json");
+  commit = `${git("log", "-1", "--format=%h %s").slice(0, 72)}; source ${source}`;
 } catch {
   // not a git checkout
 }

@@ -243,8 +243,14 @@ export async function database(server) {
         const statement = sqlite.prepare(sql.replace(/\$\d+/g, "?"));
         return statement.reader ? statement.all(...params) : (statement.run(...params), []);
       },
-      size: async () =>
-        ["", "-wal"].reduce((n, suffix) => n + (existsSync(file + suffix) ? statSync(file + suffix).size : 0), 0),
+      // The stored data, not the write-ahead log's high-water mark: the log is checkpointed first.
+      size: async () => {
+        sqlite.pragma("wal_checkpoint(TRUNCATE)");
+        return ["", "-wal"].reduce(
+          (n, suffix) => n + (existsSync(file + suffix) ? statSync(file + suffix).size : 0),
+          0,
+        );
+      },
       close: async () => sqlite.close(),
     };
   }

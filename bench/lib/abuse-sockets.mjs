@@ -69,7 +69,7 @@ function summarise(conns, since) {
   for (const c of conns) {
     got.add(c.state);
     if (c.state === "acked" && c.closeCode !== undefined && c.closedAt < since) got.add(`then close ${c.closeCode}`);
-    for (const [code, n] of Object.entries(c.errors.counts)) got.add(`subscription ${code}`, n);
+    for (const [code, n] of Object.entries(c.errors?.counts ?? {})) got.add(`subscription ${code}`, n);
   }
   return got;
 }
@@ -109,21 +109,39 @@ export async function wsFlood(ctx) {
   };
 }
 
-/** Anonymous sockets that answer pings and do nothing else, held for options.idleSeconds: are they closed? */
+/** A socket that never sends connection_init; resolves once open or refused (`state`). */
+function openSilent(server) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(server.wsUrl, "graphql-transport-ws", { handshakeTimeout: 10_000 });
+    const conn = { ws, state: "connecting" };
+    const done = (state) => {
+      if (conn.state === "connecting") conn.state = state;
+      resolve(conn);
+    };
+    ws.on("open", () => done("open"));
+    ws.on("unexpected-response", (request, response) => {
+      done(`HTTP ${response.statusCode}`);
+      response.resume();
+      request.destroy();
+    });
+    ws.on("error", (error) => done(errorName(error)));
+    ws.on("close", (code) => {
+      Object.assign(conn, { closeCode: code, closedAt: performance.now() });
+      done(`close ${code}`);
+    });
+  });
+}
+
+/**
+ * Anonymous sockets held for options.idleSeconds: 5 that never send connection_init (graphql-ws
+ * closes those after its init timeout), then 45 acknowledged ones that only answer pings. Which
+ * are closed, when, and with what code?
+ */
 export async function wsIdle(ctx) {
   const { server, options } = ctx;
   const started = performance.now();
-  const conns = await Promise.all(Array.from({ length: 50 }, () => connect(server)));
-  // And sockets that never send connection_init (graphql-ws closes those after its init timeout).
-  const silent = await Promise.all(
-    Array.from({ length: 5 }, () => {
-      const ws = new WebSocket(server.wsUrl, "graphql-transport-ws");
-      const conn = { ws, opened: performance.now() };
-      ws.on("close", (code) => Object.assign(conn, { closeCode: code, closedAt: performance.now() }));
-      ws.on("error", () => {});
-      return conn;
-    }),
-  );
+  const silent = await Promise.all(Array.from({ length: 5 }, () => openSilent(server)));
+  const conns = await Promise.all(Array.from({ length: 45 }, () => connect(server)));
   const until = started + options.idleSeconds * 1000;
   while (performance.now() < until && server.alive()) await sleep(200);
   const held = (list) => {
@@ -140,15 +158,24 @@ export async function wsIdle(ctx) {
   };
   const acked = conns.filter((c) => c.state === "acked");
   const idle = held(acked);
-  const noInit = held(silent);
+  const noInit = held(silent.filter((c) => c.state === "open"));
+  const states = (list, ok) =>
+    list.every((c) => c.state === ok) ? `${list.length} ${ok}` : formatCounts(summarise(list, 0).counts);
   for (const c of [...conns, ...silent]) c.ws.terminate();
   const range = (h) => (h.closedAfterS ? ` after ${h.closedAfterS.join("-")} s` : "");
   return {
     got:
-      `${acked.length}/${conns.length} acked; after ${options.idleSeconds} s ${idle.open} still open, ` +
+      `${states(conns, "acked")}; after ${options.idleSeconds} s ${idle.open} still open, ` +
       `${idle.closed} closed${range(idle)}${idle.closed ? ` (${formatCounts(idle.codes)})` : ""}; ` +
-      `no connection_init: ${noInit.closed}/${silent.length} closed${range(noInit)}${noInit.closed ? ` (${formatCounts(noInit.codes)})` : ""}`,
-    details: { idleSeconds: options.idleSeconds, idle, noInit, connect: summarise(conns, Infinity).counts },
+      `no connection_init (${states(silent, "open")}): ${noInit.closed} closed${range(noInit)}` +
+      `${noInit.closed ? ` (${formatCounts(noInit.codes)})` : ""}`,
+    details: {
+      idleSeconds: options.idleSeconds,
+      idle,
+      noInit,
+      connect: summarise(conns, 0).counts,
+      silentConnect: summarise(silent, 0).counts,
+    },
   };
 }
 
