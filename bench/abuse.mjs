@@ -68,7 +68,8 @@ Options:
   --only <names>         only these attacks
   --heap <MB>            --max-old-space-size for the server instead of npm start's (point 9 of
                          issue 22: the worst-case heap of each attack without the cap ending it)
-  --json [file]          the results as JSON: to the file, or instead of the table on stdout
+  --json [file]          the results as JSON: to the file, or (no file, or -) instead of the
+                         table on stdout
   --sockets <n>          ws-flood's ceiling [3000]
   --posts <n>            heavy-author's posts [20000]
   --idle-seconds <n>     ws-idle's watch [60]
@@ -147,8 +148,12 @@ function parseArgs(argv) {
       if (!Number.isInteger(mb) || mb <= 0) fail("--heap must be a positive integer (MB)");
       // After npm start's flags in NODE_OPTIONS, so it wins over their --max-old-space-size.
       options.heapEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${mb}`.trim() };
-    } else if (arg === "--json") options.json = argv[i + 1] && !argv[i + 1].startsWith("--") ? resolve(argv[++i]) : "-";
-    else if (numbers[arg]) {
+    } else if (arg === "--json") {
+      // `--json`, `--json -`: stdout; `--json <file>`: that file.
+      const next = argv[i + 1];
+      if (next === "-") i++;
+      options.json = next && next !== "-" && !next.startsWith("--") ? resolve(argv[++i]) : "-";
+    } else if (numbers[arg]) {
       const n = Number(value());
       if (!Number.isInteger(n) || n <= 0) fail(`${arg} must be a positive integer`);
       options[numbers[arg]] = n;
