@@ -200,7 +200,9 @@ async function runAttack(attack, options, checkout) {
       ...(attack.expectsExit
         ? []
         : [server.exited.then(() => sleep(3000)).then(() => ({ got: "(cut short: the server died)" }))]),
-      sleep(limitSeconds * 1000).then(() => ({ got: `(cut short after ${limitSeconds} s)` })),
+      sleep(limitSeconds * 1000).then(() => ({
+        got: `(cut short after ${limitSeconds} s)${ctx.partial ? ` ${ctx.partial()}` : ""}`,
+      })),
     ]);
     sampler.phase("after");
     await sleep(1000);
@@ -232,8 +234,17 @@ async function runAttack(attack, options, checkout) {
 
 // The heap is read from the metrics listener, on the server's own event loop: a process that runs
 // out of heap while its loop is busy building an answer is last seen below the cap.
-const heap = (r) =>
-  /heap out of memory/.test(r.alive) ? `${round(r.peakHeapMb)}, then out of heap` : round(r.peakHeapMb);
+// The same loop can be too busy to answer for the whole attack: the table says how often it did.
+const heap = (r) => {
+  const during = r.bystander?.during;
+  const seldom =
+    during && during.heapAsked > 0 && during.heapAnswered < during.heapAsked / 2
+      ? ` (metrics answered ${during.heapAnswered} of ${during.heapAsked})`
+      : "";
+  return /heap out of memory/.test(r.alive)
+    ? `${round(r.peakHeapMb)}, then out of heap${seldom}`
+    : `${round(r.peakHeapMb)}${seldom}`;
+};
 
 function table(rows) {
   const lines = [

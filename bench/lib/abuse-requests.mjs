@@ -292,7 +292,11 @@ export async function nestedBody(ctx) {
           conn.ws.send(message);
           const code = await Promise.race([conn.closed, sleep(3000).then(() => undefined)]);
           wsGot.add(
-            code === undefined ? (conn.errors.total ? `error ${conn.errors}` : "no answer in 3 s") : `close ${code}`,
+            code === undefined
+              ? conn.errors.total
+                ? `error ${conn.errors}`
+                : "no answer in 3 s (accepted)"
+              : `close ${code}`,
           );
           conn.ws.terminate();
         })().catch((error) => wsGot.add(errorName(error))),

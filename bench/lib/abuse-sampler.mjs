@@ -17,7 +17,16 @@ const phases = {};
 let running = true;
 
 function newPhase(name) {
-  phases[name] ??= { latencies: [], failed: 0, failures: {}, peakRssMb: 0, peakHwmMb: 0, peakHeapMb: 0 };
+  phases[name] ??= {
+    latencies: [],
+    failed: 0,
+    failures: {},
+    peakRssMb: 0,
+    peakHwmMb: 0,
+    peakHeapMb: 0,
+    heapAsked: 0,
+    heapAnswered: 0,
+  };
   phase = phases[name];
 }
 
@@ -75,10 +84,14 @@ function readProc() {
 async function readHeap() {
   while (running) {
     const at = phase;
+    at.heapAsked++;
     try {
       const response = await fetch(config.metricsUrl, { signal: AbortSignal.timeout(2000) });
       const match = /^gta_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(await response.text());
-      if (match) at.peakHeapMb = Math.max(at.peakHeapMb, Number(match[1]) / 1048576);
+      if (match) {
+        at.peakHeapMb = Math.max(at.peakHeapMb, Number(match[1]) / 1048576);
+        at.heapAnswered++;
+      }
     } catch {
       // blocked or gone: the peak is what was seen
     }
@@ -99,6 +112,8 @@ function summary(p) {
     peakRssMb: p.peakRssMb,
     peakHwmMb: p.peakHwmMb,
     peakHeapMb: p.peakHeapMb,
+    heapAsked: p.heapAsked,
+    heapAnswered: p.heapAnswered,
   };
 }
 
