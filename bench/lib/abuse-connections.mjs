@@ -114,7 +114,7 @@ export async function shutdown(ctx) {
   const exits = rounds.map((r) => `${r.exit} at +${r.exitAtMs} ms`);
   return {
     got:
-      `${rounds.length} rounds: resets ${resets.join("/")}; readyz ${ready.join(", ")}, listener closed at ` +
+      `${rounds.length} round${rounds.length === 1 ? "" : "s"}: resets ${resets.join("/")}; readyz ${ready.join(", ")}, listener closed at ` +
       `${rounds.map((r) => `+${r.listenerClosedAtMs ?? "?"}`).join("/")} ms; ${exits.join(", ")}; after SIGTERM: ${total}`,
     details: { rounds },
     exit: rounds[0]?.exit,
