@@ -34,7 +34,7 @@ DATA_DIR or PostgreSQL schema, restarted between attacks. A bystander (its own p
 server's VmHWM and gta_nodejs_heap_size_used_bytes (from its metrics listener) are sampled. Prints
 one row per attack: alive after, peak RSS, peak heap used, the bystander's p50/p99 idle -> during
 and its failures, and what the attacker got back. Loopback only; every attack bounded in count
-and time; about 8 minutes in all.
+and time; about 6 minutes in all.
 
 Attacks (--only takes a comma-separated list of these names):
   ws-flood          anonymous WebSockets, 20 postUpdated subscriptions each, 100 at a time until
