@@ -253,7 +253,6 @@ export async function createServices(config: Config, options: ServiceOptions): P
     });
 
     const accounts = new AccountService({
-      db: database.db,
       users: userStore,
       sessions,
       apiTokens,

@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
 import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../access/principal.js";
@@ -7,7 +6,6 @@ import type { Revocations } from "../access/revocation-sync.js";
 import type { ApiTokenService } from "../api-tokens/api-token.service.js";
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { Database } from "../db/schema.js";
 import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import type { SessionService } from "../sessions/session.service.js";
@@ -18,7 +16,6 @@ import type { User } from "../users/user.type.js";
 import { AccountStore } from "./account.store.js";
 
 export interface AccountServiceDeps {
-  db: Kysely<Database>;
   users: UserStore;
   sessions: SessionService;
   apiTokens: ApiTokenService;
@@ -45,7 +42,7 @@ export class AccountService {
   private readonly metrics: MetricsRecorder;
 
   constructor(private readonly deps: AccountServiceDeps) {
-    this.store = new AccountStore(deps.db, deps.users, deps.revocationRetentionMs);
+    this.store = new AccountStore(deps.users, deps.revocationRetentionMs);
     this.metrics = deps.metrics ?? NO_METRICS;
   }
 
