@@ -19,6 +19,8 @@ export const AuditEventType = {
   REFRESH_TOKEN_REUSED: "REFRESH_TOKEN_REUSED",
   LOGGED_OUT: "LOGGED_OUT",
   SESSION_REVOKED: "SESSION_REVOKED",
+  /** A new session of the user ended their least recently used one past SESSIONS_MAX_PER_USER. */
+  SESSION_EVICTED: "SESSION_EVICTED",
   /** An ADMIN (revokeUserSessions) or an operator (`users revoke-sessions`, by=CLI) ended every session of a user. */
   SESSIONS_REVOKED_BY_ADMIN: "SESSIONS_REVOKED_BY_ADMIN",
   PASSWORD_CHANGED: "PASSWORD_CHANGED",
