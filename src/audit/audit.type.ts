@@ -11,8 +11,11 @@ import { Bounded } from "../graphql/query-cost.js";
 export const AuditEventType = {
   LOGIN_SUCCEEDED: "LOGIN_SUCCEEDED",
   LOGIN_FAILED: "LOGIN_FAILED",
+  /** A login refused by the login throttle; coalesced per client IP, limit (and name tried, for USER_IP) per minute. */
   LOGIN_THROTTLED: "LOGIN_THROTTLED",
   REGISTERED: "REGISTERED",
+  /** A registration refused by REGISTER_MAX_PER_IP; coalesced per client IP per minute. */
+  REGISTRATION_THROTTLED: "REGISTRATION_THROTTLED",
   /** An operator created an account: `npm run cli -- users create` (by=CLI) or ADMIN_USERNAME at start. */
   USER_CREATED: "USER_CREATED",
   TOKEN_REFRESHED: "TOKEN_REFRESHED",
