@@ -21,7 +21,7 @@ import { createCounterStore } from "./rate-limits/counter-store.js";
 import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
 import { AccountService } from "./accounts/account.service.js";
-import { SessionService } from "./sessions/session.service.js";
+import { ENDED_SESSION_RETENTION_MS, SessionService } from "./sessions/session.service.js";
 import type { SessionEndReason } from "./sessions/session.store.js";
 import type { RejectionReason } from "./access/bearer.js";
 import { PasswordHasher } from "./users/passwords.js";
@@ -248,6 +248,8 @@ export async function createServices(config: Config, options: ServiceOptions): P
       sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
       reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
       maxSessions: config.userBudgets.maxSessions,
+      // Never before every instance's revocation list has let go of them.
+      endedSessionRetentionMs: Math.max(ENDED_SESSION_RETENTION_MS, retentionMs),
       refreshes,
       writes,
       audit,
@@ -255,6 +257,14 @@ export async function createServices(config: Config, options: ServiceOptions): P
       logger,
       metrics,
     });
+    // --- Issue 22 (writes): ended sessions and their refresh tokens are deleted after a day. ---
+    if (background) {
+      await sessions.prune();
+      const sessionPruner = setInterval(() => void sessions.prune(), HOUSEKEEPING_INTERVAL_MS);
+      sessionPruner.unref();
+      cleanups.push(async () => clearInterval(sessionPruner));
+    }
+    // --- end of issue 22 (writes) ---
     const users = new UserService({
       users: userStore,
       passwords,

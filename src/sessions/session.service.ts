@@ -41,6 +41,13 @@ import { SESSIONS_DEFAULT } from "./session.input.js";
 import { type SessionEndReason, type SessionRecord, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
 
+/** How long an ended session is kept by default before {@link SessionService.prune} deletes it: one day. */
+export const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Sessions deleted per transaction by {@link SessionService.prune}. */
+export const PRUNE_BATCH = 500;
+/** Batches per run of {@link SessionService.prune}; what is left goes on the next run. */
+export const PRUNE_MAX_BATCHES = 40;
+
 export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
 
 export interface SessionServiceDeps {
@@ -62,6 +69,11 @@ export interface SessionServiceDeps {
   reuseIntervalMs: number;
   /** SESSIONS_MAX_PER_USER: a new session ends the user's least recently used ones past it. */
   maxSessions: number;
+  /**
+   * How long an ended session (and its refresh tokens) is kept before {@link SessionService.prune}
+   * deletes it: at least the revocation list's window. Default one day.
+   */
+  endedSessionRetentionMs?: number;
   /** REFRESH_MAX_PER_USER: refreshToken calls per user per hour. */
   refreshes: FloodLimit;
   /**
@@ -268,6 +280,32 @@ export class SessionService {
     if (age < 0 || age >= this.deps.reuseIntervalMs) return false;
     const current = await this.refreshTokens.findByHash(hashRefreshToken(successor));
     return current !== undefined && current.rotatedAt === null;
+  }
+
+  /**
+   * Deletes the sessions that ended more than `endedSessionRetentionMs` ago (one day by default),
+   * with their refresh tokens, in batches of {@link PRUNE_BATCH} (at most {@link PRUNE_MAX_BATCHES}
+   * a run, letting other work in between), so that every login's session and refresh token rows
+   * do not stay forever: what a user's logins leave on disk is what LOGIN_MAX_PER_USER lets in
+   * within that day. Returns how many went; a failure is logged and retried on the next run.
+   */
+  async prune(): Promise<number> {
+    const cutoff = new Date(this.deps.now() - (this.deps.endedSessionRetentionMs ?? ENDED_SESSION_RETENTION_MS));
+    let deleted = 0;
+    try {
+      for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch++) {
+        const n = await this.deps.db
+          .transaction()
+          .execute((trx) => new SessionStore(trx).deleteEndedBefore(cutoff, PRUNE_BATCH));
+        deleted += n;
+        if (n < PRUNE_BATCH) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "pruning ended sessions failed; retrying on the next run");
+    }
+    if (deleted > 0) this.deps.logger.info({ deleted, before: cutoff.toISOString() }, "ended sessions pruned");
+    return deleted;
   }
 
   /**

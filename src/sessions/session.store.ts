@@ -170,6 +170,25 @@ export class SessionStore {
     return ended.map((row) => row.id);
   }
 
+  /**
+   * Deletes up to `limit` sessions that ended before `cutoff`, with their refresh tokens (through
+   * the revoked_at and session_id indexes); returns how many sessions went.
+   */
+  async deleteEndedBefore(cutoff: Date, limit: number): Promise<number> {
+    const ended = await this.db
+      .selectFrom("sessions")
+      .select("id")
+      .where("revoked_at", "is not", null)
+      .where("revoked_at", "<", cutoff.toISOString())
+      .limit(limit)
+      .execute();
+    if (ended.length === 0) return 0;
+    const ids = ended.map((row) => row.id);
+    await this.db.deleteFrom("refresh_tokens").where("session_id", "in", ids).execute();
+    await this.db.deleteFrom("sessions").where("id", "in", ids).execute();
+    return ids.length;
+  }
+
   /** Records that the session was just used to refresh. */
   async touch(id: string, now: Date): Promise<void> {
     await this.db.updateTable("sessions").set({ last_used_at: now.toISOString() }).where("id", "=", id).execute();
