@@ -63,6 +63,21 @@ export interface Config {
     /** Posts one user may create per hour. */
     readonly postsPerUserPerHour: number;
   };
+  // --- Issue 22 (writes): budgets per user of writes, successful logins and live sessions. ---
+  /** Per-user budgets of what signed-in users (and successful logins) write; `0` switches a flood limit off. */
+  readonly userBudgets: {
+    /** updatePost calls one user may make per hour (each one is an event every subscriber runs). */
+    readonly postUpdatesPerHour: number;
+    /** Successful logins (the right password) to one account per hour: each writes a session and a refresh token. */
+    readonly loginsPerHour: number;
+    /** refreshToken calls of one user's sessions per hour: each writes a refresh token and an audit row. */
+    readonly refreshesPerHour: number;
+    /** Every other signed-in write of one user per hour (deletePost, logout, revokeSession, API tokens, ADMIN changes, …). */
+    readonly writesPerHour: number;
+    /** Live sessions one user may hold; a new one ends the least recently used past it. At least 1. */
+    readonly maxSessions: number;
+  };
+  // --- end of issue 22 (writes) ---
   readonly audit: {
     /** Audit events older than this are deleted (hourly, and at start). */
     readonly retentionSeconds: number;
@@ -382,6 +397,13 @@ const envSchema = (rules: SettingRules) =>
     REDIS_TIMEOUT: durationMs("500ms", 60_000),
     REGISTER_MAX_PER_IP: nonNegativeInteger(30),
     CREATE_POST_MAX_PER_USER: nonNegativeInteger(60),
+    // --- Issue 22 (writes): budgets per user of writes, successful logins and live sessions. ---
+    UPDATE_POST_MAX_PER_USER: nonNegativeInteger(120),
+    LOGIN_MAX_PER_USER: nonNegativeInteger(60),
+    REFRESH_MAX_PER_USER: nonNegativeInteger(600),
+    WRITES_MAX_PER_USER: nonNegativeInteger(600),
+    SESSIONS_MAX_PER_USER: positiveInteger(20),
+    // --- end of issue 22 (writes) ---
     AUDIT_RETENTION: duration("90d"),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
     QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
@@ -511,6 +533,15 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       registrationsPerIpPerHour: e.REGISTER_MAX_PER_IP,
       postsPerUserPerHour: e.CREATE_POST_MAX_PER_USER,
     },
+    // --- Issue 22 (writes) ---
+    userBudgets: {
+      postUpdatesPerHour: e.UPDATE_POST_MAX_PER_USER,
+      loginsPerHour: e.LOGIN_MAX_PER_USER,
+      refreshesPerHour: e.REFRESH_MAX_PER_USER,
+      writesPerHour: e.WRITES_MAX_PER_USER,
+      maxSessions: e.SESSIONS_MAX_PER_USER,
+    },
+    // --- end of issue 22 (writes) ---
     audit: { retentionSeconds: e.AUDIT_RETENTION },
     logLevel: e.LOG_LEVEL,
     queryLimits: {

@@ -25,6 +25,10 @@ export const RATE_LIMITS = [
   "LOGIN_MAX_FAILURES_PER_IP",
   "REGISTER_MAX_PER_IP",
   "CREATE_POST_MAX_PER_USER",
+  "UPDATE_POST_MAX_PER_USER",
+  "LOGIN_MAX_PER_USER",
+  "REFRESH_MAX_PER_USER",
+  "WRITES_MAX_PER_USER",
 ] as const;
 export type RateLimitName = (typeof RATE_LIMITS)[number];
 

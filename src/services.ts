@@ -21,7 +21,7 @@ import { createCounterStore } from "./rate-limits/counter-store.js";
 import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
 import { AccountService } from "./accounts/account.service.js";
-import { SessionService } from "./sessions/session.service.js";
+import { ENDED_SESSION_RETENTION_MS, SessionService } from "./sessions/session.service.js";
 import type { SessionEndReason } from "./sessions/session.store.js";
 import type { RejectionReason } from "./access/bearer.js";
 import { PasswordHasher } from "./users/passwords.js";
@@ -75,6 +75,7 @@ const SESSION_END_CAUSES: Record<SessionEndReason, null> = {
   password_changed: null,
   account_disabled: null,
   account_deleted: null,
+  session_limit: null,
 };
 
 /** Every service of the application, built once from a config: the one wiring for server and CLI. */
@@ -173,6 +174,36 @@ export async function createServices(config: Config, options: ServiceOptions): P
       "Too many posts were created by this account",
       () => metrics.rateLimited("CREATE_POST_MAX_PER_USER"),
     );
+    // --- Issue 22 (writes): a budget per user for every signed-in write and for successful logins. ---
+    const postUpdates = await createFloodLimit(
+      counters,
+      "post-update:user",
+      config.userBudgets.postUpdatesPerHour,
+      "Too many post updates were made by this account",
+      () => metrics.rateLimited("UPDATE_POST_MAX_PER_USER"),
+    );
+    const logins = await createFloodLimit(
+      counters,
+      "login:user",
+      config.userBudgets.loginsPerHour,
+      "Too many sign-ins to this account",
+      () => metrics.rateLimited("LOGIN_MAX_PER_USER"),
+    );
+    const refreshes = await createFloodLimit(
+      counters,
+      "refresh:user",
+      config.userBudgets.refreshesPerHour,
+      "Too many token refreshes by this account",
+      () => metrics.rateLimited("REFRESH_MAX_PER_USER"),
+    );
+    const writes = await createFloodLimit(
+      counters,
+      "writes:user",
+      config.userBudgets.writesPerHour,
+      "Too many changes were made by this account",
+      () => metrics.rateLimited("WRITES_MAX_PER_USER"),
+    );
+    // --- end of issue 22 (writes) ---
     if (background) {
       const housekeeping = async () => {
         await audit.prune();
@@ -205,7 +236,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       cleanups.push(() => revocationSync.stop());
     }
 
-    const apiTokens = new ApiTokenService({ database, revocations: revocationSync, audit, now, logger });
+    const apiTokens = new ApiTokenService({ database, revocations: revocationSync, audit, writes, now, logger });
     const apiTokenVerifier = new ApiTokenVerifier({ db: database.db, revocations, now, logger });
     const sessions = new SessionService({
       db: database.db,
@@ -216,12 +247,33 @@ export async function createServices(config: Config, options: ServiceOptions): P
       apiTokens,
       sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
       reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
+      maxSessions: config.userBudgets.maxSessions,
+      // Never before every instance's revocation list has let go of them.
+      endedSessionRetentionMs: Math.max(ENDED_SESSION_RETENTION_MS, retentionMs),
+      refreshes,
+      writes,
       audit,
       now,
       logger,
       metrics,
     });
-    const users = new UserService({ users: userStore, passwords, revocations: revocationSync, audit, now, logger });
+    // --- Issue 22 (writes): ended sessions and their refresh tokens are deleted after a day. ---
+    if (background) {
+      await sessions.prune();
+      const sessionPruner = setInterval(() => void sessions.prune(), HOUSEKEEPING_INTERVAL_MS);
+      sessionPruner.unref();
+      cleanups.push(async () => clearInterval(sessionPruner));
+    }
+    // --- end of issue 22 (writes) ---
+    const users = new UserService({
+      users: userStore,
+      passwords,
+      revocations: revocationSync,
+      audit,
+      writes,
+      now,
+      logger,
+    });
     // Subscribers listen on this instance's bus; on PostgreSQL every instance's posts reach it.
     const events = new LocalPubSub();
     const postStore = new PostStore(database.db, database.dialect);
@@ -239,13 +291,23 @@ export async function createServices(config: Config, options: ServiceOptions): P
       cleanups.push(() => pgEvents.stop());
       postEvents = pgEvents;
     }
-    const posts = new PostService({ posts: postStore, creations: postCreations, events: postEvents, now, logger });
+    const posts = new PostService({
+      posts: postStore,
+      creations: postCreations,
+      updates: postUpdates,
+      writes,
+      events: postEvents,
+      now,
+      logger,
+    });
     const auth = new AuthService({
       users: userStore,
       sessions,
       passwords,
       throttle,
       registrations,
+      logins,
+      writes,
       audit,
       now,
       logger,
@@ -253,13 +315,13 @@ export async function createServices(config: Config, options: ServiceOptions): P
     });
 
     const accounts = new AccountService({
-      db: database.db,
       users: userStore,
       sessions,
       apiTokens,
       passwords,
       revocations: revocationSync,
       revocationRetentionMs: retentionMs,
+      writes,
       audit,
       now,
       logger,

@@ -69,6 +69,13 @@ describe("loadConfig", () => {
       databaseTimeoutMs: 5000,
       redisTimeoutMs: 500,
       floodLimits: { registrationsPerIpPerHour: 30, postsPerUserPerHour: 60 },
+      userBudgets: {
+        postUpdatesPerHour: 120,
+        loginsPerHour: 60,
+        refreshesPerHour: 600,
+        writesPerHour: 600,
+        maxSessions: 20,
+      },
       audit: { retentionSeconds: 90 * 86400 },
       logLevel: "info",
       queryLimits: { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 12_000 },
@@ -122,6 +129,8 @@ describe("loadConfig", () => {
   it("accepts REGISTER_MAX_PER_IP=0 (off) and refuses a negative CREATE_POST_MAX_PER_USER", () => {
     assert.equal(loadConfig({ REGISTER_MAX_PER_IP: "0" }, cwd).floodLimits.registrationsPerIpPerHour, 0);
     assert.match(assertOneProblem({ CREATE_POST_MAX_PER_USER: "-1" }, "CREATE_POST_MAX_PER_USER"), /whole number/);
+    assert.equal(loadConfig({ WRITES_MAX_PER_USER: "0" }, cwd).userBudgets.writesPerHour, 0);
+    assert.match(assertOneProblem({ SESSIONS_MAX_PER_USER: "0" }, "SESSIONS_MAX_PER_USER"), /from 1/);
   });
 
   it("refuses a bare number of seconds for JWT_ACCESS_TOKEN_EXPIRES, saying it needs a unit", () => {

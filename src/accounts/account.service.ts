@@ -1,4 +1,3 @@
-import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
 import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../access/principal.js";
@@ -7,18 +6,17 @@ import type { Revocations } from "../access/revocation-sync.js";
 import type { ApiTokenService } from "../api-tokens/api-token.service.js";
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import type { Database } from "../db/schema.js";
 import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { PASSWORD_MAX_LENGTH } from "../users/account-rules.js";
+import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
 import type { PasswordHasher } from "../users/passwords.js";
 import { type UserStore, toPublicUser } from "../users/user.store.js";
 import type { User } from "../users/user.type.js";
 import { AccountStore } from "./account.store.js";
 
 export interface AccountServiceDeps {
-  db: Kysely<Database>;
   users: UserStore;
   sessions: SessionService;
   apiTokens: ApiTokenService;
@@ -28,6 +26,8 @@ export interface AccountServiceDeps {
   /** How long a deleted account's credentials must stay known to every instance (the revocation list's window). */
   revocationRetentionMs: number;
   audit: AuditService;
+  /** WRITES_MAX_PER_USER: setUserDisabled is charged to the ADMIN, deleteAccount attempts to the caller. */
+  writes: FloodLimit;
   now: () => number;
   logger: Logger;
   metrics?: MetricsRecorder;
@@ -45,7 +45,7 @@ export class AccountService {
   private readonly metrics: MetricsRecorder;
 
   constructor(private readonly deps: AccountServiceDeps) {
-    this.store = new AccountStore(deps.db, deps.users, deps.revocationRetentionMs);
+    this.store = new AccountStore(deps.users, deps.revocationRetentionMs);
     this.metrics = deps.metrics ?? NO_METRICS;
   }
 
@@ -57,14 +57,18 @@ export class AccountService {
    * user is NOT_FOUND. Setting what already holds changes nothing and records nothing.
    */
   async setDisabled(actor: AccountActor, userId: string, disabled: boolean, client: ClientInfo = {}): Promise<User> {
-    const result = await this.deps.users.setDisabled(userId, disabled, new Date(this.deps.now()));
-    if (result === "not-found") throw new NotFoundError("User", userId);
-    if (result === "last-admin") {
-      throw new BadUserInputError([
-        { field: "disabled", rule: "lastAdmin", message: "cannot disable the last active admin" },
-      ]);
-    }
-    const { user, changed } = result;
+    const change = async () => {
+      const result = await this.deps.users.setDisabled(userId, disabled, new Date(this.deps.now()));
+      if (result === "not-found") throw new NotFoundError("User", userId);
+      if (result === "last-admin") {
+        throw new BadUserInputError([
+          { field: "disabled", rule: "lastAdmin", message: "cannot disable the last active admin" },
+        ]);
+      }
+      return result;
+    };
+    // The operator's CLI is not rate limited.
+    const { user, changed } = actor === "CLI" ? await change() : await this.deps.writes.spend(actor.userId, change);
     // Also when it was disabled already: a credential left live by an interrupted earlier call ends now.
     const ended = disabled ? await this.deps.sessions.endAllOf(user.id, "account_disabled") : [];
     const apiTokens = disabled ? await this.deps.apiTokens.revokeAllOf(user.id, "account_disabled") : [];
@@ -99,6 +103,9 @@ export class AccountService {
     client: ClientInfo,
     cookie?: RefreshCookie,
   ): Promise<true> {
+    // Charged to this session (a stolen one cannot use up the owner's), before the password check
+    // and whatever its outcome: the check is the expensive part.
+    await this.deps.writes.charge(perSession(principal.sessionId));
     const user = await this.deps.users.findById(principal.userId);
     if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
     // A password longer than any that can be set is wrong without spending a hash on it.

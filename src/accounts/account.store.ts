@@ -1,7 +1,4 @@
-import type { Kysely } from "kysely";
-
 import { containsNul } from "../db/database.js";
-import type { Database } from "../db/schema.js";
 import type { UserStore } from "../users/user.store.js";
 
 /** What deleting an account removed. */
@@ -25,7 +22,6 @@ export class AccountStore {
    * JWT_ACCESS_TOKEN_EXPIRES makes them. Older ones are pruned.
    */
   constructor(
-    private readonly db: Kysely<Database>,
     private readonly users: UserStore,
     private readonly tombstoneRetentionMs: number,
   ) {}
@@ -36,7 +32,8 @@ export class AccountStore {
    */
   async delete(userId: string, now: Date): Promise<DeletedAccount | "not-found" | "last-admin"> {
     if (containsNul(userId)) return "not-found";
-    return this.db.transaction().execute(async (trx) => {
+    // Serialised with every other change that may remove the last admin (setRoles, setDisabled).
+    return this.users.lastAdminTransaction(async (trx) => {
       const status = await this.users.adminStatus(trx, userId);
       if (status === "not-found" || status === "last-admin") return status;
       const at = now.toISOString();

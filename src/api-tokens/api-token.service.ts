@@ -19,12 +19,15 @@ import {
   type CreatedApiToken,
 } from "./api-token.type.js";
 import type { DatabaseHandle } from "../db/database.js";
+import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
 
 export interface ApiTokenServiceDeps {
   database: DatabaseHandle;
   /** Revoked tokens are refused on this instance at once and on every other within a second. */
   revocations: Revocations;
   audit: AuditService;
+  /** WRITES_MAX_PER_USER: createApiToken is charged to the caller's account, revokeApiToken to their session. */
+  writes: FloodLimit;
   now: () => number;
   logger: Logger;
 }
@@ -56,6 +59,28 @@ export class ApiTokenService {
     }
     const now = new Date(this.deps.now());
     const minted = mintApiToken();
+    const result = await this.deps.writes.spend(principal.userId, () =>
+      this.insert(principal, input, now, minted, lifetime),
+    );
+    this.deps.logger.info({ userId: principal.userId, apiTokenId: result.id }, "API token created");
+    await this.deps.audit.record({
+      type: AuditEventType.API_TOKEN_CREATED,
+      userId: principal.userId,
+      sessionId: sessionIdOf(principal),
+      detail: auditDetail({ apiToken: result.id, scopes: result.scopes.join(","), expires: input.expiresIn }),
+      client,
+    });
+    return { token: minted.token, apiToken: result };
+  }
+
+  /** Stores a new token unless the user is gone or disabled, or holds the most live tokens already. */
+  private async insert(
+    principal: Principal,
+    input: CreateApiTokenInput,
+    now: Date,
+    minted: ReturnType<typeof mintApiToken>,
+    lifetime: number,
+  ): Promise<ApiToken> {
     const result = await this.store.insert(
       {
         id: minted.id,
@@ -81,15 +106,7 @@ export class ApiTokenService {
         },
       ]);
     }
-    this.deps.logger.info({ userId: principal.userId, apiTokenId: result.id }, "API token created");
-    await this.deps.audit.record({
-      type: AuditEventType.API_TOKEN_CREATED,
-      userId: principal.userId,
-      sessionId: sessionIdOf(principal),
-      detail: auditDetail({ apiToken: result.id, scopes: result.scopes.join(","), expires: input.expiresIn }),
-      client,
-    });
-    return { token: minted.token, apiToken: result };
+    return result;
   }
 
   /**
@@ -114,12 +131,15 @@ export class ApiTokenService {
    * was already revoked; NOT_FOUND when unknown; FORBIDDEN (OWNERSHIP) for someone else's.
    */
   async revoke(principal: Principal, id: string, client: ClientInfo): Promise<boolean> {
-    const token = await this.store.findById(id);
-    if (!token) throw new NotFoundError("ApiToken", id);
-    if (token.userId !== principal.userId)
-      throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own API tokens.");
     const at = this.deps.now();
-    const revoked = await this.store.revoke(id, "revoked", new Date(at));
+    // Charged to the session: a stolen one cannot use up what the owner needs to revoke tokens.
+    const revoked = await this.deps.writes.spend(perCredential(principal), async () => {
+      const token = await this.store.findById(id);
+      if (!token) throw new NotFoundError("ApiToken", id);
+      if (token.userId !== principal.userId)
+        throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own API tokens.");
+      return this.store.revoke(id, "revoked", new Date(at));
+    });
     if (!revoked) return false;
     await this.deps.revocations.apiTokensRevoked([id], at);
     this.deps.logger.info({ userId: principal.userId, apiTokenId: id }, "API token revoked");
@@ -145,4 +165,9 @@ export class ApiTokenService {
     await this.deps.revocations.apiTokensRevoked(ids, at);
     return ids;
   }
+}
+
+/** The budget key of a write that takes control back: the caller's session (API tokens cannot call these). */
+function perCredential(principal: Principal): string {
+  return principal.kind === "session" ? perSession(principal.sessionId) : principal.userId;
 }

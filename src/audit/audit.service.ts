@@ -54,7 +54,8 @@ interface Coalesced {
 /**
  * The audit log: every security event is stored in `audit_events` and written to the log at info.
  * Recording never fails the request that caused it: a storage failure is logged instead. Events
- * anybody can cause at any rate (a rejected token) are coalesced: see {@link recordCoalesced}.
+ * anybody can cause at any rate (a rejected token, a throttled login, a refused registration) are
+ * coalesced: see {@link recordCoalesced}.
  */
 export class AuditService {
   private readonly windowMs: number;
@@ -79,7 +80,7 @@ export class AuditService {
 
   /**
    * Records an event that can come in floods, without waiting for the database: at most one row per
-   * (type, client IP, user, `pairs`) per window (one minute). The first occurrence is written at
+   * (type, client IP, user, username, `pairs`) per window (one minute). The first occurrence is written at
    * once with `count=1`; repeats within the window are counted in memory, and when the window ends
    * (or on {@link flush}, or at shutdown) the row's `detail` is updated to the total, e.g.
    * `reason=MALFORMED count=531`. The row keeps the first occurrence's time, user agent and
@@ -88,7 +89,9 @@ export class AuditService {
    * addresses cannot grow memory without bound. Never throws, never waits.
    */
   recordCoalesced(event: Omit<AuditEventInput, "detail">, pairs: Record<string, string | number | undefined>): void {
-    let key = JSON.stringify([event.type, event.client?.ip ?? null, event.userId ?? null, pairs]);
+    // The username (a name tried at login, say) is part of the key, in any letter case, as stored.
+    const username = cap(event.username, AUDIT_FIELD_LIMITS.username)?.toLowerCase() ?? null;
+    let key = JSON.stringify([event.type, event.client?.ip ?? null, event.userId ?? null, username, pairs]);
     let input: AuditEventInput = event;
     let detail = pairs;
     if (!this.open.has(key) && this.open.size >= this.maxKeys) {

@@ -11,14 +11,19 @@ import { Bounded } from "../graphql/query-cost.js";
 export const AuditEventType = {
   LOGIN_SUCCEEDED: "LOGIN_SUCCEEDED",
   LOGIN_FAILED: "LOGIN_FAILED",
+  /** A login refused by the login throttle; coalesced per client IP, limit (and name tried, for USER_IP) per minute. */
   LOGIN_THROTTLED: "LOGIN_THROTTLED",
   REGISTERED: "REGISTERED",
+  /** A registration refused by REGISTER_MAX_PER_IP; coalesced per client IP per minute. */
+  REGISTRATION_THROTTLED: "REGISTRATION_THROTTLED",
   /** An operator created an account: `npm run cli -- users create` (by=CLI) or ADMIN_USERNAME at start. */
   USER_CREATED: "USER_CREATED",
   TOKEN_REFRESHED: "TOKEN_REFRESHED",
   REFRESH_TOKEN_REUSED: "REFRESH_TOKEN_REUSED",
   LOGGED_OUT: "LOGGED_OUT",
   SESSION_REVOKED: "SESSION_REVOKED",
+  /** A new session of the user ended their least recently used one past SESSIONS_MAX_PER_USER. */
+  SESSION_EVICTED: "SESSION_EVICTED",
   /** An ADMIN (revokeUserSessions) or an operator (`users revoke-sessions`, by=CLI) ended every session of a user. */
   SESSIONS_REVOKED_BY_ADMIN: "SESSIONS_REVOKED_BY_ADMIN",
   PASSWORD_CHANGED: "PASSWORD_CHANGED",

@@ -13,7 +13,7 @@ import {
   RateLimitedError,
   UnauthenticatedError,
 } from "../errors.js";
-import type { FloodLimit } from "../rate-limits/flood-limit.js";
+import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { Role } from "../access/roles.js";
 import { usernameTakenError } from "../users/account-rules.js";
@@ -30,6 +30,10 @@ export interface AuthServiceDeps {
   throttle: LoginThrottle;
   /** REGISTER_MAX_PER_IP: successful registrations per client IP per hour. */
   registrations: FloodLimit;
+  /** LOGIN_MAX_PER_USER: logins with the right password per account per hour. */
+  logins: FloodLimit;
+  /** WRITES_MAX_PER_USER: changePassword attempts are charged to the caller (each checks a password). */
+  writes: FloodLimit;
   audit: AuditService;
   now: () => number;
   logger: Logger;
@@ -51,12 +55,29 @@ export class AuthService {
    * REGISTER_MAX_PER_IP successful registrations within the hour, RATE_LIMITED before any hashing;
    * a registration that fails does not count.
    */
-  register(
+  async register(
     input: { username: string; password: string },
     client: ClientInfo,
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
-    return this.deps.registrations.spend(client.ip ?? "unknown", () => this.createAccount(input, client, cookie));
+    try {
+      return await this.deps.registrations.spend(client.ip ?? "unknown", () =>
+        this.createAccount(input, client, cookie),
+      );
+    } catch (error) {
+      if (error instanceof RateLimitedError) {
+        // Anybody can repeat this at any rate: one row per client IP per minute, with a count.
+        this.deps.audit.recordCoalesced(
+          { type: AuditEventType.REGISTRATION_THROTTLED, client },
+          { limit: "REGISTER_MAX_PER_IP" },
+        );
+        this.deps.logger.debug(
+          { reqId: client.requestId, retryAfter: error.extensions.retryAfter },
+          "registration throttled",
+        );
+      }
+      throw error;
+    }
   }
 
   private async createAccount(
@@ -97,6 +118,8 @@ export class AuthService {
    * RATE_LIMITED before any password work, whether or not the password is right. The right
    * password of a disabled account is UNAUTHENTICATED with reason ACCOUNT_DISABLED (a wrong one is
    * BAD_CREDENTIALS like any other, so the reason reveals nothing to someone without the password).
+   * The right password is charged to the account's LOGIN_MAX_PER_USER: past it, RATE_LIMITED and no
+   * session (a wrong password never is, so nobody without it can lock the owner out).
    */
   async login(
     input: { username: string; password: string },
@@ -109,12 +132,22 @@ export class AuthService {
       this.metrics.rateLimited(
         attempt.limit === "USER_IP" ? "LOGIN_MAX_FAILURES_PER_USER_IP" : "LOGIN_MAX_FAILURES_PER_IP",
       );
-      await this.deps.audit.record({
-        type: AuditEventType.LOGIN_THROTTLED,
-        username: input.username,
-        detail: auditDetail({ limit: attempt.limit, retryAfter: attempt.retryAfterSeconds }),
-        client,
-      });
+      // Anybody can repeat this at any rate (932 rows a second from four connections, when each had
+      // its own row): one row per client IP and limit per minute, with a count, and for USER_IP per
+      // name tried too (at most LOGIN_MAX_FAILURES_PER_IP / LOGIN_MAX_FAILURES_PER_USER_IP names per
+      // IP and window can get there). Per attempt, a debug line only.
+      this.deps.audit.recordCoalesced(
+        {
+          type: AuditEventType.LOGIN_THROTTLED,
+          username: attempt.limit === "USER_IP" ? input.username : undefined,
+          client,
+        },
+        { limit: attempt.limit },
+      );
+      this.deps.logger.debug(
+        { reqId: client.requestId, limit: attempt.limit, retryAfter: attempt.retryAfterSeconds },
+        "login throttled",
+      );
       throw new RateLimitedError(attempt.retryAfterSeconds);
     }
     const user = await this.deps.users.findByUsername(input.username);
@@ -133,6 +166,9 @@ export class AuthService {
     }
     // The password was right, so it does not count as a failure; the account still may not sign in.
     await attempt.succeeded();
+    // Every login with the right password writes a session and a refresh token (and, for a disabled
+    // account, an audit row): only someone who has the password can spend this budget.
+    await this.deps.logins.charge(user.id);
     if (user.disabled) return this.refuseDisabled(user, client);
     let started: Awaited<ReturnType<SessionService["start"]>>;
     try {
@@ -178,6 +214,9 @@ export class AuthService {
     input: { currentPassword: string; newPassword: string },
     client: ClientInfo,
   ): Promise<true> {
+    // Charged to this session (a stolen one cannot use up the owner's), before the password check
+    // and whatever its outcome: the check is the expensive part.
+    await this.deps.writes.charge(perSession(principal.sessionId));
     const user = await this.deps.users.findById(principal.userId);
     if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
     if (!(await this.deps.passwords.verify(user.passwordHash, input.currentPassword))) {

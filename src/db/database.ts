@@ -260,3 +260,52 @@ export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
+
+/** True when PostgreSQL aborted a transaction for a deadlock (40P01) or a serialisation failure (40001). */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40P01" || code === "40001";
+}
+
+/**
+ * Runs `work` in a transaction serialised with every other one that names the same `lock` (a
+ * short fixed name, e.g. `last-admin`): on PostgreSQL it first takes a transaction-level advisory
+ * lock on that name in the current schema (`pg_advisory_xact_lock`, released at commit or
+ * rollback), so transactions that check a rule over several rows and then write one of them cannot
+ * interleave or lock those rows in opposite orders; on SQLite it is `BEGIN IMMEDIATE`, which takes
+ * the write lock before the first read, so no other process's write can slip between the check and
+ * the write (within one process the single connection already runs one transaction at a time). A
+ * deadlock or serialisation failure on PostgreSQL (another kind of transaction locking the same rows
+ * in another order) rolls back and is retried once; a second one is thrown.
+ */
+export async function serializedTransaction<T>(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  lock: string,
+  work: (trx: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  if (dialect === "sqlite") {
+    return db.connection().execute(async (connection) => {
+      await sql`begin immediate`.execute(connection);
+      let result: T;
+      try {
+        result = await work(connection);
+      } catch (error) {
+        await sql`rollback`.execute(connection).catch(() => undefined);
+        throw error;
+      }
+      await sql`commit`.execute(connection);
+      return result;
+    });
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':' || ${lock}))`.execute(trx);
+        return work(trx);
+      });
+    } catch (error) {
+      if (attempt >= 2 || !isTransactionConflict(error)) throw error;
+    }
+  }
+}

@@ -20,6 +20,10 @@ export class PostService {
       posts: PostStore;
       /** CREATE_POST_MAX_PER_USER: posts one user may create per hour. */
       creations: FloodLimit;
+      /** UPDATE_POST_MAX_PER_USER: updatePost calls one user may make per hour. */
+      updates: FloodLimit;
+      /** WRITES_MAX_PER_USER: the budget deletePost shares with the user's other writes. */
+      writes: FloodLimit;
       /** Where created and updated posts are announced, for subscriptions on every instance. */
       events: PostEvents;
       now: () => number;
@@ -95,7 +99,11 @@ export class PostService {
     return post;
   }
 
-  /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */
+  /**
+   * NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. RATE_LIMITED once
+   * the actor has made UPDATE_POST_MAX_PER_USER updates within the hour (every update is an event
+   * that each `postUpdated` subscriber runs its selection for); refused updates do not count.
+   */
   async update(actor: Principal, id: string, input: { title?: string | null; body?: string | null }): Promise<Post> {
     const changes = {
       ...(input.title != null ? { title: input.title } : {}),
@@ -104,17 +112,25 @@ export class PostService {
     if (Object.keys(changes).length === 0) {
       throw new BadUserInputError([{ field: "input", rule: "notEmpty", message: "must change title or body" }]);
     }
-    await this.authorize(actor, id);
-    const updated = await this.deps.posts.update(id, changes, new Date(this.deps.now()));
-    if (!updated) throw new NotFoundError("Post", id);
+    const updated = await this.deps.updates.spend(actor.userId, async () => {
+      await this.authorize(actor, id);
+      const post = await this.deps.posts.update(id, changes, new Date(this.deps.now()));
+      if (!post) throw new NotFoundError("Post", id);
+      return post;
+    });
     this.deps.events.updated(updated);
     return updated;
   }
 
-  /** NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN. */
+  /**
+   * NOT_FOUND when missing, FORBIDDEN unless the actor wrote it or is an ADMIN; charged to the
+   * actor's WRITES_MAX_PER_USER (refused deletes are not).
+   */
   async delete(actor: Principal, id: string): Promise<true> {
-    await this.authorize(actor, id);
-    if (!(await this.deps.posts.delete(id))) throw new NotFoundError("Post", id);
+    await this.deps.writes.spend(actor.userId, async () => {
+      await this.authorize(actor, id);
+      if (!(await this.deps.posts.delete(id))) throw new NotFoundError("Post", id);
+    });
     this.deps.logger.info({ actorId: actor.userId, postId: id }, "post deleted");
     return true;
   }

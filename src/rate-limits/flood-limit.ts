@@ -6,7 +6,7 @@ import type { CounterStore } from "./counter-store.js";
 /** The database table the flood limits' counters live in when they are not in Redis. */
 export const FLOOD_LIMITS_TABLE = "flood_limits";
 
-/** The window of every flood limit: REGISTER_MAX_PER_IP and CREATE_POST_MAX_PER_USER are per hour. */
+/** The window of every flood limit: REGISTER_MAX_PER_IP, CREATE_POST_MAX_PER_USER and the others are per hour. */
 export const FLOOD_WINDOW_SECONDS = 60 * 60;
 
 /**
@@ -33,15 +33,7 @@ export class FloodLimit {
   async spend<T>(key: string, work: () => Promise<T>): Promise<T> {
     const limiter = this.limiter;
     if (!limiter) return work();
-    try {
-      await limiter.consume(key);
-    } catch (error) {
-      if (error instanceof RateLimiterRes) {
-        this.onRefused();
-        throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)), this.message);
-      }
-      throw error;
-    }
+    await this.charge(key);
     try {
       return await work();
     } catch (error) {
@@ -51,6 +43,34 @@ export class FloodLimit {
       throw error;
     }
   }
+
+  /**
+   * Takes one unit from `key`'s budget for an attempt that costs whatever its outcome (a password
+   * check: a wrong password costs the same argon2 work as a right one), with no refund. Throws
+   * {@link RateLimitedError} when the budget is spent; a store that fails makes this throw.
+   */
+  async charge(key: string): Promise<void> {
+    if (!this.limiter) return;
+    try {
+      await this.limiter.consume(key);
+    } catch (error) {
+      if (error instanceof RateLimiterRes) {
+        this.onRefused();
+        throw new RateLimitedError(Math.max(1, Math.ceil(error.msBeforeNext / 1000)), this.message);
+      }
+      throw error;
+    }
+  }
+}
+
+/**
+ * The key that charges a write to the caller's session rather than to their account: for the writes
+ * that take control back (logout, revokeSession, revokeApiToken, changePassword, deleteAccount), so
+ * that someone holding a stolen token of the account cannot use up the budget the owner needs to
+ * end that token. Sessions per account are bounded (SESSIONS_MAX_PER_USER, LOGIN_MAX_PER_USER).
+ */
+export function perSession(sessionId: string): string {
+  return `session:${sessionId}`;
 }
 
 /**

@@ -35,10 +35,18 @@ import {
 } from "./refresh-chain.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";
 import type { Revocations } from "../access/revocation-sync.js";
+import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { SESSIONS_DEFAULT } from "./session.input.js";
-import { type SessionEndReason, SessionStore } from "./session.store.js";
+import { type SessionEndReason, type SessionRecord, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
+
+/** How long an ended session is kept by default before {@link SessionService.prune} deletes it: one day. */
+export const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Sessions deleted per transaction by {@link SessionService.prune}. */
+export const PRUNE_BATCH = 500;
+/** Batches per run of {@link SessionService.prune}; what is left goes on the next run. */
+export const PRUNE_MAX_BATCHES = 40;
 
 export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
 
@@ -59,6 +67,20 @@ export interface SessionServiceDeps {
    * the current refresh token still returns the current one; 0 is strict single use.
    */
   reuseIntervalMs: number;
+  /** SESSIONS_MAX_PER_USER: a new session ends the user's least recently used ones past it. */
+  maxSessions: number;
+  /**
+   * How long an ended session (and its refresh tokens) is kept before {@link SessionService.prune}
+   * deletes it: at least the revocation list's window. Default one day.
+   */
+  endedSessionRetentionMs?: number;
+  /** REFRESH_MAX_PER_USER: refreshToken calls per user per hour. */
+  refreshes: FloodLimit;
+  /**
+   * WRITES_MAX_PER_USER: revokeUserSessions is charged to the ADMIN; logout and revokeSession to the
+   * caller's session (see perSession), so a stolen session cannot use up the owner's.
+   */
+  writes: FloodLimit;
   audit: AuditService;
   now: () => number;
   logger: Logger;
@@ -87,7 +109,11 @@ export class SessionService {
    * `cookie` the refresh token goes into it instead of the payload. UNAUTHENTICATED (reason
    * ACCOUNT_DISABLED) when the account is disabled by the time the session is written: on
    * PostgreSQL the user's row is share-locked, so a setUserDisabled running at the same moment
-   * either sees this session and ends it, or is seen here.
+   * either sees this session and ends it, or is seen here. When the user then holds more than
+   * SESSIONS_MAX_PER_USER live sessions, the least recently used ones past it end in the same
+   * transaction (cause session_limit, audited as SESSION_EVICTED): their tokens get 401 like any
+   * ended session's. On PostgreSQL the user's row is locked, so concurrent logins of one user count
+   * one after the other and the cap holds.
    */
   async start(
     user: User,
@@ -99,13 +125,13 @@ export class SessionService {
     const refreshToken = randomRefreshToken();
     const chainKey = newChainKey();
     const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
-    await this.deps.db.transaction().execute(async (trx) => {
+    const evicted = await this.deps.db.transaction().execute(async (trx) => {
       const active = await trx
         .selectFrom("users")
         .select("id")
         .where("id", "=", user.id)
         .where("disabled_at", "is", null)
-        .$if(this.deps.dialect === "postgres", (q) => q.forShare())
+        .$if(this.deps.dialect === "postgres", (q) => q.forUpdate())
         .executeTakeFirst();
       if (!active) throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
       await new SessionStore(trx).create({
@@ -123,8 +149,21 @@ export class SessionService {
         tokenHash: hashRefreshToken(refreshToken),
         now,
       });
+      return new SessionStore(trx).endLeastRecentlyUsed(user.id, this.deps.maxSessions, now);
     });
     this.deps.logger.info({ userId: user.id, sessionId }, "session started");
+    if (evicted.length > 0) {
+      await this.publish(evicted, now.getTime(), "session_limit", { userId: user.id });
+      for (const id of evicted)
+        await this.deps.audit.record({
+          type: AuditEventType.SESSION_EVICTED,
+          userId: user.id,
+          username: user.username,
+          sessionId: id,
+          detail: auditDetail({ by: sessionId, max: this.deps.maxSessions }),
+          client,
+        });
+    }
     return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt, cookie), sessionId };
   }
 
@@ -146,12 +185,29 @@ export class SessionService {
     }
     const refreshToken = presented ?? cookie?.value ?? "";
     if (!isRefreshTokenShape(refreshToken)) return this.refused();
-    let found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
+    const found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
     if (!found) return this.refused();
     const session = await this.sessions.findById(found.sessionId);
     const now = new Date(this.deps.now());
     if (!session || session.revokedAt !== null || session.expiresAt <= now) return this.refused();
+    // Charged to the session's user once the token is known to be live (an unknown token costs a
+    // read, and nobody else's budget); refused ones, e.g. reuse detected, are given back.
+    return this.deps.refreshes.spend(session.userId, () =>
+      this.rotate(found, session, refreshToken, now, client, fromCookie ? cookie : undefined),
+    );
+  }
 
+  /** The rest of {@link refresh}: the live session's token `found` is rotated, or handed its successor again. */
+  private async rotate(
+    presentedRow: NonNullable<Awaited<ReturnType<RefreshTokenStore["findByHash"]>>>,
+    session: SessionRecord,
+    refreshToken: string,
+    now: Date,
+    client: ClientInfo,
+    /** Cookie mode: the successor goes back into it. */
+    cookie: RefreshCookie | undefined,
+  ): Promise<AuthPayload> {
+    let found = presentedRow;
     const successor = session.chainKey === null ? randomRefreshToken() : successorOf(session.chainKey, refreshToken);
     let issued = false;
     if (found.rotatedAt === null) {
@@ -198,7 +254,7 @@ export class SessionService {
       client,
     });
     this.metrics.refresh(reissued ? "reuse_interval" : "rotated");
-    return this.payload(user, session.id, successor, false, session.expiresAt, fromCookie ? cookie : undefined);
+    return this.payload(user, session.id, successor, false, session.expiresAt, cookie);
   }
 
   /** A refresh token that is malformed, unknown, of an ended or expired session, or of a deleted user. */
@@ -224,6 +280,32 @@ export class SessionService {
     if (age < 0 || age >= this.deps.reuseIntervalMs) return false;
     const current = await this.refreshTokens.findByHash(hashRefreshToken(successor));
     return current !== undefined && current.rotatedAt === null;
+  }
+
+  /**
+   * Deletes the sessions that ended more than `endedSessionRetentionMs` ago (one day by default),
+   * with their refresh tokens, in batches of {@link PRUNE_BATCH} (at most {@link PRUNE_MAX_BATCHES}
+   * a run, letting other work in between), so that every login's session and refresh token rows
+   * do not stay forever: what a user's logins leave on disk is what LOGIN_MAX_PER_USER lets in
+   * within that day. Returns how many went; a failure is logged and retried on the next run.
+   */
+  async prune(): Promise<number> {
+    const cutoff = new Date(this.deps.now() - (this.deps.endedSessionRetentionMs ?? ENDED_SESSION_RETENTION_MS));
+    let deleted = 0;
+    try {
+      for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch++) {
+        const n = await this.deps.db
+          .transaction()
+          .execute((trx) => new SessionStore(trx).deleteEndedBefore(cutoff, PRUNE_BATCH));
+        deleted += n;
+        if (n < PRUNE_BATCH) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "pruning ended sessions failed; retrying on the next run");
+    }
+    if (deleted > 0) this.deps.logger.info({ deleted, before: cutoff.toISOString() }, "ended sessions pruned");
+    return deleted;
   }
 
   /**
@@ -253,11 +335,13 @@ export class SessionService {
    * it belongs to someone else (and nothing changes). False when it had already ended.
    */
   async revoke(principal: SessionPrincipal, sessionId: string, client: ClientInfo): Promise<boolean> {
-    const session = await this.sessions.findById(sessionId);
-    if (!session) throw new NotFoundError("Session", sessionId);
-    if (session.userId !== principal.userId)
-      throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own sessions.");
-    const ended = (await this.end([sessionId], "revoked")).length > 0;
+    const ended = await this.deps.writes.spend(perSession(principal.sessionId), async () => {
+      const session = await this.sessions.findById(sessionId);
+      if (!session) throw new NotFoundError("Session", sessionId);
+      if (session.userId !== principal.userId)
+        throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only revoke your own sessions.");
+      return (await this.end([sessionId], "revoked")).length > 0;
+    });
     if (ended) {
       await this.deps.audit.record({
         type: AuditEventType.SESSION_REVOKED,
@@ -277,10 +361,18 @@ export class SessionService {
    * an unknown user.
    */
   async revokeAllOfUser(userId: string, by: Principal | "CLI", client: ClientInfo = {}): Promise<number> {
-    const user = await this.deps.users.findById(userId);
-    if (!user) throw new NotFoundError("User", userId);
-    const ended = await this.endAllOf(userId, "revoked_by_admin");
-    const apiTokens = await this.deps.apiTokens.revokeAllOf(userId, "revoked_by_admin");
+    const revokeAll = async () => {
+      const found = await this.deps.users.findById(userId);
+      if (!found) throw new NotFoundError("User", userId);
+      return {
+        user: found,
+        ended: await this.endAllOf(userId, "revoked_by_admin"),
+        apiTokens: await this.deps.apiTokens.revokeAllOf(userId, "revoked_by_admin"),
+      };
+    };
+    // The operator's CLI is not rate limited; an ADMIN is, like every signed-in write.
+    const { user, ended, apiTokens } =
+      by === "CLI" ? await revokeAll() : await this.deps.writes.spend(by.userId, revokeAll);
     await this.deps.audit.record({
       type: AuditEventType.SESSIONS_REVOKED_BY_ADMIN,
       userId,
@@ -298,14 +390,15 @@ export class SessionService {
 
   /** Ends the current session, all the others, or all of the caller's sessions. */
   async logout(principal: SessionPrincipal, scope: LogoutScope, client: ClientInfo): Promise<boolean> {
-    const ended =
+    const ended = await this.deps.writes.spend(perSession(principal.sessionId), () =>
       scope === LogoutScope.CURRENT
-        ? await this.end([principal.sessionId], "logout")
-        : await this.endAllOf(
+        ? this.end([principal.sessionId], "logout")
+        : this.endAllOf(
             principal.userId,
             scope === LogoutScope.OTHERS ? "logout_others" : "logout",
             scope === LogoutScope.OTHERS ? principal.sessionId : undefined,
-          );
+          ),
+    );
     await this.deps.audit.record({
       type: AuditEventType.LOGGED_OUT,
       userId: principal.userId,

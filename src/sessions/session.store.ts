@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
@@ -14,7 +14,23 @@ export type SessionEndReason =
   | "refresh_token_reused"
   | "password_changed"
   | "account_disabled"
-  | "account_deleted";
+  | "account_deleted"
+  /** A new session of the user ended their least recently used one past SESSIONS_MAX_PER_USER. */
+  | "session_limit";
+
+/**
+ * `userAgent` cut to `SESSION_FIELD_LIMITS.userAgent` (256) code points, so that a cut never
+ * splits a surrogate pair: a client chooses it, and every login stores it.
+ */
+export function storedUserAgent(userAgent: string | undefined): string | null {
+  if (userAgent === undefined) return null;
+  const max = SESSION_FIELD_LIMITS.userAgent;
+  // Cheap test first: a string of at most `max` UTF-16 units has at most `max` code points.
+  if (userAgent.length <= max) return userAgent;
+  return Array.from(userAgent.slice(0, max * 2))
+    .slice(0, max)
+    .join("");
+}
 
 export interface SessionRecord {
   id: string;
@@ -52,7 +68,7 @@ export class SessionStore {
         created_at: session.now.toISOString(),
         last_used_at: session.now.toISOString(),
         expires_at: session.expiresAt.toISOString(),
-        user_agent: session.userAgent?.slice(0, SESSION_FIELD_LIMITS.userAgent) ?? null,
+        user_agent: storedUserAgent(session.userAgent),
         ip: session.ip?.slice(0, SESSION_FIELD_LIMITS.ip) ?? null,
         chain_key: session.chainKey,
       })
@@ -122,6 +138,55 @@ export class SessionStore {
       .returning("id")
       .execute();
     return rows.map((r) => r.id);
+  }
+
+  /**
+   * Ends the user's live sessions past the `keep` most recently used ones (last refreshed, or
+   * started), with reason "session_limit", and returns their ids. At most 1,000 are ended per call
+   * (only a lowered SESSIONS_MAX_PER_USER leaves more than one to end).
+   */
+  async endLeastRecentlyUsed(userId: string, keep: number, now: Date): Promise<string[]> {
+    const at = now.toISOString();
+    const live = await this.db
+      .selectFrom("sessions")
+      .select("id")
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", at)
+      .orderBy(sql`coalesce(last_used_at, created_at)`, "desc")
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .limit(keep + 1000)
+      .execute();
+    const beyond = live.slice(keep).map((row) => row.id);
+    if (beyond.length === 0) return [];
+    const ended = await this.db
+      .updateTable("sessions")
+      .set({ revoked_at: at, revoked_reason: "session_limit" })
+      .where("id", "in", beyond)
+      .where("revoked_at", "is", null)
+      .returning("id")
+      .execute();
+    return ended.map((row) => row.id);
+  }
+
+  /**
+   * Deletes up to `limit` sessions that ended before `cutoff`, with their refresh tokens (through
+   * the revoked_at and session_id indexes); returns how many sessions went.
+   */
+  async deleteEndedBefore(cutoff: Date, limit: number): Promise<number> {
+    const ended = await this.db
+      .selectFrom("sessions")
+      .select("id")
+      .where("revoked_at", "is not", null)
+      .where("revoked_at", "<", cutoff.toISOString())
+      .limit(limit)
+      .execute();
+    if (ended.length === 0) return 0;
+    const ids = ended.map((row) => row.id);
+    await this.db.deleteFrom("refresh_tokens").where("session_id", "in", ids).execute();
+    await this.db.deleteFrom("sessions").where("id", "in", ids).execute();
+    return ids.length;
   }
 
   /** Records that the session was just used to refresh. */

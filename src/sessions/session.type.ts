@@ -5,7 +5,7 @@ import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
 import { Bounded } from "../graphql/query-cost.js";
 
 /** Longest stored value of each text field a client chooses (its User-Agent, or the address a trusted proxy names). */
-export const SESSION_FIELD_LIMITS = { userAgent: 512, ip: 64 } as const;
+export const SESSION_FIELD_LIMITS = { userAgent: 256, ip: 64 } as const;
 
 /** Which sessions `logout` ends. */
 export enum LogoutScope {

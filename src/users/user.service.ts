@@ -21,6 +21,14 @@ import type { User } from "./user.type.js";
 /** Who, other than a signed-in user, creates accounts: the CLI or the admin bootstrap at start. */
 export type OperatorName = "CLI" | "ADMIN_USERNAME";
 
+/**
+ * A budget of writes per key, spent only by work that succeeds: rate-limits/flood-limit.ts's
+ * FloodLimit, named by its shape here because users/ sits below rate-limits/ (which reads users).
+ */
+export interface WriteBudget {
+  spend<T>(key: string, work: () => Promise<T>): Promise<T>;
+}
+
 /** Reading users and changing their roles. */
 export class UserService {
   constructor(
@@ -31,6 +39,8 @@ export class UserService {
       revocations: Revocations;
       /** Records USER_CREATED and ROLES_CHANGED, for the API and the CLI alike. */
       audit: AuditService;
+      /** WRITES_MAX_PER_USER: setUserRoles is charged to the ADMIN who calls it. */
+      writes: WriteBudget;
       now: () => number;
       logger: Logger;
     },
@@ -71,13 +81,16 @@ export class UserService {
   async setRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo = {}): Promise<User> {
     if (roles.length === 0) throw noRolesError();
     const at = this.deps.now();
-    const result = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(at));
-    if (result === "not-found") throw new NotFoundError("User", userId);
-    if (result === "last-admin") {
-      throw new BadUserInputError([
-        { field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" },
-      ]);
-    }
+    const result = await this.deps.writes.spend(actor.userId, async () => {
+      const changed = await this.deps.users.setRoles(userId, normalizeRoles(roles), new Date(at));
+      if (changed === "not-found") throw new NotFoundError("User", userId);
+      if (changed === "last-admin") {
+        throw new BadUserInputError([
+          { field: "roles", rule: "lastAdmin", message: "cannot remove ADMIN from the last admin" },
+        ]);
+      }
+      return changed;
+    });
     // Tokens minted before now carry the old roles: from this moment every instance uses the new ones.
     await this.deps.revocations.rolesChanged(userId, result.roles, at);
     await this.deps.audit.record({

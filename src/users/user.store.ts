@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from "kysely";
 
-import { type Dialect, containsNul, isUniqueViolation } from "../db/database.js";
+import { type Dialect, containsNul, isUniqueViolation, serializedTransaction } from "../db/database.js";
 import { type Database, type UsersTable, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import { Role, normalizeRoles, parseRoles } from "../access/roles.js";
@@ -118,15 +118,25 @@ export class UserStore {
   }
 
   /**
+   * Runs `work` in a transaction that may take ADMIN from an account or remove an active one,
+   * serialised with every other such transaction (see {@link serializedTransaction}): on PostgreSQL
+   * under one advisory lock, so two ADMINs demoting, disabling or deleting each other at the same
+   * moment run one after the other (one succeeds, the other sees it is now the last admin) instead
+   * of locking each other's rows in opposite orders and deadlocking; on SQLite with BEGIN IMMEDIATE.
+   */
+  lastAdminTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return serializedTransaction(this.db, this.dialect, "last-admin", work);
+  }
+
+  /**
    * Replaces a user's roles, refusing (returning "last-admin") to take ADMIN from the only active
    * admin left, so the service can never lock every administrator out (a disabled admin does not
-   * count: they cannot sign in). The check and the write share one transaction; on PostgreSQL every
-   * admin row is locked first, so two admins demoting each other at the same moment cannot both
-   * succeed (SQLite runs one write transaction at a time anyway).
+   * count: they cannot sign in). The check and the write share one {@link lastAdminTransaction}, so
+   * two admins demoting each other at the same moment cannot both succeed, and never deadlock.
    */
   async setRoles(id: string, roles: readonly Role[], now: Date): Promise<UserRecord | "not-found" | "last-admin"> {
     if (containsNul(id)) return "not-found";
-    return this.db.transaction().execute(async (trx) => {
+    return this.lastAdminTransaction(async (trx) => {
       const current = await this.lockedUser(trx, id);
       if (!current) return "not-found";
       if (isActiveAdmin(current) && !roles.includes(Role.ADMIN) && (await this.activeAdminCount(trx)) <= 1) {
@@ -156,7 +166,7 @@ export class UserStore {
     now: Date,
   ): Promise<{ user: UserRecord; changed: boolean } | "not-found" | "last-admin"> {
     if (containsNul(id)) return "not-found";
-    return this.db.transaction().execute(async (trx) => {
+    return this.lastAdminTransaction(async (trx) => {
       const current = await this.lockedUser(trx, id);
       if (!current) return "not-found";
       if (current.disabled === disabled) return { user: current, changed: false };
@@ -172,8 +182,9 @@ export class UserStore {
   }
 
   /**
-   * Whether the user exists and is the only active ADMIN, checked inside the caller's transaction
-   * `trx` with the same locks as {@link setRoles}, for a caller about to remove the account.
+   * Whether the user exists and is the only active ADMIN, checked inside the caller's
+   * {@link lastAdminTransaction} `trx` with the same locks as {@link setRoles}, for a caller about
+   * to remove the account.
    */
   async adminStatus(trx: Kysely<Database>, id: string): Promise<"not-found" | "last-admin" | "removable"> {
     const current = await this.lockedUser(trx, id);
@@ -192,13 +203,14 @@ export class UserStore {
     return row && toRecord(row);
   }
 
-  /** How many accounts hold ADMIN and are not disabled; their rows are locked on PostgreSQL. */
+  /** How many accounts hold ADMIN and are not disabled; their rows are locked on PostgreSQL, in id order. */
   private async activeAdminCount(trx: Kysely<Database>): Promise<number> {
     const admins = await trx
       .selectFrom("users")
       .select("id")
       .where("roles", "like", `%"${Role.ADMIN}"%`)
       .where("disabled_at", "is", null)
+      .orderBy("id")
       .$if(this.dialect === "postgres", (q) => q.forUpdate())
       .execute();
     return admins.length;

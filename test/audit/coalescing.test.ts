@@ -9,7 +9,7 @@ import { pino } from "pino";
 
 import { AuditService, COALESCE_MAX_KEYS } from "../../src/audit/audit.service.js";
 import type { AuditRecord, AuditStore } from "../../src/audit/audit.store.js";
-import { registerUser } from "../helpers/api.js";
+import { codes, loginRaw, registerRaw, registerUser } from "../helpers/api.js";
 import { tamperedSignature } from "../helpers/jwt.js";
 import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
@@ -220,3 +220,96 @@ describe("the coalescing memory bound", () => {
     assert.deepEqual(counts, [10, 10, 10, 70]);
   });
 });
+
+interface ThrottleRow {
+  type: string;
+  ip: string | null;
+  username: string | null;
+  detail: string | null;
+}
+
+/** The stored LOGIN_THROTTLED and REGISTRATION_THROTTLED rows, oldest first. */
+async function throttleRows(t: TestApp): Promise<ThrottleRow[]> {
+  const result =
+    await sql<ThrottleRow>`select type, ip, username, detail from audit_events where type in ('LOGIN_THROTTLED', 'REGISTRATION_THROTTLED') order by id`.execute(
+      t.app.database.db,
+    );
+  return result.rows;
+}
+
+const N = 60;
+
+for (const kind of DATABASES) {
+  describe(`coalesced LOGIN_THROTTLED and REGISTRATION_THROTTLED events (${kind})`, () => {
+    let clock = Date.now();
+    const t = useTestApp(kind, {
+      now: () => clock,
+      env: { LOGIN_MAX_FAILURES_PER_USER_IP: "2", LOGIN_MAX_FAILURES_PER_IP: "6", REGISTER_MAX_PER_IP: "1" },
+    });
+
+    it(`stores ${N} concurrent throttled logins of one name within a minute as one row with count=${N}, and logs one info line for them`, async () => {
+      await registerUser(t, "target");
+      for (let i = 0; i < 2; i++)
+        assert.deepEqual(codes(await loginRaw(t, "target", { password: "wrong password" })), ["UNAUTHENTICATED"]);
+      const infoBefore = auditInfoLines(t);
+      const answers = await Promise.all(Array.from({ length: N }, () => loginRaw(t, "Target")));
+      assert.deepEqual(
+        answers.map((res) => codes(res)[0]),
+        Array(N).fill("RATE_LIMITED"),
+      );
+      await t.app.audit.settled();
+      assert.equal((await throttleRows(t)).length, 1, "one row while the minute lasts");
+      await t.app.audit.flush();
+      assert.deepEqual(await throttleRows(t), [
+        { type: "LOGIN_THROTTLED", ip: "127.0.0.1", username: "Target", detail: `limit=USER_IP count=${N}` },
+      ]);
+      assert.equal(auditInfoLines(t) - infoBefore, 2, "the row's line and its count's line, not one per login");
+      const debug = t.logs.filter((line) => line.includes('"msg":"login throttled"'));
+      assert.equal(debug.length, N, "a debug line per throttled login");
+    });
+
+    it("keeps one row per IP for the IP-wide limit whatever names are tried, and starts a new row the next minute", async () => {
+      clock += 61_000;
+      // Four more failures reach the IP's limit of 6 (the first two counted already).
+      for (const name of ["other1", "other2", "other3", "other4"])
+        assert.deepEqual(codes(await loginRaw(t, name, { password: "wrong password" })), ["UNAUTHENTICATED"]);
+      const before = (await throttleRows(t)).length;
+      const answers = await Promise.all(Array.from({ length: N }, (_, i) => loginRaw(t, `name${i}`)));
+      assert.ok(answers.every((res) => codes(res)[0] === "RATE_LIMITED"));
+      clock += 61_000;
+      await Promise.all(Array.from({ length: 5 }, (_, i) => loginRaw(t, `later${i}`)));
+      await t.app.audit.flush();
+      assert.deepEqual((await throttleRows(t)).slice(before), [
+        { type: "LOGIN_THROTTLED", ip: "127.0.0.1", username: null, detail: `limit=IP count=${N}` },
+        { type: "LOGIN_THROTTLED", ip: "127.0.0.1", username: null, detail: "limit=IP count=5" },
+      ]);
+    });
+
+    it(`stores ${N} concurrent registrations refused by REGISTER_MAX_PER_IP as one REGISTRATION_THROTTLED row with count=${N}`, async () => {
+      // "target" used up the IP's one registration.
+      const before = (await throttleRows(t)).length;
+      const answers = await Promise.all(Array.from({ length: N }, (_, i) => registerRaw(t, `newcomer${i}`)));
+      assert.deepEqual(
+        answers.map((res) => codes(res)[0]),
+        Array(N).fill("RATE_LIMITED"),
+      );
+      await t.app.audit.flush();
+      assert.deepEqual((await throttleRows(t)).slice(before), [
+        {
+          type: "REGISTRATION_THROTTLED",
+          ip: "127.0.0.1",
+          username: null,
+          detail: `limit=REGISTER_MAX_PER_IP count=${N}`,
+        },
+      ]);
+    });
+  });
+}
+
+/** How many "audit event" and "audit event count updated" lines the app logged at info so far. */
+function auditInfoLines(t: TestApp): number {
+  return t.logs.filter((line) => {
+    const entry = JSON.parse(line) as { level: number; msg: string };
+    return entry.level === 30 && (entry.msg === "audit event" || entry.msg === "audit event count updated");
+  }).length;
+}

@@ -44,12 +44,20 @@ export interface StartOptions {
 }
 
 /**
- * Suites register dozens of users from 127.0.0.1 and some create many posts as one user, so the
- * flood limits are raised far above what any suite reaches (still counted, so every suite runs
- * through the limiter). The suites of the limits themselves set REGISTER_MAX_PER_IP and
- * CREATE_POST_MAX_PER_USER in `env`.
+ * Suites register dozens of users from 127.0.0.1 and some create many posts, log in many times or
+ * hold many sessions as one user, so the flood limits and the session cap are raised far above what
+ * any suite reaches (still counted, so every suite runs through the limiter). The suites of the
+ * limits themselves set them in `env`.
  */
-export const FLOOD_LIMITS_FOR_TESTS = { REGISTER_MAX_PER_IP: "100000", CREATE_POST_MAX_PER_USER: "100000" } as const;
+export const FLOOD_LIMITS_FOR_TESTS = {
+  REGISTER_MAX_PER_IP: "100000",
+  CREATE_POST_MAX_PER_USER: "100000",
+  UPDATE_POST_MAX_PER_USER: "100000",
+  LOGIN_MAX_PER_USER: "100000",
+  REFRESH_MAX_PER_USER: "100000",
+  WRITES_MAX_PER_USER: "100000",
+  SESSIONS_MAX_PER_USER: "100000",
+} as const;
 
 export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
   const database = options.database ?? createTestDatabase(kind);

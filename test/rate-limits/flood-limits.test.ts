@@ -142,8 +142,17 @@ for (const kind of DATABASES) {
   describe(`REGISTER_MAX_PER_IP=0 (${kind})`, () => {
     let t: TestApp;
     before(async () => {
-      // Both off, so that nothing needs the counters' table.
-      t = await startTestApp(kind, { env: { REGISTER_MAX_PER_IP: "0", CREATE_POST_MAX_PER_USER: "0" } });
+      // All off, so that nothing needs the counters' table.
+      t = await startTestApp(kind, {
+        env: {
+          REGISTER_MAX_PER_IP: "0",
+          CREATE_POST_MAX_PER_USER: "0",
+          UPDATE_POST_MAX_PER_USER: "0",
+          LOGIN_MAX_PER_USER: "0",
+          REFRESH_MAX_PER_USER: "0",
+          WRITES_MAX_PER_USER: "0",
+        },
+      });
     });
     after(async () => {
       await t?.close();
