@@ -45,6 +45,11 @@ export const LIMITS = [
   // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
   "FIRST_MAX",
   "OFFSET_MAX",
+  // Issue 22, HTTP connections and requests (src/http/connections.ts, src/http/request-limits.ts).
+  "BODY_LIMIT_BYTES",
+  "HTTP_HEADERS_TIMEOUT",
+  "HTTP_REQUEST_TIMEOUT",
+  "HTTP_MAX_CONNECTIONS",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 
