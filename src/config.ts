@@ -101,6 +101,8 @@ export interface HttpLimits {
   readonly keepAliveTimeoutMs: number;
   /** Open TCP connections, WebSockets included; past it a new connection is closed before it is read. */
   readonly maxConnections: number;
+  /** Bytes of request bodies held at once while they arrive, beyond each body's first 64 KB; past it 503. */
+  readonly maxBodyBytesInFlight: number;
   /** After SIGTERM/SIGINT: how long /readyz answers 503 while requests are still served, before the listener closes; milliseconds. */
   readonly shutdownDrainMs: number;
 }
@@ -110,6 +112,7 @@ export const DEFAULT_HTTP_LIMITS = Object.freeze({
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   maxConnections: 1500,
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
   /** Production's drain; development and tests stop at once unless SHUTDOWN_DRAIN says otherwise. */
   shutdownDrainMs: 5_000,
 });
@@ -458,6 +461,7 @@ const envSchema = (rules: SettingRules) =>
     HTTP_REQUEST_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.requestTimeoutMs / 1000}s`, 600_000),
     HTTP_KEEP_ALIVE_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs / 1000}s`, 600_000),
     HTTP_MAX_CONNECTIONS: positiveInteger(DEFAULT_HTTP_LIMITS.maxConnections),
+    HTTP_MAX_BODY_BYTES_IN_FLIGHT: positiveInteger(DEFAULT_HTTP_LIMITS.maxBodyBytesInFlight),
     SHUTDOWN_DRAIN: durationMs("0s", 300_000, { zeroAllowed: true }),
   });
 
@@ -571,6 +575,7 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT,
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT,
       maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxBodyBytesInFlight: e.HTTP_MAX_BODY_BYTES_IN_FLIGHT,
       // A load balancer needs the drain in production; a developer's Ctrl-C and the tests do not.
       shutdownDrainMs: isSet("SHUTDOWN_DRAIN")
         ? e.SHUTDOWN_DRAIN

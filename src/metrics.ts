@@ -50,6 +50,7 @@ export const LIMITS = [
   "HTTP_HEADERS_TIMEOUT",
   "HTTP_REQUEST_TIMEOUT",
   "HTTP_MAX_CONNECTIONS",
+  "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 

@@ -81,6 +81,7 @@ describe("loadConfig", () => {
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5_000,
         maxConnections: 1500,
+        maxBodyBytesInFlight: 64 * 1024 * 1024,
         shutdownDrainMs: 0,
       },
     } satisfies Config);
@@ -93,6 +94,7 @@ describe("loadConfig", () => {
         HTTP_REQUEST_TIMEOUT: "20s",
         HTTP_KEEP_ALIVE_TIMEOUT: "65s",
         HTTP_MAX_CONNECTIONS: "300",
+        HTTP_MAX_BODY_BYTES_IN_FLIGHT: "8388608",
         SHUTDOWN_DRAIN: "1500ms",
       },
       cwd,
@@ -102,6 +104,7 @@ describe("loadConfig", () => {
       requestTimeoutMs: 20_000,
       keepAliveTimeoutMs: 65_000,
       maxConnections: 300,
+      maxBodyBytesInFlight: 8 * 1024 * 1024,
       shutdownDrainMs: 1500,
     });
     const production = { NODE_ENV: "production", JWT_SECRET_KEY: STRONG_SECRET };

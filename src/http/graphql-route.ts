@@ -12,7 +12,7 @@ import { ErrorCode, ProtocolErrorCode } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
 import type { ClientAddress } from "./client-address.js";
 import { type CookieAccess, CookieJar } from "./refresh-cookie.js";
-import { bodyTooLarge, refuseDeepJson } from "./request-limits.js";
+import { type BodyAllowance, bodyTooLarge, refuseDeepJson } from "./request-limits.js";
 
 /** The path Apollo serves; the WebSocket subscriptions share it. */
 export const GRAPHQL_PATH = "/graphql";
@@ -23,6 +23,8 @@ export interface HttpError {
   message: string;
   code: string;
   headers?: Readonly<Record<string, string>>;
+  /** Beside `code` in the error's extensions. */
+  extensions?: Readonly<Record<string, unknown>>;
 }
 
 export interface GraphqlRouteDeps {
@@ -32,6 +34,8 @@ export interface GraphqlRouteDeps {
   bodyLimitBytes: number;
   /** Bodies refused before parsing (request-limits.ts) are counted here. */
   metrics: MetricsRecorder;
+  /** Each body's share of HTTP_MAX_BODY_BYTES_IN_FLIGHT (request-limits.ts). */
+  bodyAllowance: () => BodyAllowance;
   /** helmet's headers, worked out once (security-headers.ts). */
   securityHeaders: Readonly<Record<string, string>>;
   hstsValue: string;
@@ -80,7 +84,7 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
       res,
       error.status,
       [["content-type", "application/json; charset=utf-8"], ...Object.entries(error.headers ?? {})],
-      JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }),
+      JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code, ...error.extensions } }] }),
     );
   }
 
@@ -97,7 +101,8 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     const search = queryAt === -1 ? "" : url.slice(queryAt);
     let body: unknown;
     if (method === "POST") {
-      const read = await readBody(req, deps.bodyLimitBytes, deps.metrics);
+      const allowance = deps.bodyAllowance();
+      const read = await readBody(req, deps.bodyLimitBytes, deps.metrics, allowance);
       if (read === ABORTED) {
         // The client went away mid-body: nobody to answer, and nothing wrong with the server.
         logger.debug({ reqId: id }, "request aborted by the client");
@@ -105,7 +110,12 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
         return;
       }
       if (read !== undefined && !Buffer.isBuffer(read)) return refuse(res, read);
-      body = parseBody(req.headers["content-type"], read, deps.metrics);
+      try {
+        body = parseBody(req.headers["content-type"], read, deps.metrics);
+      } finally {
+        // Parsed (or refused): the bytes are no longer held.
+        allowance.release();
+      }
       if (body instanceof BodyError) return refuse(res, body.error);
     }
     const params = (method === "GET" ? Object.fromEntries(new URLSearchParams(search)) : body) as
@@ -184,11 +194,16 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
 /** What readBody gives when the connection closed before the body was complete. */
 const ABORTED = Symbol("aborted");
 
-/** Reads a POST body, up to `limit` bytes: its bytes, undefined for none, a 413 (counted), or ABORTED. */
+/**
+ * Reads a POST body, up to `limit` bytes, counting them in `allowance`: its bytes (still counted:
+ * the caller releases them once parsed), undefined for none, a 413 or 503 (counted, released), or
+ * ABORTED (released).
+ */
 function readBody(
   req: IncomingMessage,
   limit: number,
   metrics: MetricsRecorder,
+  allowance: BodyAllowance,
 ): Promise<Buffer | undefined | HttpError | typeof ABORTED> {
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > limit) {
@@ -203,11 +218,14 @@ function readBody(
     let length = 0;
     const onData = (chunk: Buffer) => {
       length += chunk.length;
-      if (length > limit) {
+      const refusal = length > limit ? bodyTooLarge(metrics) : allowance.add(chunk.length);
+      if (refusal) {
+        // The rest of the body is read and dropped, never kept.
+        allowance.release();
         req.off("data", onData);
         req.off("end", onEnd);
         req.resume();
-        resolve(bodyTooLarge(metrics));
+        resolve(refusal);
         return;
       }
       chunks.push(chunk);
@@ -216,7 +234,10 @@ function readBody(
     req.on("data", onData);
     req.on("end", onEnd);
     // An incoming request errs only when its connection closes early ("aborted", ECONNRESET).
-    req.on("error", () => resolve(ABORTED));
+    req.on("error", () => {
+      allowance.release();
+      resolve(ABORTED);
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Transform } from "node:stream";
 
 import type { ApolloServer } from "@apollo/server";
 import fastifyCookie from "@fastify/cookie";
@@ -36,8 +37,10 @@ import { GRAPHQL_PATH, type HttpError, createGraphqlRoute } from "./graphql-rout
 import { type CookieAccess, fastifyCookies, refreshCookieOf } from "./refresh-cookie.js";
 import {
   BODY_LIMIT_BYTES,
+  type BodyAllowance,
   type Refusal,
   bodyTooLarge,
+  createBodyBudget,
   refuseDeepJson,
   refuseDeepJsonParameters,
 } from "./request-limits.js";
@@ -114,6 +117,8 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     return503OnClosing: false,
   });
   const closing = closeConnectionsWhenClosing(server);
+  // HTTP_MAX_BODY_BYTES_IN_FLIGHT, shared by the node:http route and Fastify's parsers.
+  const bodies = createBodyBudget(config.http.maxBodyBytesInFlight, metrics);
   server.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
     done();
@@ -135,9 +140,46 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     void parseJson(request, body as string, done);
   });
 
+  // Fastify's parsers read the body through this count of HTTP_MAX_BODY_BYTES_IN_FLIGHT, given
+  // back once the body is parsed, or with the response when it never is.
+  const allowances = new WeakMap<FastifyRequest, BodyAllowance>();
+  const release = (request: FastifyRequest) => allowances.get(request)?.release();
+  server.addHook("preParsing", (request, _reply, payload, done) => {
+    const allowance = bodies.open();
+    allowances.set(request, allowance);
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        const refusal = allowance.add(chunk.length);
+        if (refusal === undefined) return callback(null, chunk);
+        // The rest of the body is read and dropped, never kept.
+        payload.unpipe(counted);
+        payload.resume();
+        callback(new RefusedRequest(refusal));
+      },
+    });
+    payload.on("error", (error) => counted.destroy(error));
+    done(null, payload.pipe(counted));
+  });
+  server.addHook("preValidation", (request, _reply, done) => {
+    release(request);
+    done();
+  });
+  server.addHook("onResponse", (request, _reply, done) => {
+    release(request);
+    done();
+  });
+  server.addHook("onRequestAbort", (request, done) => {
+    release(request);
+    done();
+  });
+
   server.setErrorHandler((error: FastifyError | RefusedRequest, request, reply) => {
     if (error instanceof RefusedRequest) {
-      return reply.status(error.refusal.status).send(errorBody(error.refusal.message, error.refusal.code));
+      const { status, message, code, headers, extensions } = error.refusal;
+      return reply
+        .headers(headers ?? {})
+        .status(status)
+        .send(errorBody(message, code, extensions));
     }
     const status = error.statusCode ?? 500;
     if (status === 413) {
@@ -235,6 +277,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     address: clientAddress(config.trustProxy),
     bodyLimitBytes: BODY_LIMIT_BYTES,
     metrics,
+    bodyAllowance: bodies.open,
     securityHeaders: helmetHeaders,
     hstsValue: HSTS_VALUE,
     closesConnections: closing.closesConnections,
@@ -296,6 +339,6 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
   return { fastify: server, drain: closing.drain };
 }
 
-function errorBody(message: string, code: string) {
-  return { errors: [{ message, extensions: { code } }] };
+function errorBody(message: string, code: string, extensions?: Readonly<Record<string, unknown>>) {
+  return { errors: [{ message, extensions: { code, ...extensions } }] };
 }

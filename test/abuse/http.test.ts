@@ -17,6 +17,7 @@ import { freePort } from "../helpers/processes.js";
 const HEADERS_TIMEOUT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 4000;
 const MAX_CONNECTIONS = 40;
+const MAX_BODY_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 /** Node checks the timeouts every quarter of the headers timeout here (500 ms); the rest is a loaded machine. */
 const MARGIN_MS = 2500;
 /** The origin a development server allows by default: such requests go through Fastify's /graphql route. */
@@ -116,6 +117,7 @@ describe("HTTP edges under attack (the server as npm start runs it)", () => {
       HTTP_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_MS}ms`,
       HTTP_REQUEST_TIMEOUT: `${REQUEST_TIMEOUT_MS}ms`,
       HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+      HTTP_MAX_BODY_BYTES_IN_FLIGHT: String(MAX_BODY_BYTES_IN_FLIGHT),
       METRICS_PORT: String(metricsPort),
     });
   });
@@ -291,6 +293,51 @@ describe("HTTP edges under attack (the server as npm start runs it)", () => {
     t.diagnostic(
       `40 nested 1 MB bodies, 4 at a time: refused in p50 ${median(latencies).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms; ` +
         `bystander ${report.ok} ok, p50 ${report.p50Ms.toFixed(1)} ms, p99 ${report.p99Ms.toFixed(1)} ms, peak RSS ${report.peakRssMb.toFixed(0)} MB`,
+    );
+  });
+
+  it("holds at most HTTP_MAX_BODY_BYTES_IN_FLIGHT of 1 MB bodies stalled before their last byte, refusing the rest with 503, and a bystander is served", async (t) => {
+    const before = await refusals(metricsUrl, "HTTP_MAX_BODY_BYTES_IN_FLIGHT");
+    const bystander = startBystander(abuse);
+    const attempts = 12;
+    const stalled = Array.from({ length: attempts }, (_, i) =>
+      rawConnection(abuse.server.port, (socket) => {
+        // Every other one through Fastify's route (an Origin the development server allows).
+        socket.write(
+          `POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n${i % 2 === 1 ? `Origin: ${CORS_ORIGIN}\r\n` : ""}` +
+            `Content-Type: application/json\r\nContent-Length: ${BODY_LIMIT_BYTES}\r\n\r\n`,
+        );
+        socket.write(" ".repeat(BODY_LIMIT_BYTES - 1));
+        return undefined;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const peakRssMb = abuse.rssMb();
+    for (const c of stalled) c.socket.destroy();
+    const outcomes = await Promise.all(stalled.map((c) => c.closed));
+    const report = await bystander.stop();
+
+    const refused = outcomes.filter((o) => o.text !== "");
+    for (const outcome of refused) {
+      assert.match(outcome.text, /^HTTP\/1\.1 503 /);
+      assert.match(outcome.text, /\r\nretry-after: 1\r\n/i);
+      assert.deepEqual(parseResponse(outcome.text).body, {
+        errors: [
+          {
+            message: "The server is receiving too many large request bodies at once; retry shortly.",
+            extensions: { code: "SERVICE_UNAVAILABLE", retryAfter: 1 },
+          },
+        ],
+      });
+    }
+    // Past each body's first 64 KB, 4 MB hold at most four of them: the others are refused.
+    assert.ok(refused.length >= attempts - 4, `${refused.length} of ${attempts} refused`);
+    assert.equal((await refusals(metricsUrl, "HTTP_MAX_BODY_BYTES_IN_FLIGHT")) - before, refused.length);
+    assert.ok(isAlive(abuse));
+    assert.ok(report.ok > 0 && report.failed === 0, JSON.stringify(report));
+    t.diagnostic(
+      `${attempts} stalled 1 MB bodies: ${refused.length} refused with 503, ${attempts - refused.length} held; ` +
+        `RSS ${peakRssMb?.toFixed(0)} MB; bystander ${report.ok} ok, p50 ${report.p50Ms.toFixed(1)} ms, p99 ${report.p99Ms.toFixed(1)} ms`,
     );
   });
 
