@@ -94,12 +94,18 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): GracefulCl
   http.on("upgrade", (request: IncomingMessage) => connections.delete(request.socket));
 
   let sweeping = false;
+  let closingSince = Infinity;
   const closeIdle = () => {
     if (sweeping) return;
     sweeping = true;
-    void afterPendingReads().then(() => {
+    void afterPendingReads().then(async () => {
+      // Only right after a quick turn of the event loop: a request that arrived while the last
+      // turn ran callbacks is still unread, and closing its socket would reset it. Under load the
+      // sweep waits for a quiet turn; past CLOSE_IDLE_ANYWAY_MS of closing it no longer waits.
+      const quiet = await quietTurn();
       sweeping = false;
       const now = performance.now();
+      if (!quiet && now - closingSince < CLOSE_IDLE_ANYWAY_MS) return;
       for (const [socket, connection] of connections) {
         if (connection.active > 0) continue;
         if (socket.bytesRead !== connection.bytesReadWhenIdle) continue;
@@ -113,6 +119,7 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): GracefulCl
 
   server.addHook("preClose", (done) => {
     state = "closing";
+    closingSince = performance.now();
     sweep = setInterval(closeIdle, IDLE_SWEEP_MS);
     sweep.unref();
     done();
@@ -145,6 +152,20 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): GracefulCl
       state = "closed";
     },
   };
+}
+
+/** After closing for this long, idle connections are closed even when the event loop stays busy. */
+const CLOSE_IDLE_ANYWAY_MS = 2000;
+
+/** A turn of the event loop shorter than this ran no callback worth the name. */
+const QUIET_TURN_MS = 1;
+
+/** Whether the next turn of the event loop took less than {@link QUIET_TURN_MS}. */
+async function quietTurn(): Promise<boolean> {
+  await new Promise((resolve) => setImmediate(resolve));
+  const started = performance.now();
+  await new Promise((resolve) => setImmediate(resolve));
+  return performance.now() - started < QUIET_TURN_MS;
 }
 
 /** At most this many turns of the event loop are spent accepting queued connections before the listener closes. */
