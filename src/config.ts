@@ -93,7 +93,7 @@ export interface Config {
 // --- Issue 22, HTTP connections and shutdown (docs/limits.md) ---------------------------------
 /** How long the HTTP server waits for a client, how many connections it holds, how it stops. */
 export interface HttpLimits {
-  /** From a connection's first byte (or the end of its last request) to the end of the request's headers; milliseconds. */
+  /** From a connection's opening (on a kept-alive one, a request's first byte) to the end of the request's headers; milliseconds. */
   readonly headersTimeoutMs: number;
   /** From a request's first byte to the end of its body (a 1 MB body included); milliseconds. */
   readonly requestTimeoutMs: number;
