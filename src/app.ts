@@ -46,6 +46,11 @@ export interface App {
    * starts on METRICS_HOST:METRICS_PORT (the app itself never serves them).
    */
   readonly metrics: Metrics;
+  /**
+   * Starts the drain before {@link close} (main.ts, on SIGTERM, for SHUTDOWN_DRAIN): requests are
+   * still served, but /readyz answers 503 and every response says Connection: close.
+   */
+  drain(): void;
   /** Stops accepting requests, lets in-flight ones finish, then stops GraphQL and closes the database. */
   close(): Promise<void>;
 }
@@ -66,7 +71,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     const schema = await buildAppSchema(services);
     const apollo = await createApolloServer(schema, config, logger, services.metrics);
-    const server = await createHttpServer({ ...services, config, logger, apollo, schema, now: options.now });
+    const { fastify: server, drain } = await createHttpServer({
+      ...services,
+      config,
+      logger,
+      apollo,
+      schema,
+      now: options.now,
+    });
     server.addHook("onClose", async () => {
       await apollo.stop();
       await services.close();
@@ -83,6 +95,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       schema,
       logger,
       metrics: services.metrics,
+      drain,
       close: () => server.close(),
     };
   } catch (error) {

@@ -101,7 +101,37 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** The Prometheus listener (main.ts), apart from the public port; `port` 0 switches it off. */
   readonly metrics: { readonly host: string; readonly port: number };
+  /** The HTTP server's edges and its shutdown (src/http/connections.ts, src/main.ts). */
+  readonly http: HttpLimits;
 }
+
+// --- Issue 22, HTTP connections and shutdown (docs/limits.md) ---------------------------------
+/** How long the HTTP server waits for a client, how many connections it holds, how it stops. */
+export interface HttpLimits {
+  /** From a connection's opening (on a kept-alive one, a request's first byte) to the end of the request's headers; milliseconds. */
+  readonly headersTimeoutMs: number;
+  /** From a request's first byte to the end of its body (a 1 MB body included); milliseconds. */
+  readonly requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept for its next request; milliseconds. */
+  readonly keepAliveTimeoutMs: number;
+  /** Open TCP connections, WebSockets included; past it a new connection is closed before it is read. */
+  readonly maxConnections: number;
+  /** Bytes of request bodies held at once while they arrive, beyond each body's first 64 KB; past it 503. */
+  readonly maxBodyBytesInFlight: number;
+  /** After SIGTERM/SIGINT: how long /readyz answers 503 while requests are still served, before the listener closes; milliseconds. */
+  readonly shutdownDrainMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1500,
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
+  /** Production's drain; development and tests stop at once unless SHUTDOWN_DRAIN says otherwise. */
+  shutdownDrainMs: 5_000,
+});
+// --- end of issue 22's HTTP block -------------------------------------------------------------
 
 /** The limits every GraphQL operation must stay within; each is a positive whole number. */
 export interface QueryLimits {
@@ -448,6 +478,13 @@ const envSchema = (rules: SettingRules) =>
         if (problem) ctx.addIssue({ code: "custom", message: problem });
       }
     }),
+    // Issue 22: HTTP connections and shutdown (HttpLimits).
+    HTTP_HEADERS_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.headersTimeoutMs / 1000}s`, 600_000),
+    HTTP_REQUEST_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.requestTimeoutMs / 1000}s`, 600_000),
+    HTTP_KEEP_ALIVE_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs / 1000}s`, 600_000),
+    HTTP_MAX_CONNECTIONS: positiveInteger(DEFAULT_HTTP_LIMITS.maxConnections),
+    HTTP_MAX_BODY_BYTES_IN_FLIGHT: positiveInteger(DEFAULT_HTTP_LIMITS.maxBodyBytesInFlight),
+    SHUTDOWN_DRAIN: durationMs("0s", 300_000, { zeroAllowed: true }),
   });
 
 /**
@@ -488,6 +525,11 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
     // Generated keys in a production DATA_DIR work on one machine, but every instance must share
     // them: say so rather than let a second instance mint tokens the first cannot verify.
     problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${algorithm}`);
+  }
+  if (parsed.success && parsed.data.HTTP_HEADERS_TIMEOUT > parsed.data.HTTP_REQUEST_TIMEOUT) {
+    problems.push(
+      "HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT (the headers are part of the request)",
+    );
   }
   if (isSet("ADMIN_USERNAME") !== isSet("ADMIN_PASSWORD")) {
     problems.push("ADMIN_USERNAME and ADMIN_PASSWORD must be set together");
@@ -558,6 +600,20 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
     // unless told, so a browser page elsewhere can never read the API's responses by default.
     corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : isProduction ? [] : [APOLLO_STUDIO_ORIGIN],
     metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT },
+    // Issue 22: HTTP connections and shutdown.
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxBodyBytesInFlight: e.HTTP_MAX_BODY_BYTES_IN_FLIGHT,
+      // A load balancer needs the drain in production; a developer's Ctrl-C and the tests do not.
+      shutdownDrainMs: isSet("SHUTDOWN_DRAIN")
+        ? e.SHUTDOWN_DRAIN
+        : isProduction
+          ? DEFAULT_HTTP_LIMITS.shutdownDrainMs
+          : 0,
+    },
   });
 }
 

@@ -5,7 +5,10 @@ import { ConfigError } from "./config.js";
 import { loadConfig } from "./load-config.js";
 import { createLogger } from "./logger.js";
 
-/** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
+/**
+ * How long in-flight requests get to finish once the listener closes (after SIGTERM/SIGINT and the
+ * SHUTDOWN_DRAIN) before the process exits anyway, with status 1.
+ */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
@@ -51,10 +54,32 @@ async function main(): Promise<void> {
     "server ready",
   );
 
+  // On SIGTERM/SIGINT: the drain first (SHUTDOWN_DRAIN; /readyz answers 503 while every request is
+  // still served, so load balancers stop sending new ones), then the listener closes and in-flight
+  // requests get SHUTDOWN_GRACE_MS to finish. A second signal during the drain ends it at once.
+  let drainTimer: NodeJS.Timeout | undefined;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      if (drainTimer !== undefined) {
+        logger.info({ signal }, "second signal: drain ended early");
+        clearTimeout(drainTimer);
+        drainTimer = undefined;
+        close(signal);
+      }
+      return;
+    }
     stopping = true;
+    const drainMs = config.http.shutdownDrainMs;
+    if (drainMs === 0) return close(signal);
+    app.drain();
+    logger.info({ signal, drainMs }, "shutting down: draining (/readyz answers 503, requests are still served)");
+    drainTimer = setTimeout(() => {
+      drainTimer = undefined;
+      close(signal);
+    }, drainMs);
+  };
+  const close = (signal: NodeJS.Signals) => {
     logger.info({ signal }, "shutting down: finishing in-flight requests");
     setTimeout(() => {
       logger.error("shutdown grace period over; exiting");

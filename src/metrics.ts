@@ -49,6 +49,12 @@ export const LIMITS = [
   // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
   "FIRST_MAX",
   "OFFSET_MAX",
+  // Issue 22, HTTP connections and requests (src/http/connections.ts, src/http/request-limits.ts).
+  "BODY_LIMIT_BYTES",
+  "HTTP_HEADERS_TIMEOUT",
+  "HTTP_REQUEST_TIMEOUT",
+  "HTTP_MAX_CONNECTIONS",
+  "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 

@@ -83,7 +83,46 @@ describe("loadConfig", () => {
       trustProxy: false,
       corsOrigins: ["https://studio.apollographql.com"],
       metrics: { host: "127.0.0.1", port: 9464 },
+      http: {
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+        maxConnections: 1500,
+        maxBodyBytesInFlight: 64 * 1024 * 1024,
+        shutdownDrainMs: 0,
+      },
     } satisfies Config);
+  });
+
+  it("reads the HTTP edges and the shutdown drain, which defaults to 5 s in production and to none elsewhere", () => {
+    const config = loadConfig(
+      {
+        HTTP_HEADERS_TIMEOUT: "2s",
+        HTTP_REQUEST_TIMEOUT: "20s",
+        HTTP_KEEP_ALIVE_TIMEOUT: "65s",
+        HTTP_MAX_CONNECTIONS: "300",
+        HTTP_MAX_BODY_BYTES_IN_FLIGHT: "8388608",
+        SHUTDOWN_DRAIN: "1500ms",
+      },
+      cwd,
+    );
+    assert.deepEqual(config.http, {
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 20_000,
+      keepAliveTimeoutMs: 65_000,
+      maxConnections: 300,
+      maxBodyBytesInFlight: 8 * 1024 * 1024,
+      shutdownDrainMs: 1500,
+    });
+    const production = { NODE_ENV: "production", JWT_SECRET_KEY: STRONG_SECRET };
+    assert.equal(loadConfig(production, cwd).http.shutdownDrainMs, 5000);
+    assert.equal(loadConfig({ ...production, SHUTDOWN_DRAIN: "0s" }, cwd).http.shutdownDrainMs, 0);
+    assert.equal(loadConfig({ NODE_ENV: "test" }, cwd).http.shutdownDrainMs, 0);
+  });
+
+  it("refuses HTTP_HEADERS_TIMEOUT longer than HTTP_REQUEST_TIMEOUT, naming both", () => {
+    const problem = assertOneProblem({ HTTP_HEADERS_TIMEOUT: "40s" }, "HTTP_HEADERS_TIMEOUT");
+    assert.match(problem, /HTTP_REQUEST_TIMEOUT/);
   });
 
   for (const [value, seconds] of [
@@ -209,6 +248,11 @@ describe("loadConfig", () => {
     ["LOGIN_THROTTLE_WINDOW", "900"],
     ["AUDIT_RETENTION", "90"],
     ["REDIS_KEY_PREFIX", "has spaces"],
+    ["HTTP_REQUEST_TIMEOUT", "30"],
+    ["HTTP_KEEP_ALIVE_TIMEOUT", "0s"],
+    ["HTTP_MAX_CONNECTIONS", "0"],
+    ["SHUTDOWN_DRAIN", "5"],
+    ["SHUTDOWN_DRAIN", "10m"],
   ] as const) {
     it(`refuses ${variable}=${value}, naming it`, () => {
       assertOneProblem({ [variable]: value }, variable);

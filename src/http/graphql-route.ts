@@ -9,8 +9,10 @@ import secureJson from "secure-json-parse";
 import type { BearerRequest } from "../access/bearer.js";
 import type { Context } from "../access/principal.js";
 import { ErrorCode, ProtocolErrorCode } from "../errors.js";
+import type { MetricsRecorder } from "../metrics.js";
 import type { ClientAddress } from "./client-address.js";
 import { type CookieAccess, CookieJar } from "./refresh-cookie.js";
+import { type BodyAllowance, bodyTooLarge, refuseDeepJson } from "./request-limits.js";
 
 /** The path Apollo serves; the WebSocket subscriptions share it. */
 export const GRAPHQL_PATH = "/graphql";
@@ -21,6 +23,8 @@ export interface HttpError {
   message: string;
   code: string;
   headers?: Readonly<Record<string, string>>;
+  /** Beside `code` in the error's extensions. */
+  extensions?: Readonly<Record<string, unknown>>;
 }
 
 export interface GraphqlRouteDeps {
@@ -28,11 +32,15 @@ export interface GraphqlRouteDeps {
   logger: Logger;
   address: ClientAddress;
   bodyLimitBytes: number;
+  /** Bodies refused before parsing (request-limits.ts) are counted here. */
+  metrics: MetricsRecorder;
+  /** Each body's share of HTTP_MAX_BODY_BYTES_IN_FLIGHT (request-limits.ts). */
+  bodyAllowance: () => BodyAllowance;
   /** helmet's headers, worked out once (security-headers.ts). */
   securityHeaders: Readonly<Record<string, string>>;
   hstsValue: string;
-  /** True from the moment the server starts closing: every response then says Connection: close. */
-  isClosing: () => boolean;
+  /** Whether every response says Connection: close (shutting down; graceful-close.ts). */
+  closesConnections: () => boolean;
   /** The subscription screening of the Fastify route (subscriptions-over-http.ts): an error, a changed query, or nothing. */
   screen: (method: string, params: { query?: unknown; operationName?: unknown }) => HttpError | string | undefined;
   context: (request: BearerRequest, cookies: CookieAccess) => Promise<Context>;
@@ -63,7 +71,7 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
   ): void {
     res.statusCode = status;
     for (const [name, value] of headers) res.setHeader(name, value);
-    if (deps.isClosing()) res.setHeader("connection", "close");
+    if (deps.closesConnections()) res.setHeader("connection", "close");
     // As bytes: a string handed to the socket stays on the JS heap until the client has read all of
     // it, so a few large answers to slow readers would hold the heap; a Buffer's bytes live outside it.
     const bytes = Buffer.from(body, "utf8");
@@ -76,7 +84,7 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
       res,
       error.status,
       [["content-type", "application/json; charset=utf-8"], ...Object.entries(error.headers ?? {})],
-      JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }),
+      JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code, ...error.extensions } }] }),
     );
   }
 
@@ -93,15 +101,21 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     const search = queryAt === -1 ? "" : url.slice(queryAt);
     let body: unknown;
     if (method === "POST") {
-      const read = await readBody(req, deps.bodyLimitBytes);
+      const allowance = deps.bodyAllowance();
+      const read = await readBody(req, deps.bodyLimitBytes, deps.metrics, allowance);
       if (read === ABORTED) {
         // The client went away mid-body: nobody to answer, and nothing wrong with the server.
         logger.debug({ reqId: id }, "request aborted by the client");
         res.destroy();
         return;
       }
-      if (typeof read !== "string" && read !== undefined) return refuse(res, read);
-      body = parseBody(req.headers["content-type"], read);
+      if (read !== undefined && !Buffer.isBuffer(read)) return refuse(res, read);
+      try {
+        body = parseBody(req.headers["content-type"], read, deps.metrics);
+      } finally {
+        // Parsed (or refused): the bytes are no longer held.
+        allowance.release();
+      }
       if (body instanceof BodyError) return refuse(res, body.error);
     }
     const params = (method === "GET" ? Object.fromEntries(new URLSearchParams(search)) : body) as
@@ -129,7 +143,7 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
     }
     res.statusCode = response.status ?? 200;
     for (const [name, value] of response.headers) res.setHeader(name, value);
-    if (deps.isClosing()) res.setHeader("connection", "close");
+    if (deps.closesConnections()) res.setHeader("connection", "close");
     Readable.from(response.body.asyncIterator).pipe(res);
   }
 
@@ -180,17 +194,21 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps) {
 /** What readBody gives when the connection closed before the body was complete. */
 const ABORTED = Symbol("aborted");
 
-/** Reads a POST body as UTF-8, up to `limit` bytes: the text, undefined for none, a 413, or ABORTED. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | undefined | HttpError | typeof ABORTED> {
-  const tooLarge: HttpError = {
-    status: 413,
-    message: `Request body is larger than ${limit} bytes.`,
-    code: ProtocolErrorCode.PAYLOAD_TOO_LARGE,
-  };
+/**
+ * Reads a POST body, up to `limit` bytes, counting them in `allowance`: its bytes (still counted:
+ * the caller releases them once parsed), undefined for none, a 413 or 503 (counted, released), or
+ * ABORTED (released).
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  metrics: MetricsRecorder,
+  allowance: BodyAllowance,
+): Promise<Buffer | undefined | HttpError | typeof ABORTED> {
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > limit) {
     req.resume();
-    return Promise.resolve(tooLarge);
+    return Promise.resolve(bodyTooLarge(metrics));
   }
   if (req.headers["transfer-encoding"] === undefined && (declared === undefined || declared === "0")) {
     return Promise.resolve(undefined);
@@ -200,20 +218,26 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
     let length = 0;
     const onData = (chunk: Buffer) => {
       length += chunk.length;
-      if (length > limit) {
+      const refusal = length > limit ? bodyTooLarge(metrics) : allowance.add(chunk.length);
+      if (refusal) {
+        // The rest of the body is read and dropped, never kept.
+        allowance.release();
         req.off("data", onData);
         req.off("end", onEnd);
         req.resume();
-        resolve(tooLarge);
+        resolve(refusal);
         return;
       }
       chunks.push(chunk);
     };
-    const onEnd = () => resolve(Buffer.concat(chunks, length).toString("utf8"));
+    const onEnd = () => resolve(Buffer.concat(chunks, length));
     req.on("data", onData);
     req.on("end", onEnd);
     // An incoming request errs only when its connection closes early ("aborted", ECONNRESET).
-    req.on("error", () => resolve(ABORTED));
+    req.on("error", () => {
+      allowance.release();
+      resolve(ABORTED);
+    });
   });
 }
 
@@ -225,16 +249,20 @@ const unreadable = (message: string) => new BodyError({ status: 400, message, co
 
 /**
  * A POST body as Fastify's parsers would have given it to Apollo: JSON for `application/json`
- * (with Fastify's own protection against `__proto__` and `constructor.prototype` keys), the text
- * for anything else, so that Apollo's CSRF prevention refuses form and text posts. Nothing at all
- * without a body and without a content type.
+ * (with Fastify's own protection against `__proto__` and `constructor.prototype` keys, and nested
+ * no deeper than JSON_MAX_NESTING, checked on the bytes before parsing), the text for anything
+ * else, so that Apollo's CSRF prevention refuses form and text posts. Nothing at all without a body
+ * and without a content type.
  */
-function parseBody(contentType: string | undefined, text: string | undefined): unknown {
-  if (contentType === undefined && text === undefined) return undefined;
+function parseBody(contentType: string | undefined, bytes: Buffer | undefined, metrics: MetricsRecorder): unknown {
+  if (contentType === undefined && bytes === undefined) return undefined;
   const semicolon = contentType?.indexOf(";") ?? -1;
   const mediaType = (semicolon === -1 ? contentType : contentType!.slice(0, semicolon))?.trim().toLowerCase();
-  if (mediaType !== "application/json") return text ?? "";
-  if (text === undefined || text === "") return unreadable("The request could not be read.");
+  if (mediaType !== "application/json") return bytes?.toString("utf8") ?? "";
+  if (bytes === undefined || bytes.length === 0) return unreadable("The request could not be read.");
+  const tooDeep = refuseDeepJson(bytes, metrics);
+  if (tooDeep) return new BodyError(tooDeep);
+  const text = bytes.toString("utf8");
   try {
     return secureJson.parse(text, undefined, { protoAction: "error", constructorAction: "error" });
   } catch {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Transform } from "node:stream";
 
 import type { ApolloServer } from "@apollo/server";
 import fastifyCookie from "@fastify/cookie";
@@ -29,14 +30,23 @@ import { createSubscriptionServer } from "../graphql/subscription-server.js";
 import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { clientAddress } from "./client-address.js";
+import { connectionEdges } from "./connections.js";
 import { registerExplorer } from "./explorer.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { GRAPHQL_PATH, type HttpError, createGraphqlRoute } from "./graphql-route.js";
 import { type CookieAccess, fastifyCookies, refreshCookieOf } from "./refresh-cookie.js";
+import {
+  BODY_LIMIT_BYTES,
+  type BodyAllowance,
+  type Refusal,
+  bodyTooLarge,
+  createBodyBudget,
+  refuseDeepJson,
+  refuseDeepJsonParameters,
+} from "./request-limits.js";
 import { HSTS_VALUE, registerHttpSecurity } from "./security-headers.js";
 
-/** Largest request body accepted; larger ones get 413. */
-export const BODY_LIMIT_BYTES = 1024 * 1024;
+export { BODY_LIMIT_BYTES };
 
 export interface HttpServerDeps {
   config: Config;
@@ -55,8 +65,21 @@ export interface HttpServerDeps {
   metrics: MetricsRecorder;
 }
 
-/** Fastify's default, which it sets only on servers it creates itself. */
-const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** The HTTP server: Fastify with its routes, and the drain main.ts starts on SIGTERM. */
+export interface HttpServer {
+  readonly fastify: FastifyInstance;
+  /** From now on /readyz answers 503 and every response says Connection: close (graceful-close.ts). */
+  drain: () => void;
+}
+
+/** A request refused before parsing, as the error Fastify's JSON parser hands its error handler. */
+class RefusedRequest extends Error {
+  readonly statusCode: number;
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+    this.statusCode = refusal.status;
+  }
+}
 
 /**
  * The Fastify instance: request ids, security headers, body parsing and its errors, and the routes
@@ -66,20 +89,21 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000;
  * fraction of the cost; Fastify keeps that route for what needs its plugins (CORS). Listens on
  * nothing; main.ts does. Closing it first closes every WebSocket with 1001.
  */
-export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
-  const { config, apollo, keys, database, audit } = deps;
+export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer> {
+  const { config, apollo, keys, database, audit, metrics } = deps;
   const cors = config.corsOrigins.length > 0;
   // Set below, before the server listens: the factory runs while Fastify is constructed.
   const dispatch: { graphqlRoute?: ReturnType<typeof createGraphqlRoute> } = {};
+  // Timeouts, keep-alive and the connection cap, on the one server both /graphql routes, Fastify's
+  // routes and the WebSocket upgrades share (connections.ts).
+  const edges = connectionEdges(config.http, metrics);
   const server = Fastify({
-    serverFactory: (fastifyHandler) => {
-      const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+    serverFactory: (fastifyHandler) =>
+      edges.createServer((req: IncomingMessage, res: ServerResponse) => {
         if (dispatch.graphqlRoute?.takes(req, cors)) dispatch.graphqlRoute.handle(req, res);
         else fastifyHandler(req, res);
-      });
-      httpServer.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-      return httpServer;
-    },
+      }),
+    clientErrorHandler: edges.clientErrorHandler,
     // Typed as Fastify's logger so the instance is a plain FastifyInstance (pino's Logger would
     // become its type parameter); the rule cannot see that the type argument changes.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
@@ -93,6 +117,8 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     return503OnClosing: false,
   });
   const closing = closeConnectionsWhenClosing(server);
+  // HTTP_MAX_BODY_BYTES_IN_FLIGHT, shared by the node:http route and Fastify's parsers.
+  const bodies = createBodyBudget(config.http.maxBodyBytesInFlight, metrics);
   server.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
     done();
@@ -104,13 +130,61 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
   // Bodies that are neither JSON nor text reach Apollo unparsed, so its CSRF prevention answers them
   // with 400 instead of Fastify's 415: a form post is exactly the shape CSRF uses.
   server.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
+  // Fastify's own JSON parser (secure-json-parse, refusing __proto__ and constructor keys), after
+  // the nesting scan of request-limits.ts, as the node:http route does.
+  const parseJson = server.getDefaultJsonParser("error", "error");
+  server.removeContentTypeParser("application/json");
+  server.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const refusal = refuseDeepJson(body, metrics);
+    if (refusal) return done(new RefusedRequest(refusal), undefined);
+    void parseJson(request, body as string, done);
+  });
 
-  server.setErrorHandler((error: FastifyError, request, reply) => {
+  // Fastify's parsers read the body through this count of HTTP_MAX_BODY_BYTES_IN_FLIGHT, given
+  // back once the body is parsed, or with the response when it never is.
+  const allowances = new WeakMap<FastifyRequest, BodyAllowance>();
+  const release = (request: FastifyRequest) => allowances.get(request)?.release();
+  server.addHook("preParsing", (request, _reply, payload, done) => {
+    const allowance = bodies.open();
+    allowances.set(request, allowance);
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        const refusal = allowance.add(chunk.length);
+        if (refusal === undefined) return callback(null, chunk);
+        // The rest of the body is read and dropped, never kept.
+        payload.unpipe(counted);
+        payload.resume();
+        callback(new RefusedRequest(refusal));
+      },
+    });
+    payload.on("error", (error) => counted.destroy(error));
+    done(null, payload.pipe(counted));
+  });
+  server.addHook("preValidation", (request, _reply, done) => {
+    release(request);
+    done();
+  });
+  server.addHook("onResponse", (request, _reply, done) => {
+    release(request);
+    done();
+  });
+  server.addHook("onRequestAbort", (request, done) => {
+    release(request);
+    done();
+  });
+
+  server.setErrorHandler((error: FastifyError | RefusedRequest, request, reply) => {
+    if (error instanceof RefusedRequest) {
+      const { status, message, code, headers, extensions } = error.refusal;
+      return reply
+        .headers(headers ?? {})
+        .status(status)
+        .send(errorBody(message, code, extensions));
+    }
     const status = error.statusCode ?? 500;
     if (status === 413) {
-      return reply
-        .status(413)
-        .send(errorBody(`Request body is larger than ${BODY_LIMIT_BYTES} bytes.`, ProtocolErrorCode.PAYLOAD_TOO_LARGE));
+      const refusal = bodyTooLarge(metrics);
+      return reply.status(413).send(errorBody(refusal.message, refusal.code));
     }
     if (status >= 400 && status < 500) {
       const message =
@@ -179,6 +253,11 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     method: string,
     params: { query?: unknown; operationName?: unknown },
   ): HttpError | string | undefined => {
+    // A GET's JSON parameters are parsed by Apollo: scanned first, like a POST's body.
+    if (method === "GET") {
+      const tooDeep = refuseDeepJsonParameters(params, metrics);
+      if (tooDeep) return tooDeep;
+    }
     if (typeof params.query !== "string") return undefined;
     const operationName = typeof params.operationName === "string" ? params.operationName : undefined;
     const screened = screenSubscriptions(params.query, operationName, { maxTokens: config.queryLimits.maxTokens });
@@ -197,9 +276,11 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     logger: deps.logger,
     address: clientAddress(config.trustProxy),
     bodyLimitBytes: BODY_LIMIT_BYTES,
+    metrics,
+    bodyAllowance: bodies.open,
     securityHeaders: helmetHeaders,
     hstsValue: HSTS_VALUE,
-    isClosing: closing.isClosing,
+    closesConnections: closing.closesConnections,
     screen,
     context,
   });
@@ -239,6 +320,8 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
   // Ready means the database answers within DATABASE_TIMEOUT; the failure itself is logged by the
   // database module once per outage, not once per probe.
   server.get("/readyz", async (_request, reply) => {
+    // Draining before shutdown (SHUTDOWN_DRAIN): still serving, but no longer to be sent new requests.
+    if (closing.isClosing()) return reply.status(503).send({ status: "draining" });
     try {
       await database.ping();
       return { status: "ready" };
@@ -248,9 +331,14 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     }
   });
 
-  return server;
+  // Last of the preClose hooks: Fastify closes the listener right after them.
+  server.addHook("preClose", async () => {
+    await closing.beforeListenerCloses();
+  });
+
+  return { fastify: server, drain: closing.drain };
 }
 
-function errorBody(message: string, code: string) {
-  return { errors: [{ message, extensions: { code } }] };
+function errorBody(message: string, code: string, extensions?: Readonly<Record<string, unknown>>) {
+  return { errors: [{ message, extensions: { code, ...extensions } }] };
 }

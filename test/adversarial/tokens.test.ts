@@ -814,12 +814,10 @@ async function refuse(t: TestApp, kit: Kit, row: Row): Promise<void> {
   const status = row.status ?? 401;
   assert.equal(res.status, status, `status for ${row.name}: ${res.text.slice(0, 300)}`);
   if (status === 431) {
-    // Node's HTTP parser refuses the headers before any route runs; Fastify's client-error
-    // handler writes its own small body. No GraphQL ran: no data, no challenge, nothing to log.
+    // Node's HTTP parser refuses the headers before any route runs; the client-error handler of
+    // src/http/connections.ts writes the error body. No GraphQL ran: no data, no challenge, nothing to log.
     assert.deepEqual(res.json, {
-      error: "Request Header Fields Too Large",
-      message: "Exceeded maximum allowed HTTP header size",
-      statusCode: 431,
+      errors: [{ message: "The request's headers are too large.", extensions: { code: "BAD_REQUEST" } }],
     });
     assert.equal(res.headers.get("www-authenticate"), null);
     assert.equal(loggedRejection(t, res), undefined);
