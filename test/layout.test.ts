@@ -1,6 +1,8 @@
-// The layout's one rule: imports run one way. No file imports itself back through others, and no
-// folder of src/ imports another that imports it back (a file directly in src/ counts as a module of
-// its own). Type-only imports count too: they couple the code just the same.
+// The layout's one rule: imports run one way, down the layers docs/development.md lists ("Imports run
+// one way", read here as test data, so the page and the code cannot drift apart). No file imports
+// itself back through others, no folder of src/ imports another that imports it back (a file
+// directly in src/ counts as a module of its own), and no module imports one of a layer above it.
+// Type-only imports count too: they couple the code just the same.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, posix, relative } from "node:path";
@@ -83,22 +85,106 @@ function moduleOf(file: string): string {
   return slash < 0 ? file : `${file.slice(0, slash)}/`;
 }
 
+/** One layer of docs/development.md's list: its modules, and whether they are in order among themselves. */
+export interface Layer {
+  readonly modules: readonly string[];
+  /** "each using only those after it": a module may import only the layer's modules listed after it. */
+  readonly ordered: boolean;
+}
+
+/**
+ * The numbered list under "### Imports run one way" in `markdown`, top layer first: each item's
+ * backticked names that are modules (`main.ts`, `http/`).
+ */
+export function layersOf(markdown: string): Layer[] {
+  const section = markdown.split("### Imports run one way")[1]?.split(/\n#{2,3} /)[0] ?? "";
+  // The list is the section's first paragraph that starts with "1. "; an item runs to the next one.
+  const list = section.split(/\n\s*\n/).find((paragraph) => paragraph.trim().startsWith("1. ")) ?? "";
+  const items = list.split(/\n(?=\d+\. )/);
+  return items.map((item) => ({
+    // A module named again in an item's prose (`app.ts` in "the server that `app.ts` builds") counts once.
+    modules: [...new Set([...item.matchAll(/`([\w.-]+(?:\.ts|\/))`/g)].map((m) => m[1]!))],
+    ordered: item.includes("each using only those after it"),
+  }));
+}
+
+/** Each import from one module to another that goes up the layers (or back within an ordered layer). */
+export function upwardImports(modules: Map<string, Set<string>>, layers: readonly Layer[]): string[] {
+  const rank = new Map<string, [layer: number, position: number]>();
+  layers.forEach((layer, i) => layer.modules.forEach((name, j) => rank.set(name, [i, layer.ordered ? j : 0])));
+  const found: string[] = [];
+  for (const [from, targets] of modules) {
+    const [fromLayer, fromPosition] = rank.get(from) ?? [NaN, NaN];
+    for (const to of targets) {
+      const [toLayer, toPosition] = rank.get(to) ?? [NaN, NaN];
+      const down = toLayer > fromLayer || (toLayer === fromLayer && toPosition >= fromPosition);
+      if (!down) found.push(`${from} imports ${to}`);
+    }
+  }
+  return found.sort();
+}
+
+/** The folder-and-root-file graph of `graph`: which module imports which other. */
+function moduleGraph(graph: Map<string, Set<string>>): Map<string, Set<string>> {
+  const modules = new Map<string, Set<string>>();
+  for (const [file, targets] of graph) {
+    const from = moduleOf(file);
+    const edges = modules.get(from) ?? new Set<string>();
+    for (const target of targets) if (moduleOf(target) !== from) edges.add(moduleOf(target));
+    modules.set(from, edges);
+  }
+  return modules;
+}
+
 describe("the layout of src/", () => {
   const graph = importGraph();
+  const layers = layersOf(readFileSync(join(root, "docs", "development.md"), "utf8"));
 
   it("has no import cycle between files", () => {
     assert.deepEqual(cycles(graph), []);
   });
 
   it("has no import cycle between folders (a root file counts as a module of its own)", () => {
-    const modules = new Map<string, Set<string>>();
-    for (const [file, targets] of graph) {
-      const from = moduleOf(file);
-      const edges = modules.get(from) ?? new Set<string>();
-      for (const target of targets) if (moduleOf(target) !== from) edges.add(moduleOf(target));
-      modules.set(from, edges);
-    }
-    assert.deepEqual(cycles(modules), []);
+    assert.deepEqual(cycles(moduleGraph(graph)), []);
+  });
+
+  it("names every module of src/ in exactly one layer of docs/development.md's list", () => {
+    const listed = layers.flatMap((layer) => layer.modules);
+    const modules = [...new Set([...graph.keys()].map(moduleOf))].sort();
+    assert.deepEqual(
+      [...listed].sort(),
+      modules,
+      "docs/development.md, 'Imports run one way', must list each module once",
+    );
+  });
+
+  it("imports only down the layers, and within the features only those listed after", () => {
+    assert.deepEqual(upwardImports(moduleGraph(graph), layers), []);
+  });
+
+  it("finds an upward import when there is one, so the check above can fail", () => {
+    const layers: Layer[] = [
+      { modules: ["main.ts"], ordered: false },
+      { modules: ["auth/", "users/"], ordered: true },
+      { modules: ["db/", "config.ts"], ordered: false },
+    ];
+    const modules = new Map([
+      ["main.ts", new Set(["auth/"])],
+      ["auth/", new Set(["users/", "db/"])],
+      ["users/", new Set(["auth/", "config.ts"])],
+      ["db/", new Set(["config.ts", "main.ts"])],
+      ["config.ts", new Set(["db/"])],
+    ]);
+    assert.deepEqual(upwardImports(modules, layers), ["db/ imports main.ts", "users/ imports auth/"]);
+    assert.deepEqual(
+      layersOf(
+        "### Imports run one way\n\n1. `a.ts`, `b/`;\n2. features, each using only those after it: `c/`,\n   `d/`;\n\n## Next",
+      ),
+      [
+        { modules: ["a.ts", "b/"], ordered: false },
+        { modules: ["c/", "d/"], ordered: true },
+      ],
+    );
   });
 
   it("finds a cycle when there is one, so the checks above can fail", () => {
