@@ -63,10 +63,14 @@ export class DeliveryLimiter {
  * is, once the result has been serialised and handed to the socket. So the results being built or
  * waiting to be sent are at most the limiter's concurrency, whatever the number of subscribers.
  * Events a subscriber has not taken yet wait in its queue of the event bus (SUBSCRIPTION_MAX_QUEUED_EVENTS).
+ * Each event runs with `contextOfEvent(context)`, a context of its own: the per-request loaders
+ * (graphql/loaders.ts) keep their last batch, answers included, for as long as their context
+ * lives, which for a subscription's context would be its whole life.
  */
 export async function subscribeWithLimit(
   args: ExecutionArgs,
   limiter: DeliveryLimiter,
+  contextOfEvent: (subscriptionContext: unknown) => unknown = (context) => context,
 ): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream;
@@ -74,9 +78,20 @@ export async function subscribeWithLimit(
   let slot: (() => void) | undefined;
   let executing = false;
   let done = false;
+  // The result handed out last. graphql-ws's `for await` keeps it referenced while it waits for the
+  // next one, which over thousands of idle subscribers is thousands of results (up to the selection
+  // cost's worth of post bodies each): once the consumer asks for the next event, the last one has
+  // been serialised and sent, so it is emptied.
+  let last: { data?: unknown; errors?: unknown; extensions?: unknown } | undefined;
   const release = () => {
     slot?.();
     slot = undefined;
+    if (last) {
+      delete last.data;
+      delete last.errors;
+      delete last.extensions;
+      last = undefined;
+    }
   };
   const finished: IteratorReturnResult<undefined> = { done: true, value: undefined };
   const iterator: AsyncGenerator<ExecutionResult> = {
@@ -93,8 +108,13 @@ export async function subscribeWithLimit(
       slot = granted;
       executing = true;
       try {
-        const result = await execute({ ...args, rootValue: event.value });
+        const result = await execute({
+          ...args,
+          rootValue: event.value,
+          contextValue: contextOfEvent(args.contextValue),
+        });
         if (done) release();
+        else last = result;
         return { done: false, value: result };
       } catch (error) {
         release();

@@ -246,6 +246,8 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
     if (connection.socket.readyState === WebSocket.OPEN) armIdle(connection);
   };
 
+  // A subscription's context -> how to make a fresh one for each of its events.
+  const eventContexts = new WeakMap<Context, () => Context>();
   const contextOf = (connection: Connection) =>
     liveContext(
       { ...connection.client, principal: connection.principal, expiresAt: connection.expiresAt },
@@ -256,7 +258,8 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
   const server = makeServer<Record<string, unknown> | undefined, Extra>({
     schema,
     connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
-    subscribe: (args) => subscribeWithLimit(args, limiter),
+    subscribe: (args) =>
+      subscribeWithLimit(args, limiter, (context) => eventContexts.get(context as Context)?.() ?? context),
     async onConnect(ctx) {
       const { socket, request, ip } = ctx.extra;
       const client = { ...clientOf(request), ip };
@@ -393,12 +396,14 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
       refused("SUBSCRIPTION_MAX_COST");
       return [error];
     }
+    const contextValue = contextOf(connection);
+    eventContexts.set(contextValue, () => contextOf(connection));
     return {
       schema,
       document,
       operationName: payload.operationName,
       variableValues: payload.variables,
-      contextValue: contextOf(connection),
+      contextValue,
     };
   }
 
@@ -414,7 +419,9 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
       log.error({ err: error }, "subscription connection failed");
       socket.close(CloseCode.InternalServerError, "Internal server error");
     };
-    socket.once("error", closeForInternalError);
+    // ws reports what the client did wrong (a bad frame, a message over 1 MB) and closes the socket
+    // itself (1002, 1009): at debug, since anyone can cause it.
+    socket.on("error", (error) => log.debug({ err: error }, "subscription socket error"));
     // A peer that stops answering pings is dropped (as graphql-ws's useServer does).
     let alive = true;
     socket.on("pong", () => (alive = true));
@@ -437,7 +444,9 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
             setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
             return;
           }
-          socket.send(data);
+          // As bytes: ws would keep a string as it is, and the socket's unsent strings would sit in
+          // the JavaScript heap, where a thousand slow readers' buffers end the process.
+          socket.send(Buffer.from(data, "utf8"), { binary: false });
         },
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
