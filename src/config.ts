@@ -141,7 +141,7 @@ export const DEFAULT_HTTP_LIMITS = Object.freeze({
  * from measurement on npm start's 96 MB heap (after a forced collection): about 8.5 KB of heap per
  * socket and 10 to 15 KB per `postUpdated` subscription (the larger for a selection near
  * SUBSCRIPTION_MAX_COST), so the worst case the caps allow (1,000 sockets and 2,000 subscriptions)
- * holds about 38 MB beside the app's own 27 MB: 65 MB, and the process stayed up with 20 updates
+ * holds about 38 MB beside the app's own 27 MB: 65 MB, and the process stayed up with 10 updates
  * delivered to all 2,000 subscribers.
  */
 export interface SubscriptionLimits {

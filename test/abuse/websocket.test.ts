@@ -343,9 +343,9 @@ describe("WebSocket budgets under attack (the server as npm start runs it)", () 
       const sockets: RawSocket[] = [];
       try {
         const author = await registerUser(api, `ws-fanout-${kind}`);
-        const body = "x".repeat(2000);
+        const body = "x".repeat(5000);
         const ids: string[] = [];
-        for (let i = 0; i < 19; i++) {
+        for (let i = 0; i < 4; i++) {
           const res = await api.gql(`mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`, {
             token: author.accessToken,
             variables: { input: { title: `post ${i}`, body } },
@@ -354,7 +354,7 @@ describe("WebSocket budgets under attack (the server as npm start runs it)", () 
           ids.push(res.body.data.createPost.id);
         }
         const target = ids[0]!;
-        // What the attack sent before SUBSCRIPTION_MAX_COST: the HTTP path's cost (about 5,000) on every event.
+        // What the attack sent before SUBSCRIPTION_MAX_COST: a selection of 1,600 post bodies on every event.
         const probe = opened(await open(abuse));
         sockets.push(probe);
         assert.equal(await probe.init(), "ack");
@@ -369,8 +369,8 @@ describe("WebSocket budgets under attack (the server as npm start runs it)", () 
         assert.equal(await refusals("SUBSCRIPTION_MAX_COST"), 1);
         probe.ws.terminate();
 
-        // The heaviest selection the subscription cost allows: 19 post bodies per event (cost 80).
-        const selection = `subscription($id: ID!) { postUpdated(id: $id) { id title body author { username posts(first: 18) { title body } } } }`;
+        // The heaviest selection the subscription cost allows: 4 post bodies per event (cost 27 + 3 x 23 = 96).
+        const selection = `subscription($id: ID!) { postUpdated(id: $id) { id title body author { username posts(first: 3) { title body } } } }`;
         for (let i = 0; i < 10; i++) {
           const socket = opened(await open(abuse, {}, true));
           sockets.push(socket);
