@@ -41,7 +41,14 @@ const server = startProcess(process.execPath, ["dist/bundle/main.js"], {
     port,
     dataDir,
     secret: randomBytes(48).toString("base64url"),
-    extra: { REGISTER_MAX_PER_IP: "0" },
+    // Every connection comes from 127.0.0.1: lift the per-IP and total caps to the bench's count.
+    extra: {
+      REGISTER_MAX_PER_IP: "0",
+      WS_MAX_CONNECTIONS: String(Math.max(1000, CONNECTIONS)),
+      WS_MAX_CONNECTIONS_PER_IP: String(Math.max(1000, CONNECTIONS)),
+      WS_MAX_SUBSCRIPTIONS: String(Math.max(2000, CONNECTIONS)),
+      WS_MAX_SUBSCRIPTIONS_PER_IP: String(Math.max(2000, CONNECTIONS)),
+    },
   }),
 });
 

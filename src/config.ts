@@ -103,6 +103,8 @@ export interface Config {
   readonly metrics: { readonly host: string; readonly port: number };
   /** The HTTP server's edges and its shutdown (src/http/connections.ts, src/main.ts). */
   readonly http: HttpLimits;
+  /** WebSocket connections and subscriptions: caps, idle anonymous sockets, event delivery (docs/limits.md). */
+  readonly subscriptions: SubscriptionLimits;
 }
 
 // --- Issue 22, HTTP connections and shutdown (docs/limits.md) ---------------------------------
@@ -132,6 +134,55 @@ export const DEFAULT_HTTP_LIMITS = Object.freeze({
   shutdownDrainMs: 5_000,
 });
 // --- end of issue 22's HTTP block -------------------------------------------------------------
+
+// --- Issue 22, WebSocket connections and subscriptions (docs/limits.md) -----------------------
+/**
+ * The budget of the WebSocket transport (src/graphql/subscription-server.ts). Defaults are chosen
+ * from measurement on npm start's 96 MB heap (after a forced collection): about 8.5 KB of heap per
+ * socket and 10 to 15 KB per `postUpdated` subscription (the larger for a selection near
+ * SUBSCRIPTION_MAX_COST), so the worst case the caps allow (1,000 sockets and 2,000 subscriptions)
+ * holds about 38 MB beside the app's own 27 MB: 65 MB, and the process stayed up with 10 updates
+ * delivered to all 2,000 subscribers.
+ */
+export interface SubscriptionLimits {
+  /** Open sockets in all (upgrades past it get HTTP 503 with Retry-After). */
+  readonly maxConnections: number;
+  /** Open sockets per client IP, as TRUST_PROXY reads it (HTTP 429 with Retry-After). */
+  readonly maxConnectionsPerIp: number;
+  /** Acknowledged anonymous sockets in all; `connection_init` past it is closed with 1013. */
+  readonly maxAnonymousConnections: number;
+  /** An anonymous socket without an active subscription for this long is closed with 4408; milliseconds. */
+  readonly anonymousIdleMs: number;
+  /** Active subscriptions in all, per client IP, of anonymous sockets in all, and per socket. */
+  readonly maxSubscriptions: number;
+  readonly maxSubscriptionsPerIp: number;
+  readonly maxAnonymousSubscriptions: number;
+  readonly maxSubscriptionsPerConnection: number;
+  /** The cost limit of a subscription's selection, which runs on every event (QUERY_MAX_COST's measure). */
+  readonly maxCost: number;
+  /** Selections of events being executed (and sent) at once, over all subscribers. */
+  readonly deliveryConcurrency: number;
+  /** Events one subscriber has not taken yet; past it the oldest is dropped. */
+  readonly maxQueuedEvents: number;
+  /** Bytes queued on one socket (ws `bufferedAmount`) past which it is closed with 1013 instead of sent more. */
+  readonly maxBufferedBytes: number;
+}
+
+export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = Object.freeze({
+  maxConnections: 1000,
+  maxConnectionsPerIp: 50,
+  maxAnonymousConnections: 500,
+  anonymousIdleMs: 60_000,
+  maxSubscriptions: 2000,
+  maxSubscriptionsPerIp: 200,
+  maxAnonymousSubscriptions: 1000,
+  maxSubscriptionsPerConnection: 20,
+  maxCost: 100,
+  deliveryConcurrency: 8,
+  maxQueuedEvents: 20,
+  maxBufferedBytes: 256 * 1024,
+});
+// --- end of issue 22's WebSocket block --------------------------------------------------------
 
 /** The limits every GraphQL operation must stay within; each is a positive whole number. */
 export interface QueryLimits {
@@ -485,6 +536,19 @@ const envSchema = (rules: SettingRules) =>
     HTTP_MAX_CONNECTIONS: positiveInteger(DEFAULT_HTTP_LIMITS.maxConnections),
     HTTP_MAX_BODY_BYTES_IN_FLIGHT: positiveInteger(DEFAULT_HTTP_LIMITS.maxBodyBytesInFlight),
     SHUTDOWN_DRAIN: durationMs("0s", 300_000, { zeroAllowed: true }),
+    // Issue 22: WebSocket connections and subscriptions (SubscriptionLimits).
+    WS_MAX_CONNECTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxConnections),
+    WS_MAX_CONNECTIONS_PER_IP: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxConnectionsPerIp),
+    WS_MAX_ANONYMOUS_CONNECTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxAnonymousConnections),
+    WS_ANONYMOUS_IDLE_TIMEOUT: durationMs(`${DEFAULT_SUBSCRIPTION_LIMITS.anonymousIdleMs / 1000}s`, 86_400_000),
+    WS_MAX_SUBSCRIPTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptions),
+    WS_MAX_SUBSCRIPTIONS_PER_IP: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptionsPerIp),
+    WS_MAX_ANONYMOUS_SUBSCRIPTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxAnonymousSubscriptions),
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptionsPerConnection),
+    WS_MAX_BUFFERED_BYTES: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxBufferedBytes),
+    SUBSCRIPTION_MAX_COST: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxCost),
+    SUBSCRIPTION_DELIVERY_CONCURRENCY: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.deliveryConcurrency),
+    SUBSCRIPTION_MAX_QUEUED_EVENTS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxQueuedEvents),
   });
 
 /**
@@ -613,6 +677,21 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
         : isProduction
           ? DEFAULT_HTTP_LIMITS.shutdownDrainMs
           : 0,
+    },
+    // Issue 22: WebSocket connections and subscriptions.
+    subscriptions: {
+      maxConnections: e.WS_MAX_CONNECTIONS,
+      maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
+      maxAnonymousConnections: e.WS_MAX_ANONYMOUS_CONNECTIONS,
+      anonymousIdleMs: e.WS_ANONYMOUS_IDLE_TIMEOUT,
+      maxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+      maxSubscriptionsPerIp: e.WS_MAX_SUBSCRIPTIONS_PER_IP,
+      maxAnonymousSubscriptions: e.WS_MAX_ANONYMOUS_SUBSCRIPTIONS,
+      maxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxCost: e.SUBSCRIPTION_MAX_COST,
+      deliveryConcurrency: e.SUBSCRIPTION_DELIVERY_CONCURRENCY,
+      maxQueuedEvents: e.SUBSCRIPTION_MAX_QUEUED_EVENTS,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     },
   });
 }

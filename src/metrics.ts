@@ -55,6 +55,18 @@ export const LIMITS = [
   "HTTP_REQUEST_TIMEOUT",
   "HTTP_MAX_CONNECTIONS",
   "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
+  // WebSocket connections and subscriptions (src/graphql/subscription-server.ts, pub-sub.ts).
+  "WS_MAX_CONNECTIONS",
+  "WS_MAX_CONNECTIONS_PER_IP",
+  "WS_MAX_ANONYMOUS_CONNECTIONS",
+  "WS_ANONYMOUS_IDLE_TIMEOUT",
+  "WS_MAX_SUBSCRIPTIONS",
+  "WS_MAX_SUBSCRIPTIONS_PER_IP",
+  "WS_MAX_ANONYMOUS_SUBSCRIPTIONS",
+  "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+  "WS_MAX_BUFFERED_BYTES",
+  "SUBSCRIPTION_MAX_COST",
+  "SUBSCRIPTION_MAX_QUEUED_EVENTS",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 
@@ -89,6 +101,11 @@ export interface MetricsRecorder {
   revocationLag(seconds: number): void;
   subscriptionOpened(): void;
   subscriptionClosed(): void;
+  /** A subscription started or ended on a WebSocket (the gauge of active subscriptions). */
+  subscriptionStarted(): void;
+  subscriptionEnded(): void;
+  /** Events waiting for a delivery slot (SUBSCRIPTION_DELIVERY_CONCURRENCY), now. */
+  deliveriesWaiting(count: number): void;
   /** A field an API token was allowed on, by the scope that allowed it. */
   apiTokenUsed(scope: string): void;
 }
@@ -107,6 +124,9 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   revocationLag: () => undefined,
   subscriptionOpened: () => undefined,
   subscriptionClosed: () => undefined,
+  subscriptionStarted: () => undefined,
+  subscriptionEnded: () => undefined,
+  deliveriesWaiting: () => undefined,
   apiTokenUsed: () => undefined,
 });
 
@@ -207,6 +227,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: "Open graphql-ws (WebSocket) connections.",
     registers,
   });
+  const activeSubscriptions = new Gauge({
+    name: `${METRICS_PREFIX}subscriptions_active`,
+    help: "Active GraphQL subscriptions over WebSocket, on all connections.",
+    registers,
+  });
+  const waitingDeliveries = new Gauge({
+    name: `${METRICS_PREFIX}subscription_deliveries_waiting`,
+    help: "Events waiting for one of the SUBSCRIPTION_DELIVERY_CONCURRENCY slots that execute subscribers' selections.",
+    registers,
+  });
 
   const apiTokenUses = new Counter({
     name: `${METRICS_PREFIX}api_token_uses_total`,
@@ -246,6 +276,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     revocationLag: (seconds) => lag.observe(Math.max(0, seconds)),
     subscriptionOpened: () => subscriptions.inc(),
     subscriptionClosed: () => subscriptions.dec(),
+    subscriptionStarted: () => activeSubscriptions.inc(),
+    subscriptionEnded: () => activeSubscriptions.dec(),
+    deliveriesWaiting: (count) => waitingDeliveries.set(count),
     apiTokenUsed: (scope) => apiTokenUses.inc({ scope }),
     createServer: () =>
       createServer((request: IncomingMessage, response: ServerResponse) => {

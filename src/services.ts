@@ -275,7 +275,10 @@ export async function createServices(config: Config, options: ServiceOptions): P
       logger,
     });
     // Subscribers listen on this instance's bus; on PostgreSQL every instance's posts reach it.
-    const events = new LocalPubSub();
+    const events = new LocalPubSub({
+      maxQueuedEvents: config.subscriptions.maxQueuedEvents,
+      onDropped: () => metrics.limitReached("SUBSCRIPTION_MAX_QUEUED_EVENTS"),
+    });
     const postStore = new PostStore(database.db, database.dialect);
     let postEvents: PostEvents = new LocalPostEvents(events);
     if (config.databaseUrl && background) {

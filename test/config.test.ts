@@ -91,6 +91,20 @@ describe("loadConfig", () => {
         maxBodyBytesInFlight: 64 * 1024 * 1024,
         shutdownDrainMs: 0,
       },
+      subscriptions: {
+        maxConnections: 1000,
+        maxConnectionsPerIp: 50,
+        maxAnonymousConnections: 500,
+        anonymousIdleMs: 60_000,
+        maxSubscriptions: 2000,
+        maxSubscriptionsPerIp: 200,
+        maxAnonymousSubscriptions: 1000,
+        maxSubscriptionsPerConnection: 20,
+        maxCost: 100,
+        deliveryConcurrency: 8,
+        maxQueuedEvents: 20,
+        maxBufferedBytes: 256 * 1024,
+      },
     } satisfies Config);
   });
 

@@ -8,8 +8,15 @@ import type { PubSub } from "type-graphql";
  */
 export type EventBus = PubSub;
 
-/** Events kept for a subscriber that has not taken them yet; past this, the oldest are dropped. */
-export const MAX_QUEUED_EVENTS = 100;
+/** Events kept for a subscriber that has not taken them yet, by default; past this, the oldest are dropped. */
+export const MAX_QUEUED_EVENTS = 20;
+
+export interface LocalPubSubOptions {
+  /** Events kept per subscriber (SUBSCRIPTION_MAX_QUEUED_EVENTS); default {@link MAX_QUEUED_EVENTS}. */
+  maxQueuedEvents?: number;
+  /** Told each time a subscriber's oldest event is dropped to make room (a metric); must not throw. */
+  onDropped?: () => void;
+}
 
 /** The channel a topic, or one id within it, is delivered on. */
 export function channelOf(topic: string, id?: unknown): string {
@@ -18,13 +25,19 @@ export function channelOf(topic: string, id?: unknown): string {
 
 /**
  * The in-process event bus: an EventEmitter, with one async iterator per subscriber that queues
- * at most {@link MAX_QUEUED_EVENTS} events it has not taken yet. Enough for one instance (SQLite); across instances, PostgreSQL's bus forwards
- * into one of these.
+ * at most `maxQueuedEvents` events it has not taken yet (a subscriber waiting for a delivery slot
+ * or a slow socket; the newest events win, since a post's latest state supersedes the ones before).
+ * Publishing only queues: it never waits for, nor runs, a subscriber's selection. Enough for one
+ * instance (SQLite); across instances, PostgreSQL's bus forwards into one of these.
  */
 export class LocalPubSub implements EventBus {
   private readonly emitter = new EventEmitter();
+  private readonly maxQueuedEvents: number;
+  private readonly onDropped: () => void;
 
-  constructor() {
+  constructor(options: LocalPubSubOptions = {}) {
+    this.maxQueuedEvents = options.maxQueuedEvents ?? MAX_QUEUED_EVENTS;
+    this.onDropped = options.onDropped ?? (() => undefined);
     // One listener per active subscription: the per-connection cap bounds them, not a fixed number.
     this.emitter.setMaxListeners(0);
   }
@@ -49,7 +62,10 @@ export class LocalPubSub implements EventBus {
         return;
       }
       queue.push(payload);
-      if (queue.length > MAX_QUEUED_EVENTS) queue.shift();
+      if (queue.length > this.maxQueuedEvents) {
+        queue.shift();
+        this.onDropped();
+      }
     };
     this.emitter.on(channel, listener);
     // A hand-written iterator, not `events.on` (whose two fixed queues cost about 32 KB per

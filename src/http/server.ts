@@ -33,6 +33,7 @@ import { clientAddress } from "./client-address.js";
 import { connectionEdges } from "./connections.js";
 import { registerExplorer } from "./explorer.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
+import { JSON_MAX_NESTING, jsonNestingExceeds } from "./json-nesting.js";
 import { GRAPHQL_PATH, type HttpError, createGraphqlRoute } from "./graphql-route.js";
 import { type CookieAccess, fastifyCookies, refreshCookieOf } from "./refresh-cookie.js";
 import {
@@ -223,6 +224,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
       );
     },
   });
+  const webSocketAddress = clientAddress(config.trustProxy);
   const subscriptions = createSubscriptionServer({
     httpServer: server.server,
     schema: deps.schema,
@@ -233,6 +235,9 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     revocations: deps.revocations,
     now: deps.now,
     metrics: deps.metrics,
+    // The WebSocket transport reads the client and screens messages as the HTTP routes do.
+    clientIp: (request) => webSocketAddress.ip(request),
+    messageTooDeep: (message) => jsonNestingExceeds(message, JSON_MAX_NESTING),
     onRejected: (client, reason, holder) => {
       deps.logger.debug({ reqId: client.requestId, reason }, "access token rejected");
       recordRejection(client, reason, holder);

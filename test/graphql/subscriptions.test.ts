@@ -3,11 +3,11 @@ import { describe, it } from "node:test";
 
 import WebSocket from "ws";
 
+import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/config.js";
 import {
   CONNECTION_INIT_TIMEOUT_MS,
-  MAX_SUBSCRIPTIONS_PER_CONNECTION,
   ONLY_SUBSCRIPTIONS_MESSAGE,
-  TOO_MANY_SUBSCRIPTIONS_MESSAGE,
+  tooManySubscriptionsMessage,
 } from "../../src/graphql/subscription-server.js";
 import { registerUser } from "../helpers/api.js";
 import { TEST_SECRET, type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
@@ -16,6 +16,7 @@ import { hmac, jws, payloadOf } from "../helpers/jwt.js";
 import { Feed, connect, untilLive, wsUrlOf } from "../helpers/ws.js";
 
 const POST_FIELDS = "id title body author { username }";
+const MAX_SUBSCRIPTIONS_PER_CONNECTION = DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptionsPerConnection;
 
 async function createPost(t: TestApp, token: string, title: string): Promise<{ id: string; title: string }> {
   const res = await t.gql(`mutation($input: CreatePostInput!) { createPost(input: $input) { id title } }`, {
@@ -213,7 +214,7 @@ for (const kind of DATABASES) {
         const extra = new Feed(ws.client, { query: `subscription { postUpdated(id: "extra") { id } }` });
         await extra.until((f) => f.error !== undefined);
         assert.deepEqual(onlyError(extra), {
-          message: TOO_MANY_SUBSCRIPTIONS_MESSAGE,
+          message: tooManySubscriptionsMessage(MAX_SUBSCRIPTIONS_PER_CONNECTION),
           extensions: { code: "BAD_REQUEST" },
         });
         for (const feed of feeds) assert.equal(feed.error, undefined);
