@@ -198,6 +198,12 @@ export interface QueryLimits {
    * (literal, variable or default) times its selection.
    */
   readonly maxCost: number;
+  /**
+   * Most cost of the operations running at once over HTTP, all clients together (one address at most
+   * half): past it an operation waits briefly for room, then gets SERVICE_UNAVAILABLE
+   * (`src/graphql/cost-budget.ts`). At least `maxCost`.
+   */
+  readonly maxCostInFlight: number;
 }
 
 /** Thrown by {@link loadConfig}; `problems` holds one line per invalid variable, each naming it. */
@@ -260,6 +266,9 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
   maxDirectives: 50,
   maxTokens: 500,
   maxCost: 12_000,
+  // Three operations at the cost limit at once (about 12 MB of text each at most), or thousands of
+  // ordinary ones: what they build together stays well inside npm start's heap (docs/limits.md).
+  maxCostInFlight: 36_000,
 });
 
 /**
@@ -492,6 +501,7 @@ const envSchema = (rules: SettingRules) =>
     QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
     QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
     QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
+    QUERY_MAX_COST_IN_FLIGHT: positiveInteger(DEFAULT_QUERY_LIMITS.maxCostInFlight),
     // Issue 22, the size of an answer.
     RESPONSE_MAX_BYTES: positiveInteger(DEFAULT_RESPONSE_MAX_BYTES).refine(
       (v) => v >= 1024,
@@ -590,6 +600,11 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
     // them: say so rather than let a second instance mint tokens the first cannot verify.
     problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${algorithm}`);
   }
+  if (parsed.success && parsed.data.QUERY_MAX_COST_IN_FLIGHT < parsed.data.QUERY_MAX_COST) {
+    problems.push(
+      "QUERY_MAX_COST_IN_FLIGHT must be at least QUERY_MAX_COST (an operation at the cost limit must be able to run)",
+    );
+  }
   if (parsed.success && parsed.data.HTTP_HEADERS_TIMEOUT > parsed.data.HTTP_REQUEST_TIMEOUT) {
     problems.push(
       "HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT (the headers are part of the request)",
@@ -656,6 +671,7 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       maxDirectives: e.QUERY_MAX_DIRECTIVES,
       maxTokens: e.QUERY_MAX_TOKENS,
       maxCost: e.QUERY_MAX_COST,
+      maxCostInFlight: e.QUERY_MAX_COST_IN_FLIGHT,
     },
     // Issue 22, the size of an answer.
     responseMaxBytes: e.RESPONSE_MAX_BYTES,

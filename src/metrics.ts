@@ -45,6 +45,7 @@ export const LIMITS = [
   "QUERY_MAX_DIRECTIVES",
   "QUERY_MAX_TOKENS",
   "QUERY_MAX_COST",
+  "QUERY_MAX_COST_IN_FLIGHT",
   "RESPONSE_MAX_BYTES",
   // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
   "FIRST_MAX",

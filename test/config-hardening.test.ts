@@ -40,7 +40,14 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
 
   describe("query limits", () => {
     it("defaults to depth 10, 15 aliases, 50 directives, 500 tokens and cost 12,000, in every mode", () => {
-      const expected = { maxDepth: 10, maxAliases: 15, maxDirectives: 50, maxTokens: 500, maxCost: 12_000 };
+      const expected = {
+        maxDepth: 10,
+        maxAliases: 15,
+        maxDirectives: 50,
+        maxTokens: 500,
+        maxCost: 12_000,
+        maxCostInFlight: 36_000,
+      };
       assert.deepEqual(loadConfig({}, cwd).queryLimits, expected);
       assert.deepEqual(loadConfig(PRODUCTION, cwd).queryLimits, expected);
     });
@@ -53,6 +60,7 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
           QUERY_MAX_DIRECTIVES: " 5 ",
           QUERY_MAX_TOKENS: "2000",
           QUERY_MAX_COST: "100000",
+          QUERY_MAX_COST_IN_FLIGHT: "300000",
         },
         cwd,
       );
@@ -62,8 +70,14 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
         maxDirectives: 5,
         maxTokens: 2000,
         maxCost: 100000,
+        maxCostInFlight: 300000,
       });
       assert.ok(Object.isFrozen(config.queryLimits));
+    });
+
+    it("refuses QUERY_MAX_COST_IN_FLIGHT below QUERY_MAX_COST: an operation at the limit could never run", () => {
+      const problem = assertOneProblem({ QUERY_MAX_COST: "50000" }, "QUERY_MAX_COST_IN_FLIGHT");
+      assert.match(problem, /must be at least QUERY_MAX_COST/);
     });
 
     for (const variable of [
@@ -72,6 +86,7 @@ describe("loadConfig: query limits, TRUST_PROXY and CORS_ORIGINS", () => {
       "QUERY_MAX_DIRECTIVES",
       "QUERY_MAX_TOKENS",
       "QUERY_MAX_COST",
+      "QUERY_MAX_COST_IN_FLIGHT",
     ]) {
       for (const value of ["0", "-1", "1.5", "ten", "1e3", "", "9999999999"]) {
         it(`refuses ${variable}=${JSON.stringify(value)} as not a whole number from 1 to 999999999`, () => {

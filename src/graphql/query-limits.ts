@@ -3,17 +3,29 @@ import { ApolloServerErrorCode } from "@apollo/server/errors";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from "graphql";
 
+import type { Context } from "../access/principal.js";
 import type { QueryLimits } from "../config.js";
-import { QUERY_TOO_COMPLEX_MESSAGE } from "../errors.js";
+import { ErrorCode, QUERY_TOO_COMPLEX_MESSAGE, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
+import { CostBudget } from "./cost-budget.js";
 import { type CostInput, operationCost } from "./query-cost.js";
 import { GRAPHQL_ARMOR_MESSAGES, GRAPHQL_MESSAGES } from "../library-messages.js";
 import { type LimitName, type MetricsRecorder, NO_METRICS } from "../metrics.js";
+
+/**
+ * How long an operation may wait for {@link QueryLimits.maxCostInFlight} to make room, and how many
+ * may wait at once; past either it is refused with {@link BUSY_MESSAGE} (503, SERVICE_UNAVAILABLE).
+ */
+export const COST_BUDGET_QUEUE = Object.freeze({ maxWaitMs: 2_000, maxWaiters: 500 });
+
+/** The refusal of an operation that found the server's budget of operations running at once full. */
+export const BUSY_MESSAGE =
+  "The server is running as many large operations as it can at once. Try again shortly, or ask for less.";
 
 /** What Apollo Server needs to enforce {@link QueryLimits}: parser options, validation rules and the cost plugin. */
 export interface QueryLimitOptions {
   readonly parseOptions: ParseOptions;
   readonly validationRules: ValidationRule[];
-  readonly plugin: ApolloServerPlugin;
+  readonly plugin: ApolloServerPlugin<Context>;
 }
 
 /**
@@ -22,9 +34,9 @@ export interface QueryLimitOptions {
  * and the cost found, in graphql-armor's words like the other limits; without it, only
  * {@link QUERY_TOO_COMPLEX_MESSAGE}. For any server that runs operations, Apollo's or a WebSocket one.
  */
-export function checkOperationCost(input: CostInput, maxCost: number, options: { exposeLimits: boolean }): void {
+export function checkOperationCost(input: CostInput, maxCost: number, options: { exposeLimits: boolean }): number {
   const cost = operationCost(input);
-  if (cost <= maxCost) return;
+  if (cost <= maxCost) return cost;
   throw new GraphQLError(
     options.exposeLimits ? `Query Cost limit of ${maxCost} exceeded, found ${cost}.` : QUERY_TOO_COMPLEX_MESSAGE,
     {
@@ -83,23 +95,47 @@ export function createQueryLimits(
   });
   // With the two plugin-based protections off, armor's protection is validation rules only.
   const { validationRules } = armor.protect();
-  const listener: GraphQLRequestListener<object> = {
-    async parsingDidStart() {
-      return async (error) => {
-        if (error && GRAPHQL_MESSAGES.tokenLimit.test(error.message)) metrics.limitReached("QUERY_MAX_TOKENS");
-      };
-    },
-    async didResolveOperation({ schema, document, operation, request }) {
-      // Apollo resolves the operation before this hook and answers itself when none matches.
-      if (!operation) return;
-      try {
-        checkOperationCost({ schema, document, operation, variables: request.variables }, limits.maxCost, options);
-      } catch (error) {
-        metrics.limitReached("QUERY_MAX_COST");
-        throw error;
-      }
-    },
+  // Every HTTP operation holds its cost here while it runs (QUERY_MAX_COST_IN_FLIGHT).
+  const inFlight = new CostBudget(Math.max(limits.maxCostInFlight, limits.maxCost), COST_BUDGET_QUEUE);
+  const listener = (): GraphQLRequestListener<Context> => {
+    let release: (() => void) | undefined;
+    return {
+      async parsingDidStart() {
+        return async (error) => {
+          if (error && GRAPHQL_MESSAGES.tokenLimit.test(error.message)) metrics.limitReached("QUERY_MAX_TOKENS");
+        };
+      },
+      async didResolveOperation({ schema, document, operation, request, contextValue }) {
+        // Apollo resolves the operation before this hook and answers itself when none matches.
+        if (!operation) return;
+        let cost: number;
+        try {
+          cost = checkOperationCost(
+            { schema, document, operation, variables: request.variables },
+            limits.maxCost,
+            options,
+          );
+        } catch (error) {
+          metrics.limitReached("QUERY_MAX_COST");
+          throw error;
+        }
+        release = await inFlight.acquire(cost, contextValue.ip);
+        if (release) return;
+        metrics.limitReached("QUERY_MAX_COST_IN_FLIGHT");
+        throw new GraphQLError(BUSY_MESSAGE, {
+          extensions: {
+            code: ErrorCode.SERVICE_UNAVAILABLE,
+            retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+            http: { status: 503 },
+          },
+        });
+      },
+      // Apollo calls this for every request that got this far, answered or refused.
+      async willSendResponse() {
+        release?.();
+      },
+    };
   };
-  const plugin: ApolloServerPlugin = { requestDidStart: async () => listener };
+  const plugin: ApolloServerPlugin<Context> = { requestDidStart: async () => listener() };
   return { parseOptions: { maxTokens: limits.maxTokens }, validationRules, plugin };
 }

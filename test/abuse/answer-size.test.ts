@@ -28,6 +28,13 @@ const ALIASED = (id: string) => {
   return `{ post(id: "${id}") { author { posts(first: 40) { ${bodies} } } } }`;
 };
 
+/**
+ * Five pages of 100 posts' bodies, each page read on its own (so each holds its own copies of the
+ * bodies): cost 5 × 100 × 22 = 11,000, within the limit, and about 8 MB of text built in memory
+ * before the answer is measured and refused. Many at once are what QUERY_MAX_COST_IN_FLIGHT bounds.
+ */
+const PAGES = `{ ${Array.from({ length: 5 }, (_, i) => `p${i}: posts(first: 100) { body }`).join(" ")} }`;
+
 /** Sends `count` copies of `query` at once and returns the answers (or the error of a failed request). */
 async function concurrently(url: string, query: string, count: number): Promise<Array<GraphQLResponse | Error>> {
   return Promise.all(
@@ -156,6 +163,37 @@ for (const kind of DATABASES) {
       const fits = await gql(url, `{ post(id: "${plainPost}") { author { posts(first: 40) { body } } } }`);
       assert.equal(fits.status, 200);
       assert.equal(fits.body.data.post.author.posts.length, 40);
+    });
+
+    it("runs at most QUERY_MAX_COST_IN_FLIGHT of cost at once: 48 concurrent 8 MB operations are answered in turn or refused with 503", async (t) => {
+      const url = abuse.server.graphqlUrl;
+      const bystander = startBystander(abuse);
+      const started = performance.now();
+      const answers = await concurrently(url, PAGES, 48);
+      const seconds = (performance.now() - started) / 1000;
+      const report = await bystander.stop();
+      const tally = new Map<string, number>();
+      for (const answer of answers) {
+        const key = answer instanceof Error ? answer.message : `${answer.status} ${codes(answer).join(",")}`;
+        tally.set(key, (tally.get(key) ?? 0) + 1);
+      }
+      t.diagnostic(
+        `48 operations of 8 MB in ${seconds.toFixed(1)} s: ${[...tally].map(([k, n]) => `${k} ×${n}`).join(", ")}; ` +
+          `bystander ok ${report.ok} failed ${report.failed} p50 ${report.p50Ms.toFixed(1)} ms ` +
+          `p99 ${report.p99Ms.toFixed(1)} ms; peak RSS ${report.peakRssMb.toFixed(0)} MB`,
+      );
+      for (const answer of answers) {
+        if (answer instanceof Error) assert.fail(answer.message);
+        if (answer.status === 503) {
+          assert.deepEqual(codes(answer), ["SERVICE_UNAVAILABLE"]);
+          assert.equal(answer.headers.get("retry-after"), "5");
+        } else {
+          assert.equal(answer.status, 400);
+          assert.deepEqual(codes(answer), ["RESPONSE_TOO_LARGE"]);
+        }
+      }
+      assert.ok(isAlive(abuse), "the server is still running");
+      assert.ok(report.ok > 0 && report.failed === 0, JSON.stringify(report));
     });
   });
 }
