@@ -3,8 +3,8 @@
 // keys.ts), and for an API token its cached lookup (api-tokens.ts); whether the session or API token
 // has ended, and the roles as they are now (revocation-list.ts, kept current on every instance by
 // revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
-// except an operation of only login, register and refreshToken (credential-operations.ts), which
-// runs anonymously.
+// except an operation of only the mutations that ignore the Authorization header (login, register
+// and refreshToken, so declared in credential-operations.ts), which runs anonymously.
 import type { IncomingHttpHeaders } from "node:http";
 
 import { type ApiTokenFailure, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
@@ -109,6 +109,8 @@ export function createContextFunction(
     onRejected: (request: BearerRequest, reason: RejectionReason, holder?: TokenHolder) => void;
     /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
     maxTokens: number;
+    /** The mutations that ignore the header: the schema's `credentialFieldsOf(schema).ignoringAuthorization`. */
+    ignoringAuthorization: ReadonlySet<string>;
   },
 ) {
   return async (request: BearerRequest): Promise<Context> => {
@@ -121,7 +123,8 @@ export function createContextFunction(
     if (verdict.ok) return { ...base, principal: verdict.principal };
     // login, register and refreshToken do not use the header: an operation of only those runs
     // anonymously whatever the header holds, instead of being refused for a token it never needed.
-    if (isCredentialOnlyOperation(request.body, deps.maxTokens)) return { ...base, principal: null };
+    if (isCredentialOnlyOperation(request.body, deps.maxTokens, deps.ignoringAuthorization))
+      return { ...base, principal: null };
     deps.onRejected(request, verdict.reason, verdict.holder);
     throw new InvalidTokenError(clientReason(verdict.reason));
   };
