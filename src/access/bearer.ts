@@ -7,9 +7,9 @@
 // and refreshToken, so declared in credential-operations.ts), which runs anonymously.
 import type { IncomingHttpHeaders } from "node:http";
 
-import { type ApiTokenFailure, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
+import { API_TOKEN_FAILURES, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
 import { isCredentialOnlyOperation } from "./credential-operations.js";
-import { TokenError, type TokenFailure, type TokenService } from "./tokens.js";
+import { TOKEN_FAILURES, TokenError, type TokenService } from "./tokens.js";
 import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { Context, Principal } from "./principal.js";
@@ -18,7 +18,8 @@ import type { Context, Principal } from "./principal.js";
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** Why a bearer token was refused: an access token's verification failure, an ended session, or an API token's failure. */
-export type RejectionReason = TokenFailure | "SESSION_ENDED" | ApiTokenFailure;
+export const REJECTION_REASONS = [...TOKEN_FAILURES, "SESSION_ENDED", ...API_TOKEN_FAILURES] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 /** Whose token was refused, when the token itself was genuine (an ended session, a revoked or expired API token). */
 export interface TokenHolder {
