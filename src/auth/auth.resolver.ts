@@ -2,7 +2,8 @@ import "reflect-metadata";
 
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
-import { type Context, type RefreshCookie, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { CurrentSession } from "../access/current-principal.js";
+import { type Context, type RefreshCookie, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { BadUserInputError } from "../errors.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
@@ -61,8 +62,12 @@ export class AuthResolver {
   // Checks a password, so at most one per operation; but it needs the caller's token.
   @CredentialMutation()
   @Requires({ session: true, fresh: true })
-  changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
-    return this.auth.changePassword(sessionPrincipalOf(ctx), input, clientOf(ctx));
+  changePassword(
+    @Arg("input") input: ChangePasswordInput,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.auth.changePassword(session, input, clientOf(ctx));
   }
 }
 
