@@ -49,7 +49,7 @@ export interface BearerRequest {
   readonly id: string;
   readonly ip: string;
   readonly headers: IncomingHttpHeaders;
-  /** The parsed body, for the one look at whether it is only login, register and refreshToken. */
+  /** The parsed body, for the one look at whether it is only mutations that ignore the Authorization header. */
   readonly body: unknown;
 }
 
