@@ -71,18 +71,16 @@ export const LIMITS = [
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 
-/** The scopes of API tokens (access/scopes.ts's Scope, which this module cannot import: it is below access/). */
-export const API_TOKEN_SCOPES = ["PROFILE_READ", "POSTS_WRITE", "ADMIN"] as const;
-
 /** `unknown`: a document that does not parse, or names no operation to run. */
 export const OPERATION_TYPES = ["query", "mutation", "subscription", "unknown"] as const;
 export type OperationType = (typeof OPERATION_TYPES)[number];
-export type OperationOutcome = "ok" | "error";
+export const OPERATION_OUTCOMES = ["ok", "error"] as const;
+export type OperationOutcome = (typeof OPERATION_OUTCOMES)[number];
 
 /**
- * What the services record. Each method takes only values of a fixed set; the reasons and causes
- * typed as strings here are typed by their callers (TokenFailure and SESSION_ENDED, SessionEndReason),
- * which this module cannot import without an import cycle.
+ * What the services record. Each method takes only values of a fixed set; the reasons, causes and
+ * scopes typed as strings here are typed by their callers (RejectionReason, SessionEndReason, Scope),
+ * which this module cannot import: it sits below them. Their lists come in as {@link MetricsOptions}.
  */
 export interface MetricsRecorder {
   login(outcome: LoginOutcome): void;
@@ -144,6 +142,7 @@ export interface MetricsOptions {
   /** Label values to start at 0, so that `increase()` sees the first event; unknown values still count. */
   tokenRejectionReasons?: readonly string[];
   sessionEndCauses?: readonly string[];
+  apiTokenScopes?: readonly string[];
   /** Process and event-loop metrics (prom-client's defaults, with the prefix). Default true. */
   defaultMetrics?: boolean;
 }
@@ -247,14 +246,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
 
   for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
-  for (const scope of API_TOKEN_SCOPES) apiTokenUses.inc({ scope }, 0);
+  for (const scope of options.apiTokenScopes ?? []) apiTokenUses.inc({ scope }, 0);
   for (const outcome of REFRESH_OUTCOMES) refreshes.inc({ outcome }, 0);
   for (const limit of RATE_LIMITS) rateLimited.inc({ limit }, 0);
   for (const limit of LIMITS) limitRefusals.inc({ limit }, 0);
   for (const reason of options.tokenRejectionReasons ?? []) rejections.inc({ reason }, 0);
   for (const cause of options.sessionEndCauses ?? []) sessionsEnded.inc({ cause }, 0);
-  for (const type of OPERATION_TYPES)
-    for (const outcome of ["ok", "error"] as const) operations.inc({ type, outcome }, 0);
+  for (const type of OPERATION_TYPES) for (const outcome of OPERATION_OUTCOMES) operations.inc({ type, outcome }, 0);
 
   const text = () => registry.metrics();
   return {

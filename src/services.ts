@@ -22,8 +22,9 @@ import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
 import { AccountService } from "./accounts/account.service.js";
 import { ENDED_SESSION_RETENTION_MS, SessionService } from "./sessions/session.service.js";
-import type { SessionEndReason } from "./sessions/session.store.js";
-import type { RejectionReason } from "./access/bearer.js";
+import { SESSION_END_REASONS } from "./sessions/session.store.js";
+import { REJECTION_REASONS } from "./access/bearer.js";
+import { Scope } from "./access/scopes.js";
 import { PasswordHasher } from "./users/passwords.js";
 import { UserService } from "./users/user.service.js";
 import { UserStore } from "./users/user.store.js";
@@ -42,41 +43,6 @@ export interface ServiceOptions {
    */
   background: boolean;
 }
-
-// Every value of the two label sets whose types live in the features, started at 0 in the metrics;
-// a Record so that a reason added to either type fails to compile until it is listed here.
-const REJECTION_REASONS: Record<RejectionReason, null> = {
-  MALFORMED: null,
-  TOO_LONG: null,
-  ALGORITHM_NOT_ALLOWED: null,
-  KEY_UNKNOWN: null,
-  FORBIDDEN_HEADER: null,
-  WRONG_TYPE: null,
-  SIGNATURE_INVALID: null,
-  EXPIRED: null,
-  NOT_YET_VALID: null,
-  ISSUED_IN_FUTURE: null,
-  LIFETIME_TOO_LONG: null,
-  ISSUER_MISMATCH: null,
-  AUDIENCE_MISMATCH: null,
-  CLAIM_MISSING: null,
-  CLAIM_INVALID: null,
-  SESSION_ENDED: null,
-  API_TOKEN_UNKNOWN: null,
-  API_TOKEN_EXPIRED: null,
-  API_TOKEN_REVOKED: null,
-};
-const SESSION_END_CAUSES: Record<SessionEndReason, null> = {
-  logout: null,
-  logout_others: null,
-  revoked: null,
-  revoked_by_admin: null,
-  refresh_token_reused: null,
-  password_changed: null,
-  account_disabled: null,
-  account_deleted: null,
-  session_limit: null,
-};
 
 /** Every service of the application, built once from a config: the one wiring for server and CLI. */
 export interface Services {
@@ -116,8 +82,9 @@ export async function createServices(config: Config, options: ServiceOptions): P
   const database = openDatabase(config, logger);
   // A registry of this app's own; a CLI command records into one nobody reads, without process metrics.
   const metrics = createMetrics({
-    tokenRejectionReasons: Object.keys(REJECTION_REASONS),
-    sessionEndCauses: Object.keys(SESSION_END_CAUSES),
+    tokenRejectionReasons: REJECTION_REASONS,
+    sessionEndCauses: SESSION_END_REASONS,
+    apiTokenScopes: Object.values(Scope),
     defaultMetrics: background,
   });
   // Closed in reverse order; the database last.

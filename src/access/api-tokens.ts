@@ -48,7 +48,8 @@ function hashSecret(secret: string): string {
 }
 
 /** Why an API token was refused; the first part of the name says it was an API token. */
-export type ApiTokenFailure = "API_TOKEN_UNKNOWN" | "API_TOKEN_EXPIRED" | "API_TOKEN_REVOKED";
+export const API_TOKEN_FAILURES = ["API_TOKEN_UNKNOWN", "API_TOKEN_EXPIRED", "API_TOKEN_REVOKED"] as const;
+export type ApiTokenFailure = (typeof API_TOKEN_FAILURES)[number];
 
 export type ApiTokenVerdict =
   | { readonly ok: true; readonly principal: ApiTokenPrincipal; readonly expiresAt: number }

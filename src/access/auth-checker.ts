@@ -1,6 +1,6 @@
 import type { AuthCheckerFn } from "type-graphql";
 
-import type { Context } from "./principal.js";
+import { type Context, sessionOnlyError } from "./principal.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import type { Requirement } from "./requires.js";
 
@@ -21,9 +21,7 @@ export function createAuthChecker(onApiTokenUse: ApiTokenUseListener = () => {})
     if (!principal) throw new UnauthenticatedError(ErrorReason.NOT_SIGNED_IN);
     if (!requirement) return true;
     if (principal.kind === "api_token") {
-      if (requirement.session) {
-        throw new ForbiddenError(ErrorReason.SCOPE, "API tokens cannot be used here: sign in for a session token.");
-      }
+      if (requirement.session) throw sessionOnlyError();
       if (!principal.scopes.includes(requirement.scope)) {
         throw new ForbiddenError(ErrorReason.SCOPE, `This needs an API token with the ${requirement.scope} scope.`);
       }

@@ -3,13 +3,13 @@
 // keys.ts), and for an API token its cached lookup (api-tokens.ts); whether the session or API token
 // has ended, and the roles as they are now (revocation-list.ts, kept current on every instance by
 // revocation-sync.ts). Anything refused ends the request with 401 INVALID_TOKEN,
-// except an operation of only login, register and refreshToken (credential-operations.ts), which
-// runs anonymously.
+// except an operation of only the mutations that ignore the Authorization header (login, register
+// and refreshToken, so declared in credential-operations.ts), which runs anonymously.
 import type { IncomingHttpHeaders } from "node:http";
 
-import { type ApiTokenFailure, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
+import { API_TOKEN_FAILURES, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
 import { isCredentialOnlyOperation } from "./credential-operations.js";
-import { TokenError, type TokenFailure, type TokenService } from "./tokens.js";
+import { TOKEN_FAILURES, TokenError, type TokenService } from "./tokens.js";
 import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { Context, Principal } from "./principal.js";
@@ -18,7 +18,8 @@ import type { Context, Principal } from "./principal.js";
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** Why a bearer token was refused: an access token's verification failure, an ended session, or an API token's failure. */
-export type RejectionReason = TokenFailure | "SESSION_ENDED" | ApiTokenFailure;
+export const REJECTION_REASONS = [...TOKEN_FAILURES, "SESSION_ENDED", ...API_TOKEN_FAILURES] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 /** Whose token was refused, when the token itself was genuine (an ended session, a revoked or expired API token). */
 export interface TokenHolder {
@@ -48,7 +49,7 @@ export interface BearerRequest {
   readonly id: string;
   readonly ip: string;
   readonly headers: IncomingHttpHeaders;
-  /** The parsed body, for the one look at whether it is only login, register and refreshToken. */
+  /** The parsed body, for the one look at whether it is only mutations that ignore the Authorization header. */
   readonly body: unknown;
 }
 
@@ -109,6 +110,8 @@ export function createContextFunction(
     onRejected: (request: BearerRequest, reason: RejectionReason, holder?: TokenHolder) => void;
     /** The parser's token limit (QUERY_MAX_TOKENS), for the one extra parse a refused token costs. */
     maxTokens: number;
+    /** The mutations that ignore the header: the schema's `credentialFieldsOf(schema).ignoringAuthorization`. */
+    ignoringAuthorization: ReadonlySet<string>;
   },
 ) {
   return async (request: BearerRequest): Promise<Context> => {
@@ -121,7 +124,8 @@ export function createContextFunction(
     if (verdict.ok) return { ...base, principal: verdict.principal };
     // login, register and refreshToken do not use the header: an operation of only those runs
     // anonymously whatever the header holds, instead of being refused for a token it never needed.
-    if (isCredentialOnlyOperation(request.body, deps.maxTokens)) return { ...base, principal: null };
+    if (isCredentialOnlyOperation(request.body, deps.maxTokens, deps.ignoringAuthorization))
+      return { ...base, principal: null };
     deps.onRejected(request, verdict.reason, verdict.holder);
     throw new InvalidTokenError(clientReason(verdict.reason));
   };

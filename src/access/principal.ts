@@ -41,16 +41,9 @@ export function withOwnerRoles(principal: Principal, ownerRoles: readonly Role[]
   return { ...principal, roles: effectiveRoles(ownerRoles, principal.scopes) };
 }
 
-/**
- * The caller of a session-only field (`@Requires({ session: true })`) as the session principal it
- * must be. The auth checker has refused API tokens already; this narrows the type, and refuses the
- * same way should a resolver ever run unguarded.
- */
-export function sessionPrincipalOf(ctx: { principal: Principal | null }): SessionPrincipal {
-  const principal = ctx.principal;
-  if (principal?.kind !== "session")
-    throw new ForbiddenError(ErrorReason.SCOPE, "API tokens cannot be used here: sign in for a session token.");
-  return principal;
+/** The refusal of an API token on a session-only field (`@Requires({ session: true })`): FORBIDDEN, reason SCOPE. */
+export function sessionOnlyError(): ForbiddenError {
+  return new ForbiddenError(ErrorReason.SCOPE, "API tokens cannot be used here: sign in for a session token.");
 }
 
 /** The session of a session principal; undefined for an API token (for audit records). */

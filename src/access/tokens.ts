@@ -41,22 +41,24 @@ export interface AccessTokenClaims {
 }
 
 /** Why a token was refused: a stable code for logs and the CLI. Clients only ever see one message. */
-export type TokenFailure =
-  | "MALFORMED"
-  | "TOO_LONG"
-  | "ALGORITHM_NOT_ALLOWED"
-  | "KEY_UNKNOWN"
-  | "FORBIDDEN_HEADER"
-  | "WRONG_TYPE"
-  | "SIGNATURE_INVALID"
-  | "EXPIRED"
-  | "NOT_YET_VALID"
-  | "ISSUED_IN_FUTURE"
-  | "LIFETIME_TOO_LONG"
-  | "ISSUER_MISMATCH"
-  | "AUDIENCE_MISMATCH"
-  | "CLAIM_MISSING"
-  | "CLAIM_INVALID";
+export const TOKEN_FAILURES = [
+  "MALFORMED",
+  "TOO_LONG",
+  "ALGORITHM_NOT_ALLOWED",
+  "KEY_UNKNOWN",
+  "FORBIDDEN_HEADER",
+  "WRONG_TYPE",
+  "SIGNATURE_INVALID",
+  "EXPIRED",
+  "NOT_YET_VALID",
+  "ISSUED_IN_FUTURE",
+  "LIFETIME_TOO_LONG",
+  "ISSUER_MISMATCH",
+  "AUDIENCE_MISMATCH",
+  "CLAIM_MISSING",
+  "CLAIM_INVALID",
+] as const;
+export type TokenFailure = (typeof TOKEN_FAILURES)[number];
 
 /** A refused token, with a stable {@link TokenFailure} code and an exact, library-independent message. */
 export class TokenError extends Error {

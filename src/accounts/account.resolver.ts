@@ -2,7 +2,8 @@ import "reflect-metadata";
 
 import { Arg, Ctx, ID, Mutation, Resolver } from "type-graphql";
 
-import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
+import { type Context, type Principal, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import { Role } from "../access/roles.js";
 import { Scope } from "../access/scopes.js";
@@ -23,9 +24,10 @@ export class AccountResolver {
   setUserDisabled(
     @Arg("userId", () => ID) userId: string,
     @Arg("disabled") disabled: boolean,
+    @CurrentPrincipal() principal: Principal,
     @Ctx() ctx: Context,
   ): Promise<User> {
-    return this.accounts.setDisabled(ctx.principal!, userId, disabled, clientOf(ctx));
+    return this.accounts.setDisabled(principal, userId, disabled, clientOf(ctx));
   }
 
   @Mutation(() => Boolean, {
@@ -35,7 +37,11 @@ export class AccountResolver {
       "nothing; the last active ADMIN cannot delete their account. Audited as ACCOUNT_DELETED (with the username).",
   })
   @Requires({ session: true, fresh: true })
-  deleteAccount(@Arg("password") password: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.accounts.deleteAccount(sessionPrincipalOf(ctx), password, clientOf(ctx), ctx.refreshCookie);
+  deleteAccount(
+    @Arg("password") password: string,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.accounts.deleteAccount(session, password, clientOf(ctx), ctx.refreshCookie);
   }
 }

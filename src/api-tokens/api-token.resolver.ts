@@ -2,7 +2,8 @@ import "reflect-metadata";
 
 import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
-import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { CurrentSession } from "../access/current-principal.js";
+import { type Context, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import type { ApiTokenService } from "./api-token.service.js";
 import { ApiToken, ApiTokensArgs, CreateApiTokenInput, CreatedApiToken } from "./api-token.type.js";
@@ -15,8 +16,8 @@ export class ApiTokenResolver {
     description: "The caller's live API tokens (neither revoked nor expired), newest first, a page at a time.",
   })
   @Requires({ session: true })
-  apiTokens(@Args() page: ApiTokensArgs, @Ctx() ctx: Context): Promise<ApiToken[]> {
-    return this.service.list(sessionPrincipalOf(ctx), page);
+  apiTokens(@Args() page: ApiTokensArgs, @CurrentSession() session: SessionPrincipal): Promise<ApiToken[]> {
+    return this.service.list(session, page);
   }
 
   @Mutation(() => CreatedApiToken, {
@@ -26,8 +27,12 @@ export class ApiTokenResolver {
       "Audited as API_TOKEN_CREATED.",
   })
   @Requires({ session: true, fresh: true })
-  createApiToken(@Arg("input") input: CreateApiTokenInput, @Ctx() ctx: Context): Promise<CreatedApiToken> {
-    return this.service.create(sessionPrincipalOf(ctx), input, clientOf(ctx));
+  createApiToken(
+    @Arg("input") input: CreateApiTokenInput,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<CreatedApiToken> {
+    return this.service.create(session, input, clientOf(ctx));
   }
 
   @Mutation(() => Boolean, {
@@ -36,7 +41,11 @@ export class ApiTokenResolver {
       "revoked; FORBIDDEN for someone else's. Audited as API_TOKEN_REVOKED.",
   })
   @Requires({ session: true })
-  revokeApiToken(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.service.revoke(sessionPrincipalOf(ctx), id, clientOf(ctx));
+  revokeApiToken(
+    @Arg("id", () => ID) id: string,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.service.revoke(session, id, clientOf(ctx));
   }
 }

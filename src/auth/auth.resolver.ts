@@ -2,12 +2,14 @@ import "reflect-metadata";
 
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
-import { type Context, type RefreshCookie, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { CurrentSession } from "../access/current-principal.js";
+import { type Context, type RefreshCookie, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { BadUserInputError } from "../errors.js";
 import type { SessionService } from "../sessions/session.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
 import { AuthPayload } from "../sessions/auth-payload.type.js";
+import { CredentialMutation } from "../access/credential-operations.js";
 import { Requires } from "../access/requires.js";
 
 @Resolver()
@@ -22,6 +24,7 @@ export class AuthResolver {
       "Create an account (role USER) and sign in. The access token is fresh. " +
       "After REGISTER_MAX_PER_IP registrations from this IP within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds).",
   })
+  @CredentialMutation({ ignoresAuthorization: true })
   register(@Arg("input") input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.register(input, clientOf(ctx), cookieMode(input.useCookie === true, ctx));
   }
@@ -32,6 +35,7 @@ export class AuthResolver {
       "After too many failures for this username from this IP, or from this IP altogether, RATE_LIMITED with " +
       "`extensions.retryAfter` (seconds), even with the right password. The access token is fresh.",
   })
+  @CredentialMutation({ ignoresAuthorization: true })
   login(@Arg("input") input: LoginInput, @Ctx() ctx: Context): Promise<AuthPayload> {
     return this.auth.login(input, clientOf(ctx), cookieMode(input.useCookie === true, ctx));
   }
@@ -44,6 +48,7 @@ export class AuthResolver {
       "there again (FORBIDDEN, reason ORIGIN, from a page of another origin than the server's or CORS_ORIGINS). " +
       "A refused refresh token is UNAUTHENTICATED with reason REFRESH_TOKEN_INVALID: sign in again.",
   })
+  @CredentialMutation({ ignoresAuthorization: true })
   refreshToken(
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
     @Ctx() ctx: Context,
@@ -54,9 +59,15 @@ export class AuthResolver {
   @Mutation(() => Boolean, {
     description: "Change the password. Ends every other session of the user; this one stays signed in.",
   })
+  // Checks a password, so at most one per operation; but it needs the caller's token.
+  @CredentialMutation()
   @Requires({ session: true, fresh: true })
-  changePassword(@Arg("input") input: ChangePasswordInput, @Ctx() ctx: Context): Promise<boolean> {
-    return this.auth.changePassword(sessionPrincipalOf(ctx), input, clientOf(ctx));
+  changePassword(
+    @Arg("input") input: ChangePasswordInput,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.auth.changePassword(session, input, clientOf(ctx));
   }
 }
 

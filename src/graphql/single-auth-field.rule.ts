@@ -1,22 +1,26 @@
 import { GraphQLError, Kind, OperationTypeNode, type SelectionSetNode, type ValidationRule } from "graphql";
 
-/** Mutations that check or issue credentials: at most one of them may appear in one operation. */
-export const AUTH_FIELDS: readonly string[] = ["login", "register", "refreshToken", "changePassword"];
+import { credentialFieldsOf } from "../access/credential-operations.js";
 
-/** The message of the validation error, also quoted in docs/errors.md. */
+/**
+ * The message of the validation error, also quoted in docs/errors.md. It names the schema's
+ * credential mutations; test/access/credential-operations.test.ts fails when they differ.
+ */
 export const SINGLE_AUTH_FIELD_MESSAGE =
   "An operation may contain at most one of login, register, refreshToken and changePassword (aliases and fragments count too). Send each in its own request.";
 
 /**
  * A graphql-js validation rule (for Apollo Server's `validationRules`): refuses, before anything
- * runs, a mutation that selects more than one of {@link AUTH_FIELDS}, counting aliases and fields
- * reached through fragment spreads and inline fragments. Apollo answers it with HTTP 400 and
+ * runs, a mutation that selects more than one of the schema's credential mutations (declared with
+ * `@CredentialMutation`, read off the schema being validated), counting aliases and fields reached
+ * through fragment spreads and inline fragments. Apollo answers it with HTTP 400 and
  * GRAPHQL_VALIDATION_FAILED. Login throttling counts every executed `login` anyway; this rule keeps
  * one HTTP request from being many password guesses (or registrations) in the first place.
  */
 export const singleAuthFieldRule: ValidationRule = (context) => ({
   OperationDefinition(operation) {
     if (operation.operation !== OperationTypeNode.MUTATION) return;
+    const credentialFields = credentialFieldsOf(context.getSchema()).all;
     // How many auth fields each fragment holds, computed once: a document that spreads fragments
     // into each other many times over must not make this rule exponential.
     const perFragment = new Map<string, number>();
@@ -25,7 +29,7 @@ export const singleAuthFieldRule: ValidationRule = (context) => ({
       let n = 0;
       for (const selection of selectionSet.selections) {
         if (selection.kind === Kind.FIELD) {
-          if (AUTH_FIELDS.includes(selection.name.value)) n += 1;
+          if (credentialFields.has(selection.name.value)) n += 1;
         } else if (selection.kind === Kind.INLINE_FRAGMENT) {
           n += count(selection.selectionSet);
         } else {

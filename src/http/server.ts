@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 
 import type { ApiTokenVerifier } from "../access/api-tokens.js";
 import { type BearerRequest, type RejectionReason, type TokenHolder, createContextFunction } from "../access/bearer.js";
+import { credentialFieldsOf } from "../access/credential-operations.js";
 import type { KeyRing } from "../access/keys.js";
 import type { ClientInfo, Context } from "../access/principal.js";
 import type { RevocationList } from "../access/revocation-list.js";
@@ -213,6 +214,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     apiTokens: deps.apiTokenVerifier,
     revocations: deps.revocations,
     maxTokens: config.queryLimits.maxTokens,
+    ignoringAuthorization: credentialFieldsOf(deps.schema).ignoringAuthorization,
     onRejected: (request, reason, holder) => {
       // Debug, not info: a client retrying a junk token makes hundreds a second, and the coalesced
       // audit row already counts them.

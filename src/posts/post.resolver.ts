@@ -17,7 +17,8 @@ import {
 
 import { Requires } from "../access/requires.js";
 import { Scope } from "../access/scopes.js";
-import type { Context } from "../access/principal.js";
+import { CurrentPrincipal } from "../access/current-principal.js";
+import type { Context, Principal } from "../access/principal.js";
 import { NotFoundError } from "../errors.js";
 import type { UserService } from "../users/user.service.js";
 import { User } from "../users/user.type.js";
@@ -48,8 +49,8 @@ export class PostResolver {
       "Write a post as the signed-in user. After CREATE_POST_MAX_PER_USER posts within an hour, RATE_LIMITED with `extensions.retryAfter` (seconds).",
   })
   @Requires({ scope: Scope.POSTS_WRITE })
-  createPost(@Arg("input") input: CreatePostInput, @Ctx() ctx: Context): Promise<Post> {
-    return this.postService.create(ctx.principal!, input);
+  createPost(@Arg("input") input: CreatePostInput, @CurrentPrincipal() principal: Principal): Promise<Post> {
+    return this.postService.create(principal, input);
   }
 
   @Mutation(() => Post, { description: "Change a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
@@ -57,15 +58,15 @@ export class PostResolver {
   updatePost(
     @Arg("id", () => ID) id: string,
     @Arg("input") input: UpdatePostInput,
-    @Ctx() ctx: Context,
+    @CurrentPrincipal() principal: Principal,
   ): Promise<Post> {
-    return this.postService.update(ctx.principal!, id, input);
+    return this.postService.update(principal, id, input);
   }
 
   @Mutation(() => Boolean, { description: "Delete a post. Only its author or an ADMIN may (otherwise FORBIDDEN)." })
   @Requires({ scope: Scope.POSTS_WRITE })
-  deletePost(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.postService.delete(ctx.principal!, id);
+  deletePost(@Arg("id", () => ID) id: string, @CurrentPrincipal() principal: Principal): Promise<boolean> {
+    return this.postService.delete(principal, id);
   }
 
   @Subscription(() => Post, {

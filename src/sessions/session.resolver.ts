@@ -5,7 +5,8 @@ import { Arg, Args, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql
 import { Requires } from "../access/requires.js";
 import { Scope } from "../access/scopes.js";
 import { Role } from "../access/roles.js";
-import { type Context, clientOf, sessionPrincipalOf } from "../access/principal.js";
+import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
+import { type Context, type Principal, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { SessionsArgs } from "./session.input.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
@@ -16,8 +17,8 @@ export class SessionResolver {
 
   @Query(() => [Session], { description: "The caller's active sessions, newest first, a page at a time." })
   @Requires({ session: true })
-  sessions(@Args() page: SessionsArgs, @Ctx() ctx: Context): Promise<Session[]> {
-    return this.sessionService.list(sessionPrincipalOf(ctx), page);
+  sessions(@Args() page: SessionsArgs, @CurrentSession() session: SessionPrincipal): Promise<Session[]> {
+    return this.sessionService.list(session, page);
   }
 
   @Mutation(() => Boolean, {
@@ -28,13 +29,10 @@ export class SessionResolver {
   @Requires({ session: true })
   async logout(
     @Arg("scope", () => LogoutScope, { nullable: true, defaultValue: LogoutScope.CURRENT }) scope: LogoutScope | null,
+    @CurrentSession() session: SessionPrincipal,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    const ended = await this.sessionService.logout(
-      sessionPrincipalOf(ctx),
-      scope ?? LogoutScope.CURRENT,
-      clientOf(ctx),
-    );
+    const ended = await this.sessionService.logout(session, scope ?? LogoutScope.CURRENT, clientOf(ctx));
     if (scope !== LogoutScope.OTHERS) ctx.refreshCookie?.clear();
     return ended;
   }
@@ -43,8 +41,12 @@ export class SessionResolver {
     description: "End one of your own sessions (FORBIDDEN for someone else's). False when it had already ended.",
   })
   @Requires({ session: true })
-  revokeSession(@Arg("id", () => ID) id: string, @Ctx() ctx: Context): Promise<boolean> {
-    return this.sessionService.revoke(sessionPrincipalOf(ctx), id, clientOf(ctx));
+  revokeSession(
+    @Arg("id", () => ID) id: string,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.sessionService.revoke(session, id, clientOf(ctx));
   }
 
   @Mutation(() => Int, {
@@ -53,7 +55,11 @@ export class SessionResolver {
       "instance. Returns how many sessions ended. NOT_FOUND for an unknown user. Audited as SESSIONS_REVOKED_BY_ADMIN.",
   })
   @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
-  revokeUserSessions(@Arg("userId", () => ID) userId: string, @Ctx() ctx: Context): Promise<number> {
-    return this.sessionService.revokeAllOfUser(userId, ctx.principal!, clientOf(ctx));
+  revokeUserSessions(
+    @Arg("userId", () => ID) userId: string,
+    @CurrentPrincipal() principal: Principal,
+    @Ctx() ctx: Context,
+  ): Promise<number> {
+    return this.sessionService.revokeAllOfUser(userId, principal, clientOf(ctx));
   }
 }

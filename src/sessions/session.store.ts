@@ -5,18 +5,20 @@ import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 import { SESSION_FIELD_LIMITS } from "./session.type.js";
 import type { Page } from "../graphql/pagination.js";
 
-/** Why a session ended; stored with it and logged. */
-export type SessionEndReason =
-  | "logout"
-  | "logout_others"
-  | "revoked"
-  | "revoked_by_admin"
-  | "refresh_token_reused"
-  | "password_changed"
-  | "account_disabled"
-  | "account_deleted"
-  /** A new session of the user ended their least recently used one past SESSIONS_MAX_PER_USER. */
-  | "session_limit";
+/** Why a session ended; stored with it, logged, and the `cause` label of gta_sessions_ended_total. */
+export const SESSION_END_REASONS = [
+  "logout",
+  "logout_others",
+  "revoked",
+  "revoked_by_admin",
+  "refresh_token_reused",
+  "password_changed",
+  "account_disabled",
+  "account_deleted",
+  // A new session of the user ended their least recently used one past SESSIONS_MAX_PER_USER.
+  "session_limit",
+] as const;
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
 
 /**
  * `userAgent` cut to `SESSION_FIELD_LIMITS.userAgent` (256) code points, so that a cut never

@@ -5,7 +5,8 @@ import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Roo
 
 import { Requires } from "../access/requires.js";
 import { Scope } from "../access/scopes.js";
-import { type Context, clientOf } from "../access/principal.js";
+import { CurrentPrincipal } from "../access/current-principal.js";
+import { type Context, type Principal, clientOf } from "../access/principal.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { selectsOnly } from "../graphql/selection.js";
 import { Role } from "../access/roles.js";
@@ -22,11 +23,11 @@ export class UserResolver {
 
   @Query(() => User, { description: "The signed-in user." })
   @Requires({ scope: Scope.PROFILE_READ })
-  me(@Ctx() ctx: Context, @Info() info: GraphQLResolveInfo): User | Promise<User> {
+  me(@CurrentPrincipal() principal: Principal, @Info() info: GraphQLResolveInfo): User | Promise<User> {
     // The verified, unrevoked token already says who this is: `{ me { id } }` (and `posts`, which
     // needs only the id) is answered without reading the account.
-    if (selectsOnly(info, FIELDS_KNOWN_FROM_TOKEN)) return Object.assign(new User(), { id: ctx.principal!.userId });
-    return this.userService.me(ctx.principal!);
+    if (selectsOnly(info, FIELDS_KNOWN_FROM_TOKEN)) return Object.assign(new User(), { id: principal.userId });
+    return this.userService.me(principal);
   }
 
   @Query(() => [User], { description: "The users, oldest first, a page at a time." })
@@ -42,9 +43,10 @@ export class UserResolver {
   setUserRoles(
     @Arg("userId", () => ID) userId: string,
     @Arg("roles", () => [Role]) roles: Role[],
+    @CurrentPrincipal() principal: Principal,
     @Ctx() ctx: Context,
   ): Promise<User> {
-    return this.userService.setRoles(ctx.principal!, userId, roles, clientOf(ctx));
+    return this.userService.setRoles(principal, userId, roles, clientOf(ctx));
   }
 
   @FieldResolver(() => Boolean, {
