@@ -7,6 +7,7 @@ import { RevocationStore } from "./access/revocation.store.js";
 import { ApiTokenVerifier } from "./access/api-tokens.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./access/tokens.js";
 import { ApiTokenService } from "./api-tokens/api-token.service.js";
+import { ApiTokenStore } from "./api-tokens/api-token.store.js";
 import { AuditService } from "./audit/audit.service.js";
 import { AuditStore } from "./audit/audit.store.js";
 import { AuthService } from "./auth/auth.service.js";
@@ -203,11 +204,18 @@ export async function createServices(config: Config, options: ServiceOptions): P
       cleanups.push(() => revocationSync.stop());
     }
 
-    const apiTokens = new ApiTokenService({ database, revocations: revocationSync, audit, writes, now, logger });
-    const apiTokenVerifier = new ApiTokenVerifier({ db: database.db, revocations, now, logger });
+    const apiTokens = new ApiTokenService({
+      database,
+      users: userStore,
+      revocations: revocationSync,
+      audit,
+      writes,
+      now,
+      logger,
+    });
+    const apiTokenVerifier = new ApiTokenVerifier({ tokens: new ApiTokenStore(database.db), revocations, now, logger });
     const sessions = new SessionService({
       db: database.db,
-      dialect: database.dialect,
       users: userStore,
       tokens,
       revocations: revocationSync,

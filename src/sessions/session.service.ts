@@ -15,7 +15,7 @@ import {
   type SessionPrincipal,
   sessionIdOf,
 } from "../access/principal.js";
-import type { Database, Dialect } from "../db/schema.js";
+import type { Database } from "../db/schema.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
   ErrorReason,
@@ -53,7 +53,6 @@ export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expi
 export interface SessionServiceDeps {
   db: Kysely<Database>;
   /** On PostgreSQL a new session locks its user's row against a concurrent setUserDisabled. */
-  dialect: Dialect;
   users: UserStore;
   tokens: TokenService;
   /** Ends sessions on this instance at once and on every other within a second. */
@@ -126,14 +125,8 @@ export class SessionService {
     const chainKey = newChainKey();
     const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
     const evicted = await this.deps.db.transaction().execute(async (trx) => {
-      const active = await trx
-        .selectFrom("users")
-        .select("id")
-        .where("id", "=", user.id)
-        .where("disabled_at", "is", null)
-        .$if(this.deps.dialect === "postgres", (q) => q.forUpdate())
-        .executeTakeFirst();
-      if (!active) throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
+      if (!(await this.deps.users.isActiveLocked(trx, user.id)))
+        throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
       await new SessionStore(trx).create({
         id: sessionId,
         userId: user.id,
@@ -294,9 +287,12 @@ export class SessionService {
     let deleted = 0;
     try {
       for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch++) {
-        const n = await this.deps.db
-          .transaction()
-          .execute((trx) => new SessionStore(trx).deleteEndedBefore(cutoff, PRUNE_BATCH));
+        const n = await this.deps.db.transaction().execute(async (trx) => {
+          const ids = await new SessionStore(trx).endedBefore(cutoff, PRUNE_BATCH);
+          await new RefreshTokenStore(trx).deleteOfSessions(ids);
+          await new SessionStore(trx).delete(ids);
+          return ids.length;
+        });
         deleted += n;
         if (n < PRUNE_BATCH) break;
         await new Promise((resolve) => setImmediate(resolve));
