@@ -22,6 +22,7 @@ import { createCounterStore } from "./rate-limits/counter-store.js";
 import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
 import { AccountService } from "./accounts/account.service.js";
+import { RefreshService } from "./sessions/refresh.service.js";
 import { ENDED_SESSION_RETENTION_MS, SessionService } from "./sessions/session.service.js";
 import { SESSION_END_REASONS } from "./sessions/session.store.js";
 import { REJECTION_REASONS } from "./access/bearer.js";
@@ -59,6 +60,8 @@ export interface Services {
   readonly audit: AuditService;
   readonly auth: AuthService;
   readonly sessions: SessionService;
+  /** The refreshToken mutation: rotation and reuse detection. */
+  readonly refreshes: RefreshService;
   readonly apiTokens: ApiTokenService;
   /** Disabling, enabling and deleting accounts. */
   readonly accounts: AccountService;
@@ -219,14 +222,22 @@ export async function createServices(config: Config, options: ServiceOptions): P
       users: userStore,
       tokens,
       revocations: revocationSync,
-      apiTokens,
       sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
-      reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
       maxSessions: config.userBudgets.maxSessions,
       // Never before every instance's revocation list has let go of them.
       endedSessionRetentionMs: Math.max(ENDED_SESSION_RETENTION_MS, retentionMs),
-      refreshes,
       writes,
+      audit,
+      now,
+      logger,
+      metrics,
+    });
+    const refreshService = new RefreshService({
+      db: database.db,
+      sessions,
+      users: userStore,
+      reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
+      refreshes,
       audit,
       now,
       logger,
@@ -319,6 +330,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       audit,
       auth,
       sessions,
+      refreshes: refreshService,
       users,
       posts,
       events,

@@ -2,6 +2,13 @@ import type { Kysely } from "kysely";
 
 import { type Database, toDate } from "../db/schema.js";
 
+/** A stored refresh token: its id, its session, and when it was exchanged for its successor. */
+export interface RefreshTokenRecord {
+  id: string;
+  sessionId: string;
+  rotatedAt: Date | null;
+}
+
 /**
  * The only code that reads or writes the `refresh_tokens` table, but for deleting an account
  * (accounts/account.store.ts). Tokens are stored as hashes.
@@ -22,7 +29,7 @@ export class RefreshTokenStore {
       .execute();
   }
 
-  async findByHash(tokenHash: string): Promise<{ id: string; sessionId: string; rotatedAt: Date | null } | undefined> {
+  async findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     const row = await this.db
       .selectFrom("refresh_tokens")
       .select(["id", "session_id", "rotated_at"])
