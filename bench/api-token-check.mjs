@@ -13,6 +13,7 @@ import pino from "pino";
 
 import { ApiTokenVerifier } from "../dist/src/access/api-tokens.js";
 import { verifyBearer } from "../dist/src/access/bearer.js";
+import { ApiTokenStore } from "../dist/src/api-tokens/api-token.store.js";
 import { Role } from "../dist/src/access/roles.js";
 import { Scope } from "../dist/src/access/scopes.js";
 import { createTokenService } from "../dist/src/access/tokens.js";
@@ -80,7 +81,7 @@ try {
   });
   await perCall("API token, cold (a database read: SQLite)", 5_000, async () => {
     const verifier = new ApiTokenVerifier({
-      db: services.database.db,
+      tokens: new ApiTokenStore(services.database.db),
       revocations: services.revocations,
       now: Date.now,
       logger,

@@ -167,7 +167,7 @@ async function onNamedUser(
 /** `users revoke-sessions`: ends every session of one user, through the same service as revokeUserSessions. */
 function revokeSessions(args: readonly string[]): Promise<number> {
   return onNamedUser("users revoke-sessions", args, async (services, user) => {
-    const ended = await services.sessions.revokeAllOfUser(user.id, "CLI");
+    const ended = await services.accounts.revokeAllOfUser(user.id, "CLI");
     process.stdout.write(`${JSON.stringify({ ended })}\n`);
   });
 }

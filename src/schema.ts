@@ -19,7 +19,7 @@ import { UserResolver } from "./users/user.resolver.js";
 
 /** Every resolver class, with how to build it from the services: the one list the schema is made of. */
 const RESOLVERS: ReadonlyArray<readonly [ClassType, (services: Services) => object]> = [
-  [AuthResolver, (s) => new AuthResolver(s.auth, s.sessions)],
+  [AuthResolver, (s) => new AuthResolver(s.auth, s.refreshes)],
   [UserResolver, (s) => new UserResolver(s.users)],
   [PostResolver, (s) => new PostResolver(s.posts, s.users)],
   [UserPostsResolver, (s) => new UserPostsResolver(s.posts)],

@@ -7,6 +7,7 @@ import { RevocationStore } from "./access/revocation.store.js";
 import { ApiTokenVerifier } from "./access/api-tokens.js";
 import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./access/tokens.js";
 import { ApiTokenService } from "./api-tokens/api-token.service.js";
+import { ApiTokenStore } from "./api-tokens/api-token.store.js";
 import { AuditService } from "./audit/audit.service.js";
 import { AuditStore } from "./audit/audit.store.js";
 import { AuthService } from "./auth/auth.service.js";
@@ -21,6 +22,7 @@ import { createCounterStore } from "./rate-limits/counter-store.js";
 import { createFloodLimit } from "./rate-limits/flood-limit.js";
 import { createLoginThrottle } from "./rate-limits/login-throttle.js";
 import { AccountService } from "./accounts/account.service.js";
+import { RefreshService } from "./sessions/refresh.service.js";
 import { ENDED_SESSION_RETENTION_MS, SessionService } from "./sessions/session.service.js";
 import { SESSION_END_REASONS } from "./sessions/session.store.js";
 import { REJECTION_REASONS } from "./access/bearer.js";
@@ -58,6 +60,8 @@ export interface Services {
   readonly audit: AuditService;
   readonly auth: AuthService;
   readonly sessions: SessionService;
+  /** The refreshToken mutation: rotation and reuse detection. */
+  readonly refreshes: RefreshService;
   readonly apiTokens: ApiTokenService;
   /** Disabling, enabling and deleting accounts. */
   readonly accounts: AccountService;
@@ -203,22 +207,37 @@ export async function createServices(config: Config, options: ServiceOptions): P
       cleanups.push(() => revocationSync.stop());
     }
 
-    const apiTokens = new ApiTokenService({ database, revocations: revocationSync, audit, writes, now, logger });
-    const apiTokenVerifier = new ApiTokenVerifier({ db: database.db, revocations, now, logger });
+    const apiTokens = new ApiTokenService({
+      database,
+      users: userStore,
+      revocations: revocationSync,
+      audit,
+      writes,
+      now,
+      logger,
+    });
+    const apiTokenVerifier = new ApiTokenVerifier({ tokens: new ApiTokenStore(database.db), revocations, now, logger });
     const sessions = new SessionService({
       db: database.db,
-      dialect: database.dialect,
       users: userStore,
       tokens,
       revocations: revocationSync,
-      apiTokens,
       sessionTtlSeconds: config.jwt.refreshTokenTtlSeconds,
-      reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
       maxSessions: config.userBudgets.maxSessions,
       // Never before every instance's revocation list has let go of them.
       endedSessionRetentionMs: Math.max(ENDED_SESSION_RETENTION_MS, retentionMs),
-      refreshes,
       writes,
+      audit,
+      now,
+      logger,
+      metrics,
+    });
+    const refreshService = new RefreshService({
+      db: database.db,
+      sessions,
+      users: userStore,
+      reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
+      refreshes,
       audit,
       now,
       logger,
@@ -311,6 +330,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       audit,
       auth,
       sessions,
+      refreshes: refreshService,
       users,
       posts,
       events,

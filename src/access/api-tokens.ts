@@ -1,15 +1,13 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 
-import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
-import { type Database, toDate } from "../db/schema.js";
 import { OutageLog, isDatabaseUnavailable } from "../db/unavailable.js";
 import { ServiceUnavailableError } from "../errors.js";
 import type { ApiTokenPrincipal } from "./principal.js";
 import type { RevocationList } from "./revocation-list.js";
-import { type Role, parseRoles } from "./roles.js";
-import { type Scope, effectiveRoles, parseScopes } from "./scopes.js";
+import type { Role } from "./roles.js";
+import { type Scope, effectiveRoles } from "./scopes.js";
 
 /**
  * API tokens are opaque: `gta_<token id>_<43 base64url characters>`, 256 random bits behind a
@@ -68,8 +66,33 @@ interface Entry {
   readonly readAt: number;
 }
 
+/** What the bearer check reads of an API token, with its owner's roles and state. */
+export interface ApiTokenCheckRecord {
+  id: string;
+  userId: string;
+  /** SHA-256 of the secret, hex. */
+  secretHash: string;
+  scopes: Scope[];
+  expiresAt: Date;
+  revoked: boolean;
+  lastUsedAt: Date | null;
+  ownerRoles: Role[];
+  ownerDisabled: boolean;
+}
+
+/**
+ * The api_tokens table as the bearer check needs it. Implemented by the table's store
+ * (api-tokens/api-token.store.ts), so that access/ runs no SQL on a table a feature owns.
+ */
+export interface ApiTokenLookup {
+  /** The token with this id, with its owner; undefined when there is none. */
+  findForCheck(id: string): Promise<ApiTokenCheckRecord | undefined>;
+  /** Writes the token's lastUsedAt. */
+  recordUse(id: string, at: Date): Promise<void>;
+}
+
 export interface ApiTokenVerifierOptions {
-  db: Kysely<Database>;
+  tokens: ApiTokenLookup;
   revocations: RevocationList;
   now: () => number;
   logger: Logger;
@@ -147,47 +170,32 @@ export class ApiTokenVerifier {
 
   private async load(token: string): Promise<Entry> {
     const [, id, secret] = SHAPE.exec(token)!;
-    let row;
+    let found;
     try {
-      row = await this.options.db
-        .selectFrom("api_tokens")
-        .innerJoin("users", "users.id", "api_tokens.user_id")
-        .select([
-          "api_tokens.id",
-          "api_tokens.user_id",
-          "api_tokens.secret_hash",
-          "api_tokens.scopes",
-          "api_tokens.expires_at",
-          "api_tokens.revoked_at",
-          "api_tokens.last_used_at",
-          "users.roles",
-          "users.disabled_at",
-        ])
-        .where("api_tokens.id", "=", id!)
-        .executeTakeFirst();
+      found = await this.options.tokens.findForCheck(id!);
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw new ServiceUnavailableError();
       throw error;
     }
     const readAt = this.options.now();
     const matches =
-      row !== undefined &&
-      timingSafeEqual(Buffer.from(row.secret_hash, "hex"), Buffer.from(hashSecret(secret!), "hex"));
+      found !== undefined &&
+      timingSafeEqual(Buffer.from(found.secretHash, "hex"), Buffer.from(hashSecret(secret!), "hex"));
     const entry: Entry =
-      row && matches
+      found && matches
         ? {
-            id: row.id,
-            userId: row.user_id,
-            ownerRoles: parseRoles(JSON.parse(row.roles)) ?? [],
-            scopes: parseScopes(JSON.parse(row.scopes)) ?? [],
-            expiresAt: toDate(row.expires_at).getTime(),
+            id: found.id,
+            userId: found.userId,
+            ownerRoles: found.ownerRoles,
+            scopes: found.scopes,
+            expiresAt: found.expiresAt.getTime(),
             // A disabled owner's tokens were revoked with the account; this covers one created meanwhile.
-            refused: row.revoked_at === null && row.disabled_at === null ? null : "API_TOKEN_REVOKED",
+            refused: !found.revoked && !found.ownerDisabled ? null : "API_TOKEN_REVOKED",
             readAt,
           }
         : { id: "", userId: "", ownerRoles: [], scopes: [], expiresAt: 0, refused: "API_TOKEN_UNKNOWN", readAt };
-    if (row && matches && row.last_used_at !== null && !this.lastUsedWritten.has(row.id)) {
-      this.lastUsedWritten.set(row.id, toDate(row.last_used_at).getTime());
+    if (found && matches && found.lastUsedAt !== null && !this.lastUsedWritten.has(found.id)) {
+      this.lastUsedWritten.set(found.id, found.lastUsedAt.getTime());
     }
     this.remember(token, entry);
     return entry;
@@ -207,11 +215,8 @@ export class ApiTokenVerifier {
     const written = this.lastUsedWritten.get(id);
     if (written !== undefined && now - written < this.granularityMs) return;
     this.lastUsedWritten.set(id, now);
-    void this.options.db
-      .updateTable("api_tokens")
-      .set({ last_used_at: new Date(now).toISOString() })
-      .where("id", "=", id)
-      .execute()
+    void this.options.tokens
+      .recordUse(id, new Date(now))
       .then(() => this.writeOutage.recovered())
       .catch((error: unknown) => {
         // Try again with the next use rather than a period later.

@@ -3,17 +3,19 @@ import type { Kysely } from "kysely";
 import { type Database, toDate } from "../db/schema.js";
 import { type Role, parseRoles } from "./roles.js";
 
-/**
- * The reads the revocation list is built from: sessions that ended, API tokens revoked, credentials
- * of deleted accounts and users whose roles changed, since a moment. Owned here rather than by the session and user stores, so that access/
- * depends on the tables and not on the features that write them.
- */
 /** A session or API token that was revoked, and when. */
 export interface Revoked {
   id: string;
   revokedAt: Date;
 }
 
+/**
+ * The revocation list's store, a named cross-table reader: it reads what the list is built from,
+ * sessions that ended, API tokens revoked and users whose roles changed since a moment, from the
+ * tables their features' stores own and write (session.store.ts, api-token.store.ts, user.store.ts),
+ * so that access/ depends on the tables and not on the features above it. It owns one table,
+ * `revoked_credentials`: the tombstones of a deleted account's live credentials.
+ */
 export class RevocationStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -41,6 +43,25 @@ export class RevocationStore {
       .where("revoked_at", ">", since.toISOString())
       .execute();
     return rows.map((row) => ({ id: row.id, revokedAt: toDate(row.revoked_at!) }));
+  }
+
+  /**
+   * Writes tombstones for a deleted account's live sessions and API tokens (their rows are going, so
+   * {@link credentialsDeletedSince} is how other instances learn of them), and deletes those revoked
+   * before `pruneBefore`. Run in the deletion's transaction.
+   */
+  async recordDeleted(
+    deleted: { sessionIds: readonly string[]; apiTokenIds: readonly string[] },
+    at: Date,
+    pruneBefore: Date,
+  ): Promise<void> {
+    const revoked_at = at.toISOString();
+    const tombstones = [
+      ...deleted.sessionIds.map((id) => ({ id, kind: "session" as const, revoked_at })),
+      ...deleted.apiTokenIds.map((id) => ({ id, kind: "api_token" as const, revoked_at })),
+    ];
+    if (tombstones.length > 0) await this.db.insertInto("revoked_credentials").values(tombstones).execute();
+    await this.db.deleteFrom("revoked_credentials").where("revoked_at", "<", pruneBefore.toISOString()).execute();
   }
 
   async rolesChangedSince(since: Date): Promise<Array<{ id: string; roles: Role[]; changedAt: Date }>> {

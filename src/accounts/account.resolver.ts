@@ -1,6 +1,6 @@
 import "reflect-metadata";
 
-import { Arg, Ctx, ID, Mutation, Resolver } from "type-graphql";
+import { Arg, Ctx, ID, Int, Mutation, Resolver } from "type-graphql";
 
 import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
 import { type Context, type Principal, type SessionPrincipal, clientOf } from "../access/principal.js";
@@ -43,5 +43,19 @@ export class AccountResolver {
     @Ctx() ctx: Context,
   ): Promise<boolean> {
     return this.accounts.deleteAccount(session, password, clientOf(ctx), ctx.refreshCookie);
+  }
+
+  @Mutation(() => Int, {
+    description:
+      "End every session of a user: their refresh tokens stop working and their access tokens get HTTP 401 on every " +
+      "instance. Returns how many sessions ended. NOT_FOUND for an unknown user. Audited as SESSIONS_REVOKED_BY_ADMIN.",
+  })
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
+  revokeUserSessions(
+    @Arg("userId", () => ID) userId: string,
+    @CurrentPrincipal() principal: Principal,
+    @Ctx() ctx: Context,
+  ): Promise<number> {
+    return this.accounts.revokeAllOfUser(userId, principal, clientOf(ctx));
   }
 }

@@ -26,7 +26,10 @@ export interface AccountServiceDeps {
   /** How long a deleted account's credentials must stay known to every instance (the revocation list's window). */
   revocationRetentionMs: number;
   audit: AuditService;
-  /** WRITES_MAX_PER_USER: setUserDisabled is charged to the ADMIN, deleteAccount attempts to the caller. */
+  /**
+   * WRITES_MAX_PER_USER: setUserDisabled and revokeUserSessions are charged to the ADMIN,
+   * deleteAccount attempts to the caller's session.
+   */
   writes: FloodLimit;
   now: () => number;
   logger: Logger;
@@ -37,8 +40,9 @@ export interface AccountServiceDeps {
 export type AccountActor = Principal | "CLI";
 
 /**
- * The life of an account beyond its roles: an ADMIN or the CLI disabling and enabling it, and its
- * owner deleting it. Both end every credential of the account on every instance within a second.
+ * The life of an account beyond its roles: an ADMIN or the CLI ending all of its credentials,
+ * disabling and enabling it, and its owner deleting it. All but enabling end every credential of the
+ * account on every instance within a second.
  */
 export class AccountService {
   private readonly store: AccountStore;
@@ -47,6 +51,35 @@ export class AccountService {
   constructor(private readonly deps: AccountServiceDeps) {
     this.store = new AccountStore(deps.users, deps.revocationRetentionMs);
     this.metrics = deps.metrics ?? NO_METRICS;
+  }
+
+  /**
+   * Ends every session and API token of another user, for an ADMIN or the CLI: their refresh tokens
+   * stop at once, and their access and API tokens get 401 on every instance. Returns how many
+   * sessions and API tokens ended (0 when none was live). NOT_FOUND for an unknown user.
+   */
+  async revokeAllOfUser(userId: string, actor: AccountActor, client: ClientInfo = {}): Promise<number> {
+    const revokeAll = async () => {
+      const found = await this.deps.users.findById(userId);
+      if (!found) throw new NotFoundError("User", userId);
+      return {
+        user: found,
+        ended: await this.deps.sessions.endAllOf(userId, "revoked_by_admin"),
+        apiTokens: await this.deps.apiTokens.revokeAllOf(userId, "revoked_by_admin"),
+      };
+    };
+    // The operator's CLI is not rate limited; an ADMIN is, like every signed-in write.
+    const { user, ended, apiTokens } =
+      actor === "CLI" ? await revokeAll() : await this.deps.writes.spend(actor.userId, revokeAll);
+    await this.deps.audit.record({
+      type: AuditEventType.SESSIONS_REVOKED_BY_ADMIN,
+      userId,
+      username: user.username,
+      sessionId: actor === "CLI" ? undefined : sessionIdOf(actor),
+      detail: auditDetail({ ended: ended.length, apiTokens: apiTokens.length, by: actorName(actor) }),
+      client,
+    });
+    return ended.length + apiTokens.length;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { RevocationStore } from "../access/revocation.store.js";
 import { containsNul } from "../db/database.js";
 import type { UserStore } from "../users/user.store.js";
 
@@ -10,9 +11,10 @@ export interface DeletedAccount {
 }
 
 /**
- * The one place that deletes an account, because it spans every table holding the user's data:
- * posts, sessions with their refresh tokens, API tokens and the user row go in one transaction, and
- * the live credentials among them are written to `revoked_credentials` in the same transaction, so
+ * The named cross-table writer: the one place that deletes an account, because it spans every table
+ * holding the user's data. Posts, sessions with their refresh tokens, API tokens and the user row go
+ * in one transaction (the only writes to those tables outside their own stores), and the live
+ * credentials among them are tombstoned by access/revocation.store.ts in the same transaction, so
  * other instances learn of them (RevocationSync) even though their rows are gone. Audit events stay.
  */
 export class AccountStore {
@@ -51,15 +53,11 @@ export class AccountStore {
         .where("revoked_at", "is", null)
         .where("expires_at", ">", at)
         .execute();
-      const tombstones = [
-        ...liveSessions.map(({ id }) => ({ id, kind: "session" as const, revoked_at: at })),
-        ...liveApiTokens.map(({ id }) => ({ id, kind: "api_token" as const, revoked_at: at })),
-      ];
-      if (tombstones.length > 0) await trx.insertInto("revoked_credentials").values(tombstones).execute();
-      await trx
-        .deleteFrom("revoked_credentials")
-        .where("revoked_at", "<", new Date(now.getTime() - this.tombstoneRetentionMs).toISOString())
-        .execute();
+      await new RevocationStore(trx).recordDeleted(
+        { sessionIds: liveSessions.map(({ id }) => id), apiTokenIds: liveApiTokens.map(({ id }) => id) },
+        now,
+        new Date(now.getTime() - this.tombstoneRetentionMs),
+      );
       await trx
         .deleteFrom("refresh_tokens")
         .where("session_id", "in", (eb) => eb.selectFrom("sessions").select("id").where("user_id", "=", userId))

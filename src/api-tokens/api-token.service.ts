@@ -20,9 +20,12 @@ import {
 } from "./api-token.type.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
+import type { UserStore } from "../users/user.store.js";
 
 export interface ApiTokenServiceDeps {
   database: DatabaseHandle;
+  /** A new token's owner is checked (and, on PostgreSQL, locked) in its transaction. */
+  users: UserStore;
   /** Revoked tokens are refused on this instance at once and on every other within a second. */
   revocations: Revocations;
   audit: AuditService;
@@ -92,7 +95,7 @@ export class ApiTokenService {
         expiresAt: new Date(now.getTime() + lifetime * 1000),
       },
       API_TOKENS_PER_USER_MAX,
-      this.deps.database.dialect === "postgres",
+      this.deps.users,
     );
     if (result === "no-user") {
       throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token is gone or disabled.");

@@ -1,9 +1,12 @@
 import type { Kysely } from "kysely";
 
+import type { ApiTokenCheckRecord, ApiTokenLookup } from "../access/api-tokens.js";
+import { parseRoles } from "../access/roles.js";
 import type { Scope } from "../access/scopes.js";
 import { parseScopes } from "../access/scopes.js";
 import { type Database, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
+import type { UserStore } from "../users/user.store.js";
 import type { ApiToken } from "./api-token.type.js";
 
 /** What the service tells the store to keep of a new token: never the token, only its secret's hash. */
@@ -44,26 +47,23 @@ function toApiToken(row: Row): ApiToken & { userId: string } {
 
 const COLUMNS = ["id", "user_id", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"] as const;
 
-/** The only code that writes the api_tokens table (the bearer check's read is in access/api-tokens.ts). */
-export class ApiTokenStore {
+/**
+ * The only code that reads or writes the api_tokens table, the bearer check's lookup included
+ * (it is the {@link ApiTokenLookup} of access/api-tokens.ts). Deleting an account removes its tokens
+ * in accounts/account.store.ts, and the revocation list reads revoked ones in access/revocation.store.ts.
+ */
+export class ApiTokenStore implements ApiTokenLookup {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**
    * Stores a new token unless the user already holds `max` live ones ("too-many"), or is gone or
-   * disabled ("no-user"). On PostgreSQL the
-   * user's row is locked first, so concurrent creations cannot both squeeze past the limit; SQLite
-   * runs one write transaction at a time anyway.
+   * disabled ("no-user"). On PostgreSQL `users` locks the user's row first
+   * ({@link UserStore.isActiveLocked}), so concurrent creations cannot both squeeze past the limit;
+   * SQLite runs one write transaction at a time anyway.
    */
-  async insert(token: NewApiToken, max: number, lock: boolean): Promise<ApiToken | "too-many" | "no-user"> {
+  async insert(token: NewApiToken, max: number, users: UserStore): Promise<ApiToken | "too-many" | "no-user"> {
     return this.db.transaction().execute(async (trx) => {
-      const user = await trx
-        .selectFrom("users")
-        .select("id")
-        .where("id", "=", token.userId)
-        .where("disabled_at", "is", null)
-        .$if(lock, (q) => q.forUpdate())
-        .executeTakeFirst();
-      if (!user) return "no-user";
+      if (!(await users.isActiveLocked(trx, token.userId))) return "no-user";
       const live = await trx
         .selectFrom("api_tokens")
         .select((eb) => eb.fn.countAll<number | string>().as("n"))
@@ -155,5 +155,46 @@ export class ApiTokenStore {
       .returning("id")
       .execute();
     return rows.map((row) => row.id);
+  }
+
+  /**
+   * The bearer check's one read on a cache miss: the token, with its owner's roles and whether the
+   * owner is disabled joined from `users` (a read only; user.store.ts writes that table).
+   */
+  async findForCheck(id: string): Promise<ApiTokenCheckRecord | undefined> {
+    const row = await this.db
+      .selectFrom("api_tokens")
+      .innerJoin("users", "users.id", "api_tokens.user_id")
+      .select([
+        "api_tokens.id",
+        "api_tokens.user_id",
+        "api_tokens.secret_hash",
+        "api_tokens.scopes",
+        "api_tokens.expires_at",
+        "api_tokens.revoked_at",
+        "api_tokens.last_used_at",
+        "users.roles",
+        "users.disabled_at",
+      ])
+      .where("api_tokens.id", "=", id)
+      .executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        userId: row.user_id,
+        secretHash: row.secret_hash,
+        scopes: parseScopes(JSON.parse(row.scopes)) ?? [],
+        expiresAt: toDate(row.expires_at),
+        revoked: row.revoked_at !== null,
+        lastUsedAt: row.last_used_at === null ? null : toDate(row.last_used_at),
+        ownerRoles: parseRoles(JSON.parse(row.roles)) ?? [],
+        ownerDisabled: row.disabled_at !== null,
+      }
+    );
+  }
+
+  /** Writes the token's lastUsedAt (the bearer check does, at most once per few minutes per token). */
+  async recordUse(id: string, at: Date): Promise<void> {
+    await this.db.updateTable("api_tokens").set({ last_used_at: at.toISOString() }).where("id", "=", id).execute();
   }
 }

@@ -5,7 +5,7 @@ import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 import { CurrentSession } from "../access/current-principal.js";
 import { type Context, type RefreshCookie, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { BadUserInputError } from "../errors.js";
-import type { SessionService } from "../sessions/session.service.js";
+import type { RefreshService } from "../sessions/refresh.service.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
 import { AuthPayload } from "../sessions/auth-payload.type.js";
@@ -16,7 +16,7 @@ import { Requires } from "../access/requires.js";
 export class AuthResolver {
   constructor(
     private readonly auth: AuthService,
-    private readonly sessions: SessionService,
+    private readonly refreshes: RefreshService,
   ) {}
 
   @Mutation(() => AuthPayload, {
@@ -53,7 +53,7 @@ export class AuthResolver {
     @Arg("refreshToken", () => String, { nullable: true }) refreshToken: string | null | undefined,
     @Ctx() ctx: Context,
   ): Promise<AuthPayload> {
-    return this.sessions.refresh(refreshToken ?? undefined, clientOf(ctx), ctx.refreshCookie);
+    return this.refreshes.refresh(refreshToken ?? undefined, clientOf(ctx), ctx.refreshCookie);
   }
 
   @Mutation(() => Boolean, {

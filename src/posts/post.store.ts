@@ -11,7 +11,7 @@ import type { Post } from "./post.type.js";
  */
 const AUTHORS_PER_QUERY = 100;
 
-/** The only code that reads or writes the `posts` table. */
+/** The only code that reads or writes the `posts` table, but for deleting an account (accounts/account.store.ts). */
 export class PostStore {
   constructor(
     private readonly db: Kysely<Database>,

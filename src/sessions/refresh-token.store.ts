@@ -2,7 +2,17 @@ import type { Kysely } from "kysely";
 
 import { type Database, toDate } from "../db/schema.js";
 
-/** The only code that reads or writes the `refresh_tokens` table. Tokens are stored as hashes. */
+/** A stored refresh token: its id, its session, and when it was exchanged for its successor. */
+export interface RefreshTokenRecord {
+  id: string;
+  sessionId: string;
+  rotatedAt: Date | null;
+}
+
+/**
+ * The only code that reads or writes the `refresh_tokens` table, but for deleting an account
+ * (accounts/account.store.ts). Tokens are stored as hashes.
+ */
 export class RefreshTokenStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -19,7 +29,7 @@ export class RefreshTokenStore {
       .execute();
   }
 
-  async findByHash(tokenHash: string): Promise<{ id: string; sessionId: string; rotatedAt: Date | null } | undefined> {
+  async findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     const row = await this.db
       .selectFrom("refresh_tokens")
       .select(["id", "session_id", "rotated_at"])
@@ -46,5 +56,11 @@ export class RefreshTokenStore {
       .where("rotated_at", "is", null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Deletes every refresh token of these sessions (through the session_id index). */
+  async deleteOfSessions(sessionIds: readonly string[]): Promise<void> {
+    if (sessionIds.length > 0)
+      await this.db.deleteFrom("refresh_tokens").where("session_id", "in", sessionIds).execute();
   }
 }

@@ -1,12 +1,10 @@
 import "reflect-metadata";
 
-import { Arg, Args, Ctx, ID, Int, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
-import { Scope } from "../access/scopes.js";
-import { Role } from "../access/roles.js";
-import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
-import { type Context, type Principal, type SessionPrincipal, clientOf } from "../access/principal.js";
+import { CurrentSession } from "../access/current-principal.js";
+import { type Context, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { SessionsArgs } from "./session.input.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";
@@ -47,19 +45,5 @@ export class SessionResolver {
     @Ctx() ctx: Context,
   ): Promise<boolean> {
     return this.sessionService.revoke(session, id, clientOf(ctx));
-  }
-
-  @Mutation(() => Int, {
-    description:
-      "End every session of a user: their refresh tokens stop working and their access tokens get HTTP 401 on every " +
-      "instance. Returns how many sessions ended. NOT_FOUND for an unknown user. Audited as SESSIONS_REVOKED_BY_ADMIN.",
-  })
-  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
-  revokeUserSessions(
-    @Arg("userId", () => ID) userId: string,
-    @CurrentPrincipal() principal: Principal,
-    @Ctx() ctx: Context,
-  ): Promise<number> {
-    return this.sessionService.revokeAllOfUser(userId, principal, clientOf(ctx));
   }
 }

@@ -48,7 +48,11 @@ export interface SessionRecord {
   chainKey: string | null;
 }
 
-/** The only code that reads or writes the `sessions` table. */
+/**
+ * The only code that reads or writes the `sessions` table, but for two named cross-table ones:
+ * deleting an account (accounts/account.store.ts) and the revocation list's reads
+ * (access/revocation.store.ts).
+ */
 export class SessionStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -172,11 +176,8 @@ export class SessionStore {
     return ended.map((row) => row.id);
   }
 
-  /**
-   * Deletes up to `limit` sessions that ended before `cutoff`, with their refresh tokens (through
-   * the revoked_at and session_id indexes); returns how many sessions went.
-   */
-  async deleteEndedBefore(cutoff: Date, limit: number): Promise<number> {
+  /** Up to `limit` sessions that ended before `cutoff` (through the revoked_at index): the ones to delete. */
+  async endedBefore(cutoff: Date, limit: number): Promise<string[]> {
     const ended = await this.db
       .selectFrom("sessions")
       .select("id")
@@ -184,11 +185,12 @@ export class SessionStore {
       .where("revoked_at", "<", cutoff.toISOString())
       .limit(limit)
       .execute();
-    if (ended.length === 0) return 0;
-    const ids = ended.map((row) => row.id);
-    await this.db.deleteFrom("refresh_tokens").where("session_id", "in", ids).execute();
-    await this.db.deleteFrom("sessions").where("id", "in", ids).execute();
-    return ids.length;
+    return ended.map((row) => row.id);
+  }
+
+  /** Deletes these sessions; their refresh tokens must have gone first (`RefreshTokenStore.deleteOfSessions`). */
+  async delete(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.db.deleteFrom("sessions").where("id", "in", ids).execute();
   }
 
   /** Records that the session was just used to refresh. */

@@ -28,7 +28,12 @@ export function normalizeUsername(username: string): string {
   return username.toLowerCase();
 }
 
-/** The only code that reads or writes the `users` table. */
+/**
+ * The only code that reads or writes the `users` table, with two named exceptions: deleting an
+ * account (accounts/account.store.ts, one transaction over every table holding the user's data)
+ * and the reads of other tables' owners that join the owner's state (api-tokens/api-token.store.ts's
+ * bearer lookup, access/revocation.store.ts's changed roles).
+ */
 export class UserStore {
   constructor(
     private readonly db: Kysely<Database>,
@@ -190,6 +195,22 @@ export class UserStore {
     const current = await this.lockedUser(trx, id);
     if (!current) return "not-found";
     return isActiveAdmin(current) && (await this.activeAdminCount(trx)) <= 1 ? "last-admin" : "removable";
+  }
+
+  /**
+   * Whether the user exists and is not disabled, read in the caller's transaction `trx`; on
+   * PostgreSQL the row stays locked to its end, so a setDisabled running at the same moment either
+   * waits for that transaction and sees what it wrote, or is seen here.
+   */
+  async isActiveLocked(trx: Kysely<Database>, id: string): Promise<boolean> {
+    const row = await trx
+      .selectFrom("users")
+      .select("id")
+      .where("id", "=", id)
+      .where("disabled_at", "is", null)
+      .$if(this.dialect === "postgres", (q) => q.forUpdate())
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   /** The user's row, locked for the rest of the transaction on PostgreSQL. */
