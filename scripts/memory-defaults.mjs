@@ -2,15 +2,20 @@
 // spells them out (test/memory-defaults.test.ts keeps the two equal) and the bench starts the
 // server with them next to a run with Node's defaults (docs/performance.md#memory).
 //
-// Why these: under load V8 lets old space fill with promoted garbage to about four times the live
-// heap (~35 MB) before a full collection, and grows the young generation to 32 MB; glibc gives each
-// thread that allocates its own malloc arena. Capping old space at 96 MB and each semi-space at
-// 4 MB, and glibc at two arenas, keeps the resident size near 150 MB instead of 300 MB.
-// `--max-old-space-size=64` alone collapsed throughput to a third, so the cap stays well above the
-// live heap.
+// Why these: the old-space cap is chosen from the worst case the budgets of docs/limits.md allow,
+// not from idle memory. At the default caps the live heap peaks at about 67 MB (1,000 WebSocket
+// connections holding 2,000 subscriptions near SUBSCRIPTION_MAX_COST, over the app's own 27 MB),
+// and V8 needs room above the live heap to collect without stalling: with 96 MB of old space that
+// worst case stayed up but thrashed (a bystander's p99 3.1 s, requests timing out, an eighth of the
+// events delivered in a minute); with 160 MB it ran as with 1 GB (p99 0.2 s, every event delivered,
+// peak resident size 203 MB against 244 MB with 1 GB). Under ordinary load V8 lets old space fill
+// with promoted garbage before a full collection, so the cap also keeps the resident size well
+// below Node's defaults (180 to 300 MB). Each semi-space is capped at 4 MB and glibc at two arenas
+// (each thread that allocates would otherwise get its own).
+// Measured with `node bench/worst-case.mjs dist/bundle/main.js <old-space MB>`.
 
 /** Node flags, put in front of the caller's NODE_OPTIONS: a flag there given again wins. */
-export const NODE_FLAGS = ["--max-old-space-size=96", "--max-semi-space-size=4"];
+export const NODE_FLAGS = ["--max-old-space-size=160", "--max-semi-space-size=4"];
 
 /** Environment defaults; a value the caller already set wins. */
 export const ENV_DEFAULTS = { MALLOC_ARENA_MAX: "2" };

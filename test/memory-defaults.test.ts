@@ -53,9 +53,9 @@ describe("npm start's memory defaults", async () => {
     }
   });
 
-  it("caps the heap at about 108 MB (96 MB old space, three 4 MB semi-spaces) and sets MALLOC_ARENA_MAX=2", () => {
+  it("caps the heap at about 172 MB (160 MB old space, three 4 MB semi-spaces) and sets MALLOC_ARENA_MAX=2", () => {
     const started = viaStartScript({});
-    assert.deepEqual(started, { heapLimitMb: 108, mallocArenaMax: "2" });
+    assert.deepEqual(started, { heapLimitMb: 172, mallocArenaMax: "2" });
     assert.ok(direct(base).heapLimitMb > 500, "Node's own default is far larger");
     assert.equal(direct(base).mallocArenaMax, null);
   });

@@ -1,4 +1,4 @@
-// The list attacks of issue 22 against the server as `npm start` runs it (its 96 MB heap): one
+// The list attacks of issue 22 against the server as `npm start` runs it (its 160 MB heap): one
 // author with 14,000 posts, and 4 anonymous clients sending 15-alias pages of User.posts in a loop
 // (shallow pages, the deepest offsets allowed, and keyset pages deep in the list) while a bystander
 // asks `{ __typename }`. Before, each alias numbered all of the author's posts with row_number()

@@ -1,4 +1,4 @@
-// The WebSocket attacks of issue 22 against the server as `npm start` runs it (its 96 MB heap):
+// The WebSocket attacks of issue 22 against the server as `npm start` runs it (its 160 MB heap):
 // sockets and subscriptions from one IP past every cap, the anonymous share, idle anonymous
 // sockets, a deeply nested message, and the fan-out of one event to 200 subscribers with a nested
 // selection during an updatePost storm (on each database: PostgreSQL forwards events by NOTIFY).

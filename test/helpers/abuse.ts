@@ -18,7 +18,7 @@ export interface AbuseServer {
 
 /**
  * Starts `node dist/bundle/main.js` with exactly `env` on top of a fresh database and npm start's
- * memory flags (`--max-old-space-size=96 …`, so an unbounded allocation ends the process as it
+ * memory flags (`--max-old-space-size=160 …`, so an unbounded allocation ends the process as it
  * would in production instead of merely slowing it down), in development mode unless `env` says otherwise.
  */
 export async function startAbuseServer(kind: DatabaseKind, env: Record<string, string> = {}): Promise<AbuseServer> {
