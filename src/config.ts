@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
@@ -126,15 +125,6 @@ export interface HttpLimits {
   readonly shutdownDrainMs: number;
 }
 
-export const DEFAULT_HTTP_LIMITS = Object.freeze({
-  headersTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 1500,
-  maxBodyBytesInFlight: 64 * 1024 * 1024,
-  /** Production's drain; development and tests stop at once unless SHUTDOWN_DRAIN says otherwise. */
-  shutdownDrainMs: 5_000,
-});
 // --- end of issue 22's HTTP block -------------------------------------------------------------
 
 // --- Issue 22, WebSocket connections and subscriptions (docs/limits.md) -----------------------
@@ -170,20 +160,6 @@ export interface SubscriptionLimits {
   readonly maxBufferedBytes: number;
 }
 
-export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = Object.freeze({
-  maxConnections: 1000,
-  maxConnectionsPerIp: 50,
-  maxAnonymousConnections: 500,
-  anonymousIdleMs: 60_000,
-  maxSubscriptions: 2000,
-  maxSubscriptionsPerIp: 200,
-  maxAnonymousSubscriptions: 1000,
-  maxSubscriptionsPerConnection: 20,
-  maxCost: 100,
-  deliveryConcurrency: 8,
-  maxQueuedEvents: 20,
-  maxBufferedBytes: 256 * 1024,
-});
 // --- end of issue 22's WebSocket block --------------------------------------------------------
 
 /** The limits every GraphQL operation must stay within; each is a positive whole number. */
@@ -219,86 +195,7 @@ export class ConfigError extends Error {
 export const DEFAULT_ISSUER = "graphql-token-auth";
 export const DEFAULT_AUDIENCE = "graphql-token-auth-api";
 
-/**
- * Well above what this API's clients send, well below what abuse needs. Useful queries nest about
- * 6 levels (`me { posts { author { posts { … } } } }`). The cost prices text by its declared
- * maximum length (a post body 20, a title 1: src/graphql/query-cost.ts), so it bounds the size of
- * an answer as well as its count of values, and 12,000 is the cost of the largest ordinary query
- * in the tests: a page of 100 posts, each with its author and the author's 3 newest posts, every
- * field and `__typename` included, 100 × (2 + 25 + (2 + 5 + 3 × (2 + 25 + 1) + 1) + 1) = 12,000.
- * A plain page of 100 posts with every post and author field costs 3,200, and `posts(first: $n)
- * { author { posts(first: $n) { … { id } } } }` nested 8 deep runs with n = 7 (8,799, 2,401 ids)
- * and is refused with n = 8 (14,624). `post { author { posts(first: 40) { author { posts(first:
- * 40) { body } } } } }`, 1,600 bodies (32 MB) from a 125-byte request, costs 2 + 2 + 40 × (2 + 2 +
- * 40 × 22) = 35,364: refused. A body costs at least 20 wherever it is, so no answer within the
- * limit holds more than 600 bodies, and every answer at most 12,000 values and about 13 million
- * characters of text and keys (at most 1,000 of text and 99 of an alias per unit);
- * {@link DEFAULT_RESPONSE_MAX_BYTES} stops it well before that. Apollo Sandbox's introspection is
- * under 200 tokens, and its `__schema` part counts for neither depth nor cost. The token limit is
- * what refuses 600 repeated fields: no other rule counts a plain field selected again and again.
- */
-export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
-  maxDepth: 10,
-  maxAliases: 15,
-  maxDirectives: 50,
-  maxTokens: 500,
-  maxCost: 12_000,
-  // Three operations at the cost limit at once (about 12 MB of text each at most), or thousands of
-  // ordinary ones: what they build together stays well inside npm start's heap (docs/limits.md).
-  maxCostInFlight: 36_000,
-});
-
-/**
- * 4 MiB: twice a page of 100 posts with 20,000-character ASCII bodies (2 MB), and what the cost
- * cannot see stops here: characters of more than one byte (up to 3 in UTF-8), control characters
- * stored before they were refused (6 bytes each once escaped), emoji sequences that count as one
- * character, long aliases repeated in every item. The answer is measured before it is serialised,
- * so a refused one is never built. Measured with npm start's 96 MB heap (test/abuse/answer-size.test.ts
- * and its notes): 32 concurrent answers of 4 MB each held RSS near 150 MB (8 MiB answers: 370 MB).
- */
-export const DEFAULT_RESPONSE_MAX_BYTES = 4 * 1024 * 1024;
-
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-
-/** Where Apollo's hosted Sandbox runs: allowed by CORS outside production so it can reach a local server. */
-export const APOLLO_STUDIO_ORIGIN = "https://studio.apollographql.com";
-
-/** Why `value` is not an exact browser origin (`https://host[:port]`), or undefined when it is one. */
-export function originProblem(value: string): string | undefined {
-  if (value === "*") return "lists exact origins; `*` is not accepted";
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return `has ${JSON.stringify(value)}, which is not an origin like https://app.example`;
-  }
-  // Not repeated: whatever follows the scheme may be a password.
-  if (url.username !== "" || url.password !== "")
-    return "has an entry with credentials in it; an origin is only scheme, host and port";
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    return `has ${JSON.stringify(value)}, which is not an http or https origin`;
-  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
-    return `has ${JSON.stringify(value)}, which is not an origin: it has a path, query or fragment (write ${url.origin})`;
-  }
-  if (url.origin !== value) {
-    // A trailing slash, upper case or a default port: browsers send an origin in one serialized
-    // form and the comparison is exact, so name that form.
-    return `has ${JSON.stringify(value)}, which browsers never send; write it as ${url.origin}`;
-  }
-  return undefined;
-}
-
-// proxy-addr's names for the loopback, link-local and private ranges (IPv4 and IPv6).
-const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
-
-/** Whether `value` is an IP address, a CIDR range (`10.0.0.0/8`, `fd00::/8`) or one of proxy-addr's range names. */
-function isProxyAddress(value: string): boolean {
-  if (PROXY_RANGE_NAMES.includes(value) || isIP(value) !== 0) return true;
-  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(value);
-  if (!cidr) return false;
-  const version = isIP(cidr[1]!);
-  return version !== 0 && Number(cidr[2]) <= (version === 4 ? 32 : 128);
-}
 
 const optionalText = z
   .string()
@@ -318,11 +215,15 @@ function list() {
     );
 }
 
+/** A default, or a function giving it when the variable is unset (a default another module owns). */
+type Default<T> = T | (() => T);
+const valueOf = <T>(value: Default<T>): T => (typeof value === "function" ? (value as () => T)() : value);
+
 /** A positive whole number, with a default. */
-function positiveInteger(defaultValue: number) {
+function positiveInteger(defaultValue: Default<number>) {
   return z
     .string()
-    .default(String(defaultValue))
+    .default(() => String(valueOf(defaultValue)))
     .refine((v) => /^\d{1,9}$/.test(v.trim()) && Number(v) > 0, "must be a whole number from 1 to 999999999")
     .transform((v) => Number(v));
 }
@@ -340,10 +241,10 @@ function nonNegativeInteger(defaultValue: number) {
  * A duration in milliseconds (`500ms`, `5s`), with a default and an upper bound; with `zeroAllowed`
  * a zero with a unit (`0s`) switches the setting off.
  */
-function durationMs(defaultValue: string, maxMs: number, options: { zeroAllowed?: boolean } = {}) {
+function durationMs(defaultValue: Default<string>, maxMs: number, options: { zeroAllowed?: boolean } = {}) {
   return z
     .string()
-    .default(defaultValue)
+    .default(() => valueOf(defaultValue))
     .transform((value, ctx) => {
       if (options.zeroAllowed && /^0+(ms|s|m|h|d)$/.test(value.trim())) return 0;
       const ms = parseDurationMs(value);
@@ -379,17 +280,61 @@ function duration(defaultValue: string) {
 }
 
 /**
- * The checks whose owners live elsewhere (the secret rule in access/, the account rules in
- * users/), passed in by load-config.ts, so that this module depends on nothing of the app. Each
- * returns why a value is refused, or undefined.
+ * The rules and defaults of settings whose owners live above this module, passed in by
+ * load-config.ts so that this module depends on nothing of the app. A rule returns why a value is
+ * refused, or undefined; the defaults are asked for only when a variable is unset.
  */
 export interface SettingRules {
-  secret(value: string): string | undefined;
-  username(value: string): string | undefined;
-  password(value: string): string | undefined;
+  /** JWT_SECRET_KEY and JWT_PREVIOUS_SECRET_KEYS (access/secrets.ts). */
+  readonly secret: (value: string) => string | undefined;
+  /** ADMIN_USERNAME and ADMIN_PASSWORD (users/account-rules.ts). */
+  readonly username: (value: string) => string | undefined;
+  readonly password: (value: string) => string | undefined;
+  /** An entry of CORS_ORIGINS (http/security-headers.ts). */
+  readonly origin: (value: string) => string | undefined;
+  /** TRUST_PROXY's value, and one line per problem (http/client-address.ts). */
+  readonly trustProxy: (value: string | undefined) => { value: boolean | string[]; problems: string[] };
+  readonly defaults: () => OwnedDefaults;
+  /** Rules across settings, in the order their problems are listed. */
+  readonly across: readonly CrossRule[];
 }
 
-const ACCEPT_ALL: SettingRules = { secret: () => undefined, username: () => undefined, password: () => undefined };
+/** Defaults chosen by the modules that enforce them. */
+export interface OwnedDefaults {
+  readonly queryLimits: QueryLimits; // graphql/query-limits.ts
+  readonly responseMaxBytes: number; // graphql/response-size.ts
+  readonly http: HttpLimits; // http/connections.ts; shutdownDrainMs in production only
+  readonly subscriptions: SubscriptionLimits; // graphql/subscription-server.ts
+  /** CORS_ORIGINS when unset or empty (http/security-headers.ts). */
+  readonly corsOrigins: (isProduction: boolean) => readonly string[];
+}
+
+/** The environment as read: the `.env` file's variables under the real ones. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** A rule across settings: why `config` (undefined when a variable is invalid) or the raw `env` is refused. */
+export type CrossRule = (config: Config | undefined, env: Env) => string | undefined;
+
+/** Whether `name` is set to more than blanks in `env`. */
+export const isSet = (env: Env, name: string) => (env[name] ?? "").trim() !== "";
+
+/** METRICS_PORT and PORT: metrics are never served on the public port. */
+export const metricsPortProblem: CrossRule = (config) =>
+  config && config.metrics.port !== 0 && config.metrics.port === config.port
+    ? "METRICS_PORT must differ from PORT: metrics are never served on the public port (0 switches them off)"
+    : undefined;
+
+// Only the names are read: no rule runs and no default is asked for.
+const accept = () => undefined;
+const ACCEPT_ALL: SettingRules = {
+  secret: accept,
+  username: accept,
+  password: accept,
+  origin: accept,
+  trustProxy: () => ({ value: false, problems: [] }),
+  defaults: () => ({}) as OwnedDefaults,
+  across: [],
+};
 
 const envSchema = (rules: SettingRules) =>
   z.object({
@@ -473,69 +418,50 @@ const envSchema = (rules: SettingRules) =>
     // --- end of issue 22 (writes) ---
     AUDIT_RETENTION: duration("90d"),
     LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
-    QUERY_MAX_DEPTH: positiveInteger(DEFAULT_QUERY_LIMITS.maxDepth),
-    QUERY_MAX_ALIASES: positiveInteger(DEFAULT_QUERY_LIMITS.maxAliases),
-    QUERY_MAX_DIRECTIVES: positiveInteger(DEFAULT_QUERY_LIMITS.maxDirectives),
-    QUERY_MAX_TOKENS: positiveInteger(DEFAULT_QUERY_LIMITS.maxTokens),
-    QUERY_MAX_COST: positiveInteger(DEFAULT_QUERY_LIMITS.maxCost),
-    QUERY_MAX_COST_IN_FLIGHT: positiveInteger(DEFAULT_QUERY_LIMITS.maxCostInFlight),
+    QUERY_MAX_DEPTH: positiveInteger(() => rules.defaults().queryLimits.maxDepth),
+    QUERY_MAX_ALIASES: positiveInteger(() => rules.defaults().queryLimits.maxAliases),
+    QUERY_MAX_DIRECTIVES: positiveInteger(() => rules.defaults().queryLimits.maxDirectives),
+    QUERY_MAX_TOKENS: positiveInteger(() => rules.defaults().queryLimits.maxTokens),
+    QUERY_MAX_COST: positiveInteger(() => rules.defaults().queryLimits.maxCost),
+    QUERY_MAX_COST_IN_FLIGHT: positiveInteger(() => rules.defaults().queryLimits.maxCostInFlight),
     // Issue 22, the size of an answer.
-    RESPONSE_MAX_BYTES: positiveInteger(DEFAULT_RESPONSE_MAX_BYTES).refine(
+    RESPONSE_MAX_BYTES: positiveInteger(() => rules.defaults().responseMaxBytes).refine(
       (v) => v >= 1024,
       "must be at least 1024 (bytes; the refusal itself takes a few hundred)",
     ),
-    TRUST_PROXY: optionalText.transform((v, ctx): boolean | string[] => {
-      const value = v?.trim().toLowerCase();
-      if (value === undefined || value === "false") return false;
-      if (value === "true") return true;
-      if (/^\d+$/.test(value)) {
-        // Fastify 5.12.1 dropped hop counts (they cannot tell a proxy from a client that connects
-        // directly and writes its own X-Forwarded-For) and quietly trusts nobody instead: say so.
-        ctx.addIssue({
-          code: "custom",
-          message:
-            "cannot be a hop count; list the proxies' addresses or CIDR ranges instead (e.g. 10.0.0.0/8 or uniquelocal)",
-        });
-        return z.NEVER;
-      }
-      const entries = value
-        .split(",")
-        .map((item) => item.trim())
-        .filter((item) => item !== "");
-      for (const entry of entries.filter((e) => !isProxyAddress(e))) {
-        ctx.addIssue({
-          code: "custom",
-          message: `has ${JSON.stringify(entry)}: expected true, false, or IP addresses and CIDR ranges (e.g. 10.0.0.0/8) separated by commas`,
-        });
-      }
-      return entries;
+    TRUST_PROXY: optionalText.transform((v, ctx) => {
+      const { value, problems } = rules.trustProxy(v);
+      for (const message of problems) ctx.addIssue({ code: "custom", message });
+      return problems.length > 0 ? z.NEVER : value;
     }),
     CORS_ORIGINS: list().superRefine((origins, ctx) => {
       for (const origin of origins) {
-        const problem = originProblem(origin);
+        const problem = rules.origin(origin);
         if (problem) ctx.addIssue({ code: "custom", message: problem });
       }
     }),
     // Issue 22: HTTP connections and shutdown (HttpLimits).
-    HTTP_HEADERS_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.headersTimeoutMs / 1000}s`, 600_000),
-    HTTP_REQUEST_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.requestTimeoutMs / 1000}s`, 600_000),
-    HTTP_KEEP_ALIVE_TIMEOUT: durationMs(`${DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs / 1000}s`, 600_000),
-    HTTP_MAX_CONNECTIONS: positiveInteger(DEFAULT_HTTP_LIMITS.maxConnections),
-    HTTP_MAX_BODY_BYTES_IN_FLIGHT: positiveInteger(DEFAULT_HTTP_LIMITS.maxBodyBytesInFlight),
+    HTTP_HEADERS_TIMEOUT: durationMs(() => `${rules.defaults().http.headersTimeoutMs}ms`, 600_000),
+    HTTP_REQUEST_TIMEOUT: durationMs(() => `${rules.defaults().http.requestTimeoutMs}ms`, 600_000),
+    HTTP_KEEP_ALIVE_TIMEOUT: durationMs(() => `${rules.defaults().http.keepAliveTimeoutMs}ms`, 600_000),
+    HTTP_MAX_CONNECTIONS: positiveInteger(() => rules.defaults().http.maxConnections),
+    HTTP_MAX_BODY_BYTES_IN_FLIGHT: positiveInteger(() => rules.defaults().http.maxBodyBytesInFlight),
     SHUTDOWN_DRAIN: durationMs("0s", 300_000, { zeroAllowed: true }),
     // Issue 22: WebSocket connections and subscriptions (SubscriptionLimits).
-    WS_MAX_CONNECTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxConnections),
-    WS_MAX_CONNECTIONS_PER_IP: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxConnectionsPerIp),
-    WS_MAX_ANONYMOUS_CONNECTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxAnonymousConnections),
-    WS_ANONYMOUS_IDLE_TIMEOUT: durationMs(`${DEFAULT_SUBSCRIPTION_LIMITS.anonymousIdleMs / 1000}s`, 86_400_000),
-    WS_MAX_SUBSCRIPTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptions),
-    WS_MAX_SUBSCRIPTIONS_PER_IP: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptionsPerIp),
-    WS_MAX_ANONYMOUS_SUBSCRIPTIONS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxAnonymousSubscriptions),
-    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptionsPerConnection),
-    WS_MAX_BUFFERED_BYTES: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxBufferedBytes),
-    SUBSCRIPTION_MAX_COST: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxCost),
-    SUBSCRIPTION_DELIVERY_CONCURRENCY: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.deliveryConcurrency),
-    SUBSCRIPTION_MAX_QUEUED_EVENTS: positiveInteger(DEFAULT_SUBSCRIPTION_LIMITS.maxQueuedEvents),
+    WS_MAX_CONNECTIONS: positiveInteger(() => rules.defaults().subscriptions.maxConnections),
+    WS_MAX_CONNECTIONS_PER_IP: positiveInteger(() => rules.defaults().subscriptions.maxConnectionsPerIp),
+    WS_MAX_ANONYMOUS_CONNECTIONS: positiveInteger(() => rules.defaults().subscriptions.maxAnonymousConnections),
+    WS_ANONYMOUS_IDLE_TIMEOUT: durationMs(() => `${rules.defaults().subscriptions.anonymousIdleMs}ms`, 86_400_000),
+    WS_MAX_SUBSCRIPTIONS: positiveInteger(() => rules.defaults().subscriptions.maxSubscriptions),
+    WS_MAX_SUBSCRIPTIONS_PER_IP: positiveInteger(() => rules.defaults().subscriptions.maxSubscriptionsPerIp),
+    WS_MAX_ANONYMOUS_SUBSCRIPTIONS: positiveInteger(() => rules.defaults().subscriptions.maxAnonymousSubscriptions),
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInteger(
+      () => rules.defaults().subscriptions.maxSubscriptionsPerConnection,
+    ),
+    WS_MAX_BUFFERED_BYTES: positiveInteger(() => rules.defaults().subscriptions.maxBufferedBytes),
+    SUBSCRIPTION_MAX_COST: positiveInteger(() => rules.defaults().subscriptions.maxCost),
+    SUBSCRIPTION_DELIVERY_CONCURRENCY: positiveInteger(() => rules.defaults().subscriptions.deliveryConcurrency),
+    SUBSCRIPTION_MAX_QUEUED_EVENTS: positiveInteger(() => rules.defaults().subscriptions.maxQueuedEvents),
   });
 
 /**
@@ -551,50 +477,20 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")} ${issue.message}`);
   }
-  // Rules across variables are checked on the raw values too, so that one invalid variable does
-  // not hide them: every problem is reported at once.
-  const isSet = (name: string) => (merged[name] ?? "").trim() !== "";
-  if (parsed.success && parsed.data.JWT_REFRESH_TOKEN_EXPIRES < parsed.data.JWT_ACCESS_TOKEN_EXPIRES) {
-    problems.push("JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES");
+  // Rules across variables run on the raw values too, so that one invalid variable hides none of them.
+  const config = parsed.success ? mapped(parsed.data, merged, cwd, rules) : undefined;
+  for (const rule of rules.across) {
+    const problem = rule(config, merged);
+    if (problem !== undefined) problems.push(problem);
   }
-  if (parsed.success && parsed.data.METRICS_PORT !== 0 && parsed.data.METRICS_PORT === parsed.data.PORT) {
-    problems.push(
-      "METRICS_PORT must differ from PORT: metrics are never served on the public port (0 switches them off)",
-    );
-  }
-  const algorithm = merged.JWT_ALGORITHM ?? "HS256";
-  if (merged.NODE_ENV === "production" && algorithm === "HS256" && !isSet("JWT_SECRET_KEY")) {
-    problems.push(
-      "JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)",
-    );
-  }
-  if (
-    merged.NODE_ENV === "production" &&
-    (algorithm === "RS256" || algorithm === "ES256") &&
-    !isSet("JWT_PRIVATE_KEY_FILE")
-  ) {
-    // Generated keys in a production DATA_DIR work on one machine, but every instance must share
-    // them: say so rather than let a second instance mint tokens the first cannot verify.
-    problems.push(`JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${algorithm}`);
-  }
-  if (parsed.success && parsed.data.QUERY_MAX_COST_IN_FLIGHT < parsed.data.QUERY_MAX_COST) {
-    problems.push(
-      "QUERY_MAX_COST_IN_FLIGHT must be at least QUERY_MAX_COST (an operation at the cost limit must be able to run)",
-    );
-  }
-  if (parsed.success && parsed.data.HTTP_HEADERS_TIMEOUT > parsed.data.HTTP_REQUEST_TIMEOUT) {
-    problems.push(
-      "HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT (the headers are part of the request)",
-    );
-  }
-  if (isSet("ADMIN_USERNAME") !== isSet("ADMIN_PASSWORD")) {
-    problems.push("ADMIN_USERNAME and ADMIN_PASSWORD must be set together");
-  }
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
-  const e = parsed.data;
-  const isProduction = e.NODE_ENV === "production";
+  if (config === undefined || problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
 
-  return deepFreeze({
+/** The nested config of the validated variables `e`. */
+function mapped(e: z.output<ReturnType<typeof envSchema>>, env: Env, cwd: string, rules: SettingRules): Config {
+  const isProduction = e.NODE_ENV === "production";
+  return {
     nodeEnv: e.NODE_ENV,
     isProduction,
     host: e.HOST,
@@ -653,9 +549,7 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
     // Issue 22, the size of an answer.
     responseMaxBytes: e.RESPONSE_MAX_BYTES,
     trustProxy: e.TRUST_PROXY,
-    // Outside production the hosted Sandbox may call a local server; production allows no origin
-    // unless told, so a browser page elsewhere can never read the API's responses by default.
-    corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : isProduction ? [] : [APOLLO_STUDIO_ORIGIN],
+    corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : rules.defaults().corsOrigins(isProduction),
     metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT },
     // Issue 22: HTTP connections and shutdown.
     http: {
@@ -665,10 +559,10 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       maxConnections: e.HTTP_MAX_CONNECTIONS,
       maxBodyBytesInFlight: e.HTTP_MAX_BODY_BYTES_IN_FLIGHT,
       // A load balancer needs the drain in production; a developer's Ctrl-C and the tests do not.
-      shutdownDrainMs: isSet("SHUTDOWN_DRAIN")
+      shutdownDrainMs: isSet(env, "SHUTDOWN_DRAIN")
         ? e.SHUTDOWN_DRAIN
         : isProduction
-          ? DEFAULT_HTTP_LIMITS.shutdownDrainMs
+          ? rules.defaults().http.shutdownDrainMs
           : 0,
     },
     // Issue 22: WebSocket connections and subscriptions.
@@ -686,7 +580,7 @@ export function readConfig(env: Record<string, string | undefined>, cwd: string,
       maxQueuedEvents: e.SUBSCRIPTION_MAX_QUEUED_EVENTS,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     },
-  });
+  };
 }
 
 function readDotEnv(cwd: string): Record<string, string> {
