@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseEnv } from "node:util";
 import { z } from "zod";
 
 import {
@@ -17,7 +16,9 @@ import {
   port,
   deepFreeze,
   group,
+  readDotEnv,
   readEnv,
+  readWith,
   seconds,
   variable,
   variablesOf,
@@ -87,6 +88,7 @@ export interface OwnedDefaults {
 
 export const DEFAULT_ISSUER = "graphql-token-auth";
 export const DEFAULT_AUDIENCE = "graphql-token-auth-api";
+const MODES = ["development", "production", "test"] as const;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const MAX_TIMEOUT_MS = 600_000;
 
@@ -162,7 +164,7 @@ function configSchema(rules: SettingRules, cwd: string) {
   const text = (defaultValue: string) => z.string().min(1).default(defaultValue);
   return z
     .object({
-      nodeEnv: variable("NODE_ENV", z.enum(["development", "production", "test"]).default("development"), "mode"),
+      nodeEnv: variable("NODE_ENV", z.enum(MODES).default("development"), "production hardens; test is development"),
       host: variable("HOST", text("0.0.0.0"), "the public port's address"),
       port: variable("PORT", port("4000", "must be a port number from 0 to 65535"), "the public port"),
       dataDir: variable("DATA_DIR", text("./data").transform(path), "SQLite, generated keys and secret"),
@@ -275,15 +277,7 @@ function configSchema(rules: SettingRules, cwd: string) {
         ),
         "bytes of JSON one answer may take",
       ),
-      trustProxy: variable(
-        "TRUST_PROXY",
-        optionalText().transform((v, ctx) => {
-          const { value, problems } = rules.trustProxy(v);
-          for (const message of problems) ctx.addIssue({ code: "custom", message });
-          return problems.length > 0 ? z.NEVER : value;
-        }),
-        "the peers that may set X-Forwarded-*",
-      ),
+      trustProxy: variable("TRUST_PROXY", readWith(rules.trustProxy), "the peers that may set X-Forwarded-*"),
       corsOrigins: variable("CORS_ORIGINS", list(rules.origin), "origins whose pages may call the API"),
       metrics: z.object({
         host: variable("METRICS_HOST", text("127.0.0.1"), "the metrics listener's address"),
@@ -327,7 +321,7 @@ export function configVariables(rules: SettingRules, cwd = "."): readonly EnvVar
  * through load-config.ts's `loadConfig`, which passes the real rules.
  */
 export function readConfig(env: Env, cwd: string, rules: SettingRules): Config {
-  const merged = { ...readDotEnv(cwd), ...env };
+  const merged = { ...readDotEnv(resolve(cwd, ".env")), ...env };
   const read = readEnv(configSchema(rules, cwd), merged);
   // Rules across variables run on the raw values too, so that one invalid variable hides none of them.
   const problems = [...read.problems, ...rules.across.map((rule) => rule(read.value, merged))];
@@ -335,12 +329,6 @@ export function readConfig(env: Env, cwd: string, rules: SettingRules): Config {
     throw new ConfigError(problems.filter((p) => p !== undefined));
   }
   return deepFreeze(read.value);
-}
-
-function readDotEnv(cwd: string): Record<string, string> {
-  const file = resolve(cwd, ".env");
-  if (!existsSync(file)) return {};
-  return parseEnv(readFileSync(file, "utf8")) as Record<string, string>;
 }
 
 // Only the names are read: no rule runs and no default is asked for.

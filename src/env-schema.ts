@@ -1,6 +1,9 @@
 // Environment variables declared with zod: the kinds of value a setting takes (each read from the
 // environment's text with its own message), the declaration of a variable, and reading a declared
 // schema from an environment. config.ts declares the service's variables with these.
+import { existsSync, readFileSync } from "node:fs";
+import { parseEnv } from "node:util";
+
 import { z } from "zod";
 
 import { parseDuration, parseDurationMs } from "./durations.js";
@@ -43,6 +46,14 @@ export const checkedText = (rule: (value: string) => string | undefined) =>
 /** Optional text that must match `pattern`. */
 export const matching = (pattern: RegExp, message: string) =>
   optionalText().refine((v) => v === undefined || pattern.test(v), message);
+
+/** Optional text read by `read`, which gives the value and one line per problem. */
+export const readWith = <T>(read: (text: string | undefined) => { value: T; problems: readonly string[] }) =>
+  optionalText().transform((text, ctx) => {
+    const { value, problems } = read(text);
+    for (const message of problems) ctx.addIssue({ code: "custom", message });
+    return problems.length > 0 ? z.NEVER : value;
+  });
 
 /** A comma-separated list, empty when unset; `rule` refuses an entry with its reason, one problem each. */
 export const list = (rule: (entry: string) => string | undefined = () => undefined) =>
@@ -196,4 +207,10 @@ export function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** The variables of a `.env` file, none when there is no such file. */
+export function readDotEnv(file: string): Record<string, string> {
+  if (!existsSync(file)) return {};
+  return parseEnv(readFileSync(file, "utf8")) as Record<string, string>;
 }
