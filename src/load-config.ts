@@ -1,13 +1,47 @@
 import { weakSecretReason } from "./access/secrets.js";
-import { type Config, readConfig } from "./config.js";
-import { checkPasswordRules, checkUsernameRules } from "./users/account-rules.js";
+import { productionKeyProblem } from "./access/keys.js";
+import { tokenLifetimeProblem } from "./access/tokens.js";
+import { type Config, type SettingRules, metricsPortProblem, readConfig } from "./config.js";
+import { DEFAULT_QUERY_LIMITS, costInFlightProblem } from "./graphql/query-limits.js";
+import { DEFAULT_RESPONSE_MAX_BYTES } from "./graphql/response-size.js";
+import { DEFAULT_SUBSCRIPTION_LIMITS } from "./graphql/subscription-server.js";
+import { readTrustProxy } from "./http/client-address.js";
+import { DEFAULT_HTTP_LIMITS, headersTimeoutProblem } from "./http/connections.js";
+import { defaultCorsOrigins, originProblem } from "./http/security-headers.js";
+import { adminPairProblem, checkPasswordRules, checkUsernameRules } from "./users/account-rules.js";
+
+/** Each setting's rules and owned defaults, from the module that owns them. */
+export const SETTING_RULES: SettingRules = {
+  secret: weakSecretReason,
+  username: checkUsernameRules,
+  password: checkPasswordRules,
+  origin: originProblem,
+  trustProxy: readTrustProxy,
+  defaults: () => ({
+    queryLimits: DEFAULT_QUERY_LIMITS,
+    responseMaxBytes: DEFAULT_RESPONSE_MAX_BYTES,
+    http: DEFAULT_HTTP_LIMITS,
+    subscriptions: DEFAULT_SUBSCRIPTION_LIMITS,
+    corsOrigins: defaultCorsOrigins,
+  }),
+  across: [
+    tokenLifetimeProblem,
+    metricsPortProblem,
+    productionKeyProblem,
+    costInFlightProblem,
+    headersTimeoutProblem,
+    adminPairProblem,
+  ],
+};
 
 /**
  * Reads and validates the configuration from `env` (default `process.env`) merged over a `.env`
  * file in `cwd` (default the working directory), with each rule from the module that owns it: the
  * JWT secrets' strength from access/secrets.ts, ADMIN_USERNAME and ADMIN_PASSWORD from
- * users/account-rules.ts. Throws ConfigError listing every problem at once.
+ * users/account-rules.ts, CORS_ORIGINS and TRUST_PROXY from http/, and the defaults of the query,
+ * answer, HTTP and WebSocket limits from the modules that enforce them. Throws ConfigError listing
+ * every problem at once.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
-  return readConfig(env, cwd, { secret: weakSecretReason, username: checkUsernameRules, password: checkPasswordRules });
+  return readConfig(env, cwd, SETTING_RULES);
 }

@@ -6,11 +6,14 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 
 import { REJECTION_REASONS } from "../src/access/bearer.js";
 import { AuditEventType } from "../src/audit/audit.type.js";
-import { CONFIG_VARIABLES } from "../src/config.js";
+import { CONFIG_VARIABLES, configVariables } from "../src/config.js";
+import type { EnvVariable } from "../src/env-schema.js";
 import { ErrorCode, ErrorReason, ProtocolErrorCode } from "../src/errors.js";
+import { SETTING_RULES } from "../src/load-config.js";
 import { LIMITS, RATE_LIMITS } from "../src/metrics.js";
 
 function repositoryRoot(): string {
@@ -124,6 +127,36 @@ function brokenLinks(pagePath: string, pageText: string, readPage: (path: string
   return problems;
 }
 
+/**
+ * The variables of `markdown`'s table rows whose documented default is a plain value (`` `15m` ``,
+ * `` `4194304` (4 MiB) ``, or one value per variable of a row like `` `PORT`, `HOST` ``), each with
+ * that value; rows whose default depends on something (`unset: …`, `production: …`) are left out.
+ */
+export function documentedDefaults(markdown: string): Map<string, string> {
+  const defaults = new Map<string, string>();
+  for (const line of proseLines(markdown)) {
+    const cells = line.split(" | ");
+    if (!line.startsWith("| ") || cells.length < 3) continue;
+    const names = [...cells[0]!.slice(2).matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!);
+    const plain = /^(`[^`]*`(, `[^`]*`)*)( \([^)]*\))?$/.exec(cells[1]!.trim());
+    const values = plain ? [...plain[1]!.matchAll(/`([^`]*)`/g)].map((m) => m[1]!) : [];
+    if (names.length > 0 && values.length === names.length) names.forEach((name, i) => defaults.set(name, values[i]!));
+  }
+  return defaults;
+}
+
+/** Each variable whose documented default does not parse to what its schema gives when it is unset. */
+export function wrongDefaults(documented: Map<string, string>, variables: readonly EnvVariable[]): string[] {
+  return variables.flatMap(({ name, schema }) => {
+    const text = documented.get(name);
+    if (text === undefined) return [];
+    const asDocumented = schema.safeParse(text);
+    const unset = schema.safeParse(undefined);
+    const same = asDocumented.success && unset.success && isDeepStrictEqual(asDocumented.data, unset.data);
+    return same ? [] : [`${name}: documented \`${text}\`, default ${JSON.stringify(unset.data)}`];
+  });
+}
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
     const path = `${dir}/${entry.name}`;
@@ -186,6 +219,24 @@ describe("the README and docs/ stay in step with the code", () => {
   it("documents every configuration variable the service reads, in a table of docs/configuration.md", () => {
     const missing = CONFIG_VARIABLES.filter((name) => !documentedInTable("docs/configuration.md", name));
     assert.deepEqual(missing, [], "add these variables to docs/configuration.md");
+  });
+
+  it("describes every variable in the schema, and documents the default the schema gives where it is a plain value", () => {
+    const variables = configVariables(SETTING_RULES);
+    assert.deepEqual(
+      variables.filter((v) => v.description.trim() === "").map((v) => v.name),
+      [],
+      "give these variables a description in src/config.ts",
+    );
+    const documented = documentedDefaults(page("docs/configuration.md"));
+    assert.ok(documented.size >= 50, `only ${documented.size} plain defaults found in docs/configuration.md`);
+    assert.deepEqual(wrongDefaults(documented, variables), [], "docs/configuration.md and src/config.ts disagree");
+  });
+
+  it("finds a documented default that is not the schema's", () => {
+    const table = "| variable | default | notes |\n| --- | --- | --- |\n| `PORT`, `HOST` | `4000`, `127.0.0.1` | |\n";
+    const found = wrongDefaults(documentedDefaults(table), configVariables(SETTING_RULES));
+    assert.deepEqual(found, ['HOST: documented `127.0.0.1`, default "0.0.0.0"']);
   });
 
   it("lists every budget a client can run into, rate limits included, in the table of docs/limits.md", () => {

@@ -12,7 +12,7 @@ import {
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-import type { Config } from "../config.js";
+import { type Config, type CrossRule, isSet } from "../config.js";
 import { weakSecretReason } from "./secrets.js";
 
 export type SigningAlgorithm = "HS256" | "RS256" | "ES256";
@@ -38,6 +38,22 @@ export const KEYS_DIR = "keys";
 
 /** File inside DATA_DIR that keeps the generated development HS256 secret (the first generated key). */
 export const DEV_SECRET_FILE = "jwt-secret";
+
+/**
+ * Production signs with configured keys only: generated ones in a production DATA_DIR work on one
+ * machine, but every instance must share them. Checked on the raw values, beside any other problem.
+ */
+export const productionKeyProblem: CrossRule = (_config, env) => {
+  const algorithm = env.JWT_ALGORITHM ?? "HS256";
+  if (env.NODE_ENV !== "production") return undefined;
+  if (algorithm === "HS256" && !isSet(env, "JWT_SECRET_KEY")) {
+    return "JWT_SECRET_KEY is required when NODE_ENV=production (at least 32 random bytes, e.g. `openssl rand -base64 48`)";
+  }
+  if ((algorithm === "RS256" || algorithm === "ES256") && !isSet(env, "JWT_PRIVATE_KEY_FILE")) {
+    return `JWT_PRIVATE_KEY_FILE is required when NODE_ENV=production and JWT_ALGORITHM=${algorithm}`;
+  }
+  return undefined;
+};
 
 interface StoredKey {
   kid: string;

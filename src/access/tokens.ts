@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 
 import { type Role, parseRoles } from "./roles.js";
-import type { Config } from "../config.js";
+import type { Config, CrossRule } from "../config.js";
 import type { KeyRing } from "./keys.js";
 import { JSONWEBTOKEN_MESSAGES } from "../library-messages.js";
 
@@ -22,6 +22,12 @@ export const IAT_LEEWAY_SECONDS = 5;
 // Header parameters that tell a verifier to fetch or trust a key chosen by the token's author
 // (RFC 8725 §3.10), or demand extensions we do not implement (RFC 7515 §4.1.11).
 const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "crit"] as const;
+
+/** JWT_REFRESH_TOKEN_EXPIRES and JWT_ACCESS_TOKEN_EXPIRES: a session outlives its access tokens. */
+export const tokenLifetimeProblem: CrossRule = (config) =>
+  config && config.jwt.refreshTokenTtlSeconds < config.jwt.accessTokenTtlSeconds
+    ? "JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES"
+    : undefined;
 
 /** The claims of a verified access token. */
 export interface AccessTokenClaims {

@@ -7,7 +7,7 @@ import type { Revocations } from "../access/revocation-sync.js";
 import { normalizeScopes } from "../access/scopes.js";
 import { type AuditService, auditDetail } from "../audit/audit.service.js";
 import { AuditEventType } from "../audit/audit.type.js";
-import { parseDuration } from "../config.js";
+import { parseDuration } from "../durations.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { type ApiTokenRevokeReason, ApiTokenStore } from "./api-token.store.js";

@@ -4,12 +4,47 @@ import { ApolloArmor } from "@escape.tech/graphql-armor";
 import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from "graphql";
 
 import type { Context } from "../access/principal.js";
-import type { QueryLimits } from "../config.js";
+import type { CrossRule, QueryLimits } from "../config.js";
 import { ErrorCode, QUERY_TOO_COMPLEX_MESSAGE, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { CostBudget } from "./cost-budget.js";
 import { type CostInput, operationCost } from "./query-cost.js";
 import { GRAPHQL_ARMOR_MESSAGES, GRAPHQL_MESSAGES } from "../library-messages.js";
 import { type LimitName, type MetricsRecorder, NO_METRICS } from "../metrics.js";
+
+/**
+ * Well above what this API's clients send, well below what abuse needs. Useful queries nest about
+ * 6 levels (`me { posts { author { posts { … } } } }`). The cost prices text by its declared
+ * maximum length (a post body 20, a title 1: src/graphql/query-cost.ts), so it bounds the size of
+ * an answer as well as its count of values, and 12,000 is the cost of the largest ordinary query
+ * in the tests: a page of 100 posts, each with its author and the author's 3 newest posts, every
+ * field and `__typename` included, 100 × (2 + 25 + (2 + 5 + 3 × (2 + 25 + 1) + 1) + 1) = 12,000.
+ * A plain page of 100 posts with every post and author field costs 3,200, and `posts(first: $n)
+ * { author { posts(first: $n) { … { id } } } }` nested 8 deep runs with n = 7 (8,799, 2,401 ids)
+ * and is refused with n = 8 (14,624). `post { author { posts(first: 40) { author { posts(first:
+ * 40) { body } } } } }`, 1,600 bodies (32 MB) from a 125-byte request, costs 2 + 2 + 40 × (2 + 2 +
+ * 40 × 22) = 35,364: refused. A body costs at least 20 wherever it is, so no answer within the
+ * limit holds more than 600 bodies, and every answer at most 12,000 values and about 13 million
+ * characters of text and keys (at most 1,000 of text and 99 of an alias per unit);
+ * {@link DEFAULT_RESPONSE_MAX_BYTES} stops it well before that. Apollo Sandbox's introspection is
+ * under 200 tokens, and its `__schema` part counts for neither depth nor cost. The token limit is
+ * what refuses 600 repeated fields: no other rule counts a plain field selected again and again.
+ */
+/** QUERY_MAX_COST_IN_FLIGHT and QUERY_MAX_COST: an operation at the cost limit must be able to run. */
+export const costInFlightProblem: CrossRule = (config) =>
+  config && config.queryLimits.maxCostInFlight < config.queryLimits.maxCost
+    ? "QUERY_MAX_COST_IN_FLIGHT must be at least QUERY_MAX_COST (an operation at the cost limit must be able to run)"
+    : undefined;
+
+export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
+  maxDepth: 10,
+  maxAliases: 15,
+  maxDirectives: 50,
+  maxTokens: 500,
+  maxCost: 12_000,
+  // Three operations at the cost limit at once (about 12 MB of text each at most), or thousands of
+  // ordinary ones: what they build together stays well inside npm start's heap (docs/limits.md).
+  maxCostInFlight: 36_000,
+});
 
 /**
  * How long an operation may wait for {@link QueryLimits.maxCostInFlight} to make room, and how many

@@ -3,6 +3,16 @@ import type { FormattedExecutionResult, GraphQLFormattedError } from "graphql";
 import { ErrorCode, RESPONSE_TOO_LARGE_MESSAGE, ResponseTooLargeError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
 
+/**
+ * 4 MiB: twice a page of 100 posts with 20,000-character ASCII bodies (2 MB), and what the cost
+ * cannot see stops here: characters of more than one byte (up to 3 in UTF-8), control characters
+ * stored before they were refused (6 bytes each once escaped), emoji sequences that count as one
+ * character, long aliases repeated in every item. The answer is measured before it is serialised,
+ * so a refused one is never built. Measured with npm start's 96 MB heap (test/abuse/answer-size.test.ts
+ * and its notes): 32 concurrent answers of 4 MB each held RSS near 150 MB (8 MiB answers: 370 MB).
+ */
+export const DEFAULT_RESPONSE_MAX_BYTES = 4 * 1024 * 1024;
+
 // The size of one answer, measured before it is serialised: a query within the cost limit can still
 // answer far more bytes than its cost suggests (text of multi-byte characters, control characters
 // stored before they were refused, which JSON escapes as six bytes each, long aliases repeated in

@@ -4,6 +4,47 @@ import type { TLSSocket } from "node:tls";
 import proxyAddr from "@fastify/proxy-addr";
 
 import type { Config } from "../config.js";
+import { isIP } from "node:net";
+
+// proxy-addr's names for the loopback, link-local and private ranges (IPv4 and IPv6).
+const PROXY_RANGE_NAMES = ["loopback", "linklocal", "uniquelocal"];
+
+/** Whether `value` is an IP address, a CIDR range (`10.0.0.0/8`, `fd00::/8`) or one of proxy-addr's range names. */
+function isProxyAddress(value: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(value) || isIP(value) !== 0) return true;
+  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(value);
+  if (!cidr) return false;
+  const version = isIP(cidr[1]!);
+  return version !== 0 && Number(cidr[2]) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY read: unset or `false` trusts no peer, `true` every peer, otherwise a comma-separated
+ * list of addresses, CIDR ranges and proxy-addr's names; `problems` says why it is refused.
+ */
+export function readTrustProxy(text: string | undefined): { value: boolean | string[]; problems: string[] } {
+  const value = text?.trim().toLowerCase();
+  if (value === undefined || value === "false") return { value: false, problems: [] };
+  if (value === "true") return { value: true, problems: [] };
+  if (/^\d+$/.test(value)) {
+    // Fastify 5.12.1 dropped hop counts (they cannot tell a proxy from a client that connects
+    // directly and writes its own X-Forwarded-For) and quietly trusts nobody instead: say so.
+    const problem =
+      "cannot be a hop count; list the proxies' addresses or CIDR ranges instead (e.g. 10.0.0.0/8 or uniquelocal)";
+    return { value: false, problems: [problem] };
+  }
+  const entries = value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+  const problems = entries
+    .filter((entry) => !isProxyAddress(entry))
+    .map(
+      (entry) =>
+        `has ${JSON.stringify(entry)}: expected true, false, or IP addresses and CIDR ranges (e.g. 10.0.0.0/8) separated by commas`,
+    );
+  return { value: entries, problems };
+}
 
 /** Where a request came from and how, as the GraphQL route on node:http reads it. */
 export interface ClientAddress {

@@ -5,9 +5,26 @@
 import { type IncomingMessage, type RequestListener, type Server, type ServerResponse, createServer } from "node:http";
 import type { Socket } from "node:net";
 
-import type { HttpLimits } from "../config.js";
+import type { CrossRule, HttpLimits } from "../config.js";
 import { ProtocolErrorCode } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
+
+/** HTTP_HEADERS_TIMEOUT and HTTP_REQUEST_TIMEOUT: the headers are part of the request. */
+export const headersTimeoutProblem: CrossRule = (config) =>
+  config && config.http.headersTimeoutMs > config.http.requestTimeoutMs
+    ? "HTTP_HEADERS_TIMEOUT must not be longer than HTTP_REQUEST_TIMEOUT (the headers are part of the request)"
+    : undefined;
+
+/** The HTTP limits when their variables are unset (SHUTDOWN_DRAIN's only in production). */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1500,
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
+  /** Production's drain; development and tests stop at once unless SHUTDOWN_DRAIN says otherwise. */
+  shutdownDrainMs: 5_000,
+});
 
 /** The server and the handler of its client errors, which Fastify takes as its `clientErrorHandler`. */
 export interface ConnectionEdges {

@@ -7,6 +7,42 @@ import helmet, { type HelmetOptions } from "helmet";
 
 import type { Config } from "../config.js";
 
+/** Where Apollo's hosted Sandbox runs: allowed by CORS outside production so it can reach a local server. */
+export const APOLLO_STUDIO_ORIGIN = "https://studio.apollographql.com";
+
+/** Why `value` is not an exact browser origin (`https://host[:port]`), or undefined when it is one. */
+export function originProblem(value: string): string | undefined {
+  if (value === "*") return "lists exact origins; `*` is not accepted";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `has ${JSON.stringify(value)}, which is not an origin like https://app.example`;
+  }
+  // Not repeated: whatever follows the scheme may be a password.
+  if (url.username !== "" || url.password !== "")
+    return "has an entry with credentials in it; an origin is only scheme, host and port";
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return `has ${JSON.stringify(value)}, which is not an http or https origin`;
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    return `has ${JSON.stringify(value)}, which is not an origin: it has a path, query or fragment (write ${url.origin})`;
+  }
+  if (url.origin !== value) {
+    // A trailing slash, upper case or a default port: browsers send an origin in one serialized
+    // form and the comparison is exact, so name that form.
+    return `has ${JSON.stringify(value)}, which browsers never send; write it as ${url.origin}`;
+  }
+  return undefined;
+}
+
+/**
+ * CORS_ORIGINS when unset or empty: outside production the hosted Sandbox may call a local server;
+ * production allows no origin unless told, so a browser page elsewhere can never read its answers.
+ */
+export function defaultCorsOrigins(isProduction: boolean): readonly string[] {
+  return isProduction ? [] : [APOLLO_STUDIO_ORIGIN];
+}
+
 /** Sent only on requests that arrived over TLS (as Fastify sees them): one year, as helmet would. */
 export const HSTS_VALUE = "max-age=31536000; includeSubDomains";
 

@@ -1,5 +1,6 @@
 import { Length, Matches, ValidateBy } from "class-validator";
 
+import { type CrossRule, isSet } from "../config.js";
 import { BadUserInputError } from "../errors.js";
 
 // Every rule an account must meet, in one place: the GraphQL inputs (auth/auth.input.ts), the
@@ -80,3 +81,9 @@ export function usernameTakenError(): BadUserInputError {
 export function noRolesError(): BadUserInputError {
   return new BadUserInputError([{ field: "roles", rule: "notEmpty", message: "must contain at least one role" }]);
 }
+
+/** ADMIN_USERNAME and ADMIN_PASSWORD are set together or not at all. */
+export const adminPairProblem: CrossRule = (_config, env) =>
+  isSet(env, "ADMIN_USERNAME") !== isSet(env, "ADMIN_PASSWORD")
+    ? "ADMIN_USERNAME and ADMIN_PASSWORD must be set together"
+    : undefined;

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 
 import WebSocket from "ws";
 
-import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/config.js";
+import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/graphql/subscription-server.js";
 import {
   CONNECTION_INIT_TIMEOUT_MS,
   ONLY_SUBSCRIPTIONS_MESSAGE,
