@@ -1,12 +1,12 @@
 import "reflect-metadata";
 
-import { ArrayMaxSize, ArrayMinSize, Length, Matches, Max, Min } from "class-validator";
-import { ArgsType, Field, ID, InputType, Int, ObjectType } from "type-graphql";
+import { ArrayMaxSize, ArrayMinSize, Length, Matches } from "class-validator";
+import { ArgsType, Field, ID, InputType, ObjectType } from "type-graphql";
 
 import { Scope } from "../access/scopes.js";
 import { API_TOKEN_LENGTH } from "../access/api-tokens.js";
 import { Bounded } from "../graphql/query-cost.js";
-import { FIRST_MAX, NoOffsetWithAfter, OFFSET_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
+import { FIRST_MAX, OFFSET_MAX, pageArgs } from "../graphql/pagination.js";
 import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const API_TOKEN_NAME_MAX = 100;
@@ -78,30 +78,13 @@ export const API_TOKENS_DEFAULT = API_TOKENS_PER_USER_MAX;
 
 /** `apiTokens`: nullable with defaults, so null means the default. */
 @ArgsType()
-export class ApiTokensArgs {
-  @Field(() => Int, {
-    nullable: true,
-    defaultValue: API_TOKENS_DEFAULT,
-    description: `How many tokens, 1 to ${FIRST_MAX} (null means ${API_TOKENS_DEFAULT}, every live token).`,
-  })
-  @Min(1, { message: PAGE_MESSAGES.firstMin })
-  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
-  first!: number | null;
-
-  @Field(() => Int, {
-    nullable: true,
-    defaultValue: 0,
-    description: `How many of the newest tokens to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
-  })
-  @Min(0, { message: PAGE_MESSAGES.offsetMin })
-  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
-  @NoOffsetWithAfter()
-  offset!: number | null;
-
-  @Field(() => ID, {
-    nullable: true,
-    description:
+export class ApiTokensArgs extends pageArgs({
+  defaultFirst: API_TOKENS_DEFAULT,
+  nullable: true,
+  describe: {
+    first: `How many tokens, 1 to ${FIRST_MAX} (null means ${API_TOKENS_DEFAULT}, every live token).`,
+    offset: `How many of the newest tokens to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
+    after:
       "The id of the last token of the previous page: this page is your live tokens after it, newest first (it may have been revoked since). BAD_USER_INPUT when it is not one of your tokens.",
-  })
-  after?: string | null;
-}
+  },
+}) {}

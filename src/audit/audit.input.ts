@@ -1,9 +1,9 @@
 import "reflect-metadata";
 
-import { IsIn, Max, Min } from "class-validator";
-import { ArgsType, Field, ID, Int } from "type-graphql";
+import { IsIn } from "class-validator";
+import { ArgsType, Field, ID } from "type-graphql";
 
-import { FIRST_MAX, NoOffsetWithAfter, OFFSET_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
+import { FIRST_MAX, OFFSET_MAX, pageArgs } from "../graphql/pagination.js";
 import { AuditEventType } from "./audit.type.js";
 
 export const AUDIT_EVENTS_DEFAULT = 50;
@@ -12,33 +12,16 @@ const TYPES = Object.values(AuditEventType);
 
 /** `auditEvents`: a page of the newest events, optionally only of one type or one user. */
 @ArgsType()
-export class AuditEventsArgs {
-  @Field(() => Int, {
-    nullable: true,
-    defaultValue: AUDIT_EVENTS_DEFAULT,
-    description: `How many of the newest events, 1 to ${FIRST_MAX} (null means ${AUDIT_EVENTS_DEFAULT}).`,
-  })
-  @Min(1, { message: PAGE_MESSAGES.firstMin })
-  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
-  first!: number | null;
-
-  @Field(() => Int, {
-    nullable: true,
-    defaultValue: 0,
-    description: `How many of the newest matching events to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
-  })
-  @Min(0, { message: PAGE_MESSAGES.offsetMin })
-  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
-  @NoOffsetWithAfter()
-  offset!: number | null;
-
-  @Field(() => ID, {
-    nullable: true,
-    description:
+export class AuditEventsArgs extends pageArgs({
+  defaultFirst: AUDIT_EVENTS_DEFAULT,
+  nullable: true,
+  describe: {
+    first: `How many of the newest events, 1 to ${FIRST_MAX} (null means ${AUDIT_EVENTS_DEFAULT}).`,
+    offset: `How many of the newest matching events to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
+    after:
       "The id of the last event of the previous page: this page is the matching events after it, newest first (any event's id marks a place in that order). BAD_USER_INPUT when no event has that id.",
-  })
-  after?: string | null;
-
+  },
+}) {
   @Field(() => String, {
     nullable: true,
     description: "Only events of this type (see `AuditEvent.type`); null means every type.",

@@ -1,4 +1,5 @@
-import { ValidateBy } from "class-validator";
+import { Max, Min, ValidateBy } from "class-validator";
+import { ArgsType, Field, ID, Int } from "type-graphql";
 
 import { BadUserInputError } from "../errors.js";
 
@@ -72,4 +73,41 @@ export function unknownAfter(item: string): BadUserInputError {
       message: `names no ${item} of this list (it may have been deleted since): start again without after`,
     },
   ]);
+}
+
+/** What distinguishes one list's page arguments from another's: its default size and its words. */
+export interface PageArgsOptions {
+  /** `first` when the client gives none (or null). */
+  readonly defaultFirst: number;
+  /** Whether `first` and `offset` take null for their defaults (every list's but `posts`, as first published). */
+  readonly nullable: boolean;
+  /** The schema descriptions of the three arguments. */
+  readonly describe: { readonly first: string; readonly offset: string; readonly after: string };
+}
+
+/**
+ * The `first`, `offset` and `after` arguments of one list, declared once for every list: `first`
+ * 1 to {@link FIRST_MAX}, `offset` 0 to {@link OFFSET_MAX} and only without `after`, `after` an
+ * id. A list's arguments class extends what this returns (`class SessionsArgs extends
+ * pageArgs({...}) {}`), adding filters of its own where it has them.
+ */
+export function pageArgs(options: PageArgsOptions) {
+  const nullable = options.nullable;
+  @ArgsType()
+  abstract class PageArgs {
+    @Field(() => Int, { nullable, defaultValue: options.defaultFirst, description: options.describe.first })
+    @Min(1, { message: PAGE_MESSAGES.firstMin })
+    @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
+    first!: number | null;
+
+    @Field(() => Int, { nullable, defaultValue: 0, description: options.describe.offset })
+    @Min(0, { message: PAGE_MESSAGES.offsetMin })
+    @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
+    @NoOffsetWithAfter()
+    offset!: number | null;
+
+    @Field(() => ID, { nullable: true, description: options.describe.after })
+    after?: string | null;
+  }
+  return PageArgs;
 }

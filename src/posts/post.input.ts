@@ -1,9 +1,9 @@
 import "reflect-metadata";
 
-import { Length, Max, Min } from "class-validator";
-import { ArgsType, Field, ID, InputType, Int } from "type-graphql";
+import { Length } from "class-validator";
+import { ArgsType, Field, InputType } from "type-graphql";
 
-import { FIRST_MAX, NoOffsetWithAfter, OFFSET_MAX, PAGE_MESSAGES } from "../graphql/pagination.js";
+import { FIRST_MAX, OFFSET_MAX, pageArgs } from "../graphql/pagination.js";
 import { HasNoControlCharacters, HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const TITLE_MAX = 200;
@@ -47,55 +47,26 @@ export const POSTS_DEFAULT = 50;
 export const USER_POSTS_DEFAULT = 20;
 
 @ArgsType()
-export class PostsArgs {
-  @Field(() => Int, { defaultValue: POSTS_DEFAULT, description: `How many posts, 1 to ${FIRST_MAX}.` })
-  @Min(1, { message: PAGE_MESSAGES.firstMin })
-  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
-  first!: number;
-
-  @Field(() => Int, {
-    defaultValue: 0,
-    description: `How many of the newest posts to skip, 0 to ${OFFSET_MAX}; 0 when \`after\` is given.`,
-  })
-  @Min(0, { message: PAGE_MESSAGES.offsetMin })
-  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
-  @NoOffsetWithAfter()
-  offset!: number;
-
-  @Field(() => ID, {
-    nullable: true,
-    description:
+export class PostsArgs extends pageArgs({
+  defaultFirst: POSTS_DEFAULT,
+  nullable: false,
+  describe: {
+    first: `How many posts, 1 to ${FIRST_MAX}.`,
+    offset: `How many of the newest posts to skip, 0 to ${OFFSET_MAX}; 0 when \`after\` is given.`,
+    after:
       "The id of the last post of the previous page: this page is the posts after it, newest first. BAD_USER_INPUT when no post has that id.",
-  })
-  after?: string | null;
-}
+  },
+}) {}
 
 /** `User.posts`: nullable with defaults, so null means the default. */
 @ArgsType()
-export class UserPostsArgs {
-  @Field(() => Int, {
-    nullable: true,
-    defaultValue: USER_POSTS_DEFAULT,
-    description: `How many posts, 1 to ${FIRST_MAX} (null means ${USER_POSTS_DEFAULT}).`,
-  })
-  @Min(1, { message: PAGE_MESSAGES.firstMin })
-  @Max(FIRST_MAX, { message: PAGE_MESSAGES.firstMax })
-  first!: number | null;
-
-  @Field(() => Int, {
-    nullable: true,
-    defaultValue: 0,
-    description: `How many of this user's newest posts to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
-  })
-  @Min(0, { message: PAGE_MESSAGES.offsetMin })
-  @Max(OFFSET_MAX, { message: PAGE_MESSAGES.offsetMax })
-  @NoOffsetWithAfter()
-  offset!: number | null;
-
-  @Field(() => ID, {
-    nullable: true,
-    description:
+export class UserPostsArgs extends pageArgs({
+  defaultFirst: USER_POSTS_DEFAULT,
+  nullable: true,
+  describe: {
+    first: `How many posts, 1 to ${FIRST_MAX} (null means ${USER_POSTS_DEFAULT}).`,
+    offset: `How many of this user's newest posts to skip, 0 to ${OFFSET_MAX} (null means 0); 0 when \`after\` is given.`,
+    after:
       "The id of the last post of the previous page: this page is this user's posts after it, newest first (any post's id marks a place in that order). BAD_USER_INPUT when no post has that id.",
-  })
-  after?: string | null;
-}
+  },
+}) {}
