@@ -342,7 +342,9 @@ const OPERATIONS: Operation[] = [
   {
     field: "refreshToken",
     mutation: true,
-    args: [{ name: "refreshToken", type: nonNull(STRING), hint: "refresh" }],
+    // Nullable since cookie mode: left out (or null), the refresh cookie is read, and without one
+    // the answer is UNAUTHENTICATED like any other unknown refresh token.
+    args: [{ name: "refreshToken", type: STRING, hint: "refresh" }],
     selection: "{ accessToken refreshToken }",
     predict: (model, _who, { refreshToken }) => (refreshToken === model.refreshToken ? OK : refused("UNAUTHENTICATED")),
     apply: (model, _who, _args, data) => {
