@@ -5,6 +5,7 @@ import { parseRoles } from "../access/roles.js";
 import type { Scope } from "../access/scopes.js";
 import { parseScopes } from "../access/scopes.js";
 import { type Database, toDate } from "../db/schema.js";
+import { keysetPage } from "../db/keyset.js";
 import type { Page } from "../graphql/pagination.js";
 import type { UserStore } from "../users/user.store.js";
 import type { ApiToken } from "./api-token.type.js";
@@ -109,20 +110,16 @@ export class ApiTokenStore implements ApiTokenLookup {
         .executeTakeFirst();
       if (!after) return undefined;
     }
-    const rows = await this.db
+    const live = this.db
       .selectFrom("api_tokens")
       .select(COLUMNS)
       .where("user_id", "=", userId)
       .where("revoked_at", "is", null)
-      .where("expires_at", ">", now.toISOString())
-      .$if(after !== undefined, (q) =>
-        q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
-      )
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(page.first)
-      .offset(page.offset)
-      .execute();
+      .where("expires_at", ">", now.toISOString());
+    const rows = await keysetPage(live, page, after && { at: after.created_at, id: after.id }, {
+      column: "created_at",
+      direction: "desc",
+    }).execute();
     return rows.map(toApiToken);
   }
 

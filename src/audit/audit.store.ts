@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from "kysely";
 
 import { containsNul } from "../db/database.js";
+import { keysetPage } from "../db/keyset.js";
 import { type AuditEventsTable, type Database, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import type { AuditEvent } from "./audit.type.js";
@@ -69,19 +70,15 @@ export class AuditStore {
     }
     if ((filter.type != null && containsNul(filter.type)) || (filter.userId != null && containsNul(filter.userId)))
       return [];
-    const rows = await this.db
+    const matching = this.db
       .selectFrom("audit_events")
       .selectAll()
       .$if(filter.type != null, (q) => q.where("type", "=", filter.type!))
-      .$if(filter.userId != null, (q) => q.where("user_id", "=", filter.userId!))
-      .$if(after !== undefined, (q) =>
-        q.where((eb) => eb(eb.refTuple("at", "id"), "<", eb.tuple(after!.at, Number(after!.id)))),
-      )
-      .orderBy("at", "desc")
-      .orderBy("id", "desc")
-      .limit(page.first)
-      .offset(page.offset)
-      .execute();
+      .$if(filter.userId != null, (q) => q.where("user_id", "=", filter.userId!));
+    const rows = await keysetPage(matching, page, after && { at: after.at, id: Number(after.id) }, {
+      column: "at",
+      direction: "desc",
+    }).execute();
     return rows.map(toEvent);
   }
 

@@ -1,9 +1,13 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
+import { type KeysetPosition, keysetPage } from "../db/keyset.js";
 import { type Database, type Dialect, type PostsTable, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import type { Post } from "./post.type.js";
+
+/** Every list of posts: newest first. */
+const NEWEST = { column: "created_at", direction: "desc" } as const;
 
 /**
  * Authors one SQLite query pages at most, one UNION ALL arm each (SQLite allows 500 arms); a
@@ -48,17 +52,7 @@ export class PostStore {
   async list(page: Page): Promise<Post[] | undefined> {
     const after = page.after === undefined ? undefined : await this.positionOf(page.after);
     if (page.after !== undefined && after === undefined) return undefined;
-    const rows = await this.db
-      .selectFrom("posts")
-      .selectAll()
-      .$if(after !== undefined, (q) =>
-        q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
-      )
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(page.first)
-      .offset(page.offset)
-      .execute();
+    const rows = await keysetPage(this.db.selectFrom("posts").selectAll(), page, after, NEWEST).execute();
     return rows.map(toPost);
   }
 
@@ -75,7 +69,7 @@ export class PostStore {
     const wanted = [...new Set(authorIds)].filter((id) => !containsNul(id));
     if (wanted.length === 0) return [];
     if (this.dialect === "postgres") {
-      const keyset = after ? sql`and (p.created_at, p.id) < (${after.created_at}, ${after.id})` : sql``;
+      const keyset = after ? sql`and (p.created_at, p.id) < (${after.at}, ${after.id})` : sql``;
       const { rows } = await sql<Selectable<PostsTable>>`
         select p.* from unnest(${wanted}::text[]) as a(author_id)
         cross join lateral (
@@ -87,24 +81,17 @@ export class PostStore {
     }
     const rows: Array<Selectable<PostsTable>> = [];
     for (let i = 0; i < wanted.length; i += AUTHORS_PER_QUERY) {
-      const arms = wanted.slice(i, i + AUTHORS_PER_QUERY).map((authorId) =>
-        this.db
-          .selectFrom((db) =>
-            db
-              .selectFrom("posts")
-              .selectAll()
-              .where("author_id", "=", authorId)
-              .$if(after !== undefined, (q) =>
-                q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
-              )
-              .orderBy("created_at", "desc")
-              .orderBy("id", "desc")
-              .limit(page.first)
-              .offset(page.offset)
-              .as("page"),
-          )
-          .selectAll(),
-      );
+      const arms = wanted
+        .slice(i, i + AUTHORS_PER_QUERY)
+        .map((authorId) =>
+          this.db
+            .selectFrom((db) =>
+              keysetPage(db.selectFrom("posts").selectAll().where("author_id", "=", authorId), page, after, NEWEST).as(
+                "page",
+              ),
+            )
+            .selectAll(),
+        );
       rows.push(
         ...(await arms
           .slice(1)
@@ -119,9 +106,9 @@ export class PostStore {
   }
 
   /** Where the post `id` sits in the newest-first order; undefined when there is no such post. */
-  private async positionOf(id: string): Promise<{ created_at: Date | string; id: string } | undefined> {
+  private async positionOf(id: string): Promise<KeysetPosition | undefined> {
     if (containsNul(id)) return undefined;
-    return this.db.selectFrom("posts").select(["created_at", "id"]).where("id", "=", id).executeTakeFirst();
+    return this.db.selectFrom("posts").select(["created_at as at", "id"]).where("id", "=", id).executeTakeFirst();
   }
 
   /** Applies the given changes; undefined when the post no longer exists. */

@@ -3,6 +3,7 @@ import { type Kysely, type Selectable, sql } from "kysely";
 import { containsNul } from "../db/database.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 import { SESSION_FIELD_LIMITS } from "./session.type.js";
+import { keysetPage } from "../db/keyset.js";
 import type { Page } from "../graphql/pagination.js";
 
 /** Why a session ended; stored with it, logged, and the `cause` label of gta_sessions_ended_total. */
@@ -104,20 +105,16 @@ export class SessionStore {
         .executeTakeFirst();
       if (!after) return undefined;
     }
-    const rows = await this.db
+    const live = this.db
       .selectFrom("sessions")
       .selectAll()
       .where("user_id", "=", userId)
       .where("revoked_at", "is", null)
-      .where("expires_at", ">", now.toISOString())
-      .$if(after !== undefined, (q) =>
-        q.where((eb) => eb(eb.refTuple("created_at", "id"), "<", eb.tuple(after!.created_at, after!.id))),
-      )
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(page.first)
-      .offset(page.offset)
-      .execute();
+      .where("expires_at", ">", now.toISOString());
+    const rows = await keysetPage(live, page, after && { at: after.created_at, id: after.id }, {
+      column: "created_at",
+      direction: "desc",
+    }).execute();
     return rows.map(toRecord);
   }
 

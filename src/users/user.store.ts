@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from "kysely";
 
 import { type Dialect, containsNul, isUniqueViolation, serializedTransaction } from "../db/database.js";
+import { keysetPage } from "../db/keyset.js";
 import { type Database, type UsersTable, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import { Role, normalizeRoles, parseRoles } from "../access/roles.js";
@@ -108,17 +109,12 @@ export class UserStore {
         .executeTakeFirst();
       if (!after) return undefined;
     }
-    const rows = await this.db
-      .selectFrom("users")
-      .selectAll()
-      .$if(after !== undefined, (q) =>
-        q.where((eb) => eb(eb.refTuple("created_at", "id"), ">", eb.tuple(after!.created_at, after!.id))),
-      )
-      .orderBy("created_at")
-      .orderBy("id")
-      .limit(page.first)
-      .offset(page.offset)
-      .execute();
+    const rows = await keysetPage(
+      this.db.selectFrom("users").selectAll(),
+      page,
+      after && { at: after.created_at, id: after.id },
+      { column: "created_at", direction: "asc" },
+    ).execute();
     return rows.map(toRecord);
   }
 
