@@ -81,7 +81,7 @@ export interface OwnedDefaults {
   readonly queryLimits: Defaults<typeof queryLimitSettings>; // graphql/query-limits.ts
   readonly responseMaxBytes: number; // graphql/response-size.ts
   readonly http: Defaults<typeof httpSettings>; // http/connections.ts; shutdownDrainMs in production only
-  readonly subscriptions: Defaults<typeof subscriptionSettings>; // graphql/subscription-server.ts
+  readonly subscriptions: Defaults<typeof subscriptionSettings>; // http/ws/server.ts
   /** CORS_ORIGINS when unset or empty (http/security-headers.ts). */
   readonly corsOrigins: (isProduction: boolean) => readonly string[];
 }

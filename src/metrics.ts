@@ -56,7 +56,7 @@ export const LIMITS = [
   "HTTP_REQUEST_TIMEOUT",
   "HTTP_MAX_CONNECTIONS",
   "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
-  // WebSocket connections and subscriptions (src/graphql/subscription-server.ts, pub-sub.ts).
+  // WebSocket connections and subscriptions (src/http/ws/, graphql/pub-sub.ts).
   "WS_MAX_CONNECTIONS",
   "WS_MAX_CONNECTIONS_PER_IP",
   "WS_MAX_ANONYMOUS_CONNECTIONS",

@@ -27,7 +27,7 @@ import { AuditEventType } from "../audit/audit.type.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import type { MetricsRecorder } from "../metrics.js";
-import { createSubscriptionServer } from "../graphql/subscription-server.js";
+import { createSubscriptionServer } from "./ws/server.js";
 import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import { ErrorCode, ProtocolErrorCode, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { clientAddress } from "./client-address.js";
