@@ -36,6 +36,9 @@ export const optionalText = () =>
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
 
+/** Text that must not be empty, with a default. */
+export const text = (defaultValue: string) => z.string().min(1).default(defaultValue);
+
 /** Optional text, refused with `rule`'s reason (undefined: accepted). */
 export const checkedText = (rule: (value: string) => string | undefined) =>
   optionalText().superRefine((v, ctx) => {
