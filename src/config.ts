@@ -60,9 +60,9 @@ export interface SettingRules {
   /** ADMIN_USERNAME and ADMIN_PASSWORD (users/account-rules.ts). */
   readonly username: (value: string) => string | undefined;
   readonly password: (value: string) => string | undefined;
-  /** An entry of CORS_ORIGINS (http/security-headers.ts). */
+  /** An entry of CORS_ORIGINS (http/cors.ts). */
   readonly origin: (value: string) => string | undefined;
-  /** TRUST_PROXY's value, and one line per problem (http/client-address.ts). */
+  /** TRUST_PROXY's value, and one line per problem (http/request-info.ts). */
   readonly trustProxy: (value: string | undefined) => { value: boolean | string[]; problems: string[] };
   readonly defaults: () => OwnedDefaults;
   /** Rules across settings, in the order their problems are listed. */
@@ -90,7 +90,7 @@ export interface OwnedDefaults {
   readonly responseMaxBytes: number; // graphql/response-size.ts
   readonly http: Defaults<typeof httpSettings>; // http/connections.ts; shutdownDrainMs in production only
   readonly subscriptions: Defaults<typeof subscriptionSettings>; // http/ws/server.ts
-  /** CORS_ORIGINS when unset or empty (http/security-headers.ts). */
+  /** CORS_ORIGINS when unset or empty (http/cors.ts). */
   readonly corsOrigins: (isProduction: boolean) => readonly string[];
 }
 
