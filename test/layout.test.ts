@@ -187,37 +187,6 @@ describe("the layout of src/", () => {
     assert.deepEqual(upwardImports(moduleGraph(graph), layers), []);
   });
 
-  it("imports a feature folder from outside only through its face (index.ts)", () => {
-    const faced = layers.filter((layer) => layer.faced).flatMap((layer) => layer.modules);
-    assert.ok(faced.length > 0, "docs/development.md's list names no layer whose folders are used through their faces");
-    assert.deepEqual(
-      faced.filter((folder) => !graph.has(faceOf(folder))),
-      [],
-      "every feature folder has a face, its index.ts",
-    );
-    assert.deepEqual(
-      innerImports(graph, faced),
-      [],
-      "a file outside a feature folder imports that folder's inner file: import what it needs from its index.ts, " +
-        "exporting it there if it is not yet (a test may import inner files; src/ may not)",
-    );
-  });
-
-  it("finds an import of a feature folder's inner file when there is one, so the check above can fail", () => {
-    const graph = new Map([
-      ["app.ts", new Set(["posts/index.ts", "db/database.ts"])],
-      ["posts/index.ts", new Set(["posts/post.service.ts", "users/index.ts"])],
-      ["posts/post.service.ts", new Set(["users/user.store.ts", "posts/post.store.ts"])],
-      ["users/index.ts", new Set(["users/user.store.ts"])],
-      ["db/database.ts", new Set(["config.ts"])],
-      ["http/server.ts", new Set(["db/database.ts", "posts/post.type.ts"])],
-    ]);
-    assert.deepEqual(innerImports(graph, ["posts/", "users/"]), [
-      "http/server.ts imports posts/post.type.ts: outside posts/ import only its face, posts/index.ts",
-      "posts/post.service.ts imports users/user.store.ts: outside users/ import only its face, users/index.ts",
-    ]);
-  });
-
   it("finds an upward import when there is one, so the check above can fail", () => {
     const layers: Layer[] = [
       { modules: ["main.ts"], ordered: false, faced: false },
@@ -266,5 +235,41 @@ describe("the layout of src/", () => {
     ].join("\n");
     const specifiers = [...forms.matchAll(IMPORT)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
     assert.deepEqual(specifiers, ["./a.js", "../b.js", "./c.js", "./d.js", "./e.js", "./f.js", "./g.js"]);
+  });
+});
+
+describe("the faces of the feature folders", () => {
+  const graph = importGraph();
+  const layers = layersOf(readFileSync(join(root, "docs", "development.md"), "utf8"));
+
+  it("imports a feature folder from outside only through its face (index.ts)", () => {
+    const faced = layers.filter((layer) => layer.faced).flatMap((layer) => layer.modules);
+    assert.ok(faced.length > 0, "docs/development.md's list names no layer whose folders are used through their faces");
+    assert.deepEqual(
+      faced.filter((folder) => !graph.has(faceOf(folder))),
+      [],
+      "every feature folder has a face, its index.ts",
+    );
+    assert.deepEqual(
+      innerImports(graph, faced),
+      [],
+      "a file outside a feature folder imports that folder's inner file: import what it needs from its index.ts, " +
+        "exporting it there if it is not yet (a test may import inner files; src/ may not)",
+    );
+  });
+
+  it("finds an import of a feature folder's inner file when there is one, so the check above can fail", () => {
+    const graph = new Map([
+      ["app.ts", new Set(["posts/index.ts", "db/database.ts"])],
+      ["posts/index.ts", new Set(["posts/post.service.ts", "users/index.ts"])],
+      ["posts/post.service.ts", new Set(["users/user.store.ts", "posts/post.store.ts"])],
+      ["users/index.ts", new Set(["users/user.store.ts"])],
+      ["db/database.ts", new Set(["config.ts"])],
+      ["http/server.ts", new Set(["db/database.ts", "posts/post.type.ts"])],
+    ]);
+    assert.deepEqual(innerImports(graph, ["posts/", "users/"]), [
+      "http/server.ts imports posts/post.type.ts: outside posts/ import only its face, posts/index.ts",
+      "posts/post.service.ts imports users/user.store.ts: outside users/ import only its face, users/index.ts",
+    ]);
   });
 });
