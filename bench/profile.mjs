@@ -139,7 +139,7 @@ const AREAS = [
   ],
   [
     "Apollo Server (request pipeline, content negotiation)",
-    /node_modules\/(@apollo|@as-integrations|negotiator|lru-cache|@escape\.tech|@envelop|whatwg-mimetype|loglevel)/,
+    /node_modules\/(@apollo|negotiator|lru-cache|@escape\.tech|@envelop|whatwg-mimetype|loglevel)/,
   ],
   [
     "HTTP (node:http, Fastify, helmet, CORS)",

@@ -1,6 +1,7 @@
 // Environment variables declared with zod: the kinds of value a setting takes (each read from the
 // environment's text with its own message), the declaration of a variable, and reading a declared
-// schema from an environment. config.ts declares the service's variables with these.
+// schema from an environment. config.ts (and its groups, in config-groups.ts) declares the service's
+// variables with these.
 import { existsSync, readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
 
@@ -35,6 +36,9 @@ export const optionalText = () =>
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? undefined : v));
+
+/** Text that must not be empty, with a default. */
+export const text = (defaultValue: string) => z.string().min(1).default(defaultValue);
 
 /** Optional text, refused with `rule`'s reason (undefined: accepted). */
 export const checkedText = (rule: (value: string) => string | undefined) =>

@@ -1,7 +1,9 @@
 import type { Server } from "node:http";
 
-import { createApp } from "./app.js";
-import { ConfigError } from "./config.js";
+import type { Logger } from "pino";
+
+import { type App, createApp } from "./app.js";
+import { type Config, ConfigError } from "./config.js";
 import { loadConfig } from "./load-config.js";
 import { createLogger } from "./logger.js";
 
@@ -12,34 +14,10 @@ import { createLogger } from "./logger.js";
 const SHUTDOWN_GRACE_MS = 10_000;
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
-
+  const config = loadConfigOrExit();
   const logger = createLogger(config);
   const app = await createApp(config, { logger });
-  // Prometheus on a listener of its own, never the public port; METRICS_PORT=0 switches it off.
-  let metricsServer: Server | undefined;
-  if (config.metrics.port !== 0) {
-    const { host, port } = config.metrics;
-    metricsServer = app.metrics.createServer();
-    try {
-      await new Promise<void>((resolve, reject) => {
-        metricsServer!.once("error", reject);
-        metricsServer!.listen({ host, port }, () => resolve());
-      });
-    } catch (error) {
-      await app.close();
-      throw new Error(`METRICS_PORT: cannot listen on ${host}:${port} (${(error as Error).message})`);
-    }
-  }
+  const metricsServer = await listenForMetrics(app, config);
   await app.server.listen({ host: config.host, port: config.port });
   logger.info(
     {
@@ -53,10 +31,46 @@ async function main(): Promise<void> {
     },
     "server ready",
   );
+  handleSignals(app, config, logger, metricsServer);
+}
 
-  // On SIGTERM/SIGINT: the drain first (SHUTDOWN_DRAIN; /readyz answers 503 while every request is
-  // still served, so load balancers stop sending new ones), then the listener closes and in-flight
-  // requests get SHUTDOWN_GRACE_MS to finish. A second signal during the drain ends it at once.
+/** The configuration, or its problems on stderr, one a line, and exit status 1. */
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/** Prometheus on a listener of its own, never the public port; METRICS_PORT=0 switches it off. */
+async function listenForMetrics(app: App, config: Config): Promise<Server | undefined> {
+  if (config.metrics.port === 0) return undefined;
+  const { host, port } = config.metrics;
+  const metricsServer = app.metrics.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once("error", reject);
+      metricsServer.listen({ host, port }, () => resolve());
+    });
+  } catch (error) {
+    await app.close();
+    throw new Error(`METRICS_PORT: cannot listen on ${host}:${port} (${(error as Error).message})`);
+  }
+  return metricsServer;
+}
+
+/**
+ * On SIGTERM/SIGINT: the drain first (SHUTDOWN_DRAIN; /readyz answers 503 while every request is
+ * still served, so load balancers stop sending new ones), then the listener closes and in-flight
+ * requests get SHUTDOWN_GRACE_MS to finish. A second signal during the drain ends it at once.
+ * SIGHUP reloads the signing keys.
+ */
+function handleSignals(app: App, config: Config, logger: Logger, metricsServer: Server | undefined): void {
   let drainTimer: NodeJS.Timeout | undefined;
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -65,41 +79,19 @@ async function main(): Promise<void> {
         logger.info({ signal }, "second signal: drain ended early");
         clearTimeout(drainTimer);
         drainTimer = undefined;
-        close(signal);
+        close(app, logger, metricsServer, signal);
       }
       return;
     }
     stopping = true;
     const drainMs = config.http.shutdownDrainMs;
-    if (drainMs === 0) return close(signal);
+    if (drainMs === 0) return close(app, logger, metricsServer, signal);
     app.drain();
     logger.info({ signal, drainMs }, "shutting down: draining (/readyz answers 503, requests are still served)");
     drainTimer = setTimeout(() => {
       drainTimer = undefined;
-      close(signal);
+      close(app, logger, metricsServer, signal);
     }, drainMs);
-  };
-  const close = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, "shutting down: finishing in-flight requests");
-    setTimeout(() => {
-      logger.error("shutdown grace period over; exiting");
-      process.exit(1);
-    }, SHUTDOWN_GRACE_MS).unref();
-    // The metrics listener closes with the app; an idle scraper connection must not hold it open.
-    const metricsClosed = new Promise<void>((resolve) =>
-      metricsServer ? metricsServer.close(() => resolve()) : resolve(),
-    );
-    metricsServer?.closeAllConnections();
-    Promise.all([app.close(), metricsClosed]).then(
-      () => {
-        logger.info("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
   };
   process.on("SIGHUP", () => {
     logger.info("SIGHUP: reloading signing keys");
@@ -107,6 +99,30 @@ async function main(): Promise<void> {
   });
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+}
+
+/** Closes the app and the metrics listener, then exits: 0 once both closed, 1 after SHUTDOWN_GRACE_MS or on failure. */
+function close(app: App, logger: Logger, metricsServer: Server | undefined, signal: NodeJS.Signals): void {
+  logger.info({ signal }, "shutting down: finishing in-flight requests");
+  setTimeout(() => {
+    logger.error("shutdown grace period over; exiting");
+    process.exit(1);
+  }, SHUTDOWN_GRACE_MS).unref();
+  // The metrics listener closes with the app; an idle scraper connection must not hold it open.
+  const metricsClosed = new Promise<void>((resolve) =>
+    metricsServer ? metricsServer.close(() => resolve()) : resolve(),
+  );
+  metricsServer?.closeAllConnections();
+  Promise.all([app.close(), metricsClosed]).then(
+    () => {
+      logger.info("stopped");
+      process.exit(0);
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, "shutdown failed");
+      process.exit(1);
+    },
+  );
 }
 
 main().catch((error: unknown) => {

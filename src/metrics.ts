@@ -56,7 +56,7 @@ export const LIMITS = [
   "HTTP_REQUEST_TIMEOUT",
   "HTTP_MAX_CONNECTIONS",
   "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
-  // WebSocket connections and subscriptions (src/graphql/subscription-server.ts, pub-sub.ts).
+  // WebSocket connections and subscriptions (src/http/ws/, graphql/pub-sub.ts).
   "WS_MAX_CONNECTIONS",
   "WS_MAX_CONNECTIONS_PER_IP",
   "WS_MAX_ANONYMOUS_CONNECTIONS",
@@ -156,94 +156,10 @@ const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
-  const registers = [registry];
-  const logins = new Counter({
-    name: `${METRICS_PREFIX}logins_total`,
-    help: "Login attempts by outcome: succeeded, failed (bad credentials), throttled (refused before any password check).",
-    labelNames: ["outcome"] as const,
-    registers,
-  });
-  const rejections = new Counter({
-    name: `${METRICS_PREFIX}token_rejections_total`,
-    help: "Access tokens refused (HTTP 401 or WebSocket 4403) by reason.",
-    labelNames: ["reason"] as const,
-    registers,
-  });
-  const refreshes = new Counter({
-    name: `${METRICS_PREFIX}refreshes_total`,
-    help: "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid.",
-    labelNames: ["outcome"] as const,
-    registers,
-  });
-  const sessionsEnded = new Counter({
-    name: `${METRICS_PREFIX}sessions_ended_total`,
-    help: "Sessions ended on this instance, by cause.",
-    labelNames: ["cause"] as const,
-    registers,
-  });
-  const registrations = new Counter({
-    name: `${METRICS_PREFIX}registrations_total`,
-    help: "Accounts created through the register mutation.",
-    registers,
-  });
-  const rateLimited = new Counter({
-    name: `${METRICS_PREFIX}rate_limit_hits_total`,
-    help: "Requests refused by a rate limit, by the variable that sets the limit.",
-    labelNames: ["limit"] as const,
-    registers,
-  });
-  const fallbacks = new Counter({
-    name: `${METRICS_PREFIX}rate_limit_fallbacks_total`,
-    help: "Rate-limit counts taken on this instance alone because Redis failed or exceeded REDIS_TIMEOUT.",
-    registers,
-  });
-  const limitRefusals = new Counter({
-    name: `${METRICS_PREFIX}limit_refusals_total`,
-    help: "Requests, sockets, subscriptions or events refused by a budget of docs/limits.md, by the limit's name.",
-    labelNames: ["limit"] as const,
-    registers,
-  });
-  const operations = new Counter({
-    name: `${METRICS_PREFIX}graphql_operations_total`,
-    help: "GraphQL operations by type (query, mutation, subscription, unknown) and outcome (ok, error); subscriptions over WebSocket count when they start.",
-    labelNames: ["type", "outcome"] as const,
-    registers,
-  });
-  const latency = new Histogram({
-    name: `${METRICS_PREFIX}graphql_operation_duration_seconds`,
-    help: "Time from Apollo receiving a GraphQL operation over HTTP to its response, by type.",
-    labelNames: ["type"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const lag = new Histogram({
-    name: `${METRICS_PREFIX}revocation_sync_lag_seconds`,
-    help: "How long after a session ended on another instance this instance learned of it.",
-    buckets: LAG_BUCKETS,
-    registers,
-  });
-  const subscriptions = new Gauge({
-    name: `${METRICS_PREFIX}subscription_connections`,
-    help: "Open graphql-ws (WebSocket) connections.",
-    registers,
-  });
-  const activeSubscriptions = new Gauge({
-    name: `${METRICS_PREFIX}subscriptions_active`,
-    help: "Active GraphQL subscriptions over WebSocket, on all connections.",
-    registers,
-  });
-  const waitingDeliveries = new Gauge({
-    name: `${METRICS_PREFIX}subscription_deliveries_waiting`,
-    help: "Events waiting for one of the SUBSCRIPTION_DELIVERY_CONCURRENCY slots that execute subscribers' selections.",
-    registers,
-  });
-
-  const apiTokenUses = new Counter({
-    name: `${METRICS_PREFIX}api_token_uses_total`,
-    help: "Guarded fields an API token was allowed on, by the scope that allowed it.",
-    labelNames: ["scope"] as const,
-    registers,
-  });
+  const counted = defineCounters([registry]);
+  const { logins, rejections, refreshes, sessionsEnded, registrations, rateLimited, fallbacks } = counted;
+  const { limitRefusals, operations, apiTokenUses } = counted;
+  const { latency, lag, subscriptions, activeSubscriptions, waitingDeliveries } = defineGauges([registry]);
 
   for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
   for (const scope of options.apiTokenScopes ?? []) apiTokenUses.inc({ scope }, 0);
@@ -254,10 +170,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const cause of options.sessionEndCauses ?? []) sessionsEnded.inc({ cause }, 0);
   for (const type of OPERATION_TYPES) for (const outcome of OPERATION_OUTCOMES) operations.inc({ type, outcome }, 0);
 
-  const text = () => registry.metrics();
   return {
     registry,
-    text,
+    text: () => registry.metrics(),
     login: (outcome) => logins.inc({ outcome }),
     tokenRejected: (reason) => rejections.inc({ reason }),
     refresh: (outcome) => refreshes.inc({ outcome }),
@@ -279,22 +194,105 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     subscriptionEnded: () => activeSubscriptions.dec(),
     deliveriesWaiting: (count) => waitingDeliveries.set(count),
     apiTokenUsed: (scope) => apiTokenUses.inc({ scope }),
-    createServer: () =>
-      createServer((request: IncomingMessage, response: ServerResponse) => {
-        const path = new URL(request.url ?? "/", "http://localhost").pathname;
-        if (path !== METRICS_PATH || (request.method !== "GET" && request.method !== "HEAD")) {
-          response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
-          return;
-        }
-        text().then(
-          (body) => {
-            response.writeHead(200, { "content-type": registry.contentType });
-            response.end(request.method === "HEAD" ? undefined : body);
-          },
-          () => {
-            response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("metrics failed\n");
-          },
-        );
-      }),
+    createServer: () => createMetricsServer(registry),
   };
+}
+
+/** The counters, each named with the prefix and registered on `registers`. */
+function defineCounters(registers: Registry[]) {
+  const counter = <L extends string = never>(name: string, labelNames: readonly L[], help: string) =>
+    new Counter<L>({ name: `${METRICS_PREFIX}${name}`, help, labelNames, registers });
+  return {
+    logins: counter(
+      "logins_total",
+      ["outcome"],
+      "Login attempts by outcome: succeeded, failed (bad credentials), throttled (refused before any password check).",
+    ),
+    rejections: counter(
+      "token_rejections_total",
+      ["reason"],
+      "Access tokens refused (HTTP 401 or WebSocket 4403) by reason.",
+    ),
+    refreshes: counter(
+      "refreshes_total",
+      ["outcome"],
+      "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid.",
+    ),
+    sessionsEnded: counter("sessions_ended_total", ["cause"], "Sessions ended on this instance, by cause."),
+    registrations: counter("registrations_total", [], "Accounts created through the register mutation."),
+    rateLimited: counter(
+      "rate_limit_hits_total",
+      ["limit"],
+      "Requests refused by a rate limit, by the variable that sets the limit.",
+    ),
+    fallbacks: counter(
+      "rate_limit_fallbacks_total",
+      [],
+      "Rate-limit counts taken on this instance alone because Redis failed or exceeded REDIS_TIMEOUT.",
+    ),
+    limitRefusals: counter(
+      "limit_refusals_total",
+      ["limit"],
+      "Requests, sockets, subscriptions or events refused by a budget of docs/limits.md, by the limit's name.",
+    ),
+    operations: counter(
+      "graphql_operations_total",
+      ["type", "outcome"],
+      "GraphQL operations by type (query, mutation, subscription, unknown) and outcome (ok, error); subscriptions over WebSocket count when they start.",
+    ),
+    apiTokenUses: counter(
+      "api_token_uses_total",
+      ["scope"],
+      "Guarded fields an API token was allowed on, by the scope that allowed it.",
+    ),
+  };
+}
+
+/** The histograms and gauges, each named with the prefix and registered on `registers`. */
+function defineGauges(registers: Registry[]) {
+  const gauge = (name: string, help: string) => new Gauge({ name: `${METRICS_PREFIX}${name}`, help, registers });
+  return {
+    latency: new Histogram({
+      name: `${METRICS_PREFIX}graphql_operation_duration_seconds`,
+      help: "Time from Apollo receiving a GraphQL operation over HTTP to its response, by type.",
+      labelNames: ["type"] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    lag: new Histogram({
+      name: `${METRICS_PREFIX}revocation_sync_lag_seconds`,
+      help: "How long after a session ended on another instance this instance learned of it.",
+      buckets: LAG_BUCKETS,
+      registers,
+    }),
+    subscriptions: gauge("subscription_connections", "Open graphql-ws (WebSocket) connections."),
+    activeSubscriptions: gauge(
+      "subscriptions_active",
+      "Active GraphQL subscriptions over WebSocket, on all connections.",
+    ),
+    waitingDeliveries: gauge(
+      "subscription_deliveries_waiting",
+      "Events waiting for one of the SUBSCRIPTION_DELIVERY_CONCURRENCY slots that execute subscribers' selections.",
+    ),
+  };
+}
+
+/** A node:http server answering GET and HEAD /metrics with the registry's text, 404 elsewhere. */
+function createMetricsServer(registry: Registry): Server {
+  return createServer((request: IncomingMessage, response: ServerResponse) => {
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if (path !== METRICS_PATH || (request.method !== "GET" && request.method !== "HEAD")) {
+      response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+      return;
+    }
+    registry.metrics().then(
+      (body) => {
+        response.writeHead(200, { "content-type": registry.contentType });
+        response.end(request.method === "HEAD" ? undefined : body);
+      },
+      () => {
+        response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("metrics failed\n");
+      },
+    );
+  });
 }

@@ -2,10 +2,16 @@ import { randomUUID } from "node:crypto";
 
 import jwt from "jsonwebtoken";
 
-import { type Role, parseRoles } from "./roles.js";
 import type { Config, CrossRule } from "../config.js";
 import type { KeyRing } from "./keys.js";
+import { type AccessTokenClaims, TokenError, checkClaims } from "./token-claims.js";
+import type { Role } from "./roles.js";
 import { JSONWEBTOKEN_MESSAGES } from "../library-messages.js";
+
+// The claims, the failures and the checks after the signature have a file of their own
+// (token-claims.ts); what the app uses of them is exported from here, the tokens module.
+export { IAT_LEEWAY_SECONDS, TOKEN_FAILURES, TokenError } from "./token-claims.js";
+export type { AccessTokenClaims, TokenFailure } from "./token-claims.js";
 
 /** The `typ` header of every access token (RFC 9068), so no other JWT can pass as one. */
 export const ACCESS_TOKEN_TYPE = "at+jwt";
@@ -16,9 +22,6 @@ export const MAX_TOKEN_LENGTH = 4096;
 /** How many verified tokens are remembered, so a client's repeated requests skip the signature check. */
 export const VERIFIED_CACHE_SIZE = 10_000;
 
-/** How far in the future an `iat` may lie before it is refused (clock skew between instances). */
-export const IAT_LEEWAY_SECONDS = 5;
-
 // Header parameters that tell a verifier to fetch or trust a key chosen by the token's author
 // (RFC 8725 §3.10), or demand extensions we do not implement (RFC 7515 §4.1.11).
 const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "crit"] as const;
@@ -28,54 +31,6 @@ export const tokenLifetimeProblem: CrossRule = (config) =>
   config && config.jwt.refreshTokenTtlSeconds < config.jwt.accessTokenTtlSeconds
     ? "JWT_REFRESH_TOKEN_EXPIRES must not be shorter than JWT_ACCESS_TOKEN_EXPIRES"
     : undefined;
-
-/** The claims of a verified access token. */
-export interface AccessTokenClaims {
-  /** User id. */
-  sub: string;
-  roles: Role[];
-  /** Session id. */
-  sid: string;
-  /** Token id. */
-  jti: string;
-  /** True only for tokens minted by `login` or `register`. */
-  fresh: boolean;
-  iat: number;
-  exp: number;
-  iss: string;
-  aud: string;
-}
-
-/** Why a token was refused: a stable code for logs and the CLI. Clients only ever see one message. */
-export const TOKEN_FAILURES = [
-  "MALFORMED",
-  "TOO_LONG",
-  "ALGORITHM_NOT_ALLOWED",
-  "KEY_UNKNOWN",
-  "FORBIDDEN_HEADER",
-  "WRONG_TYPE",
-  "SIGNATURE_INVALID",
-  "EXPIRED",
-  "NOT_YET_VALID",
-  "ISSUED_IN_FUTURE",
-  "LIFETIME_TOO_LONG",
-  "ISSUER_MISMATCH",
-  "AUDIENCE_MISMATCH",
-  "CLAIM_MISSING",
-  "CLAIM_INVALID",
-] as const;
-export type TokenFailure = (typeof TOKEN_FAILURES)[number];
-
-/** A refused token, with a stable {@link TokenFailure} code and an exact, library-independent message. */
-export class TokenError extends Error {
-  constructor(
-    readonly reason: TokenFailure,
-    message: string,
-  ) {
-    super(message);
-    this.name = "TokenError";
-  }
-}
 
 export interface TokenServiceOptions {
   /** Signing and verification keys, held as KeyObjects (jsonwebtoken verifies an HMAC about 50 times faster than with a string). */
@@ -213,45 +168,7 @@ export class TokenService {
     } catch (error) {
       throw mapLibraryError(error);
     }
-    return this.checkClaims(payload, nowSeconds);
-  }
-
-  private checkClaims(payload: unknown, nowSeconds: number): AccessTokenClaims {
-    if (typeof payload !== "object" || payload === null)
-      throw new TokenError("MALFORMED", "payload is not a JSON object");
-    const p = payload as Record<string, unknown>;
-    for (const name of ["exp", "iat", "sub", "sid", "jti", "roles", "iss", "aud"]) {
-      if (p[name] === undefined) throw new TokenError("CLAIM_MISSING", `"${name}" claim is required`);
-    }
-    if (!isSeconds(p.exp)) throw new TokenError("CLAIM_INVALID", `"exp" claim must be a NumericDate`);
-    if (!isSeconds(p.iat)) throw new TokenError("CLAIM_INVALID", `"iat" claim must be a NumericDate`);
-    if (p.iat > nowSeconds + IAT_LEEWAY_SECONDS)
-      throw new TokenError("ISSUED_IN_FUTURE", `"iat" claim is in the future`);
-    if (p.exp - p.iat > this.options.accessTokenTtlSeconds) {
-      throw new TokenError("LIFETIME_TOO_LONG", `token lifetime exceeds ${this.options.accessTokenTtlSeconds} seconds`);
-    }
-    for (const name of ["sub", "sid", "jti"] as const) {
-      if (typeof p[name] !== "string" || p[name] === "")
-        throw new TokenError("CLAIM_INVALID", `"${name}" claim must be a non-empty string`);
-    }
-    const roles = parseRoles(p.roles);
-    if (!roles) throw new TokenError("CLAIM_INVALID", `"roles" claim must be a list of roles`);
-    if (p.fresh !== undefined && typeof p.fresh !== "boolean")
-      throw new TokenError("CLAIM_INVALID", `"fresh" claim must be a boolean`);
-    // jsonwebtoken already matched iss and aud; aud may be an array there, but we only ever mint a string.
-    if (typeof p.aud !== "string" || typeof p.iss !== "string")
-      throw new TokenError("CLAIM_INVALID", `"iss" and "aud" claims must be strings`);
-    return {
-      sub: p.sub as string,
-      roles,
-      sid: p.sid as string,
-      jti: p.jti as string,
-      fresh: p.fresh === true,
-      iat: p.iat,
-      exp: p.exp,
-      iss: p.iss,
-      aud: p.aud,
-    };
+    return checkClaims(payload, nowSeconds, this.options.accessTokenTtlSeconds);
   }
 }
 
@@ -277,10 +194,6 @@ function decodeSegment(segment: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function isSeconds(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
 // TokenExpiredError and NotBeforeError extend JsonWebTokenError, so they are matched first. The

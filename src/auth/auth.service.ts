@@ -12,7 +12,7 @@ import {
   RateLimitedError,
   UnauthenticatedError,
 } from "../errors.js";
-import { type FloodLimit, perSession, type LoginThrottle } from "../rate-limits/index.js";
+import { type FloodLimit, type LoginAttempt, type LoginThrottle, perSession } from "../rate-limits/index.js";
 import type { SessionService, AuthPayload } from "../sessions/index.js";
 import { Role } from "../access/roles.js";
 import {
@@ -129,29 +129,7 @@ export class AuthService {
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
     const attempt = await this.deps.throttle.begin(input.username, client.ip ?? "unknown");
-    if (!attempt.allowed) {
-      this.metrics.login("throttled");
-      this.metrics.rateLimited(
-        attempt.limit === "USER_IP" ? "LOGIN_MAX_FAILURES_PER_USER_IP" : "LOGIN_MAX_FAILURES_PER_IP",
-      );
-      // Anybody can repeat this at any rate (932 rows a second from four connections, when each had
-      // its own row): one row per client IP and limit per minute, with a count, and for USER_IP per
-      // name tried too (at most LOGIN_MAX_FAILURES_PER_IP / LOGIN_MAX_FAILURES_PER_USER_IP names per
-      // IP and window can get there). Per attempt, a debug line only.
-      this.deps.audit.recordCoalesced(
-        {
-          type: AuditEventType.LOGIN_THROTTLED,
-          username: attempt.limit === "USER_IP" ? input.username : undefined,
-          client,
-        },
-        { limit: attempt.limit },
-      );
-      this.deps.logger.debug(
-        { reqId: client.requestId, limit: attempt.limit, retryAfter: attempt.retryAfterSeconds },
-        "login throttled",
-      );
-      throw new RateLimitedError(attempt.retryAfterSeconds);
-    }
+    if (!attempt.allowed) return this.refuseThrottled(attempt, input.username, client);
     const user = await this.deps.users.findByUsername(input.username);
     const ok = await this.deps.passwords.verify(user?.passwordHash, input.password);
     if (!user || !ok) {
@@ -192,6 +170,35 @@ export class AuthService {
     });
     this.metrics.login("succeeded");
     return payload;
+  }
+
+  /** A login the throttle refused before any password work: RATE_LIMITED, counted, audited coalesced. */
+  private refuseThrottled(
+    attempt: Extract<LoginAttempt, { allowed: false }>,
+    username: string,
+    client: ClientInfo,
+  ): never {
+    this.metrics.login("throttled");
+    this.metrics.rateLimited(
+      attempt.limit === "USER_IP" ? "LOGIN_MAX_FAILURES_PER_USER_IP" : "LOGIN_MAX_FAILURES_PER_IP",
+    );
+    // Anybody can repeat this at any rate (932 rows a second from four connections, when each had
+    // its own row): one row per client IP and limit per minute, with a count, and for USER_IP per
+    // name tried too (at most LOGIN_MAX_FAILURES_PER_IP / LOGIN_MAX_FAILURES_PER_USER_IP names per
+    // IP and window can get there). Per attempt, a debug line only.
+    this.deps.audit.recordCoalesced(
+      {
+        type: AuditEventType.LOGIN_THROTTLED,
+        username: attempt.limit === "USER_IP" ? username : undefined,
+        client,
+      },
+      { limit: attempt.limit },
+    );
+    this.deps.logger.debug(
+      { reqId: client.requestId, limit: attempt.limit, retryAfter: attempt.retryAfterSeconds },
+      "login throttled",
+    );
+    throw new RateLimitedError(attempt.retryAfterSeconds);
   }
 
   /** The right password of a disabled account: ACCOUNT_DISABLED, audited as a failed login. */

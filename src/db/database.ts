@@ -1,29 +1,22 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { inspect } from "node:util";
 
 import SqliteDatabase from "better-sqlite3";
-import {
-  type DatabaseIntrospector,
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  type TableMetadata,
-  sql,
-} from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 
 import type { Config } from "../config.js";
-import { createMigrationProvider } from "./migrations.js";
-import type { Database } from "./schema.js";
+import type { Database, Dialect } from "./schema.js";
+import { isTransactionConflict } from "./sql-errors.js";
 import { OutageLog, isDatabaseUnavailable, withTimeout } from "./unavailable.js";
+
+// Migrating (migrate.ts) and telling the drivers' errors apart (sql-errors.ts) have files of
+// their own; they are exported from here too, the module the stores and the wiring import.
+export { migrateToLatest } from "./migrate.js";
+export { isTransactionConflict, isUniqueViolation } from "./sql-errors.js";
 
 /** What the database module logs: connection trouble, once per outage. */
 export type DatabaseLogger = { warn(obj: object, msg: string): void; info(msg: string): void };
-
-import type { Dialect } from "./schema.js";
-import { SQLITE_MESSAGES } from "../library-messages.js";
 
 export type { Dialect };
 
@@ -173,98 +166,12 @@ function withStatementCache(sqlite: SqliteDatabase.Database): SqliteDatabase.Dat
 }
 
 /**
- * Applies every pending migration. Safe to run from several instances at once: on PostgreSQL
- * Kysely holds an advisory lock around the run; on SQLite (where its lock covers one connection
- * only) a process that loses the race to another one on the same file retries until the winner
- * has recorded its work.
- */
-export async function migrateToLatest(handle: DatabaseHandle, schema?: string): Promise<void> {
-  if (handle.dialect === "postgres" && schema) {
-    try {
-      await sql`create schema if not exists ${sql.id(schema)}`.execute(handle.db);
-    } catch (error) {
-      // Two instances creating the schema at once: the loser sees a duplicate, which is fine.
-      if (!isUniqueViolation(error) && (error as { code?: string }).code !== "42P06") throw error;
-    }
-  }
-  const migrator = new Migrator({
-    db: handle.dialect === "postgres" ? withOneSchemaIntrospection(handle.db, schema ?? "public") : handle.db,
-    provider: createMigrationProvider(handle.dialect),
-    ...(handle.dialect === "postgres" ? { migrationTableSchema: schema ?? "public" } : {}),
-  });
-  for (let attempt = 1; ; attempt++) {
-    const { error, results } = await migrator.migrateToLatest();
-    if (!error) return;
-    const racing =
-      handle.dialect === "sqlite" &&
-      SQLITE_MESSAGES.alreadyExists.test(String((error as Error).message)) &&
-      attempt < 50;
-    if (racing) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      continue;
-    }
-    const failed = results?.find((r) => r.status === "Error")?.migrationName;
-    throw new Error(
-      `Database migration ${failed ?? ""} failed: ${error instanceof Error ? error.message : inspect(error)}`,
-    );
-  }
-}
-
-/**
- * The Kysely instance with an introspection that sees only `schema`, for the migrator. Kysely's own
- * PostgreSQL introspection lists the tables of every schema, calling has_schema_privilege on each,
- * and PostgreSQL raises invalid_schema_name (3F000) when another schema is dropped during that scan
- * (other tenants, parallel test suites): an instance would fail to start for someone else's DDL.
- * The migrator only asks whether its schema and its two tables exist; these catalog reads answer
- * exactly that and call no privilege function.
- */
-function withOneSchemaIntrospection(db: Kysely<Database>, schema: string): Kysely<Database> {
-  const getTables = async (): Promise<TableMetadata[]> => {
-    const { rows } = await sql<{ name: string }>`
-      select c.relname as name from pg_catalog.pg_class c
-      join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = ${schema} and c.relkind in ('r', 'p')`.execute(db);
-    return rows.map((row) => ({ name: row.name, schema, isView: false, columns: [] }));
-  };
-  const introspection: DatabaseIntrospector = {
-    getSchemas: async () =>
-      (
-        await sql<{
-          name: string;
-        }>`select nspname as name from pg_catalog.pg_namespace where nspname = ${schema}`.execute(db)
-      ).rows,
-    getTables,
-    getMetadata: async () => ({ tables: await getTables() }),
-  };
-  return new Proxy(db, {
-    get(target, property) {
-      if (property === "introspection") return introspection;
-      const value: unknown = Reflect.get(target, property, target);
-      // Kysely's getters and methods use private fields: run them on the instance itself.
-      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-/**
  * True when `value` holds U+0000. PostgreSQL's text type cannot store that character and refuses
  * even to compare with it (an error, not "no match"), so stores answer "no such row" for such an id
  * before asking, as SQLite would: no id they ever wrote contains one.
  */
 export function containsNul(value: string): boolean {
   return value.includes("\u0000");
-}
-
-/** True when `error` is a unique-constraint violation from either driver. */
-export function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
-}
-
-/** True when PostgreSQL aborted a transaction for a deadlock (40P01) or a serialisation failure (40001). */
-export function isTransactionConflict(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === "40P01" || code === "40001";
 }
 
 /**

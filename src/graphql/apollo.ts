@@ -9,18 +9,17 @@ import type { Logger } from "pino";
 
 import type { Context } from "../access/principal.js";
 import type { Config } from "../config.js";
-import { isDatabaseUnavailable } from "../db/unavailable.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import { createErrorFormatter, createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
+import { createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
 import { operationMetricsPlugin } from "./operation-metrics.js";
-import { createQueryLimits } from "./query-limits.js";
+import { createOperationRules } from "./operation-rules.js";
 import { createResultStringifier } from "./response-size.js";
-import { singleAuthFieldRule } from "./single-auth-field.rule.js";
 import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
 
 /**
  * Apollo Server for the schema, with what production changes (no introspection, no stack traces,
- * no schema details in errors, no landing page), the query limits, the error formatting and the
+ * no schema details in errors, no landing page), the operation rules every transport shares (the
+ * query limits, the credential rule, the error formatting: graphql/operation-rules.ts) and the
  * plugins, operations counted in `metrics` (default: nowhere). Started, so it can be handed to the
  * HTTP server.
  */
@@ -31,7 +30,7 @@ export async function createApolloServer(
   metrics: MetricsRecorder = NO_METRICS,
 ): Promise<ApolloServer<Context>> {
   const errorReporter = createErrorReporter(logger);
-  const limits = createQueryLimits(config.queryLimits, { exposeLimits: !config.isProduction, metrics });
+  const rules = createOperationRules(config, metrics);
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -41,23 +40,19 @@ export async function createApolloServer(
     allowBatchedHttpRequests: false,
     // An answer over RESPONSE_MAX_BYTES is never built: RESPONSE_TOO_LARGE instead.
     stringifyResult: createResultStringifier(config.responseMaxBytes, metrics),
-    // Depth, aliases, directives and tokens (and cost, in limits.plugin): refused with 400 before anything runs.
-    parseOptions: limits.parseOptions,
-    validationRules: [...limits.validationRules, singleAuthFieldRule],
+    // Depth, aliases, directives and tokens (and cost, in rules.plugin): refused with 400 before anything runs.
+    parseOptions: rules.parseOptions,
+    validationRules: [...rules.validationRules],
     // main.ts owns SIGTERM/SIGINT. Apollo's own handler would call stop() concurrently with the
     // onClose hook's, and Apollo 5 never resolves a second concurrent stop(): shutdown would hang.
     stopOnTerminationSignals: false,
     logger: logger.child({ component: "apollo" }),
-    formatError: createErrorFormatter({
-      revealInternals: !config.isProduction,
-      report: errorReporter.report,
-      isUnavailable: isDatabaseUnavailable,
-    }),
+    formatError: rules.formatError(errorReporter.report),
     plugins: [
       // No cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
       operationMetricsPlugin(metrics),
-      limits.plugin,
+      rules.plugin,
       errorReporter.plugin,
       serviceUnavailableStatus,
       subscriptionsOverHttpRefused(),

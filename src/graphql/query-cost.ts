@@ -96,51 +96,65 @@ export interface CostInput {
  * (`__schema`, `__type`) is free, so Apollo Sandbox always works; `__typename` is a scalar.
  */
 export function operationCost({ schema, document, operation, variables = {} }: CostInput): number {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
-  const fragmentCosts = new Map<string, number>();
-  const variableDefaults = new Map<string, { type: GraphQLInputType; value: ValueNode }>();
-  for (const definition of operation.variableDefinitions ?? []) {
-    const type = typeFromAST(schema, definition.type);
-    if (definition.defaultValue && isInputType(type))
-      variableDefaults.set(definition.variable.name.value, { type, value: definition.defaultValue });
+  const root = schema.getRootType(operation.operation);
+  return root ? new CostWalk(schema, document, operation, variables).selectionSetCost(operation.selectionSet, root) : 0;
+}
+
+/** One pricing of one operation: its fragments, each priced once, and its variables' values. */
+class CostWalk {
+  private readonly fragments = new Map<string, FragmentDefinitionNode>();
+  private readonly fragmentCosts = new Map<string, number>();
+  private readonly variableDefaults = new Map<string, { type: GraphQLInputType; value: ValueNode }>();
+
+  constructor(
+    private readonly schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    private readonly variables: Readonly<Record<string, unknown>>,
+  ) {
+    for (const definition of document.definitions) {
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) this.fragments.set(definition.name.value, definition);
+    }
+    for (const definition of operation.variableDefinitions ?? []) {
+      const type = typeFromAST(schema, definition.type);
+      if (definition.defaultValue && isInputType(type))
+        this.variableDefaults.set(definition.variable.name.value, { type, value: definition.defaultValue });
+    }
   }
 
-  const selectionSetCost = (set: SelectionSetNode, parent: GraphQLNamedType): number => {
+  selectionSetCost(set: SelectionSetNode, parent: GraphQLNamedType): number {
     let total = 0;
     for (const selection of set.selections) {
       switch (selection.kind) {
         case Kind.FIELD:
-          total += fieldCost(selection, parent);
+          total += this.fieldCost(selection, parent);
           break;
         case Kind.INLINE_FRAGMENT: {
-          const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
-          if (type) total += selectionSetCost(selection.selectionSet, type);
+          const type = selection.typeCondition ? this.schema.getType(selection.typeCondition.name.value) : parent;
+          if (type) total += this.selectionSetCost(selection.selectionSet, type);
           break;
         }
         case Kind.FRAGMENT_SPREAD:
-          total += fragmentCost(selection.name.value);
+          total += this.fragmentCost(selection.name.value);
           break;
       }
     }
     return total;
-  };
+  }
 
-  const fragmentCost = (name: string): number => {
-    const known = fragmentCosts.get(name);
+  private fragmentCost(name: string): number {
+    const known = this.fragmentCosts.get(name);
     if (known !== undefined) return known;
     // Validation refuses fragment cycles before this runs; should one get here, it ends at zero.
-    fragmentCosts.set(name, 0);
-    const fragment = fragments.get(name);
-    const type = fragment && schema.getType(fragment.typeCondition.name.value);
-    const cost = fragment && type ? selectionSetCost(fragment.selectionSet, type) : 0;
-    fragmentCosts.set(name, cost);
+    this.fragmentCosts.set(name, 0);
+    const fragment = this.fragments.get(name);
+    const type = fragment && this.schema.getType(fragment.typeCondition.name.value);
+    const cost = fragment && type ? this.selectionSetCost(fragment.selectionSet, type) : 0;
+    this.fragmentCosts.set(name, cost);
     return cost;
-  };
+  }
 
-  const fieldCost = (node: FieldNode, parent: GraphQLNamedType): number => {
+  private fieldCost(node: FieldNode, parent: GraphQLNamedType): number {
     const name = node.name.value;
     // The key the value is answered under: a 100 KB alias would be 100 KB in every item of a list.
     const key = Math.floor((node.alias?.value ?? name).length / COST_WEIGHTS.keyCharacters);
@@ -154,35 +168,32 @@ export function operationCost({ schema, document, operation, variables = {} }: C
     const maxLength = maxLengthOf(field);
     const own =
       isCompositeType(type) && node.selectionSet
-        ? COST_WEIGHTS.object + selectionSetCost(node.selectionSet, type)
+        ? COST_WEIGHTS.object + this.selectionSetCost(node.selectionSet, type)
         : maxLength === undefined
           ? COST_WEIGHTS.scalar
           : textCost(maxLength);
-    return (own + key) * listSize(node, field);
-  };
+    return (own + key) * this.listSize(node, field);
+  }
 
-  const listSize = (node: FieldNode, field: GraphQLField<unknown, unknown>): number => {
+  private listSize(node: FieldNode, field: GraphQLField<unknown, unknown>): number {
     if (!isListType(getNullableType(field.type))) return 1;
     const first = field.args.find((arg) => arg.name === "first");
     if (!first) return 1;
-    const value = argumentValue(
+    const value = this.argumentValue(
       node.arguments?.find((arg) => arg.name.value === "first"),
       first,
     );
     // Outside 1 to FIRST_MAX the resolver refuses the field, so nothing under it runs.
     if (typeof value === "number" && Number.isFinite(value)) return Math.min(Math.max(0, value), FIRST_MAX);
     return typeof first.defaultValue === "number" ? Math.min(first.defaultValue, FIRST_MAX) : 1;
-  };
+  }
 
-  const argumentValue = (given: ArgumentNode | undefined, argument: GraphQLArgument): unknown => {
+  private argumentValue(given: ArgumentNode | undefined, argument: GraphQLArgument): unknown {
     if (!given) return undefined;
     if (given.value.kind !== Kind.VARIABLE) return valueFromAST(given.value, argument.type);
     const name = given.value.name.value;
-    if (Object.hasOwn(variables, name)) return variables[name];
-    const fallback = variableDefaults.get(name);
+    if (Object.hasOwn(this.variables, name)) return this.variables[name];
+    const fallback = this.variableDefaults.get(name);
     return fallback ? valueFromAST(fallback.value, fallback.type) : undefined;
-  };
-
-  const root = schema.getRootType(operation.operation);
-  return root ? selectionSetCost(operation.selectionSet, root) : 0;
+  }
 }

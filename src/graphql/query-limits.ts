@@ -132,45 +132,57 @@ export function createQueryLimits(
   const { validationRules } = armor.protect();
   // Every HTTP operation holds its cost here while it runs (QUERY_MAX_COST_IN_FLIGHT).
   const inFlight = new CostBudget(Math.max(limits.maxCostInFlight, limits.maxCost), COST_BUDGET_QUEUE);
-  const listener = (): GraphQLRequestListener<Context> => {
-    let release: (() => void) | undefined;
-    return {
-      async parsingDidStart() {
-        return async (error) => {
-          if (error && GRAPHQL_MESSAGES.tokenLimit.test(error.message)) metrics.limitReached("QUERY_MAX_TOKENS");
-        };
-      },
-      async didResolveOperation({ schema, document, operation, request, contextValue }) {
-        // Apollo resolves the operation before this hook and answers itself when none matches.
-        if (!operation) return;
-        let cost: number;
-        try {
-          cost = checkOperationCost(
-            { schema, document, operation, variables: request.variables },
-            limits.maxCost,
-            options,
-          );
-        } catch (error) {
-          metrics.limitReached("QUERY_MAX_COST");
-          throw error;
-        }
-        release = await inFlight.acquire(cost, contextValue.ip);
-        if (release) return;
-        metrics.limitReached("QUERY_MAX_COST_IN_FLIGHT");
-        throw new GraphQLError(BUSY_MESSAGE, {
-          extensions: {
-            code: ErrorCode.SERVICE_UNAVAILABLE,
-            retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
-            http: { status: 503 },
-          },
-        });
-      },
-      // Apollo calls this for every request that got this far, answered or refused.
-      async willSendResponse() {
-        release?.();
-      },
-    };
+  const plugin: ApolloServerPlugin<Context> = {
+    requestDidStart: async () => costListener(limits, options, metrics, inFlight),
   };
-  const plugin: ApolloServerPlugin<Context> = { requestDidStart: async () => listener() };
   return { parseOptions: { maxTokens: limits.maxTokens }, validationRules, plugin };
+}
+
+/**
+ * The plugin's listener for one request: counts a parse stopped by the token limit, refuses an
+ * operation over the cost limit, and holds its cost in `inFlight` from resolution to response.
+ */
+function costListener(
+  limits: QueryLimits,
+  options: { exposeLimits: boolean },
+  metrics: Pick<MetricsRecorder, "limitReached">,
+  inFlight: CostBudget,
+): GraphQLRequestListener<Context> {
+  let release: (() => void) | undefined;
+  return {
+    async parsingDidStart() {
+      return async (error) => {
+        if (error && GRAPHQL_MESSAGES.tokenLimit.test(error.message)) metrics.limitReached("QUERY_MAX_TOKENS");
+      };
+    },
+    async didResolveOperation({ schema, document, operation, request, contextValue }) {
+      // Apollo resolves the operation before this hook and answers itself when none matches.
+      if (!operation) return;
+      let cost: number;
+      try {
+        cost = checkOperationCost(
+          { schema, document, operation, variables: request.variables },
+          limits.maxCost,
+          options,
+        );
+      } catch (error) {
+        metrics.limitReached("QUERY_MAX_COST");
+        throw error;
+      }
+      release = await inFlight.acquire(cost, contextValue.ip);
+      if (release) return;
+      metrics.limitReached("QUERY_MAX_COST_IN_FLIGHT");
+      throw new GraphQLError(BUSY_MESSAGE, {
+        extensions: {
+          code: ErrorCode.SERVICE_UNAVAILABLE,
+          retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+          http: { status: 503 },
+        },
+      });
+    },
+    // Apollo calls this for every request that got this far, answered or refused.
+    async willSendResponse() {
+      release?.();
+    },
+  };
 }

@@ -74,69 +74,83 @@ export async function subscribeWithLimit(
 ): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream;
-  const source = stream[Symbol.asyncIterator]();
-  let slot: (() => void) | undefined;
-  let executing = false;
-  let done = false;
+  return new LimitedResults(stream[Symbol.asyncIterator](), args, limiter, contextOfEvent);
+}
+
+const finished: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/** The results of one subscription: each event of `source` executed under a slot of `limiter`. */
+class LimitedResults implements AsyncGenerator<ExecutionResult> {
+  private slot: (() => void) | undefined;
+  private executing = false;
+  private done = false;
   // The result handed out last. graphql-ws's `for await` keeps it referenced while it waits for the
   // next one, which over thousands of idle subscribers is thousands of results (up to the selection
   // cost's worth of post bodies each): once the consumer asks for the next event, the last one has
   // been serialised and sent, so it is emptied.
-  let last: { data?: unknown; errors?: unknown; extensions?: unknown } | undefined;
-  const release = () => {
-    slot?.();
-    slot = undefined;
-    if (last) {
-      delete last.data;
-      delete last.errors;
-      delete last.extensions;
-      last = undefined;
-    }
-  };
-  const finished: IteratorReturnResult<undefined> = { done: true, value: undefined };
-  const iterator: AsyncGenerator<ExecutionResult> = {
-    async next() {
-      release();
-      if (done) return finished;
-      const event = await source.next();
-      if (event.done || done) return finished;
-      const granted = await limiter.acquire();
-      if (done) {
-        granted();
-        return finished;
-      }
-      slot = granted;
-      executing = true;
-      try {
-        const result = await execute({
-          ...args,
-          rootValue: event.value,
-          contextValue: contextOfEvent(args.contextValue),
-        });
-        if (done) release();
-        else last = result;
-        return { done: false, value: result };
-      } catch (error) {
-        release();
-        throw error;
-      } finally {
-        executing = false;
-      }
-    },
-    async return() {
-      done = true;
-      // An execution under way keeps its slot until it ends (next() gives it back then).
-      if (!executing) release();
-      await source.return?.();
+  private last: { data?: unknown; errors?: unknown; extensions?: unknown } | undefined;
+
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly args: ExecutionArgs,
+    private readonly limiter: DeliveryLimiter,
+    private readonly contextOfEvent: (subscriptionContext: unknown) => unknown,
+  ) {}
+
+  async next(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    this.release();
+    if (this.done) return finished;
+    const event = await this.source.next();
+    if (event.done || this.done) return finished;
+    const granted = await this.limiter.acquire();
+    if (this.done) {
+      granted();
       return finished;
-    },
-    async throw(error: unknown) {
-      await iterator.return(undefined);
+    }
+    this.slot = granted;
+    this.executing = true;
+    try {
+      const result = await execute({
+        ...this.args,
+        rootValue: event.value,
+        contextValue: this.contextOfEvent(this.args.contextValue),
+      });
+      if (this.done) this.release();
+      else this.last = result;
+      return { done: false, value: result };
+    } catch (error) {
+      this.release();
       throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+    } finally {
+      this.executing = false;
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult, undefined>> {
+    this.done = true;
+    // An execution under way keeps its slot until it ends (next() gives it back then).
+    if (!this.executing) this.release();
+    await this.source.return?.();
+    return finished;
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<ExecutionResult, undefined>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private release(): void {
+    this.slot?.();
+    this.slot = undefined;
+    if (this.last) {
+      delete this.last.data;
+      delete this.last.errors;
+      delete this.last.extensions;
+      this.last = undefined;
+    }
+  }
 }

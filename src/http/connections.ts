@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import type { CrossRule, HttpLimits } from "../config.js";
 import { ProtocolErrorCode } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
+import { EDGE_MESSAGES, errorJson } from "./error-body.js";
 
 /** HTTP_HEADERS_TIMEOUT and HTTP_REQUEST_TIMEOUT: the headers are part of the request. */
 export const headersTimeoutProblem: CrossRule = (config) =>
@@ -75,25 +76,25 @@ export function connectionEdges(limits: HttpLimits, metrics: MetricsRecorder): C
       // A reset connection has nobody to answer.
       if (error.code === "ECONNRESET" || socket.destroyed) return;
       let status = 400;
-      let message = "The request could not be read.";
+      let message: string = EDGE_MESSAGES.unreadable;
       if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
         status = 408;
         const request = lastRequest.get(socket)?.request;
         if (request !== undefined && !request.complete) {
           metrics.limitReached("HTTP_REQUEST_TIMEOUT");
-          message = `The request did not arrive whole within ${limits.requestTimeoutMs / 1000} s.`;
+          message = EDGE_MESSAGES.requestTimeout(limits.requestTimeoutMs / 1000);
         } else {
           metrics.limitReached("HTTP_HEADERS_TIMEOUT");
-          message = `The request's headers did not arrive within ${limits.headersTimeoutMs / 1000} s.`;
+          message = EDGE_MESSAGES.headersTimeout(limits.headersTimeoutMs / 1000);
         }
       } else if (error.code === "HPE_HEADER_OVERFLOW") {
         status = 431;
-        message = "The request's headers are too large.";
+        message = EDGE_MESSAGES.headersTooLarge;
       }
       // Nothing may be written into a response that has begun and not ended on this socket.
       const response = lastRequest.get(socket)?.response;
       if (socket.writable && !(response?.headersSent && !response.writableEnded)) {
-        const body = JSON.stringify({ errors: [{ message, extensions: { code: ProtocolErrorCode.BAD_REQUEST } }] });
+        const body = errorJson({ message, code: ProtocolErrorCode.BAD_REQUEST });
         socket.write(
           `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
             `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

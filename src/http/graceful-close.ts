@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 import type { FastifyInstance } from "fastify";
@@ -72,50 +72,11 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): GracefulCl
   let state: "open" | "draining" | "closing" | "closed" = "open";
   const closesConnections = () => state === "draining" || state === "closed";
   let sweep: NodeJS.Timeout | undefined;
-  const http = server.server;
-  const connections = new Map<Socket, Connection>();
-  let accepted = 0;
-  http.on("connection", (socket: Socket) => {
-    accepted++;
-    connections.set(socket, { active: 0, idleSince: performance.now(), bytesReadWhenIdle: 0 });
-    socket.once("close", () => connections.delete(socket));
-  });
-  http.on("request", (request: IncomingMessage, response: ServerResponse) => {
-    const connection = connections.get(request.socket);
-    if (connection === undefined) return;
-    connection.active++;
-    response.once("close", () => {
-      connection.active--;
-      connection.idleSince = performance.now();
-      connection.bytesReadWhenIdle = request.socket.bytesRead;
-    });
-  });
-  // An upgraded socket belongs to the WebSocket server from then on.
-  http.on("upgrade", (request: IncomingMessage) => connections.delete(request.socket));
-
-  let sweeping = false;
+  const tracked = trackConnections(server.server);
   let closingSince = Infinity;
-  const closeIdle = () => {
-    if (sweeping) return;
-    sweeping = true;
-    void afterPendingReads().then(async () => {
-      // Only right after a quick turn of the event loop: a request that arrived while the last
-      // turn ran callbacks is still unread, and closing its socket would reset it. Under load the
-      // sweep waits for a quiet turn; past CLOSE_IDLE_ANYWAY_MS of closing it no longer waits.
-      const quiet = await quietTurn();
-      sweeping = false;
-      const now = performance.now();
-      if (!quiet && now - closingSince < CLOSE_IDLE_ANYWAY_MS) return;
-      for (const [socket, connection] of connections) {
-        if (connection.active > 0) continue;
-        if (socket.bytesRead !== connection.bytesReadWhenIdle) continue;
-        if (now - connection.idleSince < IDLE_BEFORE_CLOSE_MS) continue;
-        socket.destroy();
-      }
-    });
-  };
+  const closeIdle = idleCloser(tracked.connections, () => closingSince);
   // An own property shadows node:http's method: server.close() and Fastify call it on closing.
-  http.closeIdleConnections = closeIdle;
+  server.server.closeIdleConnections = closeIdle;
 
   server.addHook("preClose", (done) => {
     state = "closing";
@@ -142,8 +103,8 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): GracefulCl
     beforeListenerCloses: async () => {
       // libuv accepts one queued connection per turn of the event loop: turn until a turn accepts
       // none, then once more so that what those sent is read.
-      for (let turns = 0, before = -1; turns < MAX_ACCEPT_TURNS && accepted !== before; turns++) {
-        before = accepted;
+      for (let turns = 0, before = -1; turns < MAX_ACCEPT_TURNS && tracked.accepted() !== before; turns++) {
+        before = tracked.accepted();
         await nextTurn();
       }
       await afterPendingReads();
@@ -151,6 +112,54 @@ export function closeConnectionsWhenClosing(server: FastifyInstance): GracefulCl
       // to close from now on finds the port closed (ECONNREFUSED, before it sends anything).
       state = "closed";
     },
+  };
+}
+
+/** Every HTTP connection of `http` with its requests in flight, and how many were ever accepted. */
+function trackConnections(http: Server): { connections: Map<Socket, Connection>; accepted: () => number } {
+  const connections = new Map<Socket, Connection>();
+  let accepted = 0;
+  http.on("connection", (socket: Socket) => {
+    accepted++;
+    connections.set(socket, { active: 0, idleSince: performance.now(), bytesReadWhenIdle: 0 });
+    socket.once("close", () => connections.delete(socket));
+  });
+  http.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    const connection = connections.get(request.socket);
+    if (connection === undefined) return;
+    connection.active++;
+    response.once("close", () => {
+      connection.active--;
+      connection.idleSince = performance.now();
+      connection.bytesReadWhenIdle = request.socket.bytesRead;
+    });
+  });
+  // An upgraded socket belongs to the WebSocket server from then on.
+  http.on("upgrade", (request: IncomingMessage) => connections.delete(request.socket));
+  return { connections, accepted: () => accepted };
+}
+
+/** The sweep that closes the connections idle for {@link IDLE_BEFORE_CLOSE_MS}, once reads have caught up. */
+function idleCloser(connections: Map<Socket, Connection>, closingSince: () => number): () => void {
+  let sweeping = false;
+  return () => {
+    if (sweeping) return;
+    sweeping = true;
+    void afterPendingReads().then(async () => {
+      // Only right after a quick turn of the event loop: a request that arrived while the last
+      // turn ran callbacks is still unread, and closing its socket would reset it. Under load the
+      // sweep waits for a quiet turn; past CLOSE_IDLE_ANYWAY_MS of closing it no longer waits.
+      const quiet = await quietTurn();
+      sweeping = false;
+      const now = performance.now();
+      if (!quiet && now - closingSince() < CLOSE_IDLE_ANYWAY_MS) return;
+      for (const [socket, connection] of connections) {
+        if (connection.active > 0) continue;
+        if (socket.bytesRead !== connection.bytesReadWhenIdle) continue;
+        if (now - connection.idleSince < IDLE_BEFORE_CLOSE_MS) continue;
+        socket.destroy();
+      }
+    });
   };
 }
 

@@ -1,5 +1,4 @@
 import { parse as parseCookie, serialize as serializeCookie } from "cookie";
-import type { FastifyReply, FastifyRequest } from "fastify";
 
 import type { RefreshCookie } from "../access/principal.js";
 
@@ -22,7 +21,7 @@ export interface CookieOptions {
   maxAge?: number;
 }
 
-/** One request's view of its cookies, whichever route serves it. */
+/** One request's view of its cookies. */
 export interface CookieAccess {
   /** `http` or `https`, as TRUST_PROXY lets the request say. */
   readonly protocol: string;
@@ -58,23 +57,10 @@ export function refreshCookieOf(access: CookieAccess, allowedOrigins: ReadonlySe
   };
 }
 
-/** The cookies of a request served by Fastify (@fastify/cookie parses and sets them). */
-export function fastifyCookies(request: FastifyRequest, reply: FastifyReply): CookieAccess {
-  return {
-    protocol: request.protocol,
-    host: request.host,
-    origin: request.headers.origin,
-    read: (name) => request.cookies[name],
-    set: (name, value, options) => void reply.setCookie(name, value, options),
-    clear: (name, options) => void reply.clearCookie(name, options),
-  };
-}
-
 /**
- * The cookies of a request served by the GraphQL route on node:http, written the way
- * @fastify/cookie writes them on the other routes (one Set-Cookie per name and path, the last
- * write winning; clearing is an empty value that expired at the epoch), so both routes send the
- * same header.
+ * The cookies of one request to the GraphQL route: the Cookie header parsed on first read, and
+ * one Set-Cookie per name and path, the last write winning; clearing is an empty value that
+ * expired at the epoch (as @fastify/cookie wrote it when Fastify served /graphql).
  */
 export class CookieJar implements CookieAccess {
   readonly #header: string | undefined;

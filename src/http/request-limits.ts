@@ -1,35 +1,30 @@
 // What a request may be before anything parses it: the bytes of its body (413), the bytes of all
-// bodies arriving at once (503), and the nesting of its JSON (400). One place for both /graphql
-// routes (node:http and Fastify's JSON parser) and for GET /graphql's `variables` and `extensions`,
-// so that each refusal reads, and is counted, the same way wherever it happens.
+// bodies arriving at once (503), and the nesting of its JSON (400). One place for the node:http
+// GraphQL route, Fastify's JSON parser (its other routes) and GET /graphql's `variables` and
+// `extensions`, so that each refusal reads, and is counted, the same way wherever it happens.
 import { ErrorCode, ProtocolErrorCode } from "../errors.js";
 import type { LimitName, MetricsRecorder } from "../metrics.js";
+import { EDGE_MESSAGES, type HttpError } from "./error-body.js";
 import { JSON_MAX_NESTING, jsonNestingExceeds } from "./json-nesting.js";
 
 /** Largest request body accepted; larger ones get 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** A request refused before parsing: the status, message and code of its JSON error body, and the limit it hit. */
-export interface Refusal {
-  readonly status: number;
-  readonly message: string;
-  readonly code: string;
+/** A request refused before parsing: the answer (error-body.ts), and the limit it hit. */
+export interface Refusal extends HttpError {
   readonly limit: LimitName;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Beside `code` in the error's extensions. */
-  readonly extensions?: Readonly<Record<string, unknown>>;
 }
 
 const TOO_LARGE: Refusal = Object.freeze({
   status: 413,
-  message: `Request body is larger than ${BODY_LIMIT_BYTES} bytes.`,
+  message: EDGE_MESSAGES.bodyTooLarge(BODY_LIMIT_BYTES),
   code: ProtocolErrorCode.PAYLOAD_TOO_LARGE,
   limit: "BODY_LIMIT_BYTES",
 });
 
 const TOO_DEEP: Refusal = Object.freeze({
   status: 400,
-  message: `The request's JSON nests deeper than ${JSON_MAX_NESTING} levels.`,
+  message: EDGE_MESSAGES.nestsTooDeep(JSON_MAX_NESTING),
   code: ProtocolErrorCode.BAD_REQUEST,
   limit: "JSON_MAX_NESTING",
 });
@@ -57,7 +52,7 @@ export function refuseDeepJson(body: Buffer | string, metrics: MetricsRecorder):
  */
 export function refuseDeepJsonParameters(params: object, metrics: MetricsRecorder): Refusal | undefined {
   for (const name of ["variables", "extensions"] as const) {
-    // Fastify's query parser gives a repeated parameter as an array.
+    // A repeated parameter may come as an array (Apollo refuses repeats, but after this scan).
     const given = (params as Record<string, unknown>)[name];
     for (const value of Array.isArray(given) ? (given as unknown[]) : [given]) {
       const refusal = typeof value === "string" ? refuseDeepJson(value, metrics) : undefined;
@@ -78,7 +73,7 @@ const BUSY_RETRY_AFTER_SECONDS = 1;
 
 const TOO_MANY_BODIES: Refusal = Object.freeze({
   status: 503,
-  message: "The server is receiving too many large request bodies at once; retry shortly.",
+  message: EDGE_MESSAGES.tooManyBodies,
   code: ErrorCode.SERVICE_UNAVAILABLE,
   limit: "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
   headers: { "retry-after": String(BUSY_RETRY_AFTER_SECONDS) },

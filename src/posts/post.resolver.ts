@@ -70,7 +70,7 @@ export class PostResolver {
 
   @Subscription(() => Post, {
     topics: PostTopic.CREATED,
-    // The connection's principal is read again at every event (see graphql/subscription-server.ts):
+    // The connection's principal is read again at every event (see http/ws/operation.ts):
     // null once its session has ended or its token expired, so no event reaches it after that.
     filter: ({ context }: SubscriptionHandlerData<Post, object, Context>) => context.principal !== null,
     description: "Every post created from now on, on any instance, as it is created.",

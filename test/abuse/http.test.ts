@@ -20,7 +20,7 @@ const MAX_CONNECTIONS = 40;
 const MAX_BODY_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 /** Node checks the timeouts every quarter of the headers timeout here (500 ms); the rest is a loaded machine. */
 const MARGIN_MS = 2500;
-/** The origin a development server allows by default: such requests go through Fastify's /graphql route. */
+/** The origin a development server allows by default: such requests also get the CORS headers. */
 const CORS_ORIGIN = "https://studio.apollographql.com";
 
 /** What a raw connection saw: the bytes the server wrote, and when (after opening) it closed. */
@@ -256,7 +256,7 @@ describe("HTTP edges under attack (the server as npm start runs it)", () => {
     const attacker = async (worker: number) => {
       for (let i = 0; i < 10; i++) {
         const started = performance.now();
-        // Every other worker sends an Origin the development server allows: Fastify's route and parser.
+        // Every other worker sends an Origin the development server allows (CORS on the same route).
         const res = await request(abuse.server.port, {
           body: nested,
           headers: worker % 2 === 1 ? { origin: CORS_ORIGIN } : {},
@@ -302,7 +302,7 @@ describe("HTTP edges under attack (the server as npm start runs it)", () => {
     const attempts = 12;
     const stalled = Array.from({ length: attempts }, (_, i) =>
       rawConnection(abuse.server.port, (socket) => {
-        // Every other one through Fastify's route (an Origin the development server allows).
+        // Every other one with an Origin the development server allows (CORS on the same route).
         socket.write(
           `POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n${i % 2 === 1 ? `Origin: ${CORS_ORIGIN}\r\n` : ""}` +
             `Content-Type: application/json\r\nContent-Length: ${BODY_LIMIT_BYTES}\r\n\r\n`,

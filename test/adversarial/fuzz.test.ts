@@ -204,7 +204,7 @@ function hasLoneSurrogate(value: unknown): boolean {
   return false;
 }
 
-/** Fastify refuses a body with a `__proto__` key, or a `constructor` holding a `prototype` (pollution). */
+/** The edge refuses a body with a `__proto__` key, or a `constructor` holding a `prototype` (pollution), as Fastify's parser does. */
 function isPoisoned(value: unknown): boolean {
   if (Array.isArray(value)) return value.some(isPoisoned);
   if (!isPlainObject(value)) return false;
@@ -841,7 +841,7 @@ function buildCase(r: Random, gen: Generator, model: Model, op: Operation, who: 
   // arguments are validated: after the auth guard, before the resolver.
   if (!failure && hasLoneSurrogate(args)) failure = op.guard?.(model, who) ?? refused("BAD_USER_INPUT");
   const body = JSON.stringify({ query, variables });
-  // Fastify measures the body before anything else reads it.
+  // The edge measures the body before anything else reads it.
   if (Buffer.byteLength(body) > BODY_LIMIT_BYTES) failure = { kind: "too-large" };
   const expected = failure ?? op.predict(model, who, args);
   return { op, who, inline, query, variables, body, expected, args };

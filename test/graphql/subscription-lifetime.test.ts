@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { liveContext } from "../../src/graphql/subscription-server.js";
+import { liveContext } from "../../src/http/ws/operation.js";
 import { RevocationList } from "../../src/access/revocation-list.js";
 import { Role } from "../../src/access/roles.js";
 import { PASSWORD, claimsOf, login, refreshRaw, registerUser } from "../helpers/api.js";

@@ -3,12 +3,10 @@ import { describe, it } from "node:test";
 
 import WebSocket from "ws";
 
-import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/graphql/subscription-server.js";
-import {
-  CONNECTION_INIT_TIMEOUT_MS,
-  ONLY_SUBSCRIPTIONS_MESSAGE,
-  tooManySubscriptionsMessage,
-} from "../../src/graphql/subscription-server.js";
+import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
+import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/http/ws/server.js";
+import { CONNECTION_INIT_TIMEOUT_MS } from "../../src/http/ws/connections.js";
+import { ONLY_SUBSCRIPTIONS_MESSAGE, tooManySubscriptionsMessage } from "../../src/http/ws/operation.js";
 import { registerUser } from "../helpers/api.js";
 import { TEST_SECRET, type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
@@ -199,6 +197,19 @@ for (const kind of DATABASES) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         assert.equal(fine.error, undefined);
         assert.equal(fine.completed, false);
+      } finally {
+        await ws.client.dispose();
+      }
+    });
+
+    it("validates with HTTP's own rules: two credential mutations in one operation are refused as over HTTP", async () => {
+      const ws = connect(t.url);
+      try {
+        const login = `login(input: { username: "u", password: "p" }) { accessToken }`;
+        const twice = new Feed(ws.client, { query: `mutation { a: ${login} b: ${login} }` });
+        await twice.until((f) => f.error !== undefined);
+        assert.equal(onlyError(twice).extensions.code, "GRAPHQL_VALIDATION_FAILED");
+        assert.equal(onlyError(twice).message, SINGLE_AUTH_FIELD_MESSAGE);
       } finally {
         await ws.client.dispose();
       }

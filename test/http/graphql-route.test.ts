@@ -1,22 +1,23 @@
-// GET and POST /graphql are served by the route of src/http/graphql-route.ts on node:http, in
-// front of Fastify; Fastify's own /graphql route still serves what needs its plugins (with
-// CORS_ORIGINS set, a request that carries an Origin). Both must answer alike. With an allowed
-// Origin on one request and none on the other, each request below goes once through each route,
-// and everything but the CORS headers must be the same: status, body and every other header.
+// All of /graphql is served by the route of src/http/graphql-route.ts on node:http, CORS included:
+// a request with an Origin takes the same code as one without. With CORS_ORIGINS set (an allowed
+// Origin) and without it (production: no CORS at all), each request below goes once with an Origin
+// and once without, and everything but the CORS headers must be the same: status, body and every
+// other header. (Fastify's own /graphql route, which once served the requests with an Origin, and
+// the comparison with it are gone; these are the behaviours that comparison held.)
 import assert from "node:assert/strict";
-import { type IncomingMessage, request as httpRequest } from "node:http";
+import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 
-import { type GraphqlRouteDeps, createGraphqlRoute } from "../../src/http/graphql-route.js";
+import { isGraphqlRequest } from "../../src/http/graphql-route.js";
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { PASSWORD } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
-import { type RawResponse, send } from "../helpers/http.js";
+import { type RawResponse, originOf, send } from "../helpers/http.js";
 
 const APP = "https://app.example";
-/** Headers that differ per request, or that only the CORS plugin sets. */
-const PER_REQUEST = new Set(["date", "x-request-id", "keep-alive", "connection", "vary"]);
+/** Headers that differ per request. */
+const PER_REQUEST = new Set(["date", "x-request-id", "keep-alive", "connection"]);
 
 const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
   method: "POST",
@@ -44,83 +45,115 @@ function stripVarying(value: unknown): unknown {
   );
 }
 
-describe("the GraphQL route on node:http and Fastify's /graphql route answer alike (sqlite)", () => {
-  const t = useTestApp("sqlite", { env: { CORS_ORIGINS: APP } });
-  const big = "x".repeat(BODY_LIMIT_BYTES + 1);
-  const cases: Array<[string, (extra: Record<string, string>) => RequestInit, string?]> = [
-    ["a query", (h) => json({ query: "{ posts { id } }" }, h)],
-    ["a validation error", (h) => json({ query: "{ posts { nope } }" }, h)],
-    ["malformed JSON", (h) => json("{", h)],
-    ["a __proto__ key", (h) => json('{"query":"{ __typename }","__proto__":{"polluted":true}}', h)],
-    ["an empty JSON body", (h) => json("", h)],
-    [
-      "a text/plain post (CSRF)",
-      (h) => ({ method: "POST", headers: { "content-type": "text/plain", ...h }, body: "{}" }),
-    ],
-    [
-      "a form post (CSRF)",
-      (h) => ({
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", ...h },
-        body: "query=x",
-      }),
-    ],
-    ["a post without a body or content type", (h) => ({ method: "POST", headers: h })],
-    ["a body over the limit", (h) => json({ query: big }, h)],
-    ["a subscription over POST", (h) => json({ query: "subscription { postCreated { id } }" }, h)],
-    [
-      "a query beside a subscription",
-      (h) => json({ query: "query Q { __typename } subscription S { postCreated { id } }", operationName: "Q" }, h),
-    ],
-    ["a GET query", (h) => ({ headers: { "apollo-require-preflight": "1", ...h } }), "?query=%7B__typename%7D"],
-    ["a GET without the CSRF header", (h) => ({ headers: h }), "?query=%7B__typename%7D"],
-    [
-      "a GET subscription",
-      (h) => ({ headers: { "apollo-require-preflight": "1", ...h } }),
-      "?query=subscription%7BpostCreated%7Bid%7D%7D",
-    ],
-    ["a junk token", (h) => json({ query: "{ me { id } }" }, { authorization: "Bearer junk", ...h })],
-    ["the landing page", (h) => ({ headers: { accept: "text/html", ...h } })],
-    ["JSON null", (h) => json("null", h)],
-  ];
-  for (const [name, init, search = ""] of cases) {
-    it(`answers ${name} the same on both routes`, async () => {
-      const direct = await send(`${t.url}${search}`, init({}));
-      const viaFastify = await send(`${t.url}${search}`, init({ origin: APP }));
-      assert.equal(viaFastify.headers.get("access-control-allow-origin"), APP, "Fastify's CORS plugin answered");
-      assert.equal(direct.headers.get("access-control-allow-origin"), null);
-      assert.deepEqual(comparable(direct), comparable(viaFastify));
-      assert.match(direct.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
-    });
-  }
+const big = "x".repeat(BODY_LIMIT_BYTES + 1);
+/** Each request (its name, its init given extra headers, its query string) and the status it gets. */
+const CASES: Array<[string, (extra: Record<string, string>) => RequestInit, string, number | "landing page"]> = [
+  ["a query", (h) => json({ query: "{ posts { id } }" }, h), "", 200],
+  ["a validation error", (h) => json({ query: "{ posts { nope } }" }, h), "", 400],
+  ["malformed JSON", (h) => json("{", h), "", 400],
+  ["a __proto__ key", (h) => json('{"query":"{ __typename }","__proto__":{"polluted":true}}', h), "", 400],
+  ["an empty JSON body", (h) => json("", h), "", 400],
+  [
+    "a text/plain post (CSRF)",
+    (h) => ({ method: "POST", headers: { "content-type": "text/plain", ...h }, body: "{}" }),
+    "",
+    400,
+  ],
+  [
+    "a form post (CSRF)",
+    (h) => ({
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...h },
+      body: "query=x",
+    }),
+    "",
+    400,
+  ],
+  ["a post without a body or content type", (h) => ({ method: "POST", headers: h }), "", 400],
+  ["a body over the limit", (h) => json({ query: big }, h), "", 413],
+  ["a subscription over POST", (h) => json({ query: "subscription { postCreated { id } }" }, h), "", 400],
+  [
+    "a query beside a subscription",
+    (h) => json({ query: "query Q { __typename } subscription S { postCreated { id } }", operationName: "Q" }, h),
+    "",
+    200,
+  ],
+  ["a GET query", (h) => ({ headers: { "apollo-require-preflight": "1", ...h } }), "?query=%7B__typename%7D", 200],
+  ["a GET without the CSRF header", (h) => ({ headers: h }), "?query=%7B__typename%7D", 400],
+  [
+    "a GET subscription",
+    (h) => ({ headers: { "apollo-require-preflight": "1", ...h } }),
+    "?query=subscription%7BpostCreated%7Bid%7D%7D",
+    405,
+  ],
+  ["a junk token", (h) => json({ query: "{ me { id } }" }, { authorization: "Bearer junk", ...h }), "", 401],
+  ["the landing page", (h) => ({ headers: { accept: "text/html", ...h } }), "", "landing page"],
+  ["JSON null", (h) => json("null", h), "", 400],
+  [
+    "a HEAD request (Apollo's 405, no body)",
+    (h) => ({ method: "HEAD", headers: { "apollo-require-preflight": "1", ...h } }),
+    "?query=%7B__typename%7D",
+    405,
+  ],
+];
 
-  it("sets the same refresh cookie in cookie mode, and reads it back on refresh", async () => {
-    await t.register("cookie-user");
-    const login = (h: Record<string, string>) =>
-      send(
+/** With CORS_ORIGINS set, and in production without it (no CORS at all). */
+const SETTINGS = [
+  { name: "with CORS_ORIGINS", env: { CORS_ORIGINS: APP }, cors: true, landingPage: 200 },
+  // Production serves no landing page: a GET without a query is only a CSRF-prevention refusal.
+  { name: "without CORS_ORIGINS (production)", env: { NODE_ENV: "production" }, cors: false, landingPage: 400 },
+] as const;
+
+for (const setting of SETTINGS) {
+  describe(`the GraphQL route answers alike with and without an Origin, ${setting.name} (sqlite)`, () => {
+    const t = useTestApp("sqlite", { env: setting.env });
+    for (const [name, init, search, status] of CASES) {
+      it(`answers ${name} the same with and without an Origin`, async () => {
+        const plain = await send(`${t.url}${search}`, init({}));
+        const withOrigin = await send(`${t.url}${search}`, init({ origin: APP }));
+        assert.equal(plain.status, status === "landing page" ? setting.landingPage : status, plain.text);
+        assert.equal(withOrigin.headers.get("access-control-allow-origin"), setting.cors ? APP : null);
+        assert.equal(plain.headers.get("access-control-allow-origin"), null);
+        // Whether CORS headers come depends on the Origin whenever CORS is on: caches must know.
+        assert.equal(plain.headers.get("vary"), setting.cors ? "Origin" : null);
+        assert.deepEqual(comparable(plain), comparable(withOrigin));
+        assert.match(plain.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+        assert.match(withOrigin.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+      });
+    }
+
+    it("sets the same refresh cookie in cookie mode with and without an Origin, and reads it back on refresh", async () => {
+      await t.register("cookie-user");
+      const login = (h: Record<string, string>) =>
+        send(
+          t.url,
+          json(
+            {
+              query: LOGIN_WITH_COOKIE,
+              variables: { i: { username: "cookie-user", password: PASSWORD, useCookie: true } },
+            },
+            h,
+          ),
+        );
+      const direct = await login({});
+      const withOrigin = await login({ origin: APP });
+      assert.equal(direct.status, 200, direct.text);
+      assert.deepEqual(comparable(direct), comparable(withOrigin));
+      const cookie = direct.headers.get("set-cookie")!;
+      assert.match(cookie, /^refresh-token=rt_[^;]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Strict$/);
+      const refreshed = await send(
         t.url,
-        json(
-          {
-            query: LOGIN_WITH_COOKIE,
-            variables: { i: { username: "cookie-user", password: PASSWORD, useCookie: true } },
-          },
-          h,
-        ),
+        json({ query: "mutation { refreshToken { accessToken refreshToken } }" }, { cookie: cookie.split(";")[0]! }),
       );
-    const direct = await login({});
-    const viaFastify = await login({ origin: APP });
-    assert.equal(direct.status, 200, direct.text);
-    assert.deepEqual(comparable(direct), comparable(viaFastify));
-    const cookie = direct.headers.get("set-cookie")!;
-    assert.match(cookie, /^refresh-token=rt_[^;]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Strict$/);
-    const refreshed = await send(
-      t.url,
-      json({ query: "mutation { refreshToken { accessToken refreshToken } }" }, { cookie: cookie.split(";")[0]! }),
-    );
-    assert.equal(refreshed.status, 200, refreshed.text);
-    assert.equal(refreshed.json.data.refreshToken.refreshToken, null, "the successor went into the cookie");
-    assert.match(refreshed.headers.get("set-cookie") ?? "", /^refresh-token=rt_/);
+      assert.equal(refreshed.status, 200, refreshed.text);
+      assert.equal(refreshed.json.data.refreshToken.refreshToken, null, "the successor went into the cookie");
+      assert.match(refreshed.headers.get("set-cookie") ?? "", /^refresh-token=rt_/);
+    });
   });
+}
+
+describe("the GraphQL route's body reading (sqlite)", () => {
+  const t = useTestApp("sqlite", { env: { CORS_ORIGINS: APP } });
 
   it("treats a client that goes away mid-body as gone, not as a server error", async () => {
     const url = new URL(t.url);
@@ -174,28 +207,80 @@ describe("the GraphQL route on node:http and Fastify's /graphql route answer ali
   });
 });
 
-describe("which requests the node:http route takes from Fastify", () => {
-  // takes() reads only the method, the URL and the Origin header; the rest of the route is not built.
-  const route = createGraphqlRoute({ securityHeaders: {} } as unknown as GraphqlRouteDeps);
-  const request = (method: string, url: string, headers: Record<string, string> = {}) =>
-    ({ method, url, headers }) as IncomingMessage;
-  const cases: Array<[string, IncomingMessage, boolean, boolean]> = [
-    ["POST /graphql", request("POST", "/graphql"), false, true],
-    ["GET /graphql with a query string", request("GET", "/graphql?query=%7B__typename%7D"), false, true],
-    ["OPTIONS /graphql (a CORS preflight)", request("OPTIONS", "/graphql"), false, false],
-    ["HEAD /graphql", request("HEAD", "/graphql"), false, false],
-    ["PUT /graphql", request("PUT", "/graphql"), false, false],
-    ["/graphql/ with a trailing slash (Fastify's 404)", request("POST", "/graphql/"), false, false],
-    ["/graphqlx", request("POST", "/graphqlx"), false, false],
-    ["/graphiql", request("GET", "/graphiql"), false, false],
-    ["/healthz", request("GET", "/healthz"), false, false],
-    ["a POST with an Origin, CORS_ORIGINS unset", request("POST", "/graphql", { origin: APP }), false, true],
-    ["a POST with an Origin, CORS_ORIGINS set", request("POST", "/graphql", { origin: APP }), true, false],
-    ["a POST without an Origin, CORS_ORIGINS set", request("POST", "/graphql"), true, true],
+describe("CORS on the GraphQL route (sqlite)", () => {
+  const t = useTestApp("sqlite", { env: { CORS_ORIGINS: APP } });
+  const preflight = (headers: Record<string, string>) => send(t.url, { method: "OPTIONS", headers });
+
+  it("answers a preflight from an allowed origin itself (204, logged with its request id), Apollo never seeing it", async () => {
+    const before = t.logs.length;
+    const res = await preflight({ origin: APP, "access-control-request-method": "POST" });
+    assert.equal(res.status, 204);
+    assert.equal(res.text, "");
+    assert.equal(res.headers.get("access-control-allow-origin"), APP);
+    assert.equal(res.headers.get("access-control-max-age"), "600");
+    assert.equal(res.headers.get("vary"), "Origin");
+    const id = res.headers.get("x-request-id");
+    const lines = t.logs.slice(before).map((line) => JSON.parse(line) as { reqId?: string; msg?: string });
+    assert.ok(lines.some((line) => line.reqId === id && line.msg === "incoming request"));
+  });
+
+  it("refuses an OPTIONS from an allowed origin that is no preflight (no Access-Control-Request-Method)", async () => {
+    const res = await preflight({ origin: APP });
+    assert.equal(res.status, 400);
+    assert.equal(res.text, "Invalid Preflight Request");
+    assert.equal(res.headers.get("content-type"), "text/plain");
+    assert.equal(res.headers.get("access-control-allow-origin"), APP);
+    assert.equal(res.headers.get("access-control-allow-methods"), null);
+  });
+
+  it("hands an OPTIONS without an allowed Origin to Apollo, whose CSRF prevention refuses it", async () => {
+    const elsewhere = { origin: "https://elsewhere.example", "access-control-request-method": "POST" };
+    for (const headers of [{}, elsewhere] as Array<Record<string, string>>) {
+      const res = await preflight(headers);
+      assert.equal(res.status, 400);
+      assert.deepEqual(
+        (res.json as { errors: Array<{ extensions: { code: string } }> }).errors.map((e) => e.extensions.code),
+        ["BAD_REQUEST"],
+      );
+      assert.equal(res.headers.get("access-control-allow-origin"), null);
+    }
+  });
+});
+
+describe("one reading of a request for the GraphQL route and Fastify's routes (sqlite)", () => {
+  const t = useTestApp("sqlite", { env: { TRUST_PROXY: "127.0.0.1" } });
+
+  it("logs the same forwarded client address, under the id each response carries", async () => {
+    const forwarded = { "x-forwarded-for": "203.0.113.7" };
+    const before = t.logs.length;
+    const graphql = await send(t.url, json({ query: "{ __typename }" }, forwarded));
+    const health = await send(`${originOf(t.url)}/healthz`, { headers: forwarded });
+    const incoming = (id: string | null) =>
+      t.logs
+        .slice(before)
+        .map((line) => JSON.parse(line) as { reqId?: string; msg?: string; req?: Record<string, unknown> })
+        .find((line) => line.reqId === id && line.msg === "incoming request");
+    assert.equal(incoming(graphql.headers.get("x-request-id"))?.req?.ip, "203.0.113.7");
+    assert.equal(incoming(health.headers.get("x-request-id"))?.req?.ip, "203.0.113.7");
+  });
+});
+
+describe("which requests the GraphQL route serves (Fastify has the rest)", () => {
+  const request = (method: string, url: string) => ({ method, url });
+  const cases: Array<[string, { method: string; url: string }, boolean]> = [
+    ["POST /graphql", request("POST", "/graphql"), true],
+    ["GET /graphql with a query string", request("GET", "/graphql?query=%7B__typename%7D"), true],
+    ["OPTIONS /graphql (a CORS preflight)", request("OPTIONS", "/graphql"), true],
+    ["HEAD /graphql (Apollo's 405)", request("HEAD", "/graphql"), true],
+    ["PUT /graphql (Fastify's 404)", request("PUT", "/graphql"), false],
+    ["/graphql/ with a trailing slash (Fastify's 404)", request("POST", "/graphql/"), false],
+    ["/graphqlx", request("POST", "/graphqlx"), false],
+    ["/graphiql", request("GET", "/graphiql"), false],
+    ["/healthz", request("GET", "/healthz"), false],
   ];
-  for (const [name, req, cors, taken] of cases) {
-    it(`${taken ? "takes" : "leaves to Fastify"} ${name}`, () => {
-      assert.equal(route.takes(req, cors), taken);
+  for (const [name, req, served] of cases) {
+    it(`${served ? "serves" : "leaves to Fastify"} ${name}`, () => {
+      assert.equal(isGraphqlRequest(req), served);
     });
   }
 });

@@ -1,0 +1,182 @@
+import {
+  type ExecutionArgs,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  GraphQLError,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  OperationTypeNode,
+  getOperationAST,
+} from "graphql";
+
+import { type ClientInfo, type Context, type Principal, credentialId, withOwnerRoles } from "../../access/principal.js";
+import type { RevocationList } from "../../access/revocation-list.js";
+import type { Config } from "../../config.js";
+import { ProtocolErrorCode, RateLimitedError } from "../../errors.js";
+import type { OperationRules } from "../../graphql/operation-rules.js";
+import { limitEventSize } from "../../graphql/response-size.js";
+import { DeliveryLimiter, subscribeWithLimit } from "../../graphql/subscription-delivery.js";
+import type { MetricsRecorder } from "../../metrics.js";
+import { CAPACITY_RETRY_AFTER_SECONDS, type SubscriptionsHeld } from "./connections.js";
+
+/**
+ * The one difference in what HTTP and WebSocket run, deliberate: each transport serves what it is
+ * made for, so a query or mutation over WebSocket is refused after validation (HTTP refuses a
+ * subscription before it: graphql/subscriptions-over-http.ts).
+ */
+export const ONLY_SUBSCRIPTIONS_MESSAGE =
+  "Only subscriptions are served over WebSocket: send queries and mutations over HTTP to /graphql.";
+
+/** The error of a subscription past WS_MAX_SUBSCRIPTIONS_PER_CONNECTION. */
+export function tooManySubscriptionsMessage(max: number): string {
+  return `A connection may hold at most ${max} active subscriptions: complete one first, or open another connection.`;
+}
+
+/** Who runs a subscription: where the connection came from and what its token proved at connect. */
+export type Caller = ClientInfo & { requestId: string; principal: Principal | null; expiresAt: number | undefined };
+
+/** A `subscribe` message's payload, as graphql-ws hands it over. */
+export interface SubscribePayload {
+  readonly query: string;
+  readonly operationName?: string | null;
+  readonly variables?: Record<string, unknown> | null;
+}
+
+/** One operation's way through the server, for graphql-ws's hooks. */
+export interface Operations {
+  /** `onSubscribe`: the caps (from `held`), then parse, validate and price; what to run, or why not. */
+  prepare(caller: Caller, held: SubscriptionsHeld, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[];
+  /** graphql-ws's `subscribe`: each event's selections under SUBSCRIPTION_DELIVERY_CONCURRENCY, each with a context of its own. */
+  subscribe(args: ExecutionArgs): ReturnType<typeof subscribeWithLimit>;
+  /** `onError`: errors formatted (unknown ones masked) as HTTP's are. */
+  formatErrors(errors: readonly GraphQLError[]): GraphQLFormattedError[];
+  /** `onNext`: an event's result formatted likewise, and replaced by RESPONSE_TOO_LARGE over RESPONSE_MAX_BYTES. */
+  formatEvent(result: ExecutionResult): FormattedExecutionResult;
+}
+
+export interface OperationsDeps {
+  readonly schema: GraphQLSchema;
+  readonly config: Config;
+  /** The HTTP path's own parse, validation, cost check and error formatting (graphql/operation-rules.ts). */
+  readonly rules: OperationRules;
+  readonly revocations: Pick<RevocationList, "isSessionEnded" | "currentRoles">;
+  readonly now: () => number;
+  readonly metrics: MetricsRecorder;
+  /** Hears each error the formatter masks. */
+  readonly report: (error: unknown) => void;
+}
+
+/**
+ * Subscriptions run with HTTP's rules: the document parsed and validated by the same code and
+ * limits (tokens, depth, aliases, directives, one credential mutation), then priced against the
+ * much lower SUBSCRIPTION_MAX_COST, since a selection runs on every event; each event's selections
+ * run through a {@link DeliveryLimiter}; errors are formatted (and unknown ones masked) by HTTP's
+ * formatter.
+ */
+export function createOperations(deps: OperationsDeps): Operations {
+  const { schema, config, rules, metrics } = deps;
+  const budget = config.subscriptions;
+  const formatError = rules.formatError(deps.report);
+  const format = (errors: readonly GraphQLError[]) => errors.map((error) => formatError(error.toJSON(), error));
+  const limiter = new DeliveryLimiter(budget.deliveryConcurrency, (waiting) => metrics.deliveriesWaiting(waiting));
+  // A subscription's context -> how to make a fresh one for each of its events.
+  const eventContexts = new WeakMap<Context, () => Context>();
+  const contextOfEvent = (context: unknown) => eventContexts.get(context as Context)?.() ?? context;
+
+  const runnable = (caller: Caller, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
+    const document = rules.parse(payload.query);
+    if (document instanceof GraphQLError) return [document];
+    const invalid = rules.validate(schema, document);
+    if (invalid.length > 0) return invalid;
+    const operation = getOperationAST(document, payload.operationName);
+    if (!operation)
+      return [
+        new GraphQLError("The document has no operation of that name, or several and no operationName.", {
+          extensions: { code: ProtocolErrorCode.OPERATION_RESOLUTION_FAILURE },
+        }),
+      ];
+    if (operation.operation !== OperationTypeNode.SUBSCRIPTION)
+      return [new GraphQLError(ONLY_SUBSCRIPTIONS_MESSAGE, { extensions: { code: ProtocolErrorCode.BAD_REQUEST } })];
+    try {
+      rules.checkCost({ schema, document, operation, variables: payload.variables ?? undefined }, budget.maxCost);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      metrics.limitReached("SUBSCRIPTION_MAX_COST");
+      return [error];
+    }
+    const contextOf = () => liveContext(caller, deps.revocations, deps.now);
+    const contextValue = contextOf();
+    eventContexts.set(contextValue, contextOf);
+    const { operationName, variables: variableValues } = payload;
+    return { schema, document, operationName, variableValues, contextValue };
+  };
+
+  return {
+    prepare: (caller, held, payload) => {
+      const full = capsRefusal(caller, held, config.subscriptions, metrics);
+      return full ? [full] : runnable(caller, payload);
+    },
+    subscribe: (args) => subscribeWithLimit(args, limiter, contextOfEvent),
+    formatErrors: format,
+    formatEvent: (result) =>
+      limitEventSize(
+        result.errors ? { ...result, errors: format(result.errors) } : result,
+        config.responseMaxBytes,
+        metrics,
+      ),
+  };
+}
+
+// Refusals before any document is read: the caps, cheapest first. Undefined: room for one more.
+function capsRefusal(
+  caller: Caller,
+  held: SubscriptionsHeld,
+  budget: Config["subscriptions"],
+  metrics: MetricsRecorder,
+): GraphQLError | undefined {
+  if (held.onConnection >= budget.maxSubscriptionsPerConnection) {
+    metrics.limitReached("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION");
+    return new GraphQLError(tooManySubscriptionsMessage(budget.maxSubscriptionsPerConnection), {
+      extensions: { code: ProtocolErrorCode.BAD_REQUEST },
+    });
+  }
+  if (held.fromIp >= budget.maxSubscriptionsPerIp) {
+    metrics.limitReached("WS_MAX_SUBSCRIPTIONS_PER_IP");
+    return new RateLimitedError(CAPACITY_RETRY_AFTER_SECONDS, "Too many subscriptions from this address");
+  }
+  if (!caller.principal && held.anonymous >= budget.maxAnonymousSubscriptions) {
+    metrics.limitReached("WS_MAX_ANONYMOUS_SUBSCRIPTIONS");
+    return new RateLimitedError(CAPACITY_RETRY_AFTER_SECONDS, "Too many anonymous subscriptions: sign in");
+  }
+  if (held.all >= budget.maxSubscriptions) {
+    metrics.limitReached("WS_MAX_SUBSCRIPTIONS");
+    return new RateLimitedError(CAPACITY_RETRY_AFTER_SECONDS, "The server holds as many subscriptions as it can");
+  }
+  return undefined;
+}
+
+/**
+ * The context of one subscription: its `principal` is worked out again at every access, so each
+ * event sees the session and roles as they are now: null once the session has ended or the token
+ * has expired (the socket is being closed then), and roles changed since the token was minted
+ * replace the token's, as on the HTTP path.
+ */
+export function liveContext(
+  caller: Caller,
+  revocations: Pick<RevocationList, "isSessionEnded" | "currentRoles">,
+  now: () => number,
+): Context {
+  const { principal, expiresAt } = caller;
+  return {
+    get principal(): Principal | null {
+      if (principal === null) return null;
+      if (revocations.isSessionEnded(credentialId(principal))) return null;
+      if (expiresAt !== undefined && expiresAt <= now()) return null;
+      const roles = revocations.currentRoles(principal.userId);
+      return roles === undefined ? principal : withOwnerRoles(principal, roles);
+    },
+    requestId: caller.requestId,
+    ip: caller.ip ?? "",
+    userAgent: caller.userAgent,
+  };
+}

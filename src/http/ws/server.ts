@@ -1,0 +1,298 @@
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
+
+import type { GraphQLSchema } from "graphql";
+import { CloseCode, type Server as ProtocolServer, handleProtocols, makeServer } from "graphql-ws";
+import type { Logger } from "pino";
+import WebSocket, { type RawData, WebSocketServer } from "ws";
+
+import type { ApiTokenVerifier } from "../../access/api-tokens.js";
+import { type RejectionReason, type TokenHolder, verifyBearer } from "../../access/bearer.js";
+import type { ClientInfo } from "../../access/principal.js";
+import type { RevocationList } from "../../access/revocation-list.js";
+import type { TokenService } from "../../access/tokens.js";
+import type { Config, SubscriptionLimits } from "../../config.js";
+import { createOperationRules } from "../../graphql/operation-rules.js";
+import { type MetricsRecorder, NO_METRICS } from "../../metrics.js";
+import {
+  CAPACITY_RETRY_AFTER_SECONDS,
+  CLOSE_GRACE_MS,
+  CONNECTION_INIT_TIMEOUT_MS,
+  CloseReason,
+  type Client,
+  Connections,
+  MAX_MESSAGE_BYTES,
+  SubscriptionClose,
+  clientOf,
+  keepAlive,
+  sendWithin,
+} from "./connections.js";
+import { type Operations, createOperations } from "./operation.js";
+
+/**
+ * The budget of the WebSocket transport when its variables are unset, chosen from measurement on
+ * npm start's 96 MB heap (after a forced collection): about 8.5 KB of heap per socket and 10 to
+ * 15 KB per `postUpdated` subscription (the larger for a selection near SUBSCRIPTION_MAX_COST), so
+ * the worst case the caps allow (1,000 sockets and 2,000 subscriptions) holds about 38 MB beside
+ * the app's own 27 MB: 65 MB, and the process stayed up with 10 updates delivered to all 2,000
+ * subscribers.
+ */
+export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = Object.freeze({
+  maxConnections: 1000,
+  maxConnectionsPerIp: 50,
+  maxAnonymousConnections: 500,
+  anonymousIdleMs: 60_000,
+  maxSubscriptions: 2000,
+  maxSubscriptionsPerIp: 200,
+  maxAnonymousSubscriptions: 1000,
+  maxSubscriptionsPerConnection: 20,
+  maxCost: 100,
+  deliveryConcurrency: 8,
+  maxQueuedEvents: 20,
+  maxBufferedBytes: 256 * 1024,
+});
+
+/** The path WebSocket connections are accepted on: the same as HTTP's GraphQL route. */
+export const SUBSCRIPTIONS_PATH = "/graphql";
+
+export interface SubscriptionServerDeps {
+  httpServer: HttpServer;
+  schema: GraphQLSchema;
+  config: Config;
+  logger: Logger;
+  tokens: TokenService;
+  apiTokens: ApiTokenVerifier;
+  revocations: RevocationList;
+  /** Told of every refused token, like the HTTP path's; must not wait for anything. */
+  onRejected: (client: ClientInfo, reason: RejectionReason, holder?: TokenHolder) => void;
+  /** The client's IP as every HTTP route reads it (with TRUST_PROXY): the per-IP caps count by it, logs and audit rows record it. */
+  clientIp: (request: IncomingMessage) => string;
+  /** Whether a message nests deeper than JSON_MAX_NESTING (http/json-nesting.ts's byte scan), asked before graphql-ws parses it. */
+  messageTooDeep: (message: Buffer) => boolean;
+  now?: () => number;
+  /** Open connections and active subscriptions (gauges), subscriptions started or refused, refusals by limit. Default: recorded nowhere. */
+  metrics?: MetricsRecorder;
+}
+
+export interface SubscriptionServer {
+  /** Open connections; for tests and diagnostics. */
+  readonly size: number;
+  /** Active subscriptions on every connection; for tests and diagnostics. */
+  readonly subscriptions: number;
+  /** Closes every socket with 1001 (dropping those that do not answer within a second) and stops accepting. */
+  dispose(): Promise<void>;
+}
+
+/** What graphql-ws's hooks get with each connection: the socket and its client, read at the upgrade. */
+interface Extra {
+  readonly socket: WebSocket;
+  readonly client: Client;
+}
+
+/** What the parts below share: the deps, the sockets' book and the operations' way through. */
+interface Parts {
+  readonly deps: SubscriptionServerDeps;
+  readonly log: Logger;
+  readonly metrics: MetricsRecorder;
+  readonly connections: Connections;
+  readonly operations: Operations;
+}
+
+/**
+ * GraphQL subscriptions over WebSocket (graphql-ws's `graphql-transport-ws` protocol, on its
+ * `makeServer` with a small ws adapter of our own) on the HTTP server's own port and path, with
+ * this API's rules:
+ *
+ * - Authentication once, at `connection_init`: `connectionParams.authorization` (or `Authorization`)
+ *   goes through the HTTP path's own check ({@link verifyBearer}). None: anonymous. Refused: the
+ *   socket is closed with 4403 and the refusal is reported like an HTTP 401.
+ * - Token lifetime: the socket is closed with 4403 when its token expires (a timer at `exp`) and as
+ *   soon as the revocation list learns that its session ended, on whichever instance it ended.
+ *   Each operation's context reads the principal again on every access, so a role change applies to
+ *   the next event, and an ended session is anonymous until its socket is gone.
+ * - Budgets (config.subscriptions, docs/limits.md), each refused at the cheapest point: sockets in
+ *   all and per client IP at the upgrade (HTTP 503 or 429 with Retry-After, before any WebSocket
+ *   exists); anonymous sockets at `connection_init` (close 1013), so signed-in users keep a share,
+ *   and without a subscription for WS_ANONYMOUS_IDLE_TIMEOUT (4408); subscriptions per connection,
+ *   per IP, anonymous and in all at `subscribe` (an `error` message); messages nested deeper than
+ *   JSON_MAX_NESTING before graphql-ws parses them (4400); a socket whose unsent bytes pass
+ *   WS_MAX_BUFFERED_BYTES (1013). `connection_init` within {@link CONNECTION_INIT_TIMEOUT_MS}.
+ * - Only subscriptions, through HTTP's own parse, validation, limits and error formatting, with the
+ *   much lower SUBSCRIPTION_MAX_COST (./operation.ts).
+ */
+export function createSubscriptionServer(deps: SubscriptionServerDeps): SubscriptionServer {
+  const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? NO_METRICS;
+  const log = deps.logger.child({ component: "subscriptions" });
+  const connections = new Connections(deps.config.subscriptions, metrics, log, now);
+  const operations = createOperations({
+    schema: deps.schema,
+    config: deps.config,
+    rules: createOperationRules(deps.config, metrics),
+    revocations: deps.revocations,
+    now,
+    metrics,
+    report: (error) => log.error({ err: error }, "unexpected error"),
+  });
+  const parts: Parts = { deps, log, metrics, connections, operations };
+  const protocol = protocolServer(parts);
+  const stopListening = deps.revocations.onSessionEnded((sessionId) => connections.endCredential(sessionId));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, handleProtocols });
+
+  let closing = false;
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    if (path !== SUBSCRIPTIONS_PATH) return refuseUpgrade(socket, 404);
+    if (closing) return refuseUpgrade(socket, 503);
+    const client = clientOf(request, deps.clientIp);
+    const refusal = connections.upgradeRefusal(client.ip);
+    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.message);
+    wss.handleUpgrade(request, socket, head, (ws) => attach(parts, protocol, ws, client));
+  };
+  deps.httpServer.on("upgrade", onUpgrade);
+
+  let disposed: Promise<void> | undefined;
+  return {
+    get size() {
+      return connections.size;
+    },
+    get subscriptions() {
+      return connections.subscriptions;
+    },
+    dispose() {
+      disposed ??= (async () => {
+        closing = true;
+        stopListening();
+        deps.httpServer.off("upgrade", onUpgrade);
+        await closeAll(wss);
+      })();
+      return disposed;
+    },
+  };
+}
+
+// graphql-ws's protocol with this API's hooks: the token at connect, caps and HTTP's rules at subscribe.
+function protocolServer({ deps, metrics, connections, operations }: Parts): ProtocolServer<Extra> {
+  return makeServer<Record<string, unknown> | undefined, Extra>({
+    schema: deps.schema,
+    connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
+    subscribe: (args) => operations.subscribe(args),
+    async onConnect(ctx) {
+      const { socket, client } = ctx.extra;
+      const params = ctx.connectionParams ?? {};
+      const header = params.authorization ?? params.Authorization;
+      const verdict =
+        header === undefined || typeof header === "string"
+          ? await verifyBearer(header, deps)
+          : ({ ok: false, reason: "MALFORMED" } as const);
+      if (!verdict.ok) {
+        deps.onRejected(client, verdict.reason, verdict.holder);
+        // graphql-ws closes the socket with 4403 Forbidden.
+        return false;
+      }
+      return connections.admit(socket, client, { principal: verdict.principal, expiresAt: verdict.expiresAt });
+    },
+    onSubscribe(ctx, id, payload) {
+      const connection = connections.of(ctx.extra.socket)!;
+      const { client, principal, expiresAt } = connection;
+      const result = operations.prepare({ ...client, principal, expiresAt }, connections.held(connection), payload);
+      if (Array.isArray(result)) metrics.operation("subscription", "error");
+      else {
+        metrics.operation("subscription", "ok");
+        connections.started(connection, id);
+      }
+      return result;
+    },
+    onComplete(ctx, id) {
+      const connection = connections.of(ctx.extra.socket);
+      if (connection) connections.ended(connection, id);
+    },
+    onError: (_ctx, _id, _payload, errors) => operations.formatErrors(errors),
+    onNext: (_ctx, _id, _payload, _args, result) => operations.formatEvent(result),
+  });
+}
+
+// The ws adapter (in place of graphql-ws's useServer): the same protocol handling, plus the
+// nesting scan before parsing, sends that never wait for a slow reader, and the caps' bookkeeping.
+function attach(parts: Parts, protocol: ProtocolServer<Extra>, socket: WebSocket, client: Client): void {
+  const { deps, log, metrics, connections } = parts;
+  connections.socketOpened(client.ip);
+  // ws reports what the client did wrong (a bad frame, a message over 1 MB) and closes the socket
+  // itself (1002, 1009): at debug, since anyone can cause it.
+  socket.on("error", (error) => log.debug({ err: error }, "subscription socket error"));
+  const stopKeepAlive = keepAlive(socket);
+  const maxBufferedBytes = deps.config.subscriptions.maxBufferedBytes;
+  const closed = protocol.opened(
+    {
+      protocol: socket.protocol,
+      send: (data) => sendWithin(socket, data, maxBufferedBytes, () => metrics.limitReached("WS_MAX_BUFFERED_BYTES")),
+      close: (code, reason) => socket.close(code, reason),
+      onMessage: (handle) => socket.on("message", (data: RawData) => received(parts, socket, data, handle)),
+    },
+    { socket, client },
+  );
+  socket.once("close", (code, reason) => {
+    stopKeepAlive();
+    const connection = connections.socketClosed(socket, client.ip);
+    closed(code, String(reason))
+      .catch((error: unknown) => log.error({ err: error }, "closing a subscription connection failed"))
+      // graphql-ws completes every subscription as it closes; whatever an error left is released here.
+      .finally(() => connections.released(connection, client.ip));
+  });
+}
+
+// One message from the client: refused (close 4400) when it nests too deeply, else graphql-ws's.
+function received(parts: Parts, socket: WebSocket, data: RawData, handle: (data: string) => Promise<void>): void {
+  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  if (parts.deps.messageTooDeep(bytes)) {
+    parts.metrics.limitReached("JSON_MAX_NESTING");
+    socket.close(SubscriptionClose.BAD_REQUEST, CloseReason.TOO_DEEP);
+    return;
+  }
+  handle(bytes.toString("utf8")).catch((error: unknown) => {
+    parts.log.error({ err: error }, "subscription connection failed");
+    socket.close(CloseCode.InternalServerError, "Internal server error");
+  });
+}
+
+// Closes every socket with 1001; each finishes closing when its client answers, and one that never
+// does is dropped after CLOSE_GRACE_MS rather than holding shutdown up.
+async function closeAll(wss: WebSocketServer): Promise<void> {
+  for (const socket of wss.clients) socket.close(SubscriptionClose.GOING_AWAY, "Going away");
+  const drop = setTimeout(() => {
+    for (const socket of wss.clients) socket.terminate();
+  }, CLOSE_GRACE_MS);
+  drop.unref();
+  try {
+    await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
+  } finally {
+    clearTimeout(drop);
+  }
+}
+
+/**
+ * Answers an upgrade request without upgrading: 404 off the GraphQL path; 503 with Retry-After while
+ * closing; 429 and 503 with Retry-After and a JSON error naming the limit's code when a cap is full.
+ */
+export function refuseUpgrade(socket: Duplex, status: 404 | 429 | 503, message?: string): void {
+  const text = status === 404 ? "Not Found" : status === 429 ? "Too Many Requests" : "Service Unavailable";
+  const head = [`HTTP/1.1 ${status} ${text}`, "Connection: close"];
+  let body = "";
+  if (status !== 404) {
+    head.push(`Retry-After: ${CAPACITY_RETRY_AFTER_SECONDS}`);
+    if (message) {
+      const code = status === 429 ? "RATE_LIMITED" : "SERVICE_UNAVAILABLE";
+      body = JSON.stringify({
+        errors: [
+          {
+            message: `${message} Try again in ${CAPACITY_RETRY_AFTER_SECONDS} seconds.`,
+            extensions: { code, retryAfter: CAPACITY_RETRY_AFTER_SECONDS },
+          },
+        ],
+      });
+      head.push("Content-Type: application/json; charset=utf-8");
+    }
+  }
+  head.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
+}
