@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { KeyRing } from "./access/keys.js";
 import type { RevocationSync } from "./access/revocation-sync.js";
 import type { TokenService } from "./access/tokens.js";
-import type { AuditService } from "./audit/audit.service.js";
+import type { AuditService } from "./audit/index.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/database.js";
 import { createApolloServer } from "./graphql/apollo.js";
@@ -16,7 +16,7 @@ import { createLogger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { buildAppSchema } from "./schema.js";
 import { createServices } from "./services.js";
-import type { UserService } from "./users/user.service.js";
+import type { UserService } from "./users/index.js";
 
 export interface AppOptions {
   /** Default: JSON logs to stdout at LOG_LEVEL. */

@@ -9,7 +9,7 @@ import { loadConfig } from "./load-config.js";
 import { BadUserInputError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { type Services, createServices } from "./services.js";
-import type { User } from "./users/user.type.js";
+import type { User } from "./users/index.js";
 import { Role } from "./access/roles.js";
 
 /** Exit statuses: success, a refused or failed operation, a command line that could not be understood. */

@@ -8,7 +8,7 @@ import { DEFAULT_SUBSCRIPTION_LIMITS } from "./http/ws/server.js";
 import { DEFAULT_HTTP_LIMITS, headersTimeoutProblem } from "./http/connections.js";
 import { defaultCorsOrigins, originProblem } from "./http/cors.js";
 import { readTrustProxy } from "./http/request-info.js";
-import { adminPairProblem, checkPasswordRules, checkUsernameRules } from "./users/account-rules.js";
+import { adminPairProblem, checkPasswordRules, checkUsernameRules } from "./users/index.js";
 
 /** Each setting's rules and owned defaults, from the module that owns them. */
 export const SETTING_RULES: SettingRules = {

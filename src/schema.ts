@@ -3,41 +3,24 @@ import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema, type ClassType, type ContainerType } from "type-graphql";
 
-import { AccountResolver } from "./accounts/account.resolver.js";
 import { createAuthChecker } from "./access/auth-checker.js";
 import { describeRequirements } from "./access/requires.js";
-import { ApiTokenResolver } from "./api-tokens/api-token.resolver.js";
-import { AuditResolver } from "./audit/audit.resolver.js";
-import { AuthResolver } from "./auth/auth.resolver.js";
+import { resolverClasses } from "./features.js";
 import { LocalPubSub } from "./graphql/pub-sub.js";
 import { validateArgument } from "./graphql/validation.js";
-import { PostResolver } from "./posts/post.resolver.js";
-import { UserPostsResolver } from "./posts/user-posts.resolver.js";
 import type { Services } from "./services.js";
-import { SessionResolver } from "./sessions/session.resolver.js";
-import { UserResolver } from "./users/user.resolver.js";
-
-/** Every resolver class, with how to build it from the services: the one list the schema is made of. */
-const RESOLVERS: ReadonlyArray<readonly [ClassType, (services: Services) => object]> = [
-  [AuthResolver, (s) => new AuthResolver(s.auth, s.refreshes)],
-  [UserResolver, (s) => new UserResolver(s.users)],
-  [PostResolver, (s) => new PostResolver(s.posts, s.users)],
-  [UserPostsResolver, (s) => new UserPostsResolver(s.posts)],
-  [SessionResolver, (s) => new SessionResolver(s.sessions)],
-  [AuditResolver, (s) => new AuditResolver(s.audit)],
-  [ApiTokenResolver, (s) => new ApiTokenResolver(s.apiTokens)],
-  [AccountResolver, (s) => new AccountResolver(s.accounts)],
-];
 
 /**
  * Builds the executable schema: type-graphql resolvers with our auth checker and validation, and
- * each guarded field's description extended with its requirement. Resolvers are built from
+ * each guarded field's description extended with its requirement. The resolver classes are every
+ * feature's, in the order of features.ts; their instances are those the features built into
  * `services`, one set per app (no global container). Without `services` the schema can be printed
  * but not executed (`npm run schema`, tests of its shape).
  */
 export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
+  const resolvers = resolverClasses();
   const instances = new Map<ClassType, object>(
-    services ? RESOLVERS.map(([resolver, build]) => [resolver, build(services)]) : [],
+    services?.resolvers.map((instance) => [instance.constructor as ClassType, instance]) ?? [],
   );
   const container: ContainerType = {
     get(someClass) {
@@ -47,7 +30,7 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
     },
   };
   const schema = await buildSchema({
-    resolvers: RESOLVERS.map(([resolver]) => resolver) as [ClassType, ...ClassType[]],
+    resolvers: resolvers as [ClassType, ...ClassType[]],
     container,
     authChecker: createAuthChecker((scope) => services?.metrics.apiTokenUsed(scope)),
     validateFn: validateArgument,

@@ -1,7 +1,8 @@
-// The layout's one rule: imports run one way, down the layers docs/development.md lists ("Imports run
+// The layout's rules: imports run one way, down the layers docs/development.md lists ("Imports run
 // one way", read here as test data, so the page and the code cannot drift apart). No file imports
 // itself back through others, no folder of src/ imports another that imports it back (a file
-// directly in src/ counts as a module of its own), and no module imports one of a layer above it.
+// directly in src/ counts as a module of its own), no module imports one of a layer above it, and
+// no file outside a feature folder imports anything of it but its face, its index.ts.
 // Type-only imports count too: they couple the code just the same.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -90,6 +91,8 @@ export interface Layer {
   readonly modules: readonly string[];
   /** "each using only those after it": a module may import only the layer's modules listed after it. */
   readonly ordered: boolean;
+  /** "only through its face": other modules may import only each folder's index.ts. */
+  readonly faced: boolean;
 }
 
 /**
@@ -105,6 +108,7 @@ export function layersOf(markdown: string): Layer[] {
     // A module named again in an item's prose (`app.ts` in "the server that `app.ts` builds") counts once.
     modules: [...new Set([...item.matchAll(/`([\w.-]+(?:\.ts|\/))`/g)].map((m) => m[1]!))],
     ordered: item.includes("each using only those after it"),
+    faced: item.includes("only through its face"),
   }));
 }
 
@@ -119,6 +123,27 @@ export function upwardImports(modules: Map<string, Set<string>>, layers: readonl
       const [toLayer, toPosition] = rank.get(to) ?? [NaN, NaN];
       const down = toLayer > fromLayer || (toLayer === fromLayer && toPosition >= fromPosition);
       if (!down) found.push(`${from} imports ${to}`);
+    }
+  }
+  return found.sort();
+}
+
+/** The face of a folder of src/ (`posts/` has `posts/index.ts`). */
+function faceOf(folder: string): string {
+  return `${folder}index.ts`;
+}
+
+/**
+ * Each import, from a file outside one of the `faced` folders, of a file of that folder other than
+ * its face: how a folder's inner files would become other folders' dependencies.
+ */
+export function innerImports(graph: Map<string, Set<string>>, faced: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const [file, targets] of graph) {
+    for (const target of targets) {
+      const folder = moduleOf(target);
+      if (faced.includes(folder) && moduleOf(file) !== folder && target !== faceOf(folder))
+        found.push(`${file} imports ${target}: outside ${folder} import only its face, ${faceOf(folder)}`);
     }
   }
   return found.sort();
@@ -164,9 +189,9 @@ describe("the layout of src/", () => {
 
   it("finds an upward import when there is one, so the check above can fail", () => {
     const layers: Layer[] = [
-      { modules: ["main.ts"], ordered: false },
-      { modules: ["auth/", "users/"], ordered: true },
-      { modules: ["db/", "config.ts"], ordered: false },
+      { modules: ["main.ts"], ordered: false, faced: false },
+      { modules: ["auth/", "users/"], ordered: true, faced: true },
+      { modules: ["db/", "config.ts"], ordered: false, faced: false },
     ];
     const modules = new Map([
       ["main.ts", new Set(["auth/"])],
@@ -178,11 +203,11 @@ describe("the layout of src/", () => {
     assert.deepEqual(upwardImports(modules, layers), ["db/ imports main.ts", "users/ imports auth/"]);
     assert.deepEqual(
       layersOf(
-        "### Imports run one way\n\n1. `a.ts`, `b/`;\n2. features, each using only those after it: `c/`,\n   `d/`;\n\n## Next",
+        "### Imports run one way\n\n1. `a.ts`, `b/`;\n2. features, each using only those after it and only through its face: `c/`,\n   `d/`;\n\n## Next",
       ),
       [
-        { modules: ["a.ts", "b/"], ordered: false },
-        { modules: ["c/", "d/"], ordered: true },
+        { modules: ["a.ts", "b/"], ordered: false, faced: false },
+        { modules: ["c/", "d/"], ordered: true, faced: true },
       ],
     );
   });
@@ -210,5 +235,41 @@ describe("the layout of src/", () => {
     ].join("\n");
     const specifiers = [...forms.matchAll(IMPORT)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
     assert.deepEqual(specifiers, ["./a.js", "../b.js", "./c.js", "./d.js", "./e.js", "./f.js", "./g.js"]);
+  });
+});
+
+describe("the faces of the feature folders", () => {
+  const graph = importGraph();
+  const layers = layersOf(readFileSync(join(root, "docs", "development.md"), "utf8"));
+
+  it("imports a feature folder from outside only through its face (index.ts)", () => {
+    const faced = layers.filter((layer) => layer.faced).flatMap((layer) => layer.modules);
+    assert.ok(faced.length > 0, "docs/development.md's list names no layer whose folders are used through their faces");
+    assert.deepEqual(
+      faced.filter((folder) => !graph.has(faceOf(folder))),
+      [],
+      "every feature folder has a face, its index.ts",
+    );
+    assert.deepEqual(
+      innerImports(graph, faced),
+      [],
+      "a file outside a feature folder imports that folder's inner file: import what it needs from its index.ts, " +
+        "exporting it there if it is not yet (a test may import inner files; src/ may not)",
+    );
+  });
+
+  it("finds an import of a feature folder's inner file when there is one, so the check above can fail", () => {
+    const graph = new Map([
+      ["app.ts", new Set(["posts/index.ts", "db/database.ts"])],
+      ["posts/index.ts", new Set(["posts/post.service.ts", "users/index.ts"])],
+      ["posts/post.service.ts", new Set(["users/user.store.ts", "posts/post.store.ts"])],
+      ["users/index.ts", new Set(["users/user.store.ts"])],
+      ["db/database.ts", new Set(["config.ts"])],
+      ["http/server.ts", new Set(["db/database.ts", "posts/post.type.ts"])],
+    ]);
+    assert.deepEqual(innerImports(graph, ["posts/", "users/"]), [
+      "http/server.ts imports posts/post.type.ts: outside posts/ import only its face, posts/index.ts",
+      "posts/post.service.ts imports users/user.store.ts: outside users/ import only its face, users/index.ts",
+    ]);
   });
 });

@@ -7,7 +7,7 @@ import { type Context, type Principal, type SessionPrincipal, clientOf } from ".
 import { Requires } from "../access/requires.js";
 import { Role } from "../access/roles.js";
 import { Scope } from "../access/scopes.js";
-import { User } from "../users/user.type.js";
+import { User } from "../users/index.js";
 import type { AccountService } from "./account.service.js";
 
 @Resolver()

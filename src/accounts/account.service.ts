@@ -3,17 +3,13 @@ import type { Logger } from "pino";
 import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
-import type { ApiTokenService } from "../api-tokens/api-token.service.js";
-import { type AuditService, auditDetail } from "../audit/audit.service.js";
-import { AuditEventType } from "../audit/audit.type.js";
+import type { ApiTokenService } from "../api-tokens/index.js";
+import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import type { SessionService } from "../sessions/session.service.js";
-import { PASSWORD_MAX_LENGTH } from "../users/account-rules.js";
-import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
-import type { PasswordHasher } from "../users/passwords.js";
-import { type UserStore, toPublicUser } from "../users/user.store.js";
-import type { User } from "../users/user.type.js";
+import type { SessionService } from "../sessions/index.js";
+import { PASSWORD_MAX_LENGTH, type PasswordHasher, type UserStore, toPublicUser, type User } from "../users/index.js";
+import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import { AccountStore } from "./account.store.js";
 
 export interface AccountServiceDeps {

@@ -1,6 +1,6 @@
 import { RevocationStore } from "../access/revocation.store.js";
 import { containsNul } from "../db/database.js";
-import type { UserStore } from "../users/user.store.js";
+import type { UserStore } from "../users/index.js";
 
 /** What deleting an account removed. */
 export interface DeletedAccount {

@@ -5,8 +5,7 @@ import type { ClientInfo, Principal } from "../access/principal.js";
 import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import { normalizeScopes } from "../access/scopes.js";
-import { type AuditService, auditDetail } from "../audit/audit.service.js";
-import { AuditEventType } from "../audit/audit.type.js";
+import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import { parseDuration } from "../durations.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
@@ -19,8 +18,8 @@ import {
   type CreatedApiToken,
 } from "./api-token.type.js";
 import type { DatabaseHandle } from "../db/database.js";
-import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
-import type { UserStore } from "../users/user.store.js";
+import { type FloodLimit, perSession } from "../rate-limits/index.js";
+import type { UserStore } from "../users/index.js";
 
 export interface ApiTokenServiceDeps {
   database: DatabaseHandle;

@@ -7,7 +7,7 @@ import { parseScopes } from "../access/scopes.js";
 import { type Database, toDate } from "../db/schema.js";
 import { keysetPage } from "../db/keyset.js";
 import type { Page } from "../graphql/pagination.js";
-import type { UserStore } from "../users/user.store.js";
+import type { UserStore } from "../users/index.js";
 import type { ApiToken } from "./api-token.type.js";
 
 /** What the service tells the store to keep of a new token: never the token, only its secret's hash. */

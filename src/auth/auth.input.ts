@@ -3,7 +3,7 @@ import "reflect-metadata";
 import { IsBoolean, IsOptional } from "class-validator";
 import { Field, InputType } from "type-graphql";
 
-import { IsPassword, IsUsername } from "../users/account-rules.js";
+import { IsPassword, IsUsername } from "../users/index.js";
 
 /** The one description of `useCookie`, on both inputs that take it. */
 const USE_COOKIE_DESCRIPTION =

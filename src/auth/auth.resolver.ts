@@ -5,10 +5,9 @@ import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 import { CurrentSession } from "../access/current-principal.js";
 import { type Context, type RefreshCookie, type SessionPrincipal, clientOf } from "../access/principal.js";
 import { BadUserInputError } from "../errors.js";
-import type { RefreshService } from "../sessions/refresh.service.js";
+import { type RefreshService, AuthPayload } from "../sessions/index.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
-import { AuthPayload } from "../sessions/auth-payload.type.js";
 import { CredentialMutation } from "../access/credential-operations.js";
 import { Requires } from "../access/requires.js";
 

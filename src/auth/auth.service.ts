@@ -2,8 +2,7 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
-import { type AuditService, auditDetail } from "../audit/audit.service.js";
-import { AuditEventType } from "../audit/audit.type.js";
+import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
@@ -13,15 +12,18 @@ import {
   RateLimitedError,
   UnauthenticatedError,
 } from "../errors.js";
-import { type FloodLimit, perSession } from "../rate-limits/flood-limit.js";
-import type { SessionService } from "../sessions/session.service.js";
+import { type FloodLimit, type LoginAttempt, type LoginThrottle, perSession } from "../rate-limits/index.js";
+import type { SessionService, AuthPayload } from "../sessions/index.js";
 import { Role } from "../access/roles.js";
-import { usernameTakenError } from "../users/account-rules.js";
-import { type UserRecord, type UserStore, UsernameTakenError, toPublicUser } from "../users/user.store.js";
-import type { AuthPayload } from "../sessions/auth-payload.type.js";
-import type { LoginAttempt, LoginThrottle } from "../rate-limits/login-throttle.js";
+import {
+  usernameTakenError,
+  type UserRecord,
+  type UserStore,
+  UsernameTakenError,
+  toPublicUser,
+  type PasswordHasher,
+} from "../users/index.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import type { PasswordHasher } from "../users/passwords.js";
 
 export interface AuthServiceDeps {
   users: UserStore;

@@ -8,7 +8,7 @@ import type { KeyRing } from "../access/keys.js";
 import type { Context } from "../access/principal.js";
 import type { RevocationList } from "../access/revocation-list.js";
 import type { TokenService } from "../access/tokens.js";
-import type { AuditService } from "../audit/audit.service.js";
+import type { AuditService } from "../audit/index.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import type { MetricsRecorder } from "../metrics.js";

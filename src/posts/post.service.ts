@@ -6,7 +6,7 @@ import type { Principal } from "../access/principal.js";
 import { ErrorReason, BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../graphql/loaders.js";
 import { type Page, pageOf, unknownAfter } from "../graphql/pagination.js";
-import type { FloodLimit } from "../rate-limits/flood-limit.js";
+import type { FloodLimit } from "../rate-limits/index.js";
 import { Role } from "../access/roles.js";
 import type { PostEvents } from "./post-events.js";
 import { POSTS_DEFAULT, USER_POSTS_DEFAULT } from "./post.input.js";

@@ -3,7 +3,7 @@ import "reflect-metadata";
 import { Args, Ctx, FieldResolver, Resolver, Root } from "type-graphql";
 
 import type { Context } from "../access/principal.js";
-import { User } from "../users/user.type.js";
+import { User } from "../users/index.js";
 import { UserPostsArgs } from "./post.input.js";
 import type { PostService } from "./post.service.js";
 import { Post } from "./post.type.js";

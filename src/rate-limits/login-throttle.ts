@@ -4,7 +4,7 @@ import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible"
 import type { Config } from "../config.js";
 import { safeError } from "../db/unavailable.js";
 import type { CounterStore } from "../rate-limits/counter-store.js";
-import { normalizeUsername } from "../users/user.store.js";
+import { normalizeUsername } from "../users/index.js";
 
 /** The table rate-limiter-flexible keeps the counters in when they live in the app's database. */
 export const LOGIN_THROTTLE_TABLE = "login_throttle";

@@ -4,7 +4,7 @@ import { Field, Int, ObjectType } from "type-graphql";
 
 import { MAX_TOKEN_LENGTH } from "../access/tokens.js";
 import { Bounded } from "../graphql/query-cost.js";
-import { User } from "../users/user.type.js";
+import { User } from "../users/index.js";
 import { REFRESH_TOKEN_LENGTH } from "./refresh-chain.js";
 
 @ObjectType("AuthPayload", { description: "What `register`, `login` and `refreshToken` return." })

@@ -4,13 +4,12 @@ import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
 import type { ClientInfo, RefreshCookie } from "../access/principal.js";
-import { type AuditService, auditDetail } from "../audit/audit.service.js";
-import { AuditEventType } from "../audit/audit.type.js";
+import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import type { FloodLimit } from "../rate-limits/flood-limit.js";
-import type { UserStore } from "../users/user.store.js";
+import type { FloodLimit } from "../rate-limits/index.js";
+import type { UserStore } from "../users/index.js";
 import type { AuthPayload } from "./auth-payload.type.js";
 import { hashRefreshToken, isRefreshTokenShape, randomRefreshToken, successorOf } from "./refresh-chain.js";
 import { type RefreshTokenRecord, RefreshTokenStore } from "./refresh-token.store.js";

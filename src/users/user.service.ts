@@ -2,8 +2,7 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
-import { type AuditService, auditDetail } from "../audit/audit.service.js";
-import { AuditEventType } from "../audit/audit.type.js";
+import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import { NewAccount, noRolesError, usernameTakenError } from "./account-rules.js";
 import type { PasswordHasher } from "./passwords.js";
 import type { Revocations } from "../access/revocation-sync.js";

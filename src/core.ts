@@ -1,0 +1,132 @@
+import type { Logger } from "pino";
+
+import { REJECTION_REASONS } from "./access/bearer.js";
+import { type KeyRing, keepKeysCurrent, loadKeyRing } from "./access/keys.js";
+import { RevocationList } from "./access/revocation-list.js";
+import { RevocationSync } from "./access/revocation-sync.js";
+import { RevocationStore } from "./access/revocation.store.js";
+import { Scope } from "./access/scopes.js";
+import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./access/tokens.js";
+import { type AuditService, buildAuditLog } from "./audit/index.js";
+import type { Config } from "./config.js";
+import { migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
+import type { Basics } from "./feature.js";
+import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
+import { type Closer, Housekeeping } from "./lifecycle.js";
+import { type Mailer, createLogMailer } from "./mailer.js";
+import { createMetrics } from "./metrics.js";
+import { type CounterStore, buildCounters } from "./rate-limits/index.js";
+import { SESSION_END_REASONS } from "./sessions/index.js";
+import { type PasswordHasher, buildPasswordHasher } from "./users/index.js";
+
+/**
+ * What every feature is built on: the database, the keys and tokens, the revocation list, the
+ * rate-limit counters, the password hasher, the audit log, the metrics, the event bus and the mailer.
+ * Features read it by name, with the services of the features built before them.
+ */
+export interface Core extends Basics {
+  readonly keys: KeyRing;
+  /** Re-reads the signing keys (after `keys rotate`). */
+  readonly reloadKeys: () => void;
+  readonly tokens: TokenService;
+  /** This instance's list of ended sessions, revoked tokens and changed roles: the bearer check's. */
+  readonly revocations: RevocationList;
+  /** Writes revocations and keeps every instance's list in step: what features revoke through. */
+  readonly revocationSync: RevocationSync;
+  /** How long a revocation matters: while a token minted before it can still be unexpired. */
+  readonly revocationRetentionMs: number;
+  /** Where every rate limit counts. */
+  readonly counters: CounterStore;
+  readonly passwords: PasswordHasher;
+  readonly audit: AuditService;
+  /** Where services publish the events subscriptions listen to. */
+  readonly events: EventBus;
+  /** Where features send mail (a log of what would have gone out, until a transport is configured). */
+  readonly mailer: Mailer;
+}
+
+export interface CoreOptions {
+  logger: Logger;
+  now: () => number;
+  /** A server (true) keeps keys current, listens for revocations and counts in Redis; a CLI command does not. */
+  background: boolean;
+}
+
+/**
+ * Opens the database (migrated) and builds the core on it. Each part registers its stop with
+ * `closer` as it is built (the database first, so it closes last); the caller closes it when this
+ * or anything after it fails.
+ */
+export async function buildCore(config: Config, options: CoreOptions, closer: Closer): Promise<Core> {
+  const { logger, now, background } = options;
+  const database = openDatabase(config, logger);
+  closer.add("the database", () => database.close());
+  // A registry of this app's own; a CLI command records into one nobody reads, without process metrics.
+  const metrics = createMetrics({
+    tokenRejectionReasons: REJECTION_REASONS,
+    sessionEndCauses: SESSION_END_REASONS,
+    apiTokenScopes: Object.values(Scope),
+    defaultMetrics: background,
+  });
+  await migrateToLatest(database, config.databaseSchema);
+  const basics: Basics = {
+    config,
+    logger,
+    now,
+    background,
+    database,
+    metrics,
+    closer,
+    housekeeping: new Housekeeping(),
+  };
+  const { keys, reloadKeys, tokens } = keysAndTokens(basics);
+  const passwords = buildPasswordHasher(basics);
+  const audit = buildAuditLog(basics);
+  const counters = await buildCounters(basics);
+  const revocations = await revocationsOf(basics);
+  // Subscribers listen on this instance's bus (posts/ brings other instances' posts to it).
+  const events = new LocalPubSub({
+    maxQueuedEvents: config.subscriptions.maxQueuedEvents,
+    onDropped: () => metrics.limitReached("SUBSCRIPTION_MAX_QUEUED_EVENTS"),
+  });
+  const mailer = createLogMailer(logger);
+  return { ...basics, keys, reloadKeys, tokens, ...revocations, counters, passwords, audit, events, mailer };
+}
+
+/** The key ring, kept current in a server (a CLI command reads it once), and the token service on it. */
+function keysAndTokens({ config, logger, now, background, closer }: Basics) {
+  const keys = loadKeyRing(config, (message) => logger.warn(message), now);
+  const keyRefresher = keepKeysCurrent(keys, config, {
+    now,
+    onError: (error) => logger.error({ err: error }, "reloading signing keys failed; keeping the current ones"),
+  });
+  closer.add("the key refresher", () => keyRefresher.stop());
+  if (!background) keyRefresher.stop();
+  const tokens = createTokenService(config, keys, { now, onUnknownKid: keyRefresher.reloadOnUnknownKid });
+  return { keys, reloadKeys: keyRefresher.reload, tokens };
+}
+
+/** The revocation list, and in a server the sync that keeps it current with every other instance's. */
+async function revocationsOf({ config, logger, now, background, database, metrics, closer }: Basics) {
+  // A revocation entry matters while a token minted before it can still be unexpired.
+  const revocationRetentionMs = (config.jwt.accessTokenTtlSeconds + IAT_LEEWAY_SECONDS + 60) * 1000;
+  const revocations = new RevocationList(revocationRetentionMs, now);
+  const revocationSync = new RevocationSync({
+    database,
+    postgres: config.databaseUrl
+      ? { connection: postgresConnectionOptions(config), schema: config.databaseSchema }
+      : undefined,
+    store: new RevocationStore(database.db),
+    list: revocations,
+    retentionMs: revocationRetentionMs,
+    pollIntervalMs: config.databaseUrl ? 5000 : 500,
+    now,
+    logger,
+    metrics,
+  });
+  if (background) {
+    await revocationSync.start();
+    closer.add("the revocation sync", () => revocationSync.stop());
+  }
+  return { revocations, revocationSync, revocationRetentionMs };
+}
