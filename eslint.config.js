@@ -61,18 +61,6 @@ export default tseslint.config(
     rules: { "max-lines-per-function": "off" },
   },
   {
-    // TEMPORARY: owned by the i23-http/i23-ws/i23-faces branches, which bring these files under the
-    // budget; removed when they merge.
-    files: [
-      "src/graphql/subscription-server.ts",
-      "src/http/server.ts",
-      "src/http/graphql-route.ts",
-      "src/http/graceful-close.ts",
-      "src/services.ts",
-    ],
-    rules: { "max-lines": "off", "max-lines-per-function": "off" },
-  },
-  {
     // Tests read untyped JSON responses on purpose: `any` there is the response, not a shortcut.
     files: ["test/**/*.ts"],
     rules: {
