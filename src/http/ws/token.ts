@@ -59,8 +59,7 @@ export interface SocketTokens {
 }
 
 export function createSocketTokens(deps: SocketTokensDeps): SocketTokens {
-  // Per connection, when each renewal of the last RENEWAL_WINDOW_MS came (at most the cap's number).
-  const renewals = new WeakMap<Connection, number[]>();
+  const withinBudget = renewalBudget(deps.now);
 
   const check = async (value: unknown, client: Client): Promise<BearerVerdict> => {
     const verdict =
@@ -75,15 +74,6 @@ export function createSocketTokens(deps: SocketTokensDeps): SocketTokens {
     deps.log.debug({ reqId: client.requestId, reason }, `subscription connection's token refused ${when}`);
     socket.close(SubscriptionClose.FORBIDDEN, reason);
     return undefined;
-  };
-
-  const withinBudget = (connection: Connection): boolean => {
-    const now = deps.now();
-    const times = (renewals.get(connection) ?? []).filter((at) => now - at < RENEWAL_WINDOW_MS);
-    renewals.set(connection, times);
-    if (times.length >= WS_MAX_RENEWALS_PER_MINUTE) return false;
-    times.push(now);
-    return true;
   };
 
   const renew = async (socket: WebSocket, client: Client, value: unknown, send: (data: string) => void) => {
@@ -118,6 +108,20 @@ export function createSocketTokens(deps: SocketTokensDeps): SocketTokens {
       if (value !== undefined && value !== null) return renew(socket, client, value, send);
       send(pong(payload));
     },
+  };
+}
+
+/** Counts a connection's renewals: false once it has had WS_MAX_RENEWALS_PER_MINUTE in the last minute. */
+function renewalBudget(now: () => number): (connection: Connection) => boolean {
+  // Per connection, when each renewal of the last RENEWAL_WINDOW_MS came (at most the cap's number).
+  const renewals = new WeakMap<Connection, number[]>();
+  return (connection) => {
+    const at = now();
+    const times = (renewals.get(connection) ?? []).filter((time) => at - time < RENEWAL_WINDOW_MS);
+    renewals.set(connection, times);
+    if (times.length >= WS_MAX_RENEWALS_PER_MINUTE) return false;
+    times.push(at);
+    return true;
   };
 }
 
