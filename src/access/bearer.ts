@@ -131,8 +131,11 @@ export function createContextFunction(
   };
 }
 
-/** What a client is told of a refusal: only whether refreshing can help (an expired token) or not. */
-function clientReason(reason: RejectionReason): InvalidTokenReason {
+/**
+ * What a client is told of a refusal: only whether refreshing can help (an expired token) or not.
+ * The WebSocket server's 4403 closes carry the same reasons (http/ws/close-codes.ts).
+ */
+export function clientReason(reason: RejectionReason): InvalidTokenReason {
   if (reason === "EXPIRED" || reason === "API_TOKEN_EXPIRED") return ErrorReason.TOKEN_EXPIRED;
   if (reason === "SESSION_ENDED" || reason === "API_TOKEN_REVOKED") return ErrorReason.SESSION_ENDED;
   return ErrorReason.TOKEN_INVALID;

@@ -1,6 +1,18 @@
 import type { Role } from "./roles.js";
 
 /**
+ * Why a session or API token ended, as far as a client is told when its socket is closed for it: its
+ * account was disabled, or it ended for any other reason (logout, revocation, reuse detection, a
+ * password change, a deleted account, …).
+ */
+export type EndCause = "account_disabled" | "ended";
+
+/** The {@link EndCause} of the reason a session or API token was stored as ended with (`revoked_reason`). */
+export function endCauseOf(storedReason: string | null | undefined): EndCause {
+  return storedReason === "account_disabled" ? "account_disabled" : "ended";
+}
+
+/**
  * What every instance must know, in memory, to refuse tokens without a database round trip:
  * the sessions that ended and the API tokens revoked (both are random UUIDs, kept in one map of
  * ended credentials), and the current roles of users whose roles changed. An entry only
@@ -11,7 +23,7 @@ export class RevocationList {
   private readonly endedSessions = new Map<string, number>();
   private readonly changedRoles = new Map<string, { roles: readonly Role[]; at: number }>();
   private nextPrune = 0;
-  private readonly endListeners = new Set<(sessionId: string) => void>();
+  private readonly endListeners = new Set<(sessionId: string, cause: EndCause) => void>();
 
   constructor(
     private readonly retentionMs: number,
@@ -29,22 +41,24 @@ export class RevocationList {
   }
 
   /**
-   * Records an ended session. The first time a session is recorded, every {@link onSessionEnded}
-   * listener hears of it: this is the one place every instance learns of ended sessions, its own
-   * (RevocationSync.sessionsEnded) and the others' (RevocationSync's reads) alike.
+   * Records an ended session (or revoked API token), and why. The first time one is recorded, every
+   * {@link onSessionEnded} listener hears of it: this is the one place every instance learns of
+   * ended sessions, its own (RevocationSync.sessionsEnded) and the others' (RevocationSync's reads)
+   * alike. Only the listeners hear the cause; a token is refused whatever it was.
    */
-  addEndedSession(sessionId: string, endedAt: number): void {
+  addEndedSession(sessionId: string, endedAt: number, cause: EndCause = "ended"): void {
     const known = this.endedSessions.has(sessionId);
     this.endedSessions.set(sessionId, endedAt);
     this.pruneSoon();
-    if (!known) for (const listener of this.endListeners) listener(sessionId);
+    if (!known) for (const listener of this.endListeners) listener(sessionId, cause);
   }
 
   /**
-   * Calls `listener` with the id of each session recorded as ended from now on (the WebSocket server
-   * closes that session's sockets). Returns the function that removes it. A listener must not throw.
+   * Calls `listener` with the id of each session recorded as ended from now on, and its cause (the
+   * WebSocket server closes that session's sockets, saying why). Returns the function that removes
+   * it. A listener must not throw.
    */
-  onSessionEnded(listener: (sessionId: string) => void): () => void {
+  onSessionEnded(listener: (sessionId: string, cause: EndCause) => void): () => void {
     this.endListeners.add(listener);
     return () => this.endListeners.delete(listener);
   }

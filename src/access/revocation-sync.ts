@@ -6,7 +6,7 @@ import type { DatabaseHandle } from "../db/database.js";
 import { PgListener } from "../db/pg-listener.js";
 import { OutageLog } from "../db/unavailable.js";
 import type { MetricsRecorder } from "../metrics.js";
-import type { RevocationList } from "./revocation-list.js";
+import { type RevocationList, endCauseOf } from "./revocation-list.js";
 import type { RevocationStore } from "./revocation.store.js";
 import type { Role } from "./roles.js";
 
@@ -15,12 +15,16 @@ import type { Role } from "./roles.js";
  * at once, and every other instance learns it within a second (RevocationSync).
  */
 export interface Revocations {
-  /** These sessions ended at `at`: their access tokens are refused from now on. */
-  sessionsEnded(sessionIds: readonly string[], at: number): Promise<void>;
+  /**
+   * These sessions ended at `at`: their access tokens are refused from now on. `reason` is the one
+   * stored with them (`revoked_reason`), which other instances read: their sockets are told whether
+   * the account was disabled ({@link endCauseOf}).
+   */
+  sessionsEnded(sessionIds: readonly string[], at: number, reason?: string): Promise<void>;
   /** This user's roles are `roles` since `at`: tokens minted before carry stale roles. */
   rolesChanged(userId: string, roles: readonly Role[], at: number): Promise<void>;
-  /** These API tokens were revoked at `at`: they are refused from now on. */
-  apiTokensRevoked(apiTokenIds: readonly string[], at: number): Promise<void>;
+  /** These API tokens were revoked at `at`, for the `reason` stored with them: they are refused from now on. */
+  apiTokensRevoked(apiTokenIds: readonly string[], at: number, reason?: string): Promise<void>;
 }
 
 export interface RevocationSyncOptions {
@@ -99,16 +103,16 @@ export class RevocationSync implements Revocations {
     this.timer.unref();
   }
 
-  async sessionsEnded(sessionIds: readonly string[], at: number): Promise<void> {
+  async sessionsEnded(sessionIds: readonly string[], at: number, reason?: string): Promise<void> {
     if (sessionIds.length === 0) return;
-    for (const id of sessionIds) this.options.list.addEndedSession(id, at);
+    for (const id of sessionIds) this.options.list.addEndedSession(id, at, endCauseOf(reason));
     await this.announce();
   }
 
-  async apiTokensRevoked(apiTokenIds: readonly string[], at: number): Promise<void> {
+  async apiTokensRevoked(apiTokenIds: readonly string[], at: number, reason?: string): Promise<void> {
     if (apiTokenIds.length === 0) return;
     // API token ids and session ids are both random UUIDs: one list of ended credentials holds both.
-    for (const id of apiTokenIds) this.options.list.addEndedSession(id, at);
+    for (const id of apiTokenIds) this.options.list.addEndedSession(id, at, endCauseOf(reason));
     await this.announce();
   }
 
@@ -166,10 +170,11 @@ export class RevocationSync implements Revocations {
     for (const session of ended) {
       if (metrics && !this.options.list.isSessionEnded(session.id))
         metrics.revocationLag((this.options.now() - session.revokedAt.getTime()) / 1000);
-      this.options.list.addEndedSession(session.id, session.revokedAt.getTime());
+      this.options.list.addEndedSession(session.id, session.revokedAt.getTime(), endCauseOf(session.reason));
     }
     for (const user of changed) this.options.list.addRoleChange(user.id, user.roles, user.changedAt.getTime());
-    for (const token of revokedApiTokens) this.options.list.addEndedSession(token.id, token.revokedAt.getTime());
+    for (const token of revokedApiTokens)
+      this.options.list.addEndedSession(token.id, token.revokedAt.getTime(), endCauseOf(token.reason));
     this.watermark = startedAt;
   }
 }

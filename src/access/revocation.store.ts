@@ -3,10 +3,11 @@ import type { Kysely } from "kysely";
 import { type Database, toDate } from "../db/schema.js";
 import { type Role, parseRoles } from "./roles.js";
 
-/** A session or API token that was revoked, and when. */
+/** A session or API token that was revoked, when, and the reason stored with it (`revoked_reason`). */
 export interface Revoked {
   id: string;
   revokedAt: Date;
+  reason: string | null;
 }
 
 /**
@@ -28,21 +29,23 @@ export class RevocationStore {
   }
 
   /** Sessions and API tokens of deleted accounts (their rows are gone; tombstones remain). */
-  credentialsDeletedSince(since: Date): Promise<Revoked[]> {
-    return this.revokedSince("revoked_credentials", since);
-  }
-
-  /** The rows of a table with an `id` and a `revoked_at` that were revoked after `since`. */
-  private async revokedSince(
-    table: "sessions" | "api_tokens" | "revoked_credentials",
-    since: Date,
-  ): Promise<Revoked[]> {
+  async credentialsDeletedSince(since: Date): Promise<Revoked[]> {
     const rows = await this.db
-      .selectFrom(table)
+      .selectFrom("revoked_credentials")
       .select(["id", "revoked_at"])
       .where("revoked_at", ">", since.toISOString())
       .execute();
-    return rows.map((row) => ({ id: row.id, revokedAt: toDate(row.revoked_at!) }));
+    return rows.map((row) => ({ id: row.id, revokedAt: toDate(row.revoked_at), reason: "account_deleted" }));
+  }
+
+  /** The rows of a table with an `id`, a `revoked_at` and a `revoked_reason` that were revoked after `since`. */
+  private async revokedSince(table: "sessions" | "api_tokens", since: Date): Promise<Revoked[]> {
+    const rows = await this.db
+      .selectFrom(table)
+      .select(["id", "revoked_at", "revoked_reason"])
+      .where("revoked_at", ">", since.toISOString())
+      .execute();
+    return rows.map((row) => ({ id: row.id, revokedAt: toDate(row.revoked_at!), reason: row.revoked_reason }));
   }
 
   /**

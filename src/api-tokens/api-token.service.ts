@@ -143,7 +143,7 @@ export class ApiTokenService {
       return this.store.revoke(id, "revoked", new Date(at));
     });
     if (!revoked) return false;
-    await this.deps.revocations.apiTokensRevoked([id], at);
+    await this.deps.revocations.apiTokensRevoked([id], at, "revoked");
     this.deps.logger.info({ userId: principal.userId, apiTokenId: id }, "API token revoked");
     await this.deps.audit.record({
       type: AuditEventType.API_TOKEN_REVOKED,
@@ -164,7 +164,7 @@ export class ApiTokenService {
     const ids = await this.store.revokeAllOf(userId, reason, new Date(at));
     if (ids.length === 0) return ids;
     this.deps.logger.info({ userId, reason, apiTokenIds: ids }, "API tokens revoked");
-    await this.deps.revocations.apiTokensRevoked(ids, at);
+    await this.deps.revocations.apiTokensRevoked(ids, at, reason);
     return ids;
   }
 }

@@ -253,7 +253,7 @@ export class SessionService {
     if (ended.length === 0) return ended;
     this.metrics.sessionsEnded(reason, ended.length);
     this.deps.logger.info({ ...log, reason, sessionIds: ended }, "sessions ended");
-    await this.deps.revocations.sessionsEnded(ended, at);
+    await this.deps.revocations.sessionsEnded(ended, at, reason);
     return ended;
   }
 

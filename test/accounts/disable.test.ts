@@ -206,7 +206,7 @@ for (const kind of DATABASES) {
       assert.deepEqual(withFlag.body, { data: { login: { user: { disabled: false } } } });
     });
 
-    it("closes the user's subscriptions with 4403 within a second", async () => {
+    it("closes the user's subscriptions with 4403 ACCOUNT_DISABLED within a second", async () => {
       const admin = await rootToken(t);
       const user = await registerUser(t, "subscribed");
       const ws = connect(t.url, { token: user.accessToken });
@@ -215,6 +215,7 @@ for (const kind of DATABASES) {
       await setDisabled(t, admin, user.userId, true);
       const closed = await ws.closed;
       assert.equal(closed.code, 4403);
+      assert.equal(closed.reason, "ACCOUNT_DISABLED");
       assert.ok(closed.at - started < 1000, `closed after ${Math.round(closed.at - started)} ms`);
     });
 

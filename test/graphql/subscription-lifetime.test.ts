@@ -28,13 +28,13 @@ function report(tc: { diagnostic(message: string): void }, message: string): voi
 describe("a socket's access token expiring (JWT_ACCESS_TOKEN_EXPIRES=2s)", () => {
   const t = useTestApp("sqlite", { env: { JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
 
-  it("closes the socket with 4403 'Token expired' at the token's exp", async (tc) => {
+  it("closes the socket with 4403 TOKEN_EXPIRED at the token's exp", async (tc) => {
     const user = await registerUser(t, "expiring");
     const expMs = claimsOf(user.accessToken).exp * 1000;
     const ws = await subscribed(t, user.accessToken);
     const closed = await ws.closed;
     assert.equal(closed.code, 4403);
-    assert.equal(closed.reason, "Token expired");
+    assert.equal(closed.reason, "TOKEN_EXPIRED");
     const lateMs = Math.round(Date.now() - expMs);
     report(tc, `[sqlite] exp -> 4403: closed ${lateMs} ms after the token's exp`);
     // exp has a one-second resolution and the token was minted within the last 2 s.
@@ -47,7 +47,7 @@ for (const kind of DATABASES) {
   describe(`a socket's session ending (${kind}, one instance)`, () => {
     const t = useTestApp(kind);
 
-    it("closes every socket of the session with 4403 'Session ended' within a second of logout, and no other", async (tc) => {
+    it("closes every socket of the session with 4403 SESSION_ENDED within a second of logout, and no other", async (tc) => {
       const user = await registerUser(t, "leaving");
       const other = await login(t, "leaving");
       const first = await subscribed(t, user.accessToken);
@@ -61,7 +61,7 @@ for (const kind of DATABASES) {
         const [a, b] = await Promise.all([first.closed, second.closed]);
         for (const closed of [a, b]) {
           assert.equal(closed.code, 4403);
-          assert.equal(closed.reason, "Session ended");
+          assert.equal(closed.reason, "SESSION_ENDED");
         }
         const elapsed = Math.round(Math.max(a.at, b.at) - answeredAt);
         report(
@@ -89,7 +89,7 @@ for (const kind of DATABASES) {
       assert.deepEqual(res.body, { data: { revokeSession: true } });
       const closed = await ws.closed;
       assert.equal(closed.code, 4403);
-      assert.equal(closed.reason, "Session ended");
+      assert.equal(closed.reason, "SESSION_ENDED");
     });
 
     it("closes the sockets of the other sessions on a password change, and keeps the changing session's", async () => {
@@ -105,7 +105,7 @@ for (const kind of DATABASES) {
         assert.deepEqual(res.body, { data: { changePassword: true } });
         const closed = await theirs.closed;
         assert.equal(closed.code, 4403);
-        assert.equal(closed.reason, "Session ended");
+        assert.equal(closed.reason, "SESSION_ENDED");
         const race = await Promise.race([mine.closed, new Promise((resolve) => setTimeout(resolve, 200, "open"))]);
         assert.equal(race, "open");
       } finally {
@@ -118,7 +118,7 @@ for (const kind of DATABASES) {
 describe("a socket's session ended by refresh-token reuse (REFRESH_TOKEN_REUSE_INTERVAL=0s)", () => {
   const t = useTestApp("sqlite", { env: { REFRESH_TOKEN_REUSE_INTERVAL: "0s" } });
 
-  it("closes the socket with 4403 when a spent refresh token of its session is presented again", async () => {
+  it("closes the socket with 4403 SESSION_ENDED when a spent refresh token of its session is presented again", async () => {
     const user = await registerUser(t, "reused");
     const rotated = await refreshRaw(t, user.refreshToken);
     assert.equal(rotated.body.errors, undefined, JSON.stringify(rotated.body));
@@ -127,7 +127,7 @@ describe("a socket's session ended by refresh-token reuse (REFRESH_TOKEN_REUSE_I
     assert.equal(reuse.body.errors?.[0]?.extensions?.reason, "REFRESH_TOKEN_INVALID", JSON.stringify(reuse.body));
     const closed = await ws.closed;
     assert.equal(closed.code, 4403);
-    assert.equal(closed.reason, "Session ended");
+    assert.equal(closed.reason, "SESSION_ENDED");
   });
 });
 
@@ -135,7 +135,7 @@ if (DATABASES.includes("postgres")) {
   describe("a socket's session ending on another instance (two instances on one postgres database)", () => {
     const [a, b] = useTwoTestApps("postgres");
 
-    it("closes the socket on instance B with 4403 within a second of logout on instance A", async (tc) => {
+    it("closes the socket on instance B with 4403 SESSION_ENDED within a second of logout on instance A", async (tc) => {
       const user = await registerUser(a, "traveller");
       const ws = await subscribed(b, user.accessToken);
       const sentAt = performance.now();
@@ -144,7 +144,7 @@ if (DATABASES.includes("postgres")) {
       assert.deepEqual(logout.body, { data: { logout: true } });
       const closed = await ws.closed;
       assert.equal(closed.code, 4403);
-      assert.equal(closed.reason, "Session ended");
+      assert.equal(closed.reason, "SESSION_ENDED");
       const elapsed = Math.round(closed.at - answeredAt);
       report(
         tc,

@@ -141,12 +141,12 @@ for (const kind of DATABASES) {
       ["a header that is not a string", () => ({ authorization: 42 })],
       ["an empty header", () => ({ authorization: "" })],
     ] as const) {
-      it(`closes the connection with 4403 for ${name}`, async () => {
+      it(`closes the connection with 4403 TOKEN_INVALID for ${name}`, async () => {
         const user = await registerUser(t, `sub-forged-${name.length}`);
         const ws = connect(t.url, { connectionParams: params(user.accessToken) });
         const closed = await ws.closed;
         assert.equal(closed.code, 4403);
-        assert.equal(closed.reason, "Forbidden");
+        assert.equal(closed.reason, "TOKEN_INVALID");
       });
     }
 

@@ -15,6 +15,12 @@ export interface WsConnection {
   closed: Promise<Closed>;
   /** Resolves when the server has acknowledged connection_init. */
   connected: Promise<void>;
+  /**
+   * Sends a `ping` with `payload` on the acknowledged socket (a renewal when it holds
+   * `authorization`) and resolves with the payload of the server's next `pong`; rejects when the
+   * socket closes first.
+   */
+  ping(payload?: Record<string, unknown>): Promise<Record<string, unknown> | undefined>;
 }
 
 /** The ws:// URL of a test app's http://…/graphql. */
@@ -35,6 +41,9 @@ export function connect(
   let onConnected!: () => void;
   const closed = new Promise<Closed>((resolve) => (onClosed = resolve));
   const connected = new Promise<void>((resolve) => (onConnected = resolve));
+  let socket: WebSocket | undefined;
+  // Pings waiting for their pong, in the order they were sent (the server answers in order).
+  const waiting: Array<(payload: Record<string, unknown> | undefined) => void> = [];
   const client = createClient({
     url: wsUrlOf(httpUrl),
     webSocketImpl: WebSocket,
@@ -46,14 +55,27 @@ export function connect(
     // The client throws when the socket closes before acknowledgement unless someone listens.
     onNonLazyError: () => undefined,
     on: {
-      connected: () => onConnected(),
+      connected: (connectedSocket) => {
+        socket = connectedSocket as WebSocket;
+        onConnected();
+      },
+      pong: (received, payload) => {
+        if (received) waiting.shift()?.(payload);
+      },
       closed: (event) => {
         const { code, reason } = event as { code: number; reason: unknown };
         onClosed({ code, reason: String(reason), at: performance.now() });
       },
     },
   });
-  return { client, closed, connected };
+  const ping = (payload?: Record<string, unknown>) =>
+    new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
+      if (!socket) throw new Error("ping before the connection was acknowledged");
+      waiting.push(resolve);
+      void closed.then((c) => reject(new Error(`closed before the pong: ${c.code} ${c.reason}`)));
+      socket.send(JSON.stringify(payload ? { type: "ping", payload } : { type: "ping" }));
+    });
+  return { client, closed, connected, ping };
 }
 
 /** What one subscription received: results (data or errors) in order, an error message, completion. */

@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 
-import { CloseCode } from "graphql-ws";
 import type { Logger } from "pino";
 import WebSocket from "ws";
 
 import { type ClientInfo, type Principal, credentialId } from "../../access/principal.js";
+import type { EndCause } from "../../access/revocation-list.js";
 import type { SubscriptionLimits } from "../../config.js";
 import type { MetricsRecorder } from "../../metrics.js";
+import { CloseReason, type ForbiddenReason, SubscriptionClose, endedReason, expiredReason } from "./close-codes.js";
 
 /** How long a connection may take to send `connection_init`; graphql-ws closes it with 4408 after that. */
 export const CONNECTION_INIT_TIMEOUT_MS = 5000;
@@ -22,28 +23,6 @@ export const CLOSE_GRACE_MS = 1000;
 /** setTimeout's longest delay; an expiry further off is re-armed when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** The close codes a client sees when the server ends its connection (docs/subscriptions.md). */
-export const SubscriptionClose = {
-  /** graphql-ws's Forbidden: an invalid token at connect, an expired token, an ended session. */
-  FORBIDDEN: CloseCode.Forbidden,
-  /** Graceful shutdown (WebSocket's Going Away). */
-  GOING_AWAY: 1001,
-  /** WebSocket's Try Again Later: the anonymous share is full at connection_init, or the socket's send buffer is. */
-  TRY_AGAIN_LATER: 1013,
-  /** graphql-ws's BadRequest: a message nested deeper than JSON_MAX_NESTING (or not the protocol's). */
-  BAD_REQUEST: CloseCode.BadRequest,
-  /** graphql-ws's timeout code: no connection_init in time, or an anonymous socket idle (no subscription) too long. */
-  TIMEOUT: CloseCode.ConnectionInitialisationTimeout,
-} as const;
-export const CloseReason = {
-  TOKEN_EXPIRED: "Token expired",
-  SESSION_ENDED: "Session ended",
-  TOO_MANY_ANONYMOUS: "Too many anonymous connections",
-  IDLE: "Idle timeout",
-  SEND_BUFFER_FULL: "Send buffer full",
-  TOO_DEEP: "Message nested too deeply",
-} as const;
-
 /** Where a connection came from, as sessions and audit events record it; the request id names it in the logs. */
 export type Client = ClientInfo & { readonly requestId: string; readonly ip: string };
 
@@ -52,12 +31,13 @@ export function clientOf(request: IncomingMessage, clientIp: (request: IncomingM
   return { requestId: randomUUID(), ip: clientIp(request), userAgent: request.headers["user-agent"] };
 }
 
-/** What one connection proved at connect, its subscriptions, and the timers that end it. */
+/** What one connection proved at connect (or at its last renewal), its subscriptions, and the timers that end it. */
 export interface Connection {
   readonly socket: WebSocket;
   readonly client: Client;
-  readonly principal: Principal | null;
-  readonly expiresAt: number | undefined;
+  /** Replaced only by {@link Connections.renew}, by a token of the same session or API token. */
+  principal: Principal | null;
+  expiresAt: number | undefined;
   /** The ids of its subscriptions that count against the caps (accepted and not yet completed). */
   readonly active: Set<string>;
   expiryTimer?: NodeJS.Timeout;
@@ -76,8 +56,9 @@ export interface SubscriptionsHeld {
  * What the open sockets hold, counted against `config.subscriptions`' caps, and the timers that end
  * them: sockets in all and per client IP (at the upgrade), anonymous sockets (at
  * `connection_init`, so signed-in users keep a share), subscriptions per connection, per IP,
- * anonymous and in all (at `subscribe`); a token's expiry and an anonymous socket's idleness close
- * the socket, and so does the end of its session ({@link Connections.endCredential}).
+ * anonymous and in all (at `subscribe`); a token's expiry (moved by each renewal,
+ * {@link Connections.renew}) and an anonymous socket's idleness close the socket, and so does the
+ * end of its session ({@link Connections.endCredential}), each 4403 with its reason (./close-codes.ts).
  */
 export class Connections {
   private readonly bySocket = new WeakMap<WebSocket, Connection>();
@@ -190,11 +171,22 @@ export class Connections {
     if (connection.socket.readyState === WebSocket.OPEN) this.armIdle(connection);
   }
 
-  /** Closes every socket of an ended session (or revoked API token) with 4403. */
-  endCredential(credential: string): void {
+  /** Closes every socket of an ended session (or revoked API token) with 4403, saying why. */
+  endCredential(credential: string, cause: EndCause): void {
     const sockets = this.byCredential.get(credential);
     if (!sockets) return;
-    for (const connection of [...sockets]) this.end(connection, CloseReason.SESSION_ENDED);
+    for (const connection of [...sockets]) this.end(connection, endedReason(connection.principal!, cause));
+  }
+
+  /**
+   * A renewal: the connection's principal becomes that of a new token of the same session (or API
+   * token, so the credential index stays as it is), and its expiry moves to that token's.
+   */
+  renew(connection: Connection, principal: Principal, expiresAt: number | undefined): void {
+    clearTimeout(connection.expiryTimer);
+    connection.principal = principal;
+    connection.expiresAt = expiresAt;
+    this.armExpiry(connection);
   }
 
   /**
@@ -240,7 +232,7 @@ export class Connections {
     if (sockets?.size === 0) this.byCredential.delete(credential);
   }
 
-  private end(connection: Connection, reason: string): void {
+  private end(connection: Connection, reason: ForbiddenReason): void {
     this.forget(connection);
     this.log.debug({ reqId: connection.client.requestId, reason }, "subscription connection closed for its token");
     connection.socket.close(SubscriptionClose.FORBIDDEN, reason);
@@ -249,7 +241,7 @@ export class Connections {
   private armExpiry(connection: Connection): void {
     if (connection.expiresAt === undefined) return;
     const delay = connection.expiresAt - this.now();
-    if (delay <= 0) return this.end(connection, CloseReason.TOKEN_EXPIRED);
+    if (delay <= 0) return this.end(connection, expiredReason(connection.principal!));
     connection.expiryTimer = setTimeout(() => this.armExpiry(connection), Math.min(delay, MAX_TIMER_MS));
     connection.expiryTimer.unref();
   }

@@ -17,7 +17,7 @@ import type { OperationRules } from "../../graphql/operation-rules.js";
 import { limitEventSize } from "../../graphql/response-size.js";
 import { DeliveryLimiter, subscribeWithLimit } from "../../graphql/subscription-delivery.js";
 import type { MetricsRecorder } from "../../metrics.js";
-import { CAPACITY_RETRY_AFTER_SECONDS, type SubscriptionsHeld } from "./connections.js";
+import { CAPACITY_RETRY_AFTER_SECONDS, type Connection, type SubscriptionsHeld } from "./connections.js";
 
 /**
  * The one difference in what HTTP and WebSocket run, deliberate: each transport serves what it is
@@ -32,8 +32,25 @@ export function tooManySubscriptionsMessage(max: number): string {
   return `A connection may hold at most ${max} active subscriptions: complete one first, or open another connection.`;
 }
 
-/** Who runs a subscription: where the connection came from and what its token proved at connect. */
-export type Caller = ClientInfo & { requestId: string; principal: Principal | null; expiresAt: number | undefined };
+/** Who runs a subscription: where the connection came from and what its token proves (at connect, or at its last renewal). */
+export type Caller = ClientInfo & {
+  requestId: string;
+  readonly principal: Principal | null;
+  readonly expiresAt: number | undefined;
+};
+
+/** The caller of a connection's subscriptions: its principal and expiry as they are at each read, since a renewal replaces them. */
+export function callerOf(connection: Pick<Connection, "client" | "principal" | "expiresAt">): Caller {
+  return {
+    ...connection.client,
+    get principal() {
+      return connection.principal;
+    },
+    get expiresAt() {
+      return connection.expiresAt;
+    },
+  };
+}
 
 /** A `subscribe` message's payload, as graphql-ws hands it over. */
 export interface SubscribePayload {
@@ -156,19 +173,19 @@ function capsRefusal(
 }
 
 /**
- * The context of one subscription: its `principal` is worked out again at every access, so each
- * event sees the session and roles as they are now: null once the session has ended or the token
- * has expired (the socket is being closed then), and roles changed since the token was minted
- * replace the token's, as on the HTTP path.
+ * The context of one subscription: its `principal` is worked out again at every access, from the
+ * caller's as it is then (renewed or not), so each event sees the session and roles as they are
+ * now: null once the session has ended or the token has expired (the socket is being closed then),
+ * and roles changed since the token was minted replace the token's, as on the HTTP path.
  */
 export function liveContext(
   caller: Caller,
   revocations: Pick<RevocationList, "isSessionEnded" | "currentRoles">,
   now: () => number,
 ): Context {
-  const { principal, expiresAt } = caller;
   return {
     get principal(): Principal | null {
+      const { principal, expiresAt } = caller;
       if (principal === null) return null;
       if (revocations.isSessionEnded(credentialId(principal))) return null;
       if (expiresAt !== undefined && expiresAt <= now()) return null;

@@ -7,27 +7,27 @@ import type { Logger } from "pino";
 import WebSocket, { type RawData, WebSocketServer } from "ws";
 
 import type { ApiTokenVerifier } from "../../access/api-tokens.js";
-import { type RejectionReason, type TokenHolder, verifyBearer } from "../../access/bearer.js";
+import type { RejectionReason, TokenHolder } from "../../access/bearer.js";
 import type { ClientInfo } from "../../access/principal.js";
 import type { RevocationList } from "../../access/revocation-list.js";
 import type { TokenService } from "../../access/tokens.js";
 import type { Config, SubscriptionLimits } from "../../config.js";
 import { createOperationRules } from "../../graphql/operation-rules.js";
 import { type MetricsRecorder, NO_METRICS } from "../../metrics.js";
+import { CloseReason, SubscriptionClose } from "./close-codes.js";
 import {
   CAPACITY_RETRY_AFTER_SECONDS,
   CLOSE_GRACE_MS,
   CONNECTION_INIT_TIMEOUT_MS,
-  CloseReason,
   type Client,
   Connections,
   MAX_MESSAGE_BYTES,
-  SubscriptionClose,
   clientOf,
   keepAlive,
   sendWithin,
 } from "./connections.js";
-import { type Operations, createOperations } from "./operation.js";
+import { type Operations, callerOf, createOperations } from "./operation.js";
+import { type SocketTokens, createSocketTokens } from "./token.js";
 
 /**
  * The budget of the WebSocket transport when its variables are unset, chosen from measurement on
@@ -96,6 +96,7 @@ interface Parts {
   readonly metrics: MetricsRecorder;
   readonly connections: Connections;
   readonly operations: Operations;
+  readonly tokens: SocketTokens;
 }
 
 /**
@@ -103,13 +104,15 @@ interface Parts {
  * `makeServer` with a small ws adapter of our own) on the HTTP server's own port and path, with
  * this API's rules:
  *
- * - Authentication once, at `connection_init`: `connectionParams.authorization` (or `Authorization`)
- *   goes through the HTTP path's own check ({@link verifyBearer}). None: anonymous. Refused: the
- *   socket is closed with 4403 and the refusal is reported like an HTTP 401.
- * - Token lifetime: the socket is closed with 4403 when its token expires (a timer at `exp`) and as
- *   soon as the revocation list learns that its session ended, on whichever instance it ended.
- *   Each operation's context reads the principal again on every access, so a role change applies to
- *   the next event, and an ended session is anonymous until its socket is gone.
+ * - Authentication at `connection_init`: `connectionParams.authorization` (or `Authorization`)
+ *   goes through the HTTP path's own check (access/bearer.ts's verifyBearer). None: anonymous.
+ *   Refused: the socket is closed with 4403 and HTTP's reason, and the refusal is reported like an
+ *   HTTP 401. A `ping` with `authorization` renews the token in-band (./token.ts).
+ * - Token lifetime: the socket is closed with 4403 when its token expires (a timer at `exp`, moved
+ *   by each renewal) and as soon as the revocation list learns that its session ended, on
+ *   whichever instance it ended (reasons: ./close-codes.ts). Each operation's context reads the
+ *   connection's principal again on every access, so a renewal and a role change apply to the next
+ *   event, and an ended session is anonymous until its socket is gone.
  * - Budgets (config.subscriptions, docs/limits.md), each refused at the cheapest point: sockets in
  *   all and per client IP at the upgrade (HTTP 503 or 429 with Retry-After, before any WebSocket
  *   exists); anonymous sockets at `connection_init` (close 1013), so signed-in users keep a share,
@@ -134,9 +137,10 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
     metrics,
     report: (error) => log.error({ err: error }, "unexpected error"),
   });
-  const parts: Parts = { deps, log, metrics, connections, operations };
+  const tokens = createSocketTokens({ ...deps, connections, metrics, log, now });
+  const parts: Parts = { deps, log, metrics, connections, operations, tokens };
   const protocol = protocolServer(parts);
-  const stopListening = deps.revocations.onSessionEnded((sessionId) => connections.endCredential(sessionId));
+  const stopListening = deps.revocations.onSessionEnded((id, cause) => connections.endCredential(id, cause));
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, handleProtocols });
 
   let closing = false;
@@ -172,30 +176,19 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
 }
 
 // graphql-ws's protocol with this API's hooks: the token at connect, caps and HTTP's rules at subscribe.
-function protocolServer({ deps, metrics, connections, operations }: Parts): ProtocolServer<Extra> {
+function protocolServer({ deps, metrics, connections, operations, tokens }: Parts): ProtocolServer<Extra> {
   return makeServer<Record<string, unknown> | undefined, Extra>({
     schema: deps.schema,
     connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
     subscribe: (args) => operations.subscribe(args),
     async onConnect(ctx) {
       const { socket, client } = ctx.extra;
-      const params = ctx.connectionParams ?? {};
-      const header = params.authorization ?? params.Authorization;
-      const verdict =
-        header === undefined || typeof header === "string"
-          ? await verifyBearer(header, deps)
-          : ({ ok: false, reason: "MALFORMED" } as const);
-      if (!verdict.ok) {
-        deps.onRejected(client, verdict.reason, verdict.holder);
-        // graphql-ws closes the socket with 4403 Forbidden.
-        return false;
-      }
-      return connections.admit(socket, client, { principal: verdict.principal, expiresAt: verdict.expiresAt });
+      const proof = await tokens.atConnect(socket, client, ctx.connectionParams);
+      return proof !== undefined && connections.admit(socket, client, proof);
     },
     onSubscribe(ctx, id, payload) {
       const connection = connections.of(ctx.extra.socket)!;
-      const { client, principal, expiresAt } = connection;
-      const result = operations.prepare({ ...client, principal, expiresAt }, connections.held(connection), payload);
+      const result = operations.prepare(callerOf(connection), connections.held(connection), payload);
       if (Array.isArray(result)) metrics.operation("subscription", "error");
       else {
         metrics.operation("subscription", "ok");
@@ -213,20 +206,24 @@ function protocolServer({ deps, metrics, connections, operations }: Parts): Prot
 }
 
 // The ws adapter (in place of graphql-ws's useServer): the same protocol handling, plus the
-// nesting scan before parsing, sends that never wait for a slow reader, and the caps' bookkeeping.
+// nesting scan before parsing, sends that never wait for a slow reader, the caps' bookkeeping, and
+// pings answered by ./token.ts (a renewal, or a keep-alive).
 function attach(parts: Parts, protocol: ProtocolServer<Extra>, socket: WebSocket, client: Client): void {
-  const { deps, log, metrics, connections } = parts;
+  const { deps, log, metrics, connections, tokens } = parts;
   connections.socketOpened(client.ip);
   // ws reports what the client did wrong (a bad frame, a message over 1 MB) and closes the socket
   // itself (1002, 1009): at debug, since anyone can cause it.
   socket.on("error", (error) => log.debug({ err: error }, "subscription socket error"));
   const stopKeepAlive = keepAlive(socket);
   const maxBufferedBytes = deps.config.subscriptions.maxBufferedBytes;
+  const send = (data: string) =>
+    sendWithin(socket, data, maxBufferedBytes, () => metrics.limitReached("WS_MAX_BUFFERED_BYTES"));
   const closed = protocol.opened(
     {
       protocol: socket.protocol,
-      send: (data) => sendWithin(socket, data, maxBufferedBytes, () => metrics.limitReached("WS_MAX_BUFFERED_BYTES")),
+      send,
       close: (code, reason) => socket.close(code, reason),
+      onPing: (payload) => tokens.ping(socket, client, payload, send),
       onMessage: (handle) => socket.on("message", (data: RawData) => received(parts, socket, data, handle)),
     },
     { socket, client },
