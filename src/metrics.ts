@@ -16,7 +16,7 @@ export const METRICS_PATH = "/metrics";
 export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled", "disabled"] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
 
-export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid"] as const;
+export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid", "missing"] as const;
 export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
 
 /** Each rate limit, named by the variable that sets it. */
@@ -171,7 +171,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const refreshes = new Counter({
     name: `${METRICS_PREFIX}refreshes_total`,
-    help: "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid.",
+    help: "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid, missing (no argument and no cookie).",
     labelNames: ["outcome"] as const,
     registers,
   });
