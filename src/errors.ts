@@ -34,8 +34,9 @@ export const ProtocolErrorCode = {
 
 /**
  * `extensions.reason` on every UNAUTHENTICATED and FORBIDDEN error: what a client should do next.
- * TOKEN_EXPIRED means refresh and retry; every other UNAUTHENTICATED reason means sign in again;
- * a FORBIDDEN reason means the same request will not succeed. docs/errors.md lists each one.
+ * TOKEN_EXPIRED means refresh and retry; API_TOKEN_EXPIRED and API_TOKEN_REVOKED mean a new API
+ * token; every other UNAUTHENTICATED reason means sign in again; a FORBIDDEN reason means the same
+ * request will not succeed. docs/errors.md lists each one.
  */
 export const ErrorReason = {
   /** A protected field without a token. */
@@ -50,6 +51,12 @@ export const ErrorReason = {
   SESSION_ENDED: "SESSION_ENDED",
   /** refreshToken with an unknown, expired or spent refresh token, or one of an ended session. */
   REFRESH_TOKEN_INVALID: "REFRESH_TOKEN_INVALID",
+  /** refreshToken without its argument, and the request carried no refresh-token cookie. */
+  REFRESH_TOKEN_MISSING: "REFRESH_TOKEN_MISSING",
+  /** 401: an API token past its expiresAt. No refresh: its owner creates a new one. */
+  API_TOKEN_EXPIRED: "API_TOKEN_EXPIRED",
+  /** 401: a revoked API token (revokeApiToken, revokeUserSessions, a disabled or deleted account). */
+  API_TOKEN_REVOKED: "API_TOKEN_REVOKED",
   /** login with the right password to an account an ADMIN disabled (a wrong one is still BAD_CREDENTIALS). */
   ACCOUNT_DISABLED: "ACCOUNT_DISABLED",
   /** Signed in without the role the field needs. */
@@ -76,6 +83,7 @@ export type UnauthenticatedReason =
   | typeof ErrorReason.NOT_SIGNED_IN
   | typeof ErrorReason.BAD_CREDENTIALS
   | typeof ErrorReason.REFRESH_TOKEN_INVALID
+  | typeof ErrorReason.REFRESH_TOKEN_MISSING
   | typeof ErrorReason.SESSION_ENDED
   | typeof ErrorReason.ACCOUNT_DISABLED;
 
@@ -100,22 +108,49 @@ export const ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Ask an admini
 export const INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired.";
 
 /**
+ * What a client is told of each 401: one message for every access-token reason, so a forgery learns
+ * nothing, and messages written for scripts for an API token that expired or was revoked (a script
+ * cannot refresh or sign in: its owner creates a new token).
+ */
+export const INVALID_TOKEN_MESSAGES: Readonly<Record<InvalidTokenReason, string>> = {
+  TOKEN_EXPIRED: INVALID_TOKEN_MESSAGE,
+  TOKEN_INVALID: INVALID_TOKEN_MESSAGE,
+  SESSION_ENDED: INVALID_TOKEN_MESSAGE,
+  API_TOKEN_EXPIRED: "The API token has expired. Create a new one (createApiToken) and use it instead.",
+  API_TOKEN_REVOKED:
+    "The API token was revoked (by its owner, an administrator, or with its owner's account) and will not work " +
+    "again. Its owner can create a new one (createApiToken).",
+};
+
+/**
  * A token was sent and is unusable: the whole request is refused with HTTP 401 and the
  * RFC 6750 `WWW-Authenticate` challenge, so HTTP-level clients know to refresh or sign in again.
+ * `message` replaces the reason's {@link INVALID_TOKEN_MESSAGES} entry where the header's shape
+ * says more (a `Bearer undefined` sent before sign-in).
  */
 export class InvalidTokenError extends AppError {
   readonly code = ErrorCode.UNAUTHENTICATED;
-  constructor(readonly reason: InvalidTokenReason) {
-    super(INVALID_TOKEN_MESSAGE, ErrorCode.UNAUTHENTICATED, {
+  constructor(
+    readonly reason: InvalidTokenReason,
+    message: string = INVALID_TOKEN_MESSAGES[reason],
+  ) {
+    super(message, ErrorCode.UNAUTHENTICATED, {
       reason,
       http: { status: 401, headers: new Map([["www-authenticate", bearerChallenge(reason)]]) },
     });
   }
 }
 
-/** The reasons of a 401: refresh on TOKEN_EXPIRED, sign in on the others. */
+/**
+ * The reasons of a 401: refresh on TOKEN_EXPIRED, a new API token on API_TOKEN_EXPIRED and
+ * API_TOKEN_REVOKED, sign in on the others.
+ */
 export type InvalidTokenReason =
-  typeof ErrorReason.TOKEN_EXPIRED | typeof ErrorReason.TOKEN_INVALID | typeof ErrorReason.SESSION_ENDED;
+  | typeof ErrorReason.TOKEN_EXPIRED
+  | typeof ErrorReason.TOKEN_INVALID
+  | typeof ErrorReason.SESSION_ENDED
+  | typeof ErrorReason.API_TOKEN_EXPIRED
+  | typeof ErrorReason.API_TOKEN_REVOKED;
 
 /** RFC 6750 §3's challenge for a refused token, with the reason as its `error_description`. */
 export function bearerChallenge(reason: InvalidTokenReason): string {

@@ -16,7 +16,7 @@ export const METRICS_PATH = "/metrics";
 export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled", "disabled"] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
 
-export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid"] as const;
+export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid", "missing"] as const;
 export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
 
 /** Each rate limit, named by the variable that sets it. */
@@ -217,7 +217,7 @@ function defineCounters(registers: Registry[]) {
     refreshes: counter(
       "refreshes_total",
       ["outcome"],
-      "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid.",
+      "refreshToken calls by outcome: rotated, reuse_interval (successor handed out again), reuse_detected (session ended), invalid, missing (no argument and no cookie).",
     ),
     sessionsEnded: counter("sessions_ended_total", ["cause"], "Sessions ended on this instance, by cause."),
     registrations: counter("registrations_total", [], "Accounts created through the register mutation."),

@@ -157,6 +157,28 @@ export function wrongDefaults(documented: Map<string, string>, variables: readon
   });
 }
 
+/** Every "Requires: …" a page quotes, with its whitespace (line breaks included) collapsed. */
+function requiresQuotes(markdown: string): string[] {
+  return [...markdown.matchAll(/"(Requires:[^"]*)"/g)].map((match) => match[1]!.replace(/\s+/g, " ").trim());
+}
+
+/** The sentences "Requires: …" that schema/schema.graphql gives guarded fields. */
+function requiresSentences(schemaText: string): Set<string> {
+  return new Set([...schemaText.matchAll(/^\s*(Requires: .*?)\s*$/gm)].map((match) => match[1]!));
+}
+
+/**
+ * The quotes of `quotes` that no field's sentence in `sentences` says: a quote must be a whole
+ * sentence, or, ending in "…", the start of one ("Requires: …" alone stands for any of them).
+ */
+function staleRequiresQuotes(quotes: readonly string[], sentences: ReadonlySet<string>): string[] {
+  return quotes.filter((quote) => {
+    if (!quote.endsWith("…")) return !sentences.has(quote);
+    const start = quote.slice(0, -1).trim();
+    return start !== "Requires:" && ![...sentences].some((sentence) => sentence.startsWith(start));
+  });
+}
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
     const path = `${dir}/${entry.name}`;
@@ -274,6 +296,34 @@ describe("the README and docs/ stay in step with the code", () => {
       .map((line) => line.trim());
     for (const command of ["npm install", "npm start", "npm test"])
       assert.ok(lines.includes(command), `README.md should show \`${command}\` on a line of its own`);
+  });
+
+  it('quotes, in the README and docs/, only the "Requires: …" sentences schema/schema.graphql gives fields', () => {
+    const sentences = requiresSentences(read("schema/schema.graphql"));
+    assert.ok(sentences.size >= 4, `only ${sentences.size} Requires sentences in the schema`);
+    const quoted = [...pages].flatMap(([path, text]) => requiresQuotes(text).map((quote) => ({ path, quote })));
+    assert.ok(quoted.length >= 5, `only ${quoted.length} quotes found`);
+    const stale = quoted.filter(({ quote }) => staleRequiresQuotes([quote], sentences).length > 0);
+    assert.deepEqual(
+      stale.map(({ path, quote }) => `${path}: "${quote}"`),
+      [],
+      "quote these as the schema's descriptions say them",
+    );
+  });
+
+  it('finds a "Requires: …" quote the schema does not say, so the check above can fail', () => {
+    const sentences = new Set(["Requires: ADMIN; scope ADMIN.", "Requires: signed in with a fresh session token (…)."]);
+    const quotes = requiresQuotes(
+      'as "Requires: ADMIN." or "Requires: ADMIN; scope\nADMIN." or "Requires: signed in with a fresh …" or "Requires: …" or "Requires: signed in …"',
+    );
+    assert.deepEqual(quotes, [
+      "Requires: ADMIN.",
+      "Requires: ADMIN; scope ADMIN.",
+      "Requires: signed in with a fresh …",
+      "Requires: …",
+      "Requires: signed in …",
+    ]);
+    assert.deepEqual(staleRequiresQuotes(quotes, sentences), ["Requires: ADMIN."]);
   });
 
   it("links every page of docs/ from the README", () => {

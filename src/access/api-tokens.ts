@@ -133,7 +133,12 @@ export class ApiTokenVerifier {
     const now = this.options.now();
     let entry = this.entries.get(token);
     if (!entry || now - entry.readAt >= this.maxAgeMs) entry = await this.read(token);
-    if (entry.refused === "API_TOKEN_UNKNOWN") return { ok: false, reason: entry.refused };
+    if (entry.refused === "API_TOKEN_UNKNOWN") {
+      // deleteAccount deletes its tokens' rows, but their revocation is still known for a while:
+      // the script is told its token was revoked rather than that it never existed.
+      const revoked = this.options.revocations.isSessionEnded(SHAPE.exec(token)![1]!);
+      return { ok: false, reason: revoked ? "API_TOKEN_REVOKED" : entry.refused };
+    }
     const holder = { userId: entry.userId, apiTokenId: entry.id };
     if (entry.refused || this.options.revocations.isSessionEnded(entry.id))
       return { ok: false, reason: "API_TOKEN_REVOKED", holder };

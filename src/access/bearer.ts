@@ -16,6 +16,9 @@ import type { Context, Principal } from "./principal.js";
 
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
+// What a client sends before it has a token: `Bearer ${token}` with token undefined or null (urql's
+// and Apollo's README examples do), "Bearer" with nothing after it, or an empty header.
+const PLACEHOLDER = /^\s*(?:Bearer\b)?\s*(undefined|null)?\s*$/i;
 
 /** Why a bearer token was refused: an access token's verification failure, an ended session, or an API token's failure. */
 export const REJECTION_REASONS = [...TOKEN_FAILURES, "SESSION_ENDED", ...API_TOKEN_FAILURES] as const;
@@ -41,6 +44,8 @@ export type BearerVerdict =
       readonly reason: RejectionReason;
       /** The token's user and session or API token, when the token itself was genuine. */
       readonly holder?: TokenHolder;
+      /** What the client is told instead of its reason's message, when the header itself is the mistake. */
+      readonly hint?: string;
     };
 
 /** What the context function reads of an HTTP request, whichever route serves it. */
@@ -70,6 +75,8 @@ export interface BearerDeps {
  */
 export async function verifyBearer(header: string | undefined, deps: BearerDeps): Promise<BearerVerdict> {
   if (header === undefined) return { ok: true, principal: null };
+  const hint = placeholderHint(header);
+  if (hint !== undefined) return { ok: false, reason: "MALFORMED", hint };
   const match = BEARER.exec(header);
   if (!match) return { ok: false, reason: "MALFORMED" };
   if (isApiTokenShape(match[1]!)) return deps.apiTokens.verify(match[1]!);
@@ -127,16 +134,34 @@ export function createContextFunction(
     if (isCredentialOnlyOperation(request.body, deps.maxTokens, deps.ignoringAuthorization))
       return { ...base, principal: null };
     deps.onRejected(request, verdict.reason, verdict.holder);
-    throw new InvalidTokenError(clientReason(verdict.reason));
+    throw new InvalidTokenError(clientReason(verdict.reason), verdict.hint);
   };
 }
 
 /**
- * What a client is told of a refusal: only whether refreshing can help (an expired token) or not.
- * The WebSocket server's 4403 closes carry the same reasons (http/ws/close-codes.ts).
+ * What a client is told of a refusal: for an access token only whether refreshing can help (an
+ * expired token) or signing in is needed; for an API token whether it expired or was revoked, since
+ * neither refreshing nor signing in applies to a script. The WebSocket server's 4403 closes carry
+ * the same reasons (http/ws/close-codes.ts).
  */
 export function clientReason(reason: RejectionReason): InvalidTokenReason {
-  if (reason === "EXPIRED" || reason === "API_TOKEN_EXPIRED") return ErrorReason.TOKEN_EXPIRED;
-  if (reason === "SESSION_ENDED" || reason === "API_TOKEN_REVOKED") return ErrorReason.SESSION_ENDED;
+  if (reason === "EXPIRED") return ErrorReason.TOKEN_EXPIRED;
+  if (reason === "SESSION_ENDED") return ErrorReason.SESSION_ENDED;
+  if (reason === "API_TOKEN_EXPIRED") return ErrorReason.API_TOKEN_EXPIRED;
+  if (reason === "API_TOKEN_REVOKED") return ErrorReason.API_TOKEN_REVOKED;
   return ErrorReason.TOKEN_INVALID;
+}
+
+/**
+ * The message for an Authorization header that holds no token at all (see PLACEHOLDER), which
+ * says that the header is the mistake; undefined for any other value. The value is quoted back
+ * only because it is one of these few fixed placeholders, never a token.
+ */
+function placeholderHint(header: string): string | undefined {
+  const match = PLACEHOLDER.exec(header);
+  if (!match) return undefined;
+  const fix = 'Send no Authorization header until signed in, then "Bearer <access token>".';
+  if (header.trim() === "") return `The Authorization header is empty. ${fix}`;
+  const shown = match[1] === undefined ? "Bearer" : header.trim().replace(/\s+/g, " ");
+  return `The Authorization header holds "${shown}" without a token: the client sent it before it had one. ${fix}`;
 }

@@ -46,3 +46,22 @@ export function normalizeScopes(scopes: readonly Scope[]): Scope[] {
 export function effectiveRoles(ownerRoles: readonly Role[], scopes: readonly Scope[]): Role[] {
   return scopes.includes(Scope.ADMIN) ? [...ownerRoles] : ownerRoles.filter((role) => role !== Role.ADMIN);
 }
+
+/** The role a scope is useless without: its fields need that role as well as the scope. */
+const ROLE_OF_SCOPE: Readonly<Partial<Record<Scope, Role>>> = { [Scope.ADMIN]: Role.ADMIN };
+
+/**
+ * The first of `scopes` that `roles` can never use, with the role it needs (the ADMIN scope without
+ * the ADMIN role), or undefined when every scope is backed. createApiToken refuses such a token
+ * instead of minting one that answers ROLE on every field its scope names.
+ */
+export function unbackedScope(
+  roles: readonly Role[],
+  scopes: readonly Scope[],
+): { scope: Scope; role: Role } | undefined {
+  for (const scope of scopes) {
+    const role = ROLE_OF_SCOPE[scope];
+    if (role !== undefined && !roles.includes(role)) return { scope, role };
+  }
+  return undefined;
+}

@@ -23,7 +23,8 @@ export class ApiTokenResolver {
   @Mutation(() => CreatedApiToken, {
     description:
       "Create a scoped API token for a script or service. The token is in the answer and nowhere else; it acts for you " +
-      "with at most its scopes (your roles intersected with them). BAD_USER_INPUT for a lifetime over 365 days. " +
+      "with at most its scopes (your roles intersected with them). BAD_USER_INPUT for a lifetime over 365 days; " +
+      "FORBIDDEN, reason SCOPE, for a scope your roles can never use (ADMIN without the ADMIN role). " +
       "Audited as API_TOKEN_CREATED.",
   })
   @Requires({ session: true, fresh: true })

@@ -4,7 +4,7 @@ import { API_TOKEN_MAX_LIFETIME_SECONDS, mintApiToken } from "../access/api-toke
 import type { ClientInfo, Principal } from "../access/principal.js";
 import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
-import { normalizeScopes } from "../access/scopes.js";
+import { normalizeScopes, unbackedScope } from "../access/scopes.js";
 import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import { parseDuration } from "../durations.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
@@ -47,7 +47,10 @@ export class ApiTokenService {
     this.store = new ApiTokenStore(deps.database.db);
   }
 
-  /** A new token for the caller, with at most `scopes` and a lifetime of at most 365 days. */
+  /**
+   * A new token for the caller, with at most `scopes` and a lifetime of at most 365 days; FORBIDDEN
+   * (SCOPE) for a scope the caller's roles can never use.
+   */
   async create(principal: Principal, input: CreateApiTokenInput, client: ClientInfo): Promise<CreatedApiToken> {
     const lifetime = parseDuration(input.expiresIn);
     if (lifetime === undefined || lifetime > API_TOKEN_MAX_LIFETIME_SECONDS) {
@@ -58,6 +61,15 @@ export class ApiTokenService {
           message: "must be a positive duration of at most 365 days (for example 90d)",
         },
       ]);
+    }
+    // The caller's roles as they are now (the bearer check re-reads them after a role change).
+    const unbacked = unbackedScope(principal.roles, input.scopes);
+    if (unbacked) {
+      throw new ForbiddenError(
+        ErrorReason.SCOPE,
+        `The scope ${unbacked.scope} needs the ${unbacked.role} role, which this account does not have: ` +
+          `create the token without ${unbacked.scope}.`,
+      );
     }
     const now = new Date(this.deps.now());
     const minted = mintApiToken();

@@ -45,7 +45,8 @@ export class AuthResolver {
       "The Authorization header is ignored (an operation of only login, register and refreshToken never looks at it). " +
       "Without the argument the refresh token is read from the cookie of cookie mode, and the next one is set " +
       "there again (FORBIDDEN, reason ORIGIN, from a page of another origin than the server's or CORS_ORIGINS). " +
-      "A refused refresh token is UNAUTHENTICATED with reason REFRESH_TOKEN_INVALID: sign in again.",
+      "A refused refresh token is UNAUTHENTICATED with reason REFRESH_TOKEN_INVALID: sign in again; " +
+      "no argument and no cookie is reason REFRESH_TOKEN_MISSING (the message names the usual causes).",
   })
   @CredentialMutation({ ignoresAuthorization: true })
   refreshToken(

@@ -18,6 +18,14 @@ import { type SessionRecord, SessionStore } from "./session.store.js";
 
 export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
 
+/** refreshToken without its argument, and no cookie: no token was refused, none arrived. */
+export const MISSING_REFRESH_TOKEN_MESSAGE =
+  "The refresh-token cookie did not arrive with this request (refreshToken without its argument reads it). " +
+  "That is expected before any sign-in in this browser and after a logout. Otherwise the usual causes are: login " +
+  'or refreshToken sent without credentials: "include", so the browser did not keep or send the cookie; a page ' +
+  "whose origin is another site than the API's (127.0.0.1 and localhost are two sites), so the browser withholds " +
+  "it; or login called without useCookie: true.";
+
 export interface RefreshServiceDeps {
   db: Kysely<Database>;
   /** Ends a session whose spent token came back, and signs the new access token. */
@@ -69,6 +77,7 @@ export class RefreshService {
     if (fromCookie && cookie && !cookie.originAllowed) {
       throw new ForbiddenError(ErrorReason.ORIGIN, "The refresh-token cookie is not accepted from this page's origin.");
     }
+    if (fromCookie && !cookie?.value) return this.missing();
     const refreshToken = presented ?? cookie?.value ?? "";
     if (!isRefreshTokenShape(refreshToken)) return this.refused();
     const found = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
@@ -157,6 +166,15 @@ export class RefreshService {
   private refused(): never {
     this.metrics.refresh("invalid");
     throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_INVALID, INVALID_REFRESH_TOKEN_MESSAGE);
+  }
+
+  /**
+   * Cookie mode without the cookie: told apart from a refused token, because the fix is in the
+   * client's setup (credentials, origins, useCookie), not in signing in again and again.
+   */
+  private missing(): never {
+    this.metrics.refresh("missing");
+    throw new UnauthenticatedError(ErrorReason.REFRESH_TOKEN_MISSING, MISSING_REFRESH_TOKEN_MESSAGE);
   }
 
   /**

@@ -88,8 +88,15 @@ for (const kind of DATABASES) {
       assert.deepEqual(res.body, { data: { me: { id: alice.userId } } });
     });
 
-    /** Authorization header values that must be refused, and the reason the server must log. */
-    const refused: Array<{ name: string; header: () => string; reason: TokenFailure }> = [
+    const beforeSignIn = (shown: string) =>
+      `The Authorization header holds "${shown}" without a token: the client sent it before it had one. ` +
+      'Send no Authorization header until signed in, then "Bearer <access token>".';
+
+    /**
+     * Authorization header values that must be refused, the reason the server must log, and, where
+     * the header holds no token at all, the message that says so (otherwise the one fixed message).
+     */
+    const refused: Array<{ name: string; header: () => string; reason: TokenFailure; message?: string }> = [
       { name: "an expired token", header: () => `Bearer ${forge(expiredClaims(claims(), NOW))}`, reason: "EXPIRED" },
       {
         name: "a token whose payload was changed to grant ADMIN",
@@ -175,16 +182,48 @@ for (const kind of DATABASES) {
       },
       { name: 'a valid token under the "Token" scheme', header: () => `Token ${alice.token}`, reason: "MALFORMED" },
       { name: "a valid token with no scheme", header: () => alice.token, reason: "MALFORMED" },
-      { name: '"Bearer" with no token', header: () => "Bearer", reason: "MALFORMED" },
-      { name: "an empty header value", header: () => "", reason: "MALFORMED" },
+      { name: "a value that only starts like undefined", header: () => "Bearer undefinedx", reason: "MALFORMED" },
+      {
+        name: '"Bearer" with no token',
+        header: () => "Bearer",
+        reason: "MALFORMED",
+        message: beforeSignIn("Bearer"),
+      },
+      {
+        name: '"Bearer " with an empty token',
+        header: () => "Bearer ",
+        reason: "MALFORMED",
+        message: beforeSignIn("Bearer"),
+      },
+      {
+        name: '"Bearer undefined", as a client sends it before it has a token',
+        header: () => `Bearer ${String(undefined)}`,
+        reason: "MALFORMED",
+        message: beforeSignIn("Bearer undefined"),
+      },
+      {
+        name: '"Bearer null"',
+        header: () => `Bearer ${String(null)}`,
+        reason: "MALFORMED",
+        message: beforeSignIn("Bearer null"),
+      },
+      { name: '"undefined" alone', header: () => "undefined", reason: "MALFORMED", message: beforeSignIn("undefined") },
+      {
+        name: "an empty header value",
+        header: () => "",
+        reason: "MALFORMED",
+        message:
+          'The Authorization header is empty. Send no Authorization header until signed in, then "Bearer <access token>".',
+      },
     ];
 
-    for (const { name, header, reason } of refused) {
+    for (const { name, header, reason, message } of refused) {
       it(`refuses ${name} with 401 and the invalid_token challenge, on a public query as on a protected one`, async () => {
         const authorization = header();
         for (const query of [PUBLIC_QUERY, PROTECTED_QUERY]) {
           const res = await send(query, authorization);
-          assertInvalidToken(res, { exact: true });
+          // A header that holds no token is still TOKEN_INVALID: only the message names the mistake.
+          assertInvalidToken(res, { exact: true, message, ...(message ? { reason: "TOKEN_INVALID" } : {}) });
           assert.equal(loggedReason(res), reason, `the server logs ${reason} as the reason`);
         }
       });

@@ -87,6 +87,27 @@ for (const kind of DATABASES) {
       assert.equal(reasonOf(ended), ErrorReason.REFRESH_TOKEN_INVALID);
     });
 
+    it("says REFRESH_TOKEN_MISSING for refreshToken with neither its argument nor a cookie, naming the usual causes", async () => {
+      const res = await t.gql(`mutation { refreshToken { accessToken } }`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
+      assert.equal(reasonOf(res), ErrorReason.REFRESH_TOKEN_MISSING);
+      assert.equal(res.headers.get("www-authenticate"), null);
+      assert.match(res.body.errors![0]!.message, /cookie did not arrive/);
+      assert.match(res.body.errors![0]!.message, /credentials: "include"/);
+    });
+
+    it("says TOKEN_INVALID for `Bearer undefined` on a public field, with a message that blames the header", async () => {
+      const res = await t.gql(`{ posts(first: 1) { id } }`, { headers: { authorization: "Bearer undefined" } });
+      assert401(res, ErrorReason.TOKEN_INVALID);
+      assert.equal(
+        res.body.errors![0]!.message,
+        'The Authorization header holds "Bearer undefined" without a token: the client sent it before it had one. ' +
+          'Send no Authorization header until signed in, then "Bearer <access token>".',
+      );
+      assert.equal(loggedRejection(t, res), "MALFORMED");
+    });
+
     it("says ROLE for a field that needs ADMIN and OWNERSHIP for someone else's post", async () => {
       const author = await registerUser(t, "owner");
       const other = await registerUser(t, "notowner");

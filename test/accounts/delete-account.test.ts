@@ -90,7 +90,7 @@ for (const kind of DATABASES) {
         assertInvalidToken(await me(t, tokens.accessToken), { reason: "SESSION_ENDED" });
         await assertRefreshRefused(t, tokens.refreshToken);
       }
-      assertInvalidToken(await me(t, apiToken), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await me(t, apiToken), { reason: "API_TOKEN_REVOKED" });
       assert.deepEqual(codes(await loginRaw(t, "leaving", { password: PASSWORD })), ["UNAUTHENTICATED"]);
       // Someone else's data is untouched.
       await assertAccessAccepted(t, bystander.accessToken, bystander.userId);
@@ -202,10 +202,13 @@ for (const kind of DATABASES) {
       assert.deepEqual((await a.gql(DELETE, { token: first.accessToken, variables: { password: PASSWORD } })).body, {
         data: { deleteAccount: true },
       });
-      for (const token of [second.accessToken, apiToken]) {
+      for (const [token, reason] of [
+        [second.accessToken, "SESSION_ENDED"],
+        [apiToken, "API_TOKEN_REVOKED"],
+      ] as const) {
         let res = await me(b, token);
         while (res.status === 200 && performance.now() - started < 3000) res = await me(b, token);
-        assertInvalidToken(res, { reason: "SESSION_ENDED" });
+        assertInvalidToken(res, { reason });
       }
       const elapsed = performance.now() - started;
       assert.ok(elapsed < 1000, `refused after ${Math.round(elapsed)} ms`);

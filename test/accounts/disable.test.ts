@@ -54,7 +54,7 @@ for (const kind of DATABASES) {
         assertInvalidToken(await me(t, tokens.accessToken), { reason: "SESSION_ENDED" });
         await assertRefreshRefused(t, tokens.refreshToken);
       }
-      assertInvalidToken(await t.gql(`{ me { id } }`, { token: apiToken.token }), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await t.gql(`{ me { id } }`, { token: apiToken.token }), { reason: "API_TOKEN_REVOKED" });
       await assertAccessAccepted(t, bystander.accessToken, bystander.userId);
 
       const right = await loginRaw(t, "to-disable", { password: PASSWORD });
@@ -89,7 +89,7 @@ for (const kind of DATABASES) {
       const again = await login(t, "to-disable", { password: PASSWORD });
       await assertAccessAccepted(t, again.accessToken, first.userId);
       assertInvalidToken(await me(t, first.accessToken), { reason: "SESSION_ENDED" });
-      assertInvalidToken(await t.gql(`{ me { id } }`, { token: apiToken.token }), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await t.gql(`{ me { id } }`, { token: apiToken.token }), { reason: "API_TOKEN_REVOKED" });
 
       const events = await t.gql(`query($id: ID!) { auditEvents(first: 20, userId: $id) { type username detail } }`, {
         token: admin,
@@ -257,10 +257,13 @@ for (const kind of DATABASES) {
       assert.equal((await b.gql(`{ me { id } }`, { token: apiToken })).body.data.me.id, user.userId);
       const started = performance.now();
       await setDisabled(a, admin, user.userId, true);
-      for (const token of [user.accessToken, apiToken]) {
+      for (const [token, reason] of [
+        [user.accessToken, "SESSION_ENDED"],
+        [apiToken, "API_TOKEN_REVOKED"],
+      ] as const) {
         let res = await me(b, token);
         while (res.status === 200 && performance.now() - started < 3000) res = await me(b, token);
-        assertInvalidToken(res, { reason: "SESSION_ENDED" });
+        assertInvalidToken(res, { reason });
       }
       const elapsed = performance.now() - started;
       assert.ok(elapsed < 1000, `refused after ${Math.round(elapsed)} ms`);

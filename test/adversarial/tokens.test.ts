@@ -100,6 +100,8 @@ interface Row {
   status?: 401 | 431;
   /** Only for these algorithms (default: all). */
   only?: readonly Algorithm[];
+  /** The message a client gets, when the header's shape earns more than the one fixed message. */
+  message?: string;
 }
 
 const bearer = (token: string) => `Bearer ${token}`;
@@ -674,7 +676,15 @@ const ROWS: Row[] = [
     authorization: (k) => `${bearer(k.genuine)}, ${bearer(k.another)}`,
     reason: "MALFORMED",
   },
-  { category: "malformed", name: '"Bearer" and nothing else', authorization: () => "Bearer ", reason: "MALFORMED" },
+  {
+    category: "malformed",
+    name: '"Bearer" and nothing else',
+    authorization: () => "Bearer ",
+    reason: "MALFORMED",
+    message:
+      'The Authorization header holds "Bearer" without a token: the client sent it before it had one. ' +
+      'Send no Authorization header until signed in, then "Bearer <access token>".',
+  },
   {
     category: "malformed",
     name: "the genuine token under the Basic scheme",
@@ -828,7 +838,7 @@ async function refuse(t: TestApp, kit: Kit, row: Row): Promise<void> {
   assert.equal(res.headers.get("www-authenticate"), `Bearer error="invalid_token", error_description="${reason}"`);
   assert.deepEqual(
     res.json,
-    { errors: [{ message: INVALID_TOKEN_MESSAGE, extensions: { code: "UNAUTHENTICATED", reason } }] },
+    { errors: [{ message: row.message ?? INVALID_TOKEN_MESSAGE, extensions: { code: "UNAUTHENTICATED", reason } }] },
     "one error, and no data key at all",
   );
   assert.equal(loggedRejection(t, res), expected, `the reason logged for ${row.name}`);

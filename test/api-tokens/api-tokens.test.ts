@@ -129,13 +129,24 @@ for (const kind of DATABASES) {
       assert.ok(posts.body.data.posts.some((p: { title: string }) => p.title === "from a script"));
     });
 
-    it("never grants more than the owner has: an ADMIN scope without the ADMIN role is ROLE, an ADMIN's token without the scope is SCOPE", async () => {
+    it("never grants more than the owner has: an ADMIN scope without the ADMIN role is refused at creation, an ADMIN's token without the scope is SCOPE", async () => {
       const plain = await registerUser(t, "not-an-admin");
-      const plainAdminScope = await createApiToken(t, plain.accessToken, ["ADMIN", "PROFILE_READ"]);
-      assert.deepEqual(refusal(await t.gql(`{ users { id } }`, { token: plainAdminScope.token })), [
-        "FORBIDDEN",
-        "ROLE",
-      ]);
+      const plainAdminScope = await t.gql(CREATE, {
+        token: plain.accessToken,
+        variables: { input: { name: "too much", scopes: ["ADMIN", "PROFILE_READ"] } },
+      });
+      assert.deepEqual(refusal(plainAdminScope), ["FORBIDDEN", "SCOPE"]);
+      assert.equal(
+        plainAdminScope.body.errors![0]!.message,
+        "The scope ADMIN needs the ADMIN role, which this account does not have: create the token without ADMIN.",
+      );
+      assert.equal(plainAdminScope.body.data, null);
+      const stored = await t.app.database.db
+        .selectFrom("api_tokens")
+        .select("id")
+        .where("user_id", "=", plain.userId)
+        .execute();
+      assert.deepEqual(stored, [], "nothing was stored");
 
       const admin = await login(t, ROOT.username, { password: ROOT.password });
       const adminWriter = await createApiToken(t, admin.accessToken, ["POSTS_WRITE", "PROFILE_READ"]);
@@ -173,7 +184,13 @@ for (const kind of DATABASES) {
     });
 
     it("refuses API tokens on the session-only fields with FORBIDDEN SCOPE, and changes nothing", async () => {
+      // An ADMIN, so that the token may carry every scope: even the broadest token is refused.
+      const admin = await login(t, ROOT.username, { password: ROOT.password });
       const owner = await registerUser(t, "session-only");
+      await t.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [USER, ADMIN]) { id } }`, {
+        token: admin.accessToken,
+        variables: { id: owner.userId },
+      });
       const token = await createApiToken(t, owner.accessToken, ["PROFILE_READ", "POSTS_WRITE", "ADMIN"]);
       const cases = [
         `{ sessions { id } }`,
@@ -252,12 +269,15 @@ for (const kind of DATABASES) {
       assert.equal((new Date(row.expires_at).getTime() - new Date(row.created_at).getTime()) / 86_400_000, 365);
     });
 
-    it("refuses an expired token with 401 TOKEN_EXPIRED, and forged, altered or unknown ones with 401 TOKEN_INVALID", async () => {
+    it("refuses an expired token with 401 API_TOKEN_EXPIRED, and forged, altered or unknown ones with 401 TOKEN_INVALID", async () => {
       const owner = await registerUser(t, "expiring");
       const short = await createApiToken(t, owner.accessToken, ["PROFILE_READ"], { expiresIn: "1s" });
       assert.equal((await t.gql(`{ me { id } }`, { token: short.token })).body.errors, undefined);
       await sleep(1100);
-      assertInvalidToken(await t.gql(`{ me { id } }`, { token: short.token }), { reason: "TOKEN_EXPIRED" });
+      assertInvalidToken(await t.gql(`{ me { id } }`, { token: short.token }), {
+        reason: "API_TOKEN_EXPIRED",
+        exact: true,
+      });
 
       const good = await createApiToken(t, owner.accessToken, ["PROFILE_READ"]);
       const last = good.token.at(-1) === "A" ? "B" : "A";
@@ -312,7 +332,10 @@ for (const kind of DATABASES) {
 
       const revoked = await t.gql(REVOKE, { token: owner.accessToken, variables: { id: token.id } });
       assert.deepEqual(revoked.body, { data: { revokeApiToken: true } });
-      assertInvalidToken(await t.gql(`{ me { id } }`, { token: token.token }), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await t.gql(`{ me { id } }`, { token: token.token }), {
+        reason: "API_TOKEN_REVOKED",
+        exact: true,
+      });
       const twice = await t.gql(REVOKE, { token: owner.accessToken, variables: { id: token.id } });
       assert.deepEqual(twice.body, { data: { revokeApiToken: false } });
       const list = await t.gql(LIST, { token: owner.accessToken });
@@ -353,7 +376,10 @@ for (const kind of DATABASES) {
         variables: { id: owner.userId },
       });
       assert.deepEqual(res.body, { data: { revokeUserSessions: 2 } }, "one session and one API token");
-      assertInvalidToken(await t.gql(`{ me { id } }`, { token: token.token }), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await t.gql(`{ me { id } }`, { token: token.token }), {
+        reason: "API_TOKEN_REVOKED",
+        exact: true,
+      });
       const row = await t.app.database.db
         .selectFrom("api_tokens")
         .select("revoked_reason")
@@ -407,7 +433,7 @@ for (const kind of DATABASES) {
         res = await b.gql(`{ me { id } }`, { token: token.token });
       }
       const elapsed = performance.now() - started;
-      assertInvalidToken(res, { reason: "SESSION_ENDED" });
+      assertInvalidToken(res, { reason: "API_TOKEN_REVOKED" });
       assert.ok(elapsed < 1000, `refused on the other instance after ${Math.round(elapsed)} ms`);
       tc.diagnostic(`[${kind}] revokeApiToken on A -> refused on B in ${Math.round(elapsed)} ms`);
     });

@@ -183,12 +183,14 @@ for (const kind of DATABASES) {
           const username = unique(ownerIsAdmin ? "table-admin" : "table-user");
           const admin = await login(t, ROOT.username, { password: ROOT.password });
           const owner = await registerUser(t, username);
-          if (ownerIsAdmin) {
-            await t.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [USER, ADMIN]) { id } }`, {
+          const setRoles = (roles: string) =>
+            t.gql(`mutation($id: ID!) { setUserRoles(userId: $id, roles: [${roles}]) { id } }`, {
               token: admin.accessToken,
               variables: { id: owner.userId },
             });
-          }
+          // createApiToken refuses the ADMIN scope without the ADMIN role, so an owner without it got
+          // such a token while an ADMIN, and lost the role afterwards (see the demotion below).
+          await setRoles("USER, ADMIN");
           const session = await login(t, username, { password: PASSWORD });
           const fixture: Fixture = {
             t,
@@ -211,6 +213,7 @@ for (const kind of DATABASES) {
             );
             tokens.push([scopes, res.body.data.createApiToken.token]);
           }
+          if (!ownerIsAdmin) await setRoles("USER");
 
           for (const [scopes, token] of tokens) {
             const outcome = await run(fixture, coordinate, example, token);

@@ -75,7 +75,7 @@ for (const kind of DATABASES) {
         assert.deepEqual([closed.code, closed.reason], [4403, "ACCOUNT_DISABLED"]);
     });
 
-    it("closes an API-token socket with SESSION_ENDED when the token is revoked (as HTTP answers that token)", async () => {
+    it("closes an API-token socket with API_TOKEN_REVOKED when the token is revoked (as HTTP answers that token)", async () => {
       const owner = await registerUser(t, "api-revoked");
       const apiToken = await createApiToken(t, owner.accessToken);
       const ws = await opened(t, apiToken.token);
@@ -85,7 +85,7 @@ for (const kind of DATABASES) {
       });
       assert.deepEqual(res.body, { data: { revokeApiToken: true } });
       const closed = await ws.closed;
-      assert.deepEqual([closed.code, closed.reason], [4403, "SESSION_ENDED"]);
+      assert.deepEqual([closed.code, closed.reason], [4403, "API_TOKEN_REVOKED"]);
     });
   });
 

@@ -83,12 +83,36 @@ for (const kind of DATABASES) {
       assert.equal(third.body.errors, undefined, JSON.stringify(third.body.errors));
     });
 
-    it("answers REFRESH_TOKEN_INVALID when there is neither an argument nor a cookie, or the cookie is junk", async () => {
-      for (const cookie of [undefined, "junk", `rt_${"x".repeat(43)}`]) {
+    it("answers REFRESH_TOKEN_MISSING, naming the usual causes, when there is neither an argument nor a cookie", async () => {
+      const cases: Array<Record<string, string>> = [
+        {},
+        { cookie: "other=1" },
+        { cookie: "refresh-token=" },
+        { origin: APP_ORIGIN },
+      ];
+      for (const headers of cases) {
+        const res = await t.gql(REFRESH, { headers });
+        assert.equal(res.status, 200);
+        assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
+        assert.equal(res.body.errors![0]!.extensions!.reason, "REFRESH_TOKEN_MISSING", JSON.stringify(headers));
+        assert.equal(res.body.data, null);
+        assert.deepEqual(res.headers.getSetCookie(), []);
+        const message = res.body.errors![0]!.message;
+        for (const cause of ["cookie did not arrive", 'credentials: "include"', "127.0.0.1 and localhost", "useCookie"])
+          assert.ok(message.includes(cause), `the message names ${cause}: ${message}`);
+      }
+    });
+
+    it("answers REFRESH_TOKEN_INVALID when the cookie arrives but is junk, unknown or spent", async () => {
+      const spent = onlyCookie((await login("browser")).headers).value;
+      const next = onlyCookie((await refresh(spent)).headers).value;
+      await refresh(next);
+      for (const cookie of ["junk", `rt_${"x".repeat(43)}`, spent]) {
         const res = await refresh(cookie);
         assert.equal(res.status, 200);
         assert.deepEqual(codes(res), ["UNAUTHENTICATED"]);
         assert.equal(res.body.errors![0]!.extensions!.reason, "REFRESH_TOKEN_INVALID");
+        assert.equal(res.body.errors![0]!.message, "The refresh token is invalid, expired or revoked. Log in again.");
         assert.deepEqual(res.headers.getSetCookie(), []);
       }
     });
@@ -168,11 +192,11 @@ for (const kind of DATABASES) {
       });
       assert.equal(next.body.errors, undefined, JSON.stringify(next.body.errors));
       assert.equal(onlyCookie(next.headers).name, "__Host-refresh-token");
-      // Over plain HTTP the secure cookie's name is not read.
+      // Over plain HTTP the secure cookie's name is not read: no refresh-token cookie arrived.
       const plain = await t.gql(REFRESH, {
         headers: { cookie: `__Host-refresh-token=${onlyCookie(next.headers).value}` },
       });
-      assert.equal(plain.body.errors![0]!.extensions!.reason, "REFRESH_TOKEN_INVALID");
+      assert.equal(plain.body.errors![0]!.extensions!.reason, "REFRESH_TOKEN_MISSING");
     });
   });
 }
