@@ -9,7 +9,9 @@ import { describeRequirements } from "./access/requires.js";
 import { ApiTokenResolver } from "./api-tokens/api-token.resolver.js";
 import { AuditResolver } from "./audit/audit.resolver.js";
 import { AuthResolver } from "./auth/auth.resolver.js";
-import { LocalPubSub } from "./graphql/pub-sub.js";
+import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
+import { withReplays } from "./graphql/replay.js";
+import { PostTopic } from "./posts/post-events.js";
 import { validateArgument } from "./graphql/validation.js";
 import { PostResolver } from "./posts/post.resolver.js";
 import { UserPostsResolver } from "./posts/user-posts.resolver.js";
@@ -28,6 +30,16 @@ const RESOLVERS: ReadonlyArray<readonly [ClassType, (services: Services) => obje
   [ApiTokenResolver, (s) => new ApiTokenResolver(s.apiTokens)],
   [AccountResolver, (s) => new AccountResolver(s.accounts)],
 ];
+
+/** The services' event bus, with the topics a subscription can resume (`postCreated(after)`). */
+function replaying(services: Services): EventBus {
+  return withReplays(services.events, {
+    [PostTopic.CREATED]: {
+      read: (after) => services.posts.createdAfter(after),
+      key: (post) => (post as { id: string }).id,
+    },
+  });
+}
 
 /**
  * Builds the executable schema: type-graphql resolvers with our auth checker and validation, and
@@ -52,7 +64,7 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
     authChecker: createAuthChecker((scope) => services?.metrics.apiTokenUsed(scope)),
     validateFn: validateArgument,
     // Without services (printing the schema) nothing is ever published.
-    pubSub: services?.events ?? new LocalPubSub(),
+    pubSub: services ? replaying(services) : new LocalPubSub(),
   });
   return describeRequirements(schema);
 }
