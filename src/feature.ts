@@ -3,6 +3,7 @@ import type { ClassType } from "type-graphql";
 
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/database.js";
+import type { Replay } from "./graphql/replay.js";
 import type { Closer, Housekeeping } from "./lifecycle.js";
 import type { Metrics } from "./metrics.js";
 
@@ -32,6 +33,8 @@ export interface Built<Gives> {
   readonly services: Gives;
   /** One instance of each of its resolver classes, built on those services. */
   readonly resolvers: readonly object[];
+  /** The topics of its subscriptions a client can resume (`postCreated(after)`), by topic. */
+  readonly replays?: Readonly<Record<string, Replay>>;
 }
 
 /**

@@ -4,6 +4,7 @@ import { auditFeature } from "./audit/index.js";
 import { authFeature } from "./auth/index.js";
 import type { Core } from "./core.js";
 import type { Feature } from "./feature.js";
+import type { Replay } from "./graphql/replay.js";
 import { postsFeature } from "./posts/index.js";
 import { rateLimitsFeature } from "./rate-limits/index.js";
 import { sessionsFeature } from "./sessions/index.js";
@@ -47,10 +48,11 @@ type CoreAndMore<R extends Core> = R;
 /** The core and every service the features built, by name. */
 export type Registry = CoreAndMore<Assembled<Core, typeof FEATURES>>;
 
-/** The built features: the registry, and every resolver instance the schema is made of. */
+/** The built features: the registry, every resolver instance the schema is made of, and the resumable topics. */
 export interface BuiltFeatures {
   readonly registry: Registry;
   readonly resolvers: readonly object[];
+  readonly replays: Readonly<Record<string, Replay>>;
 }
 
 /**
@@ -58,8 +60,8 @@ export interface BuiltFeatures {
  * core's closer, so a failure part way leaves the caller one thing to close.
  */
 export async function buildFeatures(core: Core): Promise<BuiltFeatures> {
-  const { registry, resolvers } = await assemble(core, FEATURES);
-  return { registry: registry as unknown as Registry, resolvers };
+  const { registry, resolvers, replays } = await assemble(core, FEATURES);
+  return { registry: registry as unknown as Registry, resolvers, replays };
 }
 
 /**
@@ -69,9 +71,10 @@ export async function buildFeatures(core: Core): Promise<BuiltFeatures> {
 export async function assemble(
   start: object,
   features: readonly AnyFeature[],
-): Promise<{ registry: Record<string, unknown>; resolvers: object[] }> {
+): Promise<{ registry: Record<string, unknown>; resolvers: object[]; replays: Record<string, Replay> }> {
   const registry: Record<string, unknown> = { ...start };
   const resolvers: object[] = [];
+  const replays: Record<string, Replay> = {};
   for (const feature of features) {
     const built = await feature.build(registry as never);
     for (const [name, service] of Object.entries(built.services)) {
@@ -80,8 +83,9 @@ export async function assemble(
       registry[name] = service;
     }
     resolvers.push(...built.resolvers);
+    Object.assign(replays, built.replays);
   }
-  return { registry, resolvers };
+  return { registry, resolvers, replays };
 }
 
 /** Every resolver class of every feature, in list order: what the schema is made of. */

@@ -14,6 +14,7 @@ import { buildCore } from "./core.js";
 import type { DatabaseHandle } from "./db/database.js";
 import { buildFeatures } from "./features.js";
 import type { EventBus } from "./graphql/pub-sub.js";
+import { withReplays } from "./graphql/replay.js";
 import { Closer } from "./lifecycle.js";
 import type { Metrics } from "./metrics.js";
 import type { PostService } from "./posts/index.js";
@@ -53,7 +54,7 @@ export interface Services {
   readonly accounts: AccountService;
   readonly users: UserService;
   readonly posts: PostService;
-  /** Where services publish the events subscriptions listen to. */
+  /** Where services publish the events subscriptions listen to; the features' replays make their topics resumable. */
   readonly events: EventBus;
   /** This app's Prometheus registry and what the services record in it; main.ts serves it. */
   readonly metrics: Metrics;
@@ -75,7 +76,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
   const closer = new Closer();
   try {
     const core = await buildCore(config, { logger, background, now: options.now ?? Date.now }, closer);
-    const { registry, resolvers } = await buildFeatures(core);
+    const { registry, resolvers, replays } = await buildFeatures(core);
     if (background) await core.housekeeping.start(closer);
     return {
       database: registry.database,
@@ -93,7 +94,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       accounts: registry.accounts,
       users: registry.users,
       posts: registry.posts,
-      events: registry.events,
+      events: withReplays(registry.events, replays),
       metrics: registry.metrics,
       logger,
       resolvers,

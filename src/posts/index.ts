@@ -2,12 +2,14 @@
 import { postgresConnectionOptions } from "../db/database.js";
 import { type Basics, defineFeature } from "../feature.js";
 import type { EventBus } from "../graphql/pub-sub.js";
+import type { Replay } from "../graphql/replay.js";
 import { type CounterStore, type FloodLimit, createFloodLimit } from "../rate-limits/index.js";
 import type { UserService } from "../users/index.js";
-import { LocalPostEvents, type PostEvents, PostgresPostEvents } from "./post-events.js";
+import { LocalPostEvents, type PostEvents, PostTopic, PostgresPostEvents } from "./post-events.js";
 import { PostResolver } from "./post.resolver.js";
 import { PostService } from "./post.service.js";
 import { PostStore } from "./post.store.js";
+import type { Post } from "./post.type.js";
 import { UserPostsResolver } from "./user-posts.resolver.js";
 
 export { PostService } from "./post.service.js";
@@ -42,6 +44,11 @@ async function postEventsOf(needs: PostsNeeds, posts: PostStore): Promise<PostEv
   return pgEvents;
 }
 
+/** postCreated(after)'s replay: the posts created after the one named, keyed by id. */
+function createdReplay(posts: PostService): Replay {
+  return { read: (after) => posts.createdAfter(after), key: (post) => (post as Post).id };
+}
+
 async function buildPosts(needs: PostsNeeds) {
   const { config, database, counters, metrics, writes, users, now, logger } = needs;
   const creations = await createFloodLimit(
@@ -61,7 +68,12 @@ async function buildPosts(needs: PostsNeeds) {
   const store = new PostStore(database.db, database.dialect);
   const events = await postEventsOf(needs, store);
   const posts = new PostService({ posts: store, creations, updates, writes, events, now, logger });
-  return { services: { posts }, resolvers: [new PostResolver(posts, users), new UserPostsResolver(posts)] };
+  return {
+    services: { posts },
+    resolvers: [new PostResolver(posts, users), new UserPostsResolver(posts)],
+    // postCreated(after): what a reconnecting client missed, read back before the live events.
+    replays: { [PostTopic.CREATED]: createdReplay(posts) },
+  };
 }
 
 export const postsFeature = defineFeature({

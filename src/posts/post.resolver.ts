@@ -20,6 +20,7 @@ import { Scope } from "../access/scopes.js";
 import { CurrentPrincipal } from "../access/current-principal.js";
 import type { Context, Principal } from "../access/principal.js";
 import { NotFoundError } from "../errors.js";
+import { ResumeAfter } from "../graphql/replay.js";
 import { type UserService, User } from "../users/index.js";
 import { CreatePostInput, PostsArgs, UpdatePostInput } from "./post.input.js";
 import { PostTopic } from "./post-events.js";
@@ -70,13 +71,21 @@ export class PostResolver {
 
   @Subscription(() => Post, {
     topics: PostTopic.CREATED,
+    // With `after`, the bus replays what was missed before the live events (graphql/replay.ts).
+    topicId: ({ args }: SubscribeResolverData<unknown, { after?: string | null }, Context>) =>
+      args.after ? new ResumeAfter(args.after) : undefined,
     // The connection's principal is read again at every event (see http/ws/operation.ts):
     // null once its session has ended or its token expired, so no event reaches it after that.
     filter: ({ context }: SubscriptionHandlerData<Post, object, Context>) => context.principal !== null,
-    description: "Every post created from now on, on any instance, as it is created.",
+    description:
+      "Every post created from now on, on any instance, as it is created. With `after`, the id of the last post this client saw (after a reconnect), first every post created after that one, oldest first and at most 100, then the live ones: no gap and no duplicate between the two. BAD_USER_INPUT (as this subscription's error) when no post has that id; a client away for more than 100 posts reloads `posts` instead.",
   })
   @Requires({ scope: Scope.PROFILE_READ })
-  postCreated(@Root() post: Post): Post {
+  postCreated(
+    @Arg("after", () => ID, { nullable: true, description: "The id of the last post this client received." })
+    _after: string | null,
+    @Root() post: Post,
+  ): Post {
     return post;
   }
 

@@ -13,6 +13,9 @@ import { POSTS_DEFAULT, USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
 
+/** The most posts `postCreated(after)` replays; a client away for longer reloads `posts` instead. */
+export const REPLAY_MAX = 100;
+
 /** The blog's rules: anyone reads, signed-in users write, only the author or an ADMIN changes a post. */
 export class PostService {
   constructor(
@@ -34,6 +37,16 @@ export class PostService {
   /** A page of every post, newest first; BAD_USER_INPUT when `after` names no post. */
   async list(args: { first?: number | null; offset?: number | null; after?: string | null }): Promise<Post[]> {
     const posts = await this.deps.posts.list(pageOf(args, POSTS_DEFAULT));
+    if (!posts) throw unknownAfter("post");
+    return posts;
+  }
+
+  /**
+   * What `postCreated(after)` replays before going live: the posts created after the post `after`,
+   * oldest first, at most {@link REPLAY_MAX}; BAD_USER_INPUT when `after` names no post.
+   */
+  async createdAfter(after: string): Promise<Post[]> {
+    const posts = await this.deps.posts.listCreatedAfter(after, REPLAY_MAX);
     if (!posts) throw unknownAfter("post");
     return posts;
   }

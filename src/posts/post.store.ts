@@ -8,6 +8,7 @@ import type { Post } from "./post.type.js";
 
 /** Every list of posts: newest first. */
 const NEWEST = { column: "created_at", direction: "desc" } as const;
+const OLDEST = { column: "created_at", direction: "asc" } as const;
 
 /**
  * Authors one SQLite query pages at most, one UNION ALL arm each (SQLite allows 500 arms); a
@@ -54,6 +55,18 @@ export class PostStore {
     if (page.after !== undefined && after === undefined) return undefined;
     const rows = await keysetPage(this.db.selectFrom("posts").selectAll(), page, after, NEWEST).execute();
     return rows.map(toPost);
+  }
+
+  /**
+   * At most `limit` posts created after the post `afterId`, oldest first (seeking through
+   * posts_created_at_idx, in the order `posts` lists them, reversed); undefined when no post has
+   * that id. What `postCreated(after)` replays.
+   */
+  async listCreatedAfter(afterId: string, limit: number): Promise<Post[] | undefined> {
+    const after = await this.positionOf(afterId);
+    if (after === undefined) return undefined;
+    const query = keysetPage(this.db.selectFrom("posts").selectAll(), { first: limit, offset: 0 }, after, OLDEST);
+    return (await query.execute()).map(toPost);
   }
 
   /**
