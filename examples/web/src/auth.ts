@@ -1,8 +1,9 @@
 // Signing in from a browser in cookie mode, all of it in this module:
 // - the refresh token is an HttpOnly cookie the page never sees; the access token lives in this
 //   module's memory only (never localStorage), so a reload starts with a refresh;
-// - a refresh at 80% of the token's lifetime, and another when a request meets TOKEN_EXPIRED anyway
-//   (a timer that ran late in a background tab or a sleeping laptop); then the request is retried;
+// - a refresh at half the token's lifetime (its `exp` is in whole seconds, and a lock or a slow
+//   network may hold the refresh up), and another when a request meets TOKEN_EXPIRED anyway (a timer
+//   that ran late in a background tab or a sleeping laptop); then the request is retried;
 // - one refresh at a time per tab (a shared promise) and across tabs (a Web Lock): a tab that waited
 //   sends the cookie the other tab's refresh just rotated. Without Web Locks the server's refresh
 //   reuse interval still keeps two tabs refreshing together signed in;
@@ -42,6 +43,12 @@ function setSession(next: typeof session) {
 const bearer = (accessToken?: string): Record<string, string> =>
   accessToken ? { authorization: `Bearer ${accessToken}` } : {};
 
+/** Why the server refused: the `extensions.reason` of an UNAUTHENTICATED or FORBIDDEN error among `errors`. */
+function reasonOf(errors: readonly GraphQLFormattedError[] = []): string | undefined {
+  const refusal = errors.find((e) => e.extensions?.code === "UNAUTHENTICATED" || e.extensions?.code === "FORBIDDEN");
+  return refusal && String(refusal.extensions?.reason);
+}
+
 /** A credential mutation, with `credentials: "include"` so that the cookie goes both ways. */
 async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, accessToken?: string) {
   const response = await fetch(API_URL, {
@@ -56,7 +63,7 @@ async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, acce
 /** Keeps a new access token, schedules its refresh and hands it to the open socket. */
 function keep(payload: ops.AuthFieldsFragment) {
   token = payload.accessToken;
-  refreshDue = Date.now() + payload.expiresIn * 800;
+  refreshDue = Date.now() + payload.expiresIn * 500;
   clearTimeout(timer);
   timer = setTimeout(() => void refresh().catch(() => undefined), refreshDue - Date.now());
   renewSocket();
@@ -71,8 +78,8 @@ function renewSocket() {
 
 /** Signs this tab out, and the others unless `tell` is false. A failed refresh at start-up shows no reason. */
 function end(reason: string, tell = true) {
-  const wasSignedIn = session.status === "signed-in";
   if (session.status === "signed-out") return;
+  const wasSignedIn = session.status === "signed-in";
   signOuts++;
   token = undefined;
   clearTimeout(timer);
@@ -85,15 +92,14 @@ export function refresh(): Promise<void> {
   const exchange = async () => {
     const before = signOuts;
     const { data, errors } = await send(ops.RefreshDocument);
-    const refusal = errors?.[0]?.extensions;
+    const reason = reasonOf(errors);
     if (signOuts !== before) return;
     if (data?.refreshToken) keep(data.refreshToken);
-    else if (refusal?.code === "UNAUTHENTICATED" || refusal?.code === "FORBIDDEN") end(String(refusal.reason));
+    else if (reason) end(reason);
     else throw new Error(errors?.[0]?.message ?? "refresh failed"); // RATE_LIMITED, …: still signed in
   };
-  refreshing ??= (navigator.locks ? navigator.locks.request("refresh", exchange) : exchange()).finally(
-    () => (refreshing = undefined),
-  );
+  const locked = () => (navigator.locks ? navigator.locks.request("refresh", exchange) : exchange());
+  refreshing ??= locked().finally(() => (refreshing = undefined));
   return refreshing;
 }
 
@@ -130,9 +136,7 @@ tabs.onmessage = ({ data }: MessageEvent<{ signedIn?: true; signedOut?: string }
 /** Apollo Client's link to the API: the token on every operation; on TOKEN_EXPIRED a refresh and one retry. */
 export const apiLink = ApolloLink.from([
   new ErrorLink(({ error, operation, forward }) => {
-    const refusal =
-      CombinedGraphQLErrors.is(error) && error.errors.find((e) => e.extensions?.code === "UNAUTHENTICATED");
-    const reason = refusal ? String(refusal.extensions?.reason) : undefined;
+    const reason = CombinedGraphQLErrors.is(error) ? reasonOf(error.errors) : undefined;
     if (reason === "TOKEN_EXPIRED" && operation.getContext().retried !== true) {
       operation.setContext({ retried: true });
       return from(refresh()).pipe(switchMap(() => forward(operation)));
