@@ -10,10 +10,9 @@
 // - every tab hears of a sign-in or sign-out (a BroadcastChannel), and of a session ended elsewhere
 //   (the socket's 4403 SESSION_ENDED); the socket gets each new token in-band (a graphql-ws ping),
 //   so the server never closes it for expiry.
-import { ApolloLink, CombinedGraphQLErrors, HttpLink } from "@apollo/client";
+import { ApolloLink, CombinedGraphQLErrors, HttpLink, type TypedDocumentNode } from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
-import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { type GraphQLFormattedError, print } from "graphql";
 import { createClient } from "graphql-ws";
 import { from, switchMap } from "rxjs";
