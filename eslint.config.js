@@ -1,13 +1,23 @@
 // ESLint flat config: eslint's recommended rules, typescript-eslint's type-aware rules for
-// src/ and test/ (promises that nobody awaits or that land where a callback was expected are the
-// bugs a server like this one cannot afford), the size budget of src/ (300 lines a file, 60 a
-// function), and plain recommended rules for the scripts.
+// src/, test/ and the example web app's .ts modules (promises that nobody awaits or that land where a
+// callback was expected are the bugs a server like this one cannot afford), the size budget of src/
+// (300 lines a file, 60 a function), and plain recommended rules for the scripts.
 import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "data/", "node_modules/", "bench/results/", ".build-*/"] },
+  {
+    ignores: [
+      "dist/",
+      "data/",
+      "node_modules/",
+      "bench/results/",
+      ".build-*/",
+      "examples/web/dist/",
+      "examples/web/src/gql/",
+    ],
+  },
   js.configs.recommended,
   {
     files: ["**/*.{js,mjs}"],
@@ -71,5 +81,16 @@ export default tseslint.config(
       "@typescript-eslint/no-unsafe-call": "off",
       "@typescript-eslint/no-unsafe-return": "off",
     },
+  },
+  {
+    // The example web app runs in a browser. Its .ts modules get the type-aware rules above through its
+    // own tsconfig.json; its .tsx (the React views) only the rules that need no types, since tsc cannot
+    // type them without @types/react.
+    files: ["examples/web/**/*.{ts,tsx}"],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
+    files: ["examples/web/**/*.tsx"],
+    extends: [...tseslint.configs.recommended],
   },
 );

@@ -1,0 +1,183 @@
+// The example's pages: a sign-in form when signed out; when signed in, who you are, a form for new
+// posts, the live feed and the posts a page at a time. Errors show in role="alert" elements, neutral
+// news (signed out, reconnecting) in role="status" ones.
+import { useMutation, useQuery } from "@apollo/client/react";
+import { type FormEvent, useEffect, useState, useSyncExternalStore } from "react";
+
+import { currentSession, sessionEvents, signIn, signOut } from "./auth";
+import { client } from "./client";
+import { followFeed } from "./feed";
+import { CreatePostDocument, MeDocument, PostsDocument, type PostFieldsFragment } from "./gql/graphql";
+import { explain, explainApollo, signedOutMessage } from "./messages";
+
+const PAGE_SIZE = 5;
+
+function onSessionChange(listener: () => void) {
+  sessionEvents.addEventListener("change", listener);
+  return () => sessionEvents.removeEventListener("change", listener);
+}
+
+export function App() {
+  const session = useSyncExternalStore(onSessionChange, currentSession);
+  // Nothing one user saw may stay in the cache for the next.
+  useEffect(() => {
+    if (session.status === "signed-out") void client.clearStore();
+  }, [session.status]);
+  if (session.status === "starting") return <p role="status">Loading…</p>;
+  if (session.status === "signed-out") return <SignInForm reason={session.reason} />;
+  return <SignedIn />;
+}
+
+function SignInForm({ reason }: { reason?: string }) {
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [problem, setProblem] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const submit = (newAccount: boolean) => async (event: FormEvent) => {
+    event.preventDefault();
+    setProblem(undefined);
+    setBusy(true);
+    try {
+      const refusal = await signIn({ username, password }, newAccount);
+      if (refusal) setProblem(explain(refusal));
+    } catch {
+      setProblem(signedOutMessage("NETWORK"));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={(event) => void submit(false)(event)}>
+      <h1>Sign in</h1>
+      {reason && (
+        <p id="signed-out" role="status" data-reason={reason}>
+          {signedOutMessage(reason)}
+        </p>
+      )}
+      <label>
+        Username <input id="username" value={username} onChange={(e) => setUsername(e.target.value)} />
+      </label>
+      <label>
+        Password <input id="password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} />
+      </label>
+      <button id="sign-in" type="submit" disabled={busy}>
+        Sign in
+      </button>
+      <button id="sign-up" type="button" disabled={busy} onClick={(event) => void submit(true)(event)}>
+        Sign up
+      </button>
+      {problem && <p role="alert">{problem}</p>}
+    </form>
+  );
+}
+
+function SignedIn() {
+  const me = useQuery(MeDocument);
+  return (
+    <main>
+      <header>
+        {me.data && <span id="me">Signed in as {me.data.me.username}</span>}
+        {me.error && <span role="alert">{explainApollo(me.error)}</span>}{" "}
+        <button id="sign-out" onClick={() => void signOut()}>
+          Sign out
+        </button>
+      </header>
+      <NewPost />
+      <LiveFeed />
+      <Posts />
+    </main>
+  );
+}
+
+function NewPost() {
+  const [title, setTitle] = useState("");
+  const [body, setBody] = useState("");
+  const [createPost, { error, loading }] = useMutation(CreatePostDocument);
+  const publish = async (event: FormEvent) => {
+    event.preventDefault();
+    const { data } = await createPost({ variables: { input: { title, body } } }).catch(() => ({ data: undefined }));
+    if (data) {
+      setTitle("");
+      setBody("");
+    }
+  };
+  return (
+    <form onSubmit={(event) => void publish(event)}>
+      <h2>New post</h2>
+      <input id="title" placeholder="Title" value={title} onChange={(e) => setTitle(e.target.value)} />
+      <textarea id="body" placeholder="Text" value={body} onChange={(e) => setBody(e.target.value)} />
+      <button id="publish" type="submit" disabled={loading}>
+        Publish
+      </button>
+      {error && <p role="alert">{explainApollo(error)}</p>}
+    </form>
+  );
+}
+
+function LiveFeed() {
+  const [posts, setPosts] = useState<PostFieldsFragment[]>([]);
+  const [live, setLive] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  useEffect(
+    () =>
+      followFeed(client, {
+        post: (post) => {
+          setPosts((shown) => [post, ...shown]);
+          setProblem(undefined);
+        },
+        live: setLive,
+        refused: setProblem,
+      }),
+    [],
+  );
+  return (
+    <section>
+      <h2>
+        Live{" "}
+        <small id="feed-status" role="status">
+          {live ? "live" : "reconnecting…"}
+        </small>
+      </h2>
+      {problem && <p role="alert">The live feed was refused: {problem}</p>}
+      <ul id="feed">
+        {posts.map((post) => (
+          <PostItem key={post.id} post={post} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Posts() {
+  const { data, error, fetchMore } = useQuery(PostsDocument, { variables: { first: PAGE_SIZE } });
+  const [more, setMore] = useState(true);
+  const posts = data?.posts ?? [];
+  const older = async () => {
+    const page = await fetchMore({ variables: { after: posts[posts.length - 1]?.id } });
+    setMore(page.data?.posts.length === PAGE_SIZE);
+  };
+  return (
+    <section>
+      <h2>Posts</h2>
+      {error && <p role="alert">{explainApollo(error)}</p>}
+      <ul id="posts">
+        {posts.map((post) => (
+          <PostItem key={post.id} post={post} />
+        ))}
+      </ul>
+      {data && more && posts.length >= PAGE_SIZE && (
+        <button id="older" onClick={() => void older()}>
+          Older posts
+        </button>
+      )}
+    </section>
+  );
+}
+
+function PostItem({ post }: { post: PostFieldsFragment }) {
+  return (
+    <li data-id={post.id}>
+      <strong>{post.title}</strong> by {post.author.username}: {post.body}
+    </li>
+  );
+}

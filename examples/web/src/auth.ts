@@ -1,0 +1,172 @@
+// Signing in from a browser in cookie mode, all of it in this module:
+// - the refresh token is an HttpOnly cookie the page never sees; the access token lives in this
+//   module's memory only (never localStorage), so a reload starts with a refresh;
+// - a refresh at half the token's lifetime (its `exp` is in whole seconds, and a lock or a slow
+//   network may hold the refresh up), and another when a request meets TOKEN_EXPIRED anyway (a timer
+//   that ran late in a background tab or a sleeping laptop); then the request is retried;
+// - one refresh at a time per tab (a shared promise) and across tabs (a Web Lock): a tab that waited
+//   sends the cookie the other tab's refresh just rotated. Without Web Locks the server's refresh
+//   reuse interval still keeps two tabs refreshing together signed in;
+// - every tab hears of a sign-in or sign-out (a BroadcastChannel), and of a session ended elsewhere
+//   (the socket's 4403 SESSION_ENDED); the socket gets each new token in-band (a graphql-ws ping),
+//   so the server never closes it for expiry.
+import { ApolloLink, CombinedGraphQLErrors, HttpLink, type TypedDocumentNode } from "@apollo/client";
+import { SetContextLink } from "@apollo/client/link/context";
+import { ErrorLink } from "@apollo/client/link/error";
+import { type GraphQLFormattedError, print } from "graphql";
+import { createClient } from "graphql-ws";
+import { from, switchMap } from "rxjs";
+
+import * as ops from "./gql/graphql";
+
+export const API_URL = (import.meta.env.VITE_API_URL as string | undefined) ?? "http://localhost:4000/graphql";
+
+/** Where this tab stands; `reason` (an `extensions.reason`, or SIGNED_OUT) says why it is signed out. */
+let session: { status: "starting" | "signed-in" | "signed-out"; reason?: string } = { status: "starting" };
+let token: string | undefined;
+let refreshDue = 0;
+let timer: ReturnType<typeof setTimeout> | undefined;
+let refreshing: Promise<void> | undefined;
+let socket: WebSocket | undefined;
+let signOuts = 0; // a refresh that a sign-out overtook must not sign the tab in again
+const tabs = new BroadcastChannel("auth");
+
+/** Fires "change" when the session does (the app reads it with useSyncExternalStore). */
+export const sessionEvents = new EventTarget();
+export const currentSession = () => session;
+function setSession(next: typeof session) {
+  session = next;
+  sessionEvents.dispatchEvent(new Event("change"));
+}
+
+const bearer = (accessToken?: string): Record<string, string> =>
+  accessToken ? { authorization: `Bearer ${accessToken}` } : {};
+
+/** Why the server refused: the `extensions.reason` of an UNAUTHENTICATED or FORBIDDEN error among `errors`. */
+function reasonOf(errors: readonly GraphQLFormattedError[] = []): string | undefined {
+  const refusal = errors.find((e) => e.extensions?.code === "UNAUTHENTICATED" || e.extensions?.code === "FORBIDDEN");
+  return refusal && String(refusal.extensions?.reason);
+}
+
+/** A credential mutation, with `credentials: "include"` so that the cookie goes both ways. */
+async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, accessToken?: string) {
+  const response = await fetch(API_URL, {
+    method: "POST",
+    credentials: "include",
+    headers: { "content-type": "application/json", ...bearer(accessToken) },
+    body: JSON.stringify({ query: print(document), variables }),
+  });
+  return (await response.json()) as { data?: T | null; errors?: GraphQLFormattedError[] };
+}
+
+/** Keeps a new access token, schedules its refresh and hands it to the open socket. */
+function keep(payload: ops.AuthFieldsFragment) {
+  token = payload.accessToken;
+  refreshDue = Date.now() + payload.expiresIn * 500;
+  clearTimeout(timer);
+  timer = setTimeout(() => void refresh().catch(() => undefined), refreshDue - Date.now());
+  renewSocket();
+  if (session.status !== "signed-in") setSession({ status: "signed-in" });
+}
+
+// In-band renewal: the server moves the open socket's expiry to the new token's.
+function renewSocket() {
+  if (token && socket?.readyState === WebSocket.OPEN)
+    socket.send(JSON.stringify({ type: "ping", payload: bearer(token) }));
+}
+
+/** Signs this tab out, and the others unless `tell` is false. A failed refresh at start-up shows no reason. */
+function end(reason: string, tell = true) {
+  if (session.status === "signed-out") return;
+  const wasSignedIn = session.status === "signed-in";
+  signOuts++;
+  token = undefined;
+  clearTimeout(timer);
+  setSession({ status: "signed-out", reason: wasSignedIn ? reason : undefined });
+  if (tell && wasSignedIn) tabs.postMessage({ signedOut: reason });
+}
+
+/** Exchanges the cookie for a new access token, one exchange at a time in this tab and across tabs. */
+export function refresh(): Promise<void> {
+  const exchange = async () => {
+    const before = signOuts;
+    const { data, errors } = await send(ops.RefreshDocument);
+    const reason = reasonOf(errors);
+    if (signOuts !== before) return;
+    if (data?.refreshToken) keep(data.refreshToken);
+    else if (reason) end(reason);
+    else throw new Error(errors?.[0]?.message ?? "refresh failed"); // RATE_LIMITED, …: still signed in
+  };
+  const locked = () => (navigator.locks ? navigator.locks.request("refresh", exchange) : exchange());
+  refreshing ??= locked().finally(() => (refreshing = undefined));
+  return refreshing;
+}
+
+/** The access token to send now, refreshed first when due. */
+export async function accessToken(): Promise<string | undefined> {
+  if (token && Date.now() >= refreshDue) await refresh();
+  return token;
+}
+
+/** Signs in (or up, with `newAccount`) in cookie mode; resolves to the refusal, if any, for the form to show. */
+export async function signIn(input: { username: string; password: string }, newAccount = false) {
+  const variables = { input: { ...input, useCookie: true } };
+  const { data, errors } = newAccount
+    ? await send(ops.RegisterDocument, variables)
+    : await send(ops.LoginDocument, variables);
+  const payload = data && ("register" in data ? data.register : data.login);
+  if (!payload) return errors?.[0];
+  keep(payload);
+  tabs.postMessage({ signedIn: true });
+}
+
+/** Signs every tab out, then ends the session on the server (which clears the cookie and closes its sockets). */
+export async function signOut() {
+  const current = await accessToken().catch(() => token);
+  end("SIGNED_OUT"); // first: the server's SESSION_ENDED close must not tell this tab's story
+  await send(ops.LogoutDocument, {}, current).catch(() => undefined);
+}
+
+tabs.onmessage = ({ data }: MessageEvent<{ signedIn?: true; signedOut?: string }>) => {
+  if (data.signedOut) end(data.signedOut, false);
+  else if (data.signedIn && session.status !== "signed-in") refresh().catch(() => undefined);
+};
+
+/** Apollo Client's link to the API: the token on every operation; on TOKEN_EXPIRED a refresh and one retry. */
+export const apiLink = ApolloLink.from([
+  new ErrorLink(({ error, operation, forward }) => {
+    const reason = CombinedGraphQLErrors.is(error) ? reasonOf(error.errors) : undefined;
+    if (reason === "TOKEN_EXPIRED" && operation.getContext().retried !== true) {
+      operation.setContext({ retried: true });
+      return from(refresh()).pipe(switchMap(() => forward(operation)));
+    }
+    if (reason === "SESSION_ENDED" || reason === "TOKEN_INVALID") end(reason);
+  }),
+  new SetContextLink(async () => ({ headers: bearer(await accessToken()) })),
+  new HttpLink({ uri: API_URL }),
+]);
+
+/**
+ * The socket for subscriptions, signed in with the current token at each connection. It does not
+ * retry: graphql-ws would re-send the first subscribe message, whose `after` is stale by then; the
+ * feed subscribes again itself, after the last post it showed (feed.ts).
+ */
+export const wsClient = createClient({
+  url: API_URL.replace(/^http/, "ws"),
+  retryAttempts: 0,
+  connectionParams: async () => bearer(await accessToken()),
+  on: {
+    connected: (opened) => {
+      socket = opened as WebSocket;
+      renewSocket(); // a refresh may have landed while the connection was being made
+    },
+    closed: (event) => {
+      socket = undefined;
+      const { code, reason } = event as CloseEvent;
+      if (code === 4403 && ["SESSION_ENDED", "TOKEN_INVALID", "ACCOUNT_DISABLED"].includes(reason)) end(reason);
+    },
+  },
+});
+
+// A reload starts signed out in memory: the cookie, if any, signs this tab in again.
+refresh().catch(() => setSession({ status: "signed-out", reason: "NETWORK" }));
