@@ -24,7 +24,7 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
   },
   {
-    files: ["**/*.ts"],
+    files: ["**/*.{ts,tsx}"],
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -83,14 +83,9 @@ export default tseslint.config(
     },
   },
   {
-    // The example web app runs in a browser. Its .ts modules get the type-aware rules above through its
-    // own tsconfig.json; its .tsx (the React views) only the rules that need no types, since tsc cannot
-    // type them without @types/react.
+    // The example web app runs in a browser; its .ts and .tsx get the type-aware rules above through
+    // its own tsconfig.json (React 18's types from @types/react).
     files: ["examples/web/**/*.{ts,tsx}"],
     languageOptions: { globals: { ...globals.browser } },
-  },
-  {
-    files: ["examples/web/**/*.tsx"],
-    extends: [...tseslint.configs.recommended],
   },
 );
