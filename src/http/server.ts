@@ -98,7 +98,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     now: deps.now,
     metrics,
     // The WebSocket transport reads the client and screens messages as the HTTP routes do.
-    clientIp: (request) => readRequest(request).ip,
+    readRequest,
     messageTooDeep: (message) => jsonNestingExceeds(message, JSON_MAX_NESTING),
     onRejected: requests.onSocketRejected,
   });

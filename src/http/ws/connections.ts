@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 
 import type { Logger } from "pino";
@@ -8,6 +7,7 @@ import { type ClientInfo, type Principal, credentialId } from "../../access/prin
 import type { EndCause } from "../../access/revocation-list.js";
 import type { SubscriptionLimits } from "../../config.js";
 import type { MetricsRecorder } from "../../metrics.js";
+import type { RequestInfoReader } from "../request-info.js";
 import { CloseReason, type ForbiddenReason, SubscriptionClose, endedReason, expiredReason } from "./close-codes.js";
 
 /** How long a connection may take to send `connection_init`; graphql-ws closes it with 4408 after that. */
@@ -26,9 +26,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Where a connection came from, as sessions and audit events record it; the request id names it in the logs. */
 export type Client = ClientInfo & { readonly requestId: string; readonly ip: string };
 
-/** The client of an upgrade request, read once: the IP as `clientIp` reads it, a new request id, the user agent. */
-export function clientOf(request: IncomingMessage, clientIp: (request: IncomingMessage) => string): Client {
-  return { requestId: randomUUID(), ip: clientIp(request), userAgent: request.headers["user-agent"] };
+/** The client of an upgrade request, read once as every way in reads a request (http/request-info.ts). */
+export function clientOf(request: IncomingMessage, readRequest: RequestInfoReader): Client {
+  const { id, ip, userAgent } = readRequest(request);
+  return { requestId: id, ip, userAgent };
 }
 
 /** What one connection proved at connect (or at its last renewal), its subscriptions, and the timers that end it. */

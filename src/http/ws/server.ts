@@ -14,6 +14,7 @@ import type { TokenService } from "../../access/tokens.js";
 import type { Config, SubscriptionLimits } from "../../config.js";
 import { createOperationRules } from "../../graphql/operation-rules.js";
 import { type MetricsRecorder, NO_METRICS } from "../../metrics.js";
+import type { RequestInfoReader } from "../request-info.js";
 import { CloseReason, SubscriptionClose } from "./close-codes.js";
 import {
   CAPACITY_RETRY_AFTER_SECONDS,
@@ -65,8 +66,11 @@ export interface SubscriptionServerDeps {
   revocations: RevocationList;
   /** Told of every refused token, like the HTTP path's; must not wait for anything. */
   onRejected: (client: ClientInfo, reason: RejectionReason, holder?: TokenHolder) => void;
-  /** The client's IP as every HTTP route reads it (with TRUST_PROXY): the per-IP caps count by it, logs and audit rows record it. */
-  clientIp: (request: IncomingMessage) => string;
+  /**
+   * Reads an upgrade request as every HTTP route reads one (http/request-info.ts: our request id, the
+   * IP with TRUST_PROXY, the user agent): the per-IP caps count by that IP, logs and audit rows record it.
+   */
+  readRequest: RequestInfoReader;
   /** Whether a message nests deeper than JSON_MAX_NESTING (http/json-nesting.ts's byte scan), asked before graphql-ws parses it. */
   messageTooDeep: (message: Buffer) => boolean;
   now?: () => number;
@@ -148,7 +152,7 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     if (path !== SUBSCRIPTIONS_PATH) return refuseUpgrade(socket, 404);
     if (closing) return refuseUpgrade(socket, 503);
-    const client = clientOf(request, deps.clientIp);
+    const client = clientOf(request, deps.readRequest);
     const refusal = connections.upgradeRefusal(client.ip);
     if (refusal) return refuseUpgrade(socket, refusal.status, refusal.message);
     wss.handleUpgrade(request, socket, head, (ws) => attach(parts, protocol, ws, client));
