@@ -104,6 +104,9 @@ export const INVALID_CREDENTIALS_MESSAGE = "Invalid username or password.";
 /** The answer to the right password of a disabled account. */
 export const ACCOUNT_DISABLED_MESSAGE = "This account is disabled. Ask an administrator to enable it.";
 
+/** What a client reads of any error nobody expected (its details are logged, never sent in production). */
+export const INTERNAL_ERROR_MESSAGE = "Internal server error.";
+
 /** The one message for every rejected access token, whatever the reason. */
 export const INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired.";
 

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import {
   ErrorCode,
   type FieldProblem,
+  INTERNAL_ERROR_MESSAGE,
   ProtocolErrorCode,
   QUERY_TOO_COMPLEX_MESSAGE,
   SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
@@ -165,7 +166,7 @@ export function createErrorFormatter(options: {
     }
     options.report(error);
     return {
-      message: options.revealInternals ? formatted.message : "Internal server error.",
+      message: options.revealInternals ? formatted.message : INTERNAL_ERROR_MESSAGE,
       ...(formatted.locations ? { locations: formatted.locations } : {}),
       ...(formatted.path ? { path: formatted.path } : {}),
       extensions: {

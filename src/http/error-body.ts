@@ -2,7 +2,7 @@
 // message, each written here once. The node:http GraphQL route, Fastify's error handler, the
 // connection edges (timeouts, broken requests) and the limits of request-limits.ts all answer
 // through this module, so that one refusal reads the same whichever way in it arrived by.
-import { ErrorCode, ProtocolErrorCode } from "../errors.js";
+import { ErrorCode, INTERNAL_ERROR_MESSAGE, ProtocolErrorCode } from "../errors.js";
 
 /** An answer of the edge: its status and headers, and the message and code of its one error. */
 export interface HttpError {
@@ -18,7 +18,7 @@ export interface HttpError {
 export const EDGE_MESSAGES = Object.freeze({
   notJson: "The request body is not valid JSON.",
   unreadable: "The request could not be read.",
-  internal: "Internal server error.",
+  internal: INTERNAL_ERROR_MESSAGE,
   headersTooLarge: "The request's headers are too large.",
   bodyTooLarge: (bytes: number) => `Request body is larger than ${bytes} bytes.`,
   nestsTooDeep: (levels: number) => `The request's JSON nests deeper than ${levels} levels.`,
