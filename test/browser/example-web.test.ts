@@ -3,10 +3,6 @@
 // port (listed in CORS_ORIGINS) and driven in two tabs of one Chromium profile: sign-up, the second
 // tab signed in by the cookie alone, posts a page at a time, a live feed that must stay whole for ten
 // expiries, sign-out reaching the other tab within a second, and a message for each refusal.
-//
-// Tests whose names end in "(needs …)" depend on server features of issue 24 (the contract's "Round
-// 3 additions", "Clients"): a socket's token renewed in-band by a ping, postCreated(after:),
-// 4403 close reasons in the HTTP vocabulary, REFRESH_TOKEN_MISSING. The rest runs on today's server.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -54,7 +50,7 @@ describe("the example web app's sources", () => {
     );
   });
 
-  it("hold the types codegen makes from schema/schema.graphql (needs postCreated(after:) in the schema)", async () => {
+  it("hold the types codegen makes from schema/schema.graphql", async () => {
     await run(process.execPath, [join(EXAMPLE, "codegen.mjs"), "--check"]).catch(
       (error: Error & { stderr?: string; stdout?: string }) => {
         assert.fail(`node examples/web/codegen.mjs --check: ${error.stderr ?? ""}${error.stdout ?? error.message}`);
@@ -273,7 +269,7 @@ describe("the example web app in two tabs, against 5-second access tokens", { sk
     assert.deepEqual(pages, [5, 10, 15, 15], "pages of five, then an empty page that hides the button");
   });
 
-  it("keeps both tabs' live feeds whole for ten expiries: every post once and in order, no reconnect, no error shown (needs in-band renewal and postCreated(after:))", async (t) => {
+  it("keeps both tabs' live feeds whole for ten expiries: every post once and in order, no reconnect, no error shown", async (t) => {
     const before = new Set(await allPostIds());
     const tabs = [tabA, tabB] as const;
     const probes = [await probeSockets(tabA), await probeSockets(tabB)];
@@ -362,7 +358,7 @@ describe("the example web app in two tabs, against 5-second access tokens", { sk
     assert.ok(cookieGone, "logout cleared the refresh-token cookie");
   });
 
-  it("signs both tabs out within a second when the session ends elsewhere, through the socket's SESSION_ENDED (needs 4403 close reasons)", async (t) => {
+  it("signs both tabs out within a second when the session ends elsewhere, through the socket's SESSION_ENDED", async (t) => {
     await submitSignIn(tabA, "alice", PASSWORD, "#sign-in");
     for (const tab of [tabA, tabB]) {
       assert.equal(await textOf(tab, "#me"), "Signed in as alice");
@@ -385,7 +381,7 @@ describe("the example web app in two tabs, against 5-second access tokens", { sk
     for (const delay of delays) assert.ok(delay <= SIGN_OUT_LIMIT_MS, `${delay} ms`);
   });
 
-  it("explains a refresh cookie that never arrived: a page on localhost calling the API on 127.0.0.1 (needs REFRESH_TOKEN_MISSING)", async () => {
+  it("explains a refresh cookie that never arrived: a page on localhost calling the API on 127.0.0.1", async () => {
     const tab = await openTab(otherSite);
     try {
       await submitSignIn(tab, "carol", PASSWORD, "#sign-up");
