@@ -11,10 +11,12 @@
 //   renew   the round-3 way: a second before each expiry the reader refreshes and sends the new token
 //           in a ping's payload, so the socket stays open; after any reconnect it resumes with
 //           postCreated(after: <the last post it saw>).
+//   resume  no renewal (the socket still closes at each expiry and graphql-ws reconnects), but each
+//           reconnect resumes with postCreated(after: <the last post it saw>): gaps, and no loss.
 //
 // Reports the posts created, received, missed and duplicated, the number of reconnects, and each
 // gap (close to the next acknowledged connection) in ms. Run after a build:
-//   node bench/live-feed.mjs naive|renew [durationSeconds] [intervalMs]
+//   node bench/live-feed.mjs naive|renew|resume [durationSeconds] [intervalMs]
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,7 +32,7 @@ import { freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "
 const MODE = process.argv[2] ?? "naive";
 const DURATION_S = Number(process.argv[3] ?? 60);
 const INTERVAL_MS = Number(process.argv[4] ?? 250);
-if (!["naive", "renew"].includes(MODE)) throw new Error("mode: naive or renew");
+if (!["naive", "renew", "resume"].includes(MODE)) throw new Error("mode: naive, renew or resume");
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 const dataDir = mkdtempSync(join(tmpdir(), "live-feed-"));
@@ -114,10 +116,10 @@ function follow(reader) {
   });
   if (MODE === "renew") renewSoon();
   // graphql-ws sends this payload again on every reconnect: `after` is kept current in place.
-  const query =
-    MODE === "renew"
-      ? "subscription($after: ID) { postCreated(after: $after) { id } }"
-      : "subscription { postCreated { id } }";
+  const resumes = MODE !== "naive";
+  const query = resumes
+    ? "subscription($after: ID) { postCreated(after: $after) { id } }"
+    : "subscription { postCreated { id } }";
   const stop = client.subscribe(
     { query, variables },
     {
@@ -125,7 +127,7 @@ function follow(reader) {
         if (errors) console.error("subscription error", JSON.stringify(errors));
         if (!data) return;
         seen.push(data.postCreated.id);
-        if (MODE === "renew") variables.after = data.postCreated.id;
+        if (resumes) variables.after = data.postCreated.id;
       },
       error: (error) => console.error("subscription ended:", error?.code ?? error),
       complete: () => {},
