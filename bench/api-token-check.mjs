@@ -13,12 +13,12 @@ import pino from "pino";
 
 import { ApiTokenVerifier } from "../dist/src/access/api-tokens.js";
 import { verifyBearer } from "../dist/src/access/bearer.js";
-import { ApiTokenStore } from "../dist/src/api-tokens/api-token.store.js";
 import { Role } from "../dist/src/access/roles.js";
 import { Scope } from "../dist/src/access/scopes.js";
 import { createTokenService } from "../dist/src/access/tokens.js";
-import { createServices } from "../dist/src/services.js";
+import { ApiTokenStore } from "../dist/src/api-tokens/api-token.store.js";
 import { loadConfig } from "../dist/src/load-config.js";
+import { createServices } from "../dist/src/services.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "gta-bench-"));
 const config = loadConfig(

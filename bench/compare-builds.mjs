@@ -18,7 +18,6 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-
 import { setTimeout as sleep } from "node:timers/promises";
 
 import autocannon from "autocannon";

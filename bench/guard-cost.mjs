@@ -27,9 +27,9 @@ import pino from "pino";
 import { getMetadataStorage } from "type-graphql";
 
 import { Role } from "../dist/src/access/roles.js";
+import { loadConfig } from "../dist/src/load-config.js";
 import { buildAppSchema } from "../dist/src/schema.js";
 import { createServices } from "../dist/src/services.js";
-import { loadConfig } from "../dist/src/load-config.js";
 
 const HELP = `Usage: node bench/guard-cost.mjs [--json] [--fields N] [--executions N] [--rounds N]
 

@@ -10,9 +10,9 @@
 // `--unbundled` profiles dist/src/main.js instead, for comparison. The .cpuprofile is kept in a
 // temporary directory (its path is printed) for Chrome DevTools or speedscope.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { SourceMap } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 

@@ -7,8 +7,8 @@ import { createSecretKey, randomBytes, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 
 import { secretKeyRing } from "../dist/src/access/keys.js";
-import { TokenService } from "../dist/src/access/tokens.js";
 import { RevocationList } from "../dist/src/access/revocation-list.js";
+import { TokenService } from "../dist/src/access/tokens.js";
 
 const ENDED = 10_000; // sessions ended within one token lifetime: a busy service
 const N = 2_000_000;

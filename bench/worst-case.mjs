@@ -8,10 +8,11 @@
 //   node bench/worst-case.mjs dist/bundle/main.js 96     # thrashes
 //   node bench/worst-case.mjs dist/bundle/main.js 160    # as with 1 GB
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, unlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+
 import WebSocket from "ws";
 
 import { freePort } from "./lib/processes.mjs";

@@ -14,6 +14,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+
 import ts from "typescript";
 
 export const MAX_FILE_LINES = 300;

@@ -2,15 +2,15 @@ import "reflect-metadata";
 
 import { parseArgs } from "node:util";
 
-import { ConfiguredKeysError, NoKeysError, loadKeyRing, rotateGeneratedKey } from "./access/keys.js";
-import { TokenError, createTokenService, decodeUnverified } from "./access/tokens.js";
-import { ConfigError } from "./config.js";
-import { loadConfig } from "./load-config.js";
-import { BadUserInputError } from "./errors.js";
-import { createLogger } from "./logger.js";
-import { type Services, createServices } from "./services.js";
-import type { User } from "./users/index.js";
+import { ConfiguredKeysError, loadKeyRing, NoKeysError, rotateGeneratedKey } from "./access/keys.js";
 import { Role } from "./access/roles.js";
+import { createTokenService, decodeUnverified, TokenError } from "./access/tokens.js";
+import { ConfigError } from "./config.js";
+import { BadUserInputError } from "./errors.js";
+import { loadConfig } from "./load-config.js";
+import { createLogger } from "./logger.js";
+import { createServices, type Services } from "./services.js";
+import type { User } from "./users/index.js";
 
 /** Exit statuses: success, a refused or failed operation, a command line that could not be understood. */
 const EXIT_OK = 0;

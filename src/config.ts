@@ -1,30 +1,31 @@
 import { resolve } from "node:path";
+
 import { z } from "zod";
 
 import {
-  type Defaults,
-  MAX_TIMEOUT_MS,
-  type Owned,
   adminSettings,
   databaseSettings,
+  type Defaults,
   floodLimitSettings,
   httpSettings,
   jwtSettings,
   loginThrottleSettings,
+  MAX_TIMEOUT_MS,
   metricsSettings,
+  type Owned,
   queryLimitSettings,
   redisSettings,
   subscriptionSettings,
   userBudgetSettings,
 } from "./config-groups.js";
 import {
+  count,
+  deepFreeze,
   type DeepReadonly,
   type EnvVariable,
-  count,
   list,
   milliseconds,
   port,
-  deepFreeze,
   readDotEnv,
   readEnv,
   readWith,

@@ -1,23 +1,23 @@
 import type { Logger } from "pino";
 
 import { REJECTION_REASONS } from "./access/bearer.js";
-import { type KeyRing, keepKeysCurrent, loadKeyRing } from "./access/keys.js";
+import { keepKeysCurrent, type KeyRing, loadKeyRing } from "./access/keys.js";
+import { RevocationStore } from "./access/revocation.store.js";
 import { RevocationList } from "./access/revocation-list.js";
 import { RevocationSync } from "./access/revocation-sync.js";
-import { RevocationStore } from "./access/revocation.store.js";
 import { Scope } from "./access/scopes.js";
-import { IAT_LEEWAY_SECONDS, type TokenService, createTokenService } from "./access/tokens.js";
+import { createTokenService, IAT_LEEWAY_SECONDS, type TokenService } from "./access/tokens.js";
 import { type AuditService, buildAuditLog } from "./audit/index.js";
 import type { Config } from "./config.js";
 import { migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
 import type { Basics } from "./feature.js";
 import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
 import { type Closer, Housekeeping } from "./lifecycle.js";
-import { type Mailer, createLogMailer } from "./mailer.js";
+import { createLogMailer, type Mailer } from "./mailer.js";
 import { createMetrics } from "./metrics.js";
-import { type CounterStore, buildCounters } from "./rate-limits/index.js";
+import { buildCounters, type CounterStore } from "./rate-limits/index.js";
 import { SESSION_END_REASONS } from "./sessions/index.js";
-import { type PasswordHasher, buildPasswordHasher } from "./users/index.js";
+import { buildPasswordHasher, type PasswordHasher } from "./users/index.js";
 
 /**
  * What every feature is built on: the database, the keys and tokens, the revocation list, the

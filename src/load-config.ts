@@ -1,13 +1,13 @@
-import { weakSecretReason } from "./access/secrets.js";
 import { productionKeyProblem } from "./access/keys.js";
+import { weakSecretReason } from "./access/secrets.js";
 import { tokenLifetimeProblem } from "./access/tokens.js";
-import { type Config, type SettingRules, metricsPortProblem, readConfig } from "./config.js";
-import { DEFAULT_QUERY_LIMITS, costInFlightProblem } from "./graphql/query-limits.js";
+import { type Config, metricsPortProblem, readConfig, type SettingRules } from "./config.js";
+import { costInFlightProblem, DEFAULT_QUERY_LIMITS } from "./graphql/query-limits.js";
 import { DEFAULT_RESPONSE_MAX_BYTES } from "./graphql/response-size.js";
-import { DEFAULT_SUBSCRIPTION_LIMITS } from "./http/ws/server.js";
 import { DEFAULT_HTTP_LIMITS, headersTimeoutProblem } from "./http/connections.js";
 import { defaultCorsOrigins, originProblem } from "./http/cors.js";
 import { readTrustProxy } from "./http/request-info.js";
+import { DEFAULT_SUBSCRIPTION_LIMITS } from "./http/ws/server.js";
 import { adminPairProblem, checkPasswordRules, checkUsernameRules } from "./users/index.js";
 
 /** Each setting's rules and owned defaults, from the module that owns them. */

@@ -3,9 +3,9 @@
 // the counters below. Every label has a fixed, small set of values: never a user id, a username, a
 // token or an operation name a client chose. Served on a listener of its own (main.ts), never on
 // the public port. This module imports nothing of the app, so every layer may record into it.
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** The common prefix of every metric this service defines (process metrics included). */
 export const METRICS_PREFIX = "gta_";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 
-import { type GraphQLResponse, codes } from "./helpers/api.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
+import { codes, type GraphQLResponse } from "./helpers/api.js";
+import { startTestApp, type TestApp } from "./helpers/app.js";
 import { DATABASES, type TestDatabase } from "./helpers/databases.js";
 
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken user { id username roles } } }`;

@@ -5,16 +5,16 @@ import {
   ApolloClient,
   ApolloLink,
   CombinedGraphQLErrors,
+  gql,
   HttpLink,
   InMemoryCache,
   ServerError,
   type TypedDocumentNode,
-  gql,
 } from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
 
-import { type TestApp, startTestApp } from "./helpers/app.js";
+import { startTestApp, type TestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 interface UserFields {

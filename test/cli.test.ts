@@ -6,14 +6,14 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { DEV_SECRET_FILE, loadKeyRing } from "../src/access/keys.js";
+import { Role } from "../src/access/roles.js";
 import { createTokenService } from "../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../src/config.js";
 import { loadConfig } from "../src/load-config.js";
-import { Role } from "../src/access/roles.js";
 import { listUsernames } from "./helpers/api.js";
 import { useTestApp } from "./helpers/app.js";
-import { payloadOf, withClaims } from "./helpers/jwt.js";
 import { DATABASES } from "./helpers/databases.js";
+import { payloadOf, withClaims } from "./helpers/jwt.js";
 import { type ProcessResult, runNode } from "./helpers/processes.js";
 
 // Next to this file's compiled output, wherever the build put it.

@@ -9,12 +9,12 @@ import { pino } from "pino";
 import type { Config } from "../src/config.js";
 import { buildCore } from "../src/core.js";
 import { defineFeature } from "../src/feature.js";
-import { type AnyFeature, FEATURES, assemble, resolverClasses } from "../src/features.js";
+import { type AnyFeature, assemble, FEATURES, resolverClasses } from "../src/features.js";
 import { Closer } from "../src/lifecycle.js";
 import { loadConfig } from "../src/load-config.js";
 import { createServices } from "../src/services.js";
-import { createTestDatabase } from "./helpers/databases.js";
 import { TEST_SECRET } from "./helpers/app.js";
+import { createTestDatabase } from "./helpers/databases.js";
 
 class NotesResolver {}
 class TagsResolver {}

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import { codes } from "./helpers/api.js";
-import { type TestApp, startTestApp } from "./helpers/app.js";
+import { startTestApp, type TestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 
 for (const kind of DATABASES) {

@@ -3,8 +3,8 @@ import { describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
 import { codes } from "./helpers/api.js";
-import { type TestApp, startTestApp, useTestApp } from "./helpers/app.js";
-import { type RawResponse, originOf, send } from "./helpers/http.js";
+import { startTestApp, type TestApp, useTestApp } from "./helpers/app.js";
+import { originOf, type RawResponse, send } from "./helpers/http.js";
 
 const STUDIO = "https://studio.apollographql.com";
 const APP = "https://app.example";

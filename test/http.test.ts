@@ -4,8 +4,8 @@ import { before, describe, it } from "node:test";
 import { BODY_LIMIT_BYTES } from "../src/http/server.js";
 import { codes, listUsernames } from "./helpers/api.js";
 import { useTestApp } from "./helpers/app.js";
-import { originOf, postJson, send } from "./helpers/http.js";
 import { DATABASES } from "./helpers/databases.js";
+import { originOf, postJson, send } from "./helpers/http.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

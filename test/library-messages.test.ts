@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 
 import { ApolloArmor } from "@escape.tech/graphql-armor";
 import Database from "better-sqlite3";
-import { type GraphQLError, buildSchema, execute, parse, validate } from "graphql";
+import { buildSchema, execute, type GraphQLError, parse, validate } from "graphql";
 import jwt from "jsonwebtoken";
 import pg from "pg";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { Closer, HOUSEKEEPING_INTERVAL_MS, Housekeeping } from "../src/lifecycle.js";
+import { Closer, Housekeeping, HOUSEKEEPING_INTERVAL_MS } from "../src/lifecycle.js";
 
 describe("the closer", () => {
   it("stops every part in the reverse order of registration, the first registered last", async () => {

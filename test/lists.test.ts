@@ -5,9 +5,9 @@ import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
 
 import {
-  type GraphQLField,
   getNamedType,
   getNullableType,
+  type GraphQLField,
   isLeafType,
   isListType,
   isNonNullType,
@@ -17,7 +17,7 @@ import {
 import { FIRST_MAX } from "../src/graphql/pagination.js";
 import { PostStore } from "../src/posts/post.store.js";
 import { buildAppSchema } from "../src/schema.js";
-import { type GraphQLResponse, codes } from "./helpers/api.js";
+import { codes, type GraphQLResponse } from "./helpers/api.js";
 import { type TestApp, useTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 

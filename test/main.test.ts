@@ -9,8 +9,8 @@ import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSor
 
 import { DEV_SECRET_FILE } from "../src/access/keys.js";
 import { SQLITE_FILE } from "../src/db/database.js";
-import { DATABASES, type TestDatabase, createTestDatabase } from "./helpers/databases.js";
-import { SERVER_MAIN, START_TIMEOUT_MS, ServerProcess, killRunningServers } from "./helpers/app.js";
+import { killRunningServers, SERVER_MAIN, ServerProcess, START_TIMEOUT_MS } from "./helpers/app.js";
+import { createTestDatabase, DATABASES, type TestDatabase } from "./helpers/databases.js";
 import { send } from "./helpers/http.js";
 import { freePort, runNode } from "./helpers/processes.js";
 

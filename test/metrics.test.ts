@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
-import { PASSWORD, loginRaw, refreshRaw, registerUser } from "./helpers/api.js";
-import { ServerProcess, killRunningServers, useTestApp } from "./helpers/app.js";
+import { loginRaw, PASSWORD, refreshRaw, registerUser } from "./helpers/api.js";
+import { killRunningServers, ServerProcess, useTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 import { freePort } from "./helpers/processes.js";
 

@@ -3,7 +3,7 @@ import { before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
-import { type GraphQLResponse, codes } from "./helpers/api.js";
+import { codes, type GraphQLResponse } from "./helpers/api.js";
 import { useTestApp } from "./helpers/app.js";
 import { DATABASES } from "./helpers/databases.js";
 import { send } from "./helpers/http.js";

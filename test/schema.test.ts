@@ -16,10 +16,10 @@ import {
   isObjectType,
 } from "graphql";
 
-import { renderSchemaFile } from "../src/emit-schema.js";
 import { type Requirement, requirementOf } from "../src/access/requires.js";
 import { Role } from "../src/access/roles.js";
 import { Scope } from "../src/access/scopes.js";
+import { renderSchemaFile } from "../src/emit-schema.js";
 import { buildAppSchema } from "../src/schema.js";
 
 /** The repository root: the nearest folder above this file that holds package.json (the build folder varies). */

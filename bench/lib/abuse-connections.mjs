@@ -4,7 +4,7 @@ import { Agent, request } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { Tally, errorName, formatCounts } from "./abuse-harness.mjs";
+import { errorName, formatCounts, Tally } from "./abuse-harness.mjs";
 
 /** A raw TCP connection that records when and how the server ended it and the status lines it sent. */
 function rawConnection(server) {

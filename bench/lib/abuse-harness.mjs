@@ -4,7 +4,7 @@
 // memory flags (startEnv of that checkout's scripts/memory-defaults.mjs), production, LOG_LEVEL=info (written to
 // a file, so the bench never holds the server back by reading its log slowly), on a fresh SQLite
 // DATA_DIR or a fresh PostgreSQL schema, with a metrics listener of its own.
-import { spawn, fork } from "node:child_process";
+import { fork, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";

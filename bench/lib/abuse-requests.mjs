@@ -4,15 +4,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
 
 import {
-  PASSWORD,
-  Tally,
   codeOf,
   database,
   errorName,
   gql,
   insertRows,
+  PASSWORD,
   register,
   seedPosts,
+  Tally,
 } from "./abuse-harness.mjs";
 import { connect } from "./abuse-sockets.mjs";
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import WebSocket from "ws";
 
-import { Tally, codeOf, errorName, formatCounts, gql, register, seedPosts } from "./abuse-harness.mjs";
+import { codeOf, errorName, formatCounts, gql, register, seedPosts, Tally } from "./abuse-harness.mjs";
 
 /**
  * Opens one socket and sends connection_init; resolves with the connection once it is acknowledged,

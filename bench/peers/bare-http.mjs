@@ -2,7 +2,7 @@
 // request body (as a GraphQL server must). No parsing, no GraphQL, no token.
 import { createServer } from "node:http";
 
-import { HOST, USER, announceReady, listenPort } from "./shared.mjs";
+import { announceReady, HOST, listenPort, USER } from "./shared.mjs";
 
 const body = Buffer.from(JSON.stringify({ data: { __typename: "Query", me: { id: USER.id } } }));
 

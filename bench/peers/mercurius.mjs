@@ -4,7 +4,7 @@ import fastifyJwt from "@fastify/jwt";
 import Fastify from "fastify";
 import mercurius from "mercurius";
 
-import { AUDIENCE, HOST, ISSUER, USER, announceReady, jwtSecret, listenPort } from "./shared.mjs";
+import { announceReady, AUDIENCE, HOST, ISSUER, jwtSecret, listenPort, USER } from "./shared.mjs";
 
 const app = Fastify({ logger: false });
 await app.register(fastifyJwt, {

@@ -11,9 +11,9 @@ import { ApolloServer } from "@apollo/server";
 import { startStandaloneServer } from "@apollo/server/standalone";
 import { GraphQLError } from "graphql";
 import jwt from "jsonwebtoken";
-import { Authorized, Ctx, Field, ID, ObjectType, Query, Resolver, buildSchema } from "type-graphql";
+import { Authorized, buildSchema, Ctx, Field, ID, ObjectType, Query, Resolver } from "type-graphql";
 
-import { AUDIENCE, HOST, ISSUER, USER, announceReady, jwtSecret, listenPort } from "./shared.mjs";
+import { announceReady, AUDIENCE, HOST, ISSUER, jwtSecret, listenPort, USER } from "./shared.mjs";
 
 const secret = jwtSecret();
 

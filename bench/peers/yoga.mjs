@@ -6,7 +6,7 @@ import { createServer } from "node:http";
 import { createInlineSigningKeyProvider, extractFromHeader, useJWT } from "@graphql-yoga/plugin-jwt";
 import { createGraphQLError, createSchema, createYoga } from "graphql-yoga";
 
-import { AUDIENCE, HOST, ISSUER, USER, announceReady, jwtSecret, listenPort } from "./shared.mjs";
+import { announceReady, AUDIENCE, HOST, ISSUER, jwtSecret, listenPort, USER } from "./shared.mjs";
 
 const yoga = createYoga({
   schema: createSchema({

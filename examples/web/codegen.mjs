@@ -9,13 +9,13 @@
 //   node examples/web/codegen.mjs --schema FILE   reads another schema file instead
 //
 // The documents are validated against the schema: an operation the schema cannot run fails here.
-import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-import { codegen } from "@graphql-codegen/core";
 import { preset } from "@graphql-codegen/client-preset";
+import { codegen } from "@graphql-codegen/core";
 import { buildASTSchema, parse } from "graphql";
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -2,12 +2,12 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 
 import type { Logger } from "pino";
 
-import { OutageLog, isDatabaseUnavailable } from "../db/unavailable.js";
+import { isDatabaseUnavailable, OutageLog } from "../db/unavailable.js";
 import { ServiceUnavailableError } from "../errors.js";
 import type { ApiTokenPrincipal } from "./principal.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { Role } from "./roles.js";
-import { type Scope, effectiveRoles } from "./scopes.js";
+import { effectiveRoles, type Scope } from "./scopes.js";
 
 /**
  * API tokens are opaque: `gta_<token id>_<43 base64url characters>`, 256 random bits behind a

@@ -1,7 +1,7 @@
 import type { AuthCheckerFn } from "type-graphql";
 
-import { type Context, sessionOnlyError } from "./principal.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { type Context, sessionOnlyError } from "./principal.js";
 import type { Requirement } from "./requires.js";
 
 /** Told of each field an API token was allowed on, by the scope that allowed it (api_token_uses_total). */

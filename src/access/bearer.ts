@@ -7,12 +7,12 @@
 // and refreshToken, so declared in credential-operations.ts), which runs anonymously.
 import type { IncomingHttpHeaders } from "node:http";
 
+import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
 import { API_TOKEN_FAILURES, type ApiTokenVerifier, isApiTokenShape } from "./api-tokens.js";
 import { isCredentialOnlyOperation } from "./credential-operations.js";
-import { TOKEN_FAILURES, TokenError, type TokenService } from "./tokens.js";
-import { ErrorReason, InvalidTokenError, type InvalidTokenReason } from "../errors.js";
-import type { RevocationList } from "./revocation-list.js";
 import type { Context, Principal } from "./principal.js";
+import type { RevocationList } from "./revocation-list.js";
+import { TOKEN_FAILURES, TokenError, type TokenService } from "./tokens.js";
 
 // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then a b64token.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;

@@ -3,8 +3,8 @@ import {
   Kind,
   type OperationDefinitionNode,
   OperationTypeNode,
-  type SelectionSetNode,
   parse,
+  type SelectionSetNode,
 } from "graphql";
 import { Extensions } from "type-graphql";
 

@@ -1,7 +1,7 @@
 import { createParameterDecorator } from "type-graphql";
 
 import { ErrorReason, UnauthenticatedError } from "../errors.js";
-import { type Context, type Principal, type SessionPrincipal, sessionOnlyError } from "./principal.js";
+import { type Context, type Principal, sessionOnlyError, type SessionPrincipal } from "./principal.js";
 
 // Why these may assume what the guard checked: type-graphql resolves a resolver's parameters only
 // after the field's middlewares have passed, and the first of them is the auth checker that

@@ -1,9 +1,9 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import type { Config } from "../config.js";
-import { type RingKey, type SigningAlgorithm, asymmetricKey, hmacKey, hmacKid, thumbprint } from "./key-material.js";
+import { asymmetricKey, hmacKey, hmacKid, type RingKey, type SigningAlgorithm, thumbprint } from "./key-material.js";
 import { weakSecretReason } from "./secrets.js";
 
 /** Folder inside DATA_DIR for generated keys; one JSON file per key, mode 0600. */

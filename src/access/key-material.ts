@@ -1,4 +1,4 @@
-import { type JsonWebKey, type KeyObject, createHash, createHmac, createPublicKey, createSecretKey } from "node:crypto";
+import { createHash, createHmac, createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from "node:crypto";
 
 export type SigningAlgorithm = "HS256" | "RS256" | "ES256";
 

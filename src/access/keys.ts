@@ -1,15 +1,15 @@
-import { type KeyObject, createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 import { type Config, type CrossRule, isSet } from "../config.js";
 import { loadGeneratedKeys } from "./generated-keys.js";
 import {
-  type PublicJwk,
-  type RingKey,
-  type SigningAlgorithm,
   asymmetricKey,
   hmacKey,
+  type PublicJwk,
   publicOnlyKey,
+  type RingKey,
+  type SigningAlgorithm,
 } from "./key-material.js";
 
 // The keys generated into DATA_DIR (generated-keys.ts) and the keys' material (key-material.ts)

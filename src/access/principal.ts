@@ -1,6 +1,6 @@
 import { ErrorReason, ForbiddenError } from "../errors.js";
 import type { Role } from "./roles.js";
-import { type Scope, effectiveRoles } from "./scopes.js";
+import { effectiveRoles, type Scope } from "./scopes.js";
 
 /** Who is calling, as proven by a verified access token of a session (login, register, refreshToken). */
 export interface SessionPrincipal {

@@ -3,8 +3,8 @@ import "reflect-metadata";
 import { type GraphQLSchema, isObjectType } from "graphql";
 import { Authorized, Extensions, type MiddlewareFn, UseMiddleware } from "type-graphql";
 
-import type { Context } from "./principal.js";
 import { FreshTokenRequiredError } from "../errors.js";
+import type { Context } from "./principal.js";
 import type { Role } from "./roles.js";
 import type { Scope } from "./scopes.js";
 

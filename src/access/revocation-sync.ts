@@ -6,8 +6,8 @@ import type { DatabaseHandle } from "../db/database.js";
 import { PgListener } from "../db/pg-listener.js";
 import { OutageLog } from "../db/unavailable.js";
 import type { MetricsRecorder } from "../metrics.js";
-import { type RevocationList, endCauseOf } from "./revocation-list.js";
 import type { RevocationStore } from "./revocation.store.js";
+import { endCauseOf, type RevocationList } from "./revocation-list.js";
 import type { Role } from "./roles.js";
 
 /**

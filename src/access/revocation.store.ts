@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 
 import { type Database, toDate } from "../db/schema.js";
-import { type Role, parseRoles } from "./roles.js";
+import { parseRoles, type Role } from "./roles.js";
 
 /** A session or API token that was revoked, when, and the reason stored with it (`revoked_reason`). */
 export interface Revoked {

@@ -1,4 +1,4 @@
-import { type Role, parseRoles } from "./roles.js";
+import { parseRoles, type Role } from "./roles.js";
 
 /** How far in the future an `iat` may lie before it is refused (clock skew between instances). */
 export const IAT_LEEWAY_SECONDS = 5;

@@ -3,15 +3,15 @@ import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 
 import type { Config, CrossRule } from "../config.js";
-import type { KeyRing } from "./keys.js";
-import { type AccessTokenClaims, TokenError, checkClaims } from "./token-claims.js";
-import type { Role } from "./roles.js";
 import { JSONWEBTOKEN_MESSAGES } from "../library-messages.js";
+import type { KeyRing } from "./keys.js";
+import type { Role } from "./roles.js";
+import { type AccessTokenClaims, checkClaims, TokenError } from "./token-claims.js";
 
 // The claims, the failures and the checks after the signature have a file of their own
 // (token-claims.ts); what the app uses of them is exported from here, the tokens module.
-export { IAT_LEEWAY_SECONDS, TOKEN_FAILURES, TokenError } from "./token-claims.js";
 export type { AccessTokenClaims, TokenFailure } from "./token-claims.js";
+export { IAT_LEEWAY_SECONDS, TOKEN_FAILURES, TokenError } from "./token-claims.js";
 
 /** The `typ` header of every access token (RFC 9068), so no other JWT can pass as one. */
 export const ACCESS_TOKEN_TYPE = "at+jwt";

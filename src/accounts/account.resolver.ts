@@ -3,7 +3,7 @@ import "reflect-metadata";
 import { Arg, Ctx, ID, Int, Mutation, Resolver } from "type-graphql";
 
 import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
-import { type Context, type Principal, type SessionPrincipal, clientOf } from "../access/principal.js";
+import { clientOf, type Context, type Principal, type SessionPrincipal } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import { Role } from "../access/roles.js";
 import { Scope } from "../access/scopes.js";

@@ -4,12 +4,12 @@ import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../
 import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import type { ApiTokenService } from "../api-tokens/index.js";
-import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
+import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import type { SessionService } from "../sessions/index.js";
-import { PASSWORD_MAX_LENGTH, type PasswordHasher, type UserStore, toPublicUser, type User } from "../users/index.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
+import type { SessionService } from "../sessions/index.js";
+import { PASSWORD_MAX_LENGTH, type PasswordHasher, toPublicUser, type User, type UserStore } from "../users/index.js";
 import { AccountStore } from "./account.store.js";
 
 export interface AccountServiceDeps {

@@ -3,7 +3,7 @@ import "reflect-metadata";
 import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
 import { CurrentSession } from "../access/current-principal.js";
-import { type Context, type SessionPrincipal, clientOf } from "../access/principal.js";
+import { clientOf, type Context, type SessionPrincipal } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import type { ApiTokenService } from "./api-token.service.js";
 import { ApiToken, ApiTokensArgs, CreateApiTokenInput, CreatedApiToken } from "./api-token.type.js";

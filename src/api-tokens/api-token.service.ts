@@ -5,10 +5,13 @@ import type { ClientInfo, Principal } from "../access/principal.js";
 import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import { normalizeScopes, unbackedScope } from "../access/scopes.js";
-import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
+import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
+import type { DatabaseHandle } from "../db/database.js";
 import { parseDuration } from "../durations.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
+import { type FloodLimit, perSession } from "../rate-limits/index.js";
+import type { UserStore } from "../users/index.js";
 import { type ApiTokenRevokeReason, ApiTokenStore } from "./api-token.store.js";
 import {
   API_TOKENS_DEFAULT,
@@ -17,9 +20,6 @@ import {
   type CreateApiTokenInput,
   type CreatedApiToken,
 } from "./api-token.type.js";
-import type { DatabaseHandle } from "../db/database.js";
-import { type FloodLimit, perSession } from "../rate-limits/index.js";
-import type { UserStore } from "../users/index.js";
 
 export interface ApiTokenServiceDeps {
   database: DatabaseHandle;

@@ -4,8 +4,8 @@ import type { ApiTokenCheckRecord, ApiTokenLookup } from "../access/api-tokens.j
 import { parseRoles } from "../access/roles.js";
 import type { Scope } from "../access/scopes.js";
 import { parseScopes } from "../access/scopes.js";
-import { type Database, toDate } from "../db/schema.js";
 import { keysetPage } from "../db/keyset.js";
+import { type Database, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import type { UserStore } from "../users/index.js";
 import type { ApiToken } from "./api-token.type.js";

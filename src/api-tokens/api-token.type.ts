@@ -3,10 +3,10 @@ import "reflect-metadata";
 import { ArrayMaxSize, ArrayMinSize, Length, Matches } from "class-validator";
 import { ArgsType, Field, ID, InputType, ObjectType } from "type-graphql";
 
-import { Scope } from "../access/scopes.js";
 import { API_TOKEN_LENGTH } from "../access/api-tokens.js";
-import { Bounded } from "../graphql/query-cost.js";
+import { Scope } from "../access/scopes.js";
 import { FIRST_MAX, OFFSET_MAX, pageArgs } from "../graphql/pagination.js";
+import { Bounded } from "../graphql/query-cost.js";
 import { HasNoNul, IsNotBlank } from "../graphql/validation.js";
 
 export const API_TOKEN_NAME_MAX = 100;

@@ -3,8 +3,8 @@ import "reflect-metadata";
 import { Args, Query, Resolver } from "type-graphql";
 
 import { Requires } from "../access/requires.js";
-import { Scope } from "../access/scopes.js";
 import { Role } from "../access/roles.js";
+import { Scope } from "../access/scopes.js";
 import { AuditEventsArgs } from "./audit.input.js";
 import type { AuditService } from "./audit.service.js";
 import { AuditEvent } from "./audit.type.js";

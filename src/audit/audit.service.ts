@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 
 import type { ClientInfo } from "../access/principal.js";
-
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { AUDIT_EVENTS_DEFAULT, type AuditEventsArgs } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";

@@ -6,7 +6,7 @@ import { AuditResolver } from "./audit.resolver.js";
 import { AuditService } from "./audit.service.js";
 import { AuditStore } from "./audit.store.js";
 
-export { type AuditEventInput, AuditService, auditDetail } from "./audit.service.js";
+export { auditDetail, type AuditEventInput, AuditService } from "./audit.service.js";
 export { AuditEvent, AuditEventType } from "./audit.type.js";
 
 /**

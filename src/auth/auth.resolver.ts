@@ -2,14 +2,14 @@ import "reflect-metadata";
 
 import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
+import { CredentialMutation } from "../access/credential-operations.js";
 import { CurrentSession } from "../access/current-principal.js";
-import { type Context, type RefreshCookie, type SessionPrincipal, clientOf } from "../access/principal.js";
+import { clientOf, type Context, type RefreshCookie, type SessionPrincipal } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
 import { BadUserInputError } from "../errors.js";
-import { type RefreshService, AuthPayload } from "../sessions/index.js";
+import { AuthPayload, type RefreshService } from "../sessions/index.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
-import { CredentialMutation } from "../access/credential-operations.js";
-import { Requires } from "../access/requires.js";
 
 @Resolver()
 export class AuthResolver {

@@ -2,28 +2,28 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
-import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
+import { Role } from "../access/roles.js";
+import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
-  ErrorReason,
   BadUserInputError,
+  ErrorReason,
   INVALID_CREDENTIALS_MESSAGE,
   RateLimitedError,
   UnauthenticatedError,
 } from "../errors.js";
+import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type FloodLimit, type LoginAttempt, type LoginThrottle, perSession } from "../rate-limits/index.js";
-import type { SessionService, AuthPayload } from "../sessions/index.js";
-import { Role } from "../access/roles.js";
+import type { AuthPayload, SessionService } from "../sessions/index.js";
 import {
+  type PasswordHasher,
+  toPublicUser,
+  UsernameTakenError,
   usernameTakenError,
   type UserRecord,
   type UserStore,
-  UsernameTakenError,
-  toPublicUser,
-  type PasswordHasher,
 } from "../users/index.js";
-import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 
 export interface AuthServiceDeps {
   users: UserStore;

@@ -2,7 +2,7 @@
 // and the build of the service that checks and sets passwords, with the limits it owns.
 import type { AuditService } from "../audit/index.js";
 import { type Basics, defineFeature } from "../feature.js";
-import { type CounterStore, type FloodLimit, createFloodLimit, createLoginThrottle } from "../rate-limits/index.js";
+import { type CounterStore, createFloodLimit, createLoginThrottle, type FloodLimit } from "../rate-limits/index.js";
 import type { RefreshService, SessionService } from "../sessions/index.js";
 import type { PasswordHasher, UserStore } from "../users/index.js";
 import { AuthResolver } from "./auth.resolver.js";

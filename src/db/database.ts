@@ -2,13 +2,13 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, PostgresDialect, sql, SqliteDialect } from "kysely";
 import pg from "pg";
 
 import type { Config } from "../config.js";
 import type { Database, Dialect } from "./schema.js";
 import { isTransactionConflict } from "./sql-errors.js";
-import { OutageLog, isDatabaseUnavailable, withTimeout } from "./unavailable.js";
+import { isDatabaseUnavailable, OutageLog, withTimeout } from "./unavailable.js";
 
 // Migrating (migrate.ts) and telling the drivers' errors apart (sql-errors.ts) have files of
 // their own; they are exported from here too, the module the stores and the wiring import.

@@ -1,11 +1,11 @@
 import { inspect } from "node:util";
 
-import { type DatabaseIntrospector, type Kysely, Migrator, type TableMetadata, sql } from "kysely";
+import { type DatabaseIntrospector, type Kysely, Migrator, sql, type TableMetadata } from "kysely";
 
+import { SQLITE_MESSAGES } from "../library-messages.js";
 import { createMigrationProvider } from "./migrations.js";
 import type { Database, Dialect } from "./schema.js";
 import { isUniqueViolation } from "./sql-errors.js";
-import { SQLITE_MESSAGES } from "../library-messages.js";
 
 /**
  * Applies every pending migration. Safe to run from several instances at once: on PostgreSQL

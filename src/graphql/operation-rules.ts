@@ -4,11 +4,11 @@ import {
   GraphQLError,
   type GraphQLFormattedError,
   type GraphQLSchema,
-  type ParseOptions,
-  type ValidationRule,
   parse,
+  type ParseOptions,
   specifiedRules,
   validate,
+  type ValidationRule,
 } from "graphql";
 
 import type { Context } from "../access/principal.js";

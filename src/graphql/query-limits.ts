@@ -6,10 +6,10 @@ import { GraphQLError, type ParseOptions, type ValidationContext, type Validatio
 import type { Context } from "../access/principal.js";
 import type { CrossRule, QueryLimits } from "../config.js";
 import { ErrorCode, QUERY_TOO_COMPLEX_MESSAGE, SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
-import { CostBudget } from "./cost-budget.js";
-import { type CostInput, operationCost } from "./query-cost.js";
 import { GRAPHQL_ARMOR_MESSAGES, GRAPHQL_MESSAGES } from "../library-messages.js";
 import { type LimitName, type MetricsRecorder, NO_METRICS } from "../metrics.js";
+import { CostBudget } from "./cost-budget.js";
+import { type CostInput, operationCost } from "./query-cost.js";
 
 /**
  * Well above what this API's clients send, well below what abuse needs. Useful queries nest about

@@ -1,4 +1,4 @@
-import { type ExecutionArgs, type ExecutionResult, createSourceEventStream, execute } from "graphql";
+import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult } from "graphql";
 
 /**
  * A bound on the subscribers' selections executing at once, over every connection: one event

@@ -1,12 +1,12 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import {
   type DocumentNode,
+  getOperationAST,
   GraphQLError,
   Kind,
   OperationTypeNode,
-  type ParseOptions,
-  getOperationAST,
   parse,
+  type ParseOptions,
   visit,
 } from "graphql";
 

@@ -1,4 +1,4 @@
-import { type ValidationError, ValidateBy, validateSync } from "class-validator";
+import { ValidateBy, validateSync, type ValidationError } from "class-validator";
 
 import { BadUserInputError, type FieldProblem } from "../errors.js";
 

@@ -2,7 +2,7 @@
 // routes and the WebSocket upgrades): how long a client may take to send a request, how long an idle
 // keep-alive connection is kept, how many connections are open at once, and what a client whose
 // request broke one of these is answered. Set once here, for every route.
-import { type IncomingMessage, type RequestListener, type Server, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 import type { CrossRule, HttpLimits } from "../config.js";

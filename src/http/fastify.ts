@@ -16,9 +16,9 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { connectionEdges } from "./connections.js";
-import { type HttpError, INTERNAL_ERROR, NOT_JSON, UNREADABLE, errorBody } from "./error-body.js";
+import { errorBody, type HttpError, INTERNAL_ERROR, NOT_JSON, UNREADABLE } from "./error-body.js";
 import { newRequestId, proxyTrust } from "./request-info.js";
-import { BODY_LIMIT_BYTES, type BodyAllowance, type Refusal, bodyTooLarge, refuseDeepJson } from "./request-limits.js";
+import { BODY_LIMIT_BYTES, type BodyAllowance, bodyTooLarge, type Refusal, refuseDeepJson } from "./request-limits.js";
 import type { EdgeHeaders } from "./security-headers.js";
 
 export interface FastifyDeps {

@@ -9,7 +9,7 @@ import type { Context } from "../access/principal.js";
 import { ProtocolErrorCode } from "../errors.js";
 import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import type { MetricsRecorder } from "../metrics.js";
-import { type HttpError, INTERNAL_ERROR, errorJson } from "./error-body.js";
+import { errorJson, type HttpError, INTERNAL_ERROR } from "./error-body.js";
 import { type CookieAccess, CookieJar } from "./refresh-cookie.js";
 import { ABORTED, BodyError, parseBody, readBody } from "./request-body.js";
 import type { RequestInfo, RequestInfoReader } from "./request-info.js";

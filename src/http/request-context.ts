@@ -5,12 +5,12 @@ import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 
 import type { ApiTokenVerifier } from "../access/api-tokens.js";
-import { type BearerRequest, type RejectionReason, type TokenHolder, createContextFunction } from "../access/bearer.js";
+import { type BearerRequest, createContextFunction, type RejectionReason, type TokenHolder } from "../access/bearer.js";
 import { credentialFieldsOf } from "../access/credential-operations.js";
 import type { ClientInfo, Context } from "../access/principal.js";
 import type { RevocationList } from "../access/revocation-list.js";
 import type { TokenService } from "../access/tokens.js";
-import { type AuditService, AuditEventType } from "../audit/index.js";
+import { AuditEventType, type AuditService } from "../audit/index.js";
 import type { Config } from "../config.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { type CookieAccess, refreshCookieOf } from "./refresh-cookie.js";

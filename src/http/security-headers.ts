@@ -6,7 +6,7 @@ import { inspect } from "node:util";
 import helmet, { type HelmetOptions } from "helmet";
 
 import type { Config } from "../config.js";
-import { type CorsVerdict, type Header, corsPolicy } from "./cors.js";
+import { corsPolicy, type CorsVerdict, type Header } from "./cors.js";
 import type { RequestInfo } from "./request-info.js";
 
 /** Sent only on requests that arrived over TLS (request-info.ts's protocol): one year, as helmet would. */

@@ -3,13 +3,13 @@ import { postgresConnectionOptions } from "../db/database.js";
 import { type Basics, defineFeature } from "../feature.js";
 import type { EventBus } from "../graphql/pub-sub.js";
 import type { Replay } from "../graphql/replay.js";
-import { type CounterStore, type FloodLimit, createFloodLimit } from "../rate-limits/index.js";
+import { type CounterStore, createFloodLimit, type FloodLimit } from "../rate-limits/index.js";
 import type { UserService } from "../users/index.js";
-import { LocalPostEvents, type PostEvents, PostTopic, PostgresPostEvents } from "./post-events.js";
 import { PostResolver } from "./post.resolver.js";
 import { PostService } from "./post.service.js";
 import { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
+import { LocalPostEvents, type PostEvents, PostgresPostEvents, PostTopic } from "./post-events.js";
 import { UserPostsResolver } from "./user-posts.resolver.js";
 
 export { PostService } from "./post.service.js";

@@ -2,8 +2,8 @@ import { type Kysely, sql } from "kysely";
 import type pg from "pg";
 import type { Logger } from "pino";
 
-import type { Database } from "../db/schema.js";
 import { PgListener } from "../db/pg-listener.js";
+import type { Database } from "../db/schema.js";
 import { OutageLog } from "../db/unavailable.js";
 import type { EventBus } from "../graphql/pub-sub.js";
 import type { PostStore } from "./post.store.js";

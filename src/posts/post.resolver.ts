@@ -10,22 +10,22 @@ import {
   Query,
   Resolver,
   Root,
-  Subscription,
   type SubscribeResolverData,
+  Subscription,
   type SubscriptionHandlerData,
 } from "type-graphql";
 
-import { Requires } from "../access/requires.js";
-import { Scope } from "../access/scopes.js";
 import { CurrentPrincipal } from "../access/current-principal.js";
 import type { Context, Principal } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
+import { Scope } from "../access/scopes.js";
 import { NotFoundError } from "../errors.js";
 import { ResumeAfter } from "../graphql/replay.js";
-import { type UserService, User } from "../users/index.js";
+import { User, type UserService } from "../users/index.js";
 import { CreatePostInput, PostsArgs, UpdatePostInput } from "./post.input.js";
-import { PostTopic } from "./post-events.js";
 import type { PostService } from "./post.service.js";
 import { Post } from "./post.type.js";
+import { PostTopic } from "./post-events.js";
 
 @Resolver(() => Post)
 export class PostResolver {

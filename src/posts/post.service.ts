@@ -3,15 +3,15 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 
 import type { Principal } from "../access/principal.js";
-import { ErrorReason, BadUserInputError, ForbiddenError, NotFoundError } from "../errors.js";
+import { Role } from "../access/roles.js";
+import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../graphql/loaders.js";
 import { type Page, pageOf, unknownAfter } from "../graphql/pagination.js";
 import type { FloodLimit } from "../rate-limits/index.js";
-import { Role } from "../access/roles.js";
-import type { PostEvents } from "./post-events.js";
 import { POSTS_DEFAULT, USER_POSTS_DEFAULT } from "./post.input.js";
 import type { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
+import type { PostEvents } from "./post-events.js";
 
 /** The most posts `postCreated(after)` replays; a client away for longer reloads `posts` instead. */
 export const REPLAY_MAX = 100;

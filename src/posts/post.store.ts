@@ -1,7 +1,7 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
-import { type KeysetPosition, keysetPage } from "../db/keyset.js";
+import { keysetPage, type KeysetPosition } from "../db/keyset.js";
 import { type Database, type Dialect, type PostsTable, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
 import type { Post } from "./post.type.js";

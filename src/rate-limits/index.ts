@@ -6,8 +6,8 @@ import { type CounterStore, createCounterStore } from "./counter-store.js";
 import { createFloodLimit } from "./flood-limit.js";
 
 export { type CounterOptions, type CounterStore, createCounterStore } from "./counter-store.js";
-export { FloodLimit, createFloodLimit, perSession } from "./flood-limit.js";
-export { type LoginAttempt, LoginThrottle, createLoginThrottle } from "./login-throttle.js";
+export { createFloodLimit, FloodLimit, perSession } from "./flood-limit.js";
+export { createLoginThrottle, type LoginAttempt, LoginThrottle } from "./login-throttle.js";
 
 /**
  * One store (one Redis connection, or the app's database) for every rate limit of the app, closed by

@@ -4,7 +4,7 @@ import type { Revocations } from "../access/revocation-sync.js";
 import type { TokenService } from "../access/tokens.js";
 import type { AuditService } from "../audit/index.js";
 import { type Basics, defineFeature } from "../feature.js";
-import { type CounterStore, type FloodLimit, createFloodLimit } from "../rate-limits/index.js";
+import { type CounterStore, createFloodLimit, type FloodLimit } from "../rate-limits/index.js";
 import type { UserStore } from "../users/index.js";
 import { RefreshService } from "./refresh.service.js";
 import { SessionResolver } from "./session.resolver.js";

@@ -4,7 +4,7 @@ import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
 import type { ClientInfo, RefreshCookie } from "../access/principal.js";
-import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
+import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";

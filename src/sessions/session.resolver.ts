@@ -2,9 +2,9 @@ import "reflect-metadata";
 
 import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
-import { Requires } from "../access/requires.js";
 import { CurrentSession } from "../access/current-principal.js";
-import { type Context, type SessionPrincipal, clientOf } from "../access/principal.js";
+import { clientOf, type Context, type SessionPrincipal } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
 import { SessionsArgs } from "./session.input.js";
 import type { SessionService } from "./session.service.js";
 import { LogoutScope, Session } from "./session.type.js";

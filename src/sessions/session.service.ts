@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import type { TokenService } from "../access/tokens.js";
-import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
+import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
@@ -18,7 +18,7 @@ import {
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
-import type { UserStore, User } from "../users/index.js";
+import type { User, UserStore } from "../users/index.js";
 import type { AuthPayload } from "./auth-payload.type.js";
 import { hashRefreshToken, newChainKey, randomRefreshToken } from "./refresh-chain.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";

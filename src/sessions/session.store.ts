@@ -1,10 +1,10 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 
 import { containsNul } from "../db/database.js";
-import { type Database, type SessionsTable, toDate } from "../db/schema.js";
-import { SESSION_FIELD_LIMITS } from "./session.type.js";
 import { keysetPage } from "../db/keyset.js";
+import { type Database, type SessionsTable, toDate } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
+import { SESSION_FIELD_LIMITS } from "./session.type.js";
 
 /** Why a session ended; stored with it, logged, and the `cause` label of gta_sessions_ended_total. */
 export const SESSION_END_REASONS = [

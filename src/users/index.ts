@@ -9,17 +9,17 @@ import { UserService, type WriteBudget } from "./user.service.js";
 import { UserStore } from "./user.store.js";
 
 export {
-  IsPassword,
-  IsUsername,
-  PASSWORD_MAX_LENGTH,
   adminPairProblem,
   checkPasswordRules,
   checkUsernameRules,
+  IsPassword,
+  IsUsername,
+  PASSWORD_MAX_LENGTH,
   usernameTakenError,
 } from "./account-rules.js";
 export { PasswordHasher } from "./passwords.js";
 export { type OperatorName, UserService } from "./user.service.js";
-export { type UserRecord, UserStore, UsernameTakenError, normalizeUsername, toPublicUser } from "./user.store.js";
+export { normalizeUsername, toPublicUser, UsernameTakenError, type UserRecord, UserStore } from "./user.store.js";
 export { User } from "./user.type.js";
 
 /** The app's password hasher; its worker threads stop with the closer. */

@@ -3,13 +3,13 @@ import "reflect-metadata";
 import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
 
-import { Requires } from "../access/requires.js";
-import { Scope } from "../access/scopes.js";
 import { CurrentPrincipal } from "../access/current-principal.js";
-import { type Context, type Principal, clientOf } from "../access/principal.js";
+import { clientOf, type Context, type Principal } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
+import { Role } from "../access/roles.js";
+import { Scope } from "../access/scopes.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
 import { selectsOnly } from "../graphql/selection.js";
-import { Role } from "../access/roles.js";
 import { UsersArgs } from "./user.input.js";
 import type { UserService } from "./user.service.js";
 import { User } from "./user.type.js";

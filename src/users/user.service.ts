@@ -2,19 +2,18 @@ import { randomUUID } from "node:crypto";
 
 import type { Logger } from "pino";
 
-import { type AuditService, auditDetail, AuditEventType } from "../audit/index.js";
-import { NewAccount, noRolesError, usernameTakenError } from "./account-rules.js";
-import type { PasswordHasher } from "./passwords.js";
-import type { Revocations } from "../access/revocation-sync.js";
-
 import type { ClientInfo, Principal } from "../access/principal.js";
-import { ErrorReason, BadUserInputError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import type { Revocations } from "../access/revocation-sync.js";
+import { normalizeRoles, Role } from "../access/roles.js";
+import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
+import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { inKeyOrder, requestBatcher } from "../graphql/loaders.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { validateArgument } from "../graphql/validation.js";
-import { Role, normalizeRoles } from "../access/roles.js";
+import { NewAccount, noRolesError, usernameTakenError } from "./account-rules.js";
+import type { PasswordHasher } from "./passwords.js";
 import { USERS_DEFAULT } from "./user.input.js";
-import { type UserStore, UsernameTakenError, toPublicUser } from "./user.store.js";
+import { toPublicUser, UsernameTakenError, type UserStore } from "./user.store.js";
 import type { User } from "./user.type.js";
 
 /** Who, other than a signed-in user, creates accounts: the CLI or the admin bootstrap at start. */

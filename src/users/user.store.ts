@@ -1,10 +1,10 @@
 import type { Kysely, Selectable } from "kysely";
 
-import { type Dialect, containsNul, isUniqueViolation, serializedTransaction } from "../db/database.js";
+import { normalizeRoles, parseRoles, Role } from "../access/roles.js";
+import { containsNul, type Dialect, isUniqueViolation, serializedTransaction } from "../db/database.js";
 import { keysetPage } from "../db/keyset.js";
-import { type Database, type UsersTable, toDate } from "../db/schema.js";
+import { type Database, toDate, type UsersTable } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
-import { Role, normalizeRoles, parseRoles } from "../access/roles.js";
 import type { User } from "./user.type.js";
 
 /** A stored user, including the password hash that never leaves the service layer. */

@@ -13,7 +13,7 @@ import { openDatabase } from "../../src/db/database.js";
 import { RESPONSE_TOO_LARGE_MESSAGE } from "../../src/errors.js";
 import { loadConfig } from "../../src/load-config.js";
 import { type AbuseServer, isAlive, startAbuseServer, startBystander } from "../helpers/abuse.js";
-import { type GraphQLResponse, codes, gql, registerUser } from "../helpers/api.js";
+import { codes, gql, type GraphQLResponse, registerUser } from "../helpers/api.js";
 import { TEST_SECRET } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

@@ -16,7 +16,7 @@ import pg from "pg";
 import { SQLITE_FILE } from "../../src/db/database.js";
 import { type AbuseServer, isAlive, startAbuseServer, startBystander } from "../helpers/abuse.js";
 import { type ApiClient, gql, registerUser } from "../helpers/api.js";
-import { DATABASES, type DatabaseKind } from "../helpers/databases.js";
+import { type DatabaseKind, DATABASES } from "../helpers/databases.js";
 
 const POSTS = 14_000;
 const PAGE = 20;

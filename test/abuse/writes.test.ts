@@ -10,9 +10,9 @@ import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
 
 import { SQLITE_FILE } from "../../src/db/database.js";
-import { type ApiClient, type GraphQLResponse, codes, gql, loginRaw, registerUser } from "../helpers/api.js";
 import { type AbuseServer, isAlive, startAbuseServer, startBystander } from "../helpers/abuse.js";
-import { DATABASES, type DatabaseKind } from "../helpers/databases.js";
+import { type ApiClient, codes, gql, type GraphQLResponse, loginRaw, registerUser } from "../helpers/api.js";
+import { type DatabaseKind, DATABASES } from "../helpers/databases.js";
 
 const SESSIONS_CAP = 10;
 const LOGIN_BUDGET = 20;

@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { type KeyObject, createSecretKey, randomBytes } from "node:crypto";
+import { createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { before, describe, it } from "node:test";
 
 import type { TokenFailure } from "../../src/access/tokens.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
-import { type GraphQLResponse, assertInvalidToken, codes, loggedRejection, postBody } from "../helpers/api.js";
+import { assertInvalidToken, codes, type GraphQLResponse, loggedRejection, postBody } from "../helpers/api.js";
 import { TEST_SECRET, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import {
-  type Json,
   expiredClaims,
   headerOf,
+  type Json,
   payloadOf,
   sign,
   unsigned,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { ErrorReason } from "../../src/errors.js";
-import { PASSWORD, codes, login, loggedRejection, refresh, registerUser } from "../helpers/api.js";
+import { codes, loggedRejection, login, PASSWORD, refresh, registerUser } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { tamperedSignature } from "../helpers/jwt.js";

@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
 import { type GraphQLSchema, parse, validate } from "graphql";
-import { Arg, Mutation, Query, Resolver, buildSchema } from "type-graphql";
+import { Arg, buildSchema, Mutation, Query, Resolver } from "type-graphql";
 
-import { type BearerDeps, type BearerRequest, createContextFunction } from "../../src/access/bearer.js";
 import { createAuthChecker } from "../../src/access/auth-checker.js";
-import { CredentialMutation, credentialFieldsOf } from "../../src/access/credential-operations.js";
+import { type BearerDeps, type BearerRequest, createContextFunction } from "../../src/access/bearer.js";
+import { credentialFieldsOf, CredentialMutation } from "../../src/access/credential-operations.js";
 import { Requires } from "../../src/access/requires.js";
 import { ErrorCode, ErrorReason } from "../../src/errors.js";
 import { SINGLE_AUTH_FIELD_MESSAGE, singleAuthFieldRule } from "../../src/graphql/single-auth-field.rule.js";

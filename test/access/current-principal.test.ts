@@ -6,8 +6,8 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
-import { type GraphQLSchema, execute, parse } from "graphql";
-import { Query, Resolver, buildSchema } from "type-graphql";
+import { execute, type GraphQLSchema, parse } from "graphql";
+import { buildSchema, Query, Resolver } from "type-graphql";
 
 import { createAuthChecker } from "../../src/access/auth-checker.js";
 import { CurrentPrincipal, CurrentSession } from "../../src/access/current-principal.js";

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import {
-  type JsonWebKey,
-  type KeyObject,
   createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
   randomBytes,
   randomUUID,
 } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { type Server, createServer } from "node:http";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -21,10 +21,10 @@ import { rotateGeneratedKey } from "../../src/access/keys.js";
 import { type Config, ConfigError, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { loadConfig } from "../../src/load-config.js";
 import { codes } from "../helpers/api.js";
-import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
-import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
+import { startTestApp, TEST_SECRET, type TestApp } from "../helpers/app.js";
+import { createTestDatabase, DATABASES, type TestDatabase } from "../helpers/databases.js";
 import { send } from "../helpers/http.js";
-import { type Signer, headerOf, hmac, jws, payloadOf, sign, withClaims, withKey } from "../helpers/jwt.js";
+import { headerOf, hmac, jws, payloadOf, sign, type Signer, withClaims, withKey } from "../helpers/jwt.js";
 
 type Algorithm = "HS256" | "RS256" | "ES256";
 type Asymmetric = Exclude<Algorithm, "HS256">;

@@ -3,9 +3,9 @@ import { createSecretKey, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 
 import { secretKeyRing } from "../../src/access/keys.js";
-import { PasswordHasher } from "../../src/users/passwords.js";
-import { TokenError, TokenService, VERIFIED_CACHE_SIZE } from "../../src/access/tokens.js";
 import { Role } from "../../src/access/roles.js";
+import { TokenError, TokenService, VERIFIED_CACHE_SIZE } from "../../src/access/tokens.js";
+import { PasswordHasher } from "../../src/users/passwords.js";
 import { tamperedSignature } from "../helpers/jwt.js";
 
 describe("the cache of verified access tokens", () => {

@@ -5,10 +5,10 @@ import { randomUUID } from "node:crypto";
 import { before, describe, it } from "node:test";
 
 import {
+  getNamedType,
   type GraphQLField,
   type GraphQLInputType,
   type GraphQLObjectType,
-  getNamedType,
   isEnumType,
   isInputObjectType,
   isListType,
@@ -18,7 +18,7 @@ import {
 
 import { requirementOf } from "../../src/access/requires.js";
 import { buildAppSchema } from "../../src/schema.js";
-import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { codes, type GraphQLResponse } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

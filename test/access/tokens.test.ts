@@ -1,21 +1,21 @@
 import assert from "node:assert/strict";
-import { type KeyObject, createSecretKey, randomBytes } from "node:crypto";
+import { createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 
+import { secretKeyRing } from "../../src/access/keys.js";
+import { Role } from "../../src/access/roles.js";
 import {
   ACCESS_TOKEN_TYPE,
+  decodeUnverified,
   IAT_LEEWAY_SECONDS,
   MAX_TOKEN_LENGTH,
   TokenError,
   type TokenFailure,
   TokenService,
-  decodeUnverified,
 } from "../../src/access/tokens.js";
-import { secretKeyRing } from "../../src/access/keys.js";
-import { Role } from "../../src/access/roles.js";
 import {
-  type Json,
   hmac,
+  type Json,
   jws,
   replaceSegment,
   segment,

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { ROOT, rootToken, withRoot } from "../helpers/admin.js";
 import {
-  PASSWORD,
   assertAccessAccepted,
   assertInvalidToken,
   assertRefreshRefused,
@@ -14,12 +14,12 @@ import {
   login,
   loginRaw,
   me,
+  PASSWORD,
   refresh,
   registerUser,
   sessionOf,
 } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
-import { ROOT, rootToken, withRoot } from "../helpers/admin.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const DELETE = `mutation($password: String!) { deleteAccount(password: $password) }`;

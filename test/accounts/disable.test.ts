@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { rootToken, withRoot } from "../helpers/admin.js";
 import {
-  PASSWORD,
   assertAccessAccepted,
   assertInvalidToken,
   assertRefreshRefused,
@@ -14,10 +14,10 @@ import {
   login,
   loginRaw,
   me,
+  PASSWORD,
   registerUser,
 } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
-import { rootToken, withRoot } from "../helpers/admin.js";
 import { DATABASES } from "../helpers/databases.js";
 import { connect } from "../helpers/ws.js";
 

@@ -4,8 +4,8 @@ import { describe, it } from "node:test";
 import type { Principal } from "../../src/access/principal.js";
 import { Role } from "../../src/access/roles.js";
 import { BadUserInputError } from "../../src/errors.js";
-import { type GraphQLResponse, codes, login, registerUser } from "../helpers/api.js";
 import { ROOT, rootToken, withRoot } from "../helpers/admin.js";
+import { codes, type GraphQLResponse, login, registerUser } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

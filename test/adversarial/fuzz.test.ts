@@ -10,15 +10,15 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
-import { FIRST_MAX, OFFSET_MAX } from "../../src/graphql/pagination.js";
-import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import type { Principal as AppPrincipal } from "../../src/access/principal.js";
 import { Role } from "../../src/access/roles.js";
+import { FIRST_MAX, OFFSET_MAX } from "../../src/graphql/pagination.js";
+import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { login, registerUser, sessionOf } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
-import { type RawResponse, errorCodes, postJson } from "../helpers/http.js";
-import { DOCUMENTED_CODES, assertUnchanged, countBy, snapshot } from "./helpers.js";
 import { DATABASES } from "../helpers/databases.js";
+import { errorCodes, postJson, type RawResponse } from "../helpers/http.js";
+import { assertUnchanged, countBy, DOCUMENTED_CODES, snapshot } from "./helpers.js";
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : 0x5eed_2024;
 const CASES = process.env.FUZZ_CASES ? Number(process.env.FUZZ_CASES) : 300;

@@ -8,10 +8,10 @@ import { after, before, describe, it } from "node:test";
 
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { PASSWORD } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
-import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
-import { type Snapshot, assertUnchanged, countBy, snapshot } from "./helpers.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { errorCodes, postGraphQL, postJson, type RawResponse, send } from "../helpers/http.js";
+import { assertUnchanged, countBy, type Snapshot, snapshot } from "./helpers.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const TOO_COMPLEX = "Query is too complex.";

@@ -2,7 +2,7 @@
 // verifiers, before/after snapshots of the tables an attack could change, and tallies. Generic
 // helpers live in test/helpers/ (app.ts, api.ts, http.ts, jwt.ts).
 import assert from "node:assert/strict";
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 
 import type { Kysely } from "kysely";
 

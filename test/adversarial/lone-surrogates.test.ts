@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
 import {
-  type GraphQLInputType,
-  type GraphQLSchema,
   getNamedType,
   getNullableType,
+  type GraphQLInputType,
+  type GraphQLSchema,
   isEnumType,
   isInputObjectType,
   isListType,
@@ -17,10 +17,10 @@ import {
 
 import { WELL_FORMED_RULE } from "../../src/graphql/validation.js";
 import { PASSWORD, sessionOf } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
-import { type RawResponse, errorCodes, postGraphQL, postJson } from "../helpers/http.js";
-import { type Snapshot, assertUnchanged, snapshot } from "./helpers.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { errorCodes, postGraphQL, postJson, type RawResponse } from "../helpers/http.js";
+import { assertUnchanged, type Snapshot, snapshot } from "./helpers.js";
 
 const ADMIN = { username: "root", password: "root password 1" };
 const MESSAGE = "must be well-formed Unicode text (no unpaired UTF-16 surrogate)";

@@ -3,8 +3,8 @@
 // `WWW-Authenticate: Bearer error="invalid_token", error_description=<reason>`, one UNAUTHENTICATED error, no data at all,
 // and the exact reason in the log. No row may make the app open a connection anywhere.
 import assert from "node:assert/strict";
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -12,18 +12,18 @@ import type { RejectionReason } from "../../src/access/bearer.js";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../src/config.js";
 import { INVALID_TOKEN_MESSAGE } from "../../src/errors.js";
 import { loggedRejection, login, registerUser } from "../helpers/api.js";
-import { TEST_SECRET, type TestApp, startTestApp } from "../helpers/app.js";
-import { type RawResponse, errorCodes, postGraphQL, postJson, send } from "../helpers/http.js";
+import { startTestApp, TEST_SECRET, type TestApp } from "../helpers/app.js";
+import { errorCodes, postGraphQL, postJson, type RawResponse, send } from "../helpers/http.js";
 import {
-  type Json,
-  type Signer,
   headerOf,
   hmac,
+  type Json,
   jws,
   parts,
   payloadOf,
   replaceSegment,
   segment,
+  type Signer,
   withClaims,
   withKey,
   withoutUndefined,

@@ -2,15 +2,15 @@
 // their owner with at most their scopes, refused on session-only fields, limited to 365 days, and
 // revoked on every instance within a second, on SQLite and PostgreSQL.
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import {
   type ApiClient,
-  type GraphQLResponse,
   assertInvalidToken,
   assertRefreshRefusedResponse,
   codes,
+  type GraphQLResponse,
   login,
   refresh,
   refreshRaw,
@@ -18,7 +18,7 @@ import {
 } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { Feed, connect } from "../helpers/ws.js";
+import { connect, Feed } from "../helpers/ws.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 const API_TOKEN_SHAPE = /^gta_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/;

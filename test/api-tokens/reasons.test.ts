@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { INVALID_TOKEN_MESSAGES } from "../../src/errors.js";
-import { type ApiClient, PASSWORD, assertInvalidToken, loggedRejection, registerUser } from "../helpers/api.js";
-import { type TestApp, useTestApp } from "../helpers/app.js";
 import { rootToken, withRoot } from "../helpers/admin.js";
+import { type ApiClient, assertInvalidToken, loggedRejection, PASSWORD, registerUser } from "../helpers/api.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { connect } from "../helpers/ws.js";
 

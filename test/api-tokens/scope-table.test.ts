@@ -11,10 +11,10 @@ import { type GraphQLSchema, isObjectType } from "graphql";
 
 import { type Requirement, requirementOf } from "../../src/access/requires.js";
 import { buildAppSchema } from "../../src/schema.js";
-import { type GraphQLResponse, PASSWORD, login, registerUser } from "../helpers/api.js";
+import { type GraphQLResponse, login, PASSWORD, registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { Feed, connect } from "../helpers/ws.js";
+import { connect, Feed } from "../helpers/ws.js";
 
 const ROOT = { username: "root", password: "root password 1" };
 const SCOPES = ["PROFILE_READ", "POSTS_WRITE", "ADMIN"] as const;

@@ -4,16 +4,16 @@ import { after, before, describe, it } from "node:test";
 import { sql } from "kysely";
 
 import {
-  type GraphQLResponse,
-  PASSWORD,
-  type Tokens,
   codes,
+  type GraphQLResponse,
   login,
   loginRaw,
+  PASSWORD,
   registerUser,
   sessionOf,
+  type Tokens,
 } from "../helpers/api.js";
-import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
+import { startTestApp, type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const ROOT = { username: "root", password: "root password 1" };

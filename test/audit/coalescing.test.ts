@@ -10,9 +10,9 @@ import { pino } from "pino";
 import { AuditService, COALESCE_MAX_KEYS } from "../../src/audit/audit.service.js";
 import type { AuditRecord, AuditStore } from "../../src/audit/audit.store.js";
 import { codes, loginRaw, registerRaw, registerUser } from "../helpers/api.js";
-import { tamperedSignature } from "../helpers/jwt.js";
-import { type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
+import { startTestApp, type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { tamperedSignature } from "../helpers/jwt.js";
 
 interface RejectionRow {
   ip: string | null;

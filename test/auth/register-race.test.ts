@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
-import { type GraphQLResponse, codes } from "../helpers/api.js";
+import { codes, type GraphQLResponse } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

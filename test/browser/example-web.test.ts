@@ -15,9 +15,9 @@ import { promisify } from "node:util";
 
 import type { Page } from "puppeteer-core";
 
-import { PASSWORD, login, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
-import { type StaticFile, type StaticServer, browserUnavailable, serveStatic, useBrowser } from "../helpers/browser.js";
+import { login, PASSWORD, registerUser } from "../helpers/api.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
+import { browserUnavailable, serveStatic, type StaticFile, type StaticServer, useBrowser } from "../helpers/browser.js";
 
 const run = promisify(execFile);
 

@@ -11,8 +11,8 @@ import { after, before, describe, it } from "node:test";
 import type { Page } from "puppeteer-core";
 
 import { PASSWORD, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
-import { type StaticServer, browserUnavailable, serveStatic, useBrowser } from "../helpers/browser.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
+import { browserUnavailable, serveStatic, type StaticServer, useBrowser } from "../helpers/browser.js";
 
 /** Trials per interval: each a fresh session, both tabs refreshing at one shared instant. */
 const TRIALS = 10;

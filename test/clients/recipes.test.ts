@@ -11,12 +11,12 @@ import { fileURLToPath } from "node:url";
 
 import { gql as apolloGql } from "@apollo/client";
 
-import { type TestApp, useTestApp } from "../helpers/app.js";
 import { claimsOf, login, registerUser } from "../helpers/api.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { createApolloClient } from "./recipes/apollo-client.js";
 import { createGraphQLRequestClient } from "./recipes/graphql-request.js";
-import { type TokenStore, createTokenStore } from "./recipes/token-store.js";
+import { createTokenStore, type TokenStore } from "./recipes/token-store.js";
 import { createUrqlClient } from "./recipes/urql.js";
 
 /** What the test needs of a recipe's client: send a query, get its data or a rejection; and stop. */

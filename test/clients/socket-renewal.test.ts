@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import WebSocket from "ws";
 
-import { type Tokens, claimsOf, refresh, registerUser } from "../helpers/api.js";
+import { claimsOf, refresh, registerUser, type Tokens } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { wsUrlOf } from "../helpers/ws.js";
 import { createRenewingClient } from "./recipes/graphql-ws-renewal.js";

@@ -9,14 +9,14 @@ import { after, before, describe, it } from "node:test";
 
 import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from "kysely";
 
-import { AuditStore } from "../../src/audit/audit.store.js";
 import { ApiTokenStore } from "../../src/api-tokens/api-token.store.js";
+import { AuditStore } from "../../src/audit/audit.store.js";
 import { type DatabaseHandle, migrateToLatest, openDatabase } from "../../src/db/database.js";
 import type { Database } from "../../src/db/schema.js";
 import { PostStore } from "../../src/posts/post.store.js";
 import { SessionStore } from "../../src/sessions/session.store.js";
 import { UserStore } from "../../src/users/user.store.js";
-import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
+import { createTestDatabase, DATABASES, type TestDatabase } from "../helpers/databases.js";
 
 const SILENT = { warn: () => undefined, info: () => undefined };
 

@@ -5,11 +5,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import pg from "pg";
 
-import { type GraphQLResponse, codes } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
-import { type TestDatabase, createTestDatabase } from "../helpers/databases.js";
-import { TcpProxy } from "../helpers/tcp-proxy.js";
+import { codes, type GraphQLResponse } from "../helpers/api.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
+import { createTestDatabase, type TestDatabase } from "../helpers/databases.js";
 import { originOf, send } from "../helpers/http.js";
+import { TcpProxy } from "../helpers/tcp-proxy.js";
 
 const postgresUrl = process.env.TEST_DATABASE_URL || undefined;
 

@@ -7,9 +7,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import SqliteDatabase from "better-sqlite3";
 
 import { SQLITE_FILE } from "../../src/db/database.js";
-import { PASSWORD, codes } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
-import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
+import { codes, PASSWORD } from "../helpers/api.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
+import { assertRedisReachable, deleteRedisKeys, listRedisKeys, TEST_REDIS_URL } from "../helpers/redis.js";
 import { TcpProxy } from "../helpers/tcp-proxy.js";
 
 function report(tc: { diagnostic(message: string): void }, message: string): void {

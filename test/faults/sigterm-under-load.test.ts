@@ -8,8 +8,8 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 
 import { SQLITE_FILE } from "../../src/db/database.js";
-import { DATABASES, type TestDatabase, createTestDatabase } from "../helpers/databases.js";
-import { type LogLine, ServerProcess, connectionFailure } from "../helpers/app.js";
+import { connectionFailure, type LogLine, ServerProcess } from "../helpers/app.js";
+import { createTestDatabase, DATABASES, type TestDatabase } from "../helpers/databases.js";
 
 const WORKERS = 8;
 const MAX_REQUESTS_PER_WORKER = 300;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 
 import { SQLITE_FILE } from "../../src/db/database.js";
-import { ServerProcess, connectionFailure } from "../helpers/app.js";
+import { connectionFailure, ServerProcess } from "../helpers/app.js";
 
 const CONCURRENCY = 4;
 /** Acknowledged posts before the kill; the kill lands while CONCURRENCY more are in flight. */

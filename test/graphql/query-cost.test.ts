@@ -4,15 +4,15 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
 import {
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-  GraphQLString,
-  Kind,
   getNamedType,
+  type GraphQLSchema,
+  GraphQLString,
   isInterfaceType,
   isObjectType,
   isScalarType,
   isSpecifiedScalarType,
+  Kind,
+  type OperationDefinitionNode,
   parse,
 } from "graphql";
 

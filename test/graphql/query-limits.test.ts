@@ -4,7 +4,7 @@ import { before, describe, it } from "node:test";
 import { getIntrospectionQuery } from "graphql";
 
 import { createErrorFormatter } from "../../src/graphql/format-error.js";
-import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
+import { codes, type GraphQLResponse, listUsernames } from "../helpers/api.js";
 import { startTestApp, useTestApp } from "../helpers/app.js";
 import { send } from "../helpers/http.js";
 

@@ -9,7 +9,7 @@ import type { LimitName } from "../../src/metrics.js";
 import { codes } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { Feed, connect, untilLive } from "../helpers/ws.js";
+import { connect, Feed, untilLive } from "../helpers/ws.js";
 
 /** A metrics recorder that keeps the names of the limits reached. */
 function recorder(): { reached: LimitName[]; limitReached(limit: LimitName): void } {

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { RevocationList, endCauseOf } from "../../src/access/revocation-list.js";
-import { login, registerUser, sessionOf } from "../helpers/api.js";
+import { endCauseOf, RevocationList } from "../../src/access/revocation-list.js";
 import { rootToken, withRoot } from "../helpers/admin.js";
+import { login, registerUser, sessionOf } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { connect } from "../helpers/ws.js";

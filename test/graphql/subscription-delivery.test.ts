@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { DeliveryLimiter } from "../../src/graphql/subscription-delivery.js";
 import { LocalPubSub } from "../../src/graphql/pub-sub.js";
+import { DeliveryLimiter } from "../../src/graphql/subscription-delivery.js";
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

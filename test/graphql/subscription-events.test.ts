@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { registerUser } from "../helpers/api.js";
 import { type TestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { Feed, connect, untilLive } from "../helpers/ws.js";
+import { connect, Feed, untilLive } from "../helpers/ws.js";
 
 /** The bound the contract sets for an event to reach the subscribers of another instance. */
 const ACROSS_INSTANCES_BOUND_MS = 1000;

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { liveContext } from "../../src/http/ws/operation.js";
 import { RevocationList } from "../../src/access/revocation-list.js";
 import { Role } from "../../src/access/roles.js";
-import { PASSWORD, claimsOf, login, refreshRaw, registerUser } from "../helpers/api.js";
+import { liveContext } from "../../src/http/ws/operation.js";
+import { claimsOf, login, PASSWORD, refreshRaw, registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { Feed, connect } from "../helpers/ws.js";
+import { connect, Feed } from "../helpers/ws.js";
 
 /** The bound the contract sets for a session's end to reach every socket of it. */
 const SESSION_END_BOUND_MS = 1000;

@@ -9,11 +9,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
 
 import { WS_MAX_RENEWALS_PER_MINUTE } from "../../src/http/ws/token.js";
-import { type Tokens, claimsOf, login, refresh, registerUser } from "../helpers/api.js";
+import { claimsOf, login, refresh, registerUser, type Tokens } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { tamperedSignature } from "../helpers/jwt.js";
-import { Feed, connect, untilLive, wsUrlOf } from "../helpers/ws.js";
+import { connect, Feed, untilLive, wsUrlOf } from "../helpers/ws.js";
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 

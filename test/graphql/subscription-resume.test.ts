@@ -8,7 +8,7 @@ import { ResumeAfter, withReplays } from "../../src/graphql/replay.js";
 import { registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { Feed, connect, untilLive } from "../helpers/ws.js";
+import { connect, Feed, untilLive } from "../helpers/ws.js";
 
 const RESUME = `subscription($after: ID) { postCreated(after: $after) { id title } }`;
 

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { ApolloClient, ApolloLink, gql, HttpLink, InMemoryCache } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { getMainDefinition } from "@apollo/client/utilities";
 import { Kind, OperationTypeNode } from "graphql";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 
-import { type Tokens, claimsOf, login, refresh, registerUser } from "../helpers/api.js";
+import { claimsOf, login, refresh, registerUser, type Tokens } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { wsUrlOf } from "../helpers/ws.js";
 

@@ -4,14 +4,14 @@ import { describe, it } from "node:test";
 import WebSocket from "ws";
 
 import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
-import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/http/ws/server.js";
 import { CONNECTION_INIT_TIMEOUT_MS } from "../../src/http/ws/connections.js";
 import { ONLY_SUBSCRIPTIONS_MESSAGE, tooManySubscriptionsMessage } from "../../src/http/ws/operation.js";
+import { DEFAULT_SUBSCRIPTION_LIMITS } from "../../src/http/ws/server.js";
 import { registerUser } from "../helpers/api.js";
-import { TEST_SECRET, type TestApp, startTestApp, useTestApp } from "../helpers/app.js";
+import { startTestApp, TEST_SECRET, type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { hmac, jws, payloadOf } from "../helpers/jwt.js";
-import { Feed, connect, untilLive, wsUrlOf } from "../helpers/ws.js";
+import { connect, Feed, untilLive, wsUrlOf } from "../helpers/ws.js";
 
 const POST_FIELDS = "id title body author { username }";
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = DEFAULT_SUBSCRIPTION_LIMITS.maxSubscriptionsPerConnection;

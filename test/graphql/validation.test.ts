@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
-import { type GraphQLResponse, codes, listUsernames } from "../helpers/api.js";
+import { codes, type GraphQLResponse, listUsernames } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

@@ -3,8 +3,8 @@
 // attack runs and records each answer's latency, and the peak resident size of the server process.
 import { readFileSync } from "node:fs";
 
-import { type DatabaseKind, type TestDatabase, createTestDatabase } from "./databases.js";
 import { ServerProcess } from "./app.js";
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./databases.js";
 
 /** A server process on a fresh database, started as `npm start` starts it, and how to end both. */
 export interface AbuseServer {

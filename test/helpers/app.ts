@@ -4,15 +4,15 @@ import "reflect-metadata";
 
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { after, before } from "node:test";
 import { Writable } from "node:stream";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { type App, createApp } from "../../src/app.js";
 import { loadConfig } from "../../src/load-config.js";
 import { createLogger } from "../../src/logger.js";
-import { type ApiClient, type GqlOptions, type GraphQLResponse, PASSWORD, gql as gqlAt } from "./api.js";
-import { type DatabaseKind, type TestDatabase, createTestDatabase } from "./databases.js";
+import { type ApiClient, gql as gqlAt, type GqlOptions, type GraphQLResponse, PASSWORD } from "./api.js";
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./databases.js";
 import { freePort, waitForExit } from "./processes.js";
 
 /** A strong secret for test apps (the config refuses weak ones). */

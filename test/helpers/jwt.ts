@@ -1,7 +1,7 @@
 // The one kit for forging JWTs in tests: hand-built compact JWS (so nothing is added, reordered or
 // checked on the way), jsonwebtoken-signed tokens (as another honest implementation would sign),
 // signers for HMAC secrets and private keys, alg none, tampered signatures and expired claims.
-import { type KeyObject, constants, createHmac, sign as cryptoSign } from "node:crypto";
+import { constants, createHmac, type KeyObject, sign as cryptoSign } from "node:crypto";
 
 import jwt from "jsonwebtoken";
 

@@ -1,5 +1,5 @@
 // A real graphql-ws client against a test app, and a feed that collects what one subscription receives.
-import { type Client, type SubscribePayload, createClient } from "graphql-ws";
+import { type Client, createClient, type SubscribePayload } from "graphql-ws";
 import WebSocket from "ws";
 
 /** How a socket ended: its close code and reason, and when (performance.now()). */

@@ -13,7 +13,7 @@ import { isGraphqlRequest } from "../../src/http/graphql-route.js";
 import { BODY_LIMIT_BYTES } from "../../src/http/server.js";
 import { PASSWORD } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
-import { type RawResponse, originOf, send } from "../helpers/http.js";
+import { originOf, type RawResponse, send } from "../helpers/http.js";
 
 const APP = "https://app.example";
 /** Headers that differ per request. */

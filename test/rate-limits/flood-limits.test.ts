@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { type Server, type Socket, connect, createServer } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 
 import { sql } from "kysely";
 
 import { FLOOD_LIMITS_TABLE } from "../../src/rate-limits/flood-limit.js";
-import { type GraphQLResponse, codes, registerRaw, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
-import { DATABASES, type DatabaseKind } from "../helpers/databases.js";
-import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
+import { codes, type GraphQLResponse, registerRaw, registerUser } from "../helpers/api.js";
+import { startTestApp, type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
+import { type DatabaseKind, DATABASES } from "../helpers/databases.js";
+import { assertRedisReachable, deleteRedisKeys, listRedisKeys, TEST_REDIS_URL } from "../helpers/redis.js";
 
 const HOUR = 3600;
 const CREATE_POST = `mutation($input: CreatePostInput!) { createPost(input: $input) { id } }`;

@@ -3,16 +3,16 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import { type ExecutionResult, execute, parse } from "graphql";
+import { execute, type ExecutionResult, parse } from "graphql";
 import { sql } from "kysely";
 
-import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
-import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
 import type { Context } from "../../src/access/principal.js";
-import { type GraphQLResponse, PASSWORD, codes, loginRaw, postBody, registerUser } from "../helpers/api.js";
-import { type TestApp, startTestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
-import { DATABASES, type DatabaseKind, createTestDatabase } from "../helpers/databases.js";
-import { TEST_REDIS_URL, assertRedisReachable, deleteRedisKeys, listRedisKeys } from "../helpers/redis.js";
+import { SINGLE_AUTH_FIELD_MESSAGE } from "../../src/graphql/single-auth-field.rule.js";
+import { LOGIN_THROTTLE_TABLE } from "../../src/rate-limits/login-throttle.js";
+import { codes, type GraphQLResponse, loginRaw, PASSWORD, postBody, registerUser } from "../helpers/api.js";
+import { startTestApp, type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
+import { createTestDatabase, type DatabaseKind, DATABASES } from "../helpers/databases.js";
+import { assertRedisReachable, deleteRedisKeys, listRedisKeys, TEST_REDIS_URL } from "../helpers/redis.js";
 
 const WRONG = "not the password at all";
 const ROOT = { username: "root", password: "root password 1" };

@@ -3,21 +3,21 @@ import { describe, it } from "node:test";
 
 import { sql } from "kysely";
 
+import { storedUserAgent } from "../../src/sessions/session.store.js";
+import { SESSION_FIELD_LIMITS } from "../../src/sessions/session.type.js";
 import {
-  type GraphQLResponse,
-  PASSWORD,
   assertAccessRefused,
   assertRefreshRefused,
   codes,
+  type GraphQLResponse,
   login,
   loginRaw,
+  PASSWORD,
   refresh,
   refreshRaw,
   registerUser,
   sessionOf,
 } from "../helpers/api.js";
-import { storedUserAgent } from "../../src/sessions/session.store.js";
-import { SESSION_FIELD_LIMITS } from "../../src/sessions/session.type.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

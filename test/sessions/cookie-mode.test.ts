@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { PASSWORD, REFRESH_TOKEN_SHAPE, assertAccessAccepted, codes, registerUser } from "../helpers/api.js";
+import { assertAccessAccepted, codes, PASSWORD, REFRESH_TOKEN_SHAPE, registerUser } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

@@ -5,14 +5,14 @@ import { describe, it } from "node:test";
 
 import { buildAppSchema } from "../../src/schema.js";
 import {
-  type GraphQLResponse,
-  PASSWORD,
   assertAccessAccepted,
   assertAccessRefused,
   assertRefreshRefused,
   codes,
+  type GraphQLResponse,
   login,
   loginRaw,
+  PASSWORD,
   refresh,
   registerUser,
 } from "../helpers/api.js";

@@ -3,7 +3,6 @@ import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 
 import {
-  type Tokens,
   assertAccessAccepted,
   assertAccessRefused,
   assertRefreshRefused,
@@ -13,6 +12,7 @@ import {
   refresh,
   registerUser,
   sessionOf,
+  type Tokens,
 } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";

@@ -4,7 +4,7 @@ import { after, describe, it } from "node:test";
 import { sql } from "kysely";
 
 import { assertAccessAccepted, login, refresh, registerUser, sessionOf } from "../helpers/api.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { startTestApp, type TestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import {
-  REFRESH_TOKEN_SHAPE,
   assertAccessAccepted,
   assertAccessRefused,
   assertInvalidToken,
@@ -14,6 +13,7 @@ import {
   loginRaw,
   me,
   refresh,
+  REFRESH_TOKEN_SHAPE,
   refreshRaw,
   registerRaw,
   registerUser,

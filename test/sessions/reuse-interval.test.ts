@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { loadConfig } from "../../src/load-config.js";
 import { ConfigError } from "../../src/config.js";
+import { loadConfig } from "../../src/load-config.js";
 import {
   assertAccessAccepted,
   assertAccessRefused,

@@ -4,12 +4,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import {
-  PASSWORD,
   assertAccessAccepted,
   assertAccessRefused,
   assertRefreshRefused,
   codes,
   login,
+  PASSWORD,
   registerUser,
 } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 
-import { type GraphQLResponse, type Tokens, claimsOf, codes, login, refresh, registerUser } from "../helpers/api.js";
+import { claimsOf, codes, type GraphQLResponse, login, refresh, registerUser, type Tokens } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 

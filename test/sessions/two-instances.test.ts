@@ -3,11 +3,11 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import {
-  type GraphQLResponse,
   assertAccessAccepted,
   assertInvalidToken,
   claimsOf,
   codes,
+  type GraphQLResponse,
   login,
   me,
   registerUser,

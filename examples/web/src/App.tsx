@@ -7,7 +7,7 @@ import { type FormEvent, useEffect, useState, useSyncExternalStore } from "react
 import { currentSession, sessionEvents, signIn, signOut } from "./auth";
 import { client } from "./client";
 import { followFeed } from "./feed";
-import { CreatePostDocument, MeDocument, PostsDocument, type PostFieldsFragment } from "./gql/graphql";
+import { CreatePostDocument, MeDocument, type PostFieldsFragment, PostsDocument } from "./gql/graphql";
 import { explain, explainApollo, signedOutMessage } from "./messages";
 
 const PAGE_SIZE = 5;

@@ -1,8 +1,8 @@
 // The Apollo Client of the app: subscriptions over the WebSocket, everything else over HTTP, both
 // through auth.ts.
 import { ApolloClient, ApolloLink, InMemoryCache } from "@apollo/client";
-import { OperationTypeNode } from "graphql";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { OperationTypeNode } from "graphql";
 
 import { apiLink, wsClient } from "./auth";
 

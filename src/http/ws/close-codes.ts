@@ -1,6 +1,6 @@
 import { CloseCode } from "graphql-ws";
 
-import { type RejectionReason, clientReason } from "../../access/bearer.js";
+import { clientReason, type RejectionReason } from "../../access/bearer.js";
 import type { Principal } from "../../access/principal.js";
 import type { EndCause } from "../../access/revocation-list.js";
 import { ErrorReason, type InvalidTokenReason } from "../../errors.js";

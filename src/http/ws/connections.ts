@@ -3,12 +3,12 @@ import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import WebSocket from "ws";
 
-import { type ClientInfo, type Principal, credentialId } from "../../access/principal.js";
+import { type ClientInfo, credentialId, type Principal } from "../../access/principal.js";
 import type { EndCause } from "../../access/revocation-list.js";
 import type { SubscriptionLimits } from "../../config.js";
 import type { MetricsRecorder } from "../../metrics.js";
 import type { RequestInfoReader } from "../request-info.js";
-import { CloseReason, type ForbiddenReason, SubscriptionClose, endedReason, expiredReason } from "./close-codes.js";
+import { CloseReason, endedReason, expiredReason, type ForbiddenReason, SubscriptionClose } from "./close-codes.js";
 
 /** How long a connection may take to send `connection_init`; graphql-ws closes it with 4408 after that. */
 export const CONNECTION_INIT_TIMEOUT_MS = 5000;

@@ -2,14 +2,14 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
+  getOperationAST,
   GraphQLError,
   type GraphQLFormattedError,
   type GraphQLSchema,
   OperationTypeNode,
-  getOperationAST,
 } from "graphql";
 
-import { type ClientInfo, type Context, type Principal, credentialId, withOwnerRoles } from "../../access/principal.js";
+import { type ClientInfo, type Context, credentialId, type Principal, withOwnerRoles } from "../../access/principal.js";
 import type { RevocationList } from "../../access/revocation-list.js";
 import type { Config } from "../../config.js";
 import { ProtocolErrorCode, RateLimitedError } from "../../errors.js";

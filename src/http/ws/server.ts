@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Duplex } from "node:stream";
 
 import type { GraphQLSchema } from "graphql";
-import { CloseCode, type Server as ProtocolServer, handleProtocols, makeServer } from "graphql-ws";
+import { CloseCode, handleProtocols, makeServer, type Server as ProtocolServer } from "graphql-ws";
 import type { Logger } from "pino";
 import WebSocket, { type RawData, WebSocketServer } from "ws";
 
@@ -18,17 +18,17 @@ import type { RequestInfoReader } from "../request-info.js";
 import { CloseReason, SubscriptionClose } from "./close-codes.js";
 import {
   CAPACITY_RETRY_AFTER_SECONDS,
+  type Client,
+  clientOf,
   CLOSE_GRACE_MS,
   CONNECTION_INIT_TIMEOUT_MS,
-  type Client,
   Connections,
-  MAX_MESSAGE_BYTES,
-  clientOf,
   keepAlive,
+  MAX_MESSAGE_BYTES,
   sendWithin,
 } from "./connections.js";
-import { type Operations, callerOf, createOperations } from "./operation.js";
-import { type SocketTokens, createSocketTokens } from "./token.js";
+import { callerOf, createOperations, type Operations } from "./operation.js";
+import { createSocketTokens, type SocketTokens } from "./token.js";
 
 /**
  * The budget of the WebSocket transport when its variables are unset, chosen from measurement on

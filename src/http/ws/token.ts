@@ -9,14 +9,14 @@ import {
   type TokenHolder,
   verifyBearer,
 } from "../../access/bearer.js";
-import { type ClientInfo, type Principal, credentialId } from "../../access/principal.js";
+import { type ClientInfo, credentialId, type Principal } from "../../access/principal.js";
 import type { MetricsRecorder } from "../../metrics.js";
 import {
   CloseReason,
   type ForbiddenReason,
   NOT_THIS_CONNECTION,
-  SubscriptionClose,
   refusedReason,
+  SubscriptionClose,
 } from "./close-codes.js";
 import type { Client, Connection, Connections } from "./connections.js";
 
