@@ -1,9 +1,11 @@
 // The client recipes of docs/clients.md, run against a real server: each signs in, lets its access
 // token expire, sends operations together and must refresh exactly once for all of them; once the
 // session is ended elsewhere it must sign out without trying to refresh. The docs quote the recipe
-// modules, and the last suite keeps the quotes and the files identical.
+// modules and the example web app's (whole, or a `// #region` at a time; its browser test,
+// test/browser/example-web.test.ts, runs those), and the last suite keeps the quotes and the files
+// identical and the line counts true.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -164,27 +166,141 @@ function repositoryRoot(): string {
   return dir;
 }
 
+/** The example web app's modules (not the generated ones of examples/web/src/gql/). */
+function exampleSources(root: string): string[] {
+  const dir = "examples/web/src";
+  return readdirSync(join(root, dir))
+    .filter((name) => /\.tsx?$/.test(name))
+    .map((name) => `${dir}/${name}`);
+}
+
+/**
+ * The regions of a module: the lines between `// #region <name>` and the next `// #endregion`, by
+ * name, each line with its newline (as a fenced block quotes it). Nested, repeated, stray or
+ * unclosed markers are refused, so a quote can never stand for something else than it seems to.
+ */
+function regionsOf(source: string): Map<string, string> {
+  const regions = new Map<string, string>();
+  let open: { name: string; lines: string[] } | undefined;
+  for (const line of source.split("\n")) {
+    const start = /^\/\/ #region ([\w-]+)$/.exec(line)?.[1];
+    if (start !== undefined) {
+      if (open) throw new Error(`#region ${start} opens inside #region ${open.name}`);
+      if (regions.has(start)) throw new Error(`#region ${start} appears twice`);
+      open = { name: start, lines: [] };
+    } else if (line === "// #endregion") {
+      if (!open) throw new Error("#endregion without a #region");
+      regions.set(open.name, open.lines.map((text) => `${text}\n`).join(""));
+      open = undefined;
+    } else if (/\/\/ #(end)?region\b/.test(line)) {
+      throw new Error(`a marker not on a line of its own: ${line}`);
+    } else open?.lines.push(line);
+  }
+  if (open) throw new Error(`#region ${open.name} is never closed`);
+  return regions;
+}
+
+/** The lines of a module that are in no region, blank lines and the markers left out. */
+function outsideRegions(source: string): string[] {
+  let inside = false;
+  return source.split("\n").filter((line) => {
+    if (/^\/\/ #region /.test(line)) inside = true;
+    else if (line === "// #endregion") inside = false;
+    else return !inside && line.trim() !== "";
+    return false;
+  });
+}
+
+/** A module's lines, and how many of them are code: blank lines and comments left out, as docs/clients.md counts. */
+function lineCounts(source: string): { lines: number; code: number } {
+  const lines = source.replace(/\n$/, "").split("\n");
+  let inComment = false;
+  let code = 0;
+  for (const line of lines.map((text) => text.trim())) {
+    if (inComment) inComment = !line.includes("*/");
+    else if (line.startsWith("/*")) inComment = !line.includes("*/");
+    else if (line !== "" && !line.startsWith("//")) code++;
+  }
+  return { lines: lines.length, code };
+}
+
+/**
+ * The quotes of a page: a fenced block whose first line is `// <path>` quotes that whole file;
+ * `// <path> #region <name>`, that region of it.
+ */
+function quotesOf(page: string): Array<{ path: string; region?: string; text: string }> {
+  const blocks = page.matchAll(
+    /^```ts\n\/\/ ((?:test\/clients\/recipes|examples\/web\/src)\/[\w.-]+\.ts)(?: #region ([\w-]+))?\n([\s\S]*?)^```$/gm,
+  );
+  return [...blocks].map((m) => ({ path: m[1]!, ...(m[2] === undefined ? {} : { region: m[2] }), text: m[3]! }));
+}
+
 describe("docs/clients.md", () => {
   const root = repositoryRoot();
-  const page = readFileSync(join(root, "docs/clients.md"), "utf8");
-  // A fenced block whose first line is `// <path>` quotes that file.
-  const quotes = new Map(
-    [...page.matchAll(/^```ts\n\/\/ (test\/clients\/recipes\/[\w.-]+\.ts)\n([\s\S]*?)^```$/gm)].map((m) => [
-      m[1]!,
-      m[2]!,
-    ]),
-  );
+  const read = (path: string) => readFileSync(join(root, path), "utf8");
+  const page = read("docs/clients.md");
+  const quotes = quotesOf(page);
+  const wholeFiles = quotes.filter((quote) => quote.region === undefined).map((quote) => quote.path);
+  const regions = quotes.filter((quote) => quote.region !== undefined).map((q) => `${q.path} #region ${q.region}`);
 
-  it("quotes every recipe module and its token store, each once", () => {
+  it("quotes every recipe module, its token store and the example app's client and feed, each once and whole", () => {
     assert.deepEqual(
-      [...quotes.keys()].sort(),
-      [...RECIPES.map((r) => r.file), "test/clients/recipes/token-store.ts"].sort(),
+      wholeFiles.sort(),
+      [
+        ...RECIPES.map((r) => r.file),
+        "test/clients/recipes/token-store.ts",
+        "examples/web/src/client.ts",
+        "examples/web/src/feed.ts",
+      ].sort(),
     );
   });
 
-  for (const [path, quoted] of quotes) {
-    it(`quotes ${path} exactly as it is`, () => {
-      assert.equal(quoted, readFileSync(join(root, path), "utf8"));
+  it("quotes every #region of the example app's modules once, and every line of its auth module is in one", () => {
+    const defined = exampleSources(root).flatMap((path) =>
+      [...regionsOf(read(path)).keys()].map((name) => `${path} #region ${name}`),
+    );
+    assert.ok(defined.length >= 5, `only ${defined.length} regions in the example's modules`);
+    assert.deepEqual(regions.sort(), defined.sort());
+    assert.deepEqual(outsideRegions(read("examples/web/src/auth.ts")), [], "docs/clients.md quotes auth.ts whole");
+  });
+
+  for (const quote of quotes) {
+    const name = quote.region === undefined ? quote.path : `${quote.path} #region ${quote.region}`;
+    it(`quotes ${name} exactly as it is`, () => {
+      const source = read(quote.path);
+      const text = quote.region === undefined ? source : regionsOf(source).get(quote.region);
+      assert.equal(quote.text, text);
     });
   }
+
+  it("counts the lines of each module as they are, in the table of Lines of client code", () => {
+    const rows = [...page.matchAll(/^\| .* \| `([\w./-]+\.ts)` \| (\d+) \| (\d+) \|$/gm)];
+    assert.ok(rows.length >= 7, `only ${rows.length} rows with line counts`);
+    assert.ok(rows.some((row) => row[1] === "examples/web/src/auth.ts"));
+    for (const [, path, lines, code] of rows)
+      assert.deepEqual({ lines: Number(lines), code: Number(code) }, lineCounts(read(path!)), path);
+  });
+
+  it("finds regions, refuses broken markers and counts code lines, so the checks above can fail", () => {
+    const source =
+      "// a\n// #region one\nconst a = 1;\n\n// #endregion\nlet b;\n// #region two\n/**\n * x\n */\n// #endregion\n";
+    assert.deepEqual(
+      [...regionsOf(source)],
+      [
+        ["one", "const a = 1;\n\n"],
+        ["two", "/**\n * x\n */\n"],
+      ],
+    );
+    assert.deepEqual(outsideRegions(source), ["// a", "let b;"]);
+    assert.deepEqual(lineCounts(source), { lines: 11, code: 2 });
+    for (const [broken, problem] of [
+      ["// #region a\n// #region b\n// #endregion\n", /opens inside #region a/],
+      ["// #region a\n", /never closed/],
+      ["// #endregion\n", /without a #region/],
+      ["// #region a\n// #endregion\n// #region a\n// #endregion\n", /appears twice/],
+      ["const x = 1; // #region a\n", /not on a line of its own/],
+      ["// #region a\n  // #endregion\n", /not on a line of its own/],
+    ] as const)
+      assert.throws(() => regionsOf(broken), problem);
+  });
 });

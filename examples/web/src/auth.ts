@@ -1,3 +1,4 @@
+// #region state
 // Signing in from a browser in cookie mode, all of it in this module:
 // - the refresh token is an HttpOnly cookie the page never sees; the access token lives in this
 //   module's memory only (never localStorage), so a reload starts with a refresh;
@@ -10,6 +11,8 @@
 // - every tab hears of a sign-in or sign-out (a BroadcastChannel), and of a session ended elsewhere
 //   (the socket's 4403 SESSION_ENDED); the socket gets each new token in-band (a graphql-ws ping),
 //   so the server never closes it for expiry.
+// docs/clients.md quotes this module whole, one #region at a time; test/clients/recipes.test.ts keeps
+// each quote equal to its region.
 import { ApolloLink, CombinedGraphQLErrors, HttpLink, type TypedDocumentNode } from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
@@ -47,7 +50,9 @@ function reasonOf(errors: readonly GraphQLFormattedError[] = []): string | undef
   const refusal = errors.find((e) => e.extensions?.code === "UNAUTHENTICATED" || e.extensions?.code === "FORBIDDEN");
   return refusal && String(refusal.extensions?.reason);
 }
+// #endregion
 
+// #region send
 /** A credential mutation, with `credentials: "include"` so that the cookie goes both ways. */
 async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, accessToken?: string) {
   const response = await fetch(API_URL, {
@@ -58,7 +63,9 @@ async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, acce
   });
   return (await response.json()) as { data?: T | null; errors?: GraphQLFormattedError[] };
 }
+// #endregion
 
+// #region tokens
 /** Keeps a new access token, schedules its refresh and hands it to the open socket. */
 function keep(payload: ops.AuthFieldsFragment) {
   token = payload.accessToken;
@@ -85,7 +92,9 @@ function end(reason: string, tell = true) {
   setSession({ status: "signed-out", reason: wasSignedIn ? reason : undefined });
   if (tell && wasSignedIn) tabs.postMessage({ signedOut: reason });
 }
+// #endregion
 
+// #region refresh
 /** Exchanges the cookie for a new access token, one exchange at a time in this tab and across tabs. */
 export function refresh(): Promise<void> {
   const exchange = async () => {
@@ -107,7 +116,9 @@ export async function accessToken(): Promise<string | undefined> {
   if (token && Date.now() >= refreshDue) await refresh();
   return token;
 }
+// #endregion
 
+// #region sign-in
 /** Signs in (or up, with `newAccount`) in cookie mode; resolves to the refusal, if any, for the form to show. */
 export async function signIn(input: { username: string; password: string }, newAccount = false) {
   const variables = { input: { ...input, useCookie: true } };
@@ -131,7 +142,9 @@ tabs.onmessage = ({ data }: MessageEvent<{ signedIn?: true; signedOut?: string }
   if (data.signedOut) end(data.signedOut, false);
   else if (data.signedIn && session.status !== "signed-in") refresh().catch(() => undefined);
 };
+// #endregion
 
+// #region apollo-link
 /** Apollo Client's link to the API: the token on every operation; on TOKEN_EXPIRED a refresh and one retry. */
 export const apiLink = ApolloLink.from([
   new ErrorLink(({ error, operation, forward }) => {
@@ -145,7 +158,9 @@ export const apiLink = ApolloLink.from([
   new SetContextLink(async () => ({ headers: bearer(await accessToken()) })),
   new HttpLink({ uri: API_URL }),
 ]);
+// #endregion
 
+// #region socket
 /**
  * The socket for subscriptions, signed in with the current token at each connection. It does not
  * retry: graphql-ws would re-send the first subscribe message, whose `after` is stale by then; the
@@ -167,6 +182,9 @@ export const wsClient = createClient({
     },
   },
 });
+// #endregion
 
+// #region start
 // A reload starts signed out in memory: the cookie, if any, signs this tab in again.
 refresh().catch(() => setSession({ status: "signed-out", reason: "NETWORK" }));
+// #endregion
