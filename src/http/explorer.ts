@@ -39,9 +39,13 @@ const INIT_SCRIPT = `"use strict";
 (function () {
   var placeholder = ${JSON.stringify(EXPLORER_TOKEN_PLACEHOLDER)};
   var send = GraphiQL.createFetcher({ url: new URL("/graphql", window.location.href).href });
-  Object.keys(window.localStorage).forEach(function (key) {
-    if (key.indexOf("graphiql:") === 0) window.localStorage.removeItem(key);
-  });
+  try {
+    Object.keys(window.localStorage).forEach(function (key) {
+      if (key.indexOf("graphiql:") === 0) window.localStorage.removeItem(key);
+    });
+  } catch (blocked) {
+    // Storage switched off in this browser: nothing was kept, and GraphiQL needs none.
+  }
   var items = new Map();
   var storage = {
     getItem: function (key) { return items.has(key) ? items.get(key) : null; },
