@@ -11,6 +11,7 @@ import type { AuditService } from "./audit/index.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/database.js";
 import { createApolloServer } from "./graphql/apollo.js";
+import { EXPLORER_PATH } from "./http/explorer.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -70,7 +71,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger.info({ username: config.admin.username, outcome }, "admin bootstrap");
     }
     const schema = await buildAppSchema(services);
-    const apollo = await createApolloServer(schema, config, logger, services.metrics);
+    const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH);
     const { fastify: server, drain } = await createHttpServer({
       ...services,
       config,

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 
 import { REJECTION_REASONS } from "./access/bearer.js";
-import { keepKeysCurrent, type KeyRing, loadKeyRing } from "./access/keys.js";
+import { DEV_SECRET_FILE, keepKeysCurrent, type KeyRing, KEYS_DIR, loadKeyRing } from "./access/keys.js";
 import { RevocationStore } from "./access/revocation.store.js";
 import { RevocationList } from "./access/revocation-list.js";
 import { RevocationSync } from "./access/revocation-sync.js";
@@ -9,7 +9,8 @@ import { Scope } from "./access/scopes.js";
 import { createTokenService, IAT_LEEWAY_SECONDS, type TokenService } from "./access/tokens.js";
 import { type AuditService, buildAuditLog } from "./audit/index.js";
 import type { Config } from "./config.js";
-import { migrateToLatest, openDatabase, postgresConnectionOptions } from "./db/database.js";
+import { type DataDirEntries, tightenDataDir } from "./data-dir.js";
+import { migrateToLatest, openDatabase, postgresConnectionOptions, SQLITE_FILES } from "./db/database.js";
 import type { Basics } from "./feature.js";
 import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
 import { type Closer, Housekeeping } from "./lifecycle.js";
@@ -59,6 +60,7 @@ export interface CoreOptions {
  */
 export async function buildCore(config: Config, options: CoreOptions, closer: Closer): Promise<Core> {
   const { logger, now, background } = options;
+  keepDataDirPrivate(config, logger);
   const database = openDatabase(config, logger);
   closer.add("the database", () => database.close());
   // A registry of this app's own; a CLI command records into one nobody reads, without process metrics.
@@ -91,6 +93,27 @@ export async function buildCore(config: Config, options: CoreOptions, closer: Cl
   });
   const mailer = createLogMailer(logger);
   return { ...basics, keys, reloadKeys, tokens, ...revocations, counters, passwords, audit, events, mailer };
+}
+
+/** What the app keeps in DATA_DIR, by its owners' names: the SQLite files, the generated secret and keys. */
+const DATA_DIR_ENTRIES: DataDirEntries = { files: [...SQLITE_FILES, DEV_SECRET_FILE], folders: [KEYS_DIR] };
+
+/**
+ * Tightens what an older version left readable by others in DATA_DIR (the SQLite files were 0644)
+ * to 0600 and 0700, before anything opens it, and says so; what belongs to another user is named
+ * in a warning instead.
+ */
+function keepDataDirPrivate(config: Config, logger: Logger): void {
+  const { tightened, notOwned } = tightenDataDir(config.dataDir, DATA_DIR_ENTRIES);
+  if (tightened.length > 0) {
+    logger.info({ paths: tightened }, "DATA_DIR: made files readable by other users private (0600, folders 0700)");
+  }
+  if (notOwned.length > 0) {
+    logger.warn(
+      { paths: notOwned },
+      "DATA_DIR: these are readable by other users and belong to another user, so they stay so: chmod them 600 (folders 700) as their owner",
+    );
+  }
 }
 
 /** The key ring, kept current in a server (a CLI command reads it once), and the token service on it. */

@@ -1,8 +1,9 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import type { Config } from "../config.js";
+import { makePrivateFolder, PRIVATE_FILE_MODE } from "../data-dir.js";
 import { asymmetricKey, hmacKey, hmacKid, type RingKey, type SigningAlgorithm, thumbprint } from "./key-material.js";
 import { weakSecretReason } from "./secrets.js";
 
@@ -97,11 +98,11 @@ function readOrCreateDevSecret(config: Config, warn: (message: string) => void):
     );
     return secret;
   }
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  makePrivateFolder(config.dataDir);
   const secret = randomBytes(48).toString("base64url");
   try {
     // "wx" fails if another process created the file meanwhile; then use theirs.
-    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: "wx" });
+    writeFileSync(file, `${secret}\n`, { mode: PRIVATE_FILE_MODE, flag: "wx" });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return readOrCreateDevSecret(config, warn);
     throw error;
@@ -120,9 +121,9 @@ function readStoredKeys(dataDir: string): StoredKey[] {
 
 function writeStoredKey(dataDir: string, key: StoredKey): void {
   const dir = join(dataDir, KEYS_DIR);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makePrivateFolder(dir);
   writeFileSync(join(dir, `${key.createdAt}-${key.alg}-${key.kid}.json`), `${JSON.stringify(key, null, 2)}\n`, {
-    mode: 0o600,
+    mode: PRIVATE_FILE_MODE,
     flag: "wx",
   });
 }

@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import SqliteDatabase from "better-sqlite3";
@@ -6,6 +5,7 @@ import { Kysely, PostgresDialect, sql, SqliteDialect } from "kysely";
 import pg from "pg";
 
 import type { Config } from "../config.js";
+import { createPrivateFile, makePrivateFolder } from "../data-dir.js";
 import type { Database, Dialect } from "./schema.js";
 import { isTransactionConflict } from "./sql-errors.js";
 import { isDatabaseUnavailable, OutageLog, withTimeout } from "./unavailable.js";
@@ -35,6 +35,9 @@ export interface DatabaseHandle {
 
 /** Name of the SQLite file inside DATA_DIR. */
 export const SQLITE_FILE = "app.db";
+
+/** The SQLite file and those SQLite keeps beside it (WAL, shared memory, a rollback journal): all private. */
+export const SQLITE_FILES = [SQLITE_FILE, `${SQLITE_FILE}-wal`, `${SQLITE_FILE}-shm`, `${SQLITE_FILE}-journal`];
 
 /**
  * Opens the configured database: PostgreSQL when `databaseUrl` is set, otherwise SQLite
@@ -76,8 +79,11 @@ export function openDatabase(
       close: () => db.destroy(),
     };
   }
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const sqlite = new SqliteDatabase(join(config.dataDir, SQLITE_FILE), { timeout: timeoutMs });
+  makePrivateFolder(config.dataDir);
+  const file = join(config.dataDir, SQLITE_FILE);
+  // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm it creates the same mode.
+  createPrivateFile(file);
+  const sqlite = new SqliteDatabase(file, { timeout: timeoutMs });
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");

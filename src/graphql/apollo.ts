@@ -1,9 +1,5 @@
 import { ApolloServer } from "@apollo/server";
-import {
-  ApolloServerPluginCacheControlDisabled,
-  ApolloServerPluginLandingPageDisabled,
-} from "@apollo/server/plugin/disabled";
-import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 
@@ -11,6 +7,7 @@ import type { Context } from "../access/principal.js";
 import type { Config } from "../config.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
+import { landingPagePlugin } from "./landing-page.js";
 import { operationMetricsPlugin } from "./operation-metrics.js";
 import { createOperationRules } from "./operation-rules.js";
 import { createResultStringifier } from "./response-size.js";
@@ -20,14 +17,16 @@ import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
  * Apollo Server for the schema, with what production changes (no introspection, no stack traces,
  * no schema details in errors, no landing page), the operation rules every transport shares (the
  * query limits, the credential rule, the error formatting: graphql/operation-rules.ts) and the
- * plugins, operations counted in `metrics` (default: nowhere). Started, so it can be handed to the
- * HTTP server.
+ * plugins, operations counted in `metrics` (default: nowhere). In development its landing page links
+ * `explorerPath`, the offline explorer, for when Apollo's CDN cannot load (landing-page.ts). Started,
+ * so it can be handed to the HTTP server.
  */
 export async function createApolloServer(
   schema: GraphQLSchema,
   config: Config,
   logger: Logger,
   metrics: MetricsRecorder = NO_METRICS,
+  explorerPath?: string,
 ): Promise<ApolloServer<Context>> {
   const errorReporter = createErrorReporter(logger);
   const rules = createOperationRules(config, metrics);
@@ -56,9 +55,7 @@ export async function createApolloServer(
       errorReporter.plugin,
       serviceUnavailableStatus,
       subscriptionsOverHttpRefused(),
-      config.isProduction
-        ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+      landingPagePlugin(config.isProduction, explorerPath),
     ],
   });
   await apollo.start();

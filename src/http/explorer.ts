@@ -25,14 +25,35 @@ const GUIDANCE =
 
 /**
  * Our part of the page, an external file rather than inline code so that the page needs no
- * 'unsafe-inline' script source. Headers are not persisted (tokens stay out of localStorage), and
- * the placeholder Authorization header is dropped before sending, so that the schema loads and an
- * unedited run says "not signed in" instead of "invalid token".
+ * 'unsafe-inline' script source. The placeholder Authorization header is dropped before sending, so
+ * that the schema loads and an unedited run says "not signed in" instead of "invalid token".
+ *
+ * GraphiQL keeps nothing beyond the page's life: its storage is a Map, not localStorage. Its own
+ * persistence would keep `login`, `register` and `changePassword` operations with their passwords
+ * (tabs, the last query, the history) and, in the history, the headers with their tokens, even
+ * with `shouldPersistHeaders: false`; picking out which operations hold credentials (literals,
+ * variables, headers, in three places) could miss one, keeping none cannot. What earlier versions of
+ * this page left under GraphiQL's `graphiql:` prefix in localStorage is removed at load.
  */
 const INIT_SCRIPT = `"use strict";
 (function () {
   var placeholder = ${JSON.stringify(EXPLORER_TOKEN_PLACEHOLDER)};
   var send = GraphiQL.createFetcher({ url: new URL("/graphql", window.location.href).href });
+  try {
+    Object.keys(window.localStorage).forEach(function (key) {
+      if (key.indexOf("graphiql:") === 0) window.localStorage.removeItem(key);
+    });
+  } catch (blocked) {
+    // Storage switched off in this browser: nothing was kept, and GraphiQL needs none.
+  }
+  var items = new Map();
+  var storage = {
+    getItem: function (key) { return items.has(key) ? items.get(key) : null; },
+    setItem: function (key, value) { items.set(key, String(value)); },
+    removeItem: function (key) { items.delete(key); },
+    clear: function () { items.clear(); },
+    get length() { return items.size; },
+  };
   function fetcher(params, options) {
     var headers = {};
     var given = (options && options.headers) || {};
@@ -44,6 +65,7 @@ const INIT_SCRIPT = `"use strict";
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
+      storage: storage,
       defaultQuery: ${JSON.stringify(GUIDANCE + EXPLORER_DEFAULT_QUERY + "\n")},
       defaultHeaders: ${JSON.stringify(EXPLORER_DEFAULT_HEADERS)},
       isHeadersEditorEnabled: true,

@@ -36,6 +36,8 @@ export interface GraphqlRouteDeps {
   readRequest: RequestInfoReader;
   /** The headers of every response, CORS preflights answered (security-headers.ts). */
   edgeHeaders: (request: IncomingMessage, info: RequestInfo) => EdgeHeaders;
+  /** Warns of a browser origin CORS refuses, so that the log names it (refused-origins.ts). */
+  refusedOrigin: (request: IncomingMessage, info: RequestInfo) => void;
   bodyLimitBytes: number;
   /** Bodies refused before parsing (request-limits.ts) are counted here. */
   metrics: MetricsRecorder;
@@ -53,11 +55,12 @@ export interface GraphqlRouteDeps {
  * its path: the request goes straight to Apollo's `executeHTTPGraphQLRequest`, without Fastify's
  * routing, hooks, request and reply objects, content-type parsers, serialisation and per-request
  * child logger, which cost about a quarter of a request (docs/performance.md). On the way: our
- * x-request-id, helmet's headers and HSTS over TLS, CORS (a preflight answered at once), the 1 MB
- * body limit (413) and the JSON errors for unreadable bodies (400), bodies that are not JSON handed
- * to Apollo as text so its CSRF prevention refuses them, subscriptions refused over HTTP, the
- * refresh cookie, Connection: close while closing, and log lines in Fastify's words ("incoming
- * request", "request completed"). Every other path is Fastify's.
+ * x-request-id, helmet's headers and HSTS over TLS, CORS (a preflight answered at once, a refused
+ * origin named in the log), the 1 MB body limit (413) and the JSON errors for unreadable bodies
+ * (400), bodies that are not JSON handed to Apollo as text so its CSRF prevention refuses them,
+ * subscriptions refused over HTTP, the refresh cookie, Connection: close while closing, and log
+ * lines in Fastify's words ("incoming request", "request completed"). Every other path is
+ * Fastify's.
  */
 export function createGraphqlRoute(deps: GraphqlRouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { logger } = deps;
@@ -77,6 +80,7 @@ export function createGraphqlRoute(deps: GraphqlRouteDeps): (req: IncomingMessag
     const info = deps.readRequest(req);
     const { headers, answer } = deps.edgeHeaders(req, info);
     for (const [name, value] of headers) res.setHeader(name, value);
+    deps.refusedOrigin(req, info);
     if (logger.isLevelEnabled("info")) {
       logger.info({ reqId: info.id, req: { method: req.method, url: req.url, ip: info.ip } }, "incoming request");
       res.once("finish", () => {

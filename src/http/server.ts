@@ -16,6 +16,7 @@ import { createFastify } from "./fastify.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { createGraphqlRoute, isGraphqlRequest } from "./graphql-route.js";
 import { JSON_MAX_NESTING, jsonNestingExceeds } from "./json-nesting.js";
+import { refusedOriginLog } from "./refused-origins.js";
 import { createRequestContext } from "./request-context.js";
 import { createRequestInfoReader } from "./request-info.js";
 import { BODY_LIMIT_BYTES, createBodyBudget } from "./request-limits.js";
@@ -69,6 +70,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     logger: deps.logger,
     readRequest,
     edgeHeaders: headers,
+    refusedOrigin: refusedOriginLog(config, deps.logger, deps.now),
     bodyLimitBytes: BODY_LIMIT_BYTES,
     metrics,
     bodyAllowance: bodies.open,

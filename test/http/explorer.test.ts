@@ -44,6 +44,26 @@ async function typeInto(page: Page, selector: string, text: string): Promise<voi
   await page.keyboard.type(text);
 }
 
+/** Every item of the page's localStorage and sessionStorage. */
+function storedItems(page: Page): Promise<{ local: Record<string, string>; session: Record<string, string> }> {
+  return page.evaluate(() => {
+    const items = (storage: Storage) => {
+      const found: Record<string, string> = {};
+      for (let i = 0; i < storage.length; i += 1) {
+        const key = storage.key(i)!;
+        found[key] = storage.getItem(key)!;
+      }
+      return found;
+    };
+    return { local: items(localStorage), session: items(sessionStorage) };
+  });
+}
+
+function assertHoldsNone(stored: object, secrets: readonly string[]): void {
+  const text = JSON.stringify(stored);
+  for (const secret of secrets) assert.ok(!text.includes(secret), `the browser's storage holds ${secret}: ${text}`);
+}
+
 describe("the explorer in development", () => {
   const t = useTestApp("sqlite", { env: { NODE_ENV: "development" } });
 
@@ -157,6 +177,58 @@ describe("the explorer in development", () => {
         assert.deepEqual(requests.offOrigin(origin), [], "every request stays on the app's origin");
         assert.ok(requests.urls.includes(`${origin}${EXPLORER_PATH}/init.js`), requests.urls.join("\n"));
         assert.deepEqual(problems, []);
+      } finally {
+        await page.close();
+      }
+    });
+
+    it("keeps nothing a user typed: no password or token in localStorage or sessionStorage, before or after a reload", async () => {
+      const password = "explorer storage password 8341";
+      const user = await registerUser(t, "explorerstore", { password });
+      const origin = originOf(t.url);
+      const page = await browser().newPage();
+      try {
+        await page.setViewport({ width: 1280, height: 800 });
+        await recordRequests(page, origin);
+        // What the page of earlier versions left behind (GraphiQL's default storage is localStorage).
+        await page.goto(`${origin}/healthz`);
+        await page.evaluate((left) => {
+          localStorage.setItem("graphiql:query", left);
+          localStorage.setItem("graphiql:tabState", JSON.stringify({ tabs: [{ query: left }], activeTabIndex: 0 }));
+          localStorage.setItem("another-app", "kept");
+        }, `mutation { login(input: { username: "old", password: "${password}" }) { accessToken } }`);
+
+        await page.goto(`${origin}${EXPLORER_PATH}`, { waitUntil: "load", timeout: UI_TIMEOUT_MS });
+        await page.waitForSelector(".graphiql-query-editor .CodeMirror", { timeout: UI_TIMEOUT_MS });
+        // Not restored from what was left, and gone from localStorage; another app's key stays.
+        assert.ok((await editorValue(page, ".graphiql-query-editor")).trimEnd().endsWith(EXPLORER_DEFAULT_QUERY));
+        assert.deepEqual(await storedItems(page), { local: { "another-app": "kept" }, session: {} });
+
+        const headersSelector = ".graphiql-editor-tool .graphiql-editor:not(.hidden)";
+        await page.waitForSelector(`${headersSelector} .CodeMirror`, { visible: true, timeout: UI_TIMEOUT_MS });
+        await typeInto(page, headersSelector, `{"Authorization":"Bearer ${user.accessToken}"}`);
+        const login = `mutation { login(input: { username: "explorerstore", password: "${password}" }) { accessToken refreshToken } }`;
+        await typeInto(page, ".graphiql-query-editor", login);
+        assert.equal(await editorValue(page, ".graphiql-query-editor"), login);
+        await page.click(".graphiql-execute-button");
+        await page.waitForFunction(
+          () => document.querySelector<HTMLElement>(".result-window")?.innerText.includes("refreshToken"),
+          { timeout: UI_TIMEOUT_MS },
+        );
+        const signedIn = JSON.parse(await editorValue(page, ".result-window")).data.login;
+        // GraphiQL writes its state at most every 500 ms: give it time to write, were it to.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        const secrets = [password, user.accessToken, signedIn.accessToken, signedIn.refreshToken];
+        assertHoldsNone(await storedItems(page), secrets);
+
+        await page.reload({ waitUntil: "load", timeout: UI_TIMEOUT_MS });
+        await page.waitForSelector(".graphiql-query-editor .CodeMirror", { timeout: UI_TIMEOUT_MS });
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        assertHoldsNone(await storedItems(page), secrets);
+        // Forgotten, as the storage says: the page opens as it did the first time.
+        assert.ok((await editorValue(page, ".graphiql-query-editor")).trimEnd().endsWith(EXPLORER_DEFAULT_QUERY));
+        await page.waitForSelector(`${headersSelector} .CodeMirror`, { visible: true, timeout: UI_TIMEOUT_MS });
+        assert.equal(await editorValue(page, headersSelector), EXPLORER_DEFAULT_HEADERS);
       } finally {
         await page.close();
       }
