@@ -94,7 +94,8 @@ export async function createServices(config: Config, options: ServiceOptions): P
       accounts: registry.accounts,
       users: registry.users,
       posts: registry.posts,
-      events: withReplays(registry.events, replays),
+      // A resuming subscriber holds no more replayed events than its live queue may.
+      events: withReplays(registry.events, replays, config.subscriptions.maxQueuedEvents),
       metrics: registry.metrics,
       logger,
       resolvers,

@@ -6,7 +6,7 @@ import type { Replay } from "../graphql/replay.js";
 import { type CounterStore, createFloodLimit, type FloodLimit } from "../rate-limits/index.js";
 import type { UserService } from "../users/index.js";
 import { PostResolver } from "./post.resolver.js";
-import { PostService } from "./post.service.js";
+import { PostService, REPLAY_MAX } from "./post.service.js";
 import { PostStore } from "./post.store.js";
 import type { Post } from "./post.type.js";
 import { LocalPostEvents, type PostEvents, PostgresPostEvents, PostTopic } from "./post-events.js";
@@ -46,7 +46,11 @@ async function postEventsOf(needs: PostsNeeds, posts: PostStore): Promise<PostEv
 
 /** postCreated(after)'s replay: the posts created after the one named, keyed by id. */
 function createdReplay(posts: PostService): Replay {
-  return { read: (after) => posts.createdAfter(after), key: (post) => (post as Post).id };
+  return {
+    read: (after, limit) => posts.createdAfter(after, limit),
+    key: (post) => (post as Post).id,
+    max: REPLAY_MAX,
+  };
 }
 
 async function buildPosts(needs: PostsNeeds) {

@@ -43,10 +43,10 @@ export class PostService {
 
   /**
    * What `postCreated(after)` replays before going live: the posts created after the post `after`,
-   * oldest first, at most {@link REPLAY_MAX}; BAD_USER_INPUT when `after` names no post.
+   * oldest first, at most `limit` (and {@link REPLAY_MAX}); BAD_USER_INPUT when `after` names no post.
    */
-  async createdAfter(after: string): Promise<Post[]> {
-    const posts = await this.deps.posts.listCreatedAfter(after, REPLAY_MAX);
+  async createdAfter(after: string, limit: number = REPLAY_MAX): Promise<Post[]> {
+    const posts = await this.deps.posts.listCreatedAfter(after, Math.min(limit, REPLAY_MAX));
     if (!posts) throw unknownAfter("post");
     return posts;
   }

@@ -42,9 +42,17 @@ describe("withReplays: the switch from replay to live, step by step", () => {
   it("listens before it reads: an event published during the read is delivered once, whether the read saw it or not, and the one named never", async () => {
     const bus = new LocalPubSub();
     let finishRead!: (events: Array<{ id: string }>) => void;
-    const replaying = withReplays(bus, {
-      T: { read: () => new Promise((resolve) => (finishRead = resolve)), key: (e) => (e as { id: string }).id },
-    });
+    const replaying = withReplays(
+      bus,
+      {
+        T: {
+          read: () => new Promise((resolve) => (finishRead = resolve)),
+          key: (e) => (e as { id: string }).id,
+          max: 100,
+        },
+      },
+      20,
+    );
     const iterator = replaying.subscribe("T", new ResumeAfter("0"))[Symbol.asyncIterator]();
     const first = next(iterator);
     // Published while the read runs: the one named (late, as NOTIFY can be on another instance),
@@ -65,7 +73,7 @@ describe("withReplays: the switch from replay to live, step by step", () => {
   it("a failed read rejects the first next() with its error and stops listening", async () => {
     const bus = new LocalPubSub();
     const refused = new Error("names no post");
-    const replaying = withReplays(bus, { T: { read: () => Promise.reject(refused), key: String } });
+    const replaying = withReplays(bus, { T: { read: () => Promise.reject(refused), key: String, max: 100 } }, 20);
     const iterator = replaying.subscribe("T", new ResumeAfter("x"))[Symbol.asyncIterator]();
     assert.equal(bus.listenerCount("T"), 1);
     await assert.rejects(iterator.next(), refused);
@@ -76,7 +84,11 @@ describe("withReplays: the switch from replay to live, step by step", () => {
   it("ended while reading: done, and the read's events are never delivered", async () => {
     const bus = new LocalPubSub();
     let finishRead!: (events: string[]) => void;
-    const replaying = withReplays(bus, { T: { read: () => new Promise((r) => (finishRead = r)), key: String } });
+    const replaying = withReplays(
+      bus,
+      { T: { read: () => new Promise((r) => (finishRead = r)), key: String, max: 100 } },
+      20,
+    );
     const iterator = replaying.subscribe("T", new ResumeAfter("0"))[Symbol.asyncIterator]();
     const first = next(iterator);
     await iterator.return!();
@@ -85,9 +97,41 @@ describe("withReplays: the switch from replay to live, step by step", () => {
     assert.equal(bus.listenerCount("T"), 0);
   });
 
+  it("reads a page at a time, the next only once the last is delivered, and stops at the replay's max", async () => {
+    const bus = new LocalPubSub();
+    const stored = Array.from({ length: 30 }, (_, i) => String(i + 1));
+    const reads: Array<[string, number]> = [];
+    const read = async (after: string, limit: number) => {
+      reads.push([after, limit]);
+      const from = stored.indexOf(after) + 1;
+      return stored.slice(from, from + limit);
+    };
+    const replaying = withReplays(bus, { T: { read, key: String, max: 7 } }, 3);
+    const iterator = replaying.subscribe("T", new ResumeAfter("10"))[Symbol.asyncIterator]();
+    assert.equal(await next(iterator), "11");
+    // One page of three read, not the whole replay: what a resuming subscriber holds is bounded.
+    assert.deepEqual(reads, [["10", 3]]);
+    assert.equal(await next(iterator), "12");
+    assert.equal(await next(iterator), "13");
+    assert.deepEqual(reads, [["10", 3]]);
+    const rest = [];
+    for (let i = 0; i < 4; i++) rest.push(await next(iterator));
+    assert.deepEqual(rest, ["14", "15", "16", "17"]);
+    // Pages of 3, 3, then 1: seven in all, the max; then live, where a replayed one is skipped.
+    assert.deepEqual(reads, [
+      ["10", 3],
+      ["13", 3],
+      ["16", 1],
+    ]);
+    bus.publish("T", "15");
+    bus.publish("T", "31");
+    assert.equal(await next(iterator), "31");
+    await iterator.return!();
+  });
+
   it("without a ResumeAfter id the bus is the plain bus, and a topic with no replay refuses to resume", () => {
     const bus = new LocalPubSub();
-    const replaying = withReplays(bus, {});
+    const replaying = withReplays(bus, {}, 20);
     replaying.subscribe("T", "some-id")[Symbol.asyncIterator]();
     assert.equal(bus.listenerCount("T", "some-id"), 1);
     assert.throws(() => replaying.subscribe("U", new ResumeAfter("1")), /cannot be resumed/);
