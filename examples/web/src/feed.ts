@@ -28,6 +28,8 @@ export function followFeed(client: ApolloClient, listener: FeedListener): () => 
   let failures = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Subscription | undefined;
+  // Posts already shown: a subscription graphql-ws re-sends by itself (after a 1000 close) replays them.
+  const shown = new Set<string>();
 
   // Backs off from a quarter of a second to ten seconds while attempts keep failing.
   const again = () => {
@@ -50,8 +52,14 @@ export function followFeed(client: ApolloClient, listener: FeedListener): () => 
         if (data) {
           after = data.postCreated.id;
           failures = 0;
+          if (shown.has(after)) return;
+          if (shown.add(after).size > 500) shown.delete(shown.values().next().value!);
           listener.post(data.postCreated);
-        } else if (CombinedGraphQLErrors.is(error)) listener.refused(explain(error.errors[0]));
+        } else if (CombinedGraphQLErrors.is(error)) {
+          // The post to resume after is gone (deleted): resume after the newest instead.
+          if (error.errors[0]?.extensions?.code === "BAD_USER_INPUT") after = undefined;
+          listener.refused(explain(error.errors[0]));
+        }
       },
       // The socket closed or the server ended the subscription (an error, if any, came first).
       complete: again,
