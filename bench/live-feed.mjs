@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 
-import { freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
+import { freePort, graphqlCaller, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
 
 const MODE = process.argv[2] ?? "naive";
 const DURATION_S = Number(process.argv[3] ?? 60);
@@ -48,16 +48,7 @@ const server = startProcess(process.execPath, ["dist/bundle/main.js"], {
   }),
 });
 
-async function gql(query, variables, token) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = graphqlCaller(url);
 
 const AUTH = `accessToken refreshToken`;
 const password = "correct horse battery";

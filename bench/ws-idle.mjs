@@ -20,6 +20,7 @@ import WebSocket from "ws";
 
 import {
   freePort,
+  graphqlCaller,
   residentMegabytes,
   serverEnv,
   startProcess,
@@ -52,16 +53,7 @@ const server = startProcess(process.execPath, ["dist/bundle/main.js"], {
   }),
 });
 
-async function gql(query, variables, token) {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = graphqlCaller(url);
 
 function subscribe(connection) {
   connection.client.subscribe(

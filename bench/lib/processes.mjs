@@ -193,3 +193,17 @@ export async function serverEnv({ port, dataDir, secret, extra = {} }) {
     ...extra,
   });
 }
+
+/** `gql(query, variables, token)` against `url`: the data, or a throw with the errors. */
+export function graphqlCaller(url) {
+  return async (query, variables, token) => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = await response.json();
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+}
