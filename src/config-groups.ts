@@ -227,3 +227,47 @@ export const subscriptionSettings = (owned: Owned) =>
       "an anonymous socket without a subscription is closed after it",
     ),
   });
+
+/** A link template: an absolute http(s) URL holding `{token}` once. */
+const linkTemplate = () =>
+  optionalText().refine(
+    (v) => v === undefined || (/^https?:\/\/[^\s]+$/.test(v) && v.split("{token}").length === 2),
+    "must be an absolute http:// or https:// URL holding {token} exactly once",
+  );
+
+/**
+ * PUBLIC_URL, SMTP_URL, MAIL_FROM, the two link templates, the two token lifetimes and
+ * EMAIL_REQUESTS_MAX_PER_IP: e-mail on accounts. PUBLIC_URL and the templates default from PORT in
+ * config.ts's transform.
+ */
+export const emailSettings = () =>
+  z.object({
+    publicUrl: variable(
+      "PUBLIC_URL",
+      matching(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "must be an absolute http:// or https:// URL"),
+      "where users reach this API; links in mails derive from it",
+    ),
+    smtpUrl: variable(
+      "SMTP_URL",
+      matching(/^smtps?:\/\/[^\s]+$/, "must be an smtp:// or smtps:// URL"),
+      "smtp(s)://user:pass@host:port; unset: mail to the log and DATA_DIR/mail (development)",
+    ),
+    from: variable("MAIL_FROM", text("graphql-token-auth <no-reply@localhost>"), "the sender of every mail"),
+    passwordResetUrl: variable("PASSWORD_RESET_URL", linkTemplate(), "the reset link's template, {token} replaced"),
+    verificationUrl: variable(
+      "EMAIL_VERIFICATION_URL",
+      linkTemplate(),
+      "the verification link's template, {token} replaced",
+    ),
+    resetTokenTtlSeconds: variable("PASSWORD_RESET_TOKEN_EXPIRES", seconds("30m"), "a reset link's lifetime"),
+    verificationTokenTtlSeconds: variable(
+      "EMAIL_VERIFICATION_TOKEN_EXPIRES",
+      seconds("24h"),
+      "a verification link's lifetime",
+    ),
+    requestsPerIpPerHour: variable(
+      "EMAIL_REQUESTS_MAX_PER_IP",
+      countOrOff(20),
+      "mail-sending requests per client IP per hour",
+    ),
+  });

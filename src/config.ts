@@ -6,6 +6,7 @@ import {
   adminSettings,
   databaseSettings,
   type Defaults,
+  emailSettings,
   floodLimitSettings,
   httpSettings,
   jwtSettings,
@@ -141,18 +142,37 @@ function configSchema(rules: SettingRules, cwd: string) {
       metrics: metricsSettings(),
       http: httpSettings(ownedOf("http")),
       subscriptions: subscriptionSettings(ownedOf("subscriptions")),
+      email: emailSettings(),
     })
-    .transform(({ http, ...config }) => {
+    .transform(({ http, email, ...config }) => {
       const isProduction = config.nodeEnv === "production";
       const { shutdownDrainMs } = http;
       return {
         ...config,
         isProduction,
+        email: withLinkDefaults(email, config.port),
         corsOrigins: config.corsOrigins.length > 0 ? config.corsOrigins : [...owned().corsOrigins(isProduction)],
         // A load balancer needs the drain in production; a developer's Ctrl-C and the tests do not.
         http: { ...http, shutdownDrainMs: shutdownDrainMs ?? (isProduction ? owned().http.shutdownDrainMs : 0) },
       };
     });
+}
+
+/**
+ * PUBLIC_URL defaults to this machine on PORT, and the two link templates to the pages this server
+ * serves under it; a trailing slash of PUBLIC_URL is dropped so that paths join it cleanly.
+ */
+function withLinkDefaults<E extends { publicUrl?: string; passwordResetUrl?: string; verificationUrl?: string }>(
+  email: E,
+  port: number,
+) {
+  const publicUrl = (email.publicUrl ?? `http://localhost:${port}`).replace(/\/+$/, "");
+  return {
+    ...email,
+    publicUrl,
+    passwordResetUrl: email.passwordResetUrl ?? `${publicUrl}/reset-password#token={token}`,
+    verificationUrl: email.verificationUrl ?? `${publicUrl}/verify-email#token={token}`,
+  };
 }
 
 /** The validated, frozen configuration every other module receives. Only this file reads `process.env`. */

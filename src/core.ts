@@ -14,7 +14,8 @@ import { migrateToLatest, openDatabase, postgresConnectionOptions, SQLITE_FILES 
 import type { Basics } from "./feature.js";
 import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
 import { type Closer, Housekeeping } from "./lifecycle.js";
-import { createLogMailer, type Mailer } from "./mailer.js";
+import { buildMailer } from "./mail/index.js";
+import type { Mailer } from "./mailer.js";
 import { createMetrics } from "./metrics.js";
 import { buildCounters, type CounterStore } from "./rate-limits/index.js";
 import { SESSION_END_REASONS } from "./sessions/index.js";
@@ -42,7 +43,7 @@ export interface Core extends Basics {
   readonly audit: AuditService;
   /** Where services publish the events subscriptions listen to. */
   readonly events: EventBus;
-  /** Where features send mail (a log of what would have gone out, until a transport is configured). */
+  /** Where features send mail: the outbox, which a background sender delivers from. */
   readonly mailer: Mailer;
 }
 
@@ -91,7 +92,7 @@ export async function buildCore(config: Config, options: CoreOptions, closer: Cl
     maxQueuedEvents: config.subscriptions.maxQueuedEvents,
     onDropped: () => metrics.limitReached("SUBSCRIPTION_MAX_QUEUED_EVENTS"),
   });
-  const mailer = createLogMailer(logger);
+  const mailer = buildMailer(basics);
   return { ...basics, keys, reloadKeys, tokens, ...revocations, counters, passwords, audit, events, mailer };
 }
 

@@ -67,6 +67,12 @@ export const ErrorReason = {
   ORIGIN: "ORIGIN",
   /** An API token without the scope the field needs, or on a field only a session token may use. */
   SCOPE: "SCOPE",
+  /** resetPassword with an unknown, expired, spent or voided reset token. */
+  RESET_TOKEN_INVALID: "RESET_TOKEN_INVALID",
+  /** verifyEmail with an unknown, expired or spent verification token, or an address verified by another account since. */
+  VERIFICATION_TOKEN_INVALID: "VERIFICATION_TOKEN_INVALID",
+  /** A field that sends mail, in production without SMTP_URL. */
+  EMAIL_NOT_CONFIGURED: "EMAIL_NOT_CONFIGURED",
 } as const;
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
 
@@ -85,7 +91,9 @@ export type UnauthenticatedReason =
   | typeof ErrorReason.REFRESH_TOKEN_INVALID
   | typeof ErrorReason.REFRESH_TOKEN_MISSING
   | typeof ErrorReason.SESSION_ENDED
-  | typeof ErrorReason.ACCOUNT_DISABLED;
+  | typeof ErrorReason.ACCOUNT_DISABLED
+  | typeof ErrorReason.RESET_TOKEN_INVALID
+  | typeof ErrorReason.VERIFICATION_TOKEN_INVALID;
 
 /** Not signed in where sign-in is required, wrong credentials or a refused refresh token. HTTP 200. */
 export class UnauthenticatedError extends AppError {
@@ -165,7 +173,11 @@ export class ForbiddenError extends AppError {
   readonly code = ErrorCode.FORBIDDEN;
   constructor(
     readonly reason:
-      typeof ErrorReason.ROLE | typeof ErrorReason.OWNERSHIP | typeof ErrorReason.ORIGIN | typeof ErrorReason.SCOPE,
+      | typeof ErrorReason.ROLE
+      | typeof ErrorReason.OWNERSHIP
+      | typeof ErrorReason.ORIGIN
+      | typeof ErrorReason.SCOPE
+      | typeof ErrorReason.EMAIL_NOT_CONFIGURED,
     message: string,
   ) {
     super(message, ErrorCode.FORBIDDEN, { reason });

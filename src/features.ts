@@ -5,6 +5,7 @@ import { authFeature } from "./auth/index.js";
 import type { Core } from "./core.js";
 import type { Feature } from "./feature.js";
 import type { Replay } from "./graphql/replay.js";
+import { mailFeature } from "./mail/index.js";
 import { postsFeature } from "./posts/index.js";
 import { rateLimitsFeature } from "./rate-limits/index.js";
 import { sessionsFeature } from "./sessions/index.js";
@@ -17,6 +18,7 @@ import { usersFeature } from "./users/index.js";
  */
 export const FEATURES = [
   auditFeature,
+  mailFeature,
   rateLimitsFeature,
   usersFeature,
   postsFeature,

@@ -3,80 +3,32 @@
 // the counters below. Every label has a fixed, small set of values: never a user id, a username, a
 // token or an operation name a client chose. Served on a listener of its own (main.ts), never on
 // the public port. This module imports nothing of the app, so every layer may record into it.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Server } from "node:http";
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
-/** The common prefix of every metric this service defines (process metrics included). */
-export const METRICS_PREFIX = "gta_";
+import {
+  EMAIL_STEPS,
+  type EmailStep,
+  type LimitName,
+  LIMITS,
+  LOGIN_OUTCOMES,
+  type LoginOutcome,
+  MAIL_OUTCOMES,
+  type MailOutcome,
+  METRICS_PREFIX,
+  OPERATION_OUTCOMES,
+  OPERATION_TYPES,
+  type OperationOutcome,
+  type OperationType,
+  RATE_LIMITS,
+  type RateLimitName,
+  REFRESH_OUTCOMES,
+  type RefreshOutcome,
+} from "./metric-names.js";
+import { createMetricsServer } from "./metrics-server.js";
 
-/** The path the metrics listener serves; anything else there is a 404. */
-export const METRICS_PATH = "/metrics";
-
-export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled", "disabled"] as const;
-export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
-
-export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid", "missing"] as const;
-export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
-
-/** Each rate limit, named by the variable that sets it. */
-export const RATE_LIMITS = [
-  "LOGIN_MAX_FAILURES_PER_USER_IP",
-  "LOGIN_MAX_FAILURES_PER_IP",
-  "REGISTER_MAX_PER_IP",
-  "CREATE_POST_MAX_PER_USER",
-  "UPDATE_POST_MAX_PER_USER",
-  "LOGIN_MAX_PER_USER",
-  "REFRESH_MAX_PER_USER",
-  "WRITES_MAX_PER_USER",
-] as const;
-export type RateLimitName = (typeof RATE_LIMITS)[number];
-
-/**
- * Every budget a client can run into (docs/limits.md), named by the variable that sets it or, for a
- * fixed limit, by its constant. Counted by `gta_limit_refusals_total{limit}` each time one refuses.
- * A new limit adds its name here and its row to docs/limits.md (test/readme.test.ts checks).
- */
-export const LIMITS = [
-  "JSON_MAX_NESTING",
-  // Issue 22, GraphQL operations: the query limits and the size of an answer.
-  "QUERY_MAX_DEPTH",
-  "QUERY_MAX_ALIASES",
-  "QUERY_MAX_DIRECTIVES",
-  "QUERY_MAX_TOKENS",
-  "QUERY_MAX_COST",
-  "QUERY_MAX_COST_IN_FLIGHT",
-  "RESPONSE_MAX_BYTES",
-  // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
-  "FIRST_MAX",
-  "OFFSET_MAX",
-  // Issue 22, HTTP connections and requests (src/http/connections.ts, src/http/request-limits.ts).
-  "BODY_LIMIT_BYTES",
-  "HTTP_HEADERS_TIMEOUT",
-  "HTTP_REQUEST_TIMEOUT",
-  "HTTP_MAX_CONNECTIONS",
-  "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
-  // WebSocket connections and subscriptions (src/http/ws/, graphql/pub-sub.ts).
-  "WS_MAX_CONNECTIONS",
-  "WS_MAX_CONNECTIONS_PER_IP",
-  "WS_MAX_ANONYMOUS_CONNECTIONS",
-  "WS_ANONYMOUS_IDLE_TIMEOUT",
-  "WS_MAX_SUBSCRIPTIONS",
-  "WS_MAX_SUBSCRIPTIONS_PER_IP",
-  "WS_MAX_ANONYMOUS_SUBSCRIPTIONS",
-  "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
-  "WS_MAX_BUFFERED_BYTES",
-  "WS_MAX_RENEWALS_PER_MINUTE",
-  "SUBSCRIPTION_MAX_COST",
-  "SUBSCRIPTION_MAX_QUEUED_EVENTS",
-] as const;
-export type LimitName = (typeof LIMITS)[number];
-
-/** `unknown`: a document that does not parse, or names no operation to run. */
-export const OPERATION_TYPES = ["query", "mutation", "subscription", "unknown"] as const;
-export type OperationType = (typeof OPERATION_TYPES)[number];
-export const OPERATION_OUTCOMES = ["ok", "error"] as const;
-export type OperationOutcome = (typeof OPERATION_OUTCOMES)[number];
+export * from "./metric-names.js";
 
 /**
  * What the services record. Each method takes only values of a fixed set; the reasons, causes and
@@ -108,6 +60,14 @@ export interface MetricsRecorder {
   deliveriesWaiting(count: number): void;
   /** A field an API token was allowed on, by the scope that allowed it. */
   apiTokenUsed(scope: string): void;
+  /** A mail of the outbox: written, suppressed, sent, retried or given up. */
+  mail(outcome: MailOutcome): void;
+  /** Seconds from a mail's row being written to the transport taking it. */
+  mailDelivered(seconds: number): void;
+  /** Mails waiting in the outbox (queued, not yet sent or given up), as the sender last counted. */
+  mailWaiting(count: number): void;
+  /** A step of the e-mail flows. */
+  emailStep(step: EmailStep): void;
 }
 
 /** Records nothing: the default of every service built without metrics. Holds no state. */
@@ -128,6 +88,10 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   subscriptionEnded: () => undefined,
   deliveriesWaiting: () => undefined,
   apiTokenUsed: () => undefined,
+  mail: () => undefined,
+  mailDelivered: () => undefined,
+  mailWaiting: () => undefined,
+  emailStep: () => undefined,
 });
 
 /** An app's metrics: the recorder the services use, its registry, and the listener main.ts starts. */
@@ -159,8 +123,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
   const counted = defineCounters([registry]);
   const { logins, rejections, refreshes, sessionsEnded, registrations, rateLimited, fallbacks } = counted;
-  const { limitRefusals, operations, apiTokenUses } = counted;
+  const { limitRefusals, operations, apiTokenUses, mails, emailSteps } = counted;
   const { latency, lag, subscriptions, activeSubscriptions, waitingDeliveries } = defineGauges([registry]);
+  const { mailDelay, mailWaiting } = defineMailGauges([registry]);
 
   for (const outcome of LOGIN_OUTCOMES) logins.inc({ outcome }, 0);
   for (const scope of options.apiTokenScopes ?? []) apiTokenUses.inc({ scope }, 0);
@@ -170,6 +135,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const reason of options.tokenRejectionReasons ?? []) rejections.inc({ reason }, 0);
   for (const cause of options.sessionEndCauses ?? []) sessionsEnded.inc({ cause }, 0);
   for (const type of OPERATION_TYPES) for (const outcome of OPERATION_OUTCOMES) operations.inc({ type, outcome }, 0);
+  for (const outcome of MAIL_OUTCOMES) mails.inc({ outcome }, 0);
+  for (const step of EMAIL_STEPS) emailSteps.inc({ step }, 0);
 
   return {
     registry,
@@ -195,6 +162,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     subscriptionEnded: () => activeSubscriptions.dec(),
     deliveriesWaiting: (count) => waitingDeliveries.set(count),
     apiTokenUsed: (scope) => apiTokenUses.inc({ scope }),
+    mail: (outcome) => mails.inc({ outcome }),
+    mailDelivered: (seconds) => mailDelay.observe(Math.max(0, seconds)),
+    mailWaiting: (count) => mailWaiting.set(count),
+    emailStep: (step) => emailSteps.inc({ step }),
     createServer: () => createMetricsServer(registry),
   };
 }
@@ -246,6 +217,36 @@ function defineCounters(registers: Registry[]) {
       ["scope"],
       "Guarded fields an API token was allowed on, by the scope that allowed it.",
     ),
+    mails: counter(
+      "mails_total",
+      ["outcome"],
+      "Mails of the outbox by outcome: queued (written), suppressed (written, never sent: an unknown address or a spent allowance), sent, retried (a transport failure, tried again later), failed (given up after a day).",
+    ),
+    emailSteps: counter(
+      "email_flow_steps_total",
+      ["step"],
+      "Steps of the e-mail flows: reset_requested, reset_completed, reset_token_invalid, verification_requested, verified, verification_token_invalid, email_changed.",
+    ),
+  };
+}
+
+/** Seconds; a mail goes out within a second when SMTP answers, and later after an outage. */
+const MAIL_DELAY_BUCKETS = [0.1, 0.5, 1, 2, 5, 15, 60, 300, 1800, 3600, 86400];
+
+/** The outbox's histogram and gauge, registered on `registers`. */
+function defineMailGauges(registers: Registry[]) {
+  return {
+    mailDelay: new Histogram({
+      name: `${METRICS_PREFIX}mail_delivery_delay_seconds`,
+      help: "Time from a mail's outbox row being written to the SMTP server accepting it.",
+      buckets: MAIL_DELAY_BUCKETS,
+      registers,
+    }),
+    mailWaiting: new Gauge({
+      name: `${METRICS_PREFIX}mail_outbox_waiting`,
+      help: "Mails waiting in the outbox to be sent, as this instance's sender last counted.",
+      registers,
+    }),
   };
 }
 
@@ -276,24 +277,4 @@ function defineGauges(registers: Registry[]) {
       "Events waiting for one of the SUBSCRIPTION_DELIVERY_CONCURRENCY slots that execute subscribers' selections.",
     ),
   };
-}
-
-/** A node:http server answering GET and HEAD /metrics with the registry's text, 404 elsewhere. */
-function createMetricsServer(registry: Registry): Server {
-  return createServer((request: IncomingMessage, response: ServerResponse) => {
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
-    if (path !== METRICS_PATH || (request.method !== "GET" && request.method !== "HEAD")) {
-      response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
-      return;
-    }
-    registry.metrics().then(
-      (body) => {
-        response.writeHead(200, { "content-type": registry.contentType });
-        response.end(request.method === "HEAD" ? undefined : body);
-      },
-      () => {
-        response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("metrics failed\n");
-      },
-    );
-  });
 }

@@ -112,6 +112,16 @@ describe("loadConfig", () => {
         maxQueuedEvents: 20,
         maxBufferedBytes: 256 * 1024,
       },
+      email: {
+        publicUrl: "http://localhost:4000",
+        smtpUrl: undefined,
+        from: "graphql-token-auth <no-reply@localhost>",
+        passwordResetUrl: "http://localhost:4000/reset-password#token={token}",
+        verificationUrl: "http://localhost:4000/verify-email#token={token}",
+        resetTokenTtlSeconds: 1800,
+        verificationTokenTtlSeconds: 86400,
+        requestsPerIpPerHour: 20,
+      },
     } satisfies Config);
   });
 

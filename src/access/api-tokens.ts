@@ -1,9 +1,10 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 
 import type { Logger } from "pino";
 
 import { isDatabaseUnavailable, OutageLog } from "../db/unavailable.js";
 import { ServiceUnavailableError } from "../errors.js";
+import { hashOpaqueSecret, randomOpaqueSecret } from "./opaque-token.js";
 import type { ApiTokenPrincipal } from "./principal.js";
 import type { RevocationList } from "./revocation-list.js";
 import type { Role } from "./roles.js";
@@ -36,13 +37,8 @@ export function isApiTokenShape(token: string): boolean {
 /** A new API token: its id, the token to hand out once, and the hash to store. */
 export function mintApiToken(): { id: string; token: string; secretHash: string } {
   const id = randomUUID();
-  const secret = randomBytes(32).toString("base64url");
-  return { id, token: `${API_TOKEN_PREFIX}${id}_${secret}`, secretHash: hashSecret(secret) };
-}
-
-/** SHA-256 is enough for a secret of 256 random bits: there is nothing to brute-force, unlike a password. */
-function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  const secret = randomOpaqueSecret();
+  return { id, token: `${API_TOKEN_PREFIX}${id}_${secret}`, secretHash: hashOpaqueSecret(secret) };
 }
 
 /** Why an API token was refused; the first part of the name says it was an API token. */
@@ -185,7 +181,7 @@ export class ApiTokenVerifier {
     const readAt = this.options.now();
     const matches =
       found !== undefined &&
-      timingSafeEqual(Buffer.from(found.secretHash, "hex"), Buffer.from(hashSecret(secret!), "hex"));
+      timingSafeEqual(Buffer.from(found.secretHash, "hex"), Buffer.from(hashOpaqueSecret(secret!), "hex"));
     const entry: Entry =
       found && matches
         ? {

@@ -39,6 +39,14 @@ export const AuditEventType = {
   ACCOUNT_ENABLED: "ACCOUNT_ENABLED",
   /** A user deleted their account (deleteAccount); the event keeps the username and id. */
   ACCOUNT_DELETED: "ACCOUNT_DELETED",
+  /** A reset link was mailed (requestPasswordReset for a verified address) or printed (`users reset-link`, by=CLI). Requests for unknown addresses are not recorded per address. */
+  PASSWORD_RESET_REQUESTED: "PASSWORD_RESET_REQUESTED",
+  /** resetPassword set a new password and ended every session and API token of the user. */
+  PASSWORD_RESET: "PASSWORD_RESET",
+  /** verifyEmail verified an address (`detail`: whether it replaced another). */
+  EMAIL_VERIFIED: "EMAIL_VERIFIED",
+  /** changeEmail sent a verification to a new address (it replaces the old one once verified). */
+  EMAIL_CHANGED: "EMAIL_CHANGED",
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 

@@ -3,6 +3,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 
+import { emailAccounts } from "./migration-0009.js";
 import type { Dialect } from "./schema.js";
 
 /**
@@ -192,6 +193,7 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    "0009_email_accounts": emailAccounts(ts),
   };
   return { getMigrations: async () => migrations };
 }

@@ -17,6 +17,12 @@ export interface UsersTable {
   roles_changed_at: Timestamp | null;
   /** Set while an ADMIN has the account disabled (setUserDisabled): it cannot sign in. */
   disabled_at: Timestamp | null;
+  /** The account's address as typed; null without one. A changed address waits in email_tokens until verified. */
+  email: string | null;
+  /** Lower-cased `email`; unique among verified addresses (users_verified_email_idx). */
+  email_normalized: string | null;
+  /** When `email` was verified; null while it is not. Sign-in and resets by address need it. */
+  email_verified_at: Timestamp | null;
 }
 
 export interface PostsTable {
@@ -100,6 +106,45 @@ export interface RevokedCredentialsTable {
   revoked_at: Timestamp;
 }
 
+/** A single-use link's token (a reset or a verification). Only the SHA-256 of the token is stored. */
+export interface EmailTokensTable {
+  id: string;
+  user_id: string;
+  purpose: "password_reset" | "email_verification";
+  token_hash: string;
+  /** The address the link was sent to: for a verification, the address it verifies. */
+  email: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  /** Set by the one conditional write that spends the token (or voids it). */
+  used_at: Timestamp | null;
+}
+
+/**
+ * One mail, written in the transaction of the change it reports and sent in the background.
+ * `suppressed` rows are never sent: they stand for a mail that is not sent (an unknown address, a
+ * spent per-address allowance), so that both answers do the same work.
+ */
+export interface MailOutboxTable {
+  id: string;
+  status: "queued" | "sent" | "failed" | "suppressed";
+  recipient: string;
+  subject: string;
+  text_body: string;
+  html_body: string;
+  /** The Message-ID header, fixed when the row is written so that a retry sends the same one. */
+  message_id: string;
+  created_at: Timestamp;
+  /** When the sender may next try it (backoff after each failure). */
+  next_attempt_at: Timestamp;
+  attempts: Generated<number>;
+  /** A sender's claim: no other sender takes the row before then (a crashed sender's claim lapses). */
+  locked_until: Timestamp | null;
+  sent_at: Timestamp | null;
+  /** The transport's last refusal, without the message (an SMTP reply code and text). */
+  last_error: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   posts: PostsTable;
@@ -108,6 +153,8 @@ export interface Database {
   audit_events: AuditEventsTable;
   api_tokens: ApiTokensTable;
   revoked_credentials: RevokedCredentialsTable;
+  email_tokens: EmailTokensTable;
+  mail_outbox: MailOutboxTable;
 }
 
 /** Both drivers' timestamp values as a Date. */

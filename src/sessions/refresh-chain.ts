@@ -1,4 +1,6 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHmac } from "node:crypto";
+
+import { hashOpaqueSecret, randomOpaqueSecret } from "../access/opaque-token.js";
 
 /**
  * The shape and derivation of a session's refresh tokens.
@@ -24,12 +26,12 @@ export function isRefreshTokenShape(token: string): boolean {
 
 /** A new session's chain key: 32 random bytes, base64url. */
 export function newChainKey(): string {
-  return randomBytes(32).toString("base64url");
+  return randomOpaqueSecret();
 }
 
 /** The first refresh token of a session, or every token of a session that has no chain key. */
 export function randomRefreshToken(): string {
-  return PREFIX + randomBytes(32).toString("base64url");
+  return PREFIX + randomOpaqueSecret();
 }
 
 /** The token that follows `parent` in the chain keyed by `chainKey`; the same inputs give the same token. */
@@ -37,7 +39,7 @@ export function successorOf(chainKey: string, parent: string): string {
   return PREFIX + createHmac("sha256", Buffer.from(chainKey, "base64url")).update(parent).digest("base64url");
 }
 
-/** What is stored of a refresh token. SHA-256 is enough: the input has 256 bits of entropy, so there is nothing to brute-force. */
+/** What is stored of a refresh token (access/opaque-token.ts): its SHA-256. */
 export function hashRefreshToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+  return hashOpaqueSecret(token);
 }

@@ -1,0 +1,92 @@
+// The names and label values of the service's metrics: closed lists, so that a label never takes a
+// value a client chose. metrics.ts defines the metrics on them; this module imports nothing.
+
+/** The common prefix of every metric this service defines (process metrics included). */
+export const METRICS_PREFIX = "gta_";
+
+/** The path the metrics listener serves; anything else there is a 404. */
+export const METRICS_PATH = "/metrics";
+
+export const LOGIN_OUTCOMES = ["succeeded", "failed", "throttled", "disabled"] as const;
+export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
+
+export const REFRESH_OUTCOMES = ["rotated", "reuse_interval", "reuse_detected", "invalid", "missing"] as const;
+export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
+
+/** Each rate limit, named by the variable that sets it. */
+export const RATE_LIMITS = [
+  "LOGIN_MAX_FAILURES_PER_USER_IP",
+  "LOGIN_MAX_FAILURES_PER_IP",
+  "REGISTER_MAX_PER_IP",
+  "CREATE_POST_MAX_PER_USER",
+  "UPDATE_POST_MAX_PER_USER",
+  "LOGIN_MAX_PER_USER",
+  "REFRESH_MAX_PER_USER",
+  "WRITES_MAX_PER_USER",
+  "EMAIL_REQUESTS_MAX_PER_IP",
+] as const;
+export type RateLimitName = (typeof RATE_LIMITS)[number];
+
+/**
+ * Every budget a client can run into (docs/limits.md), named by the variable that sets it or, for a
+ * fixed limit, by its constant. Counted by `gta_limit_refusals_total{limit}` each time one refuses.
+ * A new limit adds its name here and its row to docs/limits.md (test/readme.test.ts checks).
+ */
+export const LIMITS = [
+  "JSON_MAX_NESTING",
+  // Issue 22, GraphQL operations: the query limits and the size of an answer.
+  "QUERY_MAX_DEPTH",
+  "QUERY_MAX_ALIASES",
+  "QUERY_MAX_DIRECTIVES",
+  "QUERY_MAX_TOKENS",
+  "QUERY_MAX_COST",
+  "QUERY_MAX_COST_IN_FLIGHT",
+  "RESPONSE_MAX_BYTES",
+  // Lists (graphql/pagination.ts): a `first` or an `offset` over its cap.
+  "FIRST_MAX",
+  "OFFSET_MAX",
+  // Issue 22, HTTP connections and requests (src/http/connections.ts, src/http/request-limits.ts).
+  "BODY_LIMIT_BYTES",
+  "HTTP_HEADERS_TIMEOUT",
+  "HTTP_REQUEST_TIMEOUT",
+  "HTTP_MAX_CONNECTIONS",
+  "HTTP_MAX_BODY_BYTES_IN_FLIGHT",
+  // WebSocket connections and subscriptions (src/http/ws/, graphql/pub-sub.ts).
+  "WS_MAX_CONNECTIONS",
+  "WS_MAX_CONNECTIONS_PER_IP",
+  "WS_MAX_ANONYMOUS_CONNECTIONS",
+  "WS_ANONYMOUS_IDLE_TIMEOUT",
+  "WS_MAX_SUBSCRIPTIONS",
+  "WS_MAX_SUBSCRIPTIONS_PER_IP",
+  "WS_MAX_ANONYMOUS_SUBSCRIPTIONS",
+  "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+  "WS_MAX_BUFFERED_BYTES",
+  "WS_MAX_RENEWALS_PER_MINUTE",
+  "SUBSCRIPTION_MAX_COST",
+  "SUBSCRIPTION_MAX_QUEUED_EVENTS",
+  // Issue 25, e-mail: the allowance of mails to one address (further requests send nothing).
+  "EMAIL_MAX_PER_ADDRESS",
+] as const;
+export type LimitName = (typeof LIMITS)[number];
+
+/** `unknown`: a document that does not parse, or names no operation to run. */
+export const OPERATION_TYPES = ["query", "mutation", "subscription", "unknown"] as const;
+export type OperationType = (typeof OPERATION_TYPES)[number];
+export const OPERATION_OUTCOMES = ["ok", "error"] as const;
+export type OperationOutcome = (typeof OPERATION_OUTCOMES)[number];
+
+/** What happened to a mail of the outbox: written, written but never to be sent, sent, failed once (retried later), given up. */
+export const MAIL_OUTCOMES = ["queued", "suppressed", "sent", "retried", "failed"] as const;
+export type MailOutcome = (typeof MAIL_OUTCOMES)[number];
+
+/** The steps of the e-mail flows (accounts and e-mail), each counted once when it happens. */
+export const EMAIL_STEPS = [
+  "reset_requested",
+  "reset_completed",
+  "reset_token_invalid",
+  "verification_requested",
+  "verified",
+  "verification_token_invalid",
+  "email_changed",
+] as const;
+export type EmailStep = (typeof EMAIL_STEPS)[number];
