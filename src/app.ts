@@ -14,6 +14,7 @@ import { createApolloServer } from "./graphql/apollo.js";
 import { EXPLORER_PATH } from "./http/explorer.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
+import type { Mailer } from "./mailer.js";
 import type { Metrics } from "./metrics.js";
 import { buildAppSchema } from "./schema.js";
 import { createServices } from "./services.js";
@@ -47,6 +48,8 @@ export interface App {
    * starts on METRICS_HOST:METRICS_PORT (the app itself never serves them).
    */
   readonly metrics: Metrics;
+  /** The outbox: `mailer.enqueue(db, mail)` in a transaction; this app's sender delivers it. */
+  readonly mailer: Mailer;
   /**
    * Starts the drain before {@link close} (main.ts, on SIGTERM, for SHUTDOWN_DRAIN): requests are
    * still served, but /readyz answers 503 and every response says Connection: close.
@@ -96,6 +99,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       schema,
       logger,
       metrics: services.metrics,
+      mailer: services.mailer,
       drain,
       close: () => server.close(),
     };

@@ -14,7 +14,7 @@ import { migrateToLatest, openDatabase, postgresConnectionOptions, SQLITE_FILES 
 import type { Basics } from "./feature.js";
 import { type EventBus, LocalPubSub } from "./graphql/pub-sub.js";
 import { type Closer, Housekeeping } from "./lifecycle.js";
-import { buildMailer } from "./mail/index.js";
+import { buildMailer, MAIL_DIR } from "./mail/index.js";
 import type { Mailer } from "./mailer.js";
 import { createMetrics } from "./metrics.js";
 import { buildCounters, type CounterStore } from "./rate-limits/index.js";
@@ -96,8 +96,8 @@ export async function buildCore(config: Config, options: CoreOptions, closer: Cl
   return { ...basics, keys, reloadKeys, tokens, ...revocations, counters, passwords, audit, events, mailer };
 }
 
-/** What the app keeps in DATA_DIR, by its owners' names: the SQLite files, the generated secret and keys. */
-const DATA_DIR_ENTRIES: DataDirEntries = { files: [...SQLITE_FILES, DEV_SECRET_FILE], folders: [KEYS_DIR] };
+/** What the app keeps in DATA_DIR, by its owners' names: the SQLite files, the generated secret and keys, development mail. */
+const DATA_DIR_ENTRIES: DataDirEntries = { files: [...SQLITE_FILES, DEV_SECRET_FILE], folders: [KEYS_DIR, MAIL_DIR] };
 
 /**
  * Tightens what an older version left readable by others in DATA_DIR (the SQLite files were 0644)

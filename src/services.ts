@@ -16,6 +16,7 @@ import { buildFeatures } from "./features.js";
 import type { EventBus } from "./graphql/pub-sub.js";
 import { withReplays } from "./graphql/replay.js";
 import { Closer } from "./lifecycle.js";
+import type { Mailer } from "./mailer.js";
 import type { Metrics } from "./metrics.js";
 import type { PostService } from "./posts/index.js";
 import type { RefreshService, SessionService } from "./sessions/index.js";
@@ -58,6 +59,8 @@ export interface Services {
   readonly events: EventBus;
   /** This app's Prometheus registry and what the services record in it; main.ts serves it. */
   readonly metrics: Metrics;
+  /** Where mail is written to the outbox (in a caller's transaction), which a server's sender delivers from. */
+  readonly mailer: Mailer;
   readonly logger: Logger;
   /** One instance of every feature's resolver classes: what schema.ts builds the schema from. */
   readonly resolvers: readonly object[];
@@ -97,6 +100,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       // A resuming subscriber holds no more replayed events than its live queue may.
       events: withReplays(registry.events, replays, config.subscriptions.maxQueuedEvents),
       metrics: registry.metrics,
+      mailer: registry.mailer,
       logger,
       resolvers,
       close: () => closer.close(),
