@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 
-import type { Kysely, Selectable } from "kysely";
+import { type Kysely, type Selectable, sql } from "kysely";
 
 import type { Database, Dialect, MailOutboxTable } from "../db/schema.js";
 import { toDate } from "../db/schema.js";
@@ -90,7 +90,10 @@ export class OutboxStore {
     const rows = await this.db
       .updateTable("mail_outbox")
       .set((eb) => ({ locked_until: leaseUntil.toISOString(), attempts: eb("attempts", "+", 1) }))
-      .where("id", "in", due)
+      // On PostgreSQL `id in (subquery … limit n for update skip locked)` may run the subquery more
+      // than once and claim more than n rows; an array is computed once.
+      .$if(this.dialect === "postgres", (q) => q.where(sql<boolean>`id = any(array(${due}))`))
+      .$if(this.dialect === "sqlite", (q) => q.where("id", "in", due))
       // Again on the row itself: SQLite has no row locks, and this keeps the claim one conditional write.
       .where("status", "=", "queued")
       .where((eb) => eb.or([eb("locked_until", "is", null), eb("locked_until", "<", at)]))
@@ -151,7 +154,8 @@ export class OutboxStore {
     const result = await this.db
       .updateTable("mail_outbox")
       .set({ next_attempt_at: at })
-      .where("id", "in", waiting)
+      .$if(this.dialect === "postgres", (q) => q.where(sql<boolean>`id = any(array(${waiting}))`))
+      .$if(this.dialect === "sqlite", (q) => q.where("id", "in", waiting))
       .where("status", "=", "queued")
       .executeTakeFirst();
     return Number(result.numUpdatedRows);

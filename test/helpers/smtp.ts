@@ -40,6 +40,8 @@ export class TestSmtpServer {
   /** Every mail received, in order of arrival. */
   readonly mails: ReceivedMail[] = [];
   private current: SmtpMode = "up";
+  /** How long the server takes to answer each mail's DATA (a slow server), in ms. */
+  replyDelayMs = 0;
   /** TCP connections accepted so far. */
   connections = 0;
   private listener: Server | undefined;
@@ -159,6 +161,7 @@ export class TestSmtpServer {
     await new Promise((resolve) => stream.on("end", resolve));
     // "stall": the message is read to its end and never answered.
     if (this.mode === "stall") return;
+    if (this.replyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.replyDelayMs));
     const raw = Buffer.concat(chunks).toString("utf8");
     const parsed = await simpleParser(raw);
     this.mails.push({
