@@ -52,7 +52,7 @@ function startSending(basics: Basics, store: OutboxStore, configured: boolean): 
   housekeeping.add(() => pruneOutbox(store, now, logger));
   if (!configured) {
     logger.warn(
-      "SMTP_URL is not set: no mail is sent, and the fields that send mail (password reset, e-mail verification and change) answer FORBIDDEN, reason EMAIL_NOT_CONFIGURED, until it is",
+      "SMTP_URL is not set: no mail is sent, and the fields that send mail (password reset, e-mail verification and change) answer FORBIDDEN, reason EMAIL_NOT_CONFIGURED, until SMTP_URL is set",
     );
     return undefined;
   }
