@@ -62,17 +62,18 @@ export class OutboxSender {
     if (!this.stopped) this.schedule(NUDGE_DELAY_MS);
   }
 
-  /** Stops looking, waits up to STOP_WAIT_MS for deliveries in flight, closes the transport. */
+  /**
+   * Stops looking and waits up to STOP_WAIT_MS for the deliveries in flight; then closes the
+   * transport, cutting any delivery still waiting on the server, and lets those record their
+   * failure (before the database closes), so that their mails are due again at the next start.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    let waited: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.inFlight]),
-      new Promise((resolve) => (waited = setTimeout(resolve, STOP_WAIT_MS))),
-    ]);
-    clearTimeout(waited);
+    const settled = Promise.allSettled([...this.inFlight]);
+    await withinMs(settled, STOP_WAIT_MS);
     await this.options.transport.close();
+    await withinMs(settled, STOP_WAIT_MS);
   }
 
   private schedule(delayMs: number): void {
@@ -210,4 +211,11 @@ export class OutboxSender {
       ...(production ? { toDomain: domainOf(mail.to) } : { to: mail.to }),
     };
   }
+}
+
+/** Waits for `promise`, at most `ms`. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

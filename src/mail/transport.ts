@@ -20,6 +20,7 @@ export interface MailTransport {
   send(mail: ClaimedMail, date: Date): Promise<void>;
   /** Resolves true when the server answers (connects, greets, authenticates), false otherwise. */
   verify(): Promise<boolean>;
+  /** Closes connections, also those in the middle of a delivery (which then fails). */
   close(): Promise<void>;
 }
 
@@ -83,7 +84,7 @@ export function smtpTransport(url: string, from: string, deadlineMs = SEND_DEADL
         return false;
       }
     },
-    close: async () => pool.close(),
+    close: async () => pool.close({ force: true }),
   };
 }
 

@@ -73,7 +73,7 @@ describe("a server killed while delivering (sqlite, the real server process)", (
     smtp.mode = "hang";
     const server = await ServerProcess.start(env, database.dataDir);
     // Another process writes the mail, as a CLI command would (no sender of its own).
-    const config = loadConfig({ ...env, LOG_LEVEL: "warn" }, database.dataDir);
+    const config = loadConfig({ ...env, LOG_LEVEL: "error" }, database.dataDir);
     writer = await createServices(config, { logger: createLogger(config), background: false });
     const mail = testMail();
     await writer.database.db.transaction().execute((trx) => writer.mailer.enqueue(trx, mail));

@@ -123,3 +123,30 @@ describe("production without SMTP_URL", () => {
     assert.equal(await mailCount(t.current.app, "sent"), 0);
   });
 });
+
+describe("stopping while the SMTP server hangs", () => {
+  it("takes a few seconds, not the server's timeouts, and leaves the mail due again with its failure recorded", async () => {
+    const smtp = await TestSmtpServer.start();
+    smtp.mode = "hang";
+    // The default timeouts (10 s for the greeting): the delivery is still waiting when the app stops.
+    const first = await startTestApp("sqlite", { env: { SMTP_URL: smtp.url() } });
+    try {
+      await enqueue(first.app, testMail());
+      await eventually(() => smtp.connections > 0, "the sender connected");
+      const started = performance.now();
+      await first.close();
+      const took = performance.now() - started;
+      assert.ok(took < 8000, `stopping took ${took} ms`);
+      // Production without SMTP_URL runs no sender: the row is read as the stop left it.
+      const after = await startTestApp("sqlite", { database: first.database, env: { NODE_ENV: "production" } });
+      const [row] = await outboxRows(after.app);
+      await after.close();
+      assert.equal(row!.status, "queued");
+      assert.equal(row!.attempts, 1);
+      assert.ok(row!.last_error);
+    } finally {
+      await first.database.drop();
+      await smtp.close();
+    }
+  });
+});

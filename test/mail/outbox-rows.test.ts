@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { OutboxStore } from "../../src/mail/outbox.store.js";
 import { startTestApp, type TestApp } from "../helpers/app.js";
 import { createTestDatabase, DATABASES } from "../helpers/databases.js";
-import { enqueue, eventually, mailCount, outboxRows, testMail } from "../helpers/outbox.js";
+import { enqueue, eventually, mailCount, outboxRows, sample, testMail } from "../helpers/outbox.js";
 import { TestSmtpServer } from "../helpers/smtp.js";
 
 const HOUR = 60 * 60 * 1000;
@@ -70,6 +70,11 @@ for (const kind of DATABASES) {
       const mail = testMail();
       await enqueue(t.app, mail);
       await eventually(async () => (await mailCount(t.app, "retried")) === 1, "the first attempt failed");
+      // The gauge operators alert on counts it (every few seconds).
+      await eventually(
+        async () => sample(await t.app.metrics.text(), "gta_mail_outbox_waiting") === 1,
+        "one mail counted waiting",
+      );
       const [waiting] = await outboxRows(t.app);
       assert.equal(waiting!.status, "queued");
       assert.match(waiting!.last_error!, /ECONNECTION|ESOCKET|ECONNREFUSED/);
