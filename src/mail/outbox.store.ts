@@ -78,12 +78,15 @@ export class OutboxStore {
    */
   async claim(limit: number, now: Date, leaseUntil: Date): Promise<ClaimedMail[]> {
     const at = now.toISOString();
-    const due = this.db
+    const dueRows = this.db
       .selectFrom("mail_outbox")
       .select("id")
       .where("status", "=", "queued")
       .where("next_attempt_at", "<=", at)
-      .where((eb) => eb.or([eb("locked_until", "is", null), eb("locked_until", "<", at)]))
+      .where((eb) => eb.or([eb("locked_until", "is", null), eb("locked_until", "<", at)]));
+    // A plain read first: most looks find nothing, and on SQLite an UPDATE takes the write lock even then.
+    if ((await dueRows.limit(1).execute()).length === 0) return [];
+    const due = dueRows
       .orderBy("next_attempt_at")
       .limit(limit)
       .$if(this.dialect === "postgres", (q) => q.forUpdate().skipLocked());

@@ -10,7 +10,7 @@ export const POLL_INTERVAL_MS = 500;
 /** How soon after this instance enqueued a mail the sender looks (the row may not be committed yet). */
 const NUDGE_DELAY_MS = 20;
 /** While the server does not answer, how often the sender asks it again (connect, greet, authenticate). */
-export const PROBE_INTERVAL_MS = 2000;
+export const PROBE_INTERVAL_MS = 1000;
 /** How often the waiting mails are counted for the metrics. */
 const COUNT_INTERVAL_MS = 5000;
 /** How long a stop waits for the deliveries in flight before it closes the transport. */
