@@ -41,6 +41,8 @@ export class OutboxSender {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private polling = false;
+  /** A look was due while one ran: the next follows at once. */
+  private pollAgain = false;
   private stopped = false;
   /** The last failure was the server not answering (not a reply): probing applies. */
   private unreachable = false;
@@ -88,8 +90,13 @@ export class OutboxSender {
   private async tick(): Promise<void> {
     this.timer = undefined;
     this.timerAt = Infinity;
-    if (this.polling || this.stopped) return;
+    if (this.stopped) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
     this.polling = true;
+    this.pollAgain = false;
     try {
       await this.poll();
       if (this.databaseDown) this.options.logger.info("mail outbox: the database answers again");
@@ -99,7 +106,7 @@ export class OutboxSender {
       this.databaseDown = true;
     } finally {
       this.polling = false;
-      this.schedule(POLL_INTERVAL_MS);
+      this.schedule(this.pollAgain ? 0 : POLL_INTERVAL_MS);
     }
   }
 
