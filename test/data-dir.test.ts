@@ -1,8 +1,9 @@
 // DATA_DIR is the server's alone: every file it keeps there is mode 0600 and every folder 0700,
-// from a fresh start (the SQLite database, its -wal and -shm, the generated secret and keys) and
+// from a fresh start (the SQLite database, its -wal and -shm, the generated secret and keys, the
+// development mail) and
 // after an older version left them 0644, while nothing else in DATA_DIR is touched.
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,8 +13,10 @@ import SqliteDatabase from "better-sqlite3";
 import { DEV_SECRET_FILE, KEYS_DIR, rotateGeneratedKey } from "../src/access/keys.js";
 import { SQLITE_FILE } from "../src/db/database.js";
 import { loadConfig } from "../src/load-config.js";
+import { MAIL_DIR } from "../src/mail/index.js";
 import { startTestApp, type TestApp } from "./helpers/app.js";
 import type { TestDatabase } from "./helpers/databases.js";
+import { enqueue, eventually, testMail } from "./helpers/outbox.js";
 
 /** Every file and folder under `dir` (not `dir` itself), with its permission bits, by relative path. */
 function modesUnder(dir: string): Map<string, { folder: boolean; mode: number }> {
@@ -43,6 +46,16 @@ function startOn(dataDir: string): Promise<TestApp> {
   return startTestApp("sqlite", { database, env: { JWT_SECRET_KEY: "" } });
 }
 
+/** A mail through the app's outbox, which development writes to DATA_DIR/mail; resolves once the file is there. */
+async function mailOne(t: TestApp, dataDir: string): Promise<void> {
+  await enqueue(t.app, testMail());
+  const folder = join(dataDir, MAIL_DIR);
+  await eventually(
+    () => existsSync(folder) && readdirSync(folder).some((name) => name.endsWith(".eml")),
+    "a mail file",
+  );
+}
+
 /** `npm run cli -- keys rotate` on `dataDir`: a generated key in DATA_DIR/keys. */
 function rotateKey(dataDir: string): void {
   rotateGeneratedKey(loadConfig({ NODE_ENV: "test", DATA_DIR: dataDir }));
@@ -66,10 +79,18 @@ describe("files under DATA_DIR", () => {
     const t = await startOn(dataDir);
     try {
       await t.register("modes");
+      await mailOne(t, dataDir);
       rotateKey(dataDir);
       const modes = modesUnder(dataDir);
       const names = [...modes.keys()].sort();
-      for (const name of [SQLITE_FILE, `${SQLITE_FILE}-wal`, `${SQLITE_FILE}-shm`, DEV_SECRET_FILE, KEYS_DIR]) {
+      for (const name of [
+        SQLITE_FILE,
+        `${SQLITE_FILE}-wal`,
+        `${SQLITE_FILE}-shm`,
+        DEV_SECRET_FILE,
+        KEYS_DIR,
+        MAIL_DIR,
+      ]) {
         assert.ok(modes.has(name), `${name} is among ${names.join(", ")}`);
       }
       assert.ok(
@@ -91,6 +112,7 @@ describe("files under DATA_DIR", () => {
     const dataDir = join(root, "older", "data");
     const first = await startOn(dataDir);
     await first.register("older");
+    await mailOne(first, dataDir);
     await first.close();
     rotateKey(dataDir);
     // What older versions left: the SQLite files 0644, here everything of the app's, and DATA_DIR 0755.
