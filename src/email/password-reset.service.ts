@@ -74,6 +74,7 @@ export class PasswordResetService {
     this.metrics.emailStep("reset_requested");
     const allowed = await this.deps.requests.allowance(email);
     const found = await this.deps.users.findByVerifiedEmail(email);
+    // Undefined for an unknown or unverified address, and for a known one past its allowance.
     const user = allowed ? found : undefined;
     const now = new Date(this.deps.now());
     const { token, hash } = mintOpaqueToken(RESET_TOKEN_PREFIX);
@@ -84,15 +85,17 @@ export class PasswordResetService {
       this.deps.email.resetTokenTtlSeconds,
     );
     await this.deps.db.transaction().execute(async (trx) => {
-      // Past its allowance a known address keeps its live link: voiding it would let anyone who
-      // knows the address spoil the owner's reset.
-      if (user || !found) await this.deps.tokens.voidAll(trx, user?.id ?? NOBODY, "password_reset", now);
-      if (!user) return this.deps.mailer.suppress(trx, mail);
-      await this.insertToken(trx, user, hash, now);
-      await this.deps.mailer.enqueue(trx, mail);
+      // Past its allowance a known address keeps its live link (voiding it would let anyone who
+      // knows the address spoil the owner's reset): like an unknown one, it voids nobody's.
+      await this.deps.tokens.voidAll(trx, user?.id ?? NOBODY, "password_reset", now);
+      if (user) await this.insertToken(trx, user, hash, now);
+      // The stand-in for the insert: one statement on email_tokens's unique index, which finds nothing.
+      else await this.deps.tokens.spend(trx, hash, "password_reset", now);
+      await (user ? this.deps.mailer.enqueue(trx, mail) : this.deps.mailer.suppress(trx, mail));
     });
+    // Not awaited: the answer for an unknown address has no such row to wait for.
     if (user) {
-      await this.deps.audit.record({
+      this.deps.audit.recordInBackground({
         type: AuditEventType.PASSWORD_RESET_REQUESTED,
         userId: user.id,
         username: user.username,
