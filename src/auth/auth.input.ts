@@ -3,8 +3,14 @@ import "reflect-metadata";
 import { IsBoolean, IsOptional, ValidateBy } from "class-validator";
 import { Field, InputType } from "type-graphql";
 
-import { checkEmailRules, EMAIL_MAX_LENGTH, IsEmailAddress, looksLikeEmail } from "../email/index.js";
-import { IsPassword, IsUsername, usernameCharsProblem, usernameLengthProblem } from "../users/index.js";
+import { checkEmailRules, IsEmailAddress, looksLikeEmail } from "../email/index.js";
+import {
+  EMAIL_MAX_LENGTH,
+  IsPassword,
+  IsUsername,
+  usernameCharsProblem,
+  usernameLengthProblem,
+} from "../users/index.js";
 
 /** The one description of `useCookie`, on both inputs that take it. */
 const USE_COOKIE_DESCRIPTION =

@@ -1,12 +1,11 @@
 import { ValidateBy } from "class-validator";
 
 import { BadUserInputError } from "../errors.js";
+import { EMAIL_MAX_LENGTH } from "../users/index.js";
 
 // The rules an e-mail address must meet, for register, changeEmail, requestPasswordReset and the
 // login field that takes a username or an address.
 
-/** RFC 5321's limit on a path (254 characters once the angle brackets are taken off). */
-export const EMAIL_MAX_LENGTH = 254;
 /** RFC 5321's limit on a local part. */
 const LOCAL_MAX_LENGTH = 64;
 // The local part: RFC 5322's dot-atom (no quoted strings); the domain: DNS labels of letters, digits

@@ -11,11 +11,11 @@ import type { PasswordHasher, UserStore } from "../users/index.js";
 import { EmailResolver } from "./email.resolver.js";
 import { EmailAddressService } from "./email-address.service.js";
 import { EmailTokenStore } from "./email-token.store.js";
-import { EMAIL_MAX_PER_ADDRESS, MailRequests } from "./mail-requests.js";
+import { EMAIL_MAX_PER_ADDRESS, MailRequests, onFirstUse } from "./mail-requests.js";
 import { PasswordResetService } from "./password-reset.service.js";
 
 export { EmailAddressService } from "./email-address.service.js";
-export { checkEmailRules, EMAIL_MAX_LENGTH, IsEmailAddress, looksLikeEmail } from "./email-rules.js";
+export { checkEmailRules, IsEmailAddress, looksLikeEmail } from "./email-rules.js";
 export { EMAIL_MAX_PER_ADDRESS } from "./mail-requests.js";
 export { PasswordResetService, type SecondFactorCheck } from "./password-reset.service.js";
 
@@ -34,19 +34,19 @@ async function buildEmail(needs: EmailNeeds) {
   const { config, database, counters, metrics, mailer, userStore, sessions, audit, now, logger } = needs;
   const requests = new MailRequests({
     mailer,
-    perIp: await createFloodLimit(
-      counters,
-      "email:ip",
-      config.email.requestsPerIpPerHour,
-      "Too many e-mail requests from this address",
-      () => metrics.rateLimited("EMAIL_REQUESTS_MAX_PER_IP"),
+    perIp: onFirstUse(() =>
+      createFloodLimit(
+        counters,
+        "email:ip",
+        config.email.requestsPerIpPerHour,
+        "Too many e-mail requests from this address",
+        () => metrics.rateLimited("EMAIL_REQUESTS_MAX_PER_IP"),
+      ),
     ),
-    perAddress: await createFloodLimit(
-      counters,
-      "email:address",
-      EMAIL_MAX_PER_ADDRESS,
-      "Too many mails to this address",
-      () => metrics.limitReached("EMAIL_MAX_PER_ADDRESS"),
+    perAddress: onFirstUse(() =>
+      createFloodLimit(counters, "email:address", EMAIL_MAX_PER_ADDRESS, "Too many mails to this address", () =>
+        metrics.limitReached("EMAIL_MAX_PER_ADDRESS"),
+      ),
     ),
   });
   const tokens = new EmailTokenStore(database.db);

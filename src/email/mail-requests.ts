@@ -27,9 +27,9 @@ export class MailRequests {
     private readonly deps: {
       mailer: Mailer;
       /** EMAIL_REQUESTS_MAX_PER_IP, keyed by the client IP. */
-      perIp: FloodLimit;
+      perIp: () => Promise<FloodLimit>;
       /** EMAIL_MAX_PER_ADDRESS, keyed by the address's hash. */
-      perAddress: FloodLimit;
+      perAddress: () => Promise<FloodLimit>;
     },
   ) {}
 
@@ -41,7 +41,7 @@ export class MailRequests {
   /** Refuses (EMAIL_NOT_CONFIGURED, RATE_LIMITED) a request that would send mail; charges its IP. */
   async admit(client: ClientInfo): Promise<void> {
     if (!this.deps.mailer.configured) throw emailNotConfiguredError();
-    await this.deps.perIp.charge(client.ip ?? "unknown");
+    await (await this.deps.perIp()).charge(client.ip ?? "unknown");
   }
 
   /**
@@ -50,11 +50,26 @@ export class MailRequests {
    */
   async allowance(address: string): Promise<boolean> {
     try {
-      await this.deps.perAddress.charge(`address:${hashOpaqueSecret(normalizeEmail(address))}`);
+      await (await this.deps.perAddress()).charge(`address:${hashOpaqueSecret(normalizeEmail(address))}`);
       return true;
     } catch (error) {
       if (error instanceof RateLimitedError) return false;
       throw error;
     }
   }
+}
+
+/**
+ * `make`, run once on first use and remembered (a failure is retried on the next use): the counters
+ * of these limits, so that an app whose requests never send mail creates no counter table for them.
+ */
+export function onFirstUse<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make().catch((error: unknown) => {
+      made = undefined;
+      throw error;
+    });
+    return made;
+  };
 }

@@ -44,6 +44,12 @@ export function IsUsername(): PropertyDecorator {
   };
 }
 
+/**
+ * The longest e-mail address an account holds: RFC 5321's limit on a path (254 characters once the
+ * angle brackets are off). The address rules themselves are email/'s.
+ */
+export const EMAIL_MAX_LENGTH = 254;
+
 /** Length bounds from the public contract, in characters (Unicode code points). */
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 128;

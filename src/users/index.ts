@@ -12,6 +12,7 @@ export {
   adminPairProblem,
   checkPasswordRules,
   checkUsernameRules,
+  EMAIL_MAX_LENGTH,
   IsPassword,
   IsUsername,
   PASSWORD_MAX_LENGTH,

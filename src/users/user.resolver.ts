@@ -9,7 +9,9 @@ import { Requires } from "../access/requires.js";
 import { Role } from "../access/roles.js";
 import { Scope } from "../access/scopes.js";
 import { ErrorReason, ForbiddenError, UnauthenticatedError } from "../errors.js";
+import { Bounded } from "../graphql/query-cost.js";
 import { selectsOnly } from "../graphql/selection.js";
+import { EMAIL_MAX_LENGTH } from "./account-rules.js";
 import { UsersArgs } from "./user.input.js";
 import type { UserService } from "./user.service.js";
 import { User } from "./user.type.js";
@@ -75,6 +77,7 @@ export class UserResolver {
       "The account's e-mail address, verified or not (see emailVerified; a changed address shows here only once " +
       "verified). Only the user and ADMINs see it: null to anyone else.",
   })
+  @Bounded(EMAIL_MAX_LENGTH)
   email(@Root() user: User, @Ctx() ctx: Context): string | null {
     return mayReadOwnFields(user, ctx) ? user.email : null;
   }
