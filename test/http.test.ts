@@ -214,7 +214,7 @@ describe("the HTTP endpoint (sqlite, development)", () => {
       assert.equal(res.status, 200);
       assert.deepEqual(res.body.data, {
         __schema: { queryType: { name: "Query" }, mutationType: { name: "Mutation" } },
-        __type: { inputFields: [{ name: "username" }, { name: "password" }, { name: "useCookie" }] },
+        __type: { inputFields: [{ name: "username" }, { name: "password" }, { name: "email" }, { name: "useCookie" }] },
       });
     });
   });

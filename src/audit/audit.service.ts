@@ -78,6 +78,15 @@ export class AuditService {
   }
 
   /**
+   * Stores and logs one event without the request waiting for its write (`stop()` still waits for
+   * it): for an answer that must take the same time whether or not there was an event to record
+   * (requestPasswordReset for a known address and for an unknown one).
+   */
+  recordInBackground(event: AuditEventInput): void {
+    void this.track(this.insert(event));
+  }
+
+  /**
    * Records an event that can come in floods, without waiting for the database: at most one row per
    * (type, client IP, user, username, `pairs`) per window (one minute). The first occurrence is written at
    * once with `count=1`; repeats within the window are counted in memory, and when the window ends

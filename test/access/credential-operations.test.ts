@@ -87,10 +87,22 @@ describe("credential mutations, declared once", () => {
       schema = await buildAppSchema();
     });
 
-    it("are login, register, refreshToken and changePassword; only changePassword uses the caller's token", () => {
+    it("are login, register, refreshToken, changePassword, resetPassword and verifyEmail; changePassword and verifyEmail use the caller's token", () => {
       const fields = credentialFieldsOf(schema);
-      assert.deepEqual([...fields.all].sort(), ["changePassword", "login", "refreshToken", "register"]);
-      assert.deepEqual([...fields.ignoringAuthorization].sort(), ["login", "refreshToken", "register"]);
+      assert.deepEqual([...fields.all].sort(), [
+        "changePassword",
+        "login",
+        "refreshToken",
+        "register",
+        "resetPassword",
+        "verifyEmail",
+      ]);
+      assert.deepEqual([...fields.ignoringAuthorization].sort(), [
+        "login",
+        "refreshToken",
+        "register",
+        "resetPassword",
+      ]);
     });
 
     it("are exactly the mutations the rule's documented message names", () => {

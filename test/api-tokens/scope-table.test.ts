@@ -98,6 +98,22 @@ const EXAMPLES: Record<string, Example> = {
   },
   // Last in each owner's run (the session token goes after the API tokens): it deletes the owner.
   "Mutation.deleteAccount": { query: `mutation { deleteAccount(password: "${PASSWORD}") }` },
+  "Mutation.changeEmail": {
+    query: `mutation($e: String!) { changeEmail(newEmail: $e) }`,
+    variables: async () => ({ e: `${unique("moved")}@example.com` }),
+  },
+  "Mutation.requestEmailVerification": {
+    query: `mutation { requestEmailVerification }`,
+    // An address waiting for verification, so that the session token's call succeeds.
+    variables: async (f) => {
+      const res = await f.t.gql(`mutation($e: String!) { changeEmail(newEmail: $e) }`, {
+        token: f.sessionToken,
+        variables: { e: `${unique("waiting")}@example.com` },
+      });
+      assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+      return {};
+    },
+  },
   "Subscription.postCreated": { query: `subscription { postCreated { id } }`, subscription: true },
 };
 

@@ -151,6 +151,7 @@ for (const kind of DATABASES) {
           LOGIN_MAX_PER_USER: "0",
           REFRESH_MAX_PER_USER: "0",
           WRITES_MAX_PER_USER: "0",
+          EMAIL_REQUESTS_MAX_PER_IP: "0",
         },
       });
     });

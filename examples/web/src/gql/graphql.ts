@@ -10,11 +10,14 @@ export type RegisterInput = {
   username: string;
   /** 8 to 128 characters; no composition rules. */
   password: string;
+  /** An e-mail address (at most 254 characters), stored unverified; a verification link is mailed to it. Any valid address is accepted: this never says whether another account uses it, and the address counts (sign-in, reset links) only once verified. Counts toward EMAIL_REQUESTS_MAX_PER_IP; in production without SMTP_URL, FORBIDDEN with reason EMAIL_NOT_CONFIGURED. */
+  email?: string | null | undefined;
   /** Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response (AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it. */
   useCookie?: boolean | null | undefined;
 };
 
 export type LoginInput = {
+  /** The username, or the account's verified e-mail address (an unverified one finds nobody). */
   username: string;
   password: string;
   /** Deliver the refresh token as an HttpOnly, SameSite=Strict cookie instead of in the response (AuthPayload.refreshToken is then null); for browser apps, so page scripts never see it. */
