@@ -6,8 +6,7 @@
 /** Everything the pages say, by situation; the browser tests compare against these. */
 export const LINK_PAGE_MESSAGES = {
   /** No token in the fragment (or one no token looks like), e.g. after a reload. */
-  incomplete:
-    "This link is incomplete: open it again from the e-mail, whole. If it still fails, request a new one.",
+  incomplete: "This link is incomplete: open it again from the e-mail, whole. If it still fails, request a new one.",
   /** RESET_TOKEN_INVALID, VERIFICATION_TOKEN_INVALID, or a token the server calls malformed. */
   invalid: "This link has expired or was already used — request a new one.",
   mismatch: "The two passwords differ: type the same new password in both fields.",

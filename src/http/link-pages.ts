@@ -133,7 +133,8 @@ export function registerLinkPages(server: FastifyInstance): void {
         .header("cache-control", LINK_PAGES_CACHE_CONTROL)
         .header("content-security-policy", LINK_PAGES_CSP)
         .send(body);
-  for (const [path, text] of Object.entries(PAGES)) server.get(path, serve("text/html; charset=utf-8", html(path, text)));
+  for (const [path, text] of Object.entries(PAGES))
+    server.get(path, serve("text/html; charset=utf-8", html(path, text)));
   server.get(LINK_PAGE_SCRIPT_PATH, serve("text/javascript; charset=utf-8", LINK_PAGE_SCRIPT));
   server.get(LINK_PAGE_STYLE_PATH, serve("text/css; charset=utf-8", STYLE));
 }
