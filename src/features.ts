@@ -3,6 +3,7 @@ import { apiTokensFeature } from "./api-tokens/index.js";
 import { auditFeature } from "./audit/index.js";
 import { authFeature } from "./auth/index.js";
 import type { Core } from "./core.js";
+import { emailFeature } from "./email/index.js";
 import type { Feature } from "./feature.js";
 import type { Replay } from "./graphql/replay.js";
 import { mailFeature } from "./mail/index.js";
@@ -24,6 +25,7 @@ export const FEATURES = [
   postsFeature,
   apiTokensFeature,
   sessionsFeature,
+  emailFeature,
   authFeature,
   accountsFeature,
 ] as const;

@@ -1,4 +1,4 @@
-import { ErrorReason, ForbiddenError } from "../errors.js";
+import { BadUserInputError, ErrorReason, ForbiddenError } from "../errors.js";
 import type { Role } from "./roles.js";
 import { effectiveRoles, type Scope } from "./scopes.js";
 
@@ -87,4 +87,19 @@ export interface ClientInfo {
 /** The client details of a request, as services store and log them. */
 export function clientOf(ctx: Context): ClientInfo {
   return { ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId };
+}
+
+/**
+ * The request's refresh cookie when the client asked for cookie mode (`useCookie`), for the
+ * mutations that start a session; BAD_USER_INPUT on `input.useCookie` outside HTTP (only requests
+ * over HTTP have one).
+ */
+export function cookieMode(useCookie: boolean, ctx: Context): RefreshCookie | undefined {
+  if (!useCookie) return undefined;
+  if (!ctx.refreshCookie) {
+    throw new BadUserInputError([
+      { field: "input.useCookie", rule: "transport", message: "needs a request over HTTP" },
+    ]);
+  }
+  return ctx.refreshCookie;
 }

@@ -22,7 +22,7 @@ export interface NewApiToken {
 }
 
 /** Why an API token was revoked, stored with it. */
-export type ApiTokenRevokeReason = "revoked" | "revoked_by_admin" | "account_disabled";
+export type ApiTokenRevokeReason = "revoked" | "revoked_by_admin" | "account_disabled" | "password_reset";
 
 interface Row {
   id: string;

@@ -4,9 +4,8 @@ import { Arg, Ctx, Mutation, Resolver } from "type-graphql";
 
 import { CredentialMutation } from "../access/credential-operations.js";
 import { CurrentSession } from "../access/current-principal.js";
-import { clientOf, type Context, type RefreshCookie, type SessionPrincipal } from "../access/principal.js";
+import { clientOf, type Context, cookieMode, type SessionPrincipal } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
-import { BadUserInputError } from "../errors.js";
 import { AuthPayload, type RefreshService } from "../sessions/index.js";
 import { ChangePasswordInput, LoginInput, RegisterInput } from "./auth.input.js";
 import type { AuthService } from "./auth.service.js";
@@ -69,15 +68,4 @@ export class AuthResolver {
   ): Promise<boolean> {
     return this.auth.changePassword(session, input, clientOf(ctx));
   }
-}
-
-/** The request's cookie when the client asked for cookie mode; only requests over HTTP have one. */
-function cookieMode(useCookie: boolean, ctx: Context): RefreshCookie | undefined {
-  if (!useCookie) return undefined;
-  if (!ctx.refreshCookie) {
-    throw new BadUserInputError([
-      { field: "input.useCookie", rule: "transport", message: "needs a request over HTTP" },
-    ]);
-  }
-  return ctx.refreshCookie;
 }

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import { Role } from "../access/roles.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
+import { type EmailAddressService, looksLikeEmail } from "../email/index.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
   BadUserInputError,
@@ -17,6 +18,7 @@ import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type FloodLimit, type LoginAttempt, type LoginThrottle, perSession } from "../rate-limits/index.js";
 import type { AuthPayload, SessionService } from "../sessions/index.js";
 import {
+  normalizeEmail,
   type PasswordHasher,
   toPublicUser,
   UsernameTakenError,
@@ -37,10 +39,19 @@ export interface AuthServiceDeps {
   /** WRITES_MAX_PER_USER: changePassword attempts are charged to the caller (each checks a password). */
   writes: FloodLimit;
   audit: AuditService;
+  /** Register with an address: its mail limits, and the verification written with the account. */
+  emailAddresses: EmailAddressService;
   now: () => number;
   logger: Logger;
   /** Logins by outcome, registrations, login-throttle hits. Default: recorded nowhere. */
   metrics?: MetricsRecorder;
+}
+
+/** What register takes: a new account's credentials and, optionally, its address. */
+export interface NewAccountInput {
+  username: string;
+  password: string;
+  email?: string | null;
 }
 
 /** Registration, sign-in and password changes: everything that checks or sets a password. */
@@ -55,13 +66,12 @@ export class AuthService {
    * Creates a USER account and signs it in. A taken username (in any letter case, also when two
    * registrations race) is BAD_USER_INPUT on `username`. Once the client's IP has had
    * REGISTER_MAX_PER_IP successful registrations within the hour, RATE_LIMITED before any hashing;
-   * a registration that fails does not count.
+   * a registration that fails does not count. With an address, the e-mail limits come first
+   * (EMAIL_NOT_CONFIGURED in production without SMTP, EMAIL_REQUESTS_MAX_PER_IP), and the address
+   * is stored unverified with its verification link and mail in the account's transaction.
    */
-  async register(
-    input: { username: string; password: string },
-    client: ClientInfo,
-    cookie?: RefreshCookie,
-  ): Promise<AuthPayload> {
+  async register(input: NewAccountInput, client: ClientInfo, cookie?: RefreshCookie): Promise<AuthPayload> {
+    if (input.email) await this.deps.emailAddresses.admitRegistration(client);
     try {
       return await this.deps.registrations.spend(client.ip ?? "unknown", () =>
         this.createAccount(input, client, cookie),
@@ -83,20 +93,25 @@ export class AuthService {
   }
 
   private async createAccount(
-    input: { username: string; password: string },
+    input: NewAccountInput,
     client: ClientInfo,
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
     const passwordHash = await this.deps.passwords.hash(input.password);
+    const email = input.email ?? undefined;
+    const account = {
+      id: randomUUID(),
+      username: input.username,
+      passwordHash,
+      roles: [Role.USER],
+      email,
+      now: new Date(this.deps.now()),
+    };
     let user: UserRecord;
     try {
-      user = await this.deps.users.insert({
-        id: randomUUID(),
-        username: input.username,
-        passwordHash,
-        roles: [Role.USER],
-        now: new Date(this.deps.now()),
-      });
+      user = email
+        ? await this.deps.emailAddresses.createWithAddress(email, (trx) => this.deps.users.insert(account, trx))
+        : await this.deps.users.insert(account);
     } catch (error) {
       if (error instanceof UsernameTakenError) throw usernameTakenError();
       throw error;
@@ -121,16 +136,21 @@ export class AuthService {
    * password of a disabled account is UNAUTHENTICATED with reason ACCOUNT_DISABLED (a wrong one is
    * BAD_CREDENTIALS like any other, so the reason reveals nothing to someone without the password).
    * The right password is charged to the account's LOGIN_MAX_PER_USER: past it, RATE_LIMITED and no
-   * session (a wrong password never is, so nobody without it can lock the owner out).
+   * session (a wrong password never is, so nobody without it can lock the owner out). A name with
+   * an `@` (no username has one) is a verified e-mail address, throttled under the username it
+   * finds, so that the name and the address share one count.
    */
   async login(
     input: { username: string; password: string },
     client: ClientInfo,
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
-    const attempt = await this.deps.throttle.begin(input.username, client.ip ?? "unknown");
-    if (!attempt.allowed) return this.refuseThrottled(attempt, input.username, client);
-    const user = await this.deps.users.findByUsername(input.username);
+    const byEmail = looksLikeEmail(input.username);
+    const found = byEmail ? await this.deps.users.findByVerifiedEmail(input.username) : undefined;
+    const throttled = byEmail ? (found?.username ?? normalizeEmail(input.username)) : input.username;
+    const attempt = await this.deps.throttle.begin(throttled, client.ip ?? "unknown");
+    if (!attempt.allowed) return this.refuseThrottled(attempt, throttled, client);
+    const user = byEmail ? found : await this.deps.users.findByUsername(input.username);
     const ok = await this.deps.passwords.verify(user?.passwordHash, input.password);
     if (!user || !ok) {
       this.metrics.login("failed");
@@ -138,7 +158,7 @@ export class AuthService {
       await this.deps.audit.record({
         type: AuditEventType.LOGIN_FAILED,
         userId: user?.id,
-        username: input.username,
+        username: user?.username ?? input.username,
         detail: auditDetail({ reason: user ? "WRONG_PASSWORD" : "UNKNOWN_USER" }),
         client,
       });

@@ -1,6 +1,7 @@
 // The auth feature's face: the credential mutations (register, login, refreshToken, changePassword)
 // and the build of the service that checks and sets passwords, with the limits it owns.
 import type { AuditService } from "../audit/index.js";
+import type { EmailAddressService } from "../email/index.js";
 import { type Basics, defineFeature } from "../feature.js";
 import { type CounterStore, createFloodLimit, createLoginThrottle, type FloodLimit } from "../rate-limits/index.js";
 import type { RefreshService, SessionService } from "../sessions/index.js";
@@ -20,6 +21,8 @@ export interface AuthNeeds extends Basics {
   readonly sessions: SessionService;
   /** The refreshToken mutation's. */
   readonly refreshes: RefreshService;
+  /** Register with an address. */
+  readonly emailAddresses: EmailAddressService;
 }
 
 async function buildAuth(needs: AuthNeeds) {
@@ -49,6 +52,7 @@ async function buildAuth(needs: AuthNeeds) {
     logins,
     writes,
     audit,
+    emailAddresses: needs.emailAddresses,
     now,
     logger,
     metrics,

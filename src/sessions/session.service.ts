@@ -288,6 +288,8 @@ export class SessionService {
         username: user.username,
         roles: user.roles,
         disabled: user.disabled,
+        email: user.email,
+        emailVerified: user.emailVerified,
         createdAt: user.createdAt,
         updatedAt: user.updatedAt,
         signedInByThisResponse: true,

@@ -18,6 +18,9 @@ export const SESSION_END_REASONS = [
   "account_deleted",
   // A new session of the user ended their least recently used one past SESSIONS_MAX_PER_USER.
   "session_limit",
+  // resetPassword ended every session of the user; verifyEmail of a changed address the others.
+  "password_reset",
+  "email_changed",
 ] as const;
 export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
 

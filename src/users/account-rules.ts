@@ -16,9 +16,22 @@ const USERNAME_CHARS_MESSAGE = "may contain only a-z A-Z 0-9 _ . -";
 
 /** Why `username` breaks the rules, or undefined when it is acceptable. */
 export function checkUsernameRules(username: string): string | undefined {
-  if (username.length < USERNAME_MIN_LENGTH || username.length > USERNAME_MAX_LENGTH) return USERNAME_LENGTH_MESSAGE;
-  if (!USERNAME_CHARS.test(username)) return USERNAME_CHARS_MESSAGE;
-  return undefined;
+  return usernameLengthProblem(username) ?? usernameCharsProblem(username);
+}
+
+/** Why `username`'s length breaks the rules (rule `isLength`), or undefined. */
+export function usernameLengthProblem(username: string): string | undefined {
+  return username.length < USERNAME_MIN_LENGTH || username.length > USERNAME_MAX_LENGTH
+    ? USERNAME_LENGTH_MESSAGE
+    : undefined;
+}
+
+/**
+ * Why `username`'s characters break the rules (rule `matches`), or undefined. They never include
+ * `@`, so a login name with one is an e-mail address.
+ */
+export function usernameCharsProblem(username: string): string | undefined {
+  return USERNAME_CHARS.test(username) ? undefined : USERNAME_CHARS_MESSAGE;
 }
 
 /** class-validator rules for a username (rule names `isLength` and `matches`, as clients see them). */

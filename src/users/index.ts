@@ -15,12 +15,15 @@ export {
   IsPassword,
   IsUsername,
   PASSWORD_MAX_LENGTH,
+  usernameCharsProblem,
+  usernameLengthProblem,
   usernameTakenError,
 } from "./account-rules.js";
 export { PasswordHasher } from "./passwords.js";
 export { type OperatorName, UserService } from "./user.service.js";
-export { normalizeUsername, toPublicUser, UsernameTakenError, type UserRecord, UserStore } from "./user.store.js";
+export { UserStore } from "./user.store.js";
 export { User } from "./user.type.js";
+export { normalizeEmail, normalizeUsername, toPublicUser, UsernameTakenError, type UserRecord } from "./user-record.js";
 
 /** The app's password hasher; its worker threads stop with the closer. */
 export function buildPasswordHasher({ closer }: Pick<Basics, "closer">): PasswordHasher {

@@ -68,4 +68,30 @@ export class UserResolver {
     }
     return user.disabled;
   }
+
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      "The account's e-mail address, verified or not (see emailVerified; a changed address shows here only once " +
+      "verified). Only the user and ADMINs see it: null to anyone else.",
+  })
+  email(@Root() user: User, @Ctx() ctx: Context): string | null {
+    return mayReadOwnFields(user, ctx) ? user.email : null;
+  }
+
+  @FieldResolver(() => Boolean, {
+    description:
+      "Whether the e-mail address is verified (verifyEmail). Only a verified address signs in and receives " +
+      "reset links. Only the user and ADMINs see it: false to anyone else.",
+  })
+  emailVerified(@Root() user: User, @Ctx() ctx: Context): boolean {
+    return mayReadOwnFields(user, ctx) && user.emailVerified;
+  }
+}
+
+/** Whether the caller is the user (or was just signed in as them by this response) or an ADMIN. */
+function mayReadOwnFields(user: User, ctx: Context): boolean {
+  if (user.signedInByThisResponse) return true;
+  const principal = ctx.principal;
+  return !!principal && (principal.userId === user.id || principal.roles.includes(Role.ADMIN));
 }

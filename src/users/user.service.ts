@@ -13,8 +13,9 @@ import { validateArgument } from "../graphql/validation.js";
 import { NewAccount, noRolesError, usernameTakenError } from "./account-rules.js";
 import type { PasswordHasher } from "./passwords.js";
 import { USERS_DEFAULT } from "./user.input.js";
-import { toPublicUser, UsernameTakenError, type UserStore } from "./user.store.js";
+import type { UserStore } from "./user.store.js";
 import type { User } from "./user.type.js";
+import { toPublicUser, UsernameTakenError } from "./user-record.js";
 
 /** Who, other than a signed-in user, creates accounts: the CLI or the admin bootstrap at start. */
 export type OperatorName = "CLI" | "ADMIN_USERNAME";

@@ -1,33 +1,18 @@
-import type { Kysely, Selectable } from "kysely";
+import type { Kysely } from "kysely";
 
-import { normalizeRoles, parseRoles, Role } from "../access/roles.js";
+import { normalizeRoles, Role } from "../access/roles.js";
 import { containsNul, type Dialect, isUniqueViolation, serializedTransaction } from "../db/database.js";
 import { keysetPage } from "../db/keyset.js";
-import { type Database, toDate, type UsersTable } from "../db/schema.js";
+import type { Database } from "../db/schema.js";
 import type { Page } from "../graphql/pagination.js";
-import type { User } from "./user.type.js";
-
-/** A stored user, including the password hash that never leaves the service layer. */
-export interface UserRecord extends User {
-  passwordHash: string;
-}
-
-/** The record without its password hash: what may leave the service layer. */
-export function toPublicUser({ passwordHash: _passwordHash, ...user }: UserRecord): User {
-  return user;
-}
-
-/** Thrown by {@link UserStore.insert} when the username is taken, in any letter case. */
-export class UsernameTakenError extends Error {
-  constructor() {
-    super("username is taken");
-  }
-}
-
-/** Lower-cases a username for the uniqueness check; allowed characters are ASCII only. */
-export function normalizeUsername(username: string): string {
-  return username.toLowerCase();
-}
+import {
+  isActiveAdmin,
+  normalizeEmail,
+  normalizeUsername,
+  toRecord,
+  UsernameTakenError,
+  type UserRecord,
+} from "./user-record.js";
 
 /**
  * The only code that reads or writes the `users` table, with two named exceptions: deleting an
@@ -41,17 +26,24 @@ export class UserStore {
     private readonly dialect: Dialect,
   ) {}
 
-  /** Inserts a user; the database's unique index decides races between equal names. */
-  async insert(user: {
-    id: string;
-    username: string;
-    passwordHash: string;
-    roles: readonly Role[];
-    now: Date;
-  }): Promise<UserRecord> {
+  /**
+   * Inserts a user, in `db` (a transaction of the caller's) or the database; the database's unique
+   * index decides races between equal names. `email`, when given, is stored unverified.
+   */
+  async insert(
+    user: {
+      id: string;
+      username: string;
+      passwordHash: string;
+      roles: readonly Role[];
+      email?: string;
+      now: Date;
+    },
+    db: Kysely<Database> = this.db,
+  ): Promise<UserRecord> {
     const at = user.now.toISOString();
     try {
-      const row = await this.db
+      const row = await db
         .insertInto("users")
         .values({
           id: user.id,
@@ -59,6 +51,8 @@ export class UserStore {
           username_normalized: normalizeUsername(user.username),
           password_hash: user.passwordHash,
           roles: JSON.stringify(normalizeRoles(user.roles)),
+          email: user.email ?? null,
+          email_normalized: user.email === undefined ? null : normalizeEmail(user.email),
           created_at: at,
           updated_at: at,
         })
@@ -92,6 +86,42 @@ export class UserStore {
       .where("username_normalized", "=", normalizeUsername(username))
       .executeTakeFirst();
     return row && toRecord(row);
+  }
+
+  /** The user whose VERIFIED address is `email` (in any letter case); unverified addresses find nobody. */
+  async findByVerifiedEmail(email: string, db: Kysely<Database> = this.db): Promise<UserRecord | undefined> {
+    if (containsNul(email)) return undefined;
+    const row = await db
+      .selectFrom("users")
+      .selectAll()
+      .where("email_normalized", "=", normalizeEmail(email))
+      .where("email_verified_at", "is not", null)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  /**
+   * Makes `email` the user's verified address, in the caller's transaction `trx`. Returns
+   * "taken" when another account verified the same address first (users_verified_email_idx decides
+   * races); on PostgreSQL the failed statement aborts `trx`, so the caller must end it.
+   */
+  async setVerifiedEmail(trx: Kysely<Database>, id: string, email: string, now: Date): Promise<"set" | "taken"> {
+    try {
+      await trx
+        .updateTable("users")
+        .set({
+          email,
+          email_normalized: normalizeEmail(email),
+          email_verified_at: now.toISOString(),
+          updated_at: now.toISOString(),
+        })
+        .where("id", "=", id)
+        .execute();
+      return "set";
+    } catch (error) {
+      if (isUniqueViolation(error)) return "taken";
+      throw error;
+    }
   }
 
   /**
@@ -251,30 +281,12 @@ export class UserStore {
     return toRecord(row);
   }
 
-  /** Replaces a user's password hash. */
-  async setPasswordHash(id: string, passwordHash: string, now: Date): Promise<void> {
-    await this.db
+  /** Replaces a user's password hash, in `db` (a transaction of the caller's) or the database. */
+  async setPasswordHash(id: string, passwordHash: string, now: Date, db: Kysely<Database> = this.db): Promise<void> {
+    await db
       .updateTable("users")
       .set({ password_hash: passwordHash, updated_at: now.toISOString() })
       .where("id", "=", id)
       .execute();
   }
-}
-
-function toRecord(row: Selectable<UsersTable>): UserRecord {
-  const roles = parseRoles(JSON.parse(row.roles));
-  if (!roles) throw new Error(`users.roles of ${row.id} is not a role list`);
-  return {
-    id: row.id,
-    username: row.username,
-    passwordHash: row.password_hash,
-    roles,
-    disabled: row.disabled_at !== null,
-    createdAt: toDate(row.created_at),
-    updatedAt: toDate(row.updated_at),
-  };
-}
-
-function isActiveAdmin(user: UserRecord): boolean {
-  return user.roles.includes(Role.ADMIN) && !user.disabled;
 }

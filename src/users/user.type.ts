@@ -24,6 +24,12 @@ export class User {
   /** Exposed by UserResolver, to the user and to ADMINs only. */
   disabled!: boolean;
 
+  /** The account's address (verified or not); exposed by UserResolver to the user and ADMINs, null to others. */
+  email!: string | null;
+
+  /** Whether `email` is verified; exposed by UserResolver to the user and ADMINs, false to others. */
+  emailVerified!: boolean;
+
   /**
    * Set on the user of an AuthPayload: the account the response itself just signed in, which may
    * read its own fields although the request carried no token.
