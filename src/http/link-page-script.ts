@@ -21,7 +21,10 @@ export const LINK_PAGE_MESSAGES = {
   resetDone:
     "Your password is changed, and every other session of your account was signed out. " +
     "Sign in with your new password.",
-  verifyDone: "Your e-mail address is verified. You can close this page.",
+  /** verifyEmail of a changed address ends the account's sessions: the page cannot tell which case it was. */
+  verifyDone:
+    "Your e-mail address is verified. You can close this page. " +
+    "If it replaced an earlier address, your account was signed out everywhere: sign in again.",
 } as const;
 
 /** The longest fragment read, and what a token may look like: a budget for what a link may carry. */
