@@ -34,6 +34,11 @@ Commands:
       instance within a second; the right password then gets ACCOUNT_DISABLED) or enables
       it again. The last active ADMIN cannot be disabled. Audited like setUserDisabled, by
       CLI. Prints {"id","username","disabled"} as JSON.
+  users reset-link --username <name>
+      Prints a one-time password reset link for the user (PASSWORD_RESET_URL with a new
+      token, valid for PASSWORD_RESET_TOKEN_EXPIRES; the user's earlier links stop working),
+      for an operator to hand over when mail cannot reach them. Audited as
+      PASSWORD_RESET_REQUESTED, by CLI.
   token decode <jwt>
       Prints the token's header and payload as JSON WITHOUT verifying anything.
   token verify <jwt>
@@ -72,6 +77,7 @@ async function runCli(args: readonly string[]): Promise<number> {
     if (group === "users" && (action === "disable" || action === "enable")) {
       return await setDisabled(rest, action === "disable");
     }
+    if (group === "users" && action === "reset-link") return await resetLink(rest);
     if (group === "token" && action === "decode") return decodeToken(rest);
     if (group === "token" && action === "verify") return await verifyToken(rest);
     if (group === "keys" && action === "rotate") return rotateKeys(rest);
@@ -179,6 +185,15 @@ function setDisabled(args: readonly string[], disabled: boolean): Promise<number
     process.stdout.write(
       `${JSON.stringify({ id: changed.id, username: changed.username, disabled: changed.disabled })}\n`,
     );
+  });
+}
+
+/** `users reset-link`: a reset link minted like a mailed one, printed instead of mailed. */
+function resetLink(args: readonly string[]): Promise<number> {
+  return onNamedUser("users reset-link", args, async (services, user) => {
+    const link = await services.passwordResets.linkFor(user.username);
+    if (link === undefined) throw new Error(`user ${user.username} vanished`);
+    process.stdout.write(`${link}\n`);
   });
 }
 

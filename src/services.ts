@@ -12,6 +12,7 @@ import type { AuthService } from "./auth/index.js";
 import type { Config } from "./config.js";
 import { buildCore } from "./core.js";
 import type { DatabaseHandle } from "./db/database.js";
+import type { PasswordResetService } from "./email/index.js";
 import { buildFeatures } from "./features.js";
 import type { EventBus } from "./graphql/pub-sub.js";
 import { withReplays } from "./graphql/replay.js";
@@ -52,6 +53,8 @@ export interface Services {
   readonly apiTokens: ApiTokenService;
   /** Disabling, enabling and deleting accounts. */
   readonly accounts: AccountService;
+  /** Reset links: the CLI's `users reset-link` prints one. */
+  readonly passwordResets: PasswordResetService;
   readonly users: UserService;
   readonly posts: PostService;
   /** Where services publish the events subscriptions listen to; the features' replays make their topics resumable. */
@@ -92,6 +95,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       refreshes: registry.refreshes,
       apiTokens: registry.apiTokens,
       accounts: registry.accounts,
+      passwordResets: registry.passwordResets,
       users: registry.users,
       posts: registry.posts,
       // A resuming subscriber holds no more replayed events than its live queue may.

@@ -56,13 +56,14 @@ export class EmailAddressService {
 
   /**
    * Runs `create` (which inserts the account, with `email` unverified, in `trx`) and writes the
-   * verification link and its mail in the same transaction.
+   * verification link and its mail in the same transaction. Like changeEmail's, this mail is not
+   * taken from the address's allowance (only the two request fields are; these are bounded by
+   * EMAIL_REQUESTS_MAX_PER_IP).
    */
-  async createWithAddress(email: string, create: (trx: Kysely<Database>) => Promise<UserRecord>): Promise<UserRecord> {
-    const allowed = await this.deps.requests.allowance(email);
+  createWithAddress(email: string, create: (trx: Kysely<Database>) => Promise<UserRecord>): Promise<UserRecord> {
     return this.deps.db.transaction().execute(async (trx) => {
       const user = await create(trx);
-      await this.sendVerification(trx, user, email, allowed);
+      await this.sendVerification(trx, user, email, true);
       return user;
     });
   }
@@ -101,9 +102,8 @@ export class EmailAddressService {
         { field: "newEmail", rule: "different", message: "is the account's address already" },
       ]);
     }
-    const allowed = await this.deps.requests.allowance(newEmail);
     await this.deps.db.transaction().execute(async (trx) => {
-      await this.sendVerification(trx, user, newEmail, allowed);
+      await this.sendVerification(trx, user, newEmail, true);
       if (current !== undefined) await this.deps.mailer.enqueue(trx, emailChangingMail(current, user.username));
     });
     await this.deps.audit.record({

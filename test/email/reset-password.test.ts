@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { assertInvalidToken, codes, loginRaw, me, PASSWORD, registerUser } from "../helpers/api.js";
-import { useTestApp } from "../helpers/app.js";
+import { assertInvalidToken, codes, login, loginRaw, me, PASSWORD, registerUser } from "../helpers/api.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import {
   countRows,
@@ -17,10 +17,34 @@ import {
 } from "./email-helpers.js";
 
 const NEW_PASSWORD = "a brand new passphrase";
+const ROOT = { username: "root", password: "root password 1" };
+
+/** An API token of the user's (a fresh session token is needed to make one). */
+async function createApiToken(t: TestApp, accessToken: string): Promise<string> {
+  const res = await t.gql(`mutation { createApiToken(input: { name: "script", scopes: [PROFILE_READ] }) { token } }`, {
+    token: accessToken,
+  });
+  assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+  return res.body.data.createApiToken.token;
+}
+
+/** The audit rows of `type` for the user, newest first, as the ADMIN reads them. */
+async function auditOf(t: TestApp, userId: string, type: string): Promise<Array<{ detail: string | null }>> {
+  const admin = await login(t, ROOT.username, { password: ROOT.password });
+  const res = await t.gql(`query($id: ID!, $type: String) { auditEvents(userId: $id, type: $type) { detail } }`, {
+    token: admin.accessToken,
+    variables: { id: userId, type },
+  });
+  return res.body.data.auditEvents;
+}
 
 for (const kind of DATABASES) {
   describe(`password reset (${kind})`, () => {
-    const t = useTestApp(kind, { env: { EMAIL_REQUESTS_MAX_PER_IP: "100000" } });
+    let clockOffsetMs = 0;
+    const t = useTestApp(kind, {
+      env: { EMAIL_REQUESTS_MAX_PER_IP: "100000", ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password },
+      now: () => Date.now() + clockOffsetMs,
+    });
 
     it("mails a reset link to a verified address, and the link sets a new password and signs in", async () => {
       const user = await registerVerified(t, "forgetful", "forgetful@example.com");
@@ -88,6 +112,91 @@ for (const kind of DATABASES) {
         assert.deepEqual(refusal(res), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
       }
       assert.equal((await loginRaw(t, "bystander", { password: PASSWORD })).body.errors, undefined);
+    });
+
+    it("ends every session and API token of the user, and audits PASSWORD_RESET with what it ended", async () => {
+      const user = await registerVerified(t, "holder", "holder@example.com");
+      const second = await login(t, "holder");
+      const apiToken = await createApiToken(t, user.accessToken);
+      assert.equal((await me(t, apiToken)).status, 200);
+      await requestReset(t, "holder@example.com");
+      const token = await latestToken(t, "holder@example.com", RESET_SUBJECT);
+      const res = await resetPassword(t, { token, newPassword: NEW_PASSWORD });
+      assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+      assertInvalidToken(await me(t, user.accessToken), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await me(t, second.accessToken), { reason: "SESSION_ENDED" });
+      assertInvalidToken(await me(t, apiToken), { reason: "API_TOKEN_REVOKED" });
+      assert.equal((await me(t, res.body.data.resetPassword.accessToken)).status, 200);
+      assert.deepEqual(await auditOf(t, user.userId, "PASSWORD_RESET"), [{ detail: "sessions=2 apiTokens=1" }]);
+      assert.deepEqual(await auditOf(t, user.userId, "PASSWORD_RESET_REQUESTED"), [{ detail: "expires=1800" }]);
+    });
+
+    it("returns the session in cookie mode like login: the refresh token in an HttpOnly cookie, null in the body", async () => {
+      await registerVerified(t, "cookie-eater", "cookie@example.com");
+      await requestReset(t, "cookie@example.com");
+      const token = await latestToken(t, "cookie@example.com", RESET_SUBJECT);
+      const res = await resetPassword(t, { token, newPassword: NEW_PASSWORD, useCookie: true });
+      assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+      assert.equal(res.body.data.resetPassword.refreshToken, null);
+      const cookies = res.headers.getSetCookie();
+      assert.equal(cookies.length, 1);
+      assert.match(cookies[0]!, /^refresh-token=rt_[A-Za-z0-9_-]{43}; /);
+      assert.match(cookies[0]!, /HttpOnly/);
+      assert.match(cookies[0]!, /SameSite=Strict/);
+    });
+
+    it("voids an older link when a newer one is requested, and every link once a reset is done", async () => {
+      await registerVerified(t, "repeater", "repeater@example.com");
+      await requestReset(t, "repeater@example.com");
+      const older = await latestToken(t, "repeater@example.com", RESET_SUBJECT);
+      await requestReset(t, "repeater@example.com");
+      const newer = await latestToken(t, "repeater@example.com", RESET_SUBJECT);
+      assert.notEqual(older, newer);
+      const voided = await resetPassword(t, { token: older, newPassword: NEW_PASSWORD });
+      assert.deepEqual(refusal(voided), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
+      assert.equal((await loginRaw(t, "repeater")).body.errors, undefined, "the password did not change");
+      assert.equal((await resetPassword(t, { token: newer, newPassword: NEW_PASSWORD })).body.errors, undefined);
+      const spent = await resetPassword(t, { token: newer, newPassword: "third passphrase" });
+      assert.deepEqual(refusal(spent), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
+    });
+
+    it("refuses an expired link with RESET_TOKEN_INVALID and leaves the password as it was", async () => {
+      await registerVerified(t, "latecomer", "latecomer@example.com");
+      await requestReset(t, "latecomer@example.com");
+      const token = await latestToken(t, "latecomer@example.com", RESET_SUBJECT);
+      clockOffsetMs = 30 * 60 * 1000 + 1000;
+      try {
+        const res = await resetPassword(t, { token, newPassword: NEW_PASSWORD });
+        assert.deepEqual(refusal(res), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
+      } finally {
+        clockOffsetMs = 0;
+      }
+      assert.equal((await loginRaw(t, "latecomer")).body.errors, undefined);
+    });
+
+    it("refuses a new password that breaks the rules with BAD_USER_INPUT, leaving the link usable", async () => {
+      await registerVerified(t, "rulebreaker", "rules@example.com");
+      await requestReset(t, "rules@example.com");
+      const token = await latestToken(t, "rules@example.com", RESET_SUBJECT);
+      for (const newPassword of ["short", "p".repeat(129)]) {
+        const res = await resetPassword(t, { token, newPassword });
+        assert.deepEqual(codes(res), ["BAD_USER_INPUT"]);
+        assert.deepEqual(
+          res.body.errors?.[0]?.extensions?.fields.map((f: { field: string }) => f.field),
+          ["newPassword"],
+        );
+      }
+      assert.equal((await resetPassword(t, { token, newPassword: NEW_PASSWORD })).body.errors, undefined);
+    });
+
+    it("refuses an address that is not one, or longer than 254 characters, with BAD_USER_INPUT before any work", async () => {
+      const rows = (await outbox(t)).length;
+      for (const email of ["not an address", "a@b", "@example.com", `${"a".repeat(64)}@${"d".repeat(186)}.com`]) {
+        const res = await requestReset(t, email);
+        assert.deepEqual(codes(res), ["BAD_USER_INPUT"], email);
+        assert.equal(res.body.errors?.[0]?.extensions?.fields[0].field, "email");
+      }
+      assert.equal((await outbox(t)).length, rows);
     });
   });
 }
