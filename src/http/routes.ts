@@ -1,4 +1,5 @@
-// Fastify's small routes: the public keys, the health and readiness probes, and the explorer.
+// Fastify's small routes: the public keys, the health and readiness probes, the pages behind the
+// mailed links, and the explorer.
 import type { FastifyInstance } from "fastify";
 
 import type { KeyRing } from "../access/keys.js";
@@ -6,6 +7,7 @@ import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { registerExplorer } from "./explorer.js";
+import { registerLinkPages } from "./link-pages.js";
 
 export interface RoutesDeps {
   config: Config;
@@ -15,7 +17,10 @@ export interface RoutesDeps {
   isClosing: () => boolean;
 }
 
-/** `/.well-known/jwks.json`, `/healthz`, `/readyz`, and `/graphiql` in development. */
+/**
+ * `/.well-known/jwks.json`, `/healthz`, `/readyz`, `/reset-password` and `/verify-email`, and
+ * `/graphiql` in development.
+ */
 export function registerRoutes(server: FastifyInstance, deps: RoutesDeps): void {
   // Public keys for other services and gateways to verify access tokens without calling us.
   // Empty with HS256, whose key is a shared secret. Short cache: a rotated key must appear quickly.
@@ -23,6 +28,9 @@ export function registerRoutes(server: FastifyInstance, deps: RoutesDeps): void 
     reply.header("cache-control", "public, max-age=60");
     return deps.keys.jwks();
   });
+
+  // The pages the default links of reset and verification mails open, in every environment.
+  registerLinkPages(server);
 
   // GraphiQL from node_modules at /graphiql, in development only.
   registerExplorer(server, deps.config);

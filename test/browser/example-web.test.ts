@@ -16,9 +16,12 @@ import { promisify } from "node:util";
 
 import type { Page } from "puppeteer-core";
 
+import { LINK_PAGE_MESSAGES } from "../../src/http/link-page-script.js";
+import { RESET_PASSWORD_PATH, VERIFY_EMAIL_PATH } from "../../src/http/link-pages.js";
 import { login, PASSWORD, registerUser } from "../helpers/api.js";
 import { startTestApp, type TestApp } from "../helpers/app.js";
 import { browserUnavailable, serveStatic, type StaticFile, type StaticServer, useBrowser } from "../helpers/browser.js";
+import { mailedLink, onOrigin } from "../helpers/mailed-links.js";
 
 const run = promisify(execFile);
 
@@ -34,6 +37,9 @@ const POST_EVERY_MS = 400;
 /** The longest a sign-out may take to show in another tab. */
 const SIGN_OUT_LIMIT_MS = 1000;
 const UI_TIMEOUT_MS = 10_000;
+
+/** The user who signs up with an address, verifies it and resets her password. */
+const ERIN = { username: "erin", email: "erin@example.com", newPassword: "erin's new passphrase" };
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -441,6 +447,88 @@ describe("the example web app in two tabs, against 5-second access tokens", { sk
       await tab.close();
     }
   });
+
+  it("signs up with an address, which a link from the mail verifies; sends the verification again", async () => {
+    const tab = await openTab();
+    try {
+      await tab.type("#email", ERIN.email);
+      await submitSignIn(tab, ERIN.username, PASSWORD, "#sign-up");
+      assert.equal(await textOf(tab, "#me"), `Signed in as ${ERIN.username}`);
+      assert.equal(await tab.$eval("#email-state", (element) => (element as HTMLElement).dataset.verified), "false");
+      assert.match(await textOf(tab, "#email-state"), new RegExp(`^${ERIN.email} \\(not verified`));
+      const first = await mailedLink(app.app.database.db, ERIN.email, VERIFY_EMAIL_PATH);
+
+      await tab.click("#resend-verification");
+      assert.equal(await textOf(tab, "#verification-sent"), `A new link is on its way to ${ERIN.email}.`);
+      const second = await mailedLink(app.app.database.db, ERIN.email, VERIFY_EMAIL_PATH, [first]);
+      assert.notEqual(second, first);
+
+      const page = await openLink(second);
+      try {
+        await page.click("button[type=submit]");
+        assert.equal(await textOf(page, "#outcome:not([hidden])"), LINK_PAGE_MESSAGES.verifyDone);
+      } finally {
+        await page.close();
+      }
+      await tab.reload({ waitUntil: "load" });
+      assert.equal(await textOf(tab, "#email-state"), `${ERIN.email} (verified)`);
+      assert.equal(await tab.$("#resend-verification"), null);
+      assert.deepEqual(await alerts(tab), []);
+      await tab.click("#sign-out");
+      await tab.waitForSelector("#username", { timeout: UI_TIMEOUT_MS });
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it("asks for a reset link with one answer for any address; the link's page sets a password to sign in with", async () => {
+    const tab = await openTab();
+    try {
+      await tab.waitForSelector("#username", { timeout: UI_TIMEOUT_MS });
+      await tab.click("#forgot-password");
+      const answers: string[] = [];
+      for (const email of ["nobody@example.com", ERIN.email]) {
+        await tab.$eval("#reset-email", (input) => ((input as HTMLInputElement).value = ""));
+        await tab.type("#reset-email", email);
+        await tab.click("#send-reset-link");
+        await tab.waitForSelector("#reset-requested", { timeout: UI_TIMEOUT_MS });
+        answers.push(await textOf(tab, "#reset-requested"));
+        await tab.waitForSelector("#send-reset-link:not([disabled])", { timeout: UI_TIMEOUT_MS });
+      }
+      assert.deepEqual(answers, Array(2).fill("If an account has this verified address, a link is on its way."));
+      const link = await mailedLink(app.app.database.db, ERIN.email, RESET_PASSWORD_PATH);
+
+      const page = await openLink(link);
+      try {
+        await page.type("#new-password", ERIN.newPassword);
+        await page.type("#confirm-password", ERIN.newPassword);
+        await page.click("button[type=submit]");
+        assert.equal(await textOf(page, "#outcome:not([hidden])"), LINK_PAGE_MESSAGES.resetDone);
+      } finally {
+        await page.close();
+      }
+
+      await tab.click("#back-to-sign-in");
+      await submitSignIn(tab, ERIN.username, PASSWORD, "#sign-in");
+      await tab.waitForSelector("[role=alert]", { timeout: UI_TIMEOUT_MS });
+      assert.deepEqual(await alerts(tab), ["Wrong username or password."]);
+      // The verified address signs in as well as the username.
+      await submitSignIn(tab, ERIN.email, ERIN.newPassword, "#sign-in");
+      assert.equal(await textOf(tab, "#me"), `Signed in as ${ERIN.username}`);
+      assert.equal(await textOf(tab, "#email-state"), `${ERIN.email} (verified)`);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  /** Opens a mailed link (on the API's origin: PUBLIC_URL cannot know the test's random port) in a window of its own. */
+  async function openLink(link: string): Promise<Page> {
+    const page = await browser().newPage({ type: "window" });
+    const response = await page.goto(onOrigin(link, app.url.replace(/\/graphql$/, "")), { waitUntil: "load" });
+    assert.equal(response?.status(), 200);
+    await page.waitForSelector("#link-form:not([hidden])", { timeout: UI_TIMEOUT_MS });
+    return page;
+  }
 
   /** Every post's id, oldest first, through the API's keyset pages. */
   async function allPostIds(): Promise<string[]> {

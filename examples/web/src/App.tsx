@@ -1,13 +1,22 @@
-// The example's pages: a sign-in form when signed out; when signed in, who you are, a form for new
-// posts, the live feed and the posts a page at a time. Errors show in role="alert" elements, neutral
-// news (signed out, reconnecting) in role="status" ones.
+// The example's pages: a sign-in form (sign-up with an optional e-mail address) and a "forgot
+// password" form when signed out; when signed in, who you are and whether your address is verified,
+// a form for new posts, the live feed and the posts a page at a time. The links in the mails open the
+// server's own pages (/verify-email, /reset-password). Errors show in role="alert" elements, neutral
+// news (signed out, reconnecting, a mail sent) in role="status" ones.
 import { useMutation, useQuery } from "@apollo/client/react";
 import { type FormEvent, useEffect, useState, useSyncExternalStore } from "react";
 
 import { currentSession, sessionEvents, signIn, signOut } from "./auth";
 import { client } from "./client";
 import { followFeed } from "./feed";
-import { CreatePostDocument, MeDocument, type PostFieldsFragment, PostsDocument } from "./gql/graphql";
+import {
+  CreatePostDocument,
+  MeDocument,
+  type PostFieldsFragment,
+  PostsDocument,
+  RequestEmailVerificationDocument,
+  RequestPasswordResetDocument,
+} from "./gql/graphql";
 import { explain, explainApollo, signedOutMessage } from "./messages";
 
 const PAGE_SIZE = 5;
@@ -24,13 +33,23 @@ export function App() {
     if (session.status === "signed-out") void client.clearStore();
   }, [session.status]);
   if (session.status === "starting") return <p role="status">Loading…</p>;
-  if (session.status === "signed-out") return <SignInForm reason={session.reason} />;
+  if (session.status === "signed-out") return <SignedOut reason={session.reason} />;
   return <SignedIn />;
 }
 
-function SignInForm({ reason }: { reason?: string }) {
+function SignedOut({ reason }: { reason?: string }) {
+  const [forgot, setForgot] = useState(false);
+  return forgot ? (
+    <ForgotPassword back={() => setForgot(false)} />
+  ) : (
+    <SignInForm reason={reason} forgot={() => setForgot(true)} />
+  );
+}
+
+function SignInForm({ reason, forgot }: { reason?: string; forgot: () => void }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
+  const [email, setEmail] = useState("");
   const [problem, setProblem] = useState<string>();
   const [busy, setBusy] = useState(false);
   const submit = (newAccount: boolean) => async (event: FormEvent) => {
@@ -38,7 +57,7 @@ function SignInForm({ reason }: { reason?: string }) {
     setProblem(undefined);
     setBusy(true);
     try {
-      const refusal = await signIn({ username, password }, newAccount);
+      const refusal = await signIn({ username, password, email: email || undefined }, newAccount);
       if (refusal) setProblem(explain(refusal));
     } catch {
       setProblem(signedOutMessage("NETWORK"));
@@ -60,13 +79,63 @@ function SignInForm({ reason }: { reason?: string }) {
       <label>
         Password <input id="password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} />
       </label>
+      <label>
+        E-mail (optional, when signing up: we send a link to verify it){" "}
+        <input id="email" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} />
+      </label>
       <button id="sign-in" type="submit" disabled={busy}>
         Sign in
       </button>
       <button id="sign-up" type="button" disabled={busy} onClick={(event) => void submit(true)(event)}>
         Sign up
       </button>
+      <button id="forgot-password" type="button" onClick={forgot}>
+        Forgot your password?
+      </button>
       {problem && <p role="alert">{problem}</p>}
+    </form>
+  );
+}
+
+/** The same message for every address: whether an account has it is not the page's to say. */
+const RESET_REQUESTED = "If an account has this verified address, a link is on its way.";
+
+function ForgotPassword({ back }: { back: () => void }) {
+  const [email, setEmail] = useState("");
+  const [sent, setSent] = useState(false);
+  const [request, { error, loading }] = useMutation(RequestPasswordResetDocument);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setSent(false);
+    const { data } = await request({ variables: { email } }).catch(() => ({ data: undefined }));
+    setSent(data?.requestPasswordReset === true);
+  };
+  return (
+    <form onSubmit={(event) => void submit(event)}>
+      <h1>Forgot your password?</h1>
+      <label>
+        Your account&apos;s verified e-mail address{" "}
+        <input
+          id="reset-email"
+          type="email"
+          autoComplete="email"
+          required
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+        />
+      </label>
+      <button id="send-reset-link" type="submit" disabled={loading}>
+        Send me a link
+      </button>
+      <button id="back-to-sign-in" type="button" onClick={back}>
+        Back to sign-in
+      </button>
+      {sent && (
+        <p id="reset-requested" role="status">
+          {RESET_REQUESTED}
+        </p>
+      )}
+      {error && <p role="alert">{explainApollo(error)}</p>}
     </form>
   );
 }
@@ -81,11 +150,33 @@ function SignedIn() {
         <button id="sign-out" onClick={() => void signOut()}>
           Sign out
         </button>
+        {me.data?.me.email && <EmailState email={me.data.me.email} verified={me.data.me.emailVerified} />}
       </header>
       <NewPost />
       <LiveFeed />
       <Posts />
     </main>
+  );
+}
+
+/** The signed-in user's address: verified or not, and a button for a new link while it is not. */
+function EmailState({ email, verified }: { email: string; verified: boolean }) {
+  const [request, { data, error, loading }] = useMutation(RequestEmailVerificationDocument);
+  return (
+    <p id="email-state" data-verified={verified}>
+      {email} {verified ? "(verified)" : "(not verified: open the link we mailed you)"}{" "}
+      {!verified && (
+        <button id="resend-verification" disabled={loading} onClick={() => void request().catch(() => undefined)}>
+          Send verification again
+        </button>
+      )}
+      {data?.requestEmailVerification && (
+        <span id="verification-sent" role="status">
+          A new link is on its way to {email}.
+        </span>
+      )}
+      {error && <span role="alert">{explainApollo(error)}</span>}
+    </p>
   );
 }
 

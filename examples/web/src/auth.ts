@@ -119,12 +119,15 @@ export async function accessToken(): Promise<string | undefined> {
 // #endregion
 
 // #region sign-in
-/** Signs in (or up, with `newAccount`) in cookie mode; resolves to the refusal, if any, for the form to show. */
-export async function signIn(input: { username: string; password: string }, newAccount = false) {
-  const variables = { input: { ...input, useCookie: true } };
+/**
+ * Signs in (or up, with `newAccount`, and an optional e-mail address to verify) in cookie mode;
+ * resolves to the refusal, if any, for the form to show.
+ */
+export async function signIn(input: { username: string; password: string; email?: string }, newAccount = false) {
+  const { email, ...credentials } = input;
   const { data, errors } = newAccount
-    ? await send(ops.RegisterDocument, variables)
-    : await send(ops.LoginDocument, variables);
+    ? await send(ops.RegisterDocument, { input: { ...credentials, email, useCookie: true } })
+    : await send(ops.LoginDocument, { input: { ...credentials, useCookie: true } });
   const payload = data && ("register" in data ? data.register : data.login);
   if (!payload) return errors?.[0];
   keep(payload);
