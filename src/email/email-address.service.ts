@@ -56,14 +56,15 @@ export class EmailAddressService {
 
   /**
    * Runs `create` (which inserts the account, with `email` unverified, in `trx`) and writes the
-   * verification link and its mail in the same transaction. Like changeEmail's, this mail is not
-   * taken from the address's allowance (only the two request fields are; these are bounded by
-   * EMAIL_REQUESTS_MAX_PER_IP).
+   * verification link and its mail in the same transaction. Like every link mail, it is taken from
+   * the address's allowance: past it the account is still created, with a suppressed row instead of
+   * the mail, so that registrations from many IPs cannot flood one inbox.
    */
-  createWithAddress(email: string, create: (trx: Kysely<Database>) => Promise<UserRecord>): Promise<UserRecord> {
+  async createWithAddress(email: string, create: (trx: Kysely<Database>) => Promise<UserRecord>): Promise<UserRecord> {
+    const allowed = await this.deps.requests.allowance(email);
     return this.deps.db.transaction().execute(async (trx) => {
       const user = await create(trx);
-      await this.sendVerification(trx, user, email, true);
+      await this.sendVerification(trx, user, email, allowed);
       return user;
     });
   }
@@ -102,8 +103,10 @@ export class EmailAddressService {
         { field: "newEmail", rule: "different", message: "is the account's address already" },
       ]);
     }
+    // The new address's allowance, like every link mail (the notice to the current one is not a link).
+    const allowed = await this.deps.requests.allowance(newEmail);
     await this.deps.db.transaction().execute(async (trx) => {
-      await this.sendVerification(trx, user, newEmail, true);
+      await this.sendVerification(trx, user, newEmail, allowed);
       if (current !== undefined) await this.deps.mailer.enqueue(trx, emailChangingMail(current, user.username));
     });
     await this.deps.audit.record({
