@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import { Role } from "../access/roles.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
-import { type EmailAddressService, looksLikeEmail } from "../email/index.js";
+import { type EmailAddressService, looksLikeEmail, type PasswordResetService } from "../email/index.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
   BadUserInputError,
@@ -41,6 +41,8 @@ export interface AuthServiceDeps {
   audit: AuditService;
   /** Register with an address: its mail limits, and the verification written with the account. */
   emailAddresses: EmailAddressService;
+  /** Voids the user's reset links once the password proved known (a login) or changed. */
+  passwordResets: Pick<PasswordResetService, "voidLinks">;
   now: () => number;
   logger: Logger;
   /** Logins by outcome, registrations, login-throttle hits. Default: recorded nowhere. */
@@ -181,6 +183,8 @@ export class AuthService {
       throw error;
     }
     const { payload, sessionId } = started;
+    // Whoever knows the password needs no reset: a link mailed before this login no longer works.
+    await this.deps.passwordResets.voidLinks(user.id);
     await this.deps.audit.record({
       type: AuditEventType.LOGIN_SUCCEEDED,
       userId: user.id,
@@ -264,6 +268,7 @@ export class AuthService {
       new Date(this.deps.now()),
     );
     const ended = await this.deps.sessions.endAllOf(user.id, "password_changed", principal.sessionId);
+    await this.deps.passwordResets.voidLinks(user.id);
     await this.deps.audit.record({
       type: AuditEventType.PASSWORD_CHANGED,
       userId: user.id,

@@ -1,7 +1,7 @@
 // The auth feature's face: the credential mutations (register, login, refreshToken, changePassword)
 // and the build of the service that checks and sets passwords, with the limits it owns.
 import type { AuditService } from "../audit/index.js";
-import type { EmailAddressService } from "../email/index.js";
+import type { EmailAddressService, PasswordResetService } from "../email/index.js";
 import { type Basics, defineFeature } from "../feature.js";
 import { type CounterStore, createFloodLimit, createLoginThrottle, type FloodLimit } from "../rate-limits/index.js";
 import type { RefreshService, SessionService } from "../sessions/index.js";
@@ -23,6 +23,8 @@ export interface AuthNeeds extends Basics {
   readonly refreshes: RefreshService;
   /** Register with an address. */
   readonly emailAddresses: EmailAddressService;
+  /** Login and changePassword void the user's reset links. */
+  readonly passwordResets: PasswordResetService;
 }
 
 async function buildAuth(needs: AuthNeeds) {
@@ -53,6 +55,7 @@ async function buildAuth(needs: AuthNeeds) {
     writes,
     audit,
     emailAddresses: needs.emailAddresses,
+    passwordResets: needs.passwordResets,
     now,
     logger,
     metrics,

@@ -128,6 +128,14 @@ export class PasswordResetService {
     return linkWith(this.deps.email.passwordResetUrl, token);
   }
 
+  /**
+   * Voids every live reset link of the user: after a login with the password, or a changed
+   * password, an older link must not work (a stale link in an inbox is a way in for whoever reads it).
+   */
+  async voidLinks(userId: string): Promise<void> {
+    await this.deps.tokens.voidAll(this.deps.db, userId, "password_reset", new Date(this.deps.now()));
+  }
+
   private insertToken(trx: Kysely<Database>, user: UserRecord, hash: string, now: Date): Promise<void> {
     return this.deps.tokens.insert(trx, {
       userId: user.id,

@@ -155,10 +155,41 @@ for (const kind of DATABASES) {
       assert.notEqual(older, newer);
       const voided = await resetPassword(t, { token: older, newPassword: NEW_PASSWORD });
       assert.deepEqual(refusal(voided), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
-      assert.equal((await loginRaw(t, "repeater")).body.errors, undefined, "the password did not change");
       assert.equal((await resetPassword(t, { token: newer, newPassword: NEW_PASSWORD })).body.errors, undefined);
       const spent = await resetPassword(t, { token: newer, newPassword: "third passphrase" });
       assert.deepEqual(refusal(spent), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
+      // The voided link changed nothing: the reset set NEW_PASSWORD, and the spent one nothing after it.
+      assert.equal((await loginRaw(t, "repeater", { password: NEW_PASSWORD })).body.errors, undefined);
+    });
+
+    it("voids the links mailed before a login with the password, and only those", async () => {
+      await registerVerified(t, "remembers", "remembers@example.com");
+      await requestReset(t, "remembers@example.com");
+      const beforeLogin = await latestToken(t, "remembers@example.com", RESET_SUBJECT);
+      await login(t, "remembers");
+      const afterLogin = await resetPassword(t, { token: beforeLogin, newPassword: NEW_PASSWORD });
+      assert.deepEqual(refusal(afterLogin), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
+      assert.equal((await loginRaw(t, "remembers")).body.errors, undefined, "the refused link changed nothing");
+      // A link requested after the login works.
+      await requestReset(t, "remembers@example.com");
+      const fresh = await latestToken(t, "remembers@example.com", RESET_SUBJECT);
+      assert.notEqual(fresh, beforeLogin);
+      assert.equal((await resetPassword(t, { token: fresh, newPassword: NEW_PASSWORD })).body.errors, undefined);
+    });
+
+    it("voids the links mailed before a changePassword", async () => {
+      await registerVerified(t, "changes", "changes@example.com");
+      const session = await login(t, "changes");
+      await requestReset(t, "changes@example.com");
+      const link = await latestToken(t, "changes@example.com", RESET_SUBJECT);
+      const changed = await t.gql(`mutation($i: ChangePasswordInput!) { changePassword(input: $i) }`, {
+        token: session.accessToken,
+        variables: { i: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD } },
+      });
+      assert.equal(changed.body.errors, undefined, JSON.stringify(changed.body.errors));
+      const refused = await resetPassword(t, { token: link, newPassword: "a third passphrase" });
+      assert.deepEqual(refusal(refused), { codes: ["UNAUTHENTICATED"], reason: "RESET_TOKEN_INVALID" });
+      assert.equal((await loginRaw(t, "changes", { password: NEW_PASSWORD })).body.errors, undefined);
     });
 
     it("refuses an expired link with RESET_TOKEN_INVALID and leaves the password as it was", async () => {
