@@ -1,37 +1,21 @@
 import type { Kysely } from "kysely";
-import type { Logger } from "pino";
 
 import { hashOpaqueSecret, mintOpaqueToken, OPAQUE_SECRET_PATTERN } from "../access/opaque-token.js";
 import type { ClientInfo, SessionPrincipal } from "../access/principal.js";
-import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
-import type { Config } from "../config.js";
+import { auditDetail, AuditEventType } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
 import { BadUserInputError, ErrorReason, UnauthenticatedError } from "../errors.js";
-import type { Mailer } from "../mailer.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import type { SessionService } from "../sessions/index.js";
-import { normalizeEmail, type UserRecord, type UserStore } from "../users/index.js";
+import { normalizeEmail, type UserRecord } from "../users/index.js";
 import { emailChangingMail, linkWith, verifyEmailMail } from "./email.templates.js";
-import type { EmailTokenStore } from "./email-token.store.js";
-import type { MailRequests } from "./mail-requests.js";
+import type { EmailFlowDeps } from "./mail-requests.js";
 
 /** The prefix of a verification token. */
 export const VERIFICATION_TOKEN_PREFIX = "evt_";
 const VERIFICATION_TOKEN_SHAPE = new RegExp(`^${VERIFICATION_TOKEN_PREFIX}${OPAQUE_SECRET_PATTERN}$`);
 
-export interface EmailAddressDeps {
-  db: Kysely<Database>;
-  users: UserStore;
-  tokens: EmailTokenStore;
-  sessions: SessionService;
-  mailer: Mailer;
-  requests: MailRequests;
-  audit: AuditService;
-  email: Config["email"];
-  now: () => number;
-  logger: Logger;
-  metrics?: MetricsRecorder;
-}
+/** The services' shared needs: an address needs nothing more. */
+export type EmailAddressDeps = EmailFlowDeps;
 
 /**
  * An account's address: stored unverified at registration, verified by a mailed link, changed

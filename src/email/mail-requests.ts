@@ -1,9 +1,33 @@
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+
 import { hashOpaqueSecret } from "../access/opaque-token.js";
 import type { ClientInfo } from "../access/principal.js";
+import type { AuditService } from "../audit/index.js";
+import type { Config } from "../config.js";
+import type { Database } from "../db/schema.js";
 import { ErrorReason, ForbiddenError, RateLimitedError } from "../errors.js";
 import type { Mailer } from "../mailer.js";
+import type { MetricsRecorder } from "../metrics.js";
 import type { FloodLimit } from "../rate-limits/index.js";
-import { normalizeEmail } from "../users/index.js";
+import type { SessionService } from "../sessions/index.js";
+import { normalizeEmail, type UserStore } from "../users/index.js";
+import type { EmailTokenStore } from "./email-token.store.js";
+
+/** What both e-mail services are built from (index.ts builds it once for both). */
+export interface EmailFlowDeps {
+  db: Kysely<Database>;
+  users: UserStore;
+  tokens: EmailTokenStore;
+  sessions: SessionService;
+  mailer: Mailer;
+  requests: MailRequests;
+  audit: AuditService;
+  email: Config["email"];
+  now: () => number;
+  logger: Logger;
+  metrics?: MetricsRecorder;
+}
 
 /** Mails with a link one address may be sent per hour (EMAIL_MAX_PER_ADDRESS). */
 export const EMAIL_MAX_PER_ADDRESS = 3;

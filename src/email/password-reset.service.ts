@@ -1,20 +1,16 @@
 import type { Kysely } from "kysely";
-import type { Logger } from "pino";
 
 import { hashOpaqueSecret, mintOpaqueToken, OPAQUE_SECRET_PATTERN } from "../access/opaque-token.js";
 import type { ClientInfo, RefreshCookie } from "../access/principal.js";
 import type { ApiTokenService } from "../api-tokens/index.js";
-import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
-import type { Config } from "../config.js";
+import { auditDetail, AuditEventType } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
 import { ACCOUNT_DISABLED_MESSAGE, ErrorReason, UnauthenticatedError } from "../errors.js";
-import type { Mailer } from "../mailer.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import type { AuthPayload, SessionService } from "../sessions/index.js";
-import { type PasswordHasher, toPublicUser, type UserRecord, type UserStore } from "../users/index.js";
+import type { AuthPayload } from "../sessions/index.js";
+import { type PasswordHasher, toPublicUser, type UserRecord } from "../users/index.js";
 import { linkWith, passwordChangedMail, resetPasswordMail } from "./email.templates.js";
-import type { EmailTokenStore } from "./email-token.store.js";
-import type { MailRequests } from "./mail-requests.js";
+import type { EmailFlowDeps } from "./mail-requests.js";
 
 /** The prefix of a reset token: greppable in a leaked log, told apart from every other token. */
 export const RESET_TOKEN_PREFIX = "prt_";
@@ -30,20 +26,9 @@ const NOBODY = "00000000-0000-0000-0000-000000000000";
  */
 export type SecondFactorCheck = (user: UserRecord, mfaCode: string | undefined) => Promise<void>;
 
-export interface PasswordResetDeps {
-  db: Kysely<Database>;
-  users: UserStore;
-  tokens: EmailTokenStore;
+export interface PasswordResetDeps extends EmailFlowDeps {
   passwords: PasswordHasher;
-  sessions: SessionService;
   apiTokens: ApiTokenService;
-  mailer: Mailer;
-  requests: MailRequests;
-  audit: AuditService;
-  email: Config["email"];
-  now: () => number;
-  logger: Logger;
-  metrics?: MetricsRecorder;
   secondFactor?: SecondFactorCheck;
 }
 
