@@ -7,6 +7,7 @@ import {
   databaseSettings,
   type Defaults,
   emailSettings,
+  mfaSettings,
   floodLimitSettings,
   httpSettings,
   jwtSettings,
@@ -143,14 +144,16 @@ function configSchema(rules: SettingRules, cwd: string) {
       http: httpSettings(ownedOf("http")),
       subscriptions: subscriptionSettings(ownedOf("subscriptions")),
       email: emailSettings(),
+      mfa: mfaSettings(rules.origin),
     })
-    .transform(({ http, email, ...config }) => {
+    .transform(({ http, email, mfa, ...config }) => {
       const isProduction = config.nodeEnv === "production";
       const { shutdownDrainMs } = http;
       return {
         ...config,
         isProduction,
         email: withLinkDefaults(email, config.port),
+        mfa: withWebauthnDefaults(mfa, withLinkDefaults(email, config.port).publicUrl),
         corsOrigins: config.corsOrigins.length > 0 ? config.corsOrigins : [...owned().corsOrigins(isProduction)],
         // A load balancer needs the drain in production; a developer's Ctrl-C and the tests do not.
         http: { ...http, shutdownDrainMs: shutdownDrainMs ?? (isProduction ? owned().http.shutdownDrainMs : 0) },
@@ -173,6 +176,12 @@ function withLinkDefaults<E extends { publicUrl?: string; passwordResetUrl?: str
     passwordResetUrl: email.passwordResetUrl ?? `${publicUrl}/reset-password#token={token}`,
     verificationUrl: email.verificationUrl ?? `${publicUrl}/verify-email#token={token}`,
   };
+}
+
+/** WEBAUTHN_RP_ID defaults to PUBLIC_URL's host name, WEBAUTHN_ORIGINS to its origin. */
+function withWebauthnDefaults<M extends { rpId?: string; origins: string[] }>(mfa: M, publicUrl: string) {
+  const url = new URL(publicUrl);
+  return { ...mfa, rpId: mfa.rpId ?? url.hostname, origins: mfa.origins.length > 0 ? mfa.origins : [url.origin] };
 }
 
 /** The validated, frozen configuration every other module receives. Only this file reads `process.env`. */

@@ -73,6 +73,13 @@ export const ErrorReason = {
   VERIFICATION_TOKEN_INVALID: "VERIFICATION_TOKEN_INVALID",
   /** A field that sends mail, in production without SMTP_URL. */
   EMAIL_NOT_CONFIGURED: "EMAIL_NOT_CONFIGURED",
+  /**
+   * The session still owes its user's second factor (verifyMfa or verifyMfaWithPasskey), or the
+   * field needs assurance AAL2 (step-up); resetPassword of an enrolled user without a valid mfaCode.
+   */
+  MFA_REQUIRED: "MFA_REQUIRED",
+  /** A field of a role in MFA_REQUIRED_ROLES, for a user who has no second factor yet: enroll one first. */
+  MFA_ENROLLMENT_REQUIRED: "MFA_ENROLLMENT_REQUIRED",
 } as const;
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
 
@@ -177,7 +184,9 @@ export class ForbiddenError extends AppError {
       | typeof ErrorReason.OWNERSHIP
       | typeof ErrorReason.ORIGIN
       | typeof ErrorReason.SCOPE
-      | typeof ErrorReason.EMAIL_NOT_CONFIGURED,
+      | typeof ErrorReason.EMAIL_NOT_CONFIGURED
+      | typeof ErrorReason.MFA_REQUIRED
+      | typeof ErrorReason.MFA_ENROLLMENT_REQUIRED,
     message: string,
   ) {
     super(message, ErrorCode.FORBIDDEN, { reason });

@@ -24,6 +24,11 @@ export const RATE_LIMITS = [
   "REFRESH_MAX_PER_USER",
   "WRITES_MAX_PER_USER",
   "EMAIL_REQUESTS_MAX_PER_IP",
+  // Issue 26, wrong second-factor codes: per sign-in challenge (the session) and per account.
+  "MFA_FAILURES_PER_CHALLENGE",
+  "MFA_FAILURES_PER_USER",
+  // startPasskeySignIn is public and writes a challenge row.
+  "PASSKEY_CHALLENGES_MAX_PER_IP",
 ] as const;
 export type RateLimitName = (typeof RATE_LIMITS)[number];
 
@@ -66,6 +71,9 @@ export const LIMITS = [
   "SUBSCRIPTION_MAX_QUEUED_EVENTS",
   // Issue 25, e-mail: the allowance of mails to one address (further requests send nothing).
   "EMAIL_MAX_PER_ADDRESS",
+  // Issue 26, multi-factor: passkeys per user, the size of a WebAuthn response, live challenges per session.
+  "PASSKEYS_MAX_PER_USER",
+  "WEBAUTHN_RESPONSE_MAX_BYTES",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 
@@ -90,3 +98,11 @@ export const EMAIL_STEPS = [
   "email_changed",
 ] as const;
 export type EmailStep = (typeof EMAIL_STEPS)[number];
+
+/** The second factors, as the MFA metrics label them. */
+export const MFA_METHODS = ["totp", "recovery", "passkey"] as const;
+export type MfaMethod = (typeof MFA_METHODS)[number];
+
+/** What happened in a multi-factor step: a factor added or removed, a proof accepted, refused or throttled. */
+export const MFA_OUTCOMES = ["enrolled", "verified", "failed", "throttled", "removed"] as const;
+export type MfaOutcome = (typeof MFA_OUTCOMES)[number];

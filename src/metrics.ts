@@ -17,6 +17,10 @@ import {
   MAIL_OUTCOMES,
   type MailOutcome,
   METRICS_PREFIX,
+  MFA_METHODS,
+  MFA_OUTCOMES,
+  type MfaMethod,
+  type MfaOutcome,
   OPERATION_OUTCOMES,
   OPERATION_TYPES,
   type OperationOutcome,
@@ -68,6 +72,8 @@ export interface MetricsRecorder {
   mailWaiting(count: number): void;
   /** A step of the e-mail flows. */
   emailStep(step: EmailStep): void;
+  /** A multi-factor step: a factor enrolled or removed, a proof verified, failed or throttled. */
+  mfa(method: MfaMethod, outcome: MfaOutcome): void;
 }
 
 /** Records nothing: the default of every service built without metrics. Holds no state. */
@@ -92,6 +98,7 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   mailDelivered: () => undefined,
   mailWaiting: () => undefined,
   emailStep: () => undefined,
+  mfa: () => undefined,
 });
 
 /** An app's metrics: the recorder the services use, its registry, and the listener main.ts starts. */
@@ -123,7 +130,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
   const counted = defineCounters([registry]);
   const { logins, rejections, refreshes, sessionsEnded, registrations, rateLimited, fallbacks } = counted;
-  const { limitRefusals, operations, apiTokenUses, mails, emailSteps } = counted;
+  const { limitRefusals, operations, apiTokenUses, mails, emailSteps, mfaSteps } = counted;
   const { latency, lag, subscriptions, activeSubscriptions, waitingDeliveries } = defineGauges([registry]);
   const { mailDelay, mailWaiting } = defineMailGauges([registry]);
 
@@ -137,6 +144,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const type of OPERATION_TYPES) for (const outcome of OPERATION_OUTCOMES) operations.inc({ type, outcome }, 0);
   for (const outcome of MAIL_OUTCOMES) mails.inc({ outcome }, 0);
   for (const step of EMAIL_STEPS) emailSteps.inc({ step }, 0);
+  for (const method of MFA_METHODS) for (const outcome of MFA_OUTCOMES) mfaSteps.inc({ method, outcome }, 0);
 
   return {
     registry,
@@ -166,6 +174,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     mailDelivered: (seconds) => mailDelay.observe(Math.max(0, seconds)),
     mailWaiting: (count) => mailWaiting.set(count),
     emailStep: (step) => emailSteps.inc({ step }),
+    mfa: (method, outcome) => mfaSteps.inc({ method, outcome }),
     createServer: () => createMetricsServer(registry),
   };
 }
@@ -226,6 +235,11 @@ function defineCounters(registers: Registry[]) {
       "email_flow_steps_total",
       ["step"],
       "Steps of the e-mail flows: reset_requested, reset_completed, reset_token_invalid, verification_requested, verified, verification_token_invalid, email_changed.",
+    ),
+    mfaSteps: counter(
+      "mfa_steps_total",
+      ["method", "outcome"],
+      "Multi-factor steps by method (totp, recovery, passkey) and outcome: enrolled, verified, failed, throttled (a wrong-code budget refused), removed.",
     ),
   };
 }

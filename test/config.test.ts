@@ -122,6 +122,7 @@ describe("loadConfig", () => {
         verificationTokenTtlSeconds: 86400,
         requestsPerIpPerHour: 20,
       },
+      mfa: { requiredRoles: [], encryptionKeys: [], rpId: "localhost", origins: ["http://localhost:4000"] },
     } satisfies Config);
   });
 

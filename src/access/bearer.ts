@@ -99,6 +99,9 @@ export async function verifyBearer(header: string | undefined, deps: BearerDeps)
       sessionId: claims.sid,
       tokenId: claims.jti,
       fresh: claims.fresh,
+      aal: claims.aal === "aal2" ? 2 : 1,
+      amr: claims.amr,
+      mfaPending: claims.mfa_pending === true,
     },
     expiresAt: claims.exp * 1000,
   };

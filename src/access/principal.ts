@@ -1,4 +1,5 @@
 import { BadUserInputError, ErrorReason, ForbiddenError } from "../errors.js";
+import type { AuthMethod } from "./assurance.js";
 import type { Role } from "./roles.js";
 import { effectiveRoles, type Scope } from "./scopes.js";
 
@@ -10,6 +11,11 @@ export interface SessionPrincipal {
   readonly sessionId: string;
   readonly tokenId: string;
   readonly fresh: boolean;
+  /** The session's assurance level when the token was minted (1 or 2). */
+  readonly aal: 1 | 2;
+  readonly amr: readonly AuthMethod[];
+  /** The session owes its user's second factor: only `MFA_PENDING_FIELDS` may be called. */
+  readonly mfaPending: boolean;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { AUTH_METHODS, type AuthMethod } from "./assurance.js";
 import { parseRoles, type Role } from "./roles.js";
 
 /** How far in the future an `iat` may lie before it is refused (clock skew between instances). */
@@ -14,6 +15,12 @@ export interface AccessTokenClaims {
   jti: string;
   /** True only for tokens minted by `login` or `register`. */
   fresh: boolean;
+  /** The session's assurance when the token was minted: "aal1" or "aal2". Tokens minted before issue 26 have none: aal1. */
+  aal: "aal1" | "aal2";
+  /** How the session was proven (RFC 8176): pwd, otp, recovery, passkey, reset. */
+  amr: AuthMethod[];
+  /** Present (true) only while the session owes its user's second factor. */
+  mfa_pending?: true;
   iat: number;
   exp: number;
   iss: string;
@@ -78,6 +85,15 @@ export function checkClaims(payload: unknown, nowSeconds: number, maxLifetimeSec
   if (!roles) throw new TokenError("CLAIM_INVALID", `"roles" claim must be a list of roles`);
   if (p.fresh !== undefined && typeof p.fresh !== "boolean")
     throw new TokenError("CLAIM_INVALID", `"fresh" claim must be a boolean`);
+  if (p.aal !== undefined && p.aal !== "aal1" && p.aal !== "aal2")
+    throw new TokenError("CLAIM_INVALID", `"aal" claim must be "aal1" or "aal2"`);
+  if (
+    p.amr !== undefined &&
+    (!Array.isArray(p.amr) || !p.amr.every((m) => (AUTH_METHODS as readonly unknown[]).includes(m)))
+  )
+    throw new TokenError("CLAIM_INVALID", `"amr" claim must be a list of methods`);
+  if (p.mfa_pending !== undefined && p.mfa_pending !== true)
+    throw new TokenError("CLAIM_INVALID", `"mfa_pending" claim must be true when present`);
   // jsonwebtoken already matched iss and aud; aud may be an array there, but we only ever mint a string.
   if (typeof p.aud !== "string" || typeof p.iss !== "string")
     throw new TokenError("CLAIM_INVALID", `"iss" and "aud" claims must be strings`);
@@ -87,6 +103,9 @@ export function checkClaims(payload: unknown, nowSeconds: number, maxLifetimeSec
     sid: p.sid as string,
     jti: p.jti as string,
     fresh: p.fresh === true,
+    aal: p.aal === "aal2" ? "aal2" : "aal1",
+    amr: (p.amr as AuthMethod[] | undefined) ?? ["pwd"],
+    ...(p.mfa_pending === true ? { mfa_pending: true as const } : {}),
     iat: p.iat,
     exp: p.exp,
     iss: p.iss,

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 
 import type { Config, CrossRule } from "../config.js";
+import { aalClaim, type Assurance } from "./assurance.js";
 import { JSONWEBTOKEN_MESSAGES } from "../library-messages.js";
 import type { KeyRing } from "./keys.js";
 import type { Role } from "./roles.js";
@@ -80,6 +81,8 @@ export class TokenService {
     roles: readonly Role[];
     sessionId: string;
     fresh: boolean;
+    /** The session's assurance, as its row holds it; default a password session's (aal1, pwd), for tests and tools. */
+    assurance?: Assurance;
     /** Epoch seconds the token must not outlive (its session's end); default: the full lifetime. */
     notAfter?: number;
   }): {
@@ -93,6 +96,9 @@ export class TokenService {
       sid: subject.sessionId,
       jti: randomUUID(),
       fresh: subject.fresh,
+      aal: aalClaim(subject.assurance?.aal ?? 1),
+      amr: [...(subject.assurance?.amr ?? ["pwd"])],
+      ...(subject.assurance?.mfaPending ? { mfa_pending: true as const } : {}),
       iat,
       exp: Math.min(iat + this.options.accessTokenTtlSeconds, subject.notAfter ?? Number.POSITIVE_INFINITY),
       iss: this.options.issuer,

@@ -47,6 +47,20 @@ export const AuditEventType = {
   EMAIL_VERIFIED: "EMAIL_VERIFIED",
   /** changeEmail sent a verification to a new address (it replaces the old one once verified). */
   EMAIL_CHANGED: "EMAIL_CHANGED",
+  /** A second factor took effect: confirmTotp, or a passkey registered (`detail.method`: totp or passkey). */
+  MFA_ENROLLED: "MFA_ENROLLED",
+  /** A session proved its second factor (`detail.method`: totp, recovery or passkey) and became AAL2. */
+  MFA_VERIFIED: "MFA_VERIFIED",
+  /** A wrong TOTP or recovery code, a refused passkey (`detail.reason`, e.g. COUNTER_REGRESSION), or a throttled attempt (`detail.reason`: THROTTLED, coalesced). */
+  MFA_FAILED: "MFA_FAILED",
+  /** disableTotp removed the user's TOTP factor and recovery codes. */
+  MFA_DISABLED: "MFA_DISABLED",
+  /** A recovery code was spent (`detail.remaining`). */
+  RECOVERY_CODE_USED: "RECOVERY_CODE_USED",
+  PASSKEY_ADDED: "PASSKEY_ADDED",
+  PASSKEY_REMOVED: "PASSKEY_REMOVED",
+  /** An ADMIN (or the CLI, by=CLI) removed every second factor of a user and ended their sessions. */
+  MFA_RESET_BY_ADMIN: "MFA_RESET_BY_ADMIN",
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 

@@ -4,6 +4,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 
 import { emailAccounts } from "./migration-0009.js";
+import { multiFactor } from "./migration-0010.js";
 import type { Dialect } from "./schema.js";
 
 /**
@@ -194,6 +195,7 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
       },
     },
     "0009_email_accounts": emailAccounts(ts),
+    "0010_multi_factor": multiFactor(ts),
   };
   return { getMigrations: async () => migrations };
 }

@@ -51,6 +51,14 @@ export interface SessionsTable {
    * migration 0004 (strict single use).
    */
   chain_key: string | null;
+  /** 1 or 2: the session's authenticator assurance level (migration 0010). */
+  aal: Generated<number>;
+  /** Space-separated methods that proved it: pwd, otp, recovery, passkey, reset. */
+  amr: Generated<string>;
+  /** 1 while the session still owes its user's second factor; only me, verifyMfa, verifyMfaWithPasskey, logout and refreshToken work. */
+  mfa_pending: Generated<number>;
+  /** When the second factor was last proven in this session. */
+  mfa_at: Timestamp | null;
 }
 
 /** One refresh token of a session's chain. Only the SHA-256 of the token is stored. */
@@ -155,6 +163,63 @@ export interface Database {
   revoked_credentials: RevokedCredentialsTable;
   email_tokens: EmailTokensTable;
   mail_outbox: MailOutboxTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  passkeys: PasskeysTable;
+  webauthn_challenges: WebauthnChallengesTable;
+}
+
+/** A user's TOTP factor (one per user): unconfirmed until confirmTotp, then a second factor. */
+export interface MfaTotpTable {
+  user_id: string;
+  /** The secret, encrypted at rest (AES-256-GCM), with the id of the key it was encrypted under. */
+  secret_enc: string;
+  created_at: Timestamp;
+  confirmed_at: Timestamp | null;
+  /** The last 30-second step a code was accepted for; raised by one conditional write per code. */
+  last_step: Generated<number | string>;
+}
+
+/** One recovery code: only its hash is stored; spent by one conditional write. */
+export interface MfaRecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+/** A WebAuthn credential (passkey) of a user. */
+export interface PasskeysTable {
+  id: string;
+  user_id: string;
+  /** base64url credential id. */
+  credential_id: string;
+  /** base64url COSE public key. */
+  public_key: string;
+  /** The authenticator's signature counter (0 for those that keep none); never allowed to go backwards. */
+  counter: Generated<number | string>;
+  /** Comma-separated AuthenticatorTransport values. */
+  transports: Generated<string>;
+  /** singleDevice or multiDevice (backup eligible). */
+  device_type: string;
+  /** 1 when the authenticator reports it backed up. */
+  backed_up: Generated<number>;
+  name: string;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+}
+
+/** A WebAuthn challenge: stored server-side (as a hash), single use, short-lived. */
+export interface WebauthnChallengesTable {
+  id: string;
+  challenge_hash: string;
+  purpose: "registration" | "authentication" | "second_factor";
+  user_id: string | null;
+  session_id: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
 }
 
 /** Both drivers' timestamp values as a Date. */

@@ -48,6 +48,9 @@ const SESSION: SessionPrincipal = {
   sessionId: "s1",
   tokenId: "t1",
   fresh: false,
+  aal: 1,
+  amr: ["pwd"],
+  mfaPending: false,
 };
 const API_TOKEN: Principal = {
   kind: "api_token",

@@ -138,6 +138,9 @@ for (const kind of DATABASES) {
         sessionId: "-",
         tokenId: "-",
         fresh: true,
+        aal: 1,
+        amr: ["pwd"],
+        mfaPending: false,
       });
       for (let round = 0; round < ROUNDS; round++) {
         const outcomes = await Promise.allSettled([

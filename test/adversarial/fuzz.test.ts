@@ -937,6 +937,9 @@ for (const kind of DATABASES) {
         sessionId: "fuzz-harness",
         tokenId: "fuzz-harness",
         fresh: true,
+        aal: 1,
+        amr: ["pwd"],
+        mfaPending: false,
       };
       // The admin first, so the last-admin rule never stands in the way.
       const users = [...model.users.values()];

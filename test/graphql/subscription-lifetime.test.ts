@@ -163,6 +163,9 @@ describe("a subscription's context", () => {
     sessionId: "s1",
     tokenId: "t1",
     fresh: true,
+    aal: 1 as const,
+    amr: ["pwd" as const],
+    mfaPending: false,
   };
   const client = { requestId: "r1", ip: "127.0.0.1", userAgent: "test" };
 
