@@ -49,9 +49,10 @@ export interface EnrolledTotp {
   /** The step whose code confirmTotp (or the last {@link EnrolledTotp.nextCode}) used. */
   lastStep: number;
   /**
-   * A code the server has not accepted yet for this user: the earliest unused step within one step
-   * of `atMs` (default now), remembered as used. Throws when the window has none left (each step's
-   * code works once: move the app's clock on, or use a recovery code).
+   * A code the server has not accepted yet for this user: the current step's, or the next step's
+   * once the current one is used (the server accepts one step either side), remembered as used.
+   * Throws when both are used (each step's code works once: move the app's clock on, or use a
+   * recovery code).
    */
   nextCode(atMs?: number): string;
 }
@@ -105,7 +106,7 @@ export async function enrollUser(
     lastStep: step,
     nextCode(atMs = now()) {
       const current = stepAt(atMs);
-      const next = Math.max(enrolled.lastStep + 1, current - 1);
+      const next = Math.max(enrolled.lastStep + 1, current);
       if (next > current + 1)
         throw new Error("no unused TOTP step within one step of now: move the app's clock on or use a recovery code");
       enrolled.lastStep = next;
