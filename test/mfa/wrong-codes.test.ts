@@ -5,7 +5,6 @@ import { after, describe, it } from "node:test";
 import { codes, login, registerUser } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { deleteRedisKeys, listRedisKeys, TEST_REDIS_URL } from "../helpers/redis.js";
 import {
   auditDetails,
   enrollUser,
@@ -15,6 +14,7 @@ import {
   verifyMfaRaw,
   wrongTotp,
 } from "../helpers/mfa.js";
+import { deleteRedisKeys, listRedisKeys, TEST_REDIS_URL } from "../helpers/redis.js";
 
 /** Where the counts live: the app's database, and Redis when the suite has one. */
 const REDIS_PREFIX = `gta-mfa-test-${randomBytes(4).toString("hex")}:`;
