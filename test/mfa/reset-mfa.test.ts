@@ -12,6 +12,7 @@ import {
   login,
   loginRaw,
   me,
+  refresh,
   registerUser,
 } from "../helpers/api.js";
 import { type TestApp, useTestApp, useTwoTestApps } from "../helpers/app.js";
@@ -93,6 +94,24 @@ for (const kind of DATABASES) {
         variables: { c: "123456" },
       });
       assert.equal(again.body.errors?.[0]?.extensions?.fields?.[0]?.rule, "enabled");
+    });
+
+    it("needs the second factor proven (AAL2) and a fresh token for disableTotp and regenerateRecoveryCodes", async () => {
+      const user = await registerUser(t, "step-up");
+      const enrolled = await enrollUser(t, user.accessToken);
+      const pending = await login(t, "step-up");
+      for (const operation of [`mutation { regenerateRecoveryCodes }`, `mutation { disableTotp(code: "123456") }`]) {
+        const res = await t.gql(operation, { token: pending.accessToken });
+        assert.deepEqual(codes(res), ["FORBIDDEN"], operation);
+        assert.equal(res.body.errors?.[0]?.extensions?.reason, "MFA_REQUIRED");
+      }
+      const raised = await signInAal2(t, "step-up", enrolled);
+      const refreshed = await refresh(t, raised.refreshToken);
+      const stale = await t.gql(`mutation { regenerateRecoveryCodes }`, { token: refreshed.accessToken });
+      assert.deepEqual(codes(stale), ["FRESH_TOKEN_REQUIRED"]);
+      assert.deepEqual(await factorRows(t, user.userId), { totp: 1, codes: 10, passkeys: 0 }, "nothing changed");
+      const done = await t.gql(`mutation { regenerateRecoveryCodes }`, { token: raised.accessToken });
+      assert.equal(done.body.data?.regenerateRecoveryCodes?.length, 10, JSON.stringify(done.body.errors));
     });
 
     it("resetUserMfa (ADMIN) removes every factor and ends every session of the user; audited with the admin", async () => {
