@@ -121,6 +121,13 @@ for (const kind of DATABASES) {
       await addPasskeyRow(t, user.userId);
       const pending = await login(t, "locked-out-mfa");
       assert.deepEqual(await factorRows(t, user.userId), { totp: 1, codes: 10, passkeys: 1 });
+      // An ADMIN sees who has a second factor and how many codes are left (one query for the page).
+      const seen = async () =>
+        (
+          (await t.gql(`{ users(first: 100) { id mfaEnabled recoveryCodesRemaining } }`, { token: admin })).body.data
+            .users as Array<{ id: string }>
+        ).find((u) => u.id === user.userId);
+      assert.deepEqual(await seen(), { id: user.userId, mfaEnabled: true, recoveryCodesRemaining: 10 });
       const byUser = await t.gql(RESET, { token: user.accessToken, variables: { id: user.userId } });
       assert.deepEqual(codes(byUser), ["FORBIDDEN"]);
       assert.equal(byUser.body.errors?.[0]?.extensions?.reason, "ROLE");
@@ -129,6 +136,7 @@ for (const kind of DATABASES) {
       const res = await t.gql(RESET, { token: admin, variables: { id: user.userId } });
       assert.deepEqual(res.body, { data: { resetUserMfa: true } });
       assert.deepEqual(await factorRows(t, user.userId), { totp: 0, codes: 0, passkeys: 0 });
+      assert.deepEqual(await seen(), { id: user.userId, mfaEnabled: false, recoveryCodesRemaining: 0 });
       for (const token of [user.accessToken, pending.accessToken])
         assertInvalidToken(await me(t, token), { reason: "SESSION_ENDED" });
       const [detail] = await auditDetails(t, user.userId, "MFA_RESET_BY_ADMIN");
