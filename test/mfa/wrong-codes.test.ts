@@ -61,7 +61,7 @@ for (const kind of DATABASES) {
         assert.equal(after["totp/throttled"], (before["totp/throttled"] ?? 0) + 2);
         assert.equal(await rateLimitedCount(t, "MFA_FAILURES_PER_CHALLENGE"), limited + 2);
         const throttled = await auditDetails(t, user.userId, "MFA_FAILED");
-        assert.equal(throttled.filter((d) => d?.startsWith("reason=INVALID_CODE")).length, 5);
+        assert.equal(throttled.filter((d) => d?.startsWith("reason=WRONG_CODE")).length, 5);
         assert.deepEqual(
           throttled.filter((d) => d?.startsWith("reason=THROTTLED")),
           ["reason=THROTTLED limit=MFA_FAILURES_PER_CHALLENGE count=2"],
