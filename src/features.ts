@@ -7,6 +7,7 @@ import { emailFeature } from "./email/index.js";
 import type { Feature } from "./feature.js";
 import type { Replay } from "./graphql/replay.js";
 import { mailFeature } from "./mail/index.js";
+import { passkeysFeature } from "./passkeys/index.js";
 import { postsFeature } from "./posts/index.js";
 import { rateLimitsFeature } from "./rate-limits/index.js";
 import { sessionsFeature } from "./sessions/index.js";
@@ -28,6 +29,7 @@ export const FEATURES = [
   emailFeature,
   authFeature,
   accountsFeature,
+  passkeysFeature,
 ] as const;
 
 /** Any feature, whatever it needs and gives. */
