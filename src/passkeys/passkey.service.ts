@@ -50,7 +50,7 @@ export interface PasskeyServiceDeps {
 }
 
 /** The user handle a passkey is registered under: the user's id, as bytes (nothing personal). */
-export function userHandleOf(userId: string): Uint8Array {
+export function userHandleOf(userId: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Buffer.from(userId, "utf8"));
 }
 
