@@ -176,10 +176,8 @@ export class PasskeySignInService {
     try {
       const passkey = await this.prove(read.response, read.challenge, filter, false);
       if (passkey.userId !== principal.userId) throw new ProofRefused("WRONG_USER", principal.userId);
-      const user = await this.deps.users.findById(principal.userId);
-      if (!user) throw new ProofRefused("UNKNOWN_CREDENTIAL", principal.userId);
-      const payload = await this.deps.sessions.raise(principal, "passkey", toPublicUser(user), cookie);
-      await this.verified(AuditEventType.MFA_VERIFIED, user.id, principal.sessionId, passkey, client);
+      const payload = await this.deps.sessions.raise(principal, "passkey", client, cookie);
+      await this.verified(AuditEventType.MFA_VERIFIED, principal.userId, principal.sessionId, passkey, client);
       return payload;
     } catch (error) {
       throw await this.refusal(error, client, principal.userId);

@@ -17,7 +17,7 @@ import {
 import type { MetricsRecorder } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
-import { toPublicUser, type UserRecord, type UserStore } from "../users/index.js";
+import type { UserRecord, UserStore } from "../users/index.js";
 import { ChallengeStore } from "./challenge.store.js";
 import { type PasskeyRecord, PasskeyStore } from "./passkey.store.js";
 import type { Passkey } from "./passkey.type.js";
@@ -230,7 +230,7 @@ export class PasskeyService {
     const detail = auditDetail({ passkey: passkey.id, device: passkey.deviceType, backedUp: String(passkey.backedUp) });
     await this.deps.audit.record({ type: AuditEventType.PASSKEY_ADDED, userId, sessionId, detail, client });
     if (!first) return;
-    await this.deps.sessions.raise(principal, "passkey", toPublicUser(await this.activeUser(userId)), cookie);
+    await this.deps.sessions.raise(principal, "passkey", client, cookie);
     await this.deps.sessions.endAllOf(userId, "mfa_enrolled", sessionId);
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,

@@ -11,14 +11,15 @@ import {
   assertRefreshRefused,
   claimsOf,
   login,
-  loginRaw,
+  PASSWORD,
   refresh,
   registerUser,
   sessionOf,
 } from "../helpers/api.js";
-import { useTestApp } from "../helpers/app.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import {
+  AUTH_PAYLOAD,
   auditOf,
   authenticator,
   dataOf,
@@ -30,6 +31,13 @@ import {
   startSignIn,
   verifyWithPasskey,
 } from "../helpers/passkeys.js";
+
+/** A password login that returns the whole AuthPayload (assurance and mfaRequired included). */
+function passwordLogin(t: TestApp, username: string) {
+  return t.gql(`mutation($i: LoginInput!) { login(input: $i) { ${AUTH_PAYLOAD} } }`, {
+    variables: { i: { username, password: PASSWORD } },
+  });
+}
 
 for (const kind of DATABASES) {
   describe(`passkeys (${kind})`, () => {
@@ -60,15 +68,15 @@ for (const kind of DATABASES) {
       assert.deepEqual([mine.aal, mine.amr, mine.mfa_pending, mine.revoked_reason], [2, "pwd passkey", 0, null]);
       const ended = sessions.find((s) => s.id === sessionOf(other.accessToken))!;
       assert.equal(ended.revoked_reason, "mfa_enrolled");
-      await assertAccessRefused(t, other.accessToken);
-      await assertAccessAccepted(t, alice.accessToken, alice.userId);
-      await assertRefreshRefused(t, alice.refreshToken);
       assert.deepEqual(await auditOf(t, alice.userId), [
         "REGISTERED",
         "LOGIN_SUCCEEDED",
         `PASSKEY_ADDED passkey=${passkey.id} device=multiDevice backedUp=true`,
         "MFA_ENROLLED method=passkey",
       ]);
+      await assertAccessRefused(t, other.accessToken);
+      await assertAccessAccepted(t, alice.accessToken, alice.userId);
+      await assertRefreshRefused(t, alice.refreshToken);
     });
 
     it("a second passkey is no first factor: added, nothing else ends", async () => {
@@ -146,7 +154,7 @@ for (const kind of DATABASES) {
       const fred = await registerUser(t, "pk-fred");
       const device = authenticator();
       await enroll(t, fred.accessToken, device);
-      const pending = dataOf(await loginRaw(t, "pk-fred")).login;
+      const pending = dataOf(await passwordLogin(t, "pk-fred")).login;
       assert.deepEqual([pending.assurance, pending.mfaRequired], ["AAL1", true]);
 
       // Options fetched with the pending session's token are bound to it: its user's passkeys, UV preferred.
@@ -176,8 +184,8 @@ for (const kind of DATABASES) {
       const hankDevice = authenticator();
       await enroll(t, gina.accessToken, ginaDevice);
       await enroll(t, hank.accessToken, hankDevice);
-      const first = dataOf(await loginRaw(t, "pk-gina")).login;
-      const second = dataOf(await loginRaw(t, "pk-gina")).login;
+      const first = dataOf(await passwordLogin(t, "pk-gina")).login;
+      const second = dataOf(await passwordLogin(t, "pk-gina")).login;
       const forFirst = await startSignIn(t, undefined, first.accessToken);
       const answer = ginaDevice.get(forFirst);
       assert.equal(refusalOf(await verifyWithPasskey(t, second.accessToken, answer)), "UNAUTHENTICATED BAD_CREDENTIALS");
@@ -195,29 +203,33 @@ for (const kind of DATABASES) {
       );
     });
 
-    it("removePasskey: own passkeys only, NOT_FOUND for unknown ids; ends the other sessions", async () => {
+    it("removePasskey: own passkeys only, NOT_FOUND for unknown ids, a proven second factor; ends the other sessions", async () => {
       const ivy = await registerUser(t, "pk-ivy");
       const jack = await registerUser(t, "pk-jack");
       const device = authenticator();
       const passkey = await enroll(t, ivy.accessToken, device);
-      await enroll(t, jack.accessToken, authenticator());
+      const jackDevice = authenticator();
+      await enroll(t, jack.accessToken, jackDevice);
+      const here = dataOf(await signIn(t, device, "pk-ivy")).finishPasskeySignIn;
       const elsewhere = dataOf(await signIn(t, device, "pk-ivy")).finishPasskeySignIn;
+      const jacks = dataOf(await signIn(t, jackDevice, "pk-jack")).finishPasskeySignIn;
       const remove = (token: string, id: string) =>
         t.gql(`mutation($id: ID!) { removePasskey(id: $id) }`, { token, variables: { id } });
 
-      assert.equal(refusalOf(await remove(jack.accessToken, passkey.id)), "FORBIDDEN OWNERSHIP");
-      assert.equal(refusalOf(await remove(ivy.accessToken, "00000000-0000-4000-8000-000000000000")), "NOT_FOUND");
+      assert.equal(refusalOf(await remove(jacks.accessToken, passkey.id)), "FORBIDDEN OWNERSHIP");
+      assert.equal(refusalOf(await remove(here.accessToken, "00000000-0000-4000-8000-000000000000")), "NOT_FOUND");
       const pending = (await login(t, "pk-ivy")).accessToken;
       assert.equal(refusalOf(await remove(pending, passkey.id)), "FORBIDDEN MFA_REQUIRED");
+      assert.equal((await t.gql(`{ passkeys { id } }`, { token: here.accessToken })).body.data.passkeys.length, 1);
 
-      assert.deepEqual(dataOf(await remove(ivy.accessToken, passkey.id)), { removePasskey: true });
-      assert.deepEqual(dataOf(await t.gql(`{ passkeys { id } }`, { token: ivy.accessToken })), { passkeys: [] });
-      await assertAccessRefused(t, elsewhere.accessToken);
-      await assertAccessAccepted(t, ivy.accessToken, ivy.userId);
+      assert.deepEqual(dataOf(await remove(here.accessToken, passkey.id)), { removePasskey: true });
+      assert.deepEqual(dataOf(await t.gql(`{ passkeys { id } }`, { token: here.accessToken })), { passkeys: [] });
+      assert.ok((await auditOf(t, ivy.userId)).includes(`PASSKEY_REMOVED passkey=${passkey.id}`));
       const ended = (await sessionsOf(t, ivy.userId)).find((s) => s.id === sessionOf(elsewhere.accessToken))!;
       assert.equal(ended.revoked_reason, "mfa_removed");
-      assert.equal(refusalOf(await remove(ivy.accessToken, passkey.id)), "NOT_FOUND");
-      assert.ok((await auditOf(t, ivy.userId)).includes(`PASSKEY_REMOVED passkey=${passkey.id}`));
+      await assertAccessRefused(t, elsewhere.accessToken);
+      await assertAccessAccepted(t, here.accessToken, ivy.userId);
+      assert.equal(refusalOf(await remove(here.accessToken, passkey.id)), "NOT_FOUND");
       // The removed passkey no longer signs in.
       assert.equal(refusalOf(await signIn(t, device, "pk-ivy")), "UNAUTHENTICATED BAD_CREDENTIALS");
     });
