@@ -200,8 +200,9 @@ export class PasskeySignInService {
   ): Promise<PasskeyRecord> {
     const now = new Date(this.deps.now());
     const spent = await this.challenges.spend(hashChallenge(challenge), filter, now);
-    if (!spent) throw new ProofRefused("CHALLENGE_INVALID");
     const passkey = await this.passkeys.findByCredentialId(response.id);
+    // A replayed or expired answer is audited against the passkey's owner when it names a known one.
+    if (!spent) throw new ProofRefused("CHALLENGE_INVALID", passkey?.userId);
     if (!passkey) throw new ProofRefused("UNKNOWN_CREDENTIAL", spent.userId ?? undefined);
     const handle = response.response.userHandle;
     const ownHandle = Buffer.from(userHandleOf(passkey.userId)).toString("base64url");

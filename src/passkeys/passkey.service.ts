@@ -7,13 +7,7 @@ import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/prin
 import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { DatabaseHandle } from "../db/database.js";
-import {
-  BadUserInputError,
-  ErrorReason,
-  ForbiddenError,
-  NotFoundError,
-  UnauthenticatedError,
-} from "../errors.js";
+import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
@@ -164,7 +158,9 @@ export class PasskeyService {
     cookie?: RefreshCookie,
   ): Promise<Passkey> {
     checkName(name);
-    const read = readResponse(value, "registration", () => this.deps.metrics.limitReached("WEBAUTHN_RESPONSE_MAX_BYTES"));
+    const read = readResponse(value, "registration", () =>
+      this.deps.metrics.limitReached("WEBAUTHN_RESPONSE_MAX_BYTES"),
+    );
     const now = new Date(this.deps.now());
     const spent = await this.challenges.spend(
       hashChallenge(read.challenge),
@@ -253,7 +249,10 @@ export class PasskeyService {
       if (passkey.userId !== principal.userId)
         throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only remove your own passkeys.");
       if (principal.aal < 2)
-        throw new ForbiddenError(ErrorReason.MFA_REQUIRED, "Prove your second factor first (verifyMfa or verifyMfaWithPasskey).");
+        throw new ForbiddenError(
+          ErrorReason.MFA_REQUIRED,
+          "Prove your second factor first (verifyMfa or verifyMfaWithPasskey).",
+        );
       return this.passkeys.delete(id, principal.userId);
     });
     if (!removed) throw new NotFoundError("Passkey", id);

@@ -162,9 +162,7 @@ export class PasskeyStore {
       .updateTable("passkeys")
       .set({ counter: use.counter, backed_up: use.backedUp ? 1 : 0, last_used_at: use.at.toISOString() })
       .where("id", "=", id)
-      .where((eb) =>
-        use.counter === 0 ? eb("counter", "=", 0) : eb("counter", "<", use.counter),
-      )
+      .where((eb) => (use.counter === 0 ? eb("counter", "=", 0) : eb("counter", "<", use.counter)))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }

@@ -130,10 +130,11 @@ for (const kind of DATABASES) {
       await enroll(t, dave.accessToken, device);
       const options = await startSignIn(t);
       assert.deepEqual(options.allowCredentials, []);
-      const payload = dataOf(await t.gql(
-        `mutation($r: JSON!) { finishPasskeySignIn(response: $r) { assurance user { id } } }`,
-        { variables: { r: device.get(options) } },
-      )).finishPasskeySignIn;
+      const payload = dataOf(
+        await t.gql(`mutation($r: JSON!) { finishPasskeySignIn(response: $r) { assurance user { id } } }`, {
+          variables: { r: device.get(options) },
+        }),
+      ).finishPasskeySignIn;
       assert.deepEqual(payload, { assurance: "AAL2", user: { id: dave.userId } });
     });
 
@@ -188,7 +189,10 @@ for (const kind of DATABASES) {
       const second = dataOf(await passwordLogin(t, "pk-gina")).login;
       const forFirst = await startSignIn(t, undefined, first.accessToken);
       const answer = ginaDevice.get(forFirst);
-      assert.equal(refusalOf(await verifyWithPasskey(t, second.accessToken, answer)), "UNAUTHENTICATED BAD_CREDENTIALS");
+      assert.equal(
+        refusalOf(await verifyWithPasskey(t, second.accessToken, answer)),
+        "UNAUTHENTICATED BAD_CREDENTIALS",
+      );
       // Hank's passkey for Gina's session, on a challenge fetched without a token.
       const anonymous = await startSignIn(t);
       const hanks = hankDevice.get(anonymous);
