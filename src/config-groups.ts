@@ -284,7 +284,9 @@ export const mfaSettings = (origin: (value: string) => string | undefined) =>
   z.object({
     requiredRoles: variable(
       "MFA_REQUIRED_ROLES",
-      list((role) => (ROLE_NAMES.includes(role) ? undefined : `has "${role}", which is not a role (${ROLE_NAMES.join(", ")})`)),
+      list((role) =>
+        ROLE_NAMES.includes(role) ? undefined : `has "${role}", which is not a role (${ROLE_NAMES.join(", ")})`,
+      ),
       "roles whose fields need assurance AAL2",
     ),
     encryptionKeys: variable(

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 
-import { generateAuthenticationOptions, verifyAuthenticationResponse } from "@simplewebauthn/server";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
+import { generateAuthenticationOptions, verifyAuthenticationResponse } from "@simplewebauthn/server";
 import type { Logger } from "pino";
 
 import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../access/principal.js";

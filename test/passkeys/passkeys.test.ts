@@ -19,8 +19,8 @@ import {
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import {
-  AUTH_PAYLOAD,
   auditOf,
+  AUTH_PAYLOAD,
   authenticator,
   dataOf,
   enroll,
