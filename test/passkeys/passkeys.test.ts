@@ -24,6 +24,7 @@ import {
   authenticator,
   dataOf,
   enroll,
+  finishSignIn,
   PASSKEY_ENV,
   refusalOf,
   sessionsOf,
@@ -158,13 +159,10 @@ for (const kind of DATABASES) {
       const pending = dataOf(await passwordLogin(t, "pk-fred")).login;
       assert.deepEqual([pending.assurance, pending.mfaRequired], ["AAL1", true]);
 
-      // Options fetched with the pending session's token are bound to it: its user's passkeys, UV preferred.
-      const options = await startSignIn(t, undefined, pending.accessToken);
-      assert.equal(options.userVerification, "preferred");
-      assert.deepEqual(
-        options.allowCredentials.map((c: { id: string }) => c.id),
-        [device.credentials[0]!.id],
-      );
+      // The pending session may not start a ceremony with its token (the MFA gate); without it, it may.
+      const gated = await t.gql(`mutation { startPasskeySignIn(username: "pk-fred") }`, { token: pending.accessToken });
+      assert.equal(refusalOf(gated), "FORBIDDEN MFA_REQUIRED");
+      const options = await startSignIn(t, "pk-fred");
       const raised = dataOf(await verifyWithPasskey(t, pending.accessToken, device.get(options, { uv: false })));
       const payload = raised.verifyMfaWithPasskey;
       assert.deepEqual([payload.assurance, payload.mfaRequired], ["AAL2", false]);
@@ -178,33 +176,32 @@ for (const kind of DATABASES) {
       assert.ok((await auditOf(t, fred.userId)).some((line) => line.startsWith("MFA_VERIFIED method=passkey")));
     });
 
-    it("verifyMfaWithPasskey refuses a challenge bound to another session, and another user's passkey", async () => {
+    it("verifyMfaWithPasskey refuses another user's passkey, a challenge started for another user, and a spent one", async () => {
       const gina = await registerUser(t, "pk-gina");
       const hank = await registerUser(t, "pk-hank");
       const ginaDevice = authenticator();
       const hankDevice = authenticator();
       await enroll(t, gina.accessToken, ginaDevice);
       await enroll(t, hank.accessToken, hankDevice);
-      const first = dataOf(await passwordLogin(t, "pk-gina")).login;
-      const second = dataOf(await passwordLogin(t, "pk-gina")).login;
-      const forFirst = await startSignIn(t, undefined, first.accessToken);
-      const answer = ginaDevice.get(forFirst);
+      const pending = dataOf(await passwordLogin(t, "pk-gina")).login;
+      // Hank's passkey, on a discoverable challenge.
+      const hanks = hankDevice.get(await startSignIn(t));
       assert.equal(
-        refusalOf(await verifyWithPasskey(t, second.accessToken, answer)),
+        refusalOf(await verifyWithPasskey(t, pending.accessToken, hanks)),
         "UNAUTHENTICATED BAD_CREDENTIALS",
       );
-      // Hank's passkey for Gina's session, on a challenge fetched without a token.
-      const anonymous = await startSignIn(t);
-      const hanks = hankDevice.get(anonymous);
-      assert.equal(refusalOf(await verifyWithPasskey(t, first.accessToken, hanks)), "UNAUTHENTICATED BAD_CREDENTIALS");
-      const rows = await sessionsOf(t, gina.userId);
-      assert.deepEqual(
-        rows.filter((s) => s.id !== sessionOf(gina.accessToken)).map((s) => [s.aal, s.mfa_pending]),
-        [
-          [1, 1],
-          [1, 1],
-        ],
+      // Gina's passkey on a challenge started for Hank.
+      const forHank = ginaDevice.get(await startSignIn(t, "pk-hank"));
+      assert.equal(
+        refusalOf(await verifyWithPasskey(t, pending.accessToken, forHank)),
+        "UNAUTHENTICATED BAD_CREDENTIALS",
       );
+      // A sign-in already made with this answer.
+      const used = ginaDevice.get(await startSignIn(t, "pk-gina"));
+      dataOf(await finishSignIn(t, used));
+      assert.equal(refusalOf(await verifyWithPasskey(t, pending.accessToken, used)), "UNAUTHENTICATED BAD_CREDENTIALS");
+      const row = (await sessionsOf(t, gina.userId)).find((s) => s.id === sessionOf(pending.accessToken))!;
+      assert.deepEqual([row.aal, row.mfa_pending], [1, 1]);
     });
 
     it("removePasskey: own passkeys only, NOT_FOUND for unknown ids, a proven second factor; ends the other sessions", async () => {
