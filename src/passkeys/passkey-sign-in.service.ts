@@ -79,7 +79,8 @@ export class PasskeySignInService {
     }
     return this.deps.challengesPerIp.spend(client.ip ?? "unknown", async () => {
       const user = username ? await this.deps.users.findByUsername(username) : undefined;
-      const passkeys = user ? await this.passkeys.listOf(user.id) : [];
+      // The same queries whether or not the name is known, so the answer takes the same time.
+      const passkeys = username ? await this.passkeys.listOf(user?.id ?? "") : [];
       const allow =
         passkeys.length > 0
           ? passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as never }))
@@ -92,7 +93,8 @@ export class PasskeySignInService {
         userVerification: "required",
         timeout: CHALLENGE_TTL_MS,
       });
-      await this.storeChallenge(options.challenge, passkeys.length > 0 ? user!.id : null);
+      const decoy = username !== undefined && username !== null && passkeys.length === 0;
+      await this.storeChallenge(options.challenge, passkeys.length > 0 ? user!.id : null, decoy);
       return options;
     });
   }
@@ -103,10 +105,15 @@ export class PasskeySignInService {
     return { id, transports: ["internal" as const, "hybrid" as const] };
   }
 
-  private async storeChallenge(challenge: string, userId: string | null): Promise<void> {
+  /**
+   * Stores a challenge's hash. A `decoy` (the options of a name without passkeys) is written the
+   * same way but under a hash no answer can match, so that it signs in nobody: otherwise answering
+   * it with one's own passkey would tell an unknown name (accepted) from a known one (refused).
+   */
+  private async storeChallenge(challenge: string, userId: string | null, decoy: boolean): Promise<void> {
     const now = this.deps.now();
     await this.challenges.insert({
-      hash: hashChallenge(challenge),
+      hash: hashChallenge(decoy ? `decoy:${challenge}` : challenge),
       purpose: "authentication",
       userId,
       sessionId: null,

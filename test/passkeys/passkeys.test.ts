@@ -150,6 +150,12 @@ for (const kind of DATABASES) {
       assert.equal(unknown.allowCredentials[0].id.length, real.allowCredentials[0].id.length);
       assert.deepEqual(again.allowCredentials, unknown.allowCredentials);
       assert.notEqual(unknown.challenge, again.challenge);
+      // Its challenge signs in nobody, not even with a real passkey of this site (else answering it
+      // would tell an unknown name, accepted, from a known one, refused).
+      const device = authenticator();
+      await enroll(t, (await registerUser(t, "pk-erin2")).accessToken, device);
+      assert.equal(refusalOf(await signIn(t, device, "pk-nobody")), "UNAUTHENTICATED BAD_CREDENTIALS");
+      assert.equal(refusalOf(await signIn(t, device, "pk-erin")), "UNAUTHENTICATED BAD_CREDENTIALS");
     });
 
     it("verifyMfaWithPasskey raises a password session to AAL2; its AAL1 refresh token never yields AAL2", async () => {
