@@ -241,6 +241,43 @@ for (const kind of DATABASES) {
       assert.equal(refusalOf(await signIn(t, device, "pk-ivy")), "UNAUTHENTICATED BAD_CREDENTIALS");
     });
 
+    it("cookie mode: useCookie puts the refresh token in the HttpOnly cookie, not the payload; the cookie refreshes at AAL2", async () => {
+      const lee = await registerUser(t, "pk-lee");
+      const device = authenticator();
+      await enroll(t, lee.accessToken, device);
+      const res = await t.gql(
+        `mutation($r: JSON!) { finishPasskeySignIn(response: $r, useCookie: true) { ${AUTH_PAYLOAD} } }`,
+        {
+          variables: { r: device.get(await startSignIn(t, "pk-lee")) },
+        },
+      );
+      const payload = dataOf(res).finishPasskeySignIn;
+      assert.equal(payload.refreshToken, null);
+      const cookies = res.headers.getSetCookie();
+      assert.equal(cookies.length, 1);
+      assert.match(cookies[0]!, /^refresh-token=rt_[A-Za-z0-9_-]{43};.*HttpOnly/i);
+      const refreshed = await t.gql(`mutation { refreshToken { accessToken } }`, {
+        headers: { cookie: cookies[0]!.split(";")[0]! },
+      });
+      assert.equal(claimsOf(dataOf(refreshed).refreshToken.accessToken).aal, "aal2");
+    });
+
+    it("deleting the account deletes its passkeys", async () => {
+      const mo = await registerUser(t, "pk-mo");
+      await enroll(t, mo.accessToken, authenticator());
+      const deleted = await t.gql(`mutation($p: String!) { deleteAccount(password: $p) }`, {
+        token: mo.accessToken,
+        variables: { p: PASSWORD },
+      });
+      assert.deepEqual(dataOf(deleted), { deleteAccount: true });
+      const rows = await t.app.database.db
+        .selectFrom("passkeys")
+        .select("id")
+        .where("user_id", "=", mo.userId)
+        .execute();
+      assert.deepEqual(rows, []);
+    });
+
     it("a disabled account's passkey is refused like its password (ACCOUNT_DISABLED), and API tokens cannot register", async () => {
       const kim = await registerUser(t, "pk-kim");
       const device = authenticator();
