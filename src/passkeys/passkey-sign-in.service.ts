@@ -78,23 +78,20 @@ export class PasskeySignInService {
       ]);
     }
     return this.deps.challengesPerIp.spend(client.ip ?? "unknown", async () => {
-      const user = username ? await this.deps.users.findByUsername(username) : undefined;
+      // An empty name is no name: a discoverable sign-in.
+      const named = username ? await this.deps.users.findByUsername(username) : undefined;
       // The same queries whether or not the name is known, so the answer takes the same time.
-      const passkeys = username ? await this.passkeys.listOf(user?.id ?? "") : [];
-      const allow =
-        passkeys.length > 0
-          ? passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as never }))
-          : username
-            ? [this.decoy(username)]
-            : [];
+      const passkeys = username ? await this.passkeys.listOf(named?.id ?? "") : [];
+      const decoy = Boolean(username) && passkeys.length === 0;
       const options = await generateAuthenticationOptions({
         rpID: this.deps.relyingParty.rpId,
-        allowCredentials: allow,
+        allowCredentials: decoy
+          ? [this.decoy(username!)]
+          : passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as never })),
         userVerification: "required",
         timeout: CHALLENGE_TTL_MS,
       });
-      const decoy = username !== undefined && username !== null && passkeys.length === 0;
-      await this.storeChallenge(options.challenge, passkeys.length > 0 ? user!.id : null, decoy);
+      await this.storeChallenge(options.challenge, passkeys.length > 0 ? named!.id : null, decoy);
       return options;
     });
   }

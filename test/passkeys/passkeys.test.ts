@@ -137,6 +137,10 @@ for (const kind of DATABASES) {
         }),
       ).finishPasskeySignIn;
       assert.deepEqual(payload, { assurance: "AAL2", user: { id: dave.userId } });
+      // An empty username is no username.
+      const empty = await startSignIn(t, "");
+      assert.deepEqual(empty.allowCredentials, []);
+      assert.equal(dataOf(await finishSignIn(t, device.get(empty))).finishPasskeySignIn.user.id, dave.userId);
     });
 
     it("an unknown username gets options shaped like a real user's, the same on each ask", async () => {
