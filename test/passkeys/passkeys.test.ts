@@ -18,6 +18,7 @@ import {
 } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { sample } from "../helpers/outbox.js";
 import {
   auditOf,
   AUTH_PAYLOAD,
@@ -32,6 +33,11 @@ import {
   startSignIn,
   verifyWithPasskey,
 } from "../helpers/passkeys.js";
+
+/** gta_mfa_steps_total{method="passkey", outcome} now. */
+async function steps(t: TestApp, outcome: string): Promise<number> {
+  return sample(await t.app.metrics.text(), "gta_mfa_steps_total", { method: "passkey", outcome }) ?? 0;
+}
 
 /** A password login that returns the whole AuthPayload (assurance and mfaRequired included). */
 function passwordLogin(t: TestApp, username: string) {
@@ -48,8 +54,10 @@ for (const kind of DATABASES) {
       const alice = await registerUser(t, "pk-alice");
       const other = await login(t, "pk-alice");
       const device = authenticator();
+      const enrolledBefore = await steps(t, "enrolled");
       const passkey = await enroll(t, alice.accessToken, device, "my laptop", { be: true, bs: true });
       assert.equal(passkey.name, "my laptop");
+      assert.equal(await steps(t, "enrolled"), enrolledBefore + 1);
 
       const row = await t.app.database.db
         .selectFrom("passkeys")
@@ -106,7 +114,9 @@ for (const kind of DATABASES) {
       assert.equal(options.userVerification, "required");
       assert.equal(options.rpId, "localhost");
 
+      const verifiedBefore = await steps(t, "verified");
       const payload = dataOf(await signIn(t, device, "pk-carol")).finishPasskeySignIn;
+      assert.equal(await steps(t, "verified"), verifiedBefore + 1);
       assert.deepEqual([payload.assurance, payload.mfaRequired, payload.user.id], ["AAL2", false, carol.userId]);
       const claims = claimsOf(payload.accessToken);
       assert.deepEqual([claims.aal, claims.amr], ["aal2", ["passkey"]]);
@@ -233,7 +243,9 @@ for (const kind of DATABASES) {
       assert.equal(refusalOf(await remove(pending, passkey.id)), "FORBIDDEN MFA_REQUIRED");
       assert.equal((await t.gql(`{ passkeys { id } }`, { token: here.accessToken })).body.data.passkeys.length, 1);
 
+      const removedBefore = await steps(t, "removed");
       assert.deepEqual(dataOf(await remove(here.accessToken, passkey.id)), { removePasskey: true });
+      assert.equal(await steps(t, "removed"), removedBefore + 1);
       assert.deepEqual(dataOf(await t.gql(`{ passkeys { id } }`, { token: here.accessToken })), { passkeys: [] });
       assert.ok((await auditOf(t, ivy.userId)).includes(`PASSKEY_REMOVED passkey=${passkey.id}`));
       const ended = (await sessionsOf(t, ivy.userId)).find((s) => s.id === sessionOf(elsewhere.accessToken))!;
