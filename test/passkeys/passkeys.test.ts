@@ -3,6 +3,7 @@
 // discoverable (AAL2, amr passkey), a passkey as the second factor of a password session, the list
 // and removal. The refusals are in refusals.test.ts, the race in race.test.ts.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 
 import {
@@ -113,6 +114,15 @@ for (const kind of DATABASES) {
       );
       assert.equal(options.userVerification, "required");
       assert.equal(options.rpId, "localhost");
+      // Stored as its SHA-256 only, bound to the user; never in a log line.
+      const stored = await t.app.database.db
+        .selectFrom("webauthn_challenges")
+        .select(["challenge_hash", "purpose", "user_id", "expires_at", "created_at"])
+        .where("challenge_hash", "=", createHash("sha256").update(options.challenge).digest("base64url"))
+        .executeTakeFirstOrThrow();
+      assert.deepEqual([stored.purpose, stored.user_id], ["authentication", carol.userId]);
+      assert.equal(new Date(stored.expires_at).getTime() - new Date(stored.created_at).getTime(), 5 * 60_000);
+      assert.equal(t.logs.filter((line) => line.includes(options.challenge)).length, 0);
 
       const verifiedBefore = await steps(t, "verified");
       const payload = dataOf(await signIn(t, device, "pk-carol")).finishPasskeySignIn;
