@@ -3,6 +3,7 @@
 // those: a new one fails the first test until its rows are written. Each row records what a
 // client sees: the payload's assurance and mfaRequired, the access token's aal, mfa_pending and amr
 // claims, and whether that token is held at the gate (a public query, posts, answers MFA_REQUIRED).
+// The second factor is a TOTP enrolled through the API, or a passkey of a software authenticator.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
@@ -13,6 +14,8 @@ import { claimsOf, type GraphQLResponse, PASSWORD } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
 import { type EnrolledTotp, enrollUser, MFA_PAYLOAD, verifyMfaRaw } from "../helpers/mfa.js";
+import { authenticator, enroll, PASSKEY_ENV, startSignIn } from "../helpers/passkeys.js";
+import type { SoftAuthenticator } from "../helpers/webauthn.js";
 
 /** What a client sees of one path: the payload and its token, or the refusal. */
 type Seen =
@@ -77,6 +80,21 @@ async function verified(t: TestApp) {
   const signedIn = (await login(t, account.username)).body.data.login;
   const res = await verifyMfaRaw(t, signedIn.accessToken, account.totp.nextCode());
   return { account, signedIn, res };
+}
+
+/** A new account whose only second factor is a passkey of a software authenticator (registered through the API). */
+async function withPasskey(t: TestApp): Promise<{ username: string; device: SoftAuthenticator }> {
+  const username = `paths-${++accounts}`;
+  const user = await registerVerified(t, username, `${username}@example.com`);
+  const device = authenticator();
+  await enroll(t, user.accessToken, device);
+  return { username, device };
+}
+
+function finishPasskeySignIn(t: TestApp, response: unknown): Promise<GraphQLResponse> {
+  return t.gql(`mutation($r: JSON!) { finishPasskeySignIn(response: $r) { ${MFA_PAYLOAD} } }`, {
+    variables: { r: response },
+  });
 }
 
 async function resetLink(t: TestApp, email: string): Promise<string> {
@@ -170,6 +188,48 @@ const ROWS: readonly Row[] = [
     },
     expected: { ...AAL2_DONE, amr: ["reset", "otp"] },
   },
+  {
+    mutation: "login",
+    path: "login with the password of an account whose second factor is a passkey",
+    run: async (t) => ({ res: await login(t, (await withPasskey(t)).username), field: "login" }),
+    expected: { ...AAL1_OWING, amr: ["pwd"] },
+  },
+  {
+    mutation: "finishPasskeySignIn",
+    path: "finishPasskeySignIn with user verification",
+    run: async (t) => {
+      const { username, device } = await withPasskey(t);
+      const response = device.get(await startSignIn(t, username));
+      return { res: await finishPasskeySignIn(t, response), field: "finishPasskeySignIn" };
+    },
+    expected: { ...AAL2_DONE, amr: ["passkey"] },
+  },
+  {
+    mutation: "finishPasskeySignIn",
+    path: "finishPasskeySignIn without user verification",
+    run: async (t) => {
+      const { username, device } = await withPasskey(t);
+      const response = device.get(await startSignIn(t, username), { uv: false });
+      return { res: await finishPasskeySignIn(t, response), field: "finishPasskeySignIn" };
+    },
+    expected: { refused: ["UNAUTHENTICATED", "BAD_CREDENTIALS"] },
+  },
+  {
+    mutation: "verifyMfaWithPasskey",
+    path: "verifyMfaWithPasskey after the password",
+    run: async (t) => {
+      const { username, device } = await withPasskey(t);
+      const pending = (await login(t, username)).body.data.login;
+      // The ceremony starts without the owing token: startPasskeySignIn is not among the fields it may call.
+      const response = device.get(await startSignIn(t, username));
+      const res = await t.gql(`mutation($r: JSON!) { verifyMfaWithPasskey(response: $r) { ${MFA_PAYLOAD} } }`, {
+        token: pending.accessToken,
+        variables: { r: response },
+      });
+      return { res, field: "verifyMfaWithPasskey" };
+    },
+    expected: { ...AAL2_DONE, amr: ["pwd", "passkey"] },
+  },
 ];
 
 /** The Mutation fields whose type is AuthPayload. */
@@ -199,7 +259,7 @@ async function seen(t: TestApp, res: GraphQLResponse, field: string): Promise<Se
 
 for (const kind of DATABASES) {
   describe(`every token-minting mutation against an account with a second factor (${kind})`, () => {
-    const t = useTestApp(kind);
+    const t = useTestApp(kind, { env: PASSKEY_ENV });
 
     it("has a row for every mutation returning AuthPayload, and only for those", () => {
       const inSchema = authPayloadMutations(t.app.schema).sort();
