@@ -14,6 +14,9 @@ import { buildAppSchema } from "../../src/schema.js";
 import { type GraphQLResponse, login, PASSWORD, registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { type EnrolledTotp, enrollUser, totpForStep } from "../helpers/mfa.js";
+import { authenticator, enroll, PASSKEY_ENV, startRegistration, startSignIn } from "../helpers/passkeys.js";
+import type { SoftAuthenticator } from "../helpers/webauthn.js";
 import { connect, Feed } from "../helpers/ws.js";
 
 const ROOT = { username: "root", password: "root password 1" };
@@ -39,6 +42,25 @@ interface Example {
 
 let serial = 0;
 const unique = (prefix: string) => `${prefix}-${process.pid}-${serial++}`;
+
+// The second factors an example needs, added once per fixture through its session token (the first
+// raises that session and ends the owner's others; the fixture's token stays valid).
+const totps = new WeakMap<Fixture, Promise<EnrolledTotp>>();
+const passkeys = new WeakMap<Fixture, Promise<{ device: SoftAuthenticator; id: string }>>();
+function totpOf(f: Fixture): Promise<EnrolledTotp> {
+  if (!totps.has(f)) totps.set(f, enrollUser(f.t, f.sessionToken));
+  return totps.get(f)!;
+}
+function passkeyOf(f: Fixture): Promise<{ device: SoftAuthenticator; id: string }> {
+  if (!passkeys.has(f)) {
+    const device = authenticator();
+    passkeys.set(
+      f,
+      enroll(f.t, f.sessionToken, device).then(({ id }) => ({ device, id })),
+    );
+  }
+  return passkeys.get(f)!;
+}
 
 /** "Type.field" of every guarded field, with an operation that uses it. */
 const EXAMPLES: Record<string, Example> = {
@@ -115,6 +137,54 @@ const EXAMPLES: Record<string, Example> = {
     },
   },
   "Subscription.postCreated": { query: `subscription { postCreated { id } }`, subscription: true },
+  // Multi-factor sign-in. Each variables() runs before every call (the API tokens' too), so a
+  // secret it hands out is one that only the session token's call, the last, spends.
+  "Query.passkeys": { query: `{ passkeys { id } }` },
+  "Mutation.enrollTotp": { query: `mutation { enrollTotp { secret } }` },
+  "Mutation.confirmTotp": {
+    query: `mutation($c: String!) { confirmTotp(code: $c) }`,
+    variables: async (f) => {
+      const res = await f.t.gql(`mutation { enrollTotp { secret } }`, { token: f.sessionToken });
+      const secret: string = res.body.data.enrollTotp.secret;
+      return { c: totpForStep(secret, Math.floor(Date.now() / 30_000)) };
+    },
+  },
+  "Mutation.verifyMfa": {
+    query: `mutation($c: String!) { verifyMfa(code: $c) { accessToken } }`,
+    variables: async (f) => ({ c: (await totpOf(f)).recoveryCodes.pop()! }),
+  },
+  "Mutation.regenerateRecoveryCodes": {
+    query: `mutation { regenerateRecoveryCodes }`,
+    variables: async (f) => (await totpOf(f), {}),
+  },
+  "Mutation.disableTotp": {
+    query: `mutation($c: String!) { disableTotp(code: $c) }`,
+    // The step after confirmTotp's: within the one step of skew, and not yet used.
+    variables: async (f) => {
+      const totp = await totpOf(f);
+      return { c: totpForStep(totp.secret, totp.lastStep + 1) };
+    },
+  },
+  "Mutation.resetUserMfa": {
+    query: `mutation($id: ID!) { resetUserMfa(userId: $id) }`,
+    variables: async (f) => ({ id: f.victimId }),
+  },
+  "Mutation.startPasskeyRegistration": { query: `mutation { startPasskeyRegistration }` },
+  "Mutation.finishPasskeyRegistration": {
+    query: `mutation($r: JSON!) { finishPasskeyRegistration(response: $r, name: "table") { id } }`,
+    variables: async (f) => ({ r: authenticator().create(await startRegistration(f.t, f.sessionToken)) }),
+  },
+  "Mutation.verifyMfaWithPasskey": {
+    query: `mutation($r: JSON!) { verifyMfaWithPasskey(response: $r) { accessToken } }`,
+    variables: async (f) => {
+      const { device } = await passkeyOf(f);
+      return { r: device.get(await startSignIn(f.t, f.username)) };
+    },
+  },
+  "Mutation.removePasskey": {
+    query: `mutation($id: ID!) { removePasskey(id: $id) }`,
+    variables: async (f) => ({ id: (await passkeyOf(f)).id }),
+  },
 };
 
 /** Every guarded field of the built schema with its requirement. */
@@ -178,7 +248,9 @@ async function run(f: Fixture, coordinate: string, example: Example, token: stri
 
 for (const kind of DATABASES) {
   describe(`every guarded field with every API token scope (${kind})`, () => {
-    const t = useTestApp(kind, { env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password } });
+    const t = useTestApp(kind, {
+      env: { ADMIN_USERNAME: ROOT.username, ADMIN_PASSWORD: ROOT.password, ...PASSKEY_ENV },
+    });
 
     it("has an example for every guarded field of the schema", async () => {
       const fields = guardedFields(await buildAppSchema());
