@@ -65,7 +65,8 @@ export class MfaResolver {
   @Mutation(() => [String], {
     description:
       "Confirm the TOTP enrollment with a code from the authenticator app. Returns 10 recovery codes, shown only " +
-      "this once (each works once in place of a code). The session becomes AAL2 and every other session of the " +
+      "this once (each works once in place of a code). The session becomes AAL2 (its refresh token stays; the next " +
+      "refresh carries AAL2) and every other session of the " +
       "account ends. BAD_USER_INPUT (rule `pending`) without an enrollment. " +
       CODE_RULES,
   })
@@ -75,7 +76,7 @@ export class MfaResolver {
     @CurrentSession() session: SessionPrincipal,
     @Ctx() ctx: Context,
   ): Promise<string[]> {
-    return this.totp.confirm(session, boundedCode(code), clientOf(ctx), cookieOfSession(ctx));
+    return this.totp.confirm(session, boundedCode(code), clientOf(ctx));
   }
 
   @Mutation(() => AuthPayload, {

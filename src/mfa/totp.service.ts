@@ -1,12 +1,13 @@
 import { encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
 import type { Kysely } from "kysely";
 
-import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
+import type { ClientInfo, SessionPrincipal } from "../access/principal.js";
 import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
 import { BadUserInputError, ErrorReason, UnauthenticatedError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
+import type { FloodLimit } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
 import { toPublicUser, type User, type UserStore } from "../users/index.js";
 import { type CodeChecker, invalidCode } from "./code-check.js";
@@ -24,7 +25,9 @@ export interface TotpServiceDeps {
   readonly box: SecretBox;
   readonly codes: CodeChecker;
   readonly users: UserStore;
-  readonly sessions: Pick<SessionService, "raise" | "endAllOf">;
+  readonly sessions: Pick<SessionService, "raiseAtEnrollment" | "endAllOf">;
+  /** WRITES_MAX_PER_USER: enrollTotp and regenerateRecoveryCodes are charged to the account. */
+  readonly writes: FloodLimit;
   readonly audit: AuditService;
   readonly metrics: MetricsRecorder;
   readonly now: () => number;
@@ -44,8 +47,12 @@ export class TotpService {
    * A new secret and its otpauth URI, replacing an unconfirmed enrollment. BAD_USER_INPUT (field
    * `totp`, rule `enabled`) when the user's TOTP is confirmed: disableTotp first.
    */
-  async enroll(principal: SessionPrincipal): Promise<TotpEnrollment> {
-    const user = await this.publicUser(principal.userId);
+  enroll(principal: SessionPrincipal): Promise<TotpEnrollment> {
+    return this.deps.writes.spend(principal.userId, () => this.enrollNow(principal.userId));
+  }
+
+  private async enrollNow(userId: string): Promise<TotpEnrollment> {
+    const user = await this.publicUser(userId);
     const secret = newTotpSecret();
     const saved = await this.deps.totp.savePending(
       user.id,
@@ -66,11 +73,11 @@ export class TotpService {
   /**
    * Confirms the pending enrollment with a code of its secret: the TOTP becomes a second factor, ten
    * new recovery codes replace any earlier ones (returned once, never stored in the clear), the
-   * current session becomes AAL2 and every other session of the user ends (`mfa_enrolled`: they were
+   * current session becomes AAL2 in place (its refresh token stays) and every other session of the user ends (`mfa_enrolled`: they were
    * proven by a password alone). BAD_USER_INPUT on `code` (rule `pending`) without a pending
    * enrollment, (rule `valid`) for a wrong code, which counts toward the wrong-code limits.
    */
-  async confirm(principal: SessionPrincipal, input: string, client: ClientInfo, cookie?: RefreshCookie) {
+  async confirm(principal: SessionPrincipal, input: string, client: ClientInfo): Promise<string[]> {
     const { userId, sessionId } = principal;
     const row = await this.deps.totp.find(userId);
     if (!row || row.confirmed) {
@@ -95,7 +102,8 @@ export class TotpService {
       }));
     if (!confirmed) throw await this.deps.codes.failed({ userId, sessionId, client }, "totp");
     await attempt.succeeded();
-    await this.deps.sessions.raise(principal, "otp", client, cookie);
+    // Its refresh tokens stay (this returns none to replace them): the next refresh carries AAL2.
+    await this.deps.sessions.raiseAtEnrollment(principal, "otp");
     const ended = await this.deps.sessions.endAllOf(userId, "mfa_enrolled", sessionId);
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,
@@ -125,9 +133,11 @@ export class TotpService {
     }
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     const now = new Date(this.deps.now());
-    await this.deps.db
-      .transaction()
-      .execute((trx) => this.deps.recoveryCodes.replace(trx, userId, codes.map(normalHash), now));
+    await this.deps.writes.spend(userId, () =>
+      this.deps.db
+        .transaction()
+        .execute((trx) => this.deps.recoveryCodes.replace(trx, userId, codes.map(normalHash), now)),
+    );
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,
       userId,

@@ -106,7 +106,7 @@ for (const kind of DATABASES) {
       assert.equal(noPending.body.errors?.[0]?.extensions?.fields?.[0]?.rule, "pending");
     });
 
-    it("confirms: 10 recovery codes, the session AAL2 with a new refresh token, the user's other sessions ended, audited", async () => {
+    it("confirms: 10 recovery codes, the session AAL2 in place (its refresh token now gives AAL2), the user's other sessions ended, audited", async () => {
       const user = await registerUser(t, "confirmer");
       const other = await login(t, "confirmer");
       const before = await mfaSteps(t);
@@ -125,8 +125,8 @@ for (const kind of DATABASES) {
           mfa_pending: 0,
         },
       );
-      // The AAL1 refresh token is spent; the other (password-only) session ended.
-      assert.deepEqual(codes(await refreshRaw(t, user.refreshToken)), ["UNAUTHENTICATED"]);
+      // The session's refresh token stays and now gives AAL2; the other (password-only) session ended.
+      assert.equal(claimsOf((await refresh(t, user.refreshToken)).accessToken).aal, "aal2");
       assertInvalidToken(await me(t, other.accessToken), { reason: "SESSION_ENDED" });
       assert.equal((await me(t, user.accessToken)).status, 200, "the current session stays");
       assert.deepEqual(await auditDetails(t, user.userId, "MFA_ENROLLED"), ["method=totp sessions=1"]);

@@ -122,3 +122,24 @@ for (const kind of DATABASES) {
     });
   }
 }
+
+describe("enrollTotp and regenerateRecoveryCodes are writes (WRITES_MAX_PER_USER)", () => {
+  const t = useTestApp("sqlite", { env: { WRITES_MAX_PER_USER: "3" } });
+
+  it("refuses the account's writes past the budget with RATE_LIMITED, changing nothing", async () => {
+    const user = await registerUser(t, "churner");
+    const enrolled = await enrollUser(t, user.accessToken);
+    // enrollTotp and confirmTotp above: one write (confirming is not charged); two more are allowed.
+    const regenerate = () => t.gql(`mutation { regenerateRecoveryCodes }`, { token: user.accessToken });
+    assert.equal((await regenerate()).body.data?.regenerateRecoveryCodes?.length, 10);
+    const last = await regenerate();
+    const codesLeft: string[] = last.body.data.regenerateRecoveryCodes;
+    const refused = await regenerate();
+    assert.deepEqual(codes(refused), ["RATE_LIMITED"]);
+    assert.ok(refused.body.errors?.[0]?.extensions?.retryAfter > 0);
+    // The codes of the last allowed call still work: the refused one replaced nothing.
+    const pending = await login(t, "churner");
+    assert.equal((await verifyMfa(t, pending.accessToken, codesLeft[0]!)).assurance, "AAL2");
+    assert.notDeepEqual(codesLeft, enrolled.recoveryCodes);
+  });
+});
