@@ -4,7 +4,7 @@
 // page's script (passkey-page-script.ts). WebAuthn works only in a secure context and only on an
 // origin of WEBAUTHN_ORIGINS: open it at http://localhost:<port>/passkeys (localhost counts as
 // secure), with PUBLIC_URL (or WEBAUTHN_ORIGINS and WEBAUTHN_RP_ID) naming that origin.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -47,14 +47,25 @@ button { font: inherit; margin: 0 0.5rem 0.5rem 0; }
 /** The library's UMD bundle (the global `SimpleWebAuthnBrowser`), under a URL with its version. */
 function libraryBundle(): { url: string; body: string } | undefined {
   const requireHere = createRequire(import.meta.url);
-  let manifest: string;
+  let entry: string;
   try {
-    manifest = requireHere.resolve("@simplewebauthn/browser/package.json");
+    // Its exports name only the entry point (not package.json): found from there.
+    entry = requireHere.resolve("@simplewebauthn/browser");
   } catch {
     return undefined; // a development dependency: absent from an install without them
   }
-  const { version } = JSON.parse(readFileSync(manifest, "utf8")) as { version: string };
-  const body = readFileSync(join(dirname(manifest), "dist/bundle/index.umd.min.js"), "utf8");
+  // Up to its own package.json (script/ holds one without a name).
+  const manifestOf = (dir: string) =>
+    existsSync(join(dir, "package.json"))
+      ? (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as Record<string, string>)
+      : {};
+  let root = dirname(entry);
+  while (manifestOf(root).name !== "@simplewebauthn/browser") {
+    if (dirname(root) === root) return undefined;
+    root = dirname(root);
+  }
+  const { version } = manifestOf(root);
+  const body = readFileSync(join(root, "dist/bundle/index.umd.min.js"), "utf8");
   return { url: `${PASSKEY_PAGE_PATH}/simplewebauthn-browser@${version}.js`, body };
 }
 
