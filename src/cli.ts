@@ -39,6 +39,8 @@ Commands:
       token, valid for PASSWORD_RESET_TOKEN_EXPIRES; the user's earlier links stop working),
       for an operator to hand over when mail cannot reach them. Audited as
       PASSWORD_RESET_REQUESTED, by CLI.
+  users reset-mfa --username <name>
+      Like resetUserMfa: removes every second factor, ends every session (audited, by CLI).
   token decode <jwt>
       Prints the token's header and payload as JSON WITHOUT verifying anything.
   token verify <jwt>
@@ -78,6 +80,7 @@ async function runCli(args: readonly string[]): Promise<number> {
       return await setDisabled(rest, action === "disable");
     }
     if (group === "users" && action === "reset-link") return await resetLink(rest);
+    if (group === "users" && action === "reset-mfa") return await resetMfa(rest);
     if (group === "token" && action === "decode") return decodeToken(rest);
     if (group === "token" && action === "verify") return await verifyToken(rest);
     if (group === "keys" && action === "rotate") return rotateKeys(rest);
@@ -194,6 +197,14 @@ function resetLink(args: readonly string[]): Promise<number> {
     const link = await services.passwordResets.linkFor(user.username);
     if (link === undefined) throw new Error(`user ${user.username} vanished`);
     process.stdout.write(`${link}\n`);
+  });
+}
+
+/** `users reset-mfa`: through the same service as resetUserMfa. */
+function resetMfa(args: readonly string[]): Promise<number> {
+  return onNamedUser("users reset-mfa", args, async (services, user) => {
+    const mfaReset = await services.mfa.resetUser("CLI", user.id);
+    process.stdout.write(`${JSON.stringify({ id: user.id, username: user.username, mfaReset })}\n`);
   });
 }
 

@@ -7,6 +7,7 @@ import { emailFeature } from "./email/index.js";
 import type { Feature } from "./feature.js";
 import type { Replay } from "./graphql/replay.js";
 import { mailFeature } from "./mail/index.js";
+import { mfaFeature } from "./mfa/index.js";
 import { postsFeature } from "./posts/index.js";
 import { rateLimitsFeature } from "./rate-limits/index.js";
 import { sessionsFeature } from "./sessions/index.js";
@@ -26,6 +27,7 @@ export const FEATURES = [
   apiTokensFeature,
   sessionsFeature,
   emailFeature,
+  mfaFeature,
   authFeature,
   accountsFeature,
 ] as const;

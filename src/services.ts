@@ -19,6 +19,7 @@ import { withReplays } from "./graphql/replay.js";
 import { Closer } from "./lifecycle.js";
 import type { Mailer } from "./mailer.js";
 import type { Metrics } from "./metrics.js";
+import type { MfaService } from "./mfa/index.js";
 import type { PostService } from "./posts/index.js";
 import type { RefreshService, SessionService } from "./sessions/index.js";
 import type { UserService } from "./users/index.js";
@@ -56,6 +57,8 @@ export interface Services {
   readonly accounts: AccountService;
   /** Reset links: the CLI's `users reset-link` prints one. */
   readonly passwordResets: PasswordResetService;
+  /** Second factors: the CLI's `users reset-mfa` resets a user's. */
+  readonly mfa: MfaService;
   readonly users: UserService;
   readonly posts: PostService;
   /** Where services publish the events subscriptions listen to; the features' replays make their topics resumable. */
@@ -99,6 +102,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       apiTokens: registry.apiTokens,
       accounts: registry.accounts,
       passwordResets: registry.passwordResets,
+      mfa: registry.mfa,
       users: registry.users,
       posts: registry.posts,
       // A resuming subscriber holds no more replayed events than its live queue may.

@@ -3,8 +3,8 @@ import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 
 import type { Config, CrossRule } from "../config.js";
-import { aalClaim, type Assurance } from "./assurance.js";
 import { JSONWEBTOKEN_MESSAGES } from "../library-messages.js";
+import { aalClaim, type Assurance } from "./assurance.js";
 import type { KeyRing } from "./keys.js";
 import type { Role } from "./roles.js";
 import { type AccessTokenClaims, checkClaims, TokenError } from "./token-claims.js";

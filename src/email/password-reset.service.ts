@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 
+import type { AuthMethod } from "../access/assurance.js";
 import { hashOpaqueSecret, mintOpaqueToken, OPAQUE_SECRET_PATTERN } from "../access/opaque-token.js";
 import type { ClientInfo, RefreshCookie } from "../access/principal.js";
 import type { ApiTokenService } from "../api-tokens/index.js";
@@ -21,15 +22,15 @@ const NOBODY = "00000000-0000-0000-0000-000000000000";
 
 /**
  * Checks a second factor between a reset token's check and its spending: throws (FORBIDDEN,
- * MFA_REQUIRED) to refuse, leaving the token unspent. The multi-factor feature provides it; until
- * then no user has a second factor and nothing is checked.
+ * MFA_REQUIRED) to refuse, leaving the token unspent, and returns the method proven (undefined for a
+ * user without a second factor), which the new session's assurance is derived from. The
+ * multi-factor feature, built after this one, hands it over with {@link PasswordResetService.useSecondFactor}.
  */
-export type SecondFactorCheck = (user: UserRecord, mfaCode: string | undefined) => Promise<void>;
+export type SecondFactorCheck = (user: UserRecord, mfaCode: string | undefined) => Promise<AuthMethod | undefined>;
 
 export interface PasswordResetDeps extends EmailFlowDeps {
   passwords: PasswordHasher;
   apiTokens: ApiTokenService;
-  secondFactor?: SecondFactorCheck;
 }
 
 /** The answer to an unknown, expired, spent or voided reset token. */
@@ -43,9 +44,16 @@ export function resetTokenInvalid(): UnauthenticatedError {
 /** Forgotten passwords: reset links mailed to verified addresses (or printed by the CLI), and resets. */
 export class PasswordResetService {
   private readonly metrics: MetricsRecorder;
+  private secondFactor: SecondFactorCheck | undefined;
 
   constructor(private readonly deps: PasswordResetDeps) {
     this.metrics = deps.metrics ?? NO_METRICS;
+  }
+
+  /** Sets the second-factor check of {@link reset}; the multi-factor feature's build calls it once. */
+  useSecondFactor(check: SecondFactorCheck): void {
+    if (this.secondFactor) throw new Error("the reset's second-factor check is set already");
+    this.secondFactor = check;
   }
 
   /**
@@ -147,7 +155,7 @@ export class PasswordResetService {
   ): Promise<AuthPayload> {
     const user = await this.userOfLiveToken(input.token);
     if (user.disabled) throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
-    await this.deps.secondFactor?.(user, input.mfaCode ?? undefined);
+    const secondFactor = await this.secondFactor?.(user, input.mfaCode ?? undefined);
     const passwordHash = await this.deps.passwords.hash(input.newPassword);
     const now = new Date(this.deps.now());
     await this.deps.db.transaction().execute(async (trx) => {
@@ -161,7 +169,8 @@ export class PasswordResetService {
     });
     const ended = await this.deps.sessions.endAllOf(user.id, "password_reset");
     const apiTokens = await this.deps.apiTokens.revokeAllOf(user.id, "password_reset");
-    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client, cookie);
+    const methods: AuthMethod[] = secondFactor ? ["reset", secondFactor] : ["reset"];
+    const { payload, sessionId } = await this.deps.sessions.start(toPublicUser(user), client, cookie, methods);
     await this.deps.audit.record({
       type: AuditEventType.PASSWORD_RESET,
       userId: user.id,

@@ -7,7 +7,7 @@ import { createFloodLimit } from "./flood-limit.js";
 
 export { type CounterOptions, type CounterStore, createCounterStore } from "./counter-store.js";
 export { createFloodLimit, FloodLimit, perSession } from "./flood-limit.js";
-export { createLoginThrottle, type LoginAttempt, LoginThrottle } from "./login-throttle.js";
+export { createLoginThrottle, LOGIN_THROTTLE_TABLE, type LoginAttempt, LoginThrottle } from "./login-throttle.js";
 
 /**
  * One store (one Redis connection, or the app's database) for every rate limit of the app, closed by

@@ -1,13 +1,28 @@
 import "reflect-metadata";
 
-import { Field, Int, ObjectType } from "type-graphql";
+import { Field, Int, ObjectType, registerEnumType } from "type-graphql";
 
 import { MAX_TOKEN_LENGTH } from "../access/tokens.js";
 import { Bounded } from "../graphql/query-cost.js";
 import { User } from "../users/index.js";
 import { REFRESH_TOKEN_LENGTH } from "./refresh-chain.js";
 
-@ObjectType("AuthPayload", { description: "What `register`, `login` and `refreshToken` return." })
+/** How strongly a session was proven (NIST SP 800-63B's authenticator assurance levels). */
+export enum AuthenticatorAssurance {
+  AAL1 = "AAL1",
+  AAL2 = "AAL2",
+}
+
+registerEnumType(AuthenticatorAssurance, {
+  name: "AuthenticatorAssurance",
+  description:
+    "AAL1: a password (or a reset link) alone. AAL2: a second factor was proven (TOTP, a recovery code, or a passkey).",
+});
+
+@ObjectType("AuthPayload", {
+  description:
+    "What every sign-in returns: `register`, `login`, `refreshToken`, `resetPassword`, `verifyMfa`, passkey sign-in.",
+})
 export class AuthPayload {
   @Field({ description: "Send as `Authorization: Bearer <accessToken>`." })
   @Bounded(MAX_TOKEN_LENGTH)
@@ -30,6 +45,18 @@ export class AuthPayload {
 
   @Field(() => Int, { description: "Seconds until the access token expires." })
   expiresIn!: number;
+
+  @Field(() => AuthenticatorAssurance, {
+    description: "The session's assurance. A refresh keeps it; only verifyMfa or verifyMfaWithPasskey raise it.",
+  })
+  assurance!: AuthenticatorAssurance;
+
+  @Field({
+    description:
+      "True while the session owes its user's second factor: until verifyMfa or verifyMfaWithPasskey, every field but " +
+      "me, verifyMfa, verifyMfaWithPasskey, logout and refreshToken answers FORBIDDEN, reason MFA_REQUIRED.",
+  })
+  mfaRequired!: boolean;
 
   @Field(() => User)
   user!: User;

@@ -109,7 +109,12 @@ export class RefreshService {
       issued = await this.rotateOnce(found.id, session.id, successor, now);
       // Lost a race to a concurrent refresh with the same token: read when the winner rotated it.
       // (On PostgreSQL the losing UPDATE waited for the winner's commit, so its successor is there.)
-      if (!issued) found = (await this.refreshTokens.findByHash(hashRefreshToken(refreshToken))) ?? found;
+      // Gone altogether: a second factor raised the session meanwhile and deleted its earlier tokens.
+      if (!issued) {
+        const again = await this.refreshTokens.findByHash(hashRefreshToken(refreshToken));
+        if (!again) return this.refused();
+        found = again;
+      }
     }
     const reissued = !issued && (await this.isWithinReuseInterval(found.rotatedAt, session.chainKey, successor, now));
     if (!issued && !reissued) return this.reused(session, client);
@@ -127,7 +132,8 @@ export class RefreshService {
       client,
     });
     this.metrics.refresh(reissued ? "reuse_interval" : "rotated");
-    return this.deps.sessions.payload(user, session.id, successor, false, session.expiresAt, cookie);
+    // The session's assurance as its row held it when read above: a refresh copies it, never raises it.
+    return this.deps.sessions.payload(user, session, successor, false, cookie);
   }
 
   /**

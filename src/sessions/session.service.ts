@@ -3,8 +3,10 @@ import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 
+import { assuranceOf, type AuthMethod } from "../access/assurance.js";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
+import { hasSecondFactor } from "../access/second-factors.js";
 import type { TokenService } from "../access/tokens.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
@@ -20,18 +22,16 @@ import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { User, UserStore } from "../users/index.js";
 import type { AuthPayload } from "./auth-payload.type.js";
+import { type IssuedSession, issueTokens } from "./issue-tokens.js";
 import { hashRefreshToken, newChainKey, randomRefreshToken } from "./refresh-chain.js";
 import { RefreshTokenStore } from "./refresh-token.store.js";
 import { SESSIONS_DEFAULT } from "./session.input.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
+import { pruneEndedSessions } from "./session-pruning.js";
 
 /** How long an ended session is kept by default before {@link SessionService.prune} deletes it: one day. */
 export const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
-/** Sessions deleted per transaction by {@link SessionService.prune}. */
-export const PRUNE_BATCH = 500;
-/** Batches per run of {@link SessionService.prune}; what is left goes on the next run. */
-export const PRUNE_MAX_BATCHES = 40;
 
 export interface SessionServiceDeps {
   db: Kysely<Database>;
@@ -77,89 +77,106 @@ export class SessionService {
   }
 
   /**
-   * Starts a session for a user who just proved a password; its access token is fresh. With
-   * `cookie` the refresh token goes into it instead of the payload. UNAUTHENTICATED (reason
-   * ACCOUNT_DISABLED) when the account is disabled by the time the session is written: on
-   * PostgreSQL the user's row is share-locked, so a setUserDisabled running at the same moment
-   * either sees this session and ends it, or is seen here. When the user then holds more than
-   * SESSIONS_MAX_PER_USER live sessions, the least recently used ones past it end in the same
-   * transaction (cause session_limit, audited as SESSION_EVICTED): their tokens get 401 like any
-   * ended session's. On PostgreSQL the user's row is locked, so concurrent logins of one user count
-   * one after the other and the cap holds.
+   * Starts a session for a user who just proved `methods` (a password by default); its access token
+   * is fresh. Its assurance is decided here, once, by access/assurance.ts's rule, with whether the
+   * user has a second factor read in the session's own transaction: a password alone of a user who
+   * has one gives an AAL1 session that owes it (`mfaRequired`). With `cookie` the refresh token
+   * goes into it instead of the payload. UNAUTHENTICATED (reason ACCOUNT_DISABLED) when the account
+   * is disabled by the time the session is written: on PostgreSQL the user's row is share-locked,
+   * so a setUserDisabled running at the same moment either sees this session and ends it, or is
+   * seen here. Past SESSIONS_MAX_PER_USER live sessions, the least recently used ones end in the
+   * same transaction (cause session_limit, audited as SESSION_EVICTED).
    */
   async start(
     user: User,
     client: ClientInfo,
     cookie?: RefreshCookie,
+    methods: readonly AuthMethod[] = ["pwd"],
   ): Promise<{ payload: AuthPayload; sessionId: string }> {
     const now = new Date(this.deps.now());
-    const sessionId = randomUUID();
     const refreshToken = randomRefreshToken();
-    const chainKey = newChainKey();
-    const expiresAt = new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000);
+    const session: IssuedSession = {
+      id: randomUUID(),
+      expiresAt: new Date(now.getTime() + this.deps.sessionTtlSeconds * 1000),
+      assurance: assuranceOf(methods, false),
+    };
     const evicted = await this.deps.db.transaction().execute(async (trx) => {
       if (!(await this.deps.users.isActiveLocked(trx, user.id)))
         throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
+      session.assurance = assuranceOf(methods, await hasSecondFactor(trx, user.id));
       await new SessionStore(trx).create({
-        id: sessionId,
+        ...session,
         userId: user.id,
         now,
-        expiresAt,
-        chainKey,
+        chainKey: newChainKey(),
         ip: client.ip,
         userAgent: client.userAgent,
       });
       await new RefreshTokenStore(trx).insert({
         id: randomUUID(),
-        sessionId,
+        sessionId: session.id,
         tokenHash: hashRefreshToken(refreshToken),
         now,
       });
       return new SessionStore(trx).endLeastRecentlyUsed(user.id, this.deps.maxSessions, now);
     });
-    this.deps.logger.info({ userId: user.id, sessionId }, "session started");
-    if (evicted.length > 0) {
-      await this.publish(evicted, now.getTime(), "session_limit", { userId: user.id });
-      for (const id of evicted)
-        await this.deps.audit.record({
-          type: AuditEventType.SESSION_EVICTED,
-          userId: user.id,
-          username: user.username,
-          sessionId: id,
-          detail: auditDetail({ by: sessionId, max: this.deps.maxSessions }),
-          client,
-        });
-    }
-    return { payload: this.payload(user, sessionId, refreshToken, true, expiresAt, cookie), sessionId };
+    this.deps.logger.info({ userId: user.id, sessionId: session.id, aal: session.assurance.aal }, "session started");
+    if (evicted.length > 0) await this.evicted(evicted, now, user, session.id, client);
+    return { payload: this.payload(user, session, refreshToken, true, cookie), sessionId: session.id };
+  }
+
+  /**
+   * Raises the caller's session to AAL2 once a second factor (`method`) was proven, and returns its
+   * new tokens: the session's earlier refresh tokens are deleted in the same transaction (so the
+   * AAL1 one is unknown from then on and can never be exchanged for an AAL2 token, not even within
+   * the reuse interval) and a new one starts a new chain. UNAUTHENTICATED (SESSION_ENDED) when the
+   * session has ended meanwhile.
+   */
+  async raise(
+    principal: SessionPrincipal,
+    method: Exclude<AuthMethod, "pwd" | "reset">,
+    user: User,
+    cookie?: RefreshCookie,
+  ): Promise<AuthPayload> {
+    const now = new Date(this.deps.now());
+    const refreshToken = randomRefreshToken();
+    const raised = await this.deps.db.transaction().execute(async (trx) => {
+      const row = await new SessionStore(trx).raise(principal.sessionId, method, newChainKey(), now);
+      if (!row) return undefined;
+      await new RefreshTokenStore(trx).deleteOfSessions([row.id]);
+      await new RefreshTokenStore(trx).insert({
+        id: randomUUID(),
+        sessionId: row.id,
+        tokenHash: hashRefreshToken(refreshToken),
+        now,
+      });
+      return row;
+    });
+    if (!raised) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "This session has ended. Sign in again.");
+    this.deps.logger.info({ userId: principal.userId, sessionId: raised.id, method }, "session raised to AAL2");
+    return this.payload(user, raised, refreshToken, principal.fresh, cookie);
+  }
+
+  private async evicted(evicted: string[], now: Date, user: User, by: string, client: ClientInfo): Promise<void> {
+    await this.publish(evicted, now.getTime(), "session_limit", { userId: user.id });
+    for (const id of evicted)
+      await this.deps.audit.record({
+        type: AuditEventType.SESSION_EVICTED,
+        userId: user.id,
+        username: user.username,
+        sessionId: id,
+        detail: auditDetail({ by, max: this.deps.maxSessions }),
+        client,
+      });
   }
 
   /**
    * Deletes the sessions that ended more than `endedSessionRetentionMs` ago (one day by default),
-   * with their refresh tokens, in batches of {@link PRUNE_BATCH} (at most {@link PRUNE_MAX_BATCHES}
-   * a run, letting other work in between), so that every login's session and refresh token rows
-   * do not stay forever: what a user's logins leave on disk is what LOGIN_MAX_PER_USER lets in
-   * within that day. Returns how many went; a failure is logged and retried on the next run.
+   * with their refresh tokens (session-pruning.ts); returns how many went.
    */
-  async prune(): Promise<number> {
+  prune(): Promise<number> {
     const cutoff = new Date(this.deps.now() - (this.deps.endedSessionRetentionMs ?? ENDED_SESSION_RETENTION_MS));
-    let deleted = 0;
-    try {
-      for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch++) {
-        const n = await this.deps.db.transaction().execute(async (trx) => {
-          const ids = await new SessionStore(trx).endedBefore(cutoff, PRUNE_BATCH);
-          await new RefreshTokenStore(trx).deleteOfSessions(ids);
-          await new SessionStore(trx).delete(ids);
-          return ids.length;
-        });
-        deleted += n;
-        if (n < PRUNE_BATCH) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    } catch (error) {
-      this.deps.logger.warn({ err: error }, "pruning ended sessions failed; retrying on the next run");
-    }
-    if (deleted > 0) this.deps.logger.info({ deleted, before: cutoff.toISOString() }, "ended sessions pruned");
-    return deleted;
+    return pruneEndedSessions(this.deps.db, cutoff, this.deps.logger);
   }
 
   /**
@@ -257,43 +274,14 @@ export class SessionService {
     return ended;
   }
 
-  /**
-   * What a sign-in or refresh returns: an access token for the session (never outliving it: near
-   * the session's end it is shorter) and `refreshToken`, in the payload or, with `cookie`, in it.
-   */
+  /** What a sign-in or refresh returns: {@link issueTokens} for the session as its row holds it. */
   payload(
     user: User,
-    sessionId: string,
+    session: IssuedSession,
     refreshToken: string,
     fresh: boolean,
-    sessionEnd: Date,
     cookie?: RefreshCookie,
   ): AuthPayload {
-    const { token, claims } = this.deps.tokens.signAccessToken({
-      userId: user.id,
-      roles: user.roles,
-      sessionId,
-      fresh,
-      notAfter: Math.floor(sessionEnd.getTime() / 1000),
-    });
-    // The cookie lives exactly as long as the session can be refreshed.
-    cookie?.set(refreshToken, Math.max(0, Math.floor((sessionEnd.getTime() - this.deps.now()) / 1000)));
-    return {
-      accessToken: token,
-      refreshToken: cookie ? null : refreshToken,
-      tokenType: "Bearer",
-      expiresIn: claims.exp - claims.iat,
-      user: {
-        id: user.id,
-        username: user.username,
-        roles: user.roles,
-        disabled: user.disabled,
-        email: user.email,
-        emailVerified: user.emailVerified,
-        createdAt: user.createdAt,
-        updatedAt: user.updatedAt,
-        signedInByThisResponse: true,
-      },
-    };
+    return issueTokens(this.deps.tokens, user, session, refreshToken, fresh, this.deps.now(), cookie);
   }
 }

@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql } from "kysely";
 
+import { type Assurance, type AuthMethod, parseAmr } from "../access/assurance.js";
 import { containsNul } from "../db/database.js";
 import { keysetPage } from "../db/keyset.js";
 import { type Database, type SessionsTable, toDate } from "../db/schema.js";
@@ -21,6 +22,11 @@ export const SESSION_END_REASONS = [
   // resetPassword ended every session of the user; verifyEmail of a changed address the others.
   "password_reset",
   "email_changed",
+  // A first second factor was added (the user's other, password-only sessions end), one was removed
+  // (the other sessions end), or an ADMIN's resetUserMfa removed them all (every session ends).
+  "mfa_enrolled",
+  "mfa_removed",
+  "mfa_reset",
 ] as const;
 export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
 
@@ -50,6 +56,10 @@ export interface SessionRecord {
   revokedReason: string | null;
   /** The key its refresh tokens are derived with; null for sessions older than migration 0004. */
   chainKey: string | null;
+  /** How the session was proven, and whether it still owes its user's second factor. */
+  assurance: Assurance;
+  /** When its second factor was last proven; null while it has none. */
+  mfaAt: Date | null;
 }
 
 /**
@@ -67,6 +77,7 @@ export class SessionStore {
     now: Date;
     expiresAt: Date;
     chainKey: string;
+    assurance: Assurance;
     userAgent?: string;
     ip?: string;
   }): Promise<void> {
@@ -81,8 +92,32 @@ export class SessionStore {
         user_agent: storedUserAgent(session.userAgent),
         ip: session.ip?.slice(0, SESSION_FIELD_LIMITS.ip) ?? null,
         chain_key: session.chainKey,
+        aal: session.assurance.aal,
+        amr: session.assurance.amr.join(" "),
+        mfa_pending: session.assurance.mfaPending ? 1 : 0,
+        mfa_at: session.assurance.aal === 2 ? session.now.toISOString() : null,
       })
       .execute();
+  }
+
+  /**
+   * Raises a live session to AAL2 with `method` added to its methods and its second factor no longer
+   * owed, and gives it a new chain key (its refresh tokens are replaced by the caller, in the same
+   * transaction). One conditional write: undefined when the session has ended or expired meanwhile.
+   */
+  async raise(id: string, method: AuthMethod, chainKey: string, now: Date): Promise<SessionRecord | undefined> {
+    const current = await this.findById(id);
+    if (!current) return undefined;
+    const amr = [...new Set([...current.assurance.amr, method])].join(" ");
+    const row = await this.db
+      .updateTable("sessions")
+      .set({ aal: 2, amr, mfa_pending: 0, mfa_at: now.toISOString(), chain_key: chainKey })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .where("expires_at", ">", now.toISOString())
+      .returningAll()
+      .executeTakeFirst();
+    return row && toRecord(row);
   }
 
   async findById(id: string): Promise<SessionRecord | undefined> {
@@ -211,5 +246,11 @@ function toRecord(row: Selectable<SessionsTable>): SessionRecord {
     revokedAt: row.revoked_at === null ? null : toDate(row.revoked_at),
     revokedReason: row.revoked_reason,
     chainKey: row.chain_key,
+    assurance: {
+      aal: row.aal === 2 ? 2 : 1,
+      amr: parseAmr(row.amr),
+      mfaPending: Number(row.mfa_pending) === 1,
+    },
+    mfaAt: row.mfa_at === null ? null : toDate(row.mfa_at),
   };
 }

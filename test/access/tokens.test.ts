@@ -136,6 +136,35 @@ describe("TokenService.verifyAccessToken accepts", () => {
     assert.equal(verified.exp, NOW + TTL);
     assert.equal(verified.iss, ISSUER);
     assert.equal(verified.aud, AUDIENCE);
+    assert.equal(verified.aal, "aal1");
+    assert.deepEqual(verified.amr, ["pwd"]);
+    assert.equal(verified.mfa_pending, undefined);
+  });
+
+  it("a token of a session that owes its second factor, with aal, amr and mfa_pending as minted", () => {
+    const { token } = service.signAccessToken({
+      userId: "u-1",
+      roles: [Role.USER],
+      sessionId: "s-1",
+      fresh: true,
+      assurance: { aal: 1, amr: ["pwd"], mfaPending: true },
+    });
+    const verified = service.verifyAccessToken(token);
+    assert.equal(verified.aal, "aal1");
+    assert.deepEqual(verified.amr, ["pwd"]);
+    assert.equal(verified.mfa_pending, true);
+    const raised = service.verifyAccessToken(
+      service.signAccessToken({
+        userId: "u-1",
+        roles: [Role.USER],
+        sessionId: "s-1",
+        fresh: true,
+        assurance: { aal: 2, amr: ["pwd", "otp"], mfaPending: false },
+      }).token,
+    );
+    assert.equal(raised.aal, "aal2");
+    assert.deepEqual(raised.amr, ["pwd", "otp"]);
+    assert.equal(raised.mfa_pending, undefined);
   });
 
   it("a token it minted puts only the alg, typ and kid in the header and only the contract's claims in the payload", () => {
@@ -144,6 +173,8 @@ describe("TokenService.verifyAccessToken accepts", () => {
     assert.ok(decoded);
     assert.deepEqual(decoded.header, { alg: "HS256", typ: "at+jwt", kid: KID });
     assert.deepEqual(Object.keys(decoded.payload).sort(), [
+      "aal",
+      "amr",
       "aud",
       "exp",
       "fresh",
@@ -375,6 +406,15 @@ const failing: Record<string, FailingCase> = {
   },
   "a token whose nbf is a string": { token: forge(header(), claims({ nbf: String(NOW) })), reason: "CLAIM_INVALID" },
   "a token whose sub is empty": { token: forge(header(), claims({ sub: "" })), reason: "CLAIM_INVALID" },
+  "a token whose aal is not aal1 or aal2": { token: forge(header(), claims({ aal: "aal3" })), reason: "CLAIM_INVALID" },
+  "a token whose amr names an unknown method": {
+    token: forge(header(), claims({ amr: ["pwd", "sms"] })),
+    reason: "CLAIM_INVALID",
+  },
+  "a token whose mfa_pending is false instead of absent": {
+    token: forge(header(), claims({ mfa_pending: false })),
+    reason: "CLAIM_INVALID",
+  },
   "a token whose sub is a number": { token: forge(header(), claims({ sub: 42 })), reason: "CLAIM_INVALID" },
   "a token whose sid is empty": { token: forge(header(), claims({ sid: "" })), reason: "CLAIM_INVALID" },
   "a token whose jti is an object": { token: forge(header(), claims({ jti: { id: 1 } })), reason: "CLAIM_INVALID" },
