@@ -276,7 +276,7 @@ export const emailSettings = () =>
 const ROLE_NAMES = ["USER", "ADMIN"];
 
 /**
- * MFA_REQUIRED_ROLES, MFA_ENCRYPTION_KEYS and WEBAUTHN_*: who must use a second factor, the keys
+ * MFA_REQUIRED_ROLES, MFA_ENCRYPTION_KEYS, WEBAUTHN_* and PASSKEY_CHALLENGES_MAX_PER_IP: who must use a second factor, the keys
  * TOTP secrets are encrypted with, and the relying party of passkeys. The WebAuthn defaults derive
  * from PUBLIC_URL in config.ts's transform; an unset MFA_ENCRYPTION_KEYS is a key generated in DATA_DIR.
  */
@@ -302,4 +302,9 @@ export const mfaSettings = (origin: (value: string) => string | undefined) =>
       "the passkeys' relying party id",
     ),
     origins: variable("WEBAUTHN_ORIGINS", list(origin), "origins passkeys may be used from"),
+    challengesPerIpPerHour: variable(
+      "PASSKEY_CHALLENGES_MAX_PER_IP",
+      countOrOff(60),
+      "passkey sign-ins started (startPasskeySignIn) per client IP per hour",
+    ),
   });

@@ -214,7 +214,7 @@ export class BadUserInputError extends AppError {
 /** The post or user named does not exist. HTTP 200. */
 export class NotFoundError extends AppError {
   readonly code = ErrorCode.NOT_FOUND;
-  constructor(what: "Post" | "User" | "Session" | "ApiToken", id: string) {
+  constructor(what: "Post" | "User" | "Session" | "ApiToken" | "Passkey", id: string) {
     super(`${what} ${JSON.stringify(id)} does not exist.`, ErrorCode.NOT_FOUND);
   }
 }

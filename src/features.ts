@@ -8,6 +8,7 @@ import type { Feature } from "./feature.js";
 import type { Replay } from "./graphql/replay.js";
 import { mailFeature } from "./mail/index.js";
 import { mfaFeature } from "./mfa/index.js";
+import { passkeysFeature } from "./passkeys/index.js";
 import { postsFeature } from "./posts/index.js";
 import { rateLimitsFeature } from "./rate-limits/index.js";
 import { sessionsFeature } from "./sessions/index.js";
@@ -30,6 +31,7 @@ export const FEATURES = [
   mfaFeature,
   authFeature,
   accountsFeature,
+  passkeysFeature,
 ] as const;
 
 /** Any feature, whatever it needs and gives. */

@@ -1,0 +1,136 @@
+import { randomUUID } from "node:crypto";
+
+import type { Kysely } from "kysely";
+
+import { containsNul } from "../db/database.js";
+import type { Database, WebauthnChallengesTable } from "../db/schema.js";
+
+/** What a challenge was issued for: a new passkey, a sign-in, or the second factor of a session. */
+export type ChallengePurpose = WebauthnChallengesTable["purpose"];
+
+/** A spent challenge's row: whom and which session it was issued to. */
+export interface SpentChallenge {
+  purpose: ChallengePurpose;
+  userId: string | null;
+  sessionId: string | null;
+}
+
+/**
+ * Which challenges a finish may spend:
+ * - `sign-in`: a sign-in's (purpose authentication), whoever started it;
+ * - `registration`: one issued to this session of this user for a new passkey;
+ * - `second-factor`: one issued to this session for its second factor, or a sign-in's that was
+ *   started without a token and is not bound to another user.
+ */
+export type ChallengeFilter =
+  | { kind: "sign-in" }
+  | { kind: "registration"; userId: string; sessionId: string }
+  | { kind: "second-factor"; userId: string; sessionId: string };
+
+/** Rows pruned per statement, and statements per run, so that a run never holds the table long. */
+const PRUNE_BATCH = 500;
+const PRUNE_MAX_BATCHES = 40;
+
+/**
+ * The only code that reads or writes `webauthn_challenges`: the challenges of passkey ceremonies,
+ * stored as SHA-256 hashes only (the challenge itself goes to the browser and is never kept or
+ * logged). Spending one is ONE conditional UPDATE (`used_at IS NULL AND expires_at > now`, and the
+ * purpose and binding of {@link ChallengeFilter}) with RETURNING: of any number of concurrent
+ * finishes of one challenge exactly one gets the row back, and a finish of the wrong kind spends
+ * nothing.
+ */
+export class ChallengeStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Stores a challenge's hash. */
+  async insert(challenge: {
+    hash: string;
+    purpose: ChallengePurpose;
+    userId: string | null;
+    sessionId: string | null;
+    now: Date;
+    expiresAt: Date;
+  }): Promise<void> {
+    await this.db
+      .insertInto("webauthn_challenges")
+      .values({
+        id: randomUUID(),
+        challenge_hash: challenge.hash,
+        purpose: challenge.purpose,
+        user_id: challenge.userId,
+        session_id: challenge.sessionId,
+        created_at: challenge.now.toISOString(),
+        expires_at: challenge.expiresAt.toISOString(),
+        used_at: null,
+      })
+      .execute();
+  }
+
+  /**
+   * Spends the live challenge with this hash that `filter` accepts, in one conditional write; the
+   * caller that gets it back is the only one that ever will. Undefined when it is unknown, spent,
+   * expired or of another kind or session (or another caller spent it first).
+   */
+  async spend(hash: string, filter: ChallengeFilter, now: Date): Promise<SpentChallenge | undefined> {
+    if (containsNul(hash)) return undefined;
+    const at = now.toISOString();
+    const row = await this.db
+      .updateTable("webauthn_challenges")
+      .set({ used_at: at })
+      .where("challenge_hash", "=", hash)
+      .where("used_at", "is", null)
+      .where("expires_at", ">", at)
+      .where((eb) => {
+        if (filter.kind === "sign-in") return eb("purpose", "=", "authentication");
+        if (filter.kind === "registration") {
+          return eb.and([
+            eb("purpose", "=", "registration"),
+            eb("user_id", "=", filter.userId),
+            eb("session_id", "=", filter.sessionId),
+          ]);
+        }
+        return eb.or([
+          eb.and([
+            eb("purpose", "=", "second_factor"),
+            eb("user_id", "=", filter.userId),
+            eb("session_id", "=", filter.sessionId),
+          ]),
+          eb.and([
+            eb("purpose", "=", "authentication"),
+            eb.or([eb("user_id", "is", null), eb("user_id", "=", filter.userId)]),
+          ]),
+        ]);
+      })
+      .returning(["purpose", "user_id", "session_id"])
+      .executeTakeFirst();
+    return row && { purpose: row.purpose, userId: row.user_id, sessionId: row.session_id };
+  }
+
+  /**
+   * Deletes expired challenges, spent or not, through the expires_at index, {@link PRUNE_BATCH} at
+   * a time. Returns how many went.
+   */
+  async prune(now: Date): Promise<number> {
+    let deleted = 0;
+    for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch += 1) {
+      const ids = await this.db
+        .selectFrom("webauthn_challenges")
+        .select("id")
+        .where("expires_at", "<=", now.toISOString())
+        .limit(PRUNE_BATCH)
+        .execute();
+      if (ids.length === 0) break;
+      await this.db
+        .deleteFrom("webauthn_challenges")
+        .where(
+          "id",
+          "in",
+          ids.map((row) => row.id),
+        )
+        .execute();
+      deleted += ids.length;
+      if (ids.length < PRUNE_BATCH) break;
+    }
+    return deleted;
+  }
+}

@@ -1,0 +1,129 @@
+import "reflect-metadata";
+
+import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+
+import { CredentialMutation } from "../access/credential-operations.js";
+import { CurrentSession } from "../access/current-principal.js";
+import { clientOf, type Context, cookieMode, type RefreshCookie, type SessionPrincipal } from "../access/principal.js";
+import { Requires } from "../access/requires.js";
+import { Bounded } from "../graphql/query-cost.js";
+import { AuthPayload } from "../sessions/index.js";
+import type { PasskeyService } from "./passkey.service.js";
+import { GraphQLJSON, Passkey } from "./passkey.type.js";
+import type { PasskeySignInService } from "./passkey-sign-in.service.js";
+import { OPTIONS_MAX_LENGTH, PASSKEYS_MAX_PER_USER, WEBAUTHN_RESPONSE_MAX_BYTES } from "./webauthn.js";
+
+const RESPONSE_RULES =
+  `\`response\` is the JSON @simplewebauthn/browser returns, at most ${WEBAUTHN_RESPONSE_MAX_BYTES} bytes ` +
+  "(BAD_USER_INPUT on `response` otherwise, or when it is not shaped like one).";
+
+/** The refresh cookie of a session in cookie mode (the request carries one): a raised session's new refresh token goes there. */
+function sessionCookie(ctx: Context): RefreshCookie | undefined {
+  return ctx.refreshCookie?.value !== undefined ? ctx.refreshCookie : undefined;
+}
+
+@Resolver(() => Passkey)
+export class PasskeyResolver {
+  constructor(
+    private readonly passkeys: PasskeyService,
+    private readonly signIns: PasskeySignInService,
+  ) {}
+
+  @Query(() => [Passkey], { description: `Your passkeys, oldest first (at most ${PASSKEYS_MAX_PER_USER}).` })
+  @Requires({ session: true })
+  passkeys(@CurrentSession() session: SessionPrincipal): Promise<Passkey[]> {
+    return this.passkeys.list(session);
+  }
+
+  @Mutation(() => GraphQLJSON, {
+    description:
+      "Begin adding a passkey: PublicKeyCredentialCreationOptionsJSON for @simplewebauthn/browser's startRegistration, " +
+      "answerable by this session within 5 minutes. BAD_USER_INPUT on `passkeys` when you hold " +
+      `${PASSKEYS_MAX_PER_USER} already.`,
+  })
+  @Bounded(OPTIONS_MAX_LENGTH)
+  @Requires({ session: true, fresh: true })
+  startPasskeyRegistration(@CurrentSession() session: SessionPrincipal): Promise<unknown> {
+    return this.passkeys.startRegistration(session);
+  }
+
+  @Mutation(() => Passkey, {
+    description:
+      "Finish adding a passkey with the browser's answer to startPasskeyRegistration, named `name` (1 to 64 " +
+      `characters). ${RESPONSE_RULES} An answer that does not verify (another session's or a spent or expired ` +
+      "challenge, a wrong origin or RP ID) is BAD_USER_INPUT on `response`. Your first second factor makes this " +
+      "session AAL2 and ends your other sessions. Audited as PASSKEY_ADDED (and MFA_ENROLLED for the first factor).",
+  })
+  @Requires({ session: true })
+  finishPasskeyRegistration(
+    @Arg("response", () => GraphQLJSON) response: unknown,
+    @Arg("name") name: string,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<Passkey> {
+    return this.passkeys.finishRegistration(session, response, name, clientOf(ctx), sessionCookie(ctx));
+  }
+
+  @Mutation(() => GraphQLJSON, {
+    description:
+      "Begin a passkey sign-in: PublicKeyCredentialRequestOptionsJSON for @simplewebauthn/browser's " +
+      "startAuthentication, answerable within 5 minutes. With `username`, that account's passkeys are offered; " +
+      "without, the authenticator offers its own (discoverable). Sent with the token of a session that owes its " +
+      "second factor (mfaRequired), the options are for verifyMfaWithPasskey instead, bound to that session. " +
+      "RATE_LIMITED past PASSKEY_CHALLENGES_MAX_PER_IP per hour.",
+  })
+  @Bounded(OPTIONS_MAX_LENGTH)
+  startPasskeySignIn(
+    @Arg("username", () => String, { nullable: true }) username: string | null | undefined,
+    @Ctx() ctx: Context,
+  ): Promise<unknown> {
+    return this.signIns.start(username, ctx.principal, clientOf(ctx));
+  }
+
+  @Mutation(() => AuthPayload, {
+    description:
+      "Sign in with a passkey: the browser's answer to startPasskeySignIn. The authenticator must have verified " +
+      `the user (PIN, biometrics); the session is AAL2. ${RESPONSE_RULES} Any refusal is UNAUTHENTICATED, reason ` +
+      "BAD_CREDENTIALS (the cause is audited as MFA_FAILED); a disabled account is reason ACCOUNT_DISABLED.",
+  })
+  @CredentialMutation({ ignoresAuthorization: true })
+  finishPasskeySignIn(
+    @Arg("response", () => GraphQLJSON) response: unknown,
+    @Arg("useCookie", { defaultValue: false }) useCookie: boolean,
+    @Ctx() ctx: Context,
+  ): Promise<AuthPayload> {
+    return this.signIns.signIn(response, clientOf(ctx), cookieMode(useCookie, ctx));
+  }
+
+  @Mutation(() => AuthPayload, {
+    description:
+      "Prove a passkey as the second factor of this session: the browser's answer to startPasskeySignIn, called " +
+      "with this session's token (or without a token). The session becomes AAL2; its earlier refresh tokens stop " +
+      `working and new tokens are returned. ${RESPONSE_RULES} Any refusal is UNAUTHENTICATED, reason ` +
+      "BAD_CREDENTIALS. Audited as MFA_VERIFIED.",
+  })
+  @CredentialMutation()
+  @Requires({ session: true })
+  verifyMfaWithPasskey(
+    @Arg("response", () => GraphQLJSON) response: unknown,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<AuthPayload> {
+    return this.signIns.verifySecondFactor(session, response, clientOf(ctx), sessionCookie(ctx));
+  }
+
+  @Mutation(() => Boolean, {
+    description:
+      "Remove one of your passkeys; your other sessions end. NOT_FOUND for an unknown id, FORBIDDEN (OWNERSHIP) " +
+      "for someone else's, FORBIDDEN (MFA_REQUIRED) unless this session proved a second factor. Audited as " +
+      "PASSKEY_REMOVED.",
+  })
+  @Requires({ session: true, fresh: true })
+  removePasskey(
+    @Arg("id", () => ID) id: string,
+    @CurrentSession() session: SessionPrincipal,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    return this.passkeys.remove(session, id, clientOf(ctx));
+  }
+}
