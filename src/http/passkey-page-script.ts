@@ -150,11 +150,10 @@ export const PASSKEY_PAGE_SCRIPT = `"use strict";
     if (payload) await keep(payload);
   }
 
-  // The second factor of a password session that owes it: the challenge for the signed-in user.
+  // The second factor of a password session that owes it: sent with that session's token, the
+  // challenge is bound to it, for verifyMfaWithPasskey.
   async function secondFactor() {
-    const start = await call("mutation Start($username: String) { startPasskeySignIn(username: $username) }", {
-      username: byId("username").value,
-    });
+    const start = await call("mutation { startPasskeySignIn }");
     const options = dataOf(start, "startPasskeySignIn");
     if (!options) return;
     const response = await ceremony(() => webauthn.startAuthentication({ optionsJSON: options }));

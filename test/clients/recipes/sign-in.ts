@@ -71,5 +71,6 @@ export async function signIn(
 function refusal(answer: Answer<unknown>): SignInResult {
   const extensions = answer.errors?.[0]?.extensions ?? {};
   const reason = typeof extensions.reason === "string" ? extensions.reason : undefined;
-  return { signedIn: false, code: String(extensions.code ?? "UNKNOWN"), ...(reason ? { reason } : {}) };
+  const code = typeof extensions.code === "string" ? extensions.code : "UNKNOWN";
+  return { signedIn: false, code, ...(reason ? { reason } : {}) };
 }
