@@ -325,6 +325,7 @@ describe("docs/clients.md", () => {
       [
         ...RECIPES.map((r) => r.file),
         "test/clients/recipes/token-store.ts",
+        "test/clients/recipes/sign-in.ts",
         "examples/web/src/client.ts",
         "examples/web/src/feed.ts",
       ].sort(),
