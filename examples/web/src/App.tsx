@@ -8,7 +8,7 @@
 import { useMutation, useQuery } from "@apollo/client/react";
 import { type FormEvent, useEffect, useState, useSyncExternalStore } from "react";
 
-import { currentSession, passkeySignIn,sessionEvents, signIn, signOut } from "./auth";
+import { currentSession, passkeySignIn, sessionEvents, signIn, signOut } from "./auth";
 import { client } from "./client";
 import { followFeed } from "./feed";
 import {
