@@ -1,8 +1,8 @@
 import type { ClientInfo } from "../access/principal.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import { BadUserInputError } from "../errors.js";
-import type { MetricsRecorder } from "../metrics.js";
 import type { MfaMethod } from "../metric-names.js";
+import type { MetricsRecorder } from "../metrics.js";
 import type { MfaAttempt, MfaThrottle } from "./mfa-throttle.js";
 import type { RecoveryCodeStore } from "./recovery-code.store.js";
 import { asRecoveryCode, hashRecoveryCode } from "./recovery-codes.js";

@@ -17,7 +17,7 @@ import { TotpService } from "./totp.service.js";
 import { TotpStore } from "./totp.store.js";
 import { UserMfaResolver } from "./user-mfa.resolver.js";
 
-export { MfaService, type MfaResetActor } from "./mfa.service.js";
+export { type MfaResetActor, MfaService } from "./mfa.service.js";
 export { MFA_FAILURE_WINDOW_SECONDS, MFA_FAILURES_PER_CHALLENGE, MFA_FAILURES_PER_USER } from "./mfa-throttle.js";
 export { MFA_KEY_FILE } from "./secret-box.js";
 export { TotpService } from "./totp.service.js";

@@ -5,8 +5,8 @@ import type { ClientInfo } from "../access/principal.js";
 import { AuditEventType, type AuditService } from "../audit/index.js";
 import { safeError } from "../db/unavailable.js";
 import { RateLimitedError } from "../errors.js";
-import type { MetricsRecorder } from "../metrics.js";
 import type { MfaMethod } from "../metric-names.js";
+import type { MetricsRecorder } from "../metrics.js";
 import { type CounterStore, LOGIN_THROTTLE_TABLE } from "../rate-limits/index.js";
 
 /** Wrong codes one challenge (a session owing its second factor, or stepping up) may send per window. */

@@ -5,17 +5,18 @@ import {
   type ClientInfo,
   type Principal,
   type RefreshCookie,
-  type SessionPrincipal,
   sessionIdOf,
+  type SessionPrincipal,
 } from "../access/principal.js";
+import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
-import { ErrorReason, ForbiddenError, NotFoundError } from "../errors.js";
+import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { requestBatcher } from "../graphql/loaders.js";
 import type { MetricsRecorder } from "../metrics.js";
 import type { FloodLimit } from "../rate-limits/index.js";
 import type { AuthPayload, SessionService } from "../sessions/index.js";
-import type { UserRecord, UserStore } from "../users/index.js";
+import { toPublicUser, type UserRecord, type UserStore } from "../users/index.js";
 import { type CodeChecker, type CodeMethod } from "./code-check.js";
 import type { RecoveryCodeStore } from "./recovery-code.store.js";
 import { removeAllFactors, usersWithSecondFactor } from "./second-factor.store.js";
@@ -65,8 +66,10 @@ export class MfaService {
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
     const { userId, sessionId } = principal;
-    const method = await this.deps.codes.spend(code, { userId, sessionId, client });
-    const payload = await this.deps.sessions.raise(principal, method, client, cookie);
+    const user = await this.deps.users.findById(userId);
+    if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "This session has ended. Sign in again.");
+    const method = await this.deps.codes.spend(code, { userId, username: user.username, sessionId, client });
+    const payload = await this.deps.sessions.raise(principal, method, toPublicUser(user), cookie);
     await this.recordProof(method, userId, sessionId, client);
     return payload;
   }
@@ -77,7 +80,7 @@ export class MfaService {
    * without one or for a wrong one (counted per account); the reset token is left unspent.
    */
   async checkForReset(user: UserRecord, mfaCode: string | undefined): Promise<AuthMethod | undefined> {
-    if (!(await usersWithSecondFactor(this.deps.db, [user.id])).has(user.id)) return undefined;
+    if (!(await hasSecondFactor(this.deps.db, user.id))) return undefined;
     if (mfaCode === undefined || mfaCode === "") throw resetNeedsCode();
     const check = { userId: user.id, username: user.username, client: {} };
     const method = await this.deps.codes.spend(mfaCode, check, resetNeedsCode);

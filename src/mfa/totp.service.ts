@@ -2,17 +2,17 @@ import { encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
 import type { Kysely } from "kysely";
 
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
+import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
-import { BadUserInputError } from "../errors.js";
+import { BadUserInputError, ErrorReason, UnauthenticatedError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
 import type { SessionService } from "../sessions/index.js";
-import type { UserStore } from "../users/index.js";
+import { toPublicUser, type User, type UserStore } from "../users/index.js";
 import { type CodeChecker, invalidCode } from "./code-check.js";
 import type { TotpEnrollment } from "./mfa.type.js";
 import type { RecoveryCodeStore } from "./recovery-code.store.js";
 import { hashRecoveryCode, newRecoveryCode, RECOVERY_CODE_COUNT } from "./recovery-codes.js";
-import { usersWithSecondFactor } from "./second-factor.store.js";
 import type { SecretBox } from "./secret-box.js";
 import { asTotpCode, matchingStep, newTotpSecret, otpauthUri } from "./totp.js";
 import type { TotpStore } from "./totp.store.js";
@@ -45,8 +45,7 @@ export class TotpService {
    * `totp`, rule `enabled`) when the user's TOTP is confirmed: disableTotp first.
    */
   async enroll(principal: SessionPrincipal): Promise<TotpEnrollment> {
-    const user = await this.deps.users.findById(principal.userId);
-    if (!user) throw new Error("the caller's account vanished");
+    const user = await this.publicUser(principal.userId);
     const secret = newTotpSecret();
     const saved = await this.deps.totp.savePending(
       user.id,
@@ -96,7 +95,7 @@ export class TotpService {
       }));
     if (!confirmed) throw await this.deps.codes.failed({ userId, sessionId, client }, "totp");
     await attempt.succeeded();
-    await this.deps.sessions.raise(principal, "otp", client, cookie);
+    await this.deps.sessions.raise(principal, "otp", await this.publicUser(userId), cookie);
     const ended = await this.deps.sessions.endAllOf(userId, "mfa_enrolled", sessionId);
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,
@@ -115,7 +114,7 @@ export class TotpService {
    */
   async regenerateRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): Promise<string[]> {
     const { userId, sessionId } = principal;
-    if (!(await usersWithSecondFactor(this.deps.db, [userId])).has(userId)) {
+    if (!(await hasSecondFactor(this.deps.db, userId))) {
       throw new BadUserInputError([
         {
           field: "recoveryCodes",
@@ -168,6 +167,12 @@ export class TotpService {
     });
     this.deps.metrics.mfa("totp", "removed");
     return true;
+  }
+
+  private async publicUser(userId: string): Promise<User> {
+    const user = await this.deps.users.findById(userId);
+    if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "This session has ended. Sign in again.");
+    return toPublicUser(user);
   }
 }
 

@@ -49,9 +49,10 @@ export interface EnrolledTotp {
   /** The step whose code confirmTotp (or the last {@link EnrolledTotp.nextCode}) used. */
   lastStep: number;
   /**
-   * A code the server has not accepted yet for this user: the earliest unused step within one step
-   * of `atMs` (default now), remembered as used. Throws when the window has none left (each step's
-   * code works once: move the app's clock on, or use a recovery code).
+   * A code the server has not accepted yet for this user: the current step's, or the next step's
+   * once the current one is used (the server accepts one step either side), remembered as used.
+   * Throws when both are used (each step's code works once: move the app's clock on, or use a
+   * recovery code).
    */
   nextCode(atMs?: number): string;
 }
@@ -105,7 +106,7 @@ export async function enrollUser(
     lastStep: step,
     nextCode(atMs = now()) {
       const current = stepAt(atMs);
-      const next = Math.max(enrolled.lastStep + 1, current - 1);
+      const next = Math.max(enrolled.lastStep + 1, current);
       if (next > current + 1)
         throw new Error("no unused TOTP step within one step of now: move the app's clock on or use a recovery code");
       enrolled.lastStep = next;
@@ -124,3 +125,41 @@ export async function verifyMfa(t: ApiClient, accessToken: string, code: string)
 
 /** The form a recovery code is shown in: three groups of four base32 characters. */
 export const RECOVERY_CODE_SHAPE = /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/;
+
+/** The `detail` of each audit event of `type` for the user, oldest first (coalesced rows flushed first). */
+export async function auditDetails(
+  t: { app: { audit: { flush(): Promise<void> }; database: { db: any } } },
+  userId: string,
+  type: string,
+): Promise<Array<string | null>> {
+  await t.app.audit.flush();
+  const rows = await t.app.database.db
+    .selectFrom("audit_events")
+    .select(["detail"])
+    .where("user_id", "=", userId)
+    .where("type", "=", type)
+    .orderBy("id")
+    .execute();
+  return rows.map((r: { detail: string | null }) => r.detail);
+}
+
+/** Every `gta_mfa_steps_total` sample of the app, by `method/outcome`. */
+export async function mfaSteps(t: { app: { metrics: { registry: { metrics(): Promise<string> } } } }) {
+  const text = await t.app.metrics.registry.metrics();
+  const found: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const match = /^gta_mfa_steps_total\{method="([a-z]+)",outcome="([a-z]+)"\} (\d+)$/.exec(line);
+    if (match) found[`${match[1]}/${match[2]}`] = Number(match[3]);
+  }
+  return found;
+}
+
+/** The `gta_rate_limit_hits_total` sample of one limit. */
+export async function rateLimitedCount(
+  t: { app: { metrics: { registry: { metrics(): Promise<string> } } } },
+  limit: string,
+): Promise<number> {
+  const text = await t.app.metrics.registry.metrics();
+  const match = new RegExp(`^gta_rate_limit_hits_total\\{limit="${limit}"\\} (\\d+)$`, "m").exec(text);
+  return match ? Number(match[1]) : 0;
+}
