@@ -122,7 +122,13 @@ describe("loadConfig", () => {
         verificationTokenTtlSeconds: 86400,
         requestsPerIpPerHour: 20,
       },
-      mfa: { requiredRoles: [], encryptionKeys: [], rpId: "localhost", origins: ["http://localhost:4000"] },
+      mfa: {
+        requiredRoles: [],
+        encryptionKeys: [],
+        rpId: "localhost",
+        origins: ["http://localhost:4000"],
+        challengesPerIpPerHour: 60,
+      },
     } satisfies Config);
   });
 

@@ -176,10 +176,8 @@ export class PasskeySignInService {
     try {
       const passkey = await this.prove(read.response, read.challenge, filter, false);
       if (passkey.userId !== principal.userId) throw new ProofRefused("WRONG_USER", principal.userId);
-      const user = await this.deps.users.findById(principal.userId);
-      if (!user) throw new ProofRefused("UNKNOWN_CREDENTIAL", principal.userId);
-      const payload = await this.deps.sessions.raise(principal, "passkey", toPublicUser(user), cookie);
-      await this.verified(AuditEventType.MFA_VERIFIED, user.id, principal.sessionId, passkey, client);
+      const payload = await this.deps.sessions.raise(principal, "passkey", client, cookie);
+      await this.verified(AuditEventType.MFA_VERIFIED, principal.userId, principal.sessionId, passkey, client);
       return payload;
     } catch (error) {
       throw await this.refusal(error, client, principal.userId);
@@ -202,8 +200,9 @@ export class PasskeySignInService {
   ): Promise<PasskeyRecord> {
     const now = new Date(this.deps.now());
     const spent = await this.challenges.spend(hashChallenge(challenge), filter, now);
-    if (!spent) throw new ProofRefused("CHALLENGE_INVALID");
     const passkey = await this.passkeys.findByCredentialId(response.id);
+    // A replayed or expired answer is audited against the passkey's owner when it names a known one.
+    if (!spent) throw new ProofRefused("CHALLENGE_INVALID", passkey?.userId);
     if (!passkey) throw new ProofRefused("UNKNOWN_CREDENTIAL", spent.userId ?? undefined);
     const handle = response.response.userHandle;
     const ownHandle = Buffer.from(userHandleOf(passkey.userId)).toString("base64url");

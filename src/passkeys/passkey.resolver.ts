@@ -25,14 +25,14 @@ function sessionCookie(ctx: Context): RefreshCookie | undefined {
 @Resolver(() => Passkey)
 export class PasskeyResolver {
   constructor(
-    private readonly passkeys: PasskeyService,
+    private readonly service: PasskeyService,
     private readonly signIns: PasskeySignInService,
   ) {}
 
   @Query(() => [Passkey], { description: `Your passkeys, oldest first (at most ${PASSKEYS_MAX_PER_USER}).` })
   @Requires({ session: true })
   passkeys(@CurrentSession() session: SessionPrincipal): Promise<Passkey[]> {
-    return this.passkeys.list(session);
+    return this.service.list(session);
   }
 
   @Mutation(() => GraphQLJSON, {
@@ -44,7 +44,7 @@ export class PasskeyResolver {
   @Bounded(OPTIONS_MAX_LENGTH)
   @Requires({ session: true, fresh: true })
   startPasskeyRegistration(@CurrentSession() session: SessionPrincipal): Promise<unknown> {
-    return this.passkeys.startRegistration(session);
+    return this.service.startRegistration(session);
   }
 
   @Mutation(() => Passkey, {
@@ -61,7 +61,7 @@ export class PasskeyResolver {
     @CurrentSession() session: SessionPrincipal,
     @Ctx() ctx: Context,
   ): Promise<Passkey> {
-    return this.passkeys.finishRegistration(session, response, name, clientOf(ctx), sessionCookie(ctx));
+    return this.service.finishRegistration(session, response, name, clientOf(ctx), sessionCookie(ctx));
   }
 
   @Mutation(() => GraphQLJSON, {
@@ -89,10 +89,10 @@ export class PasskeyResolver {
   @CredentialMutation({ ignoresAuthorization: true })
   finishPasskeySignIn(
     @Arg("response", () => GraphQLJSON) response: unknown,
-    @Arg("useCookie", { defaultValue: false }) useCookie: boolean,
+    @Arg("useCookie", () => Boolean, { nullable: true, defaultValue: false }) useCookie: boolean | null,
     @Ctx() ctx: Context,
   ): Promise<AuthPayload> {
-    return this.signIns.signIn(response, clientOf(ctx), cookieMode(useCookie, ctx));
+    return this.signIns.signIn(response, clientOf(ctx), cookieMode(useCookie === true, ctx));
   }
 
   @Mutation(() => AuthPayload, {
@@ -124,6 +124,6 @@ export class PasskeyResolver {
     @CurrentSession() session: SessionPrincipal,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return this.passkeys.remove(session, id, clientOf(ctx));
+    return this.service.remove(session, id, clientOf(ctx));
   }
 }

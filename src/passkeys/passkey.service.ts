@@ -7,17 +7,11 @@ import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/prin
 import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { DatabaseHandle } from "../db/database.js";
-import {
-  BadUserInputError,
-  ErrorReason,
-  ForbiddenError,
-  NotFoundError,
-  UnauthenticatedError,
-} from "../errors.js";
+import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
-import { toPublicUser, type UserRecord, type UserStore } from "../users/index.js";
+import type { UserRecord, UserStore } from "../users/index.js";
 import { ChallengeStore } from "./challenge.store.js";
 import { type PasskeyRecord, PasskeyStore } from "./passkey.store.js";
 import type { Passkey } from "./passkey.type.js";
@@ -50,7 +44,7 @@ export interface PasskeyServiceDeps {
 }
 
 /** The user handle a passkey is registered under: the user's id, as bytes (nothing personal). */
-export function userHandleOf(userId: string): Uint8Array {
+export function userHandleOf(userId: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Buffer.from(userId, "utf8"));
 }
 
@@ -164,7 +158,9 @@ export class PasskeyService {
     cookie?: RefreshCookie,
   ): Promise<Passkey> {
     checkName(name);
-    const read = readResponse(value, "registration", () => this.deps.metrics.limitReached("WEBAUTHN_RESPONSE_MAX_BYTES"));
+    const read = readResponse(value, "registration", () =>
+      this.deps.metrics.limitReached("WEBAUTHN_RESPONSE_MAX_BYTES"),
+    );
     const now = new Date(this.deps.now());
     const spent = await this.challenges.spend(
       hashChallenge(read.challenge),
@@ -230,7 +226,7 @@ export class PasskeyService {
     const detail = auditDetail({ passkey: passkey.id, device: passkey.deviceType, backedUp: String(passkey.backedUp) });
     await this.deps.audit.record({ type: AuditEventType.PASSKEY_ADDED, userId, sessionId, detail, client });
     if (!first) return;
-    await this.deps.sessions.raise(principal, "passkey", toPublicUser(await this.activeUser(userId)), cookie);
+    await this.deps.sessions.raise(principal, "passkey", client, cookie);
     await this.deps.sessions.endAllOf(userId, "mfa_enrolled", sessionId);
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,
@@ -253,7 +249,10 @@ export class PasskeyService {
       if (passkey.userId !== principal.userId)
         throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only remove your own passkeys.");
       if (principal.aal < 2)
-        throw new ForbiddenError(ErrorReason.MFA_REQUIRED, "Prove your second factor first (verifyMfa or verifyMfaWithPasskey).");
+        throw new ForbiddenError(
+          ErrorReason.MFA_REQUIRED,
+          "Prove your second factor first (verifyMfa or verifyMfaWithPasskey).",
+        );
       return this.passkeys.delete(id, principal.userId);
     });
     if (!removed) throw new NotFoundError("Passkey", id);

@@ -10,7 +10,7 @@ export interface PasskeyRecord {
   /** base64url, as the authenticator names it. */
   credentialId: string;
   /** The COSE public key. */
-  publicKey: Uint8Array;
+  publicKey: Uint8Array<ArrayBuffer>;
   counter: number;
   transports: string[];
   deviceType: string;
@@ -37,20 +37,29 @@ const COLUMNS = [
   "last_used_at",
 ] as const;
 
-type Row = Pick<Database["passkeys"], (typeof COLUMNS)[number]>;
+/** A row as both drivers return it (PostgreSQL's bigint as a string, timestamps as Date or text). */
+interface Row {
+  id: string;
+  user_id: string;
+  credential_id: string;
+  public_key: string;
+  counter: number | string;
+  transports: string;
+  device_type: string;
+  backed_up: number;
+  name: string;
+  created_at: Date | string;
+  last_used_at: Date | string | null;
+}
 
-function toRecord(row: {
-  [K in keyof Row]: K extends "counter" | "transports" | "backed_up" ? unknown : Row[K];
-}): PasskeyRecord {
+function toRecord(row: Row): PasskeyRecord {
   return {
     id: row.id,
     userId: row.user_id,
     credentialId: row.credential_id,
     publicKey: new Uint8Array(Buffer.from(row.public_key, "base64url")),
     counter: Number(row.counter),
-    transports: String(row.transports)
-      .split(",")
-      .filter((t) => t !== ""),
+    transports: row.transports.split(",").filter((t) => t !== ""),
     deviceType: row.device_type,
     backedUp: Number(row.backed_up) === 1,
     name: row.name,
@@ -153,9 +162,7 @@ export class PasskeyStore {
       .updateTable("passkeys")
       .set({ counter: use.counter, backed_up: use.backedUp ? 1 : 0, last_used_at: use.at.toISOString() })
       .where("id", "=", id)
-      .where((eb) =>
-        use.counter === 0 ? eb("counter", "=", 0) : eb("counter", "<", use.counter),
-      )
+      .where((eb) => (use.counter === 0 ? eb("counter", "=", 0) : eb("counter", "<", use.counter)))
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }

@@ -23,6 +23,9 @@ export class Passkey {
   @Field()
   createdAt!: Date;
 
-  @Field(() => Date, { nullable: true, description: "When it last signed in or proved a second factor; null when never." })
+  @Field(() => Date, {
+    nullable: true,
+    description: "When it last signed in or proved a second factor; null when never.",
+  })
   lastUsedAt!: Date | null;
 }

@@ -91,7 +91,9 @@ export function readResponse(
   if (!isObject(value) || !isObject(value.response) || value.type !== "public-key") throw shapeError(kind);
   const inner = value.response;
   const fields =
-    kind === "registration" ? ["clientDataJSON", "attestationObject"] : ["clientDataJSON", "authenticatorData", "signature"];
+    kind === "registration"
+      ? ["clientDataJSON", "attestationObject"]
+      : ["clientDataJSON", "authenticatorData", "signature"];
   const wellFormed =
     isText(value.id, CREDENTIAL_ID_MAX_LENGTH) &&
     value.rawId === value.id &&

@@ -20,7 +20,7 @@ import {
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
-import type { User, UserStore } from "../users/index.js";
+import { toPublicUser, type User, type UserStore } from "../users/index.js";
 import type { AuthPayload } from "./auth-payload.type.js";
 import { type IssuedSession, issueTokens } from "./issue-tokens.js";
 import { hashRefreshToken, newChainKey, randomRefreshToken } from "./refresh-chain.js";
@@ -135,9 +135,13 @@ export class SessionService {
   async raise(
     principal: SessionPrincipal,
     method: Exclude<AuthMethod, "pwd" | "reset">,
-    user: User,
+    client: ClientInfo,
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
+    const found = await this.deps.users.findById(principal.userId);
+    if (!found || found.disabled)
+      throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "This session has ended. Sign in again.");
+    const user = toPublicUser(found);
     const now = new Date(this.deps.now());
     const refreshToken = randomRefreshToken();
     const raised = await this.deps.db.transaction().execute(async (trx) => {
@@ -153,7 +157,10 @@ export class SessionService {
       return row;
     });
     if (!raised) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "This session has ended. Sign in again.");
-    this.deps.logger.info({ userId: principal.userId, sessionId: raised.id, method }, "session raised to AAL2");
+    this.deps.logger.info(
+      { userId: principal.userId, sessionId: raised.id, method, reqId: client.requestId },
+      "session raised to AAL2",
+    );
     return this.payload(user, raised, refreshToken, principal.fresh, cookie);
   }
 

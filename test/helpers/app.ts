@@ -60,6 +60,7 @@ export const FLOOD_LIMITS_FOR_TESTS = {
   WRITES_MAX_PER_USER: "100000",
   SESSIONS_MAX_PER_USER: "100000",
   EMAIL_REQUESTS_MAX_PER_IP: "100000",
+  PASSKEY_CHALLENGES_MAX_PER_IP: "100000",
 } as const;
 
 export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
