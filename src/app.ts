@@ -73,7 +73,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       const outcome = await services.users.ensureAdmin(config.admin);
       logger.info({ username: config.admin.username, outcome }, "admin bootstrap");
     }
-    const schema = await buildAppSchema(services);
+    const schema = await buildAppSchema(services, config.mfa);
     const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH);
     const { fastify: server, drain } = await createHttpServer({
       ...services,

@@ -8,6 +8,7 @@ import { describeRequirements } from "./access/requires.js";
 import { resolverClasses } from "./features.js";
 import { LocalPubSub } from "./graphql/pub-sub.js";
 import { validateArgument } from "./graphql/validation.js";
+import type { Config } from "./config.js";
 import type { Services } from "./services.js";
 
 /**
@@ -15,9 +16,14 @@ import type { Services } from "./services.js";
  * each guarded field's description extended with its requirement. The resolver classes are every
  * feature's, in the order of features.ts; their instances are those the features built into
  * `services`, one set per app (no global container). Without `services` the schema can be printed
- * but not executed (`npm run schema`, tests of its shape).
+ * but not executed (`npm run schema`, tests of its shape). `mfa` gives the auth checker
+ * MFA_REQUIRED_ROLES (default: none); the descriptions never depend on it, so the published schema
+ * is the same under every configuration.
  */
-export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
+export async function buildAppSchema(
+  services?: Services,
+  mfa: Pick<Config["mfa"], "requiredRoles"> = { requiredRoles: [] },
+): Promise<GraphQLSchema> {
   const resolvers = resolverClasses();
   const instances = new Map<ClassType, object>(
     services?.resolvers.map((instance) => [instance.constructor as ClassType, instance]) ?? [],
@@ -32,7 +38,10 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
   const schema = await buildSchema({
     resolvers: resolvers as [ClassType, ...ClassType[]],
     container,
-    authChecker: createAuthChecker((scope) => services?.metrics.apiTokenUsed(scope)),
+    authChecker: createAuthChecker({
+      onApiTokenUse: (scope) => services?.metrics.apiTokenUsed(scope),
+      mfaRequiredRoles: mfa.requiredRoles,
+    }),
     validateFn: validateArgument,
     // Without services (printing the schema) nothing is ever published.
     pubSub: services?.events ?? new LocalPubSub(),

@@ -83,14 +83,15 @@ describe("the published schema", () => {
     assert.ok(guarded.length >= 15, `only ${guarded.length} guarded fields found`);
     for (const { type, field } of guarded) {
       const required = requirement(field)!;
+      const stepUp = required.aal === 2 ? " at assurance AAL2 (a second factor proven) when the user has one" : "";
       const expected = required.session
         ? required.fresh
-          ? "Requires: signed in with a fresh session token (from login or register, not from refreshToken); API tokens are refused."
-          : "Requires: signed in with a session token; API tokens are refused."
+          ? `Requires: signed in with a fresh session token (from login or register, not from refreshToken)${stepUp}; API tokens are refused.`
+          : `Requires: signed in with a session token${stepUp}; API tokens are refused.`
         : required.role === Role.ADMIN && required.scope === Scope.ADMIN
-          ? "Requires: ADMIN; scope ADMIN."
+          ? `Requires: ADMIN${stepUp}; scope ADMIN.`
           : required.role === undefined
-            ? `Requires: signed in; scope ${required.scope}.`
+            ? `Requires: signed in${stepUp}; scope ${required.scope}.`
             : undefined;
       assert.ok(expected, `${type.name}.${field.name} requires ${JSON.stringify(required)}, which no test expects`);
       const description = field.description ?? "";
@@ -123,8 +124,9 @@ describe("the published schema", () => {
       ["Mutation", "logout", { session: true }],
       ["Mutation", "revokeSession", { session: true }],
       ["Mutation", "revokeApiToken", { session: true }],
-      ["Mutation", "changePassword", { session: true, fresh: true }],
-      ["Mutation", "createApiToken", { session: true, fresh: true }],
+      ["Mutation", "changePassword", { session: true, fresh: true, aal: 2 }],
+      ["Mutation", "createApiToken", { session: true, fresh: true, aal: 2 }],
+      ["Mutation", "deleteAccount", { session: true, fresh: true, aal: 2 }],
     ];
     for (const [operation, name, expected] of cases) {
       assert.deepEqual(requirement(rootField(schema, operation, name)), expected, `${operation}.${name}`);

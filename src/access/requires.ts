@@ -16,13 +16,22 @@ import type { Scope } from "./scopes.js";
  *   `role` adds a role the owner must have (with an API token, the scope ADMIN is what carries it).
  * - `{ session: true }`: a session token only (login, register, refreshToken); API tokens get
  *   FORBIDDEN with reason SCOPE. `fresh` adds that the token must come from login or register.
+ * - `aal: 2` (either kind), step-up: a session that owes its user's second factor gets FORBIDDEN
+ *   with reason MFA_REQUIRED; a session at AAL2 passes, and so does one of a user with no second
+ *   factor (there is nothing to step up with: MFA_REQUIRED_ROLES is the strict rule). An API token
+ *   passes: it cannot hold a second factor, and minting one for a role in MFA_REQUIRED_ROLES needs
+ *   AAL2 (api-tokens/api-token.service.ts), so it is checked where the token is created.
  *
  * Every guarded field must say which: there is no requirement without a scope or `session`, so a new
  * field cannot silently be open to every API token.
  */
-export type Requirement =
+export type Requirement = (
   | { readonly scope: Scope; readonly role?: Role; readonly session?: never; readonly fresh?: never }
-  | { readonly session: true; readonly fresh?: boolean; readonly scope?: never; readonly role?: never };
+  | { readonly session: true; readonly fresh?: boolean; readonly scope?: never; readonly role?: never }
+) & {
+  /** 2: step-up, the session must have proven its user's second factor, when the user has one. */
+  readonly aal?: 2;
+};
 
 /** The schema extension the requirement is recorded under, for the description and for tests. */
 export const REQUIREMENT_EXTENSION = "requires";
@@ -53,15 +62,19 @@ export function Requires(requirement: Requirement): MethodDecorator & PropertyDe
   };
 }
 
+/** What `aal: 2` adds to a guarded field's sentence. */
+export const STEP_UP_TEXT = "at assurance AAL2 (a second factor proven) when the user has one";
+
 /** The sentence a guarded field's description ends with. */
 export function requirementText(requirement: Requirement): string {
+  const stepUp = requirement.aal === 2 ? ` ${STEP_UP_TEXT}` : "";
   if (requirement.session) {
     return requirement.fresh
-      ? "Requires: signed in with a fresh session token (from login or register, not from refreshToken); API tokens are refused."
-      : "Requires: signed in with a session token; API tokens are refused.";
+      ? `Requires: signed in with a fresh session token (from login or register, not from refreshToken)${stepUp}; API tokens are refused.`
+      : `Requires: signed in with a session token${stepUp}; API tokens are refused.`;
   }
   const who = requirement.role ? requirement.role : "signed in";
-  return `Requires: ${who}; scope ${requirement.scope}.`;
+  return `Requires: ${who}${stepUp}; scope ${requirement.scope}.`;
 }
 
 /** The requirement recorded on a field by {@link Requires}, or undefined for an unguarded one. */

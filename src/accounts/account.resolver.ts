@@ -36,7 +36,7 @@ export class AccountResolver {
       "every token of it is refused on every instance within a second. A wrong password is BAD_USER_INPUT and changes " +
       "nothing; the last active ADMIN cannot delete their account. Audited as ACCOUNT_DELETED (with the username).",
   })
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   deleteAccount(
     @Arg("password") password: string,
     @CurrentSession() session: SessionPrincipal,

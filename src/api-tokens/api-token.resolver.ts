@@ -27,7 +27,7 @@ export class ApiTokenResolver {
       "FORBIDDEN, reason SCOPE, for a scope your roles can never use (ADMIN without the ADMIN role). " +
       "Audited as API_TOKEN_CREATED.",
   })
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   createApiToken(
     @Arg("input") input: CreateApiTokenInput,
     @CurrentSession() session: SessionPrincipal,

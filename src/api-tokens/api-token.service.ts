@@ -1,10 +1,12 @@
 import type { Logger } from "pino";
 
 import { API_TOKEN_MAX_LIFETIME_SECONDS, mintApiToken } from "../access/api-tokens.js";
+import { assuranceRefusal } from "../access/auth-checker.js";
 import type { ClientInfo, Principal } from "../access/principal.js";
 import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
-import { normalizeScopes, unbackedScope } from "../access/scopes.js";
+import type { Role } from "../access/roles.js";
+import { effectiveRoles, normalizeScopes, type Scope, unbackedScope } from "../access/scopes.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { parseDuration } from "../durations.js";
@@ -32,6 +34,8 @@ export interface ApiTokenServiceDeps {
   writes: FloodLimit;
   now: () => number;
   logger: Logger;
+  /** MFA_REQUIRED_ROLES: a token that acts with one of these roles is minted only by a session at AAL2. Default: none. */
+  mfaRequiredRoles?: readonly string[];
 }
 
 /**
@@ -49,7 +53,8 @@ export class ApiTokenService {
 
   /**
    * A new token for the caller, with at most `scopes` and a lifetime of at most 365 days; FORBIDDEN
-   * (SCOPE) for a scope the caller's roles can never use.
+   * (SCOPE) for a scope the caller's roles can never use, and (MFA_REQUIRED or
+   * MFA_ENROLLMENT_REQUIRED) for a token of a role in MFA_REQUIRED_ROLES made without AAL2.
    */
   async create(principal: Principal, input: CreateApiTokenInput, client: ClientInfo): Promise<CreatedApiToken> {
     const lifetime = parseDuration(input.expiresIn);
@@ -71,6 +76,7 @@ export class ApiTokenService {
           `create the token without ${unbacked.scope}.`,
       );
     }
+    this.checkAssurance(principal, input.scopes);
     const now = new Date(this.deps.now());
     const minted = mintApiToken();
     const result = await this.deps.writes.spend(principal.userId, () =>
@@ -85,6 +91,21 @@ export class ApiTokenService {
       client,
     });
     return { token: minted.token, apiToken: result };
+  }
+
+  /**
+   * An API token passes every assurance check (it cannot hold a second factor), so a token that
+   * would act with a role of MFA_REQUIRED_ROLES is minted only by a session at AAL2: FORBIDDEN,
+   * MFA_REQUIRED for a session that owes its second factor, MFA_ENROLLMENT_REQUIRED for a user who
+   * has none. Otherwise a token would be the way around the rule.
+   */
+  private checkAssurance(principal: Principal, scopes: readonly Scope[]): void {
+    const required = this.deps.mfaRequiredRoles ?? [];
+    if (required.length === 0) return;
+    const strictFor = effectiveRoles(principal.roles, scopes).find((role: Role) => required.includes(role));
+    if (strictFor === undefined) return;
+    const refusal = assuranceRefusal(principal, strictFor);
+    if (refusal) throw refusal;
   }
 
   /** Stores a new token unless the user is gone or disabled, or holds the most live tokens already. */

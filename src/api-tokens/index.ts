@@ -24,7 +24,7 @@ export interface ApiTokensNeeds extends Basics {
 }
 
 async function buildApiTokens(needs: ApiTokensNeeds) {
-  const { database, userStore, revocations, revocationSync, audit, writes, now, logger } = needs;
+  const { config, database, userStore, revocations, revocationSync, audit, writes, now, logger } = needs;
   const apiTokens = new ApiTokenService({
     database,
     users: userStore,
@@ -33,6 +33,7 @@ async function buildApiTokens(needs: ApiTokensNeeds) {
     writes,
     now,
     logger,
+    mfaRequiredRoles: config.mfa.requiredRoles,
   });
   const apiTokenVerifier = new ApiTokenVerifier({ tokens: new ApiTokenStore(database.db), revocations, now, logger });
   return { services: { apiTokens, apiTokenVerifier }, resolvers: [new ApiTokenResolver(apiTokens)] };

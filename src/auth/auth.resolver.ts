@@ -60,7 +60,7 @@ export class AuthResolver {
   })
   // Checks a password, so at most one per operation; but it needs the caller's token.
   @CredentialMutation()
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   changePassword(
     @Arg("input") input: ChangePasswordInput,
     @CurrentSession() session: SessionPrincipal,

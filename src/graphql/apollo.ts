@@ -8,6 +8,7 @@ import type { Config } from "../config.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorReporter, serviceUnavailableStatus } from "./format-error.js";
 import { landingPagePlugin } from "./landing-page.js";
+import { mfaGatePlugin } from "./mfa-gate.js";
 import { operationMetricsPlugin } from "./operation-metrics.js";
 import { createOperationRules } from "./operation-rules.js";
 import { createResultStringifier } from "./response-size.js";
@@ -51,6 +52,8 @@ export async function createApolloServer(
       // No cache hints are used; the plugin would otherwise wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
       operationMetricsPlugin(metrics),
+      // A session that owes its second factor runs only MFA_PENDING_FIELDS (FORBIDDEN, MFA_REQUIRED).
+      mfaGatePlugin(),
       rules.plugin,
       errorReporter.plugin,
       serviceUnavailableStatus,

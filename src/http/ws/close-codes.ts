@@ -36,9 +36,17 @@ export const CloseReason = {
 /**
  * The reason text of every 4403 close: the `extensions.reason` a client already switches on over
  * HTTP (TOKEN_EXPIRED: refresh; the others: sign in again), plus ACCOUNT_DISABLED for a socket whose
- * account an ADMIN disabled, which a token refused over HTTP does not tell apart from SESSION_ENDED.
+ * account an ADMIN disabled, which a token refused over HTTP does not tell apart from SESSION_ENDED,
+ * and MFA_REQUIRED for a token of a session that still owes its second factor (verifyMfa over HTTP,
+ * then connect with the new token).
  */
-export type ForbiddenReason = InvalidTokenReason | typeof ErrorReason.ACCOUNT_DISABLED;
+export type ForbiddenReason =
+  | InvalidTokenReason
+  | typeof ErrorReason.ACCOUNT_DISABLED
+  | typeof ErrorReason.MFA_REQUIRED;
+
+/** A valid token of a session that owes its second factor, at connect or at a renewal: no subscription field is open to it. */
+export const SECOND_FACTOR_OWED: ForbiddenReason = ErrorReason.MFA_REQUIRED;
 
 /** A token refused at connect or at a renewal: the reason HTTP's 401 would give (bearer.ts's clientReason). */
 export function refusedReason(reason: RejectionReason): ForbiddenReason {

@@ -9,6 +9,7 @@ import {
   type TokenHolder,
   verifyBearer,
 } from "../../access/bearer.js";
+import { owesSecondFactor } from "../../access/auth-checker.js";
 import { type ClientInfo, credentialId, type Principal } from "../../access/principal.js";
 import type { MetricsRecorder } from "../../metrics.js";
 import {
@@ -16,6 +17,7 @@ import {
   type ForbiddenReason,
   NOT_THIS_CONNECTION,
   refusedReason,
+  SECOND_FACTOR_OWED,
   SubscriptionClose,
 } from "./close-codes.js";
 import type { Client, Connection, Connections } from "./connections.js";
@@ -45,14 +47,14 @@ export interface SocketTokens {
   /**
    * `connection_init`: `authorization` (or `Authorization`) of the connection params through the
    * HTTP path's check. What it proves, or undefined once the socket is closed with 4403 and the
-   * reason (closed here, so that graphql-ws's own close, "Forbidden", finds it closing and does nothing).
+   * reason (MFA_REQUIRED for a valid token of a session that owes its second factor; closed here, so that graphql-ws's own close, "Forbidden", finds it closing and does nothing).
    */
   atConnect(socket: WebSocket, client: Client, params: Record<string, unknown> | undefined): Promise<Proof | undefined>;
   /**
    * A `ping`, in place of graphql-ws's answer, which would echo its payload (a token included). With
    * `authorization` in its payload, a renewal: a valid token of the connection's own session (or the
    * same API token) becomes the connection's and the answer is a `pong` with the new `expiresAt`;
-   * anything else closes the socket with 4403 and the reason. Without, a keep-alive answered as
+   * one of a session that owes its second factor closes the socket with 4403 MFA_REQUIRED; anything else closes the socket with 4403 and the reason. Without, a keep-alive answered as
    * graphql-ws would.
    */
   ping(socket: WebSocket, client: Client, payload: PingMessage["payload"], send: (data: string) => void): Promise<void>;
@@ -90,6 +92,7 @@ export function createSocketTokens(deps: SocketTokensDeps): SocketTokens {
     if (!verdict.ok) return refuse(socket, client, refusedReason(verdict.reason), "at renewal");
     if (!sameCredential(connection.principal, verdict.principal))
       return refuse(socket, client, NOT_THIS_CONNECTION, "at renewal: not the connection's session");
+    if (owesSecondFactor(verdict.principal)) return refuse(socket, client, SECOND_FACTOR_OWED, "at renewal");
     deps.connections.renew(connection, verdict.principal!, verdict.expiresAt);
     const { expiresAt } = verdict;
     send(pong(expiresAt === undefined ? undefined : { expiresAt: new Date(expiresAt).toISOString() }));
@@ -98,8 +101,11 @@ export function createSocketTokens(deps: SocketTokensDeps): SocketTokens {
   return {
     async atConnect(socket, client, params) {
       const verdict = await check(authorizationIn(params), client);
-      if (verdict.ok) return { principal: verdict.principal, expiresAt: verdict.expiresAt };
-      return refuse(socket, client, refusedReason(verdict.reason), "at connect");
+      if (!verdict.ok) return refuse(socket, client, refusedReason(verdict.reason), "at connect");
+      // The multi-factor gate (graphql/mfa-gate.ts over HTTP): no subscription is among the fields
+      // a session that owes its second factor may use, so its token opens no connection.
+      if (owesSecondFactor(verdict.principal)) return refuse(socket, client, SECOND_FACTOR_OWED, "at connect");
+      return { principal: verdict.principal, expiresAt: verdict.expiresAt };
     },
     async ping(socket, client, payload, send) {
       // ws still hands over what arrives while the socket closes: a flood past the budget is not looked at.
