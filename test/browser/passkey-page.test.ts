@@ -13,7 +13,7 @@ import type { Page } from "puppeteer-core";
 import { PASSKEY_PAGE_CSP, PASSKEY_PAGE_PATH } from "../../src/http/passkey-page.js";
 import { PASSKEY_PAGE_MESSAGES } from "../../src/http/passkey-page-script.js";
 import { registerUser } from "../helpers/api.js";
-import { startTestApp, type TestApp } from "../helpers/app.js";
+import { startTestApp, type TestApp, useTestApp } from "../helpers/app.js";
 import {
   addVirtualAuthenticator,
   browserUnavailable,
@@ -203,3 +203,16 @@ for (const kind of DATABASES) {
     });
   });
 }
+
+describe("the passkey page in production", () => {
+  const t = useTestApp("sqlite", { env: { NODE_ENV: "production" } });
+
+  it("does not exist: /passkeys and its files are 404 like any unknown route", async () => {
+    const origin = new URL(t.url).origin;
+    for (const path of [PASSKEY_PAGE_PATH, `${PASSKEY_PAGE_PATH}/page.js`, `${PASSKEY_PAGE_PATH}/page.css`]) {
+      const response = await fetch(`${origin}${path}`);
+      assert.equal(response.status, 404, path);
+      await response.body?.cancel();
+    }
+  });
+});
