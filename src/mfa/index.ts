@@ -12,6 +12,7 @@ import { MfaResolver } from "./mfa.resolver.js";
 import { MfaService } from "./mfa.service.js";
 import { createMfaThrottle } from "./mfa-throttle.js";
 import { RecoveryCodeStore } from "./recovery-code.store.js";
+import { resealSecrets } from "./reseal.js";
 import { loadSecretKeys, SecretBox } from "./secret-box.js";
 import { TotpService } from "./totp.service.js";
 import { TotpStore } from "./totp.store.js";
@@ -36,6 +37,8 @@ async function buildMfa(needs: MfaNeeds) {
   const { config, database, counters, audit, userStore, sessions, metrics, now, logger } = needs;
   const box = new SecretBox(loadSecretKeys(config.mfa.encryptionKeys, config.dataDir));
   const totp = new TotpStore(database.db);
+  // Secrets sealed under an older key move to the current one (rotation), with the hourly chores.
+  needs.housekeeping.add(() => resealSecrets(totp, box, logger));
   const recoveryCodes = new RecoveryCodeStore(database.db);
   const throttle = await createMfaThrottle(counters, audit, metrics, logger);
   const codes = new CodeChecker({ totp, recoveryCodes, box, throttle, audit, metrics, now });

@@ -101,7 +101,7 @@ export class MfaResolver {
       "Replace every recovery code with 10 new ones, shown only this once. BAD_USER_INPUT (field " +
       "`recoveryCodes`, rule `secondFactor`) for an account without a second factor.",
   })
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   regenerateRecoveryCodes(@CurrentSession() session: SessionPrincipal, @Ctx() ctx: Context): Promise<string[]> {
     return this.totp.regenerateRecoveryCodes(session, clientOf(ctx));
   }
@@ -113,7 +113,7 @@ export class MfaResolver {
       "`enabled`) when TOTP is not enabled. " +
       CODE_RULES,
   })
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   @CredentialMutation()
   disableTotp(
     @Arg("code") code: string,
@@ -128,7 +128,7 @@ export class MfaResolver {
       "Remove every second factor of a user (TOTP, recovery codes, passkeys), for one who lost them, and end " +
       "every session of theirs on every instance. NOT_FOUND for an unknown user. Audited as MFA_RESET_BY_ADMIN.",
   })
-  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN })
+  @Requires({ role: Role.ADMIN, scope: Scope.ADMIN, aal: 2 })
   resetUserMfa(
     @Arg("userId", () => ID) userId: string,
     @CurrentPrincipal() principal: Principal,

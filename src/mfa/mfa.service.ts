@@ -11,12 +11,12 @@ import {
 import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { Database } from "../db/schema.js";
-import { ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { ErrorReason, ForbiddenError, NotFoundError } from "../errors.js";
 import { requestBatcher } from "../graphql/loaders.js";
 import type { MetricsRecorder } from "../metrics.js";
 import type { FloodLimit } from "../rate-limits/index.js";
 import type { AuthPayload, SessionService } from "../sessions/index.js";
-import { toPublicUser, type UserRecord, type UserStore } from "../users/index.js";
+import type { UserRecord, UserStore } from "../users/index.js";
 import { type CodeChecker, type CodeMethod } from "./code-check.js";
 import type { RecoveryCodeStore } from "./recovery-code.store.js";
 import { removeAllFactors, usersWithSecondFactor } from "./second-factor.store.js";
@@ -66,10 +66,8 @@ export class MfaService {
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
     const { userId, sessionId } = principal;
-    const user = await this.deps.users.findById(userId);
-    if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "This session has ended. Sign in again.");
-    const method = await this.deps.codes.spend(code, { userId, username: user.username, sessionId, client });
-    const payload = await this.deps.sessions.raise(principal, method, toPublicUser(user), cookie);
+    const method = await this.deps.codes.spend(code, { userId, sessionId, client });
+    const payload = await this.deps.sessions.raise(principal, method, client, cookie);
     await this.recordProof(method, userId, sessionId, client);
     return payload;
   }

@@ -95,7 +95,7 @@ export class TotpService {
       }));
     if (!confirmed) throw await this.deps.codes.failed({ userId, sessionId, client }, "totp");
     await attempt.succeeded();
-    await this.deps.sessions.raise(principal, "otp", await this.publicUser(userId), cookie);
+    await this.deps.sessions.raise(principal, "otp", client, cookie);
     const ended = await this.deps.sessions.endAllOf(userId, "mfa_enrolled", sessionId);
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 
-import type { ApiClient, GraphQLResponse } from "./api.js";
+import { type ApiClient, type GraphQLResponse, PASSWORD } from "./api.js";
 
 /** RFC 6238's defaults, which the server uses: 30-second steps, 6 digits, HMAC-SHA-1. */
 export const TOTP_PERIOD_MS = 30_000;
@@ -162,4 +162,29 @@ export async function rateLimitedCount(
   const text = await t.app.metrics.registry.metrics();
   const match = new RegExp(`^gta_rate_limit_hits_total\\{limit="${limit}"\\} (\\d+)$`, "m").exec(text);
   return match ? Number(match[1]) : 0;
+}
+
+/**
+ * Signs an enrolled user in as a client does: login (AAL1, owing the factor), then verifyMfa with
+ * the authenticator's next unused code, or, when this step's and the next are used, the last of
+ * the recovery codes (taken off the list). Returns the AAL2 session's tokens (fresh, like the login's).
+ */
+export async function signInAal2(
+  t: ApiClient,
+  username: string,
+  enrolled: EnrolledTotp,
+  options: { password?: string } = {},
+): Promise<{ accessToken: string; refreshToken: string; userId: string }> {
+  const res = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, {
+    variables: { input: { username, password: options.password ?? PASSWORD } },
+  });
+  assert.equal(res.body.errors, undefined, `login failed: ${JSON.stringify(res.body.errors)}`);
+  let code: string;
+  try {
+    code = enrolled.nextCode();
+  } catch {
+    code = enrolled.recoveryCodes.pop()!;
+  }
+  const payload = await verifyMfa(t, res.body.data.login.accessToken, code);
+  return { accessToken: payload.accessToken, refreshToken: payload.refreshToken, userId: payload.user.id };
 }
