@@ -276,15 +276,17 @@ export const emailSettings = () =>
 const ROLE_NAMES = ["USER", "ADMIN"];
 
 /**
- * MFA_REQUIRED_ROLES, MFA_ENCRYPTION_KEYS, WEBAUTHN_* and PASSKEY_CHALLENGES_MAX_PER_IP: who must use a second factor, the keys
- * TOTP secrets are encrypted with, and the relying party of passkeys. The WebAuthn defaults derive
- * from PUBLIC_URL in config.ts's transform; an unset MFA_ENCRYPTION_KEYS is a key generated in DATA_DIR.
+ * MFA_REQUIRED_ROLES, MFA_ENCRYPTION_KEYS, WEBAUTHN_*, PASSKEY_CHALLENGES_MAX_PER_IP: who must use a second
+ * factor, the keys TOTP secrets are encrypted with, the passkeys' relying party and sign-in budget. WebAuthn
+ * defaults derive from PUBLIC_URL in config.ts's transform; an unset MFA_ENCRYPTION_KEYS is generated in DATA_DIR.
  */
 export const mfaSettings = (origin: (value: string) => string | undefined) =>
   z.object({
     requiredRoles: variable(
       "MFA_REQUIRED_ROLES",
-      list((role) => (ROLE_NAMES.includes(role) ? undefined : `has "${role}", which is not a role (${ROLE_NAMES.join(", ")})`)),
+      list((role) =>
+        ROLE_NAMES.includes(role) ? undefined : `has "${role}", which is not a role (${ROLE_NAMES.join(", ")})`,
+      ),
       "roles whose fields need assurance AAL2",
     ),
     encryptionKeys: variable(
@@ -305,6 +307,6 @@ export const mfaSettings = (origin: (value: string) => string | undefined) =>
     challengesPerIpPerHour: variable(
       "PASSKEY_CHALLENGES_MAX_PER_IP",
       countOrOff(60),
-      "passkey sign-ins started (startPasskeySignIn) per client IP per hour",
+      "passkey sign-ins per IP per hour",
     ),
   });

@@ -19,13 +19,12 @@ export interface SpentChallenge {
  * Which challenges a finish may spend:
  * - `sign-in`: a sign-in's (purpose authentication), whoever started it;
  * - `registration`: one issued to this session of this user for a new passkey;
- * - `second-factor`: one issued to this session for its second factor, or a sign-in's that was
- *   started without a token and is not bound to another user.
+ * - `second-factor`: a sign-in's started for this user or for nobody in particular (discoverable).
  */
 export type ChallengeFilter =
   | { kind: "sign-in" }
   | { kind: "registration"; userId: string; sessionId: string }
-  | { kind: "second-factor"; userId: string; sessionId: string };
+  | { kind: "second-factor"; userId: string };
 
 /** Rows pruned per statement, and statements per run, so that a run never holds the table long. */
 const PRUNE_BATCH = 500;
@@ -89,16 +88,9 @@ export class ChallengeStore {
             eb("session_id", "=", filter.sessionId),
           ]);
         }
-        return eb.or([
-          eb.and([
-            eb("purpose", "=", "second_factor"),
-            eb("user_id", "=", filter.userId),
-            eb("session_id", "=", filter.sessionId),
-          ]),
-          eb.and([
-            eb("purpose", "=", "authentication"),
-            eb.or([eb("user_id", "is", null), eb("user_id", "=", filter.userId)]),
-          ]),
+        return eb.and([
+          eb("purpose", "=", "authentication"),
+          eb.or([eb("user_id", "is", null), eb("user_id", "=", filter.userId)]),
         ]);
       })
       .returning(["purpose", "user_id", "session_id"])

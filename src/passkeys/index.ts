@@ -13,8 +13,8 @@ import { PasskeyService } from "./passkey.service.js";
 import { PasskeySignInService } from "./passkey-sign-in.service.js";
 
 export { PasskeyService, type RelyingParty } from "./passkey.service.js";
-export { PasskeySignInService } from "./passkey-sign-in.service.js";
 export { Passkey } from "./passkey.type.js";
+export { PasskeySignInService } from "./passkey-sign-in.service.js";
 export { CHALLENGE_TTL_MS, PASSKEYS_MAX_PER_USER, WEBAUTHN_RESPONSE_MAX_BYTES } from "./webauthn.js";
 
 /** What the passkeys feature is built from. */

@@ -1,10 +1,10 @@
 import { createHmac, randomBytes } from "node:crypto";
 
-import { generateAuthenticationOptions, verifyAuthenticationResponse } from "@simplewebauthn/server";
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
+import { generateAuthenticationOptions, verifyAuthenticationResponse } from "@simplewebauthn/server";
 import type { Logger } from "pino";
 
-import type { ClientInfo, Principal, RefreshCookie, SessionPrincipal } from "../access/principal.js";
+import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { BadUserInputError, ErrorReason, UnauthenticatedError } from "../errors.js";
@@ -63,51 +63,37 @@ export class PasskeySignInService {
   }
 
   /**
-   * PublicKeyCredentialRequestOptionsJSON, its challenge stored (as a hash) for five minutes:
-   * - with the token of a session that owes its second factor: for verifyMfaWithPasskey, bound to
-   *   that session, the user's passkeys allowed, user verification preferred (`username` unused);
-   * - otherwise with `username`: for finishPasskeySignIn, that user's passkeys allowed (an unknown
-   *   username, or one without passkeys, gets a decoy that looks the same), user verification required;
-   * - otherwise: a discoverable sign-in (the authenticator offers its passkeys for this site).
-   * RATE_LIMITED past PASSKEY_CHALLENGES_MAX_PER_IP.
+   * PublicKeyCredentialRequestOptionsJSON, its challenge stored (as a hash) for five minutes, for
+   * finishPasskeySignIn or verifyMfaWithPasskey: with `username`, that user's passkeys allowed (an
+   * unknown username, or one without passkeys, gets a decoy credential that looks the same, the
+   * same one each time), otherwise none (discoverable: the authenticator offers its passkeys for
+   * this site); user verification required. Public, and it never reads the caller: a session that
+   * owes its second factor calls it without its token (the MFA gate refuses it with one).
+   * BAD_USER_INPUT for a `username` over 254 characters; RATE_LIMITED past PASSKEY_CHALLENGES_MAX_PER_IP.
    */
-  async start(username: string | null | undefined, principal: Principal | null, client: ClientInfo): Promise<unknown> {
+  async start(username: string | null | undefined, client: ClientInfo): Promise<unknown> {
     if (username != null && [...username].length > SIGN_IN_USERNAME_MAX) {
       throw new BadUserInputError([
         { field: "username", rule: "maxLength", message: `must be at most ${SIGN_IN_USERNAME_MAX} characters` },
       ]);
     }
     return this.deps.challengesPerIp.spend(client.ip ?? "unknown", async () => {
-      if (principal?.kind === "session" && principal.mfaPending) return this.startSecondFactor(principal);
-      const user = username ? await this.deps.users.findByUsername(username) : undefined;
-      const passkeys = user ? await this.passkeys.listOf(user.id) : [];
-      const allow =
-        passkeys.length > 0
-          ? passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as never }))
-          : username
-            ? [this.decoy(username)]
-            : [];
+      // An empty name is no name: a discoverable sign-in.
+      const named = username ? await this.deps.users.findByUsername(username) : undefined;
+      // The same queries whether or not the name is known, so the answer takes the same time.
+      const passkeys = username ? await this.passkeys.listOf(named?.id ?? "") : [];
+      const decoy = Boolean(username) && passkeys.length === 0;
       const options = await generateAuthenticationOptions({
         rpID: this.deps.relyingParty.rpId,
-        allowCredentials: allow,
+        allowCredentials: decoy
+          ? [this.decoy(username!)]
+          : passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as never })),
         userVerification: "required",
         timeout: CHALLENGE_TTL_MS,
       });
-      await this.storeChallenge(options.challenge, "authentication", passkeys.length > 0 ? user!.id : null, null);
+      await this.storeChallenge(options.challenge, passkeys.length > 0 ? named!.id : null, decoy);
       return options;
     });
-  }
-
-  private async startSecondFactor(principal: SessionPrincipal): Promise<unknown> {
-    const passkeys = await this.passkeys.listOf(principal.userId);
-    const options = await generateAuthenticationOptions({
-      rpID: this.deps.relyingParty.rpId,
-      allowCredentials: passkeys.map((p) => ({ id: p.credentialId, transports: p.transports as never })),
-      userVerification: "preferred",
-      timeout: CHALLENGE_TTL_MS,
-    });
-    await this.storeChallenge(options.challenge, "second_factor", principal.userId, principal.sessionId);
-    return options;
   }
 
   /** A credential that looks like a real one (32 bytes, a platform authenticator's), the same each time for a name. */
@@ -116,18 +102,18 @@ export class PasskeySignInService {
     return { id, transports: ["internal" as const, "hybrid" as const] };
   }
 
-  private async storeChallenge(
-    challenge: string,
-    purpose: "authentication" | "second_factor",
-    userId: string | null,
-    sessionId: string | null,
-  ): Promise<void> {
+  /**
+   * Stores a challenge's hash. A `decoy` (the options of a name without passkeys) is written the
+   * same way but under a hash no answer can match, so that it signs in nobody: otherwise answering
+   * it with one's own passkey would tell an unknown name (accepted) from a known one (refused).
+   */
+  private async storeChallenge(challenge: string, userId: string | null, decoy: boolean): Promise<void> {
     const now = this.deps.now();
     await this.challenges.insert({
-      hash: hashChallenge(challenge),
-      purpose,
+      hash: hashChallenge(decoy ? `decoy:${challenge}` : challenge),
+      purpose: "authentication",
       userId,
-      sessionId,
+      sessionId: null,
       now: new Date(now),
       expiresAt: new Date(now + CHALLENGE_TTL_MS),
     });
@@ -157,9 +143,9 @@ export class PasskeySignInService {
   /**
    * The caller's session proves a passkey of its user as its second factor and becomes AAL2: its
    * earlier refresh tokens are spent and new tokens returned (a refresh cookie the request carries
-   * gets the new refresh token). The challenge must come from startPasskeySignIn, called with this
-   * session's token or without a token; user verification is not required (the password was the
-   * first factor). UNAUTHENTICATED, BAD_CREDENTIALS for any refusal.
+   * gets the new refresh token). The challenge must come from startPasskeySignIn, for this user or
+   * for nobody in particular (discoverable); user verification is not required (the password was
+   * the first factor). UNAUTHENTICATED, BAD_CREDENTIALS for any refusal.
    */
   async verifySecondFactor(
     principal: SessionPrincipal,
@@ -168,11 +154,7 @@ export class PasskeySignInService {
     cookie?: RefreshCookie,
   ): Promise<AuthPayload> {
     const read = this.read(value);
-    const filter: ChallengeFilter = {
-      kind: "second-factor",
-      userId: principal.userId,
-      sessionId: principal.sessionId,
-    };
+    const filter: ChallengeFilter = { kind: "second-factor", userId: principal.userId };
     try {
       const passkey = await this.prove(read.response, read.challenge, filter, false);
       if (passkey.userId !== principal.userId) throw new ProofRefused("WRONG_USER", principal.userId);

@@ -68,16 +68,17 @@ export class PasskeyResolver {
     description:
       "Begin a passkey sign-in: PublicKeyCredentialRequestOptionsJSON for @simplewebauthn/browser's " +
       "startAuthentication, answerable within 5 minutes. With `username`, that account's passkeys are offered; " +
-      "without, the authenticator offers its own (discoverable). Sent with the token of a session that owes its " +
-      "second factor (mfaRequired), the options are for verifyMfaWithPasskey instead, bound to that session. " +
-      "RATE_LIMITED past PASSKEY_CHALLENGES_MAX_PER_IP per hour.",
+      "without, the authenticator offers its own (discoverable). The answer goes to finishPasskeySignIn, or to " +
+      "verifyMfaWithPasskey for a session that owes its second factor (call this without that session's token: " +
+      "such a session may call only the fields it needs to prove it). RATE_LIMITED past PASSKEY_CHALLENGES_MAX_PER_IP " +
+      "per hour.",
   })
   @Bounded(OPTIONS_MAX_LENGTH)
   startPasskeySignIn(
     @Arg("username", () => String, { nullable: true }) username: string | null | undefined,
     @Ctx() ctx: Context,
   ): Promise<unknown> {
-    return this.signIns.start(username, ctx.principal, clientOf(ctx));
+    return this.signIns.start(username, clientOf(ctx));
   }
 
   @Mutation(() => AuthPayload, {
@@ -97,8 +98,8 @@ export class PasskeyResolver {
 
   @Mutation(() => AuthPayload, {
     description:
-      "Prove a passkey as the second factor of this session: the browser's answer to startPasskeySignIn, called " +
-      "with this session's token (or without a token). The session becomes AAL2; its earlier refresh tokens stop " +
+      "Prove a passkey as the second factor of this session: the browser's answer to startPasskeySignIn (for your " +
+      "username, or without one). User verification is not required here. The session becomes AAL2; its earlier refresh tokens stop " +
       `working and new tokens are returned. ${RESPONSE_RULES} Any refusal is UNAUTHENTICATED, reason ` +
       "BAD_CREDENTIALS. Audited as MFA_VERIFIED.",
   })
@@ -115,10 +116,9 @@ export class PasskeyResolver {
   @Mutation(() => Boolean, {
     description:
       "Remove one of your passkeys; your other sessions end. NOT_FOUND for an unknown id, FORBIDDEN (OWNERSHIP) " +
-      "for someone else's, FORBIDDEN (MFA_REQUIRED) unless this session proved a second factor. Audited as " +
-      "PASSKEY_REMOVED.",
+      "for someone else's. Audited as PASSKEY_REMOVED.",
   })
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   removePasskey(
     @Arg("id", () => ID) id: string,
     @CurrentSession() session: SessionPrincipal,

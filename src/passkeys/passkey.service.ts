@@ -239,8 +239,8 @@ export class PasskeyService {
 
   /**
    * Removes one of the caller's passkeys and ends the user's other sessions. NOT_FOUND for an
-   * unknown id; FORBIDDEN (OWNERSHIP) for someone else's; FORBIDDEN (MFA_REQUIRED) from a session
-   * that has not proven a second factor (the user has one: this passkey).
+   * unknown id; FORBIDDEN (OWNERSHIP) for someone else's. The step-up (AAL2) is the resolver's
+   * `@Requires({ aal: 2 })`.
    */
   async remove(principal: SessionPrincipal, id: string, client: ClientInfo): Promise<boolean> {
     const removed = await this.deps.writes.spend(perSession(principal.sessionId), async () => {
@@ -248,11 +248,6 @@ export class PasskeyService {
       if (!passkey) throw new NotFoundError("Passkey", id);
       if (passkey.userId !== principal.userId)
         throw new ForbiddenError(ErrorReason.OWNERSHIP, "You can only remove your own passkeys.");
-      if (principal.aal < 2)
-        throw new ForbiddenError(
-          ErrorReason.MFA_REQUIRED,
-          "Prove your second factor first (verifyMfa or verifyMfaWithPasskey).",
-        );
       return this.passkeys.delete(id, principal.userId);
     });
     if (!removed) throw new NotFoundError("Passkey", id);

@@ -3,6 +3,7 @@
 // discoverable (AAL2, amr passkey), a passkey as the second factor of a password session, the list
 // and removal. The refusals are in refusals.test.ts, the race in race.test.ts.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 
 import {
@@ -18,12 +19,14 @@ import {
 } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { sample } from "../helpers/outbox.js";
 import {
-  AUTH_PAYLOAD,
   auditOf,
+  AUTH_PAYLOAD,
   authenticator,
   dataOf,
   enroll,
+  finishSignIn,
   PASSKEY_ENV,
   refusalOf,
   sessionsOf,
@@ -31,6 +34,11 @@ import {
   startSignIn,
   verifyWithPasskey,
 } from "../helpers/passkeys.js";
+
+/** gta_mfa_steps_total{method="passkey", outcome} now. */
+async function steps(t: TestApp, outcome: string): Promise<number> {
+  return sample(await t.app.metrics.text(), "gta_mfa_steps_total", { method: "passkey", outcome }) ?? 0;
+}
 
 /** A password login that returns the whole AuthPayload (assurance and mfaRequired included). */
 function passwordLogin(t: TestApp, username: string) {
@@ -47,8 +55,10 @@ for (const kind of DATABASES) {
       const alice = await registerUser(t, "pk-alice");
       const other = await login(t, "pk-alice");
       const device = authenticator();
+      const enrolledBefore = await steps(t, "enrolled");
       const passkey = await enroll(t, alice.accessToken, device, "my laptop", { be: true, bs: true });
       assert.equal(passkey.name, "my laptop");
+      assert.equal(await steps(t, "enrolled"), enrolledBefore + 1);
 
       const row = await t.app.database.db
         .selectFrom("passkeys")
@@ -104,8 +114,19 @@ for (const kind of DATABASES) {
       );
       assert.equal(options.userVerification, "required");
       assert.equal(options.rpId, "localhost");
+      // Stored as its SHA-256 only, bound to the user; never in a log line.
+      const stored = await t.app.database.db
+        .selectFrom("webauthn_challenges")
+        .select(["challenge_hash", "purpose", "user_id", "expires_at", "created_at"])
+        .where("challenge_hash", "=", createHash("sha256").update(options.challenge).digest("base64url"))
+        .executeTakeFirstOrThrow();
+      assert.deepEqual([stored.purpose, stored.user_id], ["authentication", carol.userId]);
+      assert.equal(new Date(stored.expires_at).getTime() - new Date(stored.created_at).getTime(), 5 * 60_000);
+      assert.equal(t.logs.filter((line) => line.includes(options.challenge)).length, 0);
 
+      const verifiedBefore = await steps(t, "verified");
       const payload = dataOf(await signIn(t, device, "pk-carol")).finishPasskeySignIn;
+      assert.equal(await steps(t, "verified"), verifiedBefore + 1);
       assert.deepEqual([payload.assurance, payload.mfaRequired, payload.user.id], ["AAL2", false, carol.userId]);
       const claims = claimsOf(payload.accessToken);
       assert.deepEqual([claims.aal, claims.amr], ["aal2", ["passkey"]]);
@@ -136,6 +157,10 @@ for (const kind of DATABASES) {
         }),
       ).finishPasskeySignIn;
       assert.deepEqual(payload, { assurance: "AAL2", user: { id: dave.userId } });
+      // An empty username is no username.
+      const empty = await startSignIn(t, "");
+      assert.deepEqual(empty.allowCredentials, []);
+      assert.equal(dataOf(await finishSignIn(t, device.get(empty))).finishPasskeySignIn.user.id, dave.userId);
     });
 
     it("an unknown username gets options shaped like a real user's, the same on each ask", async () => {
@@ -149,6 +174,12 @@ for (const kind of DATABASES) {
       assert.equal(unknown.allowCredentials[0].id.length, real.allowCredentials[0].id.length);
       assert.deepEqual(again.allowCredentials, unknown.allowCredentials);
       assert.notEqual(unknown.challenge, again.challenge);
+      // Its challenge signs in nobody, not even with a real passkey of this site (else answering it
+      // would tell an unknown name, accepted, from a known one, refused).
+      const device = authenticator();
+      await enroll(t, (await registerUser(t, "pk-erin2")).accessToken, device);
+      assert.equal(refusalOf(await signIn(t, device, "pk-nobody")), "UNAUTHENTICATED BAD_CREDENTIALS");
+      assert.equal(refusalOf(await signIn(t, device, "pk-erin")), "UNAUTHENTICATED BAD_CREDENTIALS");
     });
 
     it("verifyMfaWithPasskey raises a password session to AAL2; its AAL1 refresh token never yields AAL2", async () => {
@@ -158,13 +189,10 @@ for (const kind of DATABASES) {
       const pending = dataOf(await passwordLogin(t, "pk-fred")).login;
       assert.deepEqual([pending.assurance, pending.mfaRequired], ["AAL1", true]);
 
-      // Options fetched with the pending session's token are bound to it: its user's passkeys, UV preferred.
-      const options = await startSignIn(t, undefined, pending.accessToken);
-      assert.equal(options.userVerification, "preferred");
-      assert.deepEqual(
-        options.allowCredentials.map((c: { id: string }) => c.id),
-        [device.credentials[0]!.id],
-      );
+      // The pending session may not start a ceremony with its token (the MFA gate); without it, it may.
+      const gated = await t.gql(`mutation { startPasskeySignIn(username: "pk-fred") }`, { token: pending.accessToken });
+      assert.equal(refusalOf(gated), "FORBIDDEN MFA_REQUIRED");
+      const options = await startSignIn(t, "pk-fred");
       const raised = dataOf(await verifyWithPasskey(t, pending.accessToken, device.get(options, { uv: false })));
       const payload = raised.verifyMfaWithPasskey;
       assert.deepEqual([payload.assurance, payload.mfaRequired], ["AAL2", false]);
@@ -178,33 +206,32 @@ for (const kind of DATABASES) {
       assert.ok((await auditOf(t, fred.userId)).some((line) => line.startsWith("MFA_VERIFIED method=passkey")));
     });
 
-    it("verifyMfaWithPasskey refuses a challenge bound to another session, and another user's passkey", async () => {
+    it("verifyMfaWithPasskey refuses another user's passkey, a challenge started for another user, and a spent one", async () => {
       const gina = await registerUser(t, "pk-gina");
       const hank = await registerUser(t, "pk-hank");
       const ginaDevice = authenticator();
       const hankDevice = authenticator();
       await enroll(t, gina.accessToken, ginaDevice);
       await enroll(t, hank.accessToken, hankDevice);
-      const first = dataOf(await passwordLogin(t, "pk-gina")).login;
-      const second = dataOf(await passwordLogin(t, "pk-gina")).login;
-      const forFirst = await startSignIn(t, undefined, first.accessToken);
-      const answer = ginaDevice.get(forFirst);
+      const pending = dataOf(await passwordLogin(t, "pk-gina")).login;
+      // Hank's passkey, on a discoverable challenge.
+      const hanks = hankDevice.get(await startSignIn(t));
       assert.equal(
-        refusalOf(await verifyWithPasskey(t, second.accessToken, answer)),
+        refusalOf(await verifyWithPasskey(t, pending.accessToken, hanks)),
         "UNAUTHENTICATED BAD_CREDENTIALS",
       );
-      // Hank's passkey for Gina's session, on a challenge fetched without a token.
-      const anonymous = await startSignIn(t);
-      const hanks = hankDevice.get(anonymous);
-      assert.equal(refusalOf(await verifyWithPasskey(t, first.accessToken, hanks)), "UNAUTHENTICATED BAD_CREDENTIALS");
-      const rows = await sessionsOf(t, gina.userId);
-      assert.deepEqual(
-        rows.filter((s) => s.id !== sessionOf(gina.accessToken)).map((s) => [s.aal, s.mfa_pending]),
-        [
-          [1, 1],
-          [1, 1],
-        ],
+      // Gina's passkey on a challenge started for Hank.
+      const forHank = ginaDevice.get(await startSignIn(t, "pk-hank"));
+      assert.equal(
+        refusalOf(await verifyWithPasskey(t, pending.accessToken, forHank)),
+        "UNAUTHENTICATED BAD_CREDENTIALS",
       );
+      // A sign-in already made with this answer.
+      const used = ginaDevice.get(await startSignIn(t, "pk-gina"));
+      dataOf(await finishSignIn(t, used));
+      assert.equal(refusalOf(await verifyWithPasskey(t, pending.accessToken, used)), "UNAUTHENTICATED BAD_CREDENTIALS");
+      const row = (await sessionsOf(t, gina.userId)).find((s) => s.id === sessionOf(pending.accessToken))!;
+      assert.deepEqual([row.aal, row.mfa_pending], [1, 1]);
     });
 
     it("removePasskey: own passkeys only, NOT_FOUND for unknown ids, a proven second factor; ends the other sessions", async () => {
@@ -226,7 +253,9 @@ for (const kind of DATABASES) {
       assert.equal(refusalOf(await remove(pending, passkey.id)), "FORBIDDEN MFA_REQUIRED");
       assert.equal((await t.gql(`{ passkeys { id } }`, { token: here.accessToken })).body.data.passkeys.length, 1);
 
+      const removedBefore = await steps(t, "removed");
       assert.deepEqual(dataOf(await remove(here.accessToken, passkey.id)), { removePasskey: true });
+      assert.equal(await steps(t, "removed"), removedBefore + 1);
       assert.deepEqual(dataOf(await t.gql(`{ passkeys { id } }`, { token: here.accessToken })), { passkeys: [] });
       assert.ok((await auditOf(t, ivy.userId)).includes(`PASSKEY_REMOVED passkey=${passkey.id}`));
       const ended = (await sessionsOf(t, ivy.userId)).find((s) => s.id === sessionOf(elsewhere.accessToken))!;
@@ -236,6 +265,43 @@ for (const kind of DATABASES) {
       assert.equal(refusalOf(await remove(here.accessToken, passkey.id)), "NOT_FOUND");
       // The removed passkey no longer signs in.
       assert.equal(refusalOf(await signIn(t, device, "pk-ivy")), "UNAUTHENTICATED BAD_CREDENTIALS");
+    });
+
+    it("cookie mode: useCookie puts the refresh token in the HttpOnly cookie, not the payload; the cookie refreshes at AAL2", async () => {
+      const lee = await registerUser(t, "pk-lee");
+      const device = authenticator();
+      await enroll(t, lee.accessToken, device);
+      const res = await t.gql(
+        `mutation($r: JSON!) { finishPasskeySignIn(response: $r, useCookie: true) { ${AUTH_PAYLOAD} } }`,
+        {
+          variables: { r: device.get(await startSignIn(t, "pk-lee")) },
+        },
+      );
+      const payload = dataOf(res).finishPasskeySignIn;
+      assert.equal(payload.refreshToken, null);
+      const cookies = res.headers.getSetCookie();
+      assert.equal(cookies.length, 1);
+      assert.match(cookies[0]!, /^refresh-token=rt_[A-Za-z0-9_-]{43};.*HttpOnly/i);
+      const refreshed = await t.gql(`mutation { refreshToken { accessToken } }`, {
+        headers: { cookie: cookies[0]!.split(";")[0]! },
+      });
+      assert.equal(claimsOf(dataOf(refreshed).refreshToken.accessToken).aal, "aal2");
+    });
+
+    it("deleting the account deletes its passkeys", async () => {
+      const mo = await registerUser(t, "pk-mo");
+      await enroll(t, mo.accessToken, authenticator());
+      const deleted = await t.gql(`mutation($p: String!) { deleteAccount(password: $p) }`, {
+        token: mo.accessToken,
+        variables: { p: PASSWORD },
+      });
+      assert.deepEqual(dataOf(deleted), { deleteAccount: true });
+      const rows = await t.app.database.db
+        .selectFrom("passkeys")
+        .select("id")
+        .where("user_id", "=", mo.userId)
+        .execute();
+      assert.deepEqual(rows, []);
     });
 
     it("a disabled account's passkey is refused like its password (ACCOUNT_DISABLED), and API tokens cannot register", async () => {

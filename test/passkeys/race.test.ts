@@ -50,7 +50,7 @@ for (const kind of DATABASES) {
       const device = authenticator();
       await enroll(t, user.accessToken, device);
       const pending = await login(t, "race-mfa");
-      const response = device.get(await startSignIn(t, undefined, pending.accessToken));
+      const response = device.get(await startSignIn(t, "race-mfa"));
       const results = await Promise.all(
         Array.from({ length: N }, () => verifyWithPasskey(t, pending.accessToken, response)),
       );
