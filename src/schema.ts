@@ -5,10 +5,10 @@ import { buildSchema, type ClassType, type ContainerType } from "type-graphql";
 
 import { createAuthChecker } from "./access/auth-checker.js";
 import { describeRequirements } from "./access/requires.js";
+import type { Config } from "./config.js";
 import { resolverClasses } from "./features.js";
 import { LocalPubSub } from "./graphql/pub-sub.js";
 import { validateArgument } from "./graphql/validation.js";
-import type { Config } from "./config.js";
 import type { Services } from "./services.js";
 
 /**

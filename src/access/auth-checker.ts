@@ -71,13 +71,17 @@ export function assuranceRefusal(principal: Principal, strictFor?: Role): Forbid
 
 /**
  * The role of MFA_REQUIRED_ROLES (`required`) that makes a guarded field need AAL2, if any: the
- * field's own role; or USER, which every user has, for a guarded root field without a role, except
- * the fields a user needs to get to AAL2 (MFA_PENDING_FIELDS and MFA_ENROLLMENT_FIELDS). A nested
- * field without a role was reached through a root field that was checked already.
+ * field's own role; or USER, which every user has, for every guarded root field, except the fields
+ * a user needs to get to AAL2 (MFA_PENDING_FIELDS and MFA_ENROLLMENT_FIELDS). A nested field
+ * without a role of the list was reached through a root field that was checked already.
  */
-function strictRoleOf(requirement: Requirement, info: GraphQLResolveInfo, required: ReadonlySet<Role>): Role | undefined {
+function strictRoleOf(
+  requirement: Requirement,
+  info: GraphQLResolveInfo,
+  required: ReadonlySet<Role>,
+): Role | undefined {
   if (required.size === 0) return undefined;
-  if (requirement.role) return required.has(requirement.role) ? requirement.role : undefined;
+  if (requirement.role && required.has(requirement.role)) return requirement.role;
   if (!required.has(Role.USER) || info.path.prev !== undefined) return undefined;
   const exempt = MFA_PENDING_FIELDS.has(info.fieldName) || MFA_ENROLLMENT_FIELDS.has(info.fieldName);
   return exempt ? undefined : Role.USER;

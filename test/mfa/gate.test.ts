@@ -103,10 +103,10 @@ for (const kind of DATABASES) {
 
     it("refuses changePassword, so a password session cannot lock the owner out before the second factor", async () => {
       const user = await pendingUser(t, "gate-password");
-      const res = await t.gql(
-        `mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`,
-        { token: user.pending, variables: { input: { currentPassword: PASSWORD, newPassword: "a brand new password" } } },
-      );
+      const res = await t.gql(`mutation($input: ChangePasswordInput!) { changePassword(input: $input) }`, {
+        token: user.pending,
+        variables: { input: { currentPassword: PASSWORD, newPassword: "a brand new password" } },
+      });
       assertMfaRequired(res);
       const login = await t.gql(`mutation($i: LoginInput!) { login(input: $i) { accessToken } }`, {
         variables: { i: { username: "gate-password", password: PASSWORD } },

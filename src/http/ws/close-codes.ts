@@ -41,9 +41,7 @@ export const CloseReason = {
  * then connect with the new token).
  */
 export type ForbiddenReason =
-  | InvalidTokenReason
-  | typeof ErrorReason.ACCOUNT_DISABLED
-  | typeof ErrorReason.MFA_REQUIRED;
+  InvalidTokenReason | typeof ErrorReason.ACCOUNT_DISABLED | typeof ErrorReason.MFA_REQUIRED;
 
 /** A valid token of a session that owes its second factor, at connect or at a renewal: no subscription field is open to it. */
 export const SECOND_FACTOR_OWED: ForbiddenReason = ErrorReason.MFA_REQUIRED;

@@ -2,6 +2,7 @@ import { MessageType, type PingMessage, stringifyMessage } from "graphql-ws";
 import type { Logger } from "pino";
 import WebSocket from "ws";
 
+import { owesSecondFactor } from "../../access/auth-checker.js";
 import {
   type BearerDeps,
   type BearerVerdict,
@@ -9,7 +10,6 @@ import {
   type TokenHolder,
   verifyBearer,
 } from "../../access/bearer.js";
-import { owesSecondFactor } from "../../access/auth-checker.js";
 import { type ClientInfo, credentialId, type Principal } from "../../access/principal.js";
 import type { MetricsRecorder } from "../../metrics.js";
 import {
