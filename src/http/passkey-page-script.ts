@@ -38,10 +38,11 @@ export const PASSKEY_PAGE_SCRIPT = `"use strict";
     outcome.hidden = false;
   }
 
-  // One POST of a GraphQL operation, without cookies: tokens stay in this page's memory.
-  async function call(query, variables) {
+  // One POST of a GraphQL operation, without cookies: tokens stay in this page's memory. \`bare\`:
+  // without the access token.
+  async function call(query, variables, bare) {
     const headers = { "content-type": "application/json" };
-    if (tokens) headers.authorization = "Bearer " + tokens.accessToken;
+    if (tokens && !bare) headers.authorization = "Bearer " + tokens.accessToken;
     try {
       const response = await fetch(GRAPHQL_URL, {
         method: "POST",
@@ -150,10 +151,15 @@ export const PASSKEY_PAGE_SCRIPT = `"use strict";
     if (payload) await keep(payload);
   }
 
-  // The second factor of a password session that owes it: sent with that session's token, the
-  // challenge is bound to it, for verifyMfaWithPasskey.
+  // The second factor of a password session that owes it: the challenge is asked for without that
+  // session's token (which may call only the fields that prove the factor), for this username's
+  // passkeys; the answer goes to verifyMfaWithPasskey with the token.
   async function secondFactor() {
-    const start = await call("mutation { startPasskeySignIn }");
+    const start = await call(
+      "mutation Start($username: String) { startPasskeySignIn(username: $username) }",
+      { username: byId("username").value },
+      true,
+    );
     const options = dataOf(start, "startPasskeySignIn");
     if (!options) return;
     const response = await ceremony(() => webauthn.startAuthentication({ optionsJSON: options }));

@@ -175,11 +175,13 @@ export async function verifyCode(code: string) {
 
 /**
  * A passkey: as the second factor of this tab's session (`secondFactor`), or to sign in without a
- * password (discoverable without `username`). Throws when the browser made no assertion (cancelled).
+ * password (discoverable without `username`). The challenge is asked for without a token (a session
+ * that owes its factor may call only the fields that prove it). Throws when the browser made no
+ * assertion (cancelled).
  */
 export async function passkeySignIn(options: { secondFactor: boolean; username?: string }) {
   const bearerToken = options.secondFactor ? await accessToken() : undefined;
-  const start = await send(ops.StartPasskeySignInDocument, { username: options.username || null }, bearerToken);
+  const start = await send(ops.StartPasskeySignInDocument, { username: options.username || null });
   if (!start.data) return start.errors?.[0];
   const optionsJSON = start.data.startPasskeySignIn as PublicKeyCredentialRequestOptionsJSON;
   const response = await startAuthentication({ optionsJSON });
