@@ -17,6 +17,7 @@ import { type Closer, Housekeeping } from "./lifecycle.js";
 import { buildMailer, MAIL_DIR } from "./mail/index.js";
 import type { Mailer } from "./mailer.js";
 import { createMetrics } from "./metrics.js";
+import { MFA_KEY_FILE } from "./mfa/index.js";
 import { buildCounters, type CounterStore } from "./rate-limits/index.js";
 import { SESSION_END_REASONS } from "./sessions/index.js";
 import { buildPasswordHasher, type PasswordHasher } from "./users/index.js";
@@ -96,8 +97,14 @@ export async function buildCore(config: Config, options: CoreOptions, closer: Cl
   return { ...basics, keys, reloadKeys, tokens, ...revocations, counters, passwords, audit, events, mailer };
 }
 
-/** What the app keeps in DATA_DIR, by its owners' names: the SQLite files, the generated secret and keys, development mail. */
-const DATA_DIR_ENTRIES: DataDirEntries = { files: [...SQLITE_FILES, DEV_SECRET_FILE], folders: [KEYS_DIR, MAIL_DIR] };
+/**
+ * What the app keeps in DATA_DIR, by its owners' names: the SQLite files, the generated secret and
+ * keys, the generated key of TOTP secrets, development mail.
+ */
+const DATA_DIR_ENTRIES: DataDirEntries = {
+  files: [...SQLITE_FILES, DEV_SECRET_FILE, MFA_KEY_FILE],
+  folders: [KEYS_DIR, MAIL_DIR],
+};
 
 /**
  * Tightens what an older version left readable by others in DATA_DIR (the SQLite files were 0644)

@@ -70,7 +70,7 @@ export class CodeChecker {
     return this.deps.throttle.begin({ ...check, kind });
   }
 
-  /** A wrong code: audited (MFA_FAILED, reason INVALID_CODE) and counted; returns the error to throw. */
+  /** A wrong code: audited (MFA_FAILED, reason WRONG_CODE) and counted; returns the error to throw. */
   async failed(check: CodeCheck, kind: MfaMethod, refuse: () => Error = () => invalidCode()): Promise<Error> {
     this.deps.metrics.mfa(kind, "failed");
     await this.deps.audit.record({
@@ -78,7 +78,7 @@ export class CodeChecker {
       userId: check.userId,
       username: check.username,
       sessionId: check.sessionId,
-      detail: auditDetail({ reason: "INVALID_CODE", kind }),
+      detail: auditDetail({ reason: "WRONG_CODE", kind }),
       client: check.client,
     });
     return refuse();

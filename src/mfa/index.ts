@@ -43,7 +43,7 @@ async function buildMfa(needs: MfaNeeds) {
   const throttle = await createMfaThrottle(counters, audit, metrics, logger);
   const codes = new CodeChecker({ totp, recoveryCodes, box, throttle, audit, metrics, now });
   const common = { db: database.db, recoveryCodes, codes, users: userStore, sessions, audit, metrics, now };
-  const totpService = new TotpService({ ...common, totp, box, issuer: config.jwt.issuer });
+  const totpService = new TotpService({ ...common, totp, box, writes: needs.writes, issuer: config.jwt.issuer });
   const mfa = new MfaService({ ...common, writes: needs.writes });
   needs.passwordResets.useSecondFactor((user, code) => mfa.checkForReset(user, code));
   return {

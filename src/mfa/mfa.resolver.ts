@@ -2,7 +2,6 @@ import "reflect-metadata";
 
 import { Arg, Ctx, ID, Mutation, Resolver } from "type-graphql";
 
-import { CredentialMutation } from "../access/credential-operations.js";
 import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
 import {
   clientOf,
@@ -71,7 +70,6 @@ export class MfaResolver {
       CODE_RULES,
   })
   @Requires({ session: true })
-  @CredentialMutation()
   confirmTotp(
     @Arg("code") code: string,
     @CurrentSession() session: SessionPrincipal,
@@ -87,7 +85,6 @@ export class MfaResolver {
       CODE_RULES,
   })
   @Requires({ session: true })
-  @CredentialMutation()
   verifyMfa(
     @Arg("code") code: string,
     @CurrentSession() session: SessionPrincipal,
@@ -114,7 +111,6 @@ export class MfaResolver {
       CODE_RULES,
   })
   @Requires({ session: true, fresh: true, aal: 2 })
-  @CredentialMutation()
   disableTotp(
     @Arg("code") code: string,
     @CurrentSession() session: SessionPrincipal,

@@ -7,6 +7,7 @@ import { auditDetail, AuditEventType, type AuditService } from "../audit/index.j
 import type { Database } from "../db/schema.js";
 import { BadUserInputError, ErrorReason, UnauthenticatedError } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
+import type { FloodLimit } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
 import { toPublicUser, type User, type UserStore } from "../users/index.js";
 import { type CodeChecker, invalidCode } from "./code-check.js";
@@ -25,6 +26,8 @@ export interface TotpServiceDeps {
   readonly codes: CodeChecker;
   readonly users: UserStore;
   readonly sessions: Pick<SessionService, "raise" | "endAllOf">;
+  /** WRITES_MAX_PER_USER: enrollTotp and regenerateRecoveryCodes are charged to the account. */
+  readonly writes: FloodLimit;
   readonly audit: AuditService;
   readonly metrics: MetricsRecorder;
   readonly now: () => number;
@@ -44,8 +47,12 @@ export class TotpService {
    * A new secret and its otpauth URI, replacing an unconfirmed enrollment. BAD_USER_INPUT (field
    * `totp`, rule `enabled`) when the user's TOTP is confirmed: disableTotp first.
    */
-  async enroll(principal: SessionPrincipal): Promise<TotpEnrollment> {
-    const user = await this.publicUser(principal.userId);
+  enroll(principal: SessionPrincipal): Promise<TotpEnrollment> {
+    return this.deps.writes.spend(principal.userId, () => this.enrollNow(principal.userId));
+  }
+
+  private async enrollNow(userId: string): Promise<TotpEnrollment> {
+    const user = await this.publicUser(userId);
     const secret = newTotpSecret();
     const saved = await this.deps.totp.savePending(
       user.id,
@@ -125,9 +132,11 @@ export class TotpService {
     }
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     const now = new Date(this.deps.now());
-    await this.deps.db
-      .transaction()
-      .execute((trx) => this.deps.recoveryCodes.replace(trx, userId, codes.map(normalHash), now));
+    await this.deps.writes.spend(userId, () =>
+      this.deps.db
+        .transaction()
+        .execute((trx) => this.deps.recoveryCodes.replace(trx, userId, codes.map(normalHash), now)),
+    );
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,
       userId,

@@ -1,15 +1,9 @@
 import { randomUUID } from "node:crypto";
 
-import type { Kysely } from "kysely";
-import type { Logger } from "pino";
-
 import { assuranceOf, type AuthMethod } from "../access/assurance.js";
 import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
-import type { Revocations } from "../access/revocation-sync.js";
 import { hasSecondFactor } from "../access/second-factors.js";
-import type { TokenService } from "../access/tokens.js";
-import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
-import type { Database } from "../db/schema.js";
+import { auditDetail, AuditEventType } from "../audit/index.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
   ErrorReason,
@@ -19,8 +13,8 @@ import {
 } from "../errors.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
-import { type FloodLimit, perSession } from "../rate-limits/index.js";
-import { toPublicUser, type User, type UserStore } from "../users/index.js";
+import { perSession } from "../rate-limits/index.js";
+import { toPublicUser, type User } from "../users/index.js";
 import type { AuthPayload } from "./auth-payload.type.js";
 import { type IssuedSession, issueTokens } from "./issue-tokens.js";
 import { hashRefreshToken, newChainKey, randomRefreshToken } from "./refresh-chain.js";
@@ -29,37 +23,12 @@ import { SESSIONS_DEFAULT } from "./session.input.js";
 import { type SessionEndReason, SessionStore } from "./session.store.js";
 import { LogoutScope, type Session } from "./session.type.js";
 import { pruneEndedSessions } from "./session-pruning.js";
+import type { SessionServiceDeps } from "./session-service-deps.js";
 
 /** How long an ended session is kept by default before {@link SessionService.prune} deletes it: one day. */
 export const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
 
-export interface SessionServiceDeps {
-  db: Kysely<Database>;
-  /** On PostgreSQL a new session locks its user's row against a concurrent setUserDisabled. */
-  users: UserStore;
-  tokens: TokenService;
-  /** Ends sessions on this instance at once and on every other within a second. */
-  revocations: Revocations;
-  /** Absolute lifetime of a session's refresh chain (JWT_REFRESH_TOKEN_EXPIRES). */
-  sessionTtlSeconds: number;
-  /** SESSIONS_MAX_PER_USER: a new session ends the user's least recently used ones past it. */
-  maxSessions: number;
-  /**
-   * How long an ended session (and its refresh tokens) is kept before {@link SessionService.prune}
-   * deletes it: at least the revocation list's window. Default one day.
-   */
-  endedSessionRetentionMs?: number;
-  /**
-   * WRITES_MAX_PER_USER: logout and revokeSession are charged to the caller's session (see
-   * perSession), so a stolen session cannot use up the owner's.
-   */
-  writes: FloodLimit;
-  audit: AuditService;
-  now: () => number;
-  logger: Logger;
-  /** Sessions ended by cause. Default: recorded nowhere. */
-  metrics?: MetricsRecorder;
-}
+export type { SessionServiceDeps } from "./session-service-deps.js";
 
 /**
  * Sessions: starting one at sign-in (with the cap per user), listing, ending and pruning them.
@@ -162,6 +131,23 @@ export class SessionService {
       "session raised to AAL2",
     );
     return this.payload(user, raised, refreshToken, principal.fresh, cookie);
+  }
+
+  /**
+   * Raises the caller's session to AAL2 when the user's FIRST second factor takes effect in it
+   * (confirmTotp, a first passkey): the factor was just proven in this very session, which had full
+   * access before, so its refresh tokens stay (those mutations return no tokens to replace them);
+   * the next refresh carries AAL2. Unlike {@link raise}, which a session that owed its factor goes
+   * through, this lifts nothing that was held back. False when the session has ended.
+   */
+  async raiseAtEnrollment(principal: SessionPrincipal, method: Exclude<AuthMethod, "pwd" | "reset">): Promise<boolean> {
+    const raised = await new SessionStore(this.deps.db).raise(
+      principal.sessionId,
+      method,
+      undefined,
+      new Date(this.deps.now()),
+    );
+    return raised !== undefined;
   }
 
   private async evicted(evicted: string[], now: Date, user: User, by: string, client: ClientInfo): Promise<void> {

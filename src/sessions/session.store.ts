@@ -102,16 +102,22 @@ export class SessionStore {
 
   /**
    * Raises a live session to AAL2 with `method` added to its methods and its second factor no longer
-   * owed, and gives it a new chain key (its refresh tokens are replaced by the caller, in the same
-   * transaction). One conditional write: undefined when the session has ended or expired meanwhile.
+   * owed and, with `chainKey`, a new chain key (its refresh tokens are then replaced by the caller,
+   * in the same transaction). One conditional write: undefined when the session has ended or
+   * expired meanwhile.
    */
-  async raise(id: string, method: AuthMethod, chainKey: string, now: Date): Promise<SessionRecord | undefined> {
+  async raise(
+    id: string,
+    method: AuthMethod,
+    chainKey: string | undefined,
+    now: Date,
+  ): Promise<SessionRecord | undefined> {
     const current = await this.findById(id);
     if (!current) return undefined;
     const amr = [...new Set([...current.assurance.amr, method])].join(" ");
     const row = await this.db
       .updateTable("sessions")
-      .set({ aal: 2, amr, mfa_pending: 0, mfa_at: now.toISOString(), chain_key: chainKey })
+      .set({ aal: 2, amr, mfa_pending: 0, mfa_at: now.toISOString(), ...(chainKey ? { chain_key: chainKey } : {}) })
       .where("id", "=", id)
       .where("revoked_at", "is", null)
       .where("expires_at", ">", now.toISOString())

@@ -49,7 +49,7 @@ for (const kind of DATABASES) {
       assertMfaRequired(
         await reset(t, { token, newPassword: "a new passphrase", mfaCode: wrongTotp(enrolled.secret) }),
       );
-      assert.deepEqual(await auditDetails(t, user.userId, "MFA_FAILED"), ["reason=INVALID_CODE kind=totp"]);
+      assert.deepEqual(await auditDetails(t, user.userId, "MFA_FAILED"), ["reason=WRONG_CODE kind=totp"]);
       // Nothing changed (a login would void the link, so the stored hash is read instead).
       assert.equal(await passwordHash(t, user.userId), hashBefore);
       const res = await reset(t, { token, newPassword: "a new passphrase", mfaCode: enrolled.nextCode() });

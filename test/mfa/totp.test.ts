@@ -186,7 +186,7 @@ for (const kind of DATABASES) {
       const before = await mfaSteps(t);
       const pending = await login(t, "typo");
       assertInvalidCode(await verifyMfaRaw(t, pending.accessToken, wrongTotp(enrolled.secret, now())));
-      assert.deepEqual(await auditDetails(t, user.userId, "MFA_FAILED"), ["reason=INVALID_CODE kind=totp"]);
+      assert.deepEqual(await auditDetails(t, user.userId, "MFA_FAILED"), ["reason=WRONG_CODE kind=totp"]);
       assert.equal((await mfaSteps(t))["totp/failed"], (before["totp/failed"] ?? 0) + 1);
       const code = enrolled.nextCode();
       const spaced = `${code.slice(0, 3)} ${code.slice(3)}`;

@@ -61,7 +61,7 @@ for (const kind of DATABASES) {
         assert.equal(after["totp/throttled"], (before["totp/throttled"] ?? 0) + 2);
         assert.equal(await rateLimitedCount(t, "MFA_FAILURES_PER_CHALLENGE"), limited + 2);
         const throttled = await auditDetails(t, user.userId, "MFA_FAILED");
-        assert.equal(throttled.filter((d) => d?.startsWith("reason=INVALID_CODE")).length, 5);
+        assert.equal(throttled.filter((d) => d?.startsWith("reason=WRONG_CODE")).length, 5);
         assert.deepEqual(
           throttled.filter((d) => d?.startsWith("reason=THROTTLED")),
           ["reason=THROTTLED limit=MFA_FAILURES_PER_CHALLENGE count=2"],
@@ -122,3 +122,24 @@ for (const kind of DATABASES) {
     });
   }
 }
+
+describe("enrollTotp and regenerateRecoveryCodes are writes (WRITES_MAX_PER_USER)", () => {
+  const t = useTestApp("sqlite", { env: { WRITES_MAX_PER_USER: "3" } });
+
+  it("refuses the account's writes past the budget with RATE_LIMITED, changing nothing", async () => {
+    const user = await registerUser(t, "churner");
+    const enrolled = await enrollUser(t, user.accessToken);
+    // enrollTotp and confirmTotp above: one write (confirming is not charged); two more are allowed.
+    const regenerate = () => t.gql(`mutation { regenerateRecoveryCodes }`, { token: user.accessToken });
+    assert.equal((await regenerate()).body.data?.regenerateRecoveryCodes?.length, 10);
+    const last = await regenerate();
+    const codesLeft: string[] = last.body.data.regenerateRecoveryCodes;
+    const refused = await regenerate();
+    assert.deepEqual(codes(refused), ["RATE_LIMITED"]);
+    assert.ok(refused.body.errors?.[0]?.extensions?.retryAfter > 0);
+    // The codes of the last allowed call still work: the refused one replaced nothing.
+    const pending = await login(t, "churner");
+    assert.equal((await verifyMfa(t, pending.accessToken, codesLeft[0]!)).assurance, "AAL2");
+    assert.notDeepEqual(codesLeft, enrolled.recoveryCodes);
+  });
+});
