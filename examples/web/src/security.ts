@@ -1,9 +1,9 @@
 // Adding second factors from a signed-in tab: an authenticator app (enrollTotp, then confirmTotp
 // with a code from the app, which returns the ten recovery codes, shown once) and passkeys
 // (@simplewebauthn/browser's startRegistration). Both start from a fresh session (right after a
-// sign-in; FRESH_TOKEN_REQUIRED otherwise). They go through auth.ts's send (credentials: "include"):
-// the first factor makes this session AAL2 and the server replaces its refresh cookie, which must
-// reach the browser; a refresh then brings an access token that says AAL2.
+// sign-in; FRESH_TOKEN_REQUIRED otherwise). They go through auth.ts's send (credentials: "include"),
+// so that any cookie the server sets reaches the browser. The first factor makes this session AAL2;
+// a refresh then brings an access token that says so.
 import { type PublicKeyCredentialCreationOptionsJSON, startRegistration } from "@simplewebauthn/browser";
 import type { GraphQLFormattedError } from "graphql";
 
