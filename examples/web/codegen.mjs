@@ -36,8 +36,9 @@ const sections = await preset.buildGeneratesSection({
   schema,
   schemaAst: buildASTSchema(schema),
   documents: [{ location: relative(here, operationsFile), document: parse(operations), rawSDL: operations }],
-  // DateTimeISO arrives as an ISO 8601 string; `import type` for the types (verbatimModuleSyntax).
-  config: { scalars: { DateTimeISO: "string" }, useTypeImports: true },
+  // DateTimeISO arrives as an ISO 8601 string, JSON (WebAuthn options and answers) as whatever it
+  // holds; `import type` for the types (verbatimModuleSyntax).
+  config: { scalars: { DateTimeISO: "string", JSON: "unknown" }, useTypeImports: true },
   // Fragments spread into an operation's result type, instead of masked behind useFragment.
   presetConfig: { fragmentMasking: false },
   plugins: [],

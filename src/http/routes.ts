@@ -8,6 +8,7 @@ import type { DatabaseHandle } from "../db/database.js";
 import { SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { registerExplorer } from "./explorer.js";
 import { registerLinkPages } from "./link-pages.js";
+import { registerPasskeyPage } from "./passkey-page.js";
 
 export interface RoutesDeps {
   config: Config;
@@ -19,7 +20,7 @@ export interface RoutesDeps {
 
 /**
  * `/.well-known/jwks.json`, `/healthz`, `/readyz`, `/reset-password` and `/verify-email`, and
- * `/graphiql` in development.
+ * `/graphiql` and `/passkeys` in development.
  */
 export function registerRoutes(server: FastifyInstance, deps: RoutesDeps): void {
   // Public keys for other services and gateways to verify access tokens without calling us.
@@ -34,6 +35,8 @@ export function registerRoutes(server: FastifyInstance, deps: RoutesDeps): void 
 
   // GraphiQL from node_modules at /graphiql, in development only.
   registerExplorer(server, deps.config);
+  // A page to try passkeys with at /passkeys, in development only.
+  registerPasskeyPage(server, deps.config);
 
   server.get("/healthz", async () => ({ status: "ok" }));
   // Ready means the database answers within DATABASE_TIMEOUT; the failure itself is logged by the

@@ -6,12 +6,9 @@
 // message for each refusal.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { extname, join, relative } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import type { Page } from "puppeteer-core";
@@ -21,13 +18,10 @@ import { RESET_PASSWORD_PATH, VERIFY_EMAIL_PATH } from "../../src/http/link-page
 import { login, PASSWORD, registerUser } from "../helpers/api.js";
 import { startTestApp, type TestApp } from "../helpers/app.js";
 import { browserUnavailable, serveStatic, type StaticFile, type StaticServer, useBrowser } from "../helpers/browser.js";
+import { buildExample, EXAMPLE, ROOT } from "../helpers/example-web.js";
 import { mailedLink, onOrigin } from "../helpers/mailed-links.js";
 
 const run = promisify(execFile);
-
-/** The repository (the compiled test is dist/test/browser/example-web.test.js). */
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const EXAMPLE = join(ROOT, "examples/web");
 
 const TOKEN_SECONDS = 5;
 /** How long the feed is watched: more than ten access-token lifetimes. */
@@ -40,12 +34,6 @@ const UI_TIMEOUT_MS = 10_000;
 
 /** The user who signs up with an address, verifies it and resets her password. */
 const ERIN = { username: "erin", email: "erin@example.com", newPassword: "erin's new passphrase" };
-
-const CONTENT_TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-};
 
 describe("the example web app's sources", () => {
   it("type-check with examples/web/tsconfig.json", async () => {
@@ -65,43 +53,6 @@ describe("the example web app's sources", () => {
     );
   });
 });
-
-/** Builds the example for the API at `apiUrl` into a temporary folder and returns its files by URL path. */
-async function buildExample(apiUrl: string): Promise<Record<string, StaticFile>> {
-  const outDir = mkdtempSync(join(tmpdir(), "example-web-"));
-  try {
-    const vite = join(ROOT, "node_modules/vite/bin/vite.js");
-    // The native loader imports vite.config.mjs as it is, writing no bundled copy under node_modules.
-    const args = [
-      "build",
-      EXAMPLE,
-      "--configLoader",
-      "native",
-      "--outDir",
-      outDir,
-      "--emptyOutDir",
-      "--logLevel",
-      "warn",
-    ];
-    await run(process.execPath, [vite, ...args], { env: { ...process.env, VITE_API_URL: apiUrl } });
-    const files: Record<string, StaticFile> = {};
-    for (const path of listFiles(outDir)) {
-      const contentType = CONTENT_TYPES[extname(path)] ?? "application/octet-stream";
-      files[`/${relative(outDir, path)}`] = { contentType, body: readFileSync(path, "utf8") };
-    }
-    const index = files["/index.html"];
-    assert.ok(index, "the build wrote index.html");
-    return { ...files, "/": index };
-  } finally {
-    rmSync(outDir, { recursive: true, force: true });
-  }
-}
-
-function listFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? listFiles(join(dir, entry.name)) : [join(dir, entry.name)],
-  );
-}
 
 /** The ids in a tab's live feed, oldest first (the page shows the newest on top). */
 function feedIds(tab: Page): Promise<string[]> {

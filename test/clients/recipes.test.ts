@@ -13,11 +13,13 @@ import { fileURLToPath } from "node:url";
 
 import { gql as apolloGql } from "@apollo/client";
 
-import { claimsOf, login, registerUser } from "../helpers/api.js";
+import { claimsOf, login, PASSWORD, registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
+import { enrollUser, wrongTotp } from "../helpers/mfa.js";
 import { createApolloClient } from "./recipes/apollo-client.js";
 import { createGraphQLRequestClient } from "./recipes/graphql-request.js";
+import { signIn } from "./recipes/sign-in.js";
 import { createTokenStore, type TokenStore } from "./recipes/token-store.js";
 import { createUrqlClient } from "./recipes/urql.js";
 
@@ -160,6 +162,81 @@ describe("the client recipes of docs/clients.md", { concurrency: true }, () => {
   }
 });
 
+// The challenge step: the fetch sign-in of sign-in.ts with a user who has TOTP, and each client
+// sending the user to the code prompt on MFA_REQUIRED instead of refreshing, retrying or signing out.
+describe("the challenge step of docs/clients.md", { concurrency: true }, () => {
+  for (const kind of DATABASES) {
+    // One test at a time: the clients' tests count the app's requests.
+    describe(`sign-in.ts and the three clients (${kind})`, { concurrency: false }, () => {
+      const t = useTestApp(kind);
+
+      it("signs in with the password, asks for a code until one is accepted, and keeps the AAL2 pair verifyMfa returned", async () => {
+        const registered = await registerUser(t, "quinn");
+        const totp = await enrollUser(t, registered.accessToken);
+        const signOuts: string[] = [];
+        const store = createTokenStore((reason) => signOuts.push(reason));
+        const asked: Array<string | undefined> = [];
+        const result = await signIn(t.url, store, { username: "quinn", password: PASSWORD }, async (problem) => {
+          asked.push(problem);
+          return asked.length === 1 ? wrongTotp(totp.secret) : totp.nextCode();
+        });
+        assert.deepEqual(result, { signedIn: true });
+        assert.deepEqual(asked, [undefined, "Invalid input: code is not a valid code."]);
+        const claims = claimsOf(store.accessToken!);
+        assert.equal(claims.aal, "aal2");
+        assert.deepEqual(claims.amr, ["pwd", "otp"]);
+        assert.equal(claims.mfa_pending, undefined);
+        assert.deepEqual(signOuts, []);
+      });
+
+      it("ends the half-open session when the user gives up on the code", async () => {
+        await registerUser(t, "rowan").then((user) => enrollUser(t, user.accessToken));
+        const signOuts: string[] = [];
+        const store = createTokenStore((reason) => signOuts.push(reason));
+        const result = await signIn(t.url, store, { username: "rowan", password: PASSWORD }, async () => undefined);
+        assert.deepEqual(result, { signedIn: false, code: "CANCELLED" });
+        assert.deepEqual(signOuts, ["SIGNED_OUT"]);
+        assert.equal(store.accessToken, undefined);
+        const live = await t.app.database.db
+          .selectFrom("sessions")
+          .innerJoin("users", "users.id", "sessions.user_id")
+          .select("sessions.id")
+          .where("users.username", "=", "rowan")
+          .where("sessions.revoked_at", "is", null)
+          .execute();
+        assert.equal(live.length, 1, "only the session enrollment was done in: the half-open one ended");
+      });
+
+      for (const recipe of RECIPES) {
+        it(`${recipe.name} sends the user to the code prompt on MFA_REQUIRED, once, with no refresh, retry or sign-out`, async () => {
+          const username = `mfa-${recipe.file.replace(/\W/g, "").slice(-12)}`;
+          await registerUser(t, username).then((user) => enrollUser(t, user.accessToken));
+          const signOuts: string[] = [];
+          let prompts = 0;
+          const store = createTokenStore(
+            (reason) => signOuts.push(reason),
+            () => prompts++,
+          );
+          const pending = await login(t, username);
+          store.save(pending);
+          const client = recipe.build(t.url, store);
+          try {
+            const before = requestsSoFar(t);
+            await assert.rejects(client.query("query Sessions { sessions { id } }"));
+            await assert.rejects(client.query("query SessionsAgain { sessions { id } }"));
+            assert.equal(prompts, 1, "one prompt for the operations refused while the factor is owed");
+            assert.deepEqual(signOuts, []);
+            assert.equal(store.accessToken, pending.accessToken, "the tokens are kept");
+            assert.equal(requestsSoFar(t) - before, 2, "the refused operations only: no refresh, no retry");
+          } finally {
+            client.stop();
+          }
+        });
+      }
+    });
+  }
+});
+
 function repositoryRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json"))) dir = dirname(dir);
@@ -249,6 +326,7 @@ describe("docs/clients.md", () => {
       [
         ...RECIPES.map((r) => r.file),
         "test/clients/recipes/token-store.ts",
+        "test/clients/recipes/sign-in.ts",
         "examples/web/src/client.ts",
         "examples/web/src/feed.ts",
       ].sort(),

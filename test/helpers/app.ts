@@ -41,6 +41,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   database?: TestDatabase;
   now?: () => number;
+  /** The loopback port to listen on (default 0: any free one), for a suite whose settings name it (PUBLIC_URL). */
+  port?: number;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
     },
   });
   const app = await createApp(config, { logger: createLogger(config, sink), now: options.now });
-  await app.server.listen({ host: "127.0.0.1", port: 0 });
+  await app.server.listen({ host: "127.0.0.1", port: options.port ?? 0 });
   const address = app.server.server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
   const url = `http://127.0.0.1:${address.port}/graphql`;

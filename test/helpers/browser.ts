@@ -141,3 +141,57 @@ export async function serveStatic(files: Record<string, StaticFile>): Promise<St
       }),
   };
 }
+
+/**
+ * A loopback port that was free a moment ago, for a server whose settings must name its own origin
+ * before it listens (PUBLIC_URL, from which WEBAUTHN_ORIGINS defaults).
+ */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/** A virtual authenticator of a page (Chromium's DevTools protocol), and what it holds. */
+export interface VirtualAuthenticator {
+  id: string;
+  /** The passkeys it holds: credential id (base64url), resident or not, signature count, user handle. */
+  credentials(): Promise<Array<{ credentialId: string; isResidentCredential: boolean; signCount: number }>>;
+  /** Whether it reports the user verified (a PIN or fingerprint) in its next ceremonies. */
+  setUserVerified(verified: boolean): Promise<void>;
+}
+
+/**
+ * Gives `page` a platform authenticator with resident keys and user verification (a passkey
+ * provider like a phone's or a laptop's), which answers every ceremony at once with no prompt.
+ */
+export async function addVirtualAuthenticator(page: Page): Promise<VirtualAuthenticator> {
+  const cdp = await page.createCDPSession();
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return {
+    id: authenticatorId,
+    async credentials() {
+      const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+      return credentials.map(({ credentialId, isResidentCredential, signCount }) => ({
+        credentialId,
+        isResidentCredential,
+        signCount,
+      }));
+    },
+    async setUserVerified(isUserVerified) {
+      await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified });
+    },
+  };
+}

@@ -1,12 +1,14 @@
 // The example's pages: a sign-in form (sign-up with an optional e-mail address) and a "forgot
 // password" form when signed out; when signed in, who you are and whether your address is verified,
 // a form for new posts, the live feed and the posts a page at a time. The links in the mails open the
-// server's own pages (/verify-email, /reset-password). Errors show in role="alert" elements, neutral
-// news (signed out, reconnecting, a mail sent) in role="status" ones.
+// server's own pages (/verify-email, /reset-password). A password sign-in of an account with a
+// second factor goes through the challenge step (Security.tsx), and signed in, the account's second
+// factors are set up there too; a passkey signs in from the form. Errors show in role="alert"
+// elements, neutral news (signed out, reconnecting, a mail sent) in role="status" ones.
 import { useMutation, useQuery } from "@apollo/client/react";
 import { type FormEvent, useEffect, useState, useSyncExternalStore } from "react";
 
-import { currentSession, sessionEvents, signIn, signOut } from "./auth";
+import { currentSession, passkeySignIn, sessionEvents, signIn, signOut } from "./auth";
 import { client } from "./client";
 import { followFeed } from "./feed";
 import {
@@ -18,6 +20,7 @@ import {
   RequestPasswordResetDocument,
 } from "./gql/graphql";
 import { explain, explainApollo, signedOutMessage } from "./messages";
+import { SecondFactorPrompt, SecuritySettings } from "./Security";
 
 const PAGE_SIZE = 5;
 
@@ -34,7 +37,8 @@ export function App() {
   }, [session.status]);
   if (session.status === "starting") return <p role="status">Loading…</p>;
   if (session.status === "signed-out") return <SignedOut reason={session.reason} />;
-  return <SignedIn />;
+  if (session.status === "second-factor") return <SecondFactorPrompt />;
+  return <SignedIn assurance={session.assurance} />;
 }
 
 function SignedOut({ reason }: { reason?: string }) {
@@ -52,6 +56,18 @@ function SignInForm({ reason, forgot }: { reason?: string; forgot: () => void })
   const [email, setEmail] = useState("");
   const [problem, setProblem] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const withPasskey = async () => {
+    setProblem(undefined);
+    setBusy(true);
+    try {
+      const refusal = await passkeySignIn({ secondFactor: false, username: username || undefined });
+      if (refusal) setProblem(explain(refusal));
+    } catch {
+      setProblem(explain({ message: "", extensions: { reason: "PASSKEY_CANCELLED" } }));
+    } finally {
+      setBusy(false);
+    }
+  };
   const submit = (newAccount: boolean) => async (event: FormEvent) => {
     event.preventDefault();
     setProblem(undefined);
@@ -88,6 +104,9 @@ function SignInForm({ reason, forgot }: { reason?: string; forgot: () => void })
       </button>
       <button id="sign-up" type="button" disabled={busy} onClick={(event) => void submit(true)(event)}>
         Sign up
+      </button>
+      <button id="passkey-sign-in" type="button" disabled={busy} onClick={() => void withPasskey()}>
+        Sign in with a passkey
       </button>
       <button id="forgot-password" type="button" onClick={forgot}>
         Forgot your password?
@@ -140,7 +159,7 @@ function ForgotPassword({ back }: { back: () => void }) {
   );
 }
 
-function SignedIn() {
+function SignedIn({ assurance }: { assurance?: string }) {
   const me = useQuery(MeDocument);
   return (
     <main>
@@ -152,6 +171,7 @@ function SignedIn() {
         </button>
         {me.data?.me.email && <EmailState email={me.data.me.email} verified={me.data.me.emailVerified} />}
       </header>
+      <SecuritySettings assurance={assurance} />
       <NewPost />
       <LiveFeed />
       <Posts />

@@ -10,12 +10,16 @@
 //   reuse interval still keeps two tabs refreshing together signed in;
 // - every tab hears of a sign-in or sign-out (a BroadcastChannel), and of a session ended elsewhere
 //   (the socket's 4403 SESSION_ENDED); the socket gets each new token in-band (a graphql-ws ping),
-//   so the server never closes it for expiry.
+//   so the server never closes it for expiry;
+// - a sign-in whose answer says mfaRequired (a password, for an account with a second factor)
+//   leaves the tab in "second-factor" until verifyMfa or verifyMfaWithPasskey; so does a refusal
+//   with reason MFA_REQUIRED. Passkeys sign in with @simplewebauthn/browser.
 // docs/clients.md quotes this module whole, one #region at a time; test/clients/recipes.test.ts keeps
 // each quote equal to its region.
 import { ApolloLink, CombinedGraphQLErrors, HttpLink, type TypedDocumentNode } from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
+import { type PublicKeyCredentialRequestOptionsJSON, startAuthentication } from "@simplewebauthn/browser";
 import { type GraphQLFormattedError, print } from "graphql";
 import { createClient } from "graphql-ws";
 import { from, switchMap } from "rxjs";
@@ -24,8 +28,15 @@ import * as ops from "./gql/graphql";
 
 export const API_URL = (import.meta.env.VITE_API_URL as string | undefined) ?? "http://localhost:4000/graphql";
 
-/** Where this tab stands; `reason` (an `extensions.reason`, or SIGNED_OUT) says why it is signed out. */
-let session: { status: "starting" | "signed-in" | "signed-out"; reason?: string } = { status: "starting" };
+/**
+ * Where this tab stands; `reason` (an `extensions.reason`, or SIGNED_OUT) says why it is signed out.
+ * "second-factor": signed in with a password, the account's second factor still owed.
+ */
+let session: {
+  status: "starting" | "signed-in" | "second-factor" | "signed-out";
+  reason?: string;
+  assurance?: ops.AuthenticatorAssurance;
+} = { status: "starting" };
 let token: string | undefined;
 let refreshDue = 0;
 let timer: ReturnType<typeof setTimeout> | undefined;
@@ -54,7 +65,7 @@ function reasonOf(errors: readonly GraphQLFormattedError[] = []): string | undef
 
 // #region send
 /** A credential mutation, with `credentials: "include"` so that the cookie goes both ways. */
-async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, accessToken?: string) {
+export async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, accessToken?: string) {
   const response = await fetch(API_URL, {
     method: "POST",
     credentials: "include",
@@ -73,7 +84,9 @@ function keep(payload: ops.AuthFieldsFragment) {
   clearTimeout(timer);
   timer = setTimeout(() => void refresh().catch(() => undefined), refreshDue - Date.now());
   renewSocket();
-  if (session.status !== "signed-in") setSession({ status: "signed-in" });
+  const status = payload.mfaRequired ? "second-factor" : "signed-in";
+  if (session.status !== status || session.assurance !== payload.assurance)
+    setSession({ status, assurance: payload.assurance });
 }
 
 // In-band renewal: the server moves the open socket's expiry to the new token's.
@@ -85,7 +98,7 @@ function renewSocket() {
 /** Signs this tab out, and the others unless `tell` is false. A failed refresh at start-up shows no reason. */
 function end(reason: string, tell = true) {
   if (session.status === "signed-out") return;
-  const wasSignedIn = session.status === "signed-in";
+  const wasSignedIn = session.status === "signed-in" || session.status === "second-factor";
   signOuts++;
   token = undefined;
   clearTimeout(timer);
@@ -147,6 +160,41 @@ tabs.onmessage = ({ data }: MessageEvent<{ signedIn?: true; signedOut?: string }
 };
 // #endregion
 
+// #region second-factor
+/**
+ * The challenge step: a TOTP or recovery code proves the second factor of this tab's session, which
+ * becomes AAL2 with new tokens (the refresh cookie replaced); resolves to the refusal, if any
+ * (BAD_USER_INPUT on `code` for a wrong or used code, RATE_LIMITED).
+ */
+export async function verifyCode(code: string) {
+  const { data, errors } = await send(ops.VerifyMfaDocument, { code }, await accessToken());
+  if (!data?.verifyMfa) return errors?.[0];
+  keep(data.verifyMfa);
+  tabs.postMessage({ signedIn: true });
+}
+
+/**
+ * A passkey: as the second factor of this tab's session (`secondFactor`), or to sign in without a
+ * password (discoverable without `username`). The challenge is asked for without a token (a session
+ * that owes its factor may call only the fields that prove it). Throws when the browser made no
+ * assertion (cancelled).
+ */
+export async function passkeySignIn(options: { secondFactor: boolean; username?: string }) {
+  const bearerToken = options.secondFactor ? await accessToken() : undefined;
+  const start = await send(ops.StartPasskeySignInDocument, { username: options.username || null });
+  if (!start.data) return start.errors?.[0];
+  const optionsJSON = start.data.startPasskeySignIn as PublicKeyCredentialRequestOptionsJSON;
+  const response = await startAuthentication({ optionsJSON });
+  const { data, errors } = options.secondFactor
+    ? await send(ops.VerifyMfaWithPasskeyDocument, { response }, bearerToken)
+    : await send(ops.FinishPasskeySignInDocument, { response });
+  const payload = data && ("verifyMfaWithPasskey" in data ? data.verifyMfaWithPasskey : data.finishPasskeySignIn);
+  if (!payload) return errors?.[0];
+  keep(payload);
+  tabs.postMessage({ signedIn: true });
+}
+// #endregion
+
 // #region apollo-link
 /** Apollo Client's link to the API: the token on every operation; on TOKEN_EXPIRED a refresh and one retry. */
 export const apiLink = ApolloLink.from([
@@ -157,6 +205,8 @@ export const apiLink = ApolloLink.from([
       return from(refresh()).pipe(switchMap(() => forward(operation)));
     }
     if (reason === "SESSION_ENDED" || reason === "TOKEN_INVALID") end(reason);
+    // The session owes its second factor (or the field needs it again): the prompt, not a retry.
+    if (reason === "MFA_REQUIRED") setSession({ ...session, status: "second-factor" });
   }),
   new SetContextLink(async () => ({ headers: bearer(await accessToken()) })),
   new HttpLink({ uri: API_URL }),

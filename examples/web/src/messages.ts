@@ -17,6 +17,10 @@ const MESSAGES: Record<string, string> = {
   NOT_SIGNED_IN: "Sign in first.",
   ORIGIN: "The API does not accept sign-ins from this page: add its origin to the server's CORS_ORIGINS.",
   NETWORK: "The server cannot be reached. Check that it is running, then reload.",
+  MFA_REQUIRED: "Enter a code from your authenticator app (or a recovery code), or use a passkey, to go on.",
+  MFA_ENROLLMENT_REQUIRED: "This needs a second factor: set up an authenticator app or a passkey first.",
+  FRESH_TOKEN_REQUIRED: "For this, sign in again with your password first.",
+  PASSKEY_CANCELLED: "No passkey was used: the browser's prompt was cancelled or timed out.",
 };
 
 /** The message for a reason this app signs out with (auth.ts's Session.reason). */
@@ -31,7 +35,12 @@ export function explain(error: GraphQLFormattedError | undefined): string {
   if (code === "SERVICE_UNAVAILABLE") return `The server is busy. Try again in ${Number(retryAfter ?? 5)} s.`;
   if (code === "BAD_USER_INPUT" && Array.isArray(fields))
     return fields.map((field: { message: string }) => field.message).join(" ");
-  return (typeof reason === "string" && MESSAGES[reason]) || error?.message || "Something went wrong.";
+  return (
+    (typeof reason === "string" && MESSAGES[reason]) ||
+    (typeof code === "string" && MESSAGES[code]) ||
+    error?.message ||
+    "Something went wrong."
+  );
 }
 
 /** The message for an error Apollo Client reports: the server's refusal, or a failed connection. */

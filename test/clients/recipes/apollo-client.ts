@@ -1,6 +1,7 @@
 // Apollo Client 4 against this API: an auth link adds the bearer token to every operation; an error
 // link refreshes on a 401 with reason TOKEN_EXPIRED, once for all operations failing together, and
-// retries; on any other UNAUTHENTICATED reason, or when the refresh is refused, it signs out.
+// retries; on any other UNAUTHENTICATED reason, or when the refresh is refused, it signs out. On
+// FORBIDDEN with reason MFA_REQUIRED it sends the user to the code prompt: no refresh, no retry.
 import {
   ApolloClient,
   ApolloLink,
@@ -30,6 +31,11 @@ function unauthenticatedReason(error: ErrorLike): string | undefined {
   if (!CombinedGraphQLErrors.is(error)) return undefined;
   const entry = error.errors.find((e) => e.extensions?.code === "UNAUTHENTICATED");
   return entry?.extensions?.reason as string | undefined;
+}
+
+/** Whether the server asks for the second factor: FORBIDDEN with reason MFA_REQUIRED. */
+function secondFactorRequired(error: ErrorLike): boolean {
+  return CombinedGraphQLErrors.is(error) && error.errors.some((e) => e.extensions?.reason === "MFA_REQUIRED");
 }
 
 /** An Apollo Client that keeps `store`'s tokens fresh; sign-in is the app's (it calls `store.save`). */
@@ -63,6 +69,7 @@ export function createApolloClient(url: string, store: TokenStore): ApolloClient
   }));
 
   const renew = new ErrorLink(({ error, operation, forward }): Observable<ApolloLink.Result> | void => {
+    if (secondFactorRequired(error)) return store.secondFactorOwed();
     const reason = unauthenticatedReason(error);
     if (reason === undefined) return;
     if (reason !== "TOKEN_EXPIRED" || operation.getContext().retried === true) {

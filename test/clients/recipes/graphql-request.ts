@@ -1,6 +1,7 @@
 // graphql-request 7 against this API: a requestMiddleware adds the bearer token; `request` wraps the
 // client's own and, on a 401 with reason TOKEN_EXPIRED, refreshes once for all the operations
 // failing together and retries; on any other UNAUTHENTICATED reason, or a refused refresh, it signs out.
+// On FORBIDDEN with reason MFA_REQUIRED it sends the user to the code prompt: no refresh, no retry.
 import { ClientError, GraphQLClient, type RequestDocument, type Variables, gql } from "graphql-request";
 
 import type { TokenPair, TokenStore } from "./token-store.js";
@@ -19,6 +20,11 @@ function unauthenticatedReason(error: unknown): string | undefined {
   if (!(error instanceof ClientError)) return undefined;
   const entry = error.response.errors?.find((e) => e.extensions?.code === "UNAUTHENTICATED");
   return entry?.extensions?.reason as string | undefined;
+}
+
+/** Whether the server asks for the second factor: FORBIDDEN with reason MFA_REQUIRED. */
+function secondFactorRequired(error: unknown): boolean {
+  return error instanceof ClientError && !!error.response.errors?.some((e) => e.extensions?.reason === "MFA_REQUIRED");
 }
 
 export interface AuthenticatedClient {
@@ -62,6 +68,7 @@ export function createGraphQLRequestClient(url: string, store: TokenStore): Auth
     try {
       return await client.request<T>(document, variables);
     } catch (error) {
+      if (secondFactorRequired(error)) store.secondFactorOwed();
       const reason = unauthenticatedReason(error);
       if (reason === "TOKEN_EXPIRED" && retry && (await refreshOnce(sentToken)))
         return send(document, variables, false);

@@ -1,6 +1,7 @@
 // urql with @urql/exchange-auth, in the shape its README documents: addAuthToOperation adds the
 // bearer token, didAuthError recognises the API's auth error, refreshAuth rotates the tokens through
-// utils.mutate; a mapExchange above it signs out on the errors a refresh cannot fix.
+// utils.mutate; a mapExchange above it signs out on the errors a refresh cannot fix, and sends the
+// user to the code prompt on FORBIDDEN with reason MFA_REQUIRED.
 import {
   type Client,
   type CombinedError,
@@ -30,6 +31,11 @@ function unauthenticatedReason(error: CombinedError): string | undefined {
   return entry?.extensions?.reason as string | undefined;
 }
 
+/** Whether the server asks for the second factor: FORBIDDEN with reason MFA_REQUIRED. */
+function secondFactorRequired(error: CombinedError): boolean {
+  return error.graphQLErrors.some((e) => e.extensions?.reason === "MFA_REQUIRED");
+}
+
 /** The bearer token an operation was sent with (as addAuthToOperation put it there). */
 function sentToken(operation: Operation): string | undefined {
   const options = operation.context.fetchOptions;
@@ -48,9 +54,10 @@ export function createUrqlClient(url: string, store: TokenStore): Client {
     exchanges: [
       // README, "Handling Errors via the errorExchange" (documented): a mapExchange above authExchange
       // sees only the errors authExchange did not handle (another reason, or still expired after the
-      // retry), and logs out.
+      // retry), and logs out. Ours: MFA_REQUIRED goes to the code prompt instead.
       mapExchange({
         onError(error) {
+          if (secondFactorRequired(error)) return store.secondFactorOwed();
           const reason = unauthenticatedReason(error);
           if (reason !== undefined) store.signOut(reason);
         },
