@@ -7,7 +7,6 @@ import {
   databaseSettings,
   type Defaults,
   emailSettings,
-  mfaSettings,
   floodLimitSettings,
   httpSettings,
   jwtSettings,
@@ -20,6 +19,7 @@ import {
   subscriptionSettings,
   userBudgetSettings,
 } from "./config-groups.js";
+import { mfaSettings } from "./config-mfa.js";
 import {
   count,
   deepFreeze,

@@ -30,6 +30,7 @@ import {
   REFRESH_OUTCOMES,
   type RefreshOutcome,
 } from "./metric-names.js";
+import { type CounterMaker, defineFlowCounters } from "./metrics-flows.js";
 import { createMetricsServer } from "./metrics-server.js";
 
 export * from "./metric-names.js";
@@ -181,8 +182,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
 /** The counters, each named with the prefix and registered on `registers`. */
 function defineCounters(registers: Registry[]) {
-  const counter = <L extends string = never>(name: string, labelNames: readonly L[], help: string) =>
-    new Counter<L>({ name: `${METRICS_PREFIX}${name}`, help, labelNames, registers });
+  const counter: CounterMaker = (name, labelNames, help) =>
+    new Counter({ name: `${METRICS_PREFIX}${name}`, help, labelNames, registers });
   return {
     logins: counter(
       "logins_total",
@@ -226,21 +227,7 @@ function defineCounters(registers: Registry[]) {
       ["scope"],
       "Guarded fields an API token was allowed on, by the scope that allowed it.",
     ),
-    mails: counter(
-      "mails_total",
-      ["outcome"],
-      "Mails of the outbox by outcome: queued (written), suppressed (written, never sent: an unknown address or a spent allowance), sent, retried (a transport failure, tried again later), failed (given up after a day).",
-    ),
-    emailSteps: counter(
-      "email_flow_steps_total",
-      ["step"],
-      "Steps of the e-mail flows: reset_requested, reset_completed, reset_token_invalid, verification_requested, verified, verification_token_invalid, email_changed.",
-    ),
-    mfaSteps: counter(
-      "mfa_steps_total",
-      ["method", "outcome"],
-      "Multi-factor steps by method (totp, recovery, passkey) and outcome: enrolled, verified, failed, throttled (a wrong-code budget refused), removed.",
-    ),
+    ...defineFlowCounters(counter),
   };
 }
 

@@ -86,7 +86,7 @@ describe("the published schema", () => {
       const stepUp = required.aal === 2 ? " at assurance AAL2 (a second factor proven) when the user has one" : "";
       const expected = required.session
         ? required.fresh
-          ? `Requires: signed in with a fresh session token (from login or register, not from refreshToken)${stepUp}; API tokens are refused.`
+          ? `Requires: signed in with a fresh session token (from a sign-in: login, register, resetPassword or a passkey, and verifyMfa after one; not from refreshToken)${stepUp}; API tokens are refused.`
           : `Requires: signed in with a session token${stepUp}; API tokens are refused.`
         : required.role === Role.ADMIN && required.scope === Scope.ADMIN
           ? `Requires: ADMIN${stepUp}; scope ADMIN.`

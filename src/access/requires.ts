@@ -15,7 +15,7 @@ import type { Scope } from "./scopes.js";
  * - `{ scope }`: signed in, with a session token or with an API token that has the scope;
  *   `role` adds a role the owner must have (with an API token, the scope ADMIN is what carries it).
  * - `{ session: true }`: a session token only (login, register, refreshToken); API tokens get
- *   FORBIDDEN with reason SCOPE. `fresh` adds that the token must come from login or register.
+ *   FORBIDDEN with reason SCOPE. `fresh` adds that the token must come from a sign-in (login, register, resetPassword, a passkey; verifyMfa keeps it), not a refresh.
  * - `aal: 2` (either kind), step-up: a session that owes its user's second factor gets FORBIDDEN
  *   with reason MFA_REQUIRED; a session at AAL2 passes, and so does one of a user with no second
  *   factor (there is nothing to step up with: MFA_REQUIRED_ROLES is the strict rule). An API token
@@ -70,7 +70,7 @@ export function requirementText(requirement: Requirement): string {
   const stepUp = requirement.aal === 2 ? ` ${STEP_UP_TEXT}` : "";
   if (requirement.session) {
     return requirement.fresh
-      ? `Requires: signed in with a fresh session token (from login or register, not from refreshToken)${stepUp}; API tokens are refused.`
+      ? `Requires: signed in with a fresh session token (from a sign-in: login, register, resetPassword or a passkey, and verifyMfa after one; not from refreshToken)${stepUp}; API tokens are refused.`
       : `Requires: signed in with a session token${stepUp}; API tokens are refused.`;
   }
   const who = requirement.role ? requirement.role : "signed in";

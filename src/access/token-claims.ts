@@ -13,7 +13,7 @@ export interface AccessTokenClaims {
   sid: string;
   /** Token id. */
   jti: string;
-  /** True only for tokens minted by `login` or `register`. */
+  /** True only for tokens of a sign-in (login, register, resetPassword, a passkey; verifyMfa keeps it), never a refresh. */
   fresh: boolean;
   /** The session's assurance when the token was minted: "aal1" or "aal2". Tokens minted before issue 26 have none: aal1. */
   aal: "aal1" | "aal2";

@@ -80,7 +80,7 @@ export class EmailResolver {
       "Any valid address is accepted (this never says whether another account uses it). " +
       MAIL_LIMITS,
   })
-  @Requires({ session: true, fresh: true })
+  @Requires({ session: true, fresh: true, aal: 2 })
   changeEmail(
     @Arg("newEmail") newEmail: string,
     @CurrentSession() session: SessionPrincipal,

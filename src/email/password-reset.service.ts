@@ -26,7 +26,11 @@ const NOBODY = "00000000-0000-0000-0000-000000000000";
  * user without a second factor), which the new session's assurance is derived from. The
  * multi-factor feature, built after this one, hands it over with {@link PasswordResetService.useSecondFactor}.
  */
-export type SecondFactorCheck = (user: UserRecord, mfaCode: string | undefined) => Promise<AuthMethod | undefined>;
+export type SecondFactorCheck = (
+  user: UserRecord,
+  mfaCode: string | undefined,
+  client: ClientInfo,
+) => Promise<AuthMethod | undefined>;
 
 export interface PasswordResetDeps extends EmailFlowDeps {
   passwords: PasswordHasher;
@@ -155,7 +159,7 @@ export class PasswordResetService {
   ): Promise<AuthPayload> {
     const user = await this.userOfLiveToken(input.token);
     if (user.disabled) throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
-    const secondFactor = await this.secondFactor?.(user, input.mfaCode ?? undefined);
+    const secondFactor = await this.secondFactor?.(user, input.mfaCode ?? undefined, client);
     const passwordHash = await this.deps.passwords.hash(input.newPassword);
     const now = new Date(this.deps.now());
     await this.deps.db.transaction().execute(async (trx) => {

@@ -45,7 +45,7 @@ async function buildMfa(needs: MfaNeeds) {
   const common = { db: database.db, recoveryCodes, codes, users: userStore, sessions, audit, metrics, now };
   const totpService = new TotpService({ ...common, totp, box, writes: needs.writes, issuer: config.jwt.issuer });
   const mfa = new MfaService({ ...common, writes: needs.writes });
-  needs.passwordResets.useSecondFactor((user, code) => mfa.checkForReset(user, code));
+  needs.passwordResets.useSecondFactor((user, code, client) => mfa.checkForReset(user, code, client));
   return {
     services: { mfa, totp: totpService },
     resolvers: [new MfaResolver(totpService, mfa), new UserMfaResolver(mfa)],

@@ -77,12 +77,16 @@ export class MfaService {
    * second factor; otherwise the method `mfaCode` proved, spent. FORBIDDEN, reason MFA_REQUIRED,
    * without one or for a wrong one (counted per account); the reset token is left unspent.
    */
-  async checkForReset(user: UserRecord, mfaCode: string | undefined): Promise<AuthMethod | undefined> {
+  async checkForReset(
+    user: UserRecord,
+    mfaCode: string | undefined,
+    client: ClientInfo,
+  ): Promise<AuthMethod | undefined> {
     if (!(await hasSecondFactor(this.deps.db, user.id))) return undefined;
     if (mfaCode === undefined || mfaCode === "") throw resetNeedsCode();
-    const check = { userId: user.id, username: user.username, client: {} };
+    const check = { userId: user.id, username: user.username, client };
     const method = await this.deps.codes.spend(mfaCode, check, resetNeedsCode);
-    await this.recordProof(method, user.id, undefined, {});
+    await this.recordProof(method, user.id, undefined, client);
     return method;
   }
 

@@ -61,7 +61,7 @@ export class PasskeyResolver {
     @CurrentSession() session: SessionPrincipal,
     @Ctx() ctx: Context,
   ): Promise<Passkey> {
-    return this.service.finishRegistration(session, response, name, clientOf(ctx), sessionCookie(ctx));
+    return this.service.finishRegistration(session, response, name, clientOf(ctx));
   }
 
   @Mutation(() => GraphQLJSON, {

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { generateRegistrationOptions, verifyRegistrationResponse } from "@simplewebauthn/server";
 import type { Logger } from "pino";
 
-import type { ClientInfo, RefreshCookie, SessionPrincipal } from "../access/principal.js";
+import type { ClientInfo, SessionPrincipal } from "../access/principal.js";
 import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { DatabaseHandle } from "../db/database.js";
@@ -147,15 +147,14 @@ export class PasskeyService {
    * BAD_USER_INPUT on `name` (1 to 64 characters), on `response` for a response over
    * WEBAUTHN_RESPONSE_MAX_BYTES, of the wrong shape, or that does not verify (a challenge of
    * another session, spent or expired; a wrong origin or RP ID), on `passkeys` past the cap. When it
-   * is the user's first second factor, this session becomes AAL2 (a refresh cookie, if the request
-   * carries one, gets the new refresh token) and every other session of the user ends.
+   * is the user's first second factor, this session becomes AAL2 in place (its refresh token stays;
+   * the next refresh carries AAL2) and every other session of the user ends.
    */
   async finishRegistration(
     principal: SessionPrincipal,
     value: unknown,
     name: string,
     client: ClientInfo,
-    cookie?: RefreshCookie,
   ): Promise<Passkey> {
     checkName(name);
     const read = readResponse(value, "registration", () =>
@@ -191,7 +190,7 @@ export class PasskeyService {
       name,
       createdAt: now,
     });
-    await this.added(principal, stored, first, client, cookie);
+    await this.added(principal, stored, first, client);
     return toPasskey(stored);
   }
 
@@ -218,7 +217,6 @@ export class PasskeyService {
     passkey: PasskeyRecord,
     first: boolean,
     client: ClientInfo,
-    cookie?: RefreshCookie,
   ): Promise<void> {
     const { userId, sessionId } = principal;
     this.deps.logger.info({ userId, passkeyId: passkey.id, first }, "passkey added");
@@ -226,7 +224,9 @@ export class PasskeyService {
     const detail = auditDetail({ passkey: passkey.id, device: passkey.deviceType, backedUp: String(passkey.backedUp) });
     await this.deps.audit.record({ type: AuditEventType.PASSKEY_ADDED, userId, sessionId, detail, client });
     if (!first) return;
-    await this.deps.sessions.raise(principal, "passkey", client, cookie);
+    // Raised in place: this mutation returns a Passkey, not tokens, so the session keeps its refresh
+    // token and its next refresh carries AAL2.
+    await this.deps.sessions.raiseAtEnrollment(principal, "passkey");
     await this.deps.sessions.endAllOf(userId, "mfa_enrolled", sessionId);
     await this.deps.audit.record({
       type: AuditEventType.MFA_ENROLLED,

@@ -41,10 +41,10 @@ for (const kind of DATABASES) {
   describe(`step-up with @Requires aal: 2 (${kind})`, () => {
     const t = useTestApp(kind);
 
-    it("says so in the descriptions of changePassword, deleteAccount and createApiToken", () => {
+    it("says so in the descriptions of changePassword, deleteAccount, createApiToken and changeEmail", () => {
       const mutations = t.app.schema.getMutationType()!.getFields();
-      for (const name of ["changePassword", "deleteAccount", "createApiToken"]) {
-        const expected = `(from login or register, not from refreshToken) ${STEP_UP_TEXT}; API tokens are refused.`;
+      for (const name of ["changePassword", "deleteAccount", "createApiToken", "changeEmail"]) {
+        const expected = `(from a sign-in: login, register, resetPassword or a passkey, and verifyMfa after one; not from refreshToken) ${STEP_UP_TEXT}; API tokens are refused.`;
         assert.ok(mutations[name]!.description!.endsWith(expected), `${name}: ${mutations[name]!.description}`);
       }
     });

@@ -72,7 +72,7 @@ for (const kind of DATABASES) {
       const listed = dataOf(await t.gql(`{ passkeys { id name lastUsedAt } }`, { token: alice.accessToken }));
       assert.deepEqual(listed.passkeys, [{ id: passkey.id, name: "my laptop", lastUsedAt: null }]);
 
-      // The registering session is AAL2 now (its refresh tokens replaced); the password-only one ended.
+      // The registering session is AAL2 now, raised in place; the password-only one ended.
       const sessions = await sessionsOf(t, alice.userId);
       const mine = sessions.find((s) => s.id === sessionOf(alice.accessToken))!;
       assert.deepEqual([mine.aal, mine.amr, mine.mfa_pending, mine.revoked_reason], [2, "pwd passkey", 0, null]);
@@ -86,7 +86,19 @@ for (const kind of DATABASES) {
       ]);
       await assertAccessRefused(t, other.accessToken);
       await assertAccessAccepted(t, alice.accessToken, alice.userId);
-      await assertRefreshRefused(t, alice.refreshToken);
+      // The mutation returned a Passkey, not tokens: the session's refresh token still works, and
+      // what it gives now is AAL2.
+      const next = await t.gql(
+        `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken assurance mfaRequired } }`,
+        { variables: { r: alice.refreshToken } },
+      );
+      assert.equal(next.body.errors, undefined);
+      assert.deepEqual(
+        [next.body.data.refreshToken.assurance, next.body.data.refreshToken.mfaRequired],
+        ["AAL2", false],
+      );
+      assert.equal(claimsOf(next.body.data.refreshToken.accessToken).aal, "aal2");
+      assert.deepEqual(claimsOf(next.body.data.refreshToken.accessToken).amr, ["pwd", "passkey"]);
     });
 
     it("a second passkey is no first factor: added, nothing else ends", async () => {

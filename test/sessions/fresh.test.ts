@@ -148,7 +148,7 @@ describe("the built schema", () => {
     assert.ok(field, "the schema has a changePassword mutation");
     assert.match(
       field.description ?? "",
-      /Requires: signed in with a fresh session token \(from login or register, not from refreshToken\) at assurance AAL2 \(a second factor proven\) when the user has one; API tokens are refused\./,
+      /Requires: signed in with a fresh session token \(from a sign-in: login, register, resetPassword or a passkey, and verifyMfa after one; not from refreshToken\) at assurance AAL2 \(a second factor proven\) when the user has one; API tokens are refused\./,
     );
   });
 });
