@@ -7,7 +7,7 @@ import { credentialFieldsOf } from "../access/credential-operations.js";
  * credential mutations; test/access/credential-operations.test.ts fails when they differ.
  */
 export const SINGLE_AUTH_FIELD_MESSAGE =
-  "An operation may contain at most one of login, register, refreshToken, changePassword, resetPassword and verifyEmail (aliases and fragments count too). Send each in its own request.";
+  "An operation may contain at most one of login, register, refreshToken, changePassword, resetPassword, verifyEmail, finishPasskeySignIn and verifyMfaWithPasskey (aliases and fragments count too). Send each in its own request.";
 
 /**
  * A graphql-js validation rule (for Apollo Server's `validationRules`): refuses, before anything

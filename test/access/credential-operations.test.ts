@@ -87,17 +87,20 @@ describe("credential mutations, declared once", () => {
       schema = await buildAppSchema();
     });
 
-    it("are login, register, refreshToken, changePassword, resetPassword and verifyEmail; changePassword and verifyEmail use the caller's token", () => {
+    it("are login, register, refreshToken, changePassword, resetPassword, verifyEmail and the two passkey answers; changePassword, verifyEmail and verifyMfaWithPasskey use the caller's token", () => {
       const fields = credentialFieldsOf(schema);
       assert.deepEqual([...fields.all].sort(), [
         "changePassword",
+        "finishPasskeySignIn",
         "login",
         "refreshToken",
         "register",
         "resetPassword",
         "verifyEmail",
+        "verifyMfaWithPasskey",
       ]);
       assert.deepEqual([...fields.ignoringAuthorization].sort(), [
+        "finishPasskeySignIn",
         "login",
         "refreshToken",
         "register",

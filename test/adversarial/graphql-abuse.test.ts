@@ -93,7 +93,7 @@ const CASES: AbuseCase[] = [
     check: (res) =>
       assert.match(
         res.json.errors[1].message,
-        /^An operation may contain at most one of login, register, refreshToken, changePassword, resetPassword and verifyEmail/,
+        /^An operation may contain at most one of login, register, refreshToken, changePassword, resetPassword, verifyEmail, finishPasskeySignIn and verifyMfaWithPasskey/,
       ),
   },
   {
