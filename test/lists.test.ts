@@ -121,6 +121,11 @@ for (const kind of DATABASES) {
         `query($first: Int, $offset: Int, $after: ID) { apiTokens(first: $first, offset: $offset, after: $after) { id } }`,
         "ann",
       ],
+      [
+        "Query.passkeys",
+        `query($first: Int, $offset: Int, $after: ID) { passkeys(first: $first, offset: $offset, after: $after) { id } }`,
+        "ann",
+      ],
     ];
     LIST_FIELDS_TESTED.push(...lists().map(([list]) => list));
 
@@ -313,6 +318,22 @@ for (const kind of DATABASES) {
             variables: { input: { name: `token ${i}`, scopes: ["PROFILE_READ"] } },
           }),
         );
+      // Passkeys as their store keeps them (the ceremonies are test/passkeys/'s), two with one createdAt.
+      const at = (i: number) => new Date(Date.UTC(2026, 0, 1 + Math.min(i, 2))).toISOString();
+      await t.app.database.db
+        .insertInto("passkeys")
+        .values(
+          [0, 1, 2, 3].map((i) => ({
+            id: randomUUID(),
+            user_id: ids.ann!,
+            credential_id: `list-credential-${i}`,
+            public_key: "AA",
+            device_type: "singleDevice",
+            name: `key ${i}`,
+            created_at: at(i),
+          })),
+        )
+        .execute();
       for (const [list, query, who] of lists()) {
         const token = who === "ann" ? annToken : who === "admin" ? admin : undefined;
         const items = (res: GraphQLResponse): Array<{ id: string }> => {

@@ -85,7 +85,12 @@ async function createPasskeyTables(db: Kysely<any>, ts: string): Promise<void> {
     .addColumn("created_at", sql.raw(ts), (c) => c.notNull())
     .addColumn("last_used_at", sql.raw(ts))
     .execute();
-  await db.schema.createIndex("passkeys_user_idx").on("passkeys").column("user_id").execute();
+  // The passkeys list pages through it in order (keyset), like every list.
+  await db.schema
+    .createIndex("passkeys_user_created_idx")
+    .on("passkeys")
+    .columns(["user_id", "created_at", "id"])
+    .execute();
   await db.schema
     .createTable("webauthn_challenges")
     .addColumn("id", "text", (c) => c.primaryKey())

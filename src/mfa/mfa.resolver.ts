@@ -14,9 +14,11 @@ import { Requires } from "../access/requires.js";
 import { Role } from "../access/roles.js";
 import { Scope } from "../access/scopes.js";
 import { BadUserInputError } from "../errors.js";
+import { Bounded } from "../graphql/query-cost.js";
 import { AuthPayload } from "../sessions/index.js";
 import type { MfaService } from "./mfa.service.js";
 import { TotpEnrollment } from "./mfa.type.js";
+import { RECOVERY_CODE_SHOWN_LENGTH } from "./recovery-codes.js";
 import type { TotpService } from "./totp.service.js";
 
 /** Longest `code` read: a TOTP is 6 digits, a recovery code 14 characters with its dashes. */
@@ -71,6 +73,7 @@ export class MfaResolver {
       CODE_RULES,
   })
   @Requires({ session: true })
+  @Bounded(RECOVERY_CODE_SHOWN_LENGTH)
   confirmTotp(
     @Arg("code") code: string,
     @CurrentSession() session: SessionPrincipal,
@@ -100,6 +103,7 @@ export class MfaResolver {
       "`recoveryCodes`, rule `secondFactor`) for an account without a second factor.",
   })
   @Requires({ session: true, fresh: true, aal: 2 })
+  @Bounded(RECOVERY_CODE_SHOWN_LENGTH)
   regenerateRecoveryCodes(@CurrentSession() session: SessionPrincipal, @Ctx() ctx: Context): Promise<string[]> {
     return this.totp.regenerateRecoveryCodes(session, clientOf(ctx));
   }

@@ -7,6 +7,8 @@ const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 /** 12 characters: 60 random bits, far beyond any guessing the wrong-code limits allow. */
 const CODE_LENGTH = 12;
 const GROUP = 4;
+/** A recovery code as shown: its characters in groups of four, with dashes between. */
+export const RECOVERY_CODE_SHOWN_LENGTH = CODE_LENGTH + CODE_LENGTH / GROUP - 1;
 
 /** A new recovery code as shown to the user: `xxxx-xxxx-xxxx`. */
 export function newRecoveryCode(): string {

@@ -15,9 +15,22 @@ export function newTotpSecret(): Buffer {
   return randomBytes(SECRET_BYTES);
 }
 
+/** The most code points of the issuer an otpauth URI carries (JWT_ISSUER may be longer; apps show a short label). */
+export const OTPAUTH_ISSUER_MAX = 64;
+
+/**
+ * The longest otpauth URI {@link otpauthUri} makes: the issuer twice and the username once, each
+ * percent-encoded (at most 12 characters a code point), the 32-character secret and the fixed parts.
+ */
+export const OTPAUTH_URI_MAX_LENGTH = 2048;
+
+/** The secret as enrollTotp shows it: 160 bits in base32, without padding. */
+export const TOTP_SECRET_TEXT_LENGTH = 32;
+
 /** The `otpauth://totp/...` URI authenticator apps read (as a QR code) for `secret`. */
 export function otpauthUri(issuer: string, account: string, secret: Uint8Array): string {
-  return createTOTPKeyURI(issuer, account, secret, TOTP_PERIOD_SECONDS, TOTP_DIGITS);
+  const label = Array.from(issuer).slice(0, OTPAUTH_ISSUER_MAX).join("");
+  return createTOTPKeyURI(label, account, secret, TOTP_PERIOD_SECONDS, TOTP_DIGITS);
 }
 
 /** The 30-second step the moment `nowMs` falls in. */

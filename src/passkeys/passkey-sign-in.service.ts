@@ -81,7 +81,7 @@ export class PasskeySignInService {
       // An empty name is no name: a discoverable sign-in.
       const named = username ? await this.deps.users.findByUsername(username) : undefined;
       // The same queries whether or not the name is known, so the answer takes the same time.
-      const passkeys = username ? await this.passkeys.listOf(named?.id ?? "") : [];
+      const passkeys = username ? await this.passkeys.allOf(named?.id ?? "") : [];
       const decoy = Boolean(username) && passkeys.length === 0;
       const options = await generateAuthenticationOptions({
         rpID: this.deps.relyingParty.rpId,

@@ -1,6 +1,6 @@
 import "reflect-metadata";
 
-import { Arg, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
+import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
 import { CredentialMutation } from "../access/credential-operations.js";
 import { CurrentSession } from "../access/current-principal.js";
@@ -9,7 +9,7 @@ import { Requires } from "../access/requires.js";
 import { Bounded } from "../graphql/query-cost.js";
 import { AuthPayload } from "../sessions/index.js";
 import type { PasskeyService } from "./passkey.service.js";
-import { GraphQLJSON, Passkey } from "./passkey.type.js";
+import { GraphQLJSON, Passkey, PasskeysArgs } from "./passkey.type.js";
 import type { PasskeySignInService } from "./passkey-sign-in.service.js";
 import { OPTIONS_MAX_LENGTH, PASSKEYS_MAX_PER_USER, WEBAUTHN_RESPONSE_MAX_BYTES } from "./webauthn.js";
 
@@ -29,10 +29,12 @@ export class PasskeyResolver {
     private readonly signIns: PasskeySignInService,
   ) {}
 
-  @Query(() => [Passkey], { description: `Your passkeys, oldest first (at most ${PASSKEYS_MAX_PER_USER}).` })
+  @Query(() => [Passkey], {
+    description: `Your passkeys, oldest first (at most ${PASSKEYS_MAX_PER_USER}), a page at a time.`,
+  })
   @Requires({ session: true })
-  passkeys(@CurrentSession() session: SessionPrincipal): Promise<Passkey[]> {
-    return this.service.list(session);
+  passkeys(@Args() page: PasskeysArgs, @CurrentSession() session: SessionPrincipal): Promise<Passkey[]> {
+    return this.service.list(session, page);
   }
 
   @Mutation(() => GraphQLJSON, {

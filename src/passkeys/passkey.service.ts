@@ -8,6 +8,7 @@ import { hasSecondFactor } from "../access/second-factors.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
+import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
@@ -95,8 +96,13 @@ export class PasskeyService {
   }
 
   /** The caller's passkeys, oldest first. */
-  async list(principal: SessionPrincipal): Promise<Passkey[]> {
-    return (await this.passkeys.listOf(principal.userId)).map(toPasskey);
+  async list(
+    principal: SessionPrincipal,
+    args: { first?: number | null; offset?: number | null; after?: string | null } = {},
+  ): Promise<Passkey[]> {
+    const page = await this.passkeys.listOf(principal.userId, pageOf(args, PASSKEYS_MAX_PER_USER));
+    if (!page) throw unknownAfter("passkey");
+    return page.map(toPasskey);
   }
 
   /**
@@ -109,7 +115,7 @@ export class PasskeyService {
   async startRegistration(principal: SessionPrincipal): Promise<unknown> {
     return this.deps.writes.spend(principal.userId, async () => {
       const user = await this.activeUser(principal.userId);
-      const existing = await this.passkeys.listOf(user.id);
+      const existing = await this.passkeys.allOf(user.id);
       if (existing.length >= PASSKEYS_MAX_PER_USER) {
         this.deps.metrics.limitReached("PASSKEYS_MAX_PER_USER");
         throw tooManyPasskeys();

@@ -1,7 +1,9 @@
 import type { Kysely } from "kysely";
 
 import { containsNul } from "../db/database.js";
+import { keysetPage } from "../db/keyset.js";
 import { type Database, toDate } from "../db/schema.js";
+import type { Page } from "../graphql/pagination.js";
 
 /** A stored passkey, as the services use it. */
 export interface PasskeyRecord {
@@ -77,8 +79,8 @@ function toRecord(row: Row): PasskeyRecord {
 export class PasskeyStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** The user's passkeys, oldest first (at most PASSKEYS_MAX_PER_USER of them). */
-  async listOf(userId: string): Promise<PasskeyRecord[]> {
+  /** Every passkey of the user, oldest first (at most PASSKEYS_MAX_PER_USER of them): for sign-in options and the cap. */
+  async allOf(userId: string): Promise<PasskeyRecord[]> {
     if (containsNul(userId)) return [];
     const rows = await this.db
       .selectFrom("passkeys")
@@ -87,6 +89,31 @@ export class PasskeyStore {
       .orderBy("created_at")
       .orderBy("id")
       .execute();
+    return rows.map(toRecord);
+  }
+
+  /**
+   * A page of the user's passkeys, oldest first, through passkeys_user_created_idx: after the passkey
+   * `page.after` (one of the user's) when given, else skipping `page.offset`. Undefined when the
+   * user has no passkey with the id `after`.
+   */
+  async listOf(userId: string, page: Page): Promise<PasskeyRecord[] | undefined> {
+    if (containsNul(userId) || (page.after !== undefined && containsNul(page.after))) return undefined;
+    let after: { created_at: Date | string; id: string } | undefined;
+    if (page.after !== undefined) {
+      after = await this.db
+        .selectFrom("passkeys")
+        .select(["created_at", "id"])
+        .where("id", "=", page.after)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      if (!after) return undefined;
+    }
+    const mine = this.db.selectFrom("passkeys").select(COLUMNS).where("user_id", "=", userId);
+    const rows = await keysetPage(mine, page, after && { at: after.created_at, id: after.id }, {
+      column: "created_at",
+      direction: "asc",
+    }).execute();
     return rows.map(toRecord);
   }
 

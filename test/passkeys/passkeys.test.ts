@@ -113,6 +113,14 @@ for (const kind of DATABASES) {
       const listed = dataOf(await t.gql(`{ passkeys { id } }`, { token: bob.accessToken }));
       assert.equal(listed.passkeys.length, 2);
       assert.equal(listed.passkeys[1].id, second.id);
+      // A page at a time, oldest first, from the last one seen (keyset), like every list.
+      const page = `query($after: ID) { passkeys(first: 1, after: $after) { id } }`;
+      const one = dataOf(await t.gql(page, { token: bob.accessToken })).passkeys;
+      assert.deepEqual(one, [listed.passkeys[0]]);
+      const two = dataOf(await t.gql(page, { token: bob.accessToken, variables: { after: one[0].id } })).passkeys;
+      assert.deepEqual(two, [{ id: second.id }]);
+      const three = dataOf(await t.gql(page, { token: bob.accessToken, variables: { after: second.id } })).passkeys;
+      assert.deepEqual(three, []);
     });
 
     it("signs in by username: AAL2 with amr passkey, the counter and last use stored", async () => {

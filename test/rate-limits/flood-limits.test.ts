@@ -152,6 +152,7 @@ for (const kind of DATABASES) {
           REFRESH_MAX_PER_USER: "0",
           WRITES_MAX_PER_USER: "0",
           EMAIL_REQUESTS_MAX_PER_IP: "0",
+          PASSKEY_CHALLENGES_MAX_PER_IP: "0",
         },
       });
     });
