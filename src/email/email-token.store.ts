@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 
 import { containsNul } from "../db/database.js";
+import { deleteExpired } from "../db/prune-expired.js";
 import type { Database, EmailTokensTable } from "../db/schema.js";
 
 /** What a mailed link's token is for. */
@@ -15,10 +16,6 @@ export interface EmailTokenRecord {
   /** The address the link was sent to: for a verification, the address it verifies. */
   email: string;
 }
-
-/** Rows pruned per statement, and statements per run, so that a run never holds the table long. */
-const PRUNE_BATCH = 500;
-const PRUNE_MAX_BATCHES = 40;
 
 /**
  * The only code that reads or writes `email_tokens`: the single-use tokens of reset and
@@ -117,30 +114,10 @@ export class EmailTokenStore {
 
   /**
    * Deletes expired tokens (spent and voided ones go once their lifetime is over too), through the
-   * expires_at index, {@link PRUNE_BATCH} at a time; an unknown token gets the same answer as an
+   * expires_at index, PRUNE_BATCH (db/prune-expired.ts) at a time; an unknown token gets the same answer as an
    * expired one. Returns how many went.
    */
-  async prune(now: Date): Promise<number> {
-    let deleted = 0;
-    for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch += 1) {
-      const ids = await this.db
-        .selectFrom("email_tokens")
-        .select("id")
-        .where("expires_at", "<=", now.toISOString())
-        .limit(PRUNE_BATCH)
-        .execute();
-      if (ids.length === 0) break;
-      await this.db
-        .deleteFrom("email_tokens")
-        .where(
-          "id",
-          "in",
-          ids.map((row) => row.id),
-        )
-        .execute();
-      deleted += ids.length;
-      if (ids.length < PRUNE_BATCH) break;
-    }
-    return deleted;
+  prune(now: Date): Promise<number> {
+    return deleteExpired(this.db, "email_tokens", now);
   }
 }

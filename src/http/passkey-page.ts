@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import type { FastifyInstance, RouteHandlerMethod } from "fastify";
 
 import type { Config } from "../config.js";
+import { LINK_PAGES_CSP } from "./link-pages.js";
 import { PASSKEY_PAGE_SCRIPT } from "./passkey-page-script.js";
 
 /** Where the page is served, in development only (a 404 in production, like /graphiql). */
@@ -19,19 +20,10 @@ const SCRIPT_PATH = `${PASSKEY_PAGE_PATH}/page.js`;
 const STYLE_PATH = `${PASSKEY_PAGE_PATH}/page.css`;
 
 /**
- * The page's own policy: scripts (the library's bundle and ours) and the style sheet from this
- * origin, requests to this origin (/graphql) only, no inline code, no framing.
+ * The page's own policy, the link pages' (link-pages.ts): scripts (the library's bundle and ours)
+ * and the style sheet from this origin, requests to this origin (/graphql) only, no inline code, no framing.
  */
-export const PASSKEY_PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "connect-src 'self'",
-  "img-src data:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
+export const PASSKEY_PAGE_CSP = LINK_PAGES_CSP;
 
 const STYLE = `:root { color-scheme: light dark; font-family: system-ui, sans-serif; line-height: 1.5; }
 body { margin: 0; padding: 2rem 1rem; }

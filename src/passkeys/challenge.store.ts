@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
 
 import { containsNul } from "../db/database.js";
+import { deleteExpired } from "../db/prune-expired.js";
 import type { Database, WebauthnChallengesTable } from "../db/schema.js";
 
 /** What a challenge was issued for: a new passkey, a sign-in, or the second factor of a session. */
@@ -27,8 +28,6 @@ export type ChallengeFilter =
   | { kind: "second-factor"; userId: string };
 
 /** Rows pruned per statement, and statements per run, so that a run never holds the table long. */
-const PRUNE_BATCH = 500;
-const PRUNE_MAX_BATCHES = 40;
 
 /**
  * The only code that reads or writes `webauthn_challenges`: the challenges of passkey ceremonies,
@@ -99,30 +98,10 @@ export class ChallengeStore {
   }
 
   /**
-   * Deletes expired challenges, spent or not, through the expires_at index, {@link PRUNE_BATCH} at
+   * Deletes expired challenges, spent or not, through the expires_at index, PRUNE_BATCH (db/prune-expired.ts) at
    * a time. Returns how many went.
    */
-  async prune(now: Date): Promise<number> {
-    let deleted = 0;
-    for (let batch = 0; batch < PRUNE_MAX_BATCHES; batch += 1) {
-      const ids = await this.db
-        .selectFrom("webauthn_challenges")
-        .select("id")
-        .where("expires_at", "<=", now.toISOString())
-        .limit(PRUNE_BATCH)
-        .execute();
-      if (ids.length === 0) break;
-      await this.db
-        .deleteFrom("webauthn_challenges")
-        .where(
-          "id",
-          "in",
-          ids.map((row) => row.id),
-        )
-        .execute();
-      deleted += ids.length;
-      if (ids.length < PRUNE_BATCH) break;
-    }
-    return deleted;
+  prune(now: Date): Promise<number> {
+    return deleteExpired(this.db, "webauthn_challenges", now);
   }
 }
