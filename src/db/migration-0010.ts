@@ -14,7 +14,7 @@ import { type Kysely, type Migration, sql } from "kysely";
 export function multiFactor(ts: string): Migration {
   return {
     async up(db: Kysely<any>) {
-      await addSessionAssurance(db, ts);
+      await addSessionAssurance(db);
       await createFactorTables(db, ts);
       await createPasskeyTables(db, ts);
     },
@@ -22,7 +22,7 @@ export function multiFactor(ts: string): Migration {
 }
 
 /** The assurance columns of sessions. */
-async function addSessionAssurance(db: Kysely<any>, ts: string): Promise<void> {
+async function addSessionAssurance(db: Kysely<any>): Promise<void> {
   // 1 or 2. Sessions started before this migration were password sessions.
   await db.schema
     .alterTable("sessions")
@@ -38,8 +38,6 @@ async function addSessionAssurance(db: Kysely<any>, ts: string): Promise<void> {
     .alterTable("sessions")
     .addColumn("mfa_pending", "integer", (c) => c.notNull().defaultTo(0))
     .execute();
-  // When the second factor was last proven in this session (for step-up's maximum age).
-  await db.schema.alterTable("sessions").addColumn("mfa_at", sql.raw(ts)).execute();
 }
 
 /** TOTP and recovery codes. */
@@ -96,7 +94,7 @@ async function createPasskeyTables(db: Kysely<any>, ts: string): Promise<void> {
     .addColumn("id", "text", (c) => c.primaryKey())
     // SHA-256 of the challenge (base64url): found by what the browser signed.
     .addColumn("challenge_hash", "text", (c) => c.notNull().unique())
-    // registration, authentication (sign-in) or second_factor.
+    // registration, or authentication (a sign-in, or a passkey as the second factor).
     .addColumn("purpose", "text", (c) => c.notNull())
     // The user it was issued for; null for a discoverable sign-in.
     .addColumn("user_id", "text", (c) => c.references("users.id").onDelete("cascade"))

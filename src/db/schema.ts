@@ -57,8 +57,6 @@ export interface SessionsTable {
   amr: Generated<string>;
   /** 1 while the session still owes its user's second factor; only me, verifyMfa, verifyMfaWithPasskey, logout and refreshToken work. */
   mfa_pending: Generated<number>;
-  /** When the second factor was last proven in this session. */
-  mfa_at: Timestamp | null;
 }
 
 /** One refresh token of a session's chain. Only the SHA-256 of the token is stored. */
@@ -214,7 +212,7 @@ export interface PasskeysTable {
 export interface WebauthnChallengesTable {
   id: string;
   challenge_hash: string;
-  purpose: "registration" | "authentication" | "second_factor";
+  purpose: "registration" | "authentication";
   user_id: string | null;
   session_id: string | null;
   created_at: Timestamp;

@@ -58,8 +58,6 @@ export interface SessionRecord {
   chainKey: string | null;
   /** How the session was proven, and whether it still owes its user's second factor. */
   assurance: Assurance;
-  /** When its second factor was last proven; null while it has none. */
-  mfaAt: Date | null;
 }
 
 /**
@@ -95,7 +93,6 @@ export class SessionStore {
         aal: session.assurance.aal,
         amr: session.assurance.amr.join(" "),
         mfa_pending: session.assurance.mfaPending ? 1 : 0,
-        mfa_at: session.assurance.aal === 2 ? session.now.toISOString() : null,
       })
       .execute();
   }
@@ -103,8 +100,8 @@ export class SessionStore {
   /**
    * Raises a live session to AAL2 with `method` added to its methods and its second factor no longer
    * owed and, with `chainKey`, a new chain key (its refresh tokens are then replaced by the caller,
-   * in the same transaction). One conditional write: undefined when the session has ended or
-   * expired meanwhile.
+   * in the same transaction). One conditional write, `amr` extended in SQL (so that two factors
+   * proven at once both stay): undefined when the session has ended or expired meanwhile.
    */
   async raise(
     id: string,
@@ -112,12 +109,12 @@ export class SessionStore {
     chainKey: string | undefined,
     now: Date,
   ): Promise<SessionRecord | undefined> {
-    const current = await this.findById(id);
-    if (!current) return undefined;
-    const amr = [...new Set([...current.assurance.amr, method])].join(" ");
+    if (containsNul(id)) return undefined;
+    // The methods are space-separated words: `method` is added unless it is one of them already.
+    const amr = sql<string>`case when (' ' || amr || ' ') like ${`% ${method} %`} then amr else amr || ' ' || ${method} end`;
     const row = await this.db
       .updateTable("sessions")
-      .set({ aal: 2, amr, mfa_pending: 0, mfa_at: now.toISOString(), ...(chainKey ? { chain_key: chainKey } : {}) })
+      .set({ aal: 2, amr, mfa_pending: 0, ...(chainKey ? { chain_key: chainKey } : {}) })
       .where("id", "=", id)
       .where("revoked_at", "is", null)
       .where("expires_at", ">", now.toISOString())
@@ -257,6 +254,5 @@ function toRecord(row: Selectable<SessionsTable>): SessionRecord {
       amr: parseAmr(row.amr),
       mfaPending: Number(row.mfa_pending) === 1,
     },
-    mfaAt: row.mfa_at === null ? null : toDate(row.mfa_at),
   };
 }
