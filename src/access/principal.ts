@@ -109,3 +109,13 @@ export function cookieMode(useCookie: boolean, ctx: Context): RefreshCookie | un
   }
   return ctx.refreshCookie;
 }
+
+/**
+ * The refresh cookie of a session in cookie mode, for the mutations that raise it (verifyMfa,
+ * verifyMfaWithPasskey): the request carried the cookie from an allowed origin, so the session's new
+ * refresh token goes back into it, as the old one came. Undefined in body mode.
+ */
+export function sessionCookie(ctx: Context): RefreshCookie | undefined {
+  const cookie = ctx.refreshCookie;
+  return cookie?.value !== undefined && cookie.originAllowed ? cookie : undefined;
+}

@@ -3,13 +3,7 @@ import "reflect-metadata";
 import { Arg, Ctx, ID, Mutation, Resolver } from "type-graphql";
 
 import { CurrentPrincipal, CurrentSession } from "../access/current-principal.js";
-import {
-  clientOf,
-  type Context,
-  type Principal,
-  type RefreshCookie,
-  type SessionPrincipal,
-} from "../access/principal.js";
+import { clientOf, type Context, type Principal, sessionCookie, type SessionPrincipal } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import { Role } from "../access/roles.js";
 import { Scope } from "../access/scopes.js";
@@ -36,15 +30,6 @@ function boundedCode(code: string): string {
       { field: "code", rule: "maxLength", message: `must be at most ${MFA_CODE_MAX_LENGTH} characters` },
     ]);
   return code;
-}
-
-/**
- * The refresh cookie of a session in cookie mode (the request carried it): a raised session's new
- * refresh token goes there, as the old one did. Undefined in body mode.
- */
-function cookieOfSession(ctx: Context): RefreshCookie | undefined {
-  const cookie = ctx.refreshCookie;
-  return cookie?.value !== undefined && cookie.originAllowed ? cookie : undefined;
 }
 
 @Resolver()
@@ -94,7 +79,7 @@ export class MfaResolver {
     @CurrentSession() session: SessionPrincipal,
     @Ctx() ctx: Context,
   ): Promise<AuthPayload> {
-    return this.mfa.verify(session, boundedCode(code), clientOf(ctx), cookieOfSession(ctx));
+    return this.mfa.verify(session, boundedCode(code), clientOf(ctx), sessionCookie(ctx));
   }
 
   @Mutation(() => [String], {

@@ -4,7 +4,7 @@ import { Arg, Args, Ctx, ID, Mutation, Query, Resolver } from "type-graphql";
 
 import { CredentialMutation } from "../access/credential-operations.js";
 import { CurrentSession } from "../access/current-principal.js";
-import { clientOf, type Context, cookieMode, type RefreshCookie, type SessionPrincipal } from "../access/principal.js";
+import { clientOf, type Context, cookieMode, sessionCookie, type SessionPrincipal } from "../access/principal.js";
 import { Requires } from "../access/requires.js";
 import { Bounded } from "../graphql/query-cost.js";
 import { AuthPayload } from "../sessions/index.js";
@@ -16,11 +16,6 @@ import { OPTIONS_MAX_LENGTH, PASSKEYS_MAX_PER_USER, WEBAUTHN_RESPONSE_MAX_BYTES 
 const RESPONSE_RULES =
   `\`response\` is the JSON @simplewebauthn/browser returns, at most ${WEBAUTHN_RESPONSE_MAX_BYTES} bytes ` +
   "(BAD_USER_INPUT on `response` otherwise, or when it is not shaped like one).";
-
-/** The refresh cookie of a session in cookie mode (the request carries one): a raised session's new refresh token goes there. */
-function sessionCookie(ctx: Context): RefreshCookie | undefined {
-  return ctx.refreshCookie?.value !== undefined ? ctx.refreshCookie : undefined;
-}
 
 @Resolver(() => Passkey)
 export class PasskeyResolver {

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { claimsOf, codes, PASSWORD } from "../helpers/api.js";
 import { useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { enrollTotp, MFA_PAYLOAD, stepAt, totpForStep } from "../helpers/mfa.js";
+import { enrollTotp, enrollUser, MFA_PAYLOAD, stepAt, totpForStep } from "../helpers/mfa.js";
 
 const SIGN_IN = "accessToken refreshToken user { id }";
 const REFRESH = `mutation { refreshToken { accessToken refreshToken } }`;
@@ -58,6 +58,25 @@ for (const kind of DATABASES) {
       assert.deepEqual(codes(await t.gql(REFRESH, { headers: withCookie(pendingCookie) })), ["UNAUTHENTICATED"]);
       const again = await t.gql(REFRESH, { headers: withCookie(raisedCookie) });
       assert.equal(claimsOf(again.body.data.refreshToken.accessToken).aal, "aal2");
+    });
+
+    it("verifyMfa sent with the cookie from a page of a foreign origin sets no cookie: the new refresh token is in the body", async () => {
+      const registered = await t.gql(`mutation($input: RegisterInput!) { register(input: $input) { ${SIGN_IN} } }`, {
+        variables: { input: { username: "cookie-foreign", password: PASSWORD, useCookie: true } },
+      });
+      const { secret } = await enrollUser(t, registered.body.data.register.accessToken as string);
+      const login = await t.gql(`mutation($input: LoginInput!) { login(input: $input) { ${SIGN_IN} } }`, {
+        variables: { input: { username: "cookie-foreign", password: PASSWORD, useCookie: true } },
+      });
+      const verified = await t.gql(`mutation($code: String!) { verifyMfa(code: $code) { ${MFA_PAYLOAD} } }`, {
+        token: login.body.data.login.accessToken,
+        variables: { code: totpForStep(secret, stepAt(Date.now()) + 1) },
+        headers: { ...withCookie(cookieSet(login.headers)), origin: "https://elsewhere.example" },
+      });
+      assert.equal(verified.body.errors, undefined, JSON.stringify(verified.body.errors));
+      assert.equal(verified.body.data.verifyMfa.assurance, "AAL2");
+      assert.deepEqual(verified.headers.getSetCookie(), [], "no cookie for a foreign page");
+      assert.match(verified.body.data.verifyMfa.refreshToken, /^rt_/);
     });
   });
 }
