@@ -88,21 +88,30 @@ const PAGES: Record<string, PageText> = {
   },
 };
 
-/** A page's whole HTML: fixed text, nothing from the request. */
-function html(path: string, text: PageText): string {
-  // Relative links: the page works under a proxy's path prefix as well as at the root.
-  const relative = (asset: string) => asset.slice(1);
+/**
+ * The start of a small page this server serves, up to `</head>`: no indexing, no favicon request,
+ * one style sheet and deferred scripts, all from this origin. The link pages and the development
+ * passkey page (passkey-page.ts) share it.
+ */
+export function pageHead(title: string, styleSheet: string, scripts: readonly string[]): string {
+  const scriptTags = scripts.map((src) => `\n    <script src="${src}" defer></script>`).join("");
   return `<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <meta name="robots" content="noindex" />
-    <title>${text.title}</title>
+    <title>${title}</title>
     <link rel="icon" href="data:," />
-    <link rel="stylesheet" href="${relative(LINK_PAGE_STYLE_PATH)}" />
-    <script src="${relative(LINK_PAGE_SCRIPT_PATH)}" defer></script>
-  </head>
+    <link rel="stylesheet" href="${styleSheet}" />${scriptTags}
+  </head>`;
+}
+
+/** A page's whole HTML: fixed text, nothing from the request. */
+function html(path: string, text: PageText): string {
+  // Relative links: the page works under a proxy's path prefix as well as at the root.
+  const relative = (asset: string) => asset.slice(1);
+  return `${pageHead(text.title, relative(LINK_PAGE_STYLE_PATH), [relative(LINK_PAGE_SCRIPT_PATH)])}
   <body data-page="${path.slice(1)}">
     <main>
       <h1>${text.title}</h1>

@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import type { FastifyInstance, RouteHandlerMethod } from "fastify";
 
 import type { Config } from "../config.js";
-import { LINK_PAGES_CSP } from "./link-pages.js";
+import { LINK_PAGES_CSP, pageHead } from "./link-pages.js";
 import { PASSKEY_PAGE_SCRIPT } from "./passkey-page-script.js";
 
 /** Where the page is served, in development only (a 404 in production, like /graphiql). */
@@ -62,18 +62,7 @@ function libraryBundle(): { url: string; body: string } | undefined {
 }
 
 function html(libraryUrl: string): string {
-  return `<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <meta name="robots" content="noindex" />
-    <title>Passkeys (development)</title>
-    <link rel="icon" href="data:," />
-    <link rel="stylesheet" href="${STYLE_PATH}" />
-    <script src="${libraryUrl}" defer></script>
-    <script src="${SCRIPT_PATH}" defer></script>
-  </head>
+  return `${pageHead("Passkeys (development)", STYLE_PATH, [libraryUrl, SCRIPT_PATH])}
   <body>
     <main>
       <h1>Passkeys (development)</h1>
