@@ -11,6 +11,8 @@ import type { AuditService } from "./audit/index.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/database.js";
 import { createApolloServer } from "./graphql/apollo.js";
+import { createOperationRules } from "./graphql/operation-rules.js";
+import { TrustedDocuments } from "./graphql/trusted-documents.js";
 import { EXPLORER_PATH } from "./http/explorer.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
@@ -40,6 +42,8 @@ export interface App {
   readonly audit: AuditService;
   /** Keeps the in-memory revocation list in step with other instances; `listening` for diagnostics. */
   readonly revocationSync: RevocationSync;
+  /** The TRUSTED_DOCUMENTS manifest in force (none without the setting). */
+  readonly trustedDocuments: TrustedDocuments;
   /** The executable schema (without Apollo's HTTP layer and validation rules). */
   readonly schema: GraphQLSchema;
   readonly logger: Logger;
@@ -74,6 +78,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger.info({ username: config.admin.username, outcome }, "admin bootstrap");
     }
     const schema = await buildAppSchema(services, config.mfa);
+    // Every listed document parsed and validated now: a bad manifest stops the start, naming TRUSTED_DOCUMENTS.
+    const trustedDocuments = new TrustedDocuments(config.surface.trustedDocuments, {
+      schema,
+      rules: createOperationRules(config),
+      isProduction: config.isProduction,
+    });
     const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH);
     const { fastify: server, drain } = await createHttpServer({
       ...services,
@@ -81,6 +91,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger,
       apollo,
       schema,
+      trustedDocuments,
       now: options.now,
     });
     server.addHook("onClose", async () => {
@@ -96,6 +107,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       users: services.users,
       audit: services.audit,
       revocationSync: services.revocationSync,
+      trustedDocuments,
       schema,
       logger,
       metrics: services.metrics,

@@ -20,6 +20,7 @@ import {
   userBudgetSettings,
 } from "./config-groups.js";
 import { mfaSettings } from "./config-mfa.js";
+import { surfaceSettings } from "./config-surface.js";
 import {
   count,
   deepFreeze,
@@ -145,6 +146,7 @@ function configSchema(rules: SettingRules, cwd: string) {
       subscriptions: subscriptionSettings(ownedOf("subscriptions")),
       email: emailSettings(),
       mfa: mfaSettings(rules.origin),
+      surface: surfaceSettings(path),
     })
     .transform(({ http, email, mfa, ...config }) => {
       const isProduction = config.nodeEnv === "production";

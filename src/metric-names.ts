@@ -29,6 +29,8 @@ export const RATE_LIMITS = [
   "MFA_FAILURES_PER_USER",
   // startPasskeySignIn is public and writes a challenge row.
   "PASSKEY_CHALLENGES_MAX_PER_IP",
+  // Issue 27, POST /oauth/introspect: per calling API token per minute.
+  "INTROSPECTION_MAX_PER_TOKEN",
 ] as const;
 export type RateLimitName = (typeof RATE_LIMITS)[number];
 
@@ -100,6 +102,27 @@ export const EMAIL_STEPS = [
 export type EmailStep = (typeof EMAIL_STEPS)[number];
 
 /** The second factors, as the MFA metrics label them. */
+/**
+ * With TRUSTED_DOCUMENTS, what became of a request's document: trusted (in the manifest), arbitrary
+ * (not in it, sent by an API token with OPERATIONS_ANY), refused (PERSISTED_QUERY_NOT_ALLOWED).
+ */
+export const DOCUMENT_KINDS = ["trusted", "arbitrary", "refused"] as const;
+export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
+
+/**
+ * POST /oauth/introspect by result: active, inactive (`{"active":false}`), unauthorized (no valid
+ * API token), forbidden (a token without INTROSPECT), rate_limited, bad_request (no `token`).
+ */
+export const INTROSPECTION_RESULTS = [
+  "active",
+  "inactive",
+  "unauthorized",
+  "forbidden",
+  "rate_limited",
+  "bad_request",
+] as const;
+export type IntrospectionResult = (typeof INTROSPECTION_RESULTS)[number];
+
 export const MFA_METHODS = ["totp", "recovery", "passkey"] as const;
 export type MfaMethod = (typeof MFA_METHODS)[number];
 

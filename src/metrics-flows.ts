@@ -9,7 +9,7 @@ export type CounterMaker = <L extends string = never>(
   help: string,
 ) => Counter<L>;
 
-/** The counters of the account flows: mail, the e-mail steps, multi-factor steps. */
+/** The counters of the account flows (mail, the e-mail steps, multi-factor steps) and of the production surface. */
 export function defineFlowCounters(counter: CounterMaker) {
   return {
     mails: counter(
@@ -26,6 +26,16 @@ export function defineFlowCounters(counter: CounterMaker) {
       "mfa_steps_total",
       ["method", "outcome"],
       "Multi-factor steps by method (totp, recovery, passkey) and outcome: enrolled, verified, failed, throttled (a wrong-code budget refused), removed.",
+    ),
+    documents: counter(
+      "documents_total",
+      ["kind"],
+      "With TRUSTED_DOCUMENTS, GraphQL documents by kind: trusted (in the manifest), arbitrary (an OPERATIONS_ANY API token's), refused (PERSISTED_QUERY_NOT_ALLOWED).",
+    ),
+    introspections: counter(
+      "introspections_total",
+      ["result"],
+      "POST /oauth/introspect calls by result: active, inactive, unauthorized, forbidden, rate_limited, bad_request.",
     ),
   };
 }

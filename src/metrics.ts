@@ -8,8 +8,12 @@ import type { Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 import {
+  DOCUMENT_KINDS,
+  type DocumentKind,
   EMAIL_STEPS,
   type EmailStep,
+  INTROSPECTION_RESULTS,
+  type IntrospectionResult,
   type LimitName,
   LIMITS,
   LOGIN_OUTCOMES,
@@ -75,6 +79,10 @@ export interface MetricsRecorder {
   emailStep(step: EmailStep): void;
   /** A multi-factor step: a factor enrolled or removed, a proof verified, failed or throttled. */
   mfa(method: MfaMethod, outcome: MfaOutcome): void;
+  /** With TRUSTED_DOCUMENTS: a request's document trusted, arbitrary (OPERATIONS_ANY) or refused. */
+  document(kind: DocumentKind): void;
+  /** A POST /oauth/introspect call, by result. */
+  introspection(result: IntrospectionResult): void;
 }
 
 /** Records nothing: the default of every service built without metrics. Holds no state. */
@@ -100,6 +108,8 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   mailWaiting: () => undefined,
   emailStep: () => undefined,
   mfa: () => undefined,
+  document: () => undefined,
+  introspection: () => undefined,
 });
 
 /** An app's metrics: the recorder the services use, its registry, and the listener main.ts starts. */
@@ -131,7 +141,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRICS_PREFIX });
   const counted = defineCounters([registry]);
   const { logins, rejections, refreshes, sessionsEnded, registrations, rateLimited, fallbacks } = counted;
-  const { limitRefusals, operations, apiTokenUses, mails, emailSteps, mfaSteps } = counted;
+  const { limitRefusals, operations, apiTokenUses, mails, emailSteps, mfaSteps, documents, introspections } = counted;
   const { latency, lag, subscriptions, activeSubscriptions, waitingDeliveries } = defineGauges([registry]);
   const { mailDelay, mailWaiting } = defineMailGauges([registry]);
 
@@ -146,6 +156,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const outcome of MAIL_OUTCOMES) mails.inc({ outcome }, 0);
   for (const step of EMAIL_STEPS) emailSteps.inc({ step }, 0);
   for (const method of MFA_METHODS) for (const outcome of MFA_OUTCOMES) mfaSteps.inc({ method, outcome }, 0);
+  for (const kind of DOCUMENT_KINDS) documents.inc({ kind }, 0);
+  for (const result of INTROSPECTION_RESULTS) introspections.inc({ result }, 0);
 
   return {
     registry,
@@ -176,6 +188,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     mailWaiting: (count) => mailWaiting.set(count),
     emailStep: (step) => emailSteps.inc({ step }),
     mfa: (method, outcome) => mfaSteps.inc({ method, outcome }),
+    document: (kind) => documents.inc({ kind }),
+    introspection: (result) => introspections.inc({ result }),
     createServer: () => createMetricsServer(registry),
   };
 }

@@ -129,6 +129,7 @@ describe("loadConfig", () => {
         origins: ["http://localhost:4000"],
         challengesPerIpPerHour: 60,
       },
+      surface: { trustedDocuments: undefined, introspectionPerTokenPerMinute: 600 },
     } satisfies Config);
   });
 

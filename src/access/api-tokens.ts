@@ -148,6 +148,7 @@ export class ApiTokenVerifier {
         userId: entry.userId,
         apiTokenId: entry.id,
         scopes: entry.scopes,
+        ownerRoles,
         roles: effectiveRoles(ownerRoles, entry.scopes),
       },
       expiresAt: entry.expiresAt,

@@ -28,6 +28,8 @@ export interface ApiTokenPrincipal {
   readonly roles: readonly Role[];
   readonly apiTokenId: string;
   readonly scopes: readonly Scope[];
+  /** The owner's roles as they are now (`roles` is them cut down by the scopes): what backs a scope ({@link scopeInForce}). */
+  readonly ownerRoles: readonly Role[];
 }
 
 /** Who is calling: a session's access token or an API token. */
@@ -44,7 +46,7 @@ export function credentialId(principal: Principal): string {
 /** The principal with its owner's roles as they are now (after a role change), scopes still applied. */
 export function withOwnerRoles(principal: Principal, ownerRoles: readonly Role[]): Principal {
   if (principal.kind === "session") return { ...principal, roles: ownerRoles };
-  return { ...principal, roles: effectiveRoles(ownerRoles, principal.scopes) };
+  return { ...principal, ownerRoles, roles: effectiveRoles(ownerRoles, principal.scopes) };
 }
 
 /** The refusal of an API token on a session-only field (`@Requires({ session: true })`): FORBIDDEN, reason SCOPE. */

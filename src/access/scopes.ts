@@ -13,6 +13,10 @@ export enum Scope {
   POSTS_WRITE = "POSTS_WRITE",
   /** The ADMIN fields; useful only when the owner has the ADMIN role too. */
   ADMIN = "ADMIN",
+  /** With TRUSTED_DOCUMENTS: any document, not only the manifest's (the limits still apply). Owner must be an ADMIN. */
+  OPERATIONS_ANY = "OPERATIONS_ANY",
+  /** POST /oauth/introspect: asking whether another token is live (RFC 7662). Owner must be an ADMIN. */
+  INTROSPECT = "INTROSPECT",
 }
 
 registerEnumType(Scope, {
@@ -22,6 +26,13 @@ registerEnumType(Scope, {
     PROFILE_READ: { description: "me, the owner's own data and the other signed-in reads." },
     POSTS_WRITE: { description: "createPost, updatePost and deletePost." },
     ADMIN: { description: "The ADMIN fields, when the owner has the ADMIN role." },
+    OPERATIONS_ANY: {
+      description:
+        "With a trusted-documents manifest, send any document, not only the listed ones; when the owner has the ADMIN role.",
+    },
+    INTROSPECT: {
+      description: "Ask POST /oauth/introspect whether a token is live (RFC 7662); when the owner has the ADMIN role.",
+    },
   },
 });
 
@@ -47,8 +58,26 @@ export function effectiveRoles(ownerRoles: readonly Role[], scopes: readonly Sco
   return scopes.includes(Scope.ADMIN) ? [...ownerRoles] : ownerRoles.filter((role) => role !== Role.ADMIN);
 }
 
-/** The role a scope is useless without: its fields need that role as well as the scope. */
-const ROLE_OF_SCOPE: Readonly<Partial<Record<Scope, Role>>> = { [Scope.ADMIN]: Role.ADMIN };
+/**
+ * The role a scope is useless without: its fields need that role as well as the scope. OPERATIONS_ANY
+ * and INTROSPECT are an operator's rights: a user who could mint them could probe the schema past the
+ * manifest, or ask about any token.
+ */
+const ROLE_OF_SCOPE: Readonly<Partial<Record<Scope, Role>>> = {
+  [Scope.ADMIN]: Role.ADMIN,
+  [Scope.OPERATIONS_ANY]: Role.ADMIN,
+  [Scope.INTROSPECT]: Role.ADMIN,
+};
+
+/**
+ * Whether an API token holds `scope` in force: granted, and backed by its owner's roles as they are
+ * now (an OPERATIONS_ANY token whose owner is no longer an ADMIN sends only listed documents).
+ */
+export function scopeInForce(ownerRoles: readonly Role[], scopes: readonly Scope[], scope: Scope): boolean {
+  if (!scopes.includes(scope)) return false;
+  const role = ROLE_OF_SCOPE[scope];
+  return role === undefined || ownerRoles.includes(role);
+}
 
 /**
  * The first of `scopes` that `roles` can never use, with the role it needs (the ADMIN scope without

@@ -61,6 +61,8 @@ export const AuditEventType = {
   PASSKEY_REMOVED: "PASSKEY_REMOVED",
   /** An ADMIN (or the CLI, by=CLI) removed every second factor of a user and ended their sessions. */
   MFA_RESET_BY_ADMIN: "MFA_RESET_BY_ADMIN",
+  /** With TRUSTED_DOCUMENTS: a document refused (PERSISTED_QUERY_NOT_ALLOWED); coalesced per client IP and transport per minute. */
+  DOCUMENT_REFUSED: "DOCUMENT_REFUSED",
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 

@@ -38,6 +38,9 @@ export async function createApolloServer(
     hideSchemaDetailsFromClientErrors: config.isProduction,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // No automatic persisted queries: a hash alone never runs a document that was only sent before
+    // (anybody could register any document under its hash). The listed ones are TRUSTED_DOCUMENTS'.
+    persistedQueries: false,
     // An answer over RESPONSE_MAX_BYTES is never built: RESPONSE_TOO_LARGE instead.
     stringifyResult: createResultStringifier(config.responseMaxBytes, metrics),
     // Depth, aliases, directives and tokens (and cost, in rules.plugin): refused with 400 before anything runs.

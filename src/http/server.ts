@@ -11,6 +11,7 @@ import type { TokenService } from "../access/tokens.js";
 import type { AuditService } from "../audit/index.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
+import type { TrustedDocuments } from "../graphql/trusted-documents.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { createFastify } from "./fastify.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
@@ -32,6 +33,8 @@ export interface HttpServerDeps {
   apollo: ApolloServer<Context>;
   /** The executable schema, for the WebSocket subscriptions server. */
   schema: GraphQLSchema;
+  /** The TRUSTED_DOCUMENTS manifest in force, for the document gate of HTTP and WebSocket. */
+  trustedDocuments: TrustedDocuments;
   now?: () => number;
   tokens: TokenService;
   apiTokenVerifier: ApiTokenVerifier;

@@ -90,6 +90,7 @@ const ADMIN_TOKEN: Principal = {
   roles: [Role.ADMIN, Role.USER],
   apiTokenId: "a1",
   scopes: [Scope.ADMIN, Scope.PROFILE_READ],
+  ownerRoles: [Role.ADMIN, Role.USER],
 };
 
 const MFA_REQUIRED = ["FORBIDDEN", "MFA_REQUIRED", MFA_REQUIRED_MESSAGE];

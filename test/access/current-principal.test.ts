@@ -58,6 +58,7 @@ const API_TOKEN: Principal = {
   roles: [Role.USER],
   apiTokenId: "a1",
   scopes: [Scope.PROFILE_READ],
+  ownerRoles: [Role.USER],
 };
 const NOT_SIGNED_IN = ["UNAUTHENTICATED", "NOT_SIGNED_IN", "You must be signed in to do this."];
 const SESSION_ONLY = ["FORBIDDEN", "SCOPE", "API tokens cannot be used here: sign in for a session token."];

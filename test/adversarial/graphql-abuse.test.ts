@@ -661,14 +661,14 @@ const CASES: AbuseCase[] = [
   },
   {
     attack: "debug leaks",
-    name: "a persisted-query hash nobody registered",
+    name: "a persisted-query hash nobody registered (automatic persisted queries are off)",
     send: (s) => postJson(s.t.url, { extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } }),
     status: 200,
-    code: "PERSISTED_QUERY_NOT_FOUND",
+    code: "PERSISTED_QUERY_NOT_SUPPORTED",
   },
   {
     attack: "debug leaks",
-    name: "a persisted query registered under another query's hash (cache poisoning)",
+    name: "a persisted query sent with another query's hash (cache poisoning; nothing is registered)",
     send: (s) => {
       const hash = createHash("sha256").update(`{ posts { id } }`).digest("hex");
       return postJson(s.t.url, {
@@ -676,8 +676,8 @@ const CASES: AbuseCase[] = [
         extensions: { persistedQuery: { version: 1, sha256Hash: hash } },
       });
     },
-    status: 400,
-    code: "BAD_REQUEST",
+    status: 200,
+    code: "PERSISTED_QUERY_NOT_SUPPORTED",
   },
 ];
 
