@@ -12,8 +12,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import { sql } from "kysely";
 
+import { SUBSCRIPTIONS_OVER_HTTP_MESSAGE } from "../../src/graphql/subscriptions-over-http.js";
 import { documentHash } from "../../src/graphql/trusted-documents.js";
 import { DOCUMENT_NOT_ALLOWED_MESSAGE } from "../../src/http/document-gate.js";
+import { ONLY_SUBSCRIPTIONS_MESSAGE } from "../../src/http/ws/operation.js";
 import { rootToken, withRoot } from "../helpers/admin.js";
 import { AUTH_PAYLOAD, login, registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
@@ -179,6 +181,15 @@ for (const kind of DATABASES) {
       assertRefused(await get(t, { query: "{ mee }" }, admin), "a probe over GET with an ADMIN's session");
     });
 
+    it("still serves a listed subscription only over WebSocket (400 over POST, 405 over GET)", async () => {
+      const overPost = await postJson(t.url, { documentId: documentHash(CREATED) });
+      assert.equal(overPost.status, 400, overPost.text);
+      assert.equal(overPost.json.errors[0].message, SUBSCRIPTIONS_OVER_HTTP_MESSAGE);
+      const overGet = await get(t, { extensions: persisted(CREATED) });
+      assert.equal(overGet.status, 405, overGet.text);
+      assert.equal(overGet.json.errors[0].message, SUBSCRIPTIONS_OVER_HTTP_MESSAGE);
+    });
+
     it("leaves a request that names no document to Apollo", async () => {
       const res = await postJson(t.url, { variables: {} });
       assert.equal(res.status, 400);
@@ -297,6 +308,9 @@ for (const kind of DATABASES) {
         rows.map((row) => row.detail.split(" ")[0]),
         ["transport=ws"],
       );
+      const query = new Feed(connection.client, { query: "", extensions: persisted(ME) });
+      await query.until((f) => f.error !== undefined);
+      assert.equal((query.error as Array<{ message: string }>)[0]!.message, ONLY_SUBSCRIPTIONS_MESSAGE);
       for (const feed of feeds) feed.dispose();
       await connection.client.dispose();
     });
