@@ -106,10 +106,7 @@ export function isCredentialOnlyOperation(body: unknown, maxTokens: number, fiel
   const seen = new Set<string>();
   const onlyCredentialFields = (selections: SelectionSetNode): boolean =>
     selections.selections.every((selection) => {
-      // __typename reads nothing of the caller; generated documents (graphql-codegen's client
-      // preset with its typename transform) ask for it at the root of every operation.
-      if (selection.kind === Kind.FIELD)
-        return fields.has(selection.name.value) || selection.name.value === "__typename";
+      if (selection.kind === Kind.FIELD) return fields.has(selection.name.value);
       if (selection.kind === Kind.INLINE_FRAGMENT) return onlyCredentialFields(selection.selectionSet);
       const name = selection.name.value;
       const fragment = fragments.get(name);

@@ -133,13 +133,8 @@ describe("credential mutations, declared once", () => {
 
     it("joins the list the bearer check lets through anonymously only when it ignores the Authorization header", async () => {
       assert.deepEqual([...credentialFieldsOf(schema).ignoringAuthorization], ["resetPassword"]);
-      for (const query of [
-        `mutation { resetPassword(token: "x") }`,
-        `mutation Reset { __typename resetPassword(token: "x") }`,
-      ]) {
-        const context = await contextOf(schema, query);
-        assert.equal(context.principal, null, query);
-      }
+      const context = await contextOf(schema, `mutation { resetPassword(token: "x") }`);
+      assert.equal(context.principal, null);
       for (const query of [
         `mutation { confirmPassword(password: "p") }`,
         `mutation { resetPassword(token: "x") ping }`,
