@@ -19,9 +19,9 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-import { addTypenameSelectionDocumentTransform, preset } from "@graphql-codegen/client-preset";
+import { preset } from "@graphql-codegen/client-preset";
 import { codegen } from "@graphql-codegen/core";
-import { buildASTSchema, parse } from "graphql";
+import { buildASTSchema, Kind, parse, visit } from "graphql";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -37,6 +37,25 @@ const operationsFile = resolve(values.documents);
 const outputDir = `${resolve(values.out)}/`;
 const schema = parse(readFileSync(values.schema, "utf8"));
 const operations = readFileSync(operationsFile, "utf8");
+
+/**
+ * The server runs the listed text, not what a client would have sent: the __typename that Apollo
+ * Client's and urql's caches add to every selection set but an operation's root must be in the
+ * listed text already. (The preset's addTypenameSelectionDocumentTransform adds it at the root of
+ * queries and mutations too, where no cache needs it, and where it would make a refreshToken
+ * operation more than "only refreshToken", which the server then refuses for an expired token.)
+ */
+function withTypenames({ documents }) {
+  const typename = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: "__typename" } };
+  const visitor = {
+    SelectionSet(node, _key, parent) {
+      if (parent?.kind === Kind.OPERATION_DEFINITION) return undefined;
+      if (node.selections.some((s) => s.kind === Kind.FIELD && s.name.value === "__typename")) return undefined;
+      return { ...node, selections: [typename, ...node.selections] };
+    },
+  };
+  return documents.map((source) => ({ ...source, document: source.document && visit(source.document, visitor) }));
+}
 
 const sections = await preset.buildGeneratesSection({
   baseOutputDir: outputDir,
@@ -54,9 +73,7 @@ const sections = await preset.buildGeneratesSection({
   pluginMap: {},
   pluginContext: {},
   profiler: undefined,
-  // The server runs the listed text, not what a client would have sent: the __typename that Apollo
-  // Client's and urql's caches add to every selection must be in the listed text already.
-  documentTransforms: [{ name: "addTypename", transformObject: addTypenameSelectionDocumentTransform }],
+  documentTransforms: [{ name: "addTypename", transformObject: { transform: withTypenames } }],
 });
 // graphql.ts and the manifest: gql.ts maps `graphql(...)` calls in source files to documents, and
 // these clients have none.
