@@ -17,6 +17,7 @@ export default tseslint.config(
       ".build-*/",
       "examples/web/dist/",
       "examples/web/src/gql/",
+      "test/clients/recipes/gql/",
     ],
   },
   js.configs.recommended,

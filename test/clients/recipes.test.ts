@@ -1,31 +1,53 @@
-// The client recipes of docs/clients.md, run against a real server: each signs in, lets its access
-// token expire, sends operations together and must refresh exactly once for all of them; once the
-// session is ended elsewhere it must sign out without trying to refresh. The docs quote the recipe
-// modules and the example web app's (whole, or a `// #region` at a time; its browser test,
-// test/browser/example-web.test.ts, runs those), and the last suite keeps the quotes and the files
-// identical and the line counts true.
+// The client recipes of docs/clients.md, run against a real production server that runs only the
+// documents of its manifest (TRUSTED_DOCUMENTS): each signs in, lets its access token expire, sends
+// operations together and must refresh exactly once for all of them; once the session is ended
+// elsewhere it must sign out without trying to refresh. Every document a recipe sends comes from
+// test/clients/recipes/operations.graphql, generated into a manifest (gql/persisted-documents.json,
+// kept current by a test below) and sent as its id alone; one the manifest lacks is refused with
+// PERSISTED_QUERY_NOT_ALLOWED through each client. The docs quote the recipe modules and the example
+// web app's (whole, or a `// #region` at a time; its browser test, test/browser/example-web.test.ts,
+// runs those), and the last suite keeps the quotes and the files identical and the line counts true.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
-import { gql as apolloGql } from "@apollo/client";
+import { CombinedGraphQLErrors, ServerError } from "@apollo/client";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { CombinedError } from "@urql/core";
+import { type DocumentNode, parse, print } from "graphql";
+import { ClientError } from "graphql-request";
 
-import { claimsOf, login, PASSWORD, registerUser } from "../helpers/api.js";
+import { documentHash } from "../../src/graphql/trusted-documents.js";
+import { claimsOf, login, LOGIN_DOCUMENT, PASSWORD, REGISTER_DOCUMENT, registerUser } from "../helpers/api.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { DATABASES } from "../helpers/databases.js";
-import { enrollUser, wrongTotp } from "../helpers/mfa.js";
+import { CONFIRM_TOTP_DOCUMENT, ENROLL_TOTP_DOCUMENT, enrollUser, wrongTotp } from "../helpers/mfa.js";
 import { createApolloClient } from "./recipes/apollo-client.js";
+import {
+  MeADocument,
+  MeBDocument,
+  MeCDocument,
+  MeDocument,
+  SessionsAgainDocument,
+  SessionsDocument,
+} from "./recipes/gql/graphql.js";
 import { createGraphQLRequestClient } from "./recipes/graphql-request.js";
 import { signIn } from "./recipes/sign-in.js";
 import { createTokenStore, type TokenStore } from "./recipes/token-store.js";
 import { createUrqlClient } from "./recipes/urql.js";
 
-/** What the test needs of a recipe's client: send a query, get its data or a rejection; and stop. */
+/** A generated document with no variables. */
+type Document<T> = TypedDocumentNode<T, { [key: string]: never }>;
+
+/** What the test needs of a recipe's client: send a document, get its data or a rejection; and stop. */
 interface RecipeClient {
-  query(source: string): Promise<{ me: { id: string } }>;
+  query<T>(document: Document<T>): Promise<T>;
   stop(): void;
 }
 
@@ -33,6 +55,8 @@ interface Recipe {
   name: string;
   file: string;
   build(url: string, store: TokenStore): RecipeClient;
+  /** The `extensions.code` of the first GraphQL error in what the client rejected with, as the client presents it. */
+  codeOf(error: unknown): unknown;
 }
 
 const RECIPES: Recipe[] = [
@@ -42,16 +66,21 @@ const RECIPES: Recipe[] = [
     build(url, store) {
       const client = createApolloClient(url, store);
       return {
-        async query(source) {
-          const result = await client.query<{ me: { id: string } }>({
-            query: apolloGql(source),
-            fetchPolicy: "no-cache",
-          });
+        async query(document) {
+          const result = await client.query({ query: document, fetchPolicy: "no-cache" });
           return result.data!;
         },
         stop: () => client.stop(),
       };
     },
+    // A 4xx answer that is not application/graphql-response+json arrives as a ServerError.
+    codeOf: (error) =>
+      CombinedGraphQLErrors.is(error)
+        ? error.errors[0]?.extensions?.code
+        : ServerError.is(error)
+          ? (JSON.parse(error.bodyText) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions
+              .code
+          : undefined,
   },
   {
     name: "urql with @urql/exchange-auth",
@@ -59,27 +88,71 @@ const RECIPES: Recipe[] = [
     build(url, store) {
       const client = createUrqlClient(url, store);
       return {
-        async query(source) {
-          const result = await client.query<{ me: { id: string } }>(source, {}, { requestPolicy: "network-only" });
+        async query(document) {
+          const result = await client.query(document, {}, { requestPolicy: "network-only" });
           if (result.error) throw result.error;
           return result.data!;
         },
         stop: () => undefined,
       };
     },
+    codeOf: (error) => (error instanceof CombinedError ? error.graphQLErrors[0]?.extensions?.code : undefined),
   },
   {
     name: "graphql-request 7",
     file: "test/clients/recipes/graphql-request.ts",
     build(url, store) {
       const client = createGraphQLRequestClient(url, store);
-      return { query: (source) => client.request(source), stop: () => undefined };
+      return { query: (document) => client.request(document), stop: () => undefined };
     },
+    codeOf: (error) => (error instanceof ClientError ? error.response.errors?.[0]?.extensions?.code : undefined),
   },
 ];
 
 /** Three `me` queries that no client merges into one request (each has its own operation name). */
-const CONCURRENT_QUERIES = ["query MeA { me { id } }", "query MeB { me { id } }", "query MeC { me { id } }"];
+const CONCURRENT_QUERIES = [MeADocument, MeBDocument, MeCDocument];
+
+/** The texts the test itself sends (registering, signing in elsewhere, ending every session, enrolling TOTP). */
+const LOGOUT_ALL = "mutation { logout(scope: ALL) }";
+const HARNESS_DOCUMENTS = [REGISTER_DOCUMENT, LOGIN_DOCUMENT, LOGOUT_ALL, ENROLL_TOTP_DOCUMENT, CONFIRM_TOTP_DOCUMENT];
+
+/**
+ * The servers' manifest: the recipes' generated one, plus the test's own documents (sent as their
+ * exact text, which a manifest lets through too). In a temporary folder, removed at the end.
+ */
+function writeManifest(): string {
+  const manifestDir = mkdtempSync(join(tmpdir(), "recipes-manifest-"));
+  after(() => rmSync(manifestDir, { recursive: true, force: true }));
+  const file = join(manifestDir, "persisted-documents.json");
+  const generated = readFileSync(join(repositoryRoot(), RECIPES_MANIFEST), "utf8");
+  const listed = JSON.parse(generated) as Record<string, string>;
+  for (const text of HARNESS_DOCUMENTS) listed[documentHash(text)] = text;
+  writeFileSync(file, JSON.stringify(listed));
+  return file;
+}
+
+const RECIPES_MANIFEST = "test/clients/recipes/gql/persisted-documents.json";
+const SERVER_ENV = { NODE_ENV: "production", TRUSTED_DOCUMENTS: writeManifest() };
+
+/** A document a client was built with but the server's manifest lacks (deployed before its manifest). */
+const UNLISTED: Document<{ me: { id: string; username: string } }> = (() => {
+  const document = parse("query Unlisted { me { id username } }");
+  return { ...document, __meta__: { hash: `sha256:${documentHash(print(document))}` } } as DocumentNode;
+})();
+
+/**
+ * The `query` texts the clients and the test sent, by URL: the recipes send ids only, so every text
+ * must be one of the test's own. Every client here calls the global fetch when it sends.
+ */
+const textsSent = new Map<string, string[]>();
+const realFetch = globalThis.fetch;
+globalThis.fetch = (input, init) => {
+  const url = input instanceof Request ? input.url : String(input);
+  const { query } = (typeof init?.body === "string" ? JSON.parse(init.body) : {}) as { query?: string };
+  if (query !== undefined) textsSent.set(url, [...(textsSent.get(url) ?? []), query]);
+  return realFetch(input, init);
+};
+after(() => (globalThis.fetch = realFetch));
 
 /** How many HTTP requests the app has logged so far. */
 function requestsSoFar(t: TestApp): number {
@@ -106,7 +179,7 @@ describe("the client recipes of docs/clients.md", { concurrency: true }, () => {
   for (const kind of DATABASES) {
     for (const recipe of RECIPES) {
       describe(`${recipe.name} (${kind})`, () => {
-        const t = useTestApp(kind, { env: { JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
+        const t = useTestApp(kind, { env: { ...SERVER_ENV, JWT_ACCESS_TOKEN_EXPIRES: "2s" } });
 
         it("refreshes once for operations that fail together on an expired token, then signs out when the session ends", async () => {
           const signOuts: string[] = [];
@@ -116,16 +189,25 @@ describe("the client recipes of docs/clients.md", { concurrency: true }, () => {
             const signedIn = await registerUser(t, "casey");
             const signedInAt = Date.now();
             store.save(signedIn);
-            assert.equal((await client.query("{ me { id } }")).me.id, signedIn.userId);
+            assert.equal((await client.query(MeDocument)).me?.id, signedIn.userId);
+
+            // A document the server's manifest lacks: refused, the same way through every client,
+            // and no reason to refresh or sign out.
+            const refused = await client.query(UNLISTED).then(
+              () => assert.fail("an unlisted document ran"),
+              (error: unknown) => error,
+            );
+            assert.equal(recipe.codeOf(refused), "PERSISTED_QUERY_NOT_ALLOWED");
+            assert.equal(store.accessToken, signedIn.accessToken);
 
             // Real clock: the server checks exp against its own time, to the second.
             const expiresAt = (claimsOf(signedIn.accessToken).exp as number) * 1000;
             await sleep(Math.max(signedInAt + 2500, expiresAt + 100) - Date.now());
 
             const before = requestsSoFar(t);
-            const results = await Promise.all(CONCURRENT_QUERIES.map((source) => client.query(source)));
+            const results = await Promise.all(CONCURRENT_QUERIES.map((document) => client.query(document)));
             assert.deepEqual(
-              results.map((data) => data.me.id),
+              results.map((data) => data.me?.id),
               [signedIn.userId, signedIn.userId, signedIn.userId],
             );
             assert.equal(await refreshes(t, signedIn.userId), 1, "one refreshToken for the three operations");
@@ -136,11 +218,11 @@ describe("the client recipes of docs/clients.md", { concurrency: true }, () => {
 
             // The same user, signed in elsewhere, ends every session, this client's included.
             const elsewhere = await login(t, "casey");
-            const logout = await t.gql(`mutation { logout(scope: ALL) }`, { token: elsewhere.accessToken });
+            const logout = await t.gql(LOGOUT_ALL, { token: elsewhere.accessToken });
             assert.deepEqual(logout.body, { data: { logout: true } });
 
             const afterLogout = requestsSoFar(t);
-            await assert.rejects(client.query("{ me { id } }"));
+            await assert.rejects(client.query(MeDocument));
             assert.deepEqual(signOuts, ["SESSION_ENDED"]);
             assert.equal(store.accessToken, undefined);
             assert.equal(store.refreshToken, undefined);
@@ -149,10 +231,13 @@ describe("the client recipes of docs/clients.md", { concurrency: true }, () => {
 
             // Signed out, the client sends no token: refused as NOT_SIGNED_IN, nothing more.
             const signedOut = requestsSoFar(t);
-            await assert.rejects(client.query("{ me { id } }"));
+            await assert.rejects(client.query(MeDocument));
             assert.deepEqual(signOuts, ["SESSION_ENDED"]);
             assert.equal(requestsSoFar(t) - signedOut, 1);
             assert.equal(await refreshes(t, signedIn.userId), 1);
+
+            const texts = (textsSent.get(t.url) ?? []).filter((text) => !HARNESS_DOCUMENTS.includes(text));
+            assert.deepEqual(texts, [], "the recipe sent ids only");
           } finally {
             client.stop();
           }
@@ -168,7 +253,7 @@ describe("the challenge step of docs/clients.md", { concurrency: true }, () => {
   for (const kind of DATABASES) {
     // One test at a time: the clients' tests count the app's requests.
     describe(`sign-in.ts and the three clients (${kind})`, { concurrency: false }, () => {
-      const t = useTestApp(kind);
+      const t = useTestApp(kind, { env: SERVER_ENV });
 
       it("signs in with the password, asks for a code until one is accepted, and keeps the AAL2 pair verifyMfa returned", async () => {
         const registered = await registerUser(t, "quinn");
@@ -222,8 +307,8 @@ describe("the challenge step of docs/clients.md", { concurrency: true }, () => {
           const client = recipe.build(t.url, store);
           try {
             const before = requestsSoFar(t);
-            await assert.rejects(client.query("query Sessions { sessions { id } }"));
-            await assert.rejects(client.query("query SessionsAgain { sessions { id } }"));
+            await assert.rejects(client.query(SessionsDocument));
+            await assert.rejects(client.query(SessionsAgainDocument));
             assert.equal(prompts, 1, "one prompt for the operations refused while the factor is owed");
             assert.deepEqual(signOuts, []);
             assert.equal(store.accessToken, pending.accessToken, "the tokens are kept");
@@ -311,6 +396,24 @@ function quotesOf(page: string): Array<{ path: string; region?: string; text: st
   );
   return [...blocks].map((m) => ({ path: m[1]!, ...(m[2] === undefined ? {} : { region: m[2] }), text: m[3]! }));
 }
+
+describe("the recipes' manifest", () => {
+  it("is what codegen makes of test/clients/recipes/operations.graphql and schema/schema.graphql", async () => {
+    const root = repositoryRoot();
+    const args = [
+      "--check",
+      "--documents",
+      "test/clients/recipes/operations.graphql",
+      "--out",
+      "test/clients/recipes/gql",
+    ];
+    await promisify(execFile)(process.execPath, [join(root, "examples/web/codegen.mjs"), ...args], { cwd: root }).catch(
+      (error: Error & { stderr?: string; stdout?: string }) => {
+        assert.fail(`codegen.mjs ${args.join(" ")}: ${error.stderr ?? ""}${error.stdout ?? error.message}`);
+      },
+    );
+  });
+});
 
 describe("docs/clients.md", () => {
   const root = repositoryRoot();

@@ -72,9 +72,14 @@ interface SignInOptions {
   userAgent?: string;
 }
 
+/** The text registerRaw sends (a suite whose server runs with TRUSTED_DOCUMENTS lists it). */
+export const REGISTER_DOCUMENT = `mutation($input: RegisterInput!) { register(input: $input) { ${AUTH_PAYLOAD} } }`;
+/** The text loginRaw sends. */
+export const LOGIN_DOCUMENT = `mutation($input: LoginInput!) { login(input: $input) { ${AUTH_PAYLOAD} } }`;
+
 /** Registers `username` and returns the raw response (so tests can look at the whole payload). */
 export function registerRaw(t: ApiClient, username: string, options: SignInOptions = {}): Promise<GraphQLResponse> {
-  return t.gql(`mutation($input: RegisterInput!) { register(input: $input) { ${AUTH_PAYLOAD} } }`, {
+  return t.gql(REGISTER_DOCUMENT, {
     variables: { input: { username, password: options.password ?? PASSWORD } },
     headers: options.userAgent ? { "user-agent": options.userAgent } : {},
   });
@@ -82,7 +87,7 @@ export function registerRaw(t: ApiClient, username: string, options: SignInOptio
 
 /** Logs `username` in and returns the raw response. */
 export function loginRaw(t: ApiClient, username: string, options: SignInOptions = {}): Promise<GraphQLResponse> {
-  return t.gql(`mutation($input: LoginInput!) { login(input: $input) { ${AUTH_PAYLOAD} } }`, {
+  return t.gql(LOGIN_DOCUMENT, {
     variables: { input: { username, password: options.password ?? PASSWORD } },
     headers: options.userAgent ? { "user-agent": options.userAgent } : {},
   });

@@ -57,14 +57,18 @@ export interface EnrolledTotp {
   nextCode(atMs?: number): string;
 }
 
+/** The texts enrollTotpRaw and confirmTotpRaw send (a suite whose server runs with TRUSTED_DOCUMENTS lists them). */
+export const ENROLL_TOTP_DOCUMENT = `mutation { enrollTotp { secret otpauthUri } }`;
+export const CONFIRM_TOTP_DOCUMENT = `mutation($code: String!) { confirmTotp(code: $code) }`;
+
 /** enrollTotp with `accessToken` (a fresh session token); the raw response. */
 export function enrollTotpRaw(t: ApiClient, accessToken: string): Promise<GraphQLResponse> {
-  return t.gql(`mutation { enrollTotp { secret otpauthUri } }`, { token: accessToken });
+  return t.gql(ENROLL_TOTP_DOCUMENT, { token: accessToken });
 }
 
 /** confirmTotp(code) with `accessToken`; the raw response. */
 export function confirmTotpRaw(t: ApiClient, accessToken: string, code: string): Promise<GraphQLResponse> {
-  return t.gql(`mutation($code: String!) { confirmTotp(code: $code) }`, { token: accessToken, variables: { code } });
+  return t.gql(CONFIRM_TOTP_DOCUMENT, { token: accessToken, variables: { code } });
 }
 
 /** verifyMfa(code) with `accessToken`, asking for the whole AuthPayload; the raw response. */

@@ -20,7 +20,7 @@ import { ApolloLink, CombinedGraphQLErrors, HttpLink, type TypedDocumentNode } f
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
 import { type PublicKeyCredentialRequestOptionsJSON, startAuthentication } from "@simplewebauthn/browser";
-import { type GraphQLFormattedError, print } from "graphql";
+import { type DocumentNode, type GraphQLFormattedError, print } from "graphql";
 import { createClient } from "graphql-ws";
 import { from, switchMap } from "rxjs";
 
@@ -64,15 +64,34 @@ function reasonOf(errors: readonly GraphQLFormattedError[] = []): string | undef
 // #endregion
 
 // #region send
-/** A credential mutation, with `credentials: "include"` so that the cookie goes both ways. */
+/** The id codegen gave a document in the manifest (`__meta__.hash`, `sha256:<hex>`), as a hex SHA-256. */
+export function manifestHash(document: DocumentNode): string {
+  return (document as { __meta__?: { hash?: string } }).__meta__?.hash?.replace(/^sha256:/, "") ?? "";
+}
+
+// Until a server without a manifest answers PERSISTED_QUERY_NOT_SUPPORTED: then the text, as
+// Apollo Client's persisted-queries link does.
+let hashesOnly = true;
+
+/**
+ * A credential mutation, with `credentials: "include"` so that the cookie goes both ways, sent as
+ * its hash (the server's TRUSTED_DOCUMENTS lists src/gql/persisted-documents.json).
+ */
 export async function send<T, V>(document: TypedDocumentNode<T, V>, variables?: V, accessToken?: string) {
+  const hashed = hashesOnly;
+  const persistedQuery = { version: 1, sha256Hash: manifestHash(document) };
   const response = await fetch(API_URL, {
     method: "POST",
     credentials: "include",
     headers: { "content-type": "application/json", ...bearer(accessToken) },
-    body: JSON.stringify({ query: print(document), variables }),
+    body: JSON.stringify(
+      hashed ? { extensions: { persistedQuery }, variables } : { query: print(document), variables },
+    ),
   });
-  return (await response.json()) as { data?: T | null; errors?: GraphQLFormattedError[] };
+  const answer = (await response.json()) as { data?: T | null; errors?: GraphQLFormattedError[] };
+  if (!hashed || !answer.errors?.some((e) => e.extensions?.code === "PERSISTED_QUERY_NOT_SUPPORTED")) return answer;
+  hashesOnly = false;
+  return send(document, variables, accessToken);
 }
 // #endregion
 

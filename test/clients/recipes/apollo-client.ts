@@ -2,6 +2,7 @@
 // link refreshes on a 401 with reason TOKEN_EXPIRED, once for all operations failing together, and
 // retries; on any other UNAUTHENTICATED reason, or when the refresh is refused, it signs out. On
 // FORBIDDEN with reason MFA_REQUIRED it sends the user to the code prompt: no refresh, no retry.
+// Every operation goes out as its manifest hash alone (the persisted-queries link), the refresh too.
 import {
   ApolloClient,
   ApolloLink,
@@ -9,22 +10,25 @@ import {
   type ErrorLike,
   HttpLink,
   InMemoryCache,
-  gql,
 } from "@apollo/client";
 import { SetContextLink } from "@apollo/client/link/context";
 import { ErrorLink } from "@apollo/client/link/error";
+import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
+import type { DocumentNode } from "graphql";
 import { type Observable, firstValueFrom, from, switchMap, throwError } from "rxjs";
 
+import { RefreshDocument } from "./gql/graphql.js";
 import type { TokenPair, TokenStore } from "./token-store.js";
 
-const REFRESH = gql`
-  mutation Refresh($refreshToken: String!) {
-    refreshToken(refreshToken: $refreshToken) {
-      accessToken
-      refreshToken
-    }
-  }
-`;
+/**
+ * The id codegen gave the document in the manifest (`__meta__.hash`, `sha256:<hex>`), as the hex
+ * hash the link sends; Apollo Client's own transforms keep `__meta__`.
+ */
+function manifestHash(document: DocumentNode): string {
+  const hash = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
+  if (!hash) throw new Error("a document that is not in the manifest: generate it with codegen");
+  return hash.replace(/^sha256:/, "");
+}
 
 /** The `extensions.reason` of the error's UNAUTHENTICATED entry, if it has one. */
 function unauthenticatedReason(error: ErrorLike): string | undefined {
@@ -40,13 +44,15 @@ function secondFactorRequired(error: ErrorLike): boolean {
 
 /** An Apollo Client that keeps `store`'s tokens fresh; sign-in is the app's (it calls `store.save`). */
 export function createApolloClient(url: string, store: TokenStore): ApolloClient {
-  const http = new HttpLink({ uri: url });
+  // The link's defaults: back to the text only when the server has no manifest and says
+  // PERSISTED_QUERY_NOT_SUPPORTED; the gate's PERSISTED_QUERY_NOT_ALLOWED is an error like any other.
+  const http = ApolloLink.from([new PersistedQueryLink({ generateHash: manifestHash }), new HttpLink({ uri: url })]);
   let refreshing: Promise<boolean> | undefined;
 
-  // The refresh goes straight to the HttpLink, past the error link (its own failure must not recurse).
+  // The refresh goes straight to the hashing HttpLink, past the error link (its own failure must not recurse).
   async function refresh(): Promise<boolean> {
     const variables = { refreshToken: store.refreshToken };
-    const result = await firstValueFrom(ApolloLink.execute(http, { query: REFRESH, variables }, { client }));
+    const result = await firstValueFrom(ApolloLink.execute(http, { query: RefreshDocument, variables }, { client }));
     const tokens = (result.data as { refreshToken?: TokenPair } | null | undefined)?.refreshToken;
     if (tokens) store.save(tokens);
     else store.signOut((result.errors?.[0]?.extensions?.reason as string | undefined) ?? "REFRESH_FAILED");

@@ -2,18 +2,20 @@
 // client's own and, on a 401 with reason TOKEN_EXPIRED, refreshes once for all the operations
 // failing together and retries; on any other UNAUTHENTICATED reason, or a refused refresh, it signs out.
 // On FORBIDDEN with reason MFA_REQUIRED it sends the user to the code prompt: no refresh, no retry.
-import { ClientError, GraphQLClient, type RequestDocument, type Variables, gql } from "graphql-request";
+// Every operation goes out as its manifest id (`documentId`, GraphQL over HTTP) in place of its text.
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { type DocumentNode, print } from "graphql";
+import { ClientError, GraphQLClient, type Variables } from "graphql-request";
 
-import type { TokenPair, TokenStore } from "./token-store.js";
+import { RefreshDocument } from "./gql/graphql.js";
+import type { TokenStore } from "./token-store.js";
 
-const REFRESH = gql`
-  mutation Refresh($refreshToken: String!) {
-    refreshToken(refreshToken: $refreshToken) {
-      accessToken
-      refreshToken
-    }
-  }
-`;
+/** The id codegen gave the document in the manifest (`__meta__.hash`): `sha256:<hex>`, as `documentId` takes it. */
+function manifestId(document: DocumentNode): string {
+  const hash = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
+  if (!hash) throw new Error("a document that is not in the manifest: generate it with codegen");
+  return hash;
+}
 
 /** The `extensions.reason` of the error's UNAUTHENTICATED entry, if it has one. */
 function unauthenticatedReason(error: unknown): string | undefined {
@@ -29,24 +31,32 @@ function secondFactorRequired(error: unknown): boolean {
 
 export interface AuthenticatedClient {
   /** Sends an operation with the current access token, refreshing and retrying once when it has expired. */
-  request<T>(document: RequestDocument, variables?: Variables): Promise<T>;
+  request<T, V extends Variables>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T>;
 }
 
 /** A graphql-request client that keeps `store`'s tokens fresh; sign-in is the app's (it calls `store.save`). */
 export function createGraphQLRequestClient(url: string, store: TokenStore): AuthenticatedClient {
+  // graphql-request prints each document into the body's `query`: the middleware puts the
+  // document's manifest id there instead, found by that text.
+  const ids = new Map<string, string>();
   const client = new GraphQLClient(url, {
     requestMiddleware(request) {
       const headers = new Headers(request.headers);
       if (store.accessToken) headers.set("authorization", `Bearer ${store.accessToken}`);
-      return { ...request, headers };
+      const { query, ...body } = JSON.parse(request.body as string) as { query: string };
+      return { ...request, headers, body: JSON.stringify({ ...body, documentId: ids.get(query) }) };
     },
   });
+  function post<T, V extends Variables>(document: TypedDocumentNode<T, V>, variables?: V): Promise<T> {
+    ids.set(print(document), manifestId(document));
+    return client.request<T>(document, variables);
+  }
   let refreshing: Promise<boolean> | undefined;
 
   // The expired token rides along on the refresh: an operation of only refreshToken ignores it.
   async function refresh(): Promise<boolean> {
     try {
-      const data = await client.request<{ refreshToken: TokenPair }>(REFRESH, { refreshToken: store.refreshToken });
+      const data = await post(RefreshDocument, { refreshToken: store.refreshToken ?? "" });
       store.save(data.refreshToken);
       return true;
     } catch (error) {
@@ -63,10 +73,14 @@ export function createGraphQLRequestClient(url: string, store: TokenStore): Auth
     return refreshing;
   }
 
-  async function send<T>(document: RequestDocument, variables: Variables | undefined, retry: boolean): Promise<T> {
+  async function send<T, V extends Variables>(
+    document: TypedDocumentNode<T, V>,
+    variables: V | undefined,
+    retry: boolean,
+  ): Promise<T> {
     const sentToken = store.accessToken;
     try {
-      return await client.request<T>(document, variables);
+      return await post(document, variables);
     } catch (error) {
       if (secondFactorRequired(error)) store.secondFactorOwed();
       const reason = unauthenticatedReason(error);

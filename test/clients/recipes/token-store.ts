@@ -2,10 +2,10 @@
 // Authorization header, the refresh token for refreshToken, what to do when the session is over,
 // and where to send the user when the server asks for the second factor.
 
-/** A pair from login, register or refreshToken. */
+/** A pair from login, register or refreshToken (whose refreshToken is null only in cookie mode, for browsers). */
 export interface TokenPair {
   accessToken: string;
-  refreshToken: string;
+  refreshToken: string | null;
 }
 
 export interface TokenStore {
@@ -37,7 +37,7 @@ export function createTokenStore(
       return tokens?.accessToken;
     },
     get refreshToken() {
-      return tokens?.refreshToken;
+      return tokens?.refreshToken ?? undefined;
     },
     save(next) {
       tokens = { ...next };

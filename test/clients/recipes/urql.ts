@@ -1,7 +1,8 @@
 // urql with @urql/exchange-auth, in the shape its README documents: addAuthToOperation adds the
 // bearer token, didAuthError recognises the API's auth error, refreshAuth rotates the tokens through
 // utils.mutate; a mapExchange above it signs out on the errors a refresh cannot fix, and sends the
-// user to the code prompt on FORBIDDEN with reason MFA_REQUIRED.
+// user to the code prompt on FORBIDDEN with reason MFA_REQUIRED. @urql/exchange-persisted sends
+// every operation, the refresh included, as its manifest hash alone.
 import {
   type Client,
   type CombinedError,
@@ -9,21 +10,24 @@ import {
   cacheExchange,
   createClient,
   fetchExchange,
-  gql,
   mapExchange,
 } from "@urql/core";
 import { authExchange } from "@urql/exchange-auth";
+import { persistedExchange } from "@urql/exchange-persisted";
+import type { DocumentNode } from "graphql";
 
-import type { TokenPair, TokenStore } from "./token-store.js";
+import { RefreshDocument } from "./gql/graphql.js";
+import type { TokenStore } from "./token-store.js";
 
-const REFRESH = gql<{ refreshToken: TokenPair }, { refreshToken: string }>`
-  mutation Refresh($refreshToken: String!) {
-    refreshToken(refreshToken: $refreshToken) {
-      accessToken
-      refreshToken
-    }
-  }
-`;
+/**
+ * The id codegen gave the document in the manifest (`__meta__.hash`, `sha256:<hex>`), as the hex
+ * hash the exchange sends; urql's own formatting (the added __typename) keeps `__meta__`.
+ */
+function manifestHash(document: DocumentNode): string {
+  const hash = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
+  if (!hash) throw new Error("a document that is not in the manifest: generate it with codegen");
+  return hash.replace(/^sha256:/, "");
+}
 
 /** The `extensions.reason` of the error's UNAUTHENTICATED entry, if it has one. */
 function unauthenticatedReason(error: CombinedError): string | undefined {
@@ -82,12 +86,20 @@ export function createUrqlClient(url: string, store: TokenStore): Client {
           if (failedWith !== store.accessToken) return;
           // Documented: utils.mutate. It passes through addAuthToOperation, so the expired token
           // rides along; an operation of only refreshToken ignores the header.
-          const result = await utils.mutate(REFRESH, { refreshToken: store.refreshToken ?? "" });
+          const result = await utils.mutate(RefreshDocument, { refreshToken: store.refreshToken ?? "" });
           // Documented: save the new tokens, "otherwise, if refresh fails, clear storage and log out".
           if (result.data?.refreshToken) store.save(result.data.refreshToken);
           else store.signOut((result.error && unauthenticatedReason(result.error)) ?? "REFRESH_FAILED");
         },
       })),
+      // README: in front of fetchExchange (after authExchange here). Ours: the hash only, never the text
+      // (`enforcePersistedQueries`), for mutations too, and by POST as every other operation.
+      persistedExchange({
+        enforcePersistedQueries: true,
+        enableForMutation: true,
+        preferGetForPersistedQueries: false,
+        generateHash: async (_query, document) => manifestHash(document),
+      }),
       fetchExchange,
     ],
   });
