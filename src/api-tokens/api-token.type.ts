@@ -60,7 +60,10 @@ export class CreateApiTokenInput {
   @HasNoNul()
   name!: string;
 
-  @Field(() => [Scope], { description: "At least one. Each narrows the token: PROFILE_READ, POSTS_WRITE, ADMIN." })
+  @Field(() => [Scope], {
+    description:
+      "At least one. Each narrows the token: PROFILE_READ, POSTS_WRITE, ADMIN; OPERATIONS_ANY and INTROSPECT (an ADMIN's) grant no field.",
+  })
   @ArrayMinSize(1, { message: "must name at least one scope" })
   @ArrayMaxSize(3, { message: "must name each scope at most once" })
   scopes!: Scope[];
