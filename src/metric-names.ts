@@ -76,6 +76,8 @@ export const LIMITS = [
   // Issue 26, multi-factor: passkeys per user, the size of a WebAuthn response, live challenges per session.
   "PASSKEYS_MAX_PER_USER",
   "WEBAUTHN_RESPONSE_MAX_BYTES",
+  // Issue 27, POST /oauth/introspect: its form body.
+  "INTROSPECTION_BODY_MAX_BYTES",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 
