@@ -113,7 +113,8 @@ export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 
 /**
  * POST /oauth/introspect by result: active, inactive (`{"active":false}`), unauthorized (no valid
- * API token), forbidden (a token without INTROSPECT), rate_limited, bad_request (no `token`).
+ * API token), forbidden (a token without INTROSPECT), rate_limited, bad_request (no `token` or two,
+ * a body over 8 KiB or not a form).
  */
 export const INTROSPECTION_RESULTS = [
   "active",
