@@ -5,11 +5,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 
 import { type ApiTokenVerifier, isApiTokenShape } from "../access/api-tokens.js";
+import { bearerTokenOf } from "../access/bearer.js";
 import type { RevocationList } from "../access/revocation-list.js";
 import { Scope, scopeInForce } from "../access/scopes.js";
-import { INACTIVE, introspectToken } from "../access/token-introspection.js";
+import { introspectToken } from "../access/token-introspection.js";
 import type { TokenService } from "../access/tokens.js";
 import type { Config } from "../config.js";
+import { isDatabaseUnavailable } from "../db/unavailable.js";
 import {
   ProtocolErrorCode,
   RateLimitedError,
@@ -28,7 +30,6 @@ export const DISCOVERY_PATH = "/.well-known/oauth-authorization-server";
 export const INTROSPECTION_BODY_MAX_BYTES = 8 * 1024;
 
 const FORM = "application/x-www-form-urlencoded";
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 
 export interface IntrospectionDeps {
   config: Pick<Config, "jwt" | "email" | "surface">;
@@ -109,7 +110,7 @@ export function registerIntrospection(server: FastifyInstance, deps: Introspecti
     scope.post(INTROSPECTION_PATH, { bodyLimit: INTROSPECTION_BODY_MAX_BYTES }, async (request, reply) => {
       const { metrics } = deps;
       // Who asks: an API token with INTROSPECT in force. Nothing else is looked at before this.
-      const bearer = BEARER.exec(request.headers.authorization ?? "")?.[1];
+      const bearer = bearerTokenOf(request.headers.authorization);
       if (bearer === undefined) return sendOAuthError(reply, metrics, NO_TOKEN);
       if (!isApiTokenShape(bearer)) return sendOAuthError(reply, metrics, NOT_AN_API_TOKEN);
       const caller = await deps.apiTokenVerifier.verify(bearer).catch(unavailable);
@@ -118,8 +119,12 @@ export function registerIntrospection(server: FastifyInstance, deps: Introspecti
       const { ownerRoles, scopes, apiTokenId } = caller.principal;
       if (!scopeInForce(ownerRoles, scopes, Scope.INTROSPECT))
         return sendOAuthError(reply, metrics, INSUFFICIENT_SCOPE);
-      const refused = await perToken.charge(apiTokenId).then(() => undefined, rateLimited);
-      if (refused !== undefined) {
+      const refused = await perToken
+        .charge(apiTokenId)
+        .then(() => 0, rateLimited)
+        .catch(unavailable);
+      if (refused === undefined) return serviceUnavailable(reply);
+      if (refused > 0) {
         metrics.introspection("rate_limited");
         return reply
           .headers({ "cache-control": "no-store", "retry-after": String(refused) })
@@ -132,7 +137,7 @@ export function registerIntrospection(server: FastifyInstance, deps: Introspecti
       const answer = await introspectToken(tokens[0]!, introspectionDeps(deps)).catch(unavailable);
       if (answer === undefined) return serviceUnavailable(reply);
       metrics.introspection(answer.active ? "active" : "inactive");
-      return reply.header("cache-control", "no-store").send(answer === INACTIVE ? { active: false } : answer);
+      return reply.header("cache-control", "no-store").send(answer);
     });
   });
 }
@@ -160,15 +165,15 @@ async function introspectionLimit({ config, counters, metrics }: IntrospectionDe
   return new FloodLimit(limiter, message, () => metrics.rateLimited("INTROSPECTION_MAX_PER_TOKEN"));
 }
 
-/** The seconds to wait of a rate-limit refusal; anything else is rethrown. */
+/** The seconds to wait of a rate-limit refusal (at least 1); anything else is rethrown. */
 function rateLimited(error: unknown): number {
   if (error instanceof RateLimitedError) return error.extensions.retryAfter as number;
   throw error;
 }
 
-/** Undefined for a database that did not answer in time (answered 503); anything else is rethrown. */
+/** Undefined for a database (or counter store) that did not answer in time, answered 503; anything else is rethrown. */
 function unavailable(error: unknown): undefined {
-  if (error instanceof ServiceUnavailableError) return undefined;
+  if (error instanceof ServiceUnavailableError || isDatabaseUnavailable(error)) return undefined;
   throw error;
 }
 
