@@ -76,6 +76,8 @@ export const LIMITS = [
   // Issue 26, multi-factor: passkeys per user, the size of a WebAuthn response, live challenges per session.
   "PASSKEYS_MAX_PER_USER",
   "WEBAUTHN_RESPONSE_MAX_BYTES",
+  // Issue 27, POST /oauth/introspect: its form body.
+  "INTROSPECTION_BODY_MAX_BYTES",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 
@@ -111,7 +113,8 @@ export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 
 /**
  * POST /oauth/introspect by result: active, inactive (`{"active":false}`), unauthorized (no valid
- * API token), forbidden (a token without INTROSPECT), rate_limited, bad_request (no `token`).
+ * API token), forbidden (a token without INTROSPECT), rate_limited, bad_request (no `token` or two,
+ * a body over 8 KiB or not a form).
  */
 export const INTROSPECTION_RESULTS = [
   "active",

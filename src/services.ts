@@ -21,6 +21,7 @@ import type { Mailer } from "./mailer.js";
 import type { Metrics } from "./metrics.js";
 import type { MfaService } from "./mfa/index.js";
 import type { PostService } from "./posts/index.js";
+import type { CounterStore } from "./rate-limits/index.js";
 import type { RefreshService, SessionService } from "./sessions/index.js";
 import type { UserService } from "./users/index.js";
 
@@ -47,6 +48,8 @@ export interface Services {
   readonly apiTokenVerifier: ApiTokenVerifier;
   readonly revocations: RevocationList;
   readonly revocationSync: RevocationSync;
+  /** Where every rate limit counts; the HTTP routes' own limits too. */
+  readonly counters: CounterStore;
   readonly audit: AuditService;
   readonly auth: AuthService;
   readonly sessions: SessionService;
@@ -95,6 +98,7 @@ export async function createServices(config: Config, options: ServiceOptions): P
       apiTokenVerifier: registry.apiTokenVerifier,
       revocations: registry.revocations,
       revocationSync: registry.revocationSync,
+      counters: registry.counters,
       audit: registry.audit,
       auth: registry.auth,
       sessions: registry.sessions,

@@ -46,7 +46,13 @@ export const API_TOKEN_FAILURES = ["API_TOKEN_UNKNOWN", "API_TOKEN_EXPIRED", "AP
 export type ApiTokenFailure = (typeof API_TOKEN_FAILURES)[number];
 
 export type ApiTokenVerdict =
-  | { readonly ok: true; readonly principal: ApiTokenPrincipal; readonly expiresAt: number }
+  | {
+      readonly ok: true;
+      readonly principal: ApiTokenPrincipal;
+      readonly expiresAt: number;
+      /** When the token was created, in milliseconds since the epoch (introspection's `iat`). */
+      readonly createdAt: number;
+    }
   | { readonly ok: false; readonly reason: ApiTokenFailure; readonly holder?: { userId: string; apiTokenId: string } };
 
 /** What one instance remembers of a token it looked up. */
@@ -55,6 +61,7 @@ interface Entry {
   readonly userId: string;
   readonly ownerRoles: readonly Role[];
   readonly scopes: readonly Scope[];
+  readonly createdAt: number;
   readonly expiresAt: number;
   /** Null when the token is unknown or its secret did not match: refused without a database read. */
   readonly refused: ApiTokenFailure | null;
@@ -69,6 +76,7 @@ export interface ApiTokenCheckRecord {
   /** SHA-256 of the secret, hex. */
   secretHash: string;
   scopes: Scope[];
+  createdAt: Date;
   expiresAt: Date;
   revoked: boolean;
   lastUsedAt: Date | null;
@@ -152,6 +160,7 @@ export class ApiTokenVerifier {
         roles: effectiveRoles(ownerRoles, entry.scopes),
       },
       expiresAt: entry.expiresAt,
+      createdAt: entry.createdAt,
     };
   }
 
@@ -190,12 +199,22 @@ export class ApiTokenVerifier {
             userId: found.userId,
             ownerRoles: found.ownerRoles,
             scopes: found.scopes,
+            createdAt: found.createdAt.getTime(),
             expiresAt: found.expiresAt.getTime(),
             // A disabled owner's tokens were revoked with the account; this covers one created meanwhile.
             refused: !found.revoked && !found.ownerDisabled ? null : "API_TOKEN_REVOKED",
             readAt,
           }
-        : { id: "", userId: "", ownerRoles: [], scopes: [], expiresAt: 0, refused: "API_TOKEN_UNKNOWN", readAt };
+        : {
+            id: "",
+            userId: "",
+            ownerRoles: [],
+            scopes: [],
+            createdAt: 0,
+            expiresAt: 0,
+            refused: "API_TOKEN_UNKNOWN",
+            readAt,
+          };
     if (found && matches && found.lastUsedAt !== null && !this.lastUsedWritten.has(found.id)) {
       this.lastUsedWritten.set(found.id, found.lastUsedAt.getTime());
     }

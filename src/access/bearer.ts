@@ -65,6 +65,11 @@ export interface BearerDeps {
   revocations: RevocationList;
 }
 
+/** The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1), or undefined for any other value. */
+export function bearerTokenOf(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : BEARER.exec(header)?.[1];
+}
+
 /**
  * The whole token check, from an `Authorization` value to a principal, for HTTP requests and
  * WebSocket connections alike: no value is anonymous; otherwise the value's shape (RFC 6750); an
@@ -77,12 +82,12 @@ export async function verifyBearer(header: string | undefined, deps: BearerDeps)
   if (header === undefined) return { ok: true, principal: null };
   const hint = placeholderHint(header);
   if (hint !== undefined) return { ok: false, reason: "MALFORMED", hint };
-  const match = BEARER.exec(header);
-  if (!match) return { ok: false, reason: "MALFORMED" };
-  if (isApiTokenShape(match[1]!)) return deps.apiTokens.verify(match[1]!);
+  const token = bearerTokenOf(header);
+  if (token === undefined) return { ok: false, reason: "MALFORMED" };
+  if (isApiTokenShape(token)) return deps.apiTokens.verify(token);
   let claims;
   try {
-    claims = deps.tokens.verifyAccessToken(match[1]!);
+    claims = deps.tokens.verifyAccessToken(token);
   } catch (error) {
     if (!(error instanceof TokenError)) throw error;
     return { ok: false, reason: error.reason };

@@ -22,6 +22,7 @@ export const EDGE_MESSAGES = Object.freeze({
   headersTooLarge: "The request's headers are too large.",
   bodyTooLarge: (bytes: number) => `Request body is larger than ${bytes} bytes.`,
   nestsTooDeep: (levels: number) => `The request's JSON nests deeper than ${levels} levels.`,
+  notForm: "This endpoint takes an application/x-www-form-urlencoded body.",
   tooManyBodies: "The server is receiving too many large request bodies at once; retry shortly.",
   headersTimeout: (seconds: number) => `The request's headers did not arrive within ${seconds} s.`,
   requestTimeout: (seconds: number) => `The request did not arrive whole within ${seconds} s.`,

@@ -1,5 +1,5 @@
-// Fastify's small routes: the public keys, the health and readiness probes, the pages behind the
-// mailed links, and the explorer.
+// Fastify's small routes: the public keys, token introspection and its discovery, the health and
+// readiness probes, the pages behind the mailed links, and the explorer.
 import type { FastifyInstance } from "fastify";
 
 import type { KeyRing } from "../access/keys.js";
@@ -7,10 +7,11 @@ import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import { SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import { registerExplorer } from "./explorer.js";
+import { type IntrospectionDeps, registerIntrospection } from "./introspection.js";
 import { registerLinkPages } from "./link-pages.js";
 import { registerPasskeyPage } from "./passkey-page.js";
 
-export interface RoutesDeps {
+export interface RoutesDeps extends IntrospectionDeps {
   config: Config;
   keys: KeyRing;
   database: DatabaseHandle;
@@ -19,8 +20,9 @@ export interface RoutesDeps {
 }
 
 /**
- * `/.well-known/jwks.json`, `/healthz`, `/readyz`, `/reset-password` and `/verify-email`, and
- * `/graphiql` and `/passkeys` in development.
+ * `/.well-known/jwks.json`, `POST /oauth/introspect` and `/.well-known/oauth-authorization-server`,
+ * `/healthz`, `/readyz`, `/reset-password` and `/verify-email`, and `/graphiql` and `/passkeys` in
+ * development.
  */
 export function registerRoutes(server: FastifyInstance, deps: RoutesDeps): void {
   // Public keys for other services and gateways to verify access tokens without calling us.
@@ -29,6 +31,8 @@ export function registerRoutes(server: FastifyInstance, deps: RoutesDeps): void 
     reply.header("cache-control", "public, max-age=60");
     return deps.keys.jwks();
   });
+  // Whether a token is live, logouts included, for other services (RFC 7662), and where to ask (RFC 8414).
+  registerIntrospection(server, deps);
 
   // The pages the default links of reset and verification mails open, in every environment.
   registerLinkPages(server);

@@ -13,6 +13,7 @@ import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import type { TrustedDocuments } from "../graphql/trusted-documents.js";
 import type { MetricsRecorder } from "../metrics.js";
+import type { CounterStore } from "../rate-limits/index.js";
 import { createDocumentGate } from "./document-gate.js";
 import { createFastify } from "./fastify.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
@@ -45,6 +46,8 @@ export interface HttpServerDeps {
   database: DatabaseHandle;
   /** Rejected tokens and open WebSocket connections are counted here. */
   metrics: MetricsRecorder;
+  /** Where the rate limits of the routes count (INTROSPECTION_MAX_PER_TOKEN). */
+  counters: CounterStore;
 }
 
 /** The HTTP server: Fastify with its routes, and the drain main.ts starts on SIGTERM. */
@@ -114,7 +117,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
   // Before the HTTP server closes: open WebSockets would otherwise keep server.close() waiting.
   server.addHook("preClose", () => subscriptions.dispose());
 
-  registerRoutes(server, { config, keys: deps.keys, database: deps.database, isClosing: graceful.isClosing });
+  registerRoutes(server, { ...deps, isClosing: graceful.isClosing });
 
   // Last of the preClose hooks: Fastify closes the listener right after them.
   server.addHook("preClose", () => graceful.beforeListenerCloses());

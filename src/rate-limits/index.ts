@@ -6,7 +6,7 @@ import { type CounterStore, createCounterStore } from "./counter-store.js";
 import { createFloodLimit } from "./flood-limit.js";
 
 export { type CounterOptions, type CounterStore, createCounterStore } from "./counter-store.js";
-export { createFloodLimit, FloodLimit, perSession } from "./flood-limit.js";
+export { createFloodLimit, FLOOD_LIMITS_TABLE, FloodLimit, perSession } from "./flood-limit.js";
 export { createLoginThrottle, LOGIN_THROTTLE_TABLE, type LoginAttempt, LoginThrottle } from "./login-throttle.js";
 
 /**

@@ -153,6 +153,7 @@ for (const kind of DATABASES) {
           WRITES_MAX_PER_USER: "0",
           EMAIL_REQUESTS_MAX_PER_IP: "0",
           PASSKEY_CHALLENGES_MAX_PER_IP: "0",
+          INTROSPECTION_MAX_PER_TOKEN: "0",
         },
       });
     });
