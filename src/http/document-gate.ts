@@ -5,6 +5,7 @@
 import { GraphQLError } from "graphql";
 
 import { type ApiTokenVerifier, isApiTokenShape } from "../access/api-tokens.js";
+import { bearerTokenOf } from "../access/bearer.js";
 import type { ClientInfo, Principal } from "../access/principal.js";
 import { Scope, scopeInForce } from "../access/scopes.js";
 import { AuditEventType, type AuditService } from "../audit/index.js";
@@ -199,9 +200,9 @@ export function extensionsOf(extensions: unknown): Record<string, unknown> | und
 // Whether the Authorization header holds an API token, verified as the bearer check does, with
 // OPERATIONS_ANY in force (its owner still an ADMIN). Anything else, sessions included, may not.
 async function bearerMayRunAny(authorization: string | undefined, apiTokens: DocumentGateDeps["apiTokenVerifier"]) {
-  const match = /^Bearer (\S+)$/i.exec(authorization ?? "");
-  if (!match || !isApiTokenShape(match[1]!)) return false;
-  const verdict = await apiTokens.verify(match[1]!);
+  const token = bearerTokenOf(authorization);
+  if (token === undefined || !isApiTokenShape(token)) return false;
+  const verdict = await apiTokens.verify(token);
   return verdict.ok && principalMayRunAny(verdict.principal);
 }
 
