@@ -18,7 +18,7 @@ import { ProtocolErrorCode } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorFormatter } from "./format-error.js";
 import type { CostInput } from "./query-cost.js";
-import { checkOperationCost, createQueryLimits } from "./query-limits.js";
+import { checkOperationCost, createQueryLimits, type FixedCost } from "./query-limits.js";
 import { singleAuthFieldRule } from "./single-auth-field.rule.js";
 
 /** Apollo's `formatError`: a formatted error (and the error it came from) as the client sees it. */
@@ -62,11 +62,16 @@ export interface OperationRules {
 /**
  * The operation rules of `config`: its query limits (`config.queryLimits`), the credential rule and
  * the error formatting, with refusals counted in `metrics` (default: nowhere). Production hides the
- * limits' numbers and masks unknown errors without their message.
+ * limits' numbers and masks unknown errors without their message. `fixedCost` gives the plugin the
+ * costs recorded for trusted documents at load (default: every operation is priced).
  */
-export function createOperationRules(config: Config, metrics: MetricsRecorder = NO_METRICS): OperationRules {
+export function createOperationRules(
+  config: Config,
+  metrics: MetricsRecorder = NO_METRICS,
+  fixedCost?: FixedCost,
+): OperationRules {
   const exposeLimits = !config.isProduction;
-  const limits = createQueryLimits(config.queryLimits, { exposeLimits, metrics });
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits, metrics, fixedCost });
   const validationRules: readonly ValidationRule[] = [...limits.validationRules, singleAuthFieldRule];
   const { parseOptions } = limits;
   return {
