@@ -9,6 +9,7 @@ import type { Context } from "../access/principal.js";
 import { ProtocolErrorCode } from "../errors.js";
 import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import type { MetricsRecorder } from "../metrics.js";
+import { type DocumentGate, type DocumentParams, trustedBody, trustedSearch } from "./document-gate.js";
 import { errorJson, type HttpError, INTERNAL_ERROR } from "./error-body.js";
 import { type CookieAccess, CookieJar } from "./refresh-cookie.js";
 import { ABORTED, BodyError, parseBody, readBody } from "./request-body.js";
@@ -43,6 +44,8 @@ export interface GraphqlRouteDeps {
   metrics: MetricsRecorder;
   /** Each body's share of HTTP_MAX_BODY_BYTES_IN_FLIGHT (request-limits.ts). */
   bodyAllowance: () => BodyAllowance;
+  /** The TRUSTED_DOCUMENTS gate, asked before anything parses a document. */
+  documentGate: DocumentGate;
   /** QUERY_MAX_TOKENS, which bounds the subscription screening's parse too. */
   maxTokens: number;
   /** Whether every response says Connection: close (shutting down; graceful-close.ts). */
@@ -124,23 +127,19 @@ function createServe(
       return;
     }
     if (body instanceof BodyError) return refuse(res, body.error);
-    const params = (method === "GET" ? Object.fromEntries(new URLSearchParams(search)) : body) as
-      { query?: unknown; operationName?: unknown } | undefined;
-    if (params && typeof params === "object") {
-      const screened = screen(method, params, deps);
-      if (typeof screened === "object") return refuse(res, screened);
-      if (typeof screened === "string") (params as { query: string }).query = screened;
-    }
+    const admitted = await admit(deps, req, info, { method, search, body });
+    if ("status" in admitted) return refuse(res, admitted);
+    const { search: searchToRun, body: bodyToRun } = admitted;
 
     const headers = new HeaderMap();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
     const cookies = new CookieJar(req.headers.cookie, info.protocol, info.host, req.headers.origin);
-    const httpGraphQLRequest: HTTPGraphQLRequest = { method, headers, search, body };
+    const httpGraphQLRequest: HTTPGraphQLRequest = { method, headers, search: searchToRun, body: bodyToRun };
     const response = await deps.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest,
-      context: () => deps.context({ id: info.id, ip: info.ip, headers: req.headers, body }, cookies),
+      context: () => deps.context({ id: info.id, ip: info.ip, headers: req.headers, body: bodyToRun }, cookies),
     });
     const setCookie = cookies.headers();
     if (setCookie) res.setHeader("set-cookie", setCookie);
@@ -171,6 +170,52 @@ async function bodyOf(req: IncomingMessage, deps: GraphqlRouteDeps, id: string):
   }
 }
 
+/** What goes to Apollo: the query string and the parsed body. */
+interface ApolloInput {
+  readonly method: string;
+  readonly search: string;
+  readonly body: unknown;
+}
+
+/**
+ * A request's way past the edge's checks of its document, before anything parses it: a GET's JSON
+ * parameters scanned for nesting, then the document gate (document-gate.ts: a refusal, or a listed
+ * document's text put in place of its id), then the subscriptions screen, which a listed document
+ * without a subscription skips. A refusal, or what Apollo gets.
+ */
+async function admit(
+  deps: GraphqlRouteDeps,
+  req: IncomingMessage,
+  info: RequestInfo,
+  input: ApolloInput,
+): Promise<HttpError | ApolloInput> {
+  const { method } = input;
+  let { search, body } = input;
+  let params = (method === "GET" ? Object.fromEntries(new URLSearchParams(search)) : body) as DocumentParams;
+  if (!params || typeof params !== "object" || Array.isArray(params)) return input;
+  // A GET's JSON parameters are parsed by Apollo (and the gate): scanned first, like a POST's body.
+  if (method === "GET") {
+    const tooDeep = refuseDeepJsonParameters(params, deps.metrics);
+    if (tooDeep) return tooDeep;
+  }
+  const client = { ip: info.ip, userAgent: req.headers["user-agent"], requestId: info.id };
+  const verdict = await deps.documentGate.http(params, req.headers.authorization, client);
+  if (verdict.kind === "refused") return verdict.error;
+  if (verdict.kind === "trusted") {
+    const { document } = verdict;
+    if (method === "GET") {
+      search = trustedSearch(search, document);
+      params = Object.fromEntries(new URLSearchParams(search));
+    } else body = params = trustedBody(params as Record<string, unknown>, document);
+    // Nothing to screen: no parse at all for a listed document (Apollo's document store has it parsed).
+    if (!document.hasSubscription) return { method, search, body };
+  }
+  const screened = screen(method, params, deps);
+  if (typeof screened === "object") return screened;
+  if (typeof screened === "string") (params as { query: string }).query = screened;
+  return { method, search, body };
+}
+
 /**
  * Subscriptions are served over WebSocket only; see screenSubscriptions for why this runs before
  * Apollo. A refusal, the query with its subscriptions dropped, or nothing to change.
@@ -178,13 +223,8 @@ async function bodyOf(req: IncomingMessage, deps: GraphqlRouteDeps, id: string):
 function screen(
   method: string,
   params: { query?: unknown; operationName?: unknown },
-  deps: Pick<GraphqlRouteDeps, "metrics" | "maxTokens">,
+  deps: Pick<GraphqlRouteDeps, "maxTokens">,
 ): HttpError | string | undefined {
-  // A GET's JSON parameters are parsed by Apollo: scanned first, like a POST's body.
-  if (method === "GET") {
-    const tooDeep = refuseDeepJsonParameters(params, deps.metrics);
-    if (tooDeep) return tooDeep;
-  }
   if (typeof params.query !== "string") return undefined;
   const operationName = typeof params.operationName === "string" ? params.operationName : undefined;
   const screened = screenSubscriptions(params.query, operationName, { maxTokens: deps.maxTokens });

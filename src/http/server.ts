@@ -13,6 +13,7 @@ import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
 import type { TrustedDocuments } from "../graphql/trusted-documents.js";
 import type { MetricsRecorder } from "../metrics.js";
+import { createDocumentGate } from "./document-gate.js";
 import { createFastify } from "./fastify.js";
 import { closeConnectionsWhenClosing } from "./graceful-close.js";
 import { createGraphqlRoute, isGraphqlRequest } from "./graphql-route.js";
@@ -68,6 +69,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
   // HTTP_MAX_BODY_BYTES_IN_FLIGHT, shared by the GraphQL route and Fastify's parsers.
   const bodies = createBodyBudget(config.http.maxBodyBytesInFlight, metrics);
   const requests = createRequestContext(deps);
+  const documentGate = createDocumentGate(deps);
   const graphqlRoute = createGraphqlRoute({
     apollo: deps.apollo,
     logger: deps.logger,
@@ -77,6 +79,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     bodyLimitBytes: BODY_LIMIT_BYTES,
     metrics,
     bodyAllowance: bodies.open,
+    documentGate,
     maxTokens: config.queryLimits.maxTokens,
     // `graceful` is set right below, long before the server listens (graceful-close.ts needs Fastify).
     closesConnections: () => graceful.closesConnections(),
@@ -106,17 +109,14 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     readRequest,
     messageTooDeep: (message) => jsonNestingExceeds(message, JSON_MAX_NESTING),
     onRejected: requests.onSocketRejected,
+    documentGate,
   });
   // Before the HTTP server closes: open WebSockets would otherwise keep server.close() waiting.
-  server.addHook("preClose", async () => {
-    await subscriptions.dispose();
-  });
+  server.addHook("preClose", () => subscriptions.dispose());
 
   registerRoutes(server, { config, keys: deps.keys, database: deps.database, isClosing: graceful.isClosing });
 
   // Last of the preClose hooks: Fastify closes the listener right after them.
-  server.addHook("preClose", async () => {
-    await graceful.beforeListenerCloses();
-  });
+  server.addHook("preClose", () => graceful.beforeListenerCloses());
   return { fastify: server, drain: graceful.drain };
 }

@@ -61,7 +61,8 @@ export interface Tokens {
   userId: string;
 }
 
-const AUTH_PAYLOAD = "accessToken refreshToken tokenType expiresIn user { id username roles }";
+/** What register, login and refreshToken ask for. */
+export const AUTH_PAYLOAD = "accessToken refreshToken tokenType expiresIn user { id username roles }";
 
 /** The shape of every refresh token: a prefix and 256 bits in base64url. */
 export const REFRESH_TOKEN_SHAPE = /^rt_[A-Za-z0-9_-]{43}$/;

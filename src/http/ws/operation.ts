@@ -1,4 +1,5 @@
 import {
+  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
@@ -17,6 +18,7 @@ import type { OperationRules } from "../../graphql/operation-rules.js";
 import { limitEventSize } from "../../graphql/response-size.js";
 import { DeliveryLimiter, subscribeWithLimit } from "../../graphql/subscription-delivery.js";
 import type { MetricsRecorder } from "../../metrics.js";
+import { type DocumentGate, documentNotAllowedError } from "../document-gate.js";
 import { CAPACITY_RETRY_AFTER_SECONDS, type Connection, type SubscriptionsHeld } from "./connections.js";
 
 /**
@@ -55,6 +57,9 @@ export function callerOf(connection: Pick<Connection, "client" | "principal" | "
 /** A `subscribe` message's payload, as graphql-ws hands it over. */
 export interface SubscribePayload {
   readonly query: string;
+  /** The id of a listed document (GraphQL over HTTP's `documentId`), or `extensions.persistedQuery.sha256Hash`. */
+  readonly documentId?: unknown;
+  readonly extensions?: Record<string, unknown> | null;
   readonly operationName?: string | null;
   readonly variables?: Record<string, unknown> | null;
 }
@@ -81,6 +86,8 @@ export interface OperationsDeps {
   readonly metrics: MetricsRecorder;
   /** Hears each error the formatter masks. */
   readonly report: (error: unknown) => void;
+  /** The TRUSTED_DOCUMENTS gate (../document-gate.ts): a refusal, or a listed document that is run without a parse. */
+  readonly gate: Pick<DocumentGate, "ws">;
 }
 
 /**
@@ -100,10 +107,11 @@ export function createOperations(deps: OperationsDeps): Operations {
   const eventContexts = new WeakMap<Context, () => Context>();
   const contextOfEvent = (context: unknown) => eventContexts.get(context as Context)?.() ?? context;
 
-  const runnable = (caller: Caller, payload: SubscribePayload): ExecutionArgs | readonly GraphQLError[] => {
-    const document = rules.parse(payload.query);
+  const runnable = (caller: Caller, payload: SubscribePayload, listed?: DocumentNode): Prepared => {
+    // A listed document was parsed and validated with these same rules when the manifest was read.
+    const document = listed ?? rules.parse(payload.query);
     if (document instanceof GraphQLError) return [document];
-    const invalid = rules.validate(schema, document);
+    const invalid = listed ? [] : rules.validate(schema, document);
     if (invalid.length > 0) return invalid;
     const operation = getOperationAST(document, payload.operationName);
     if (!operation)
@@ -130,8 +138,10 @@ export function createOperations(deps: OperationsDeps): Operations {
 
   return {
     prepare: (caller, held, payload) => {
+      const listed = admitted(deps, caller, payload);
+      if (listed instanceof GraphQLError) return [listed];
       const full = capsRefusal(caller, held, config.subscriptions, metrics);
-      return full ? [full] : runnable(caller, payload);
+      return full ? [full] : runnable(caller, payload, listed);
     },
     subscribe: (args) => subscribeWithLimit(args, limiter, contextOfEvent),
     formatErrors: format,
@@ -142,6 +152,23 @@ export function createOperations(deps: OperationsDeps): Operations {
         metrics,
       ),
   };
+}
+
+/** What `onSubscribe` answers: what to run, or why not. */
+type Prepared = ExecutionArgs | readonly GraphQLError[];
+
+// The document gate's say on a payload (../document-gate.ts): its refusal, the listed document to
+// run without a parse, or undefined (any other document is parsed and validated). The caller is
+// taken as it is now: an OPERATIONS_ANY token whose owner is no longer an ADMIN holds it no more.
+function admitted(
+  deps: OperationsDeps,
+  caller: Caller,
+  payload: SubscribePayload,
+): GraphQLError | DocumentNode | undefined {
+  const principal = liveContext(caller, deps.revocations, deps.now).principal;
+  const verdict = deps.gate.ws(payload, principal, caller);
+  if (verdict.kind === "refused") return documentNotAllowedError();
+  return verdict.kind === "trusted" ? verdict.document.document : undefined;
 }
 
 // Refusals before any document is read: the caps, cheapest first. Undefined: room for one more.

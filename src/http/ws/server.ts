@@ -27,7 +27,7 @@ import {
   MAX_MESSAGE_BYTES,
   sendWithin,
 } from "./connections.js";
-import { callerOf, createOperations, type Operations } from "./operation.js";
+import { callerOf, createOperations, type Operations, type OperationsDeps } from "./operation.js";
 import { createSocketTokens, type SocketTokens } from "./token.js";
 
 /**
@@ -73,6 +73,8 @@ export interface SubscriptionServerDeps {
   readRequest: RequestInfoReader;
   /** Whether a message nests deeper than JSON_MAX_NESTING (http/json-nesting.ts's byte scan), asked before graphql-ws parses it. */
   messageTooDeep: (message: Buffer) => boolean;
+  /** HTTP's TRUSTED_DOCUMENTS gate (../document-gate.ts), asked at each `subscribe` before the document is read. */
+  documentGate: OperationsDeps["gate"];
   now?: () => number;
   /** Open connections and active subscriptions (gauges), subscriptions started or refused, refusals by limit. Default: recorded nowhere. */
   metrics?: MetricsRecorder;
@@ -104,19 +106,17 @@ interface Parts {
 }
 
 /**
- * GraphQL subscriptions over WebSocket (graphql-ws's `graphql-transport-ws` protocol, on its
- * `makeServer` with a small ws adapter of our own) on the HTTP server's own port and path, with
- * this API's rules:
+ * GraphQL subscriptions over WebSocket (graphql-ws's `graphql-transport-ws` protocol on its
+ * `makeServer`, with a small ws adapter of our own) on the HTTP server's port and path. Its rules:
  *
  * - Authentication at `connection_init`: `connectionParams.authorization` (or `Authorization`)
  *   goes through the HTTP path's own check (access/bearer.ts's verifyBearer). None: anonymous.
  *   Refused: the socket is closed with 4403 and HTTP's reason, and the refusal is reported like an
  *   HTTP 401. A `ping` with `authorization` renews the token in-band (./token.ts).
  * - Token lifetime: the socket is closed with 4403 when its token expires (a timer at `exp`, moved
- *   by each renewal) and as soon as the revocation list learns that its session ended, on
- *   whichever instance it ended (reasons: ./close-codes.ts). Each operation's context reads the
- *   connection's principal again on every access, so a renewal and a role change apply to the next
- *   event, and an ended session is anonymous until its socket is gone.
+ *   by each renewal) and as soon as the revocation list learns its session ended, on any instance
+ *   (./close-codes.ts). Each operation's context reads the connection's principal at every access,
+ *   so a renewal or a role change applies to the next event; an ended session is anonymous.
  * - Budgets (config.subscriptions, docs/limits.md), each refused at the cheapest point: sockets in
  *   all and per client IP at the upgrade (HTTP 503 or 429 with Retry-After, before any WebSocket
  *   exists); anonymous sockets at `connection_init` (close 1013), so signed-in users keep a share,
@@ -124,8 +124,8 @@ interface Parts {
  *   per IP, anonymous and in all at `subscribe` (an `error` message); messages nested deeper than
  *   JSON_MAX_NESTING before graphql-ws parses them (4400); a socket whose unsent bytes pass
  *   WS_MAX_BUFFERED_BYTES (1013). `connection_init` within {@link CONNECTION_INIT_TIMEOUT_MS}.
- * - Only subscriptions, through HTTP's own parse, validation, limits and error formatting, with the
- *   much lower SUBSCRIPTION_MAX_COST (./operation.ts).
+ * - Only subscriptions, past HTTP's document gate, through its parse, validation, limits and error
+ *   formatting, with the much lower SUBSCRIPTION_MAX_COST (./operation.ts).
  */
 export function createSubscriptionServer(deps: SubscriptionServerDeps): SubscriptionServer {
   const now = deps.now ?? Date.now;
@@ -136,6 +136,7 @@ export function createSubscriptionServer(deps: SubscriptionServerDeps): Subscrip
     schema: deps.schema,
     config: deps.config,
     rules: createOperationRules(deps.config, metrics),
+    gate: deps.documentGate,
     revocations: deps.revocations,
     now,
     metrics,
