@@ -49,8 +49,11 @@ export interface OperationRules {
    * SUBSCRIPTION_DELIVERY_CONCURRENCY instead.
    */
   readonly plugin: ApolloServerPlugin<Context>;
-  /** Throws the query-limit refusal (GRAPHQL_VALIDATION_FAILED) when the operation costs more than `maxCost`. */
-  checkCost(input: CostInput, maxCost: number): number;
+  /**
+   * Throws the query-limit refusal (GRAPHQL_VALIDATION_FAILED) when the operation costs more than
+   * `maxCost`; `known` is its cost when priced before (a trusted document's `fixedCosts`).
+   */
+  checkCost(input: CostInput, maxCost: number, known?: number): number;
   /** The error formatter of every transport; `report` logs each error it masks. */
   formatError(report: (error: unknown) => void): FormatError;
   /** Apollo's parse step: the document, or why it does not parse (GRAPHQL_PARSE_FAILED). */
@@ -79,7 +82,7 @@ export function createOperationRules(
     parseOptions,
     validationRules,
     plugin: limits.plugin,
-    checkCost: (input, maxCost) => checkOperationCost(input, maxCost, { exposeLimits }),
+    checkCost: (input, maxCost, known) => checkOperationCost(input, maxCost, { exposeLimits }, known),
     formatError: (report) =>
       createErrorFormatter({ revealInternals: !config.isProduction, report, isUnavailable: isDatabaseUnavailable }),
     parse: (query) => parseLikeApollo(query, parseOptions),
