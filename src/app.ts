@@ -11,8 +11,7 @@ import type { AuditService } from "./audit/index.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/database.js";
 import { createApolloServer } from "./graphql/apollo.js";
-import { createOperationRules } from "./graphql/operation-rules.js";
-import { TrustedDocuments } from "./graphql/trusted-documents.js";
+import { manifestCheckOf, TrustedDocuments } from "./graphql/trusted-documents.js";
 import { EXPLORER_PATH } from "./http/explorer.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
@@ -78,13 +77,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger.info({ username: config.admin.username, outcome }, "admin bootstrap");
     }
     const schema = await buildAppSchema(services, config.mfa);
-    // Every listed document parsed and validated now: a bad manifest stops the start, naming TRUSTED_DOCUMENTS.
-    const trustedDocuments = new TrustedDocuments(config.surface.trustedDocuments, {
-      schema,
-      rules: createOperationRules(config),
-      isProduction: config.isProduction,
-    });
-    const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH);
+    // Every listed document parsed, validated and priced now: a bad manifest stops the start, naming TRUSTED_DOCUMENTS.
+    const trustedDocuments = new TrustedDocuments(config.surface.trustedDocuments, manifestCheckOf(config, schema));
+    const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH, trustedDocuments);
     const { fastify: server, drain } = await createHttpServer({
       ...services,
       config,

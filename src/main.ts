@@ -39,11 +39,32 @@ function loadConfigOrExit(): Config {
   try {
     return loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
-      process.exit(1);
-    }
+    if (error instanceof ConfigError) exitWithProblems(error);
     throw error;
+  }
+}
+
+/** Each problem on stderr as `config error: <problem>`, then exit status 1: a setting or a file it names (TRUSTED_DOCUMENTS) is wrong. */
+function exitWithProblems(error: ConfigError): never {
+  for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
+  process.exit(1);
+}
+
+/**
+ * Reads TRUSTED_DOCUMENTS again (SIGHUP): the new set is in force for the next request; a manifest
+ * with any problem is refused whole, each problem logged, and the set in force stays.
+ */
+function reloadTrustedDocuments(app: App, logger: Logger): void {
+  try {
+    const set = app.trustedDocuments.reload();
+    if (set) logger.info({ file: set.file, documents: set.size }, "trusted documents reloaded");
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const kept = app.trustedDocuments.current()?.size;
+    logger.error(
+      { problems: error.problems, documents: kept },
+      "trusted documents not reloaded: the set in force stays",
+    );
   }
 }
 
@@ -68,7 +89,7 @@ async function listenForMetrics(app: App, config: Config): Promise<Server | unde
  * On SIGTERM/SIGINT: the drain first (SHUTDOWN_DRAIN; /readyz answers 503 while every request is
  * still served, so load balancers stop sending new ones), then the listener closes and in-flight
  * requests get SHUTDOWN_GRACE_MS to finish. A second signal during the drain ends it at once.
- * SIGHUP reloads the signing keys.
+ * SIGHUP reloads the signing keys and the trusted documents.
  */
 function handleSignals(app: App, config: Config, logger: Logger, metricsServer: Server | undefined): void {
   let drainTimer: NodeJS.Timeout | undefined;
@@ -94,8 +115,9 @@ function handleSignals(app: App, config: Config, logger: Logger, metricsServer: 
     }, drainMs);
   };
   process.on("SIGHUP", () => {
-    logger.info("SIGHUP: reloading signing keys");
+    logger.info("SIGHUP: reloading signing keys and trusted documents");
     app.reloadKeys();
+    reloadTrustedDocuments(app, logger);
   });
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
@@ -126,6 +148,8 @@ function close(app: App, logger: Logger, metricsServer: Server | undefined, sign
 }
 
 main().catch((error: unknown) => {
+  // createApp checks what the settings name (the TRUSTED_DOCUMENTS manifest) as loadConfig checks them.
+  if (error instanceof ConfigError) exitWithProblems(error);
   process.stderr.write(`fatal: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -13,14 +13,18 @@ import { operationMetricsPlugin } from "./operation-metrics.js";
 import { createOperationRules } from "./operation-rules.js";
 import { createResultStringifier } from "./response-size.js";
 import { subscriptionsOverHttpRefused } from "./subscriptions-over-http.js";
+import { createTrustedDocumentStore, fixedCostOf } from "./trusted-document-store.js";
+import type { TrustedDocuments } from "./trusted-documents.js";
 
 /**
  * Apollo Server for the schema, with what production changes (no introspection, no stack traces,
  * no schema details in errors, no landing page), the operation rules every transport shares (the
  * query limits, the credential rule, the error formatting: graphql/operation-rules.ts) and the
  * plugins, operations counted in `metrics` (default: nowhere). In development its landing page links
- * `explorerPath`, the offline explorer, for when Apollo's CDN cannot load (landing-page.ts). Started,
- * so it can be handed to the HTTP server.
+ * `explorerPath`, the offline explorer, for when Apollo's CDN cannot load (landing-page.ts). With
+ * `trusted`, the listed documents come from the set checked at load, neither parsed, validated nor
+ * (where no variable changes it) priced again (trusted-document-store.ts). Started, so it can be
+ * handed to the HTTP server.
  */
 export async function createApolloServer(
   schema: GraphQLSchema,
@@ -28,9 +32,10 @@ export async function createApolloServer(
   logger: Logger,
   metrics: MetricsRecorder = NO_METRICS,
   explorerPath?: string,
+  trusted?: TrustedDocuments,
 ): Promise<ApolloServer<Context>> {
   const errorReporter = createErrorReporter(logger);
-  const rules = createOperationRules(config, metrics);
+  const rules = createOperationRules(config, metrics, trusted && ((d, o) => fixedCostOf(trusted, d, o)));
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: !config.isProduction,
@@ -41,6 +46,7 @@ export async function createApolloServer(
     // No automatic persisted queries: a hash alone never runs a document that was only sent before
     // (anybody could register any document under its hash). The listed ones are TRUSTED_DOCUMENTS'.
     persistedQueries: false,
+    documentStore: trusted && createTrustedDocumentStore(trusted),
     // An answer over RESPONSE_MAX_BYTES is never built: RESPONSE_TOO_LARGE instead.
     stringifyResult: createResultStringifier(config.responseMaxBytes, metrics),
     // Depth, aliases, directives and tokens (and cost, in rules.plugin): refused with 400 before anything runs.

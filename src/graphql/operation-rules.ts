@@ -18,7 +18,7 @@ import { ProtocolErrorCode } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorFormatter } from "./format-error.js";
 import type { CostInput } from "./query-cost.js";
-import { checkOperationCost, createQueryLimits } from "./query-limits.js";
+import { checkOperationCost, createQueryLimits, type FixedCost } from "./query-limits.js";
 import { singleAuthFieldRule } from "./single-auth-field.rule.js";
 
 /** Apollo's `formatError`: a formatted error (and the error it came from) as the client sees it. */
@@ -49,8 +49,11 @@ export interface OperationRules {
    * SUBSCRIPTION_DELIVERY_CONCURRENCY instead.
    */
   readonly plugin: ApolloServerPlugin<Context>;
-  /** Throws the query-limit refusal (GRAPHQL_VALIDATION_FAILED) when the operation costs more than `maxCost`. */
-  checkCost(input: CostInput, maxCost: number): number;
+  /**
+   * Throws the query-limit refusal (GRAPHQL_VALIDATION_FAILED) when the operation costs more than
+   * `maxCost`; `known` is its cost when priced before (a trusted document's `fixedCosts`).
+   */
+  checkCost(input: CostInput, maxCost: number, known?: number): number;
   /** The error formatter of every transport; `report` logs each error it masks. */
   formatError(report: (error: unknown) => void): FormatError;
   /** Apollo's parse step: the document, or why it does not parse (GRAPHQL_PARSE_FAILED). */
@@ -62,11 +65,16 @@ export interface OperationRules {
 /**
  * The operation rules of `config`: its query limits (`config.queryLimits`), the credential rule and
  * the error formatting, with refusals counted in `metrics` (default: nowhere). Production hides the
- * limits' numbers and masks unknown errors without their message.
+ * limits' numbers and masks unknown errors without their message. `fixedCost` gives the plugin the
+ * costs recorded for trusted documents at load (default: every operation is priced).
  */
-export function createOperationRules(config: Config, metrics: MetricsRecorder = NO_METRICS): OperationRules {
+export function createOperationRules(
+  config: Config,
+  metrics: MetricsRecorder = NO_METRICS,
+  fixedCost?: FixedCost,
+): OperationRules {
   const exposeLimits = !config.isProduction;
-  const limits = createQueryLimits(config.queryLimits, { exposeLimits, metrics });
+  const limits = createQueryLimits(config.queryLimits, { exposeLimits, metrics, fixedCost });
   const validationRules: readonly ValidationRule[] = [...limits.validationRules, singleAuthFieldRule];
   const { parseOptions } = limits;
   return {
@@ -74,7 +82,7 @@ export function createOperationRules(config: Config, metrics: MetricsRecorder = 
     parseOptions,
     validationRules,
     plugin: limits.plugin,
-    checkCost: (input, maxCost) => checkOperationCost(input, maxCost, { exposeLimits }),
+    checkCost: (input, maxCost, known) => checkOperationCost(input, maxCost, { exposeLimits }, known),
     formatError: (report) =>
       createErrorFormatter({ revealInternals: !config.isProduction, report, isUnavailable: isDatabaseUnavailable }),
     parse: (query) => parseLikeApollo(query, parseOptions),

@@ -1,7 +1,14 @@
 import type { ApolloServerPlugin, GraphQLRequestListener } from "@apollo/server";
 import { ApolloServerErrorCode } from "@apollo/server/errors";
 import { ApolloArmor } from "@escape.tech/graphql-armor";
-import { GraphQLError, type ParseOptions, type ValidationContext, type ValidationRule } from "graphql";
+import {
+  type DocumentNode,
+  GraphQLError,
+  type OperationDefinitionNode,
+  type ParseOptions,
+  type ValidationContext,
+  type ValidationRule,
+} from "graphql";
 
 import type { Context } from "../access/principal.js";
 import type { CrossRule, QueryLimits } from "../config.js";
@@ -56,6 +63,12 @@ export const COST_BUDGET_QUEUE = Object.freeze({ maxWaitMs: 2_000, maxWaiters: 5
 export const BUSY_MESSAGE =
   "The server is running as many large operations as it can at once. Try again shortly, or ask for less.";
 
+/**
+ * The cost recorded at load for an operation of a trusted document that no variable changes
+ * (graphql/trusted-document-store.ts), or undefined: price it.
+ */
+export type FixedCost = (document: DocumentNode, operation: OperationDefinitionNode) => number | undefined;
+
 /** What Apollo Server needs to enforce {@link QueryLimits}: parser options, validation rules and the cost plugin. */
 export interface QueryLimitOptions {
   readonly parseOptions: ParseOptions;
@@ -68,9 +81,15 @@ export interface QueryLimitOptions {
  * more than `maxCost` (see {@link operationCost}). With `exposeLimits` the message names the limit
  * and the cost found, in graphql-armor's words like the other limits; without it, only
  * {@link QUERY_TOO_COMPLEX_MESSAGE}. For any server that runs operations, Apollo's or a WebSocket one.
+ * `known` is the operation's cost when it was priced before (a trusted document's, at load).
  */
-export function checkOperationCost(input: CostInput, maxCost: number, options: { exposeLimits: boolean }): number {
-  const cost = operationCost(input);
+export function checkOperationCost(
+  input: CostInput,
+  maxCost: number,
+  options: { exposeLimits: boolean },
+  known?: number,
+): number {
+  const cost = known ?? operationCost(input);
   if (cost <= maxCost) return cost;
   throw new GraphQLError(
     options.exposeLimits ? `Query Cost limit of ${maxCost} exceeded, found ${cost}.` : QUERY_TOO_COMPLEX_MESSAGE,
@@ -97,13 +116,16 @@ export function checkOperationCost(input: CostInput, maxCost: number, options: {
  * their variables, so the cost is checked in the plugin's `didResolveOperation`, which runs for
  * every request after validation and before execution, with the variables at hand.
  *
+ * With `options.fixedCost`, an operation whose cost was recorded when its trusted document was
+ * loaded is not priced again (only held against the limit).
+ *
  * Each refusal is counted in `options.metrics` (`limitReached`) under its variable's name,
  * `QUERY_MAX_DEPTH` … `QUERY_MAX_COST`: the validation rules count on every transport that runs
  * them; the token limit and the cost are counted by the plugin, so over HTTP.
  */
 export function createQueryLimits(
   limits: QueryLimits,
-  options: { exposeLimits: boolean; metrics?: Pick<MetricsRecorder, "limitReached"> },
+  options: { exposeLimits: boolean; metrics?: Pick<MetricsRecorder, "limitReached">; fixedCost?: FixedCost },
 ): QueryLimitOptions {
   const metrics = options.metrics ?? NO_METRICS;
   // graphql-armor reports through the validation context, so Apollo answers 400 like any other
@@ -144,7 +166,7 @@ export function createQueryLimits(
  */
 function costListener(
   limits: QueryLimits,
-  options: { exposeLimits: boolean },
+  options: { exposeLimits: boolean; fixedCost?: FixedCost },
   metrics: Pick<MetricsRecorder, "limitReached">,
   inFlight: CostBudget,
 ): GraphQLRequestListener<Context> {
@@ -164,6 +186,7 @@ function costListener(
           { schema, document, operation, variables: request.variables },
           limits.maxCost,
           options,
+          options.fixedCost?.(document, operation),
         );
       } catch (error) {
         metrics.limitReached("QUERY_MAX_COST");

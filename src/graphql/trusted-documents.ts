@@ -9,12 +9,15 @@ import {
   type GraphQLSchema,
   Kind,
   NoSchemaIntrospectionCustomRule,
+  type OperationDefinitionNode,
   OperationTypeNode,
   validate,
 } from "graphql";
 
-import { ConfigError } from "../config.js";
-import type { OperationRules } from "./operation-rules.js";
+import { type Config, ConfigError } from "../config.js";
+import { createOperationRules, type OperationRules } from "./operation-rules.js";
+import { FIRST_MAX } from "./pagination.js";
+import { operationCost } from "./query-cost.js";
 
 /** The variable that names the manifest; every problem with it names the variable. */
 export const TRUSTED_DOCUMENTS = "TRUSTED_DOCUMENTS";
@@ -27,6 +30,11 @@ export interface TrustedDocument {
   readonly document: DocumentNode;
   /** Whether one of its operations is a subscription (HTTP refuses those; a WebSocket serves only those). */
   readonly hasSubscription: boolean;
+  /**
+   * The cost of each operation (by name; null for an anonymous one) whose cost no variable can
+   * change, priced once at load: a request for it is not priced again ({@link documentCosts}).
+   */
+  readonly fixedCosts: ReadonlyMap<string | null, number>;
 }
 
 /** An entry of a manifest before it is checked: what the file says. */
@@ -47,6 +55,7 @@ export function documentHash(body: string): string {
 export class TrustedDocumentSet {
   private readonly ids = new Map<string, TrustedDocument>();
   private readonly texts = new Map<string, TrustedDocument>();
+  private readonly parsed = new Map<DocumentNode, TrustedDocument>();
 
   constructor(
     /** The manifest file, for log lines. */
@@ -56,6 +65,7 @@ export class TrustedDocumentSet {
     for (const document of documents) {
       this.ids.set(document.id, document);
       this.texts.set(document.body, document);
+      this.parsed.set(document.document, document);
     }
   }
 
@@ -72,6 +82,11 @@ export class TrustedDocumentSet {
   /** The document whose text is exactly `text`. */
   byText(text: string): TrustedDocument | undefined {
     return this.texts.get(text);
+  }
+
+  /** The listed document whose parsed form is this very object (what the document store answered), if any. */
+  byDocument(document: DocumentNode): TrustedDocument | undefined {
+    return this.parsed.get(document);
   }
 
   /** Every listed document, in manifest order. */
@@ -119,12 +134,25 @@ export interface ManifestCheck {
   readonly rules: Pick<OperationRules, "parse" | "validate">;
   /** Production refuses introspection, as Apollo does with `introspection: false`. */
   readonly isProduction: boolean;
+  /** QUERY_MAX_COST, and SUBSCRIPTION_MAX_COST for a subscription: a document that can never run within them is refused. */
+  readonly maxCost: { readonly query: number; readonly subscription: number };
+}
+
+/** The check of a manifest under `config`: its limits, its validation, production's refusal of introspection. */
+export function manifestCheckOf(config: Config, schema: GraphQLSchema): ManifestCheck {
+  return {
+    schema,
+    rules: createOperationRules(config),
+    isProduction: config.isProduction,
+    maxCost: { query: config.queryLimits.maxCost, subscription: config.subscriptions.maxCost },
+  };
 }
 
 /**
- * Checks each entry (its id is the SHA-256 of its text, it parses within the limits and validates
- * against the schema) and builds the set. Throws one {@link ConfigError} listing every problem,
- * each naming TRUSTED_DOCUMENTS, the file and the entry.
+ * Checks each entry (its id is the SHA-256 of its text, it parses within the limits, validates
+ * against the schema and can run within the cost limits: {@link documentCosts}) and builds the
+ * set. Throws one {@link ConfigError} listing every problem, each naming TRUSTED_DOCUMENTS, the
+ * file and the entry.
  */
 export function checkManifest(
   entries: readonly ManifestEntry[],
@@ -153,7 +181,18 @@ export function checkManifest(
       problems.push(`${where} does not validate: ${errors.map((e) => e.message).join(" ")}`);
       continue;
     }
-    documents.push({ id: id.toLowerCase(), body: entry.body, document, hasSubscription: hasSubscription(document) });
+    const costs = documentCosts(document, check);
+    if (typeof costs === "string") {
+      problems.push(`${where} ${costs}`);
+      continue;
+    }
+    documents.push({
+      id: id.toLowerCase(),
+      body: entry.body,
+      document,
+      hasSubscription: hasSubscription(document),
+      fixedCosts: costs,
+    });
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return new TrustedDocumentSet(file, documents);
@@ -168,6 +207,40 @@ export function loadTrustedDocuments(file: string, check: ManifestCheck): Truste
     throw new ConfigError([`${TRUSTED_DOCUMENTS} (${file}) cannot be read: ${(error as Error).message}`]);
   }
   return checkManifest(readManifest(text, file), file, check);
+}
+
+/**
+ * Each operation priced ({@link operationCost}) with every variable at 1 and at {@link FIRST_MAX}:
+ * the least and the most any request can make a `first` ask for (the lists refuse anything outside
+ * 1 to FIRST_MAX before running). An operation whose least cost is over its limit (QUERY_MAX_COST,
+ * SUBSCRIPTION_MAX_COST for a subscription) could never run, so the manifest is refused: why, as a
+ * string. Where the two costs are equal no variable changes the cost, and it is recorded.
+ */
+export function documentCosts(
+  document: DocumentNode,
+  check: Pick<ManifestCheck, "schema" | "maxCost">,
+): Map<string | null, number> | string {
+  const fixed = new Map<string | null, number>();
+  for (const operation of document.definitions) {
+    if (operation.kind !== Kind.OPERATION_DEFINITION) continue;
+    const price = (value: number) =>
+      operationCost({ schema: check.schema, document, operation, variables: everyVariable(operation, value) });
+    const least = price(1);
+    const most = price(FIRST_MAX);
+    const subscription = operation.operation === OperationTypeNode.SUBSCRIPTION;
+    const limit = subscription ? check.maxCost.subscription : check.maxCost.query;
+    if (least > limit) {
+      const name = operation.name ? `operation ${operation.name.value}` : "its operation";
+      const variable = subscription ? "SUBSCRIPTION_MAX_COST" : "QUERY_MAX_COST";
+      return `can never run: ${name} costs at least ${least}, over ${variable} (${limit})`;
+    }
+    if (least === most) fixed.set(operation.name?.value ?? null, least);
+  }
+  return fixed;
+}
+
+function everyVariable(operation: OperationDefinitionNode, value: number): Record<string, number> {
+  return Object.fromEntries((operation.variableDefinitions ?? []).map((d) => [d.variable.name.value, value]));
 }
 
 function hasSubscription(document: DocumentNode): boolean {
