@@ -1,5 +1,4 @@
 import {
-  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   type FormattedExecutionResult,
@@ -17,6 +16,7 @@ import { ProtocolErrorCode, RateLimitedError } from "../../errors.js";
 import type { OperationRules } from "../../graphql/operation-rules.js";
 import { limitEventSize } from "../../graphql/response-size.js";
 import { DeliveryLimiter, subscribeWithLimit } from "../../graphql/subscription-delivery.js";
+import type { TrustedDocument } from "../../graphql/trusted-documents.js";
 import type { MetricsRecorder } from "../../metrics.js";
 import { type DocumentGate, documentNotAllowedError } from "../document-gate.js";
 import { CAPACITY_RETRY_AFTER_SECONDS, type Connection, type SubscriptionsHeld } from "./connections.js";
@@ -107,9 +107,9 @@ export function createOperations(deps: OperationsDeps): Operations {
   const eventContexts = new WeakMap<Context, () => Context>();
   const contextOfEvent = (context: unknown) => eventContexts.get(context as Context)?.() ?? context;
 
-  const runnable = (caller: Caller, payload: SubscribePayload, listed?: DocumentNode): Prepared => {
-    // A listed document was parsed and validated with these same rules when the manifest was read.
-    const document = listed ?? rules.parse(payload.query);
+  const runnable = (caller: Caller, payload: SubscribePayload, listed?: TrustedDocument): Prepared => {
+    // A listed document was parsed, validated and priced with these same rules when the manifest was read.
+    const document = listed?.document ?? rules.parse(payload.query);
     if (document instanceof GraphQLError) return [document];
     const invalid = listed ? [] : rules.validate(schema, document);
     if (invalid.length > 0) return invalid;
@@ -123,7 +123,9 @@ export function createOperations(deps: OperationsDeps): Operations {
     if (operation.operation !== OperationTypeNode.SUBSCRIPTION)
       return [new GraphQLError(ONLY_SUBSCRIPTIONS_MESSAGE, { extensions: { code: ProtocolErrorCode.BAD_REQUEST } })];
     try {
-      rules.checkCost({ schema, document, operation, variables: payload.variables ?? undefined }, budget.maxCost);
+      const known = listed?.fixedCosts.get(operation.name?.value ?? null);
+      const input = { schema, document, operation, variables: payload.variables ?? undefined };
+      rules.checkCost(input, budget.maxCost, known);
     } catch (error) {
       if (!(error instanceof GraphQLError)) throw error;
       metrics.limitReached("SUBSCRIPTION_MAX_COST");
@@ -158,17 +160,17 @@ export function createOperations(deps: OperationsDeps): Operations {
 type Prepared = ExecutionArgs | readonly GraphQLError[];
 
 // The document gate's say on a payload (../document-gate.ts): its refusal, the listed document to
-// run without a parse, or undefined (any other document is parsed and validated). The caller is
+// run without a parse (and at its recorded cost, when no variable changes it), or undefined (any other document is parsed and validated). The caller is
 // taken as it is now: an OPERATIONS_ANY token whose owner is no longer an ADMIN holds it no more.
 function admitted(
   deps: OperationsDeps,
   caller: Caller,
   payload: SubscribePayload,
-): GraphQLError | DocumentNode | undefined {
+): GraphQLError | TrustedDocument | undefined {
   const principal = liveContext(caller, deps.revocations, deps.now).principal;
   const verdict = deps.gate.ws(payload, principal, caller);
   if (verdict.kind === "refused") return documentNotAllowedError();
-  return verdict.kind === "trusted" ? verdict.document.document : undefined;
+  return verdict.kind === "trusted" ? verdict.document : undefined;
 }
 
 // Refusals before any document is read: the caps, cheapest first. Undefined: room for one more.
