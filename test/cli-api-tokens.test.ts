@@ -221,6 +221,28 @@ for (const kind of DATABASES) {
       assert.equal((await auditRows(t, "API_TOKEN_REVOKED")).length, 1, "only the revocation that happened");
     });
 
+    it("gives an ADMIN a token of every scope at once, but refuses a list that repeats one past their number", async () => {
+      const every = Object.values(Scope).flatMap((scope) => ["--scope", scope]);
+      const all = await cli(["api-tokens", "create", "--username", ROOT.username, "--name", "all", ...every]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.deepEqual(JSON.parse(all.stdout).scopes, [...Object.values(Scope)].sort());
+      const revoked = await cli(["api-tokens", "revoke", "--id", JSON.parse(all.stdout).id]);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      const repeated = await cli([
+        "api-tokens",
+        "create",
+        "--username",
+        ROOT.username,
+        "--name",
+        "x",
+        ...every,
+        "--scope",
+        "ADMIN",
+      ]);
+      assert.equal(repeated.code, 1);
+      assert.match(repeated.stderr, /^invalid scopes \(arrayMaxSize\): must name each scope at most once$/m);
+    });
+
     it("never printed a token but on the stdout of its create, and never logged one", () => {
       const printedOnce = outputs.filter((output) => output.includes(opsToken.token));
       assert.equal(printedOnce.length, 1);
