@@ -1,21 +1,23 @@
 import "reflect-metadata";
 
-import { parseArgs } from "node:util";
-
 import { ConfiguredKeysError, loadKeyRing, NoKeysError, rotateGeneratedKey } from "./access/keys.js";
 import { Role } from "./access/roles.js";
 import { createTokenService, decodeUnverified, TokenError } from "./access/tokens.js";
+import { API_TOKENS_USAGE, createApiToken, revokeApiToken } from "./cli-api-tokens.js";
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  parseCommand,
+  reportFields,
+  UsageError,
+  withServices,
+} from "./cli-support.js";
 import { ConfigError } from "./config.js";
 import { BadUserInputError } from "./errors.js";
 import { loadConfig } from "./load-config.js";
-import { createLogger } from "./logger.js";
-import { createServices, type Services } from "./services.js";
+import type { Services } from "./services.js";
 import type { User } from "./users/index.js";
-
-/** Exit statuses: success, a refused or failed operation, a command line that could not be understood. */
-const EXIT_OK = 0;
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -41,7 +43,7 @@ Commands:
       PASSWORD_RESET_REQUESTED, by CLI.
   users reset-mfa --username <name>
       Like resetUserMfa: removes every second factor, ends every session (audited, by CLI).
-  token decode <jwt>
+${API_TOKENS_USAGE}  token decode <jwt>
       Prints the token's header and payload as JSON WITHOUT verifying anything.
   token verify <jwt>
       Verifies the token with the configured key, issuer and audience and prints its
@@ -59,9 +61,6 @@ Configuration is read like the server's, from the environment or a .env file
 (DATA_DIR, DATABASE_URL, DATABASE_SCHEMA, JWT_*, LOG_LEVEL). Logs go to standard error.
 Exit status: 0 done, 1 failed or refused, 2 command line not understood.
 `;
-
-/** A command line that cannot be understood: reported with a hint to `help`, exit status 2. */
-class UsageError extends Error {}
 
 /**
  * Runs one CLI command given its arguments (without `node cli.js`) and resolves to the exit status.
@@ -81,6 +80,8 @@ async function runCli(args: readonly string[]): Promise<number> {
     }
     if (group === "users" && action === "reset-link") return await resetLink(rest);
     if (group === "users" && action === "reset-mfa") return await resetMfa(rest);
+    if (group === "api-tokens" && action === "create") return await createApiToken(rest);
+    if (group === "api-tokens" && action === "revoke") return await revokeApiToken(rest);
     if (group === "token" && action === "decode") return decodeToken(rest);
     if (group === "token" && action === "verify") return await verifyToken(rest);
     if (group === "keys" && action === "rotate") return rotateKeys(rest);
@@ -123,22 +124,18 @@ async function createUser(args: readonly string[]): Promise<number> {
     roles.add(role);
   }
   const password = values.password ?? (await readPasswordFromStdin());
-
-  const config = loadConfig();
+  const username = values.username;
   // The same services as the server's, so the account is checked and audited like a registration.
-  const services = await createServices(config, { logger: createLogger(config, process.stderr), background: false });
-  try {
-    const user = await services.users.create({ username: values.username, password, roles: [...roles], by: "CLI" });
-    process.stdout.write(`${JSON.stringify({ id: user.id, username: user.username, roles: user.roles })}\n`);
-    return EXIT_OK;
-  } catch (error) {
-    if (!(error instanceof BadUserInputError)) throw error;
-    for (const field of error.fields)
-      process.stderr.write(`invalid ${field.field} (${field.rule}): ${field.message}\n`);
-    return EXIT_FAILED;
-  } finally {
-    await services.close();
-  }
+  return withServices(async (services) => {
+    try {
+      const user = await services.users.create({ username, password, roles: [...roles], by: "CLI" });
+      process.stdout.write(`${JSON.stringify({ id: user.id, username: user.username, roles: user.roles })}\n`);
+      return EXIT_OK;
+    } catch (error) {
+      if (!(error instanceof BadUserInputError)) throw error;
+      return reportFields(error, "invalid");
+    }
+  });
 }
 
 /**
@@ -146,31 +143,30 @@ async function createUser(args: readonly string[]): Promise<number> {
  * services, and says so on stderr with exit 1 when there is no such user or the service refuses
  * (BAD_USER_INPUT). `act` prints the result.
  */
-async function onNamedUser(
+function onNamedUser(
   command: string,
   args: readonly string[],
   act: (services: Services, user: User) => Promise<void>,
 ): Promise<number> {
   const { values, positionals } = parseCommand(args, { username: { type: "string" } });
   if (positionals.length > 0) throw new UsageError(`${command} takes only --username`);
-  if (values.username === undefined) throw new UsageError(`${command} needs --username`);
-  const config = loadConfig();
-  const services = await createServices(config, { logger: createLogger(config, process.stderr), background: false });
-  try {
-    const user = await services.users.findByUsername(values.username);
-    if (!user) {
-      process.stderr.write(`no user named ${JSON.stringify(values.username)}\n`);
+  const username = values.username;
+  if (username === undefined) throw new UsageError(`${command} needs --username`);
+  return withServices(async (services) => {
+    try {
+      const user = await services.users.findByUsername(username);
+      if (!user) {
+        process.stderr.write(`no user named ${JSON.stringify(username)}\n`);
+        return EXIT_FAILED;
+      }
+      await act(services, user);
+      return EXIT_OK;
+    } catch (error) {
+      if (!(error instanceof BadUserInputError)) throw error;
+      for (const field of error.fields) process.stderr.write(`refused: ${field.message}\n`);
       return EXIT_FAILED;
     }
-    await act(services, user);
-    return EXIT_OK;
-  } catch (error) {
-    if (!(error instanceof BadUserInputError)) throw error;
-    for (const field of error.fields) process.stderr.write(`refused: ${field.message}\n`);
-    return EXIT_FAILED;
-  } finally {
-    await services.close();
-  }
+  });
 }
 
 /** `users revoke-sessions`: ends every session of one user, through the same service as revokeUserSessions. */
@@ -259,17 +255,6 @@ function rotateKeys(args: readonly string[]): number {
     if (!(error instanceof ConfiguredKeysError)) throw error;
     process.stderr.write(`cannot rotate: ${error.message}\n`);
     return EXIT_FAILED;
-  }
-}
-
-type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
-
-/** parseArgs in strict mode, with its complaints turned into usage errors. */
-function parseCommand<T extends OptionSpec>(args: readonly string[], options: T) {
-  try {
-    return parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
   }
 }
 

@@ -12,14 +12,16 @@ import type { DatabaseHandle } from "../db/database.js";
 import { parseDuration } from "../durations.js";
 import { BadUserInputError, ErrorReason, ForbiddenError, NotFoundError, UnauthenticatedError } from "../errors.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
+import { validateArgument } from "../graphql/validation.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { UserStore } from "../users/index.js";
 import { type ApiTokenRevokeReason, ApiTokenStore } from "./api-token.store.js";
 import {
+  API_TOKEN_DEFAULT_EXPIRES_IN,
   API_TOKENS_DEFAULT,
   API_TOKENS_PER_USER_MAX,
   type ApiToken,
-  type CreateApiTokenInput,
+  CreateApiTokenInput,
   type CreatedApiToken,
 } from "./api-token.type.js";
 
@@ -57,40 +59,57 @@ export class ApiTokenService {
    * MFA_ENROLLMENT_REQUIRED) for a token of a role in MFA_REQUIRED_ROLES made without AAL2.
    */
   async create(principal: Principal, input: CreateApiTokenInput, client: ClientInfo): Promise<CreatedApiToken> {
-    const lifetime = parseDuration(input.expiresIn);
-    if (lifetime === undefined || lifetime > API_TOKEN_MAX_LIFETIME_SECONDS) {
-      throw new BadUserInputError([
-        {
-          field: "expiresIn",
-          rule: "maxLifetime",
-          message: "must be a positive duration of at most 365 days (for example 90d)",
-        },
-      ]);
-    }
+    const lifetime = lifetimeOf(input.expiresIn);
     // The caller's roles as they are now (the bearer check re-reads them after a role change).
-    const unbacked = unbackedScope(principal.roles, input.scopes);
-    if (unbacked) {
-      throw new ForbiddenError(
-        ErrorReason.SCOPE,
-        `The scope ${unbacked.scope} needs the ${unbacked.role} role, which this account does not have: ` +
-          `create the token without ${unbacked.scope}.`,
-      );
-    }
+    refuseUnbacked(principal.roles, input.scopes);
     this.checkAssurance(principal, input.scopes);
-    const now = new Date(this.deps.now());
     const minted = mintApiToken();
     const result = await this.deps.writes.spend(principal.userId, () =>
-      this.insert(principal, input, now, minted, lifetime),
+      this.insert(principal.userId, input, minted, lifetime, sessionEnded),
     );
-    this.deps.logger.info({ userId: principal.userId, apiTokenId: result.id }, "API token created");
+    await this.created(result, input.expiresIn, { sessionId: sessionIdOf(principal), client });
+    return { token: minted.token, apiToken: result };
+  }
+
+  /**
+   * Operator use (the CLI's `api-tokens create`): a new token for the account `userId`, with
+   * createApiToken's rules for what it holds (the input's rules, a lifetime of at most 365 days,
+   * FORBIDDEN (SCOPE) for a scope the account's roles can never use, at most 50 live tokens) but none
+   * of a session's: no step-up, second factor or write budget, since the operator at the machine
+   * already holds the database. It is how an ADMIN gets OPERATIONS_ANY or INTROSPECT whatever a
+   * manifest lists. `expiresIn` defaults to 90d. NOT_FOUND for an unknown account; BAD_USER_INPUT
+   * (rule `activeAccount`) for a disabled one. Audited as API_TOKEN_CREATED with `by=CLI`.
+   */
+  async createByOperator(
+    userId: string,
+    input: { name: string; scopes: Scope[]; expiresIn?: string },
+  ): Promise<CreatedApiToken> {
+    const checked = Object.assign(new CreateApiTokenInput(), {
+      ...input,
+      expiresIn: input.expiresIn ?? API_TOKEN_DEFAULT_EXPIRES_IN,
+    });
+    // What type-graphql's validateFn does for createApiToken's argument.
+    validateArgument(checked);
+    const lifetime = lifetimeOf(checked.expiresIn);
+    const owner = await this.deps.users.findById(userId);
+    if (!owner) throw new NotFoundError("User", userId);
+    refuseUnbacked(owner.roles, checked.scopes);
+    const minted = mintApiToken();
+    const result = await this.insert(userId, checked, minted, lifetime, accountInactive);
+    await this.created(result, checked.expiresIn, { by: "CLI" });
+    return { token: minted.token, apiToken: result };
+  }
+
+  /** Logs and audits a new token (never the token itself). */
+  private async created(token: OwnedApiToken, expiresIn: string, origin: Origin): Promise<void> {
+    this.deps.logger.info({ userId: token.userId, apiTokenId: token.id, by: origin.by }, "API token created");
     await this.deps.audit.record({
       type: AuditEventType.API_TOKEN_CREATED,
-      userId: principal.userId,
-      sessionId: sessionIdOf(principal),
-      detail: auditDetail({ apiToken: result.id, scopes: result.scopes.join(","), expires: input.expiresIn }),
-      client,
+      userId: token.userId,
+      sessionId: origin.sessionId,
+      detail: auditDetail({ apiToken: token.id, scopes: token.scopes.join(","), expires: expiresIn, by: origin.by }),
+      client: origin.client,
     });
-    return { token: minted.token, apiToken: result };
   }
 
   /**
@@ -108,18 +127,19 @@ export class ApiTokenService {
     if (refusal) throw refusal;
   }
 
-  /** Stores a new token unless the user is gone or disabled, or holds the most live tokens already. */
+  /** Stores a new token unless the user is gone or disabled (`gone`), or holds the most live tokens already. */
   private async insert(
-    principal: Principal,
+    userId: string,
     input: CreateApiTokenInput,
-    now: Date,
     minted: ReturnType<typeof mintApiToken>,
     lifetime: number,
-  ): Promise<ApiToken> {
+    gone: () => Error,
+  ): Promise<OwnedApiToken> {
+    const now = new Date(this.deps.now());
     const result = await this.store.insert(
       {
         id: minted.id,
-        userId: principal.userId,
+        userId,
         name: input.name,
         scopes: normalizeScopes(input.scopes),
         secretHash: minted.secretHash,
@@ -129,9 +149,7 @@ export class ApiTokenService {
       API_TOKENS_PER_USER_MAX,
       this.deps.users,
     );
-    if (result === "no-user") {
-      throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token is gone or disabled.");
-    }
+    if (result === "no-user") throw gone();
     if (result === "too-many") {
       throw new BadUserInputError([
         {
@@ -141,7 +159,7 @@ export class ApiTokenService {
         },
       ]);
     }
-    return result;
+    return { ...result, userId };
   }
 
   /**
@@ -176,16 +194,35 @@ export class ApiTokenService {
       return this.store.revoke(id, "revoked", new Date(at));
     });
     if (!revoked) return false;
+    await this.revoked(principal.userId, id, at, { by: principal.userId, sessionId: sessionIdOf(principal), client });
+    return true;
+  }
+
+  /**
+   * Operator use (the CLI's `api-tokens revoke`): revokes any account's token, as its owner's
+   * revokeApiToken would, refused on every instance within a second. False when it was already
+   * revoked; NOT_FOUND when unknown. Audited as API_TOKEN_REVOKED with `by=CLI`.
+   */
+  async revokeByOperator(id: string): Promise<boolean> {
+    const at = this.deps.now();
+    const token = await this.store.findById(id);
+    if (!token) throw new NotFoundError("ApiToken", id);
+    if (!(await this.store.revoke(id, "revoked", new Date(at)))) return false;
+    await this.revoked(token.userId, id, at, { by: "CLI" });
+    return true;
+  }
+
+  /** Tells every instance that a token is revoked, then logs and audits it. */
+  private async revoked(userId: string, id: string, at: number, origin: Origin): Promise<void> {
     await this.deps.revocations.apiTokensRevoked([id], at, "revoked");
-    this.deps.logger.info({ userId: principal.userId, apiTokenId: id }, "API token revoked");
+    this.deps.logger.info({ userId, apiTokenId: id, by: origin.by }, "API token revoked");
     await this.deps.audit.record({
       type: AuditEventType.API_TOKEN_REVOKED,
-      userId: principal.userId,
-      sessionId: sessionIdOf(principal),
-      detail: auditDetail({ apiToken: id, by: principal.userId }),
-      client,
+      userId,
+      sessionId: origin.sessionId,
+      detail: auditDetail({ apiToken: id, by: origin.by }),
+      client: origin.client,
     });
-    return true;
   }
 
   /**
@@ -205,4 +242,53 @@ export class ApiTokenService {
 /** The budget key of a write that takes control back: the caller's session (API tokens cannot call these). */
 function perCredential(principal: Principal): string {
   return principal.kind === "session" ? perSession(principal.sessionId) : principal.userId;
+}
+
+/**
+ * Who made or revoked a token, for the log and the audit row: a caller's session (with the owner's
+ * user id as `by` of a revocation), or the operator at the machine (`by` CLI, no session or client).
+ */
+interface Origin {
+  by?: string;
+  sessionId?: string;
+  client?: ClientInfo;
+}
+
+/** A stored token with its owner. */
+type OwnedApiToken = ApiToken & { userId: string };
+
+/** Seconds of an `expiresIn`; BAD_USER_INPUT unless it is a positive duration of at most 365 days. */
+function lifetimeOf(expiresIn: string): number {
+  const lifetime = parseDuration(expiresIn);
+  if (lifetime === undefined || lifetime > API_TOKEN_MAX_LIFETIME_SECONDS) {
+    throw new BadUserInputError([
+      {
+        field: "expiresIn",
+        rule: "maxLifetime",
+        message: "must be a positive duration of at most 365 days (for example 90d)",
+      },
+    ]);
+  }
+  return lifetime;
+}
+
+/** FORBIDDEN (SCOPE), naming the scope and the role, for a scope `roles` can never use. */
+function refuseUnbacked(roles: readonly Role[], scopes: readonly Scope[]): void {
+  const unbacked = unbackedScope(roles, scopes);
+  if (!unbacked) return;
+  throw new ForbiddenError(
+    ErrorReason.SCOPE,
+    `The scope ${unbacked.scope} needs the ${unbacked.role} role, which this account does not have: ` +
+      `create the token without ${unbacked.scope}.`,
+  );
+}
+
+function sessionEnded(): Error {
+  return new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token is gone or disabled.");
+}
+
+function accountInactive(): Error {
+  return new BadUserInputError([
+    { field: "userId", rule: "activeAccount", message: "the account is disabled or gone: enable it first" },
+  ]);
 }

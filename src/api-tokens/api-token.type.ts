@@ -65,7 +65,8 @@ export class CreateApiTokenInput {
       "At least one. Each narrows the token: PROFILE_READ, POSTS_WRITE, ADMIN; OPERATIONS_ANY and INTROSPECT (an ADMIN's) grant no field.",
   })
   @ArrayMinSize(1, { message: "must name at least one scope" })
-  @ArrayMaxSize(3, { message: "must name each scope at most once" })
+  // As many as there are scopes: a longer list repeats one.
+  @ArrayMaxSize(Object.values(Scope).length, { message: "must name each scope at most once" })
   scopes!: Scope[];
 
   @Field({
