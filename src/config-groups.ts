@@ -53,7 +53,7 @@ export const databaseSettings = () => ({
 });
 
 /**
- * JWT_* and REFRESH_TOKEN_REUSE_INTERVAL: the signing keys, the tokens' lifetimes, issuer and
+ * JWT_*, REFRESH_TOKEN_REUSE_INTERVAL and REFRESH_TOKEN_RETENTION: the signing keys, the tokens' lifetimes, issuer and
  * audience. `secretRule` refuses a weak secret; `path` resolves a file name against the working folder.
  */
 export const jwtSettings = (secretRule: (value: string) => string | undefined, path: (p: string) => string) =>
@@ -92,6 +92,11 @@ export const jwtSettings = (secretRule: (value: string) => string | undefined, p
       "REFRESH_TOKEN_REUSE_INTERVAL",
       milliseconds("10s", 300_000, true),
       "how long a rotated refresh token still returns the current one",
+    ),
+    refreshTokenRetentionSeconds: variable(
+      "REFRESH_TOKEN_RETENTION",
+      seconds("7d"),
+      "how long a spent refresh token is kept for reuse detection",
     ),
     issuer: variable("JWT_ISSUER", text(DEFAULT_ISSUER), "every token's iss"),
     audience: variable("JWT_AUDIENCE", text(DEFAULT_AUDIENCE), "every token's aud"),

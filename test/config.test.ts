@@ -59,6 +59,7 @@ describe("loadConfig", () => {
         accessTokenTtlSeconds: 900,
         refreshTokenTtlSeconds: 30 * 86400,
         refreshTokenReuseIntervalMs: 10_000,
+        refreshTokenRetentionSeconds: 7 * 86400,
         issuer: "graphql-token-auth",
         audience: "graphql-token-auth-api",
       },

@@ -7,6 +7,27 @@ export const PRUNE_BATCH = 500;
 /** Statements per run of {@link deleteExpired}; what is left goes on the next run. */
 export const PRUNE_MAX_BATCHES = 40;
 
+/**
+ * Runs `deleteBatch` (which deletes at most `limit` rows in one short statement or transaction and
+ * returns how many) until it deletes fewer than `batch`, at most `maxBatches` times, yielding to the
+ * event loop between batches: no run holds a long lock or starves requests, and what is left goes on
+ * the next run. Returns how many rows went.
+ */
+export async function deleteInBatches(
+  deleteBatch: (limit: number) => Promise<number>,
+  batch = PRUNE_BATCH,
+  maxBatches = PRUNE_MAX_BATCHES,
+): Promise<number> {
+  let deleted = 0;
+  for (let run = 0; run < maxBatches; run += 1) {
+    const n = await deleteBatch(batch);
+    deleted += n;
+    if (n < batch) break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return deleted;
+}
+
 /** The tables of single-use secrets that expire: each has an `id` and an indexed `expires_at`. */
 export type ExpiringTable = "email_tokens" | "webauthn_challenges";
 

@@ -45,7 +45,7 @@ async function buildSessions(needs: SessionsNeeds) {
     logger,
     metrics,
   });
-  // Ended sessions and their refresh tokens are deleted after a day.
+  // Ended (or expired) sessions and their refresh tokens are deleted after a day.
   needs.housekeeping.add(() => sessions.prune());
   const refreshLimit = await createFloodLimit(
     counters,
@@ -59,12 +59,15 @@ async function buildSessions(needs: SessionsNeeds) {
     sessions,
     users: userStore,
     reuseIntervalMs: config.jwt.refreshTokenReuseIntervalMs,
+    spentTokenRetentionMs: config.jwt.refreshTokenRetentionSeconds * 1000,
     refreshes: refreshLimit,
     audit,
     now,
     logger,
     metrics,
   });
+  // Spent refresh tokens, of live sessions too, are deleted after REFRESH_TOKEN_RETENTION.
+  needs.housekeeping.add(() => refreshes.pruneSpent());
   return { services: { sessions, refreshes }, resolvers: [new SessionResolver(sessions)] };
 }
 

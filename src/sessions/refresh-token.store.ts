@@ -58,6 +58,22 @@ export class RefreshTokenStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /**
+   * Deletes up to `limit` spent tokens rotated before `cutoff` (through refresh_tokens_spent_idx,
+   * which holds only spent ones) in one statement; returns how many. A session's current token
+   * (never rotated) is never among them.
+   */
+  async deleteSpentBefore(cutoff: Date, limit: number): Promise<number> {
+    const spent = this.db
+      .selectFrom("refresh_tokens")
+      .select("id")
+      .where("rotated_at", "is not", null)
+      .where("rotated_at", "<", cutoff.toISOString())
+      .limit(limit);
+    const result = await this.db.deleteFrom("refresh_tokens").where("id", "in", spent).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Deletes every refresh token of these sessions (through the session_id index). */
   async deleteOfSessions(sessionIds: readonly string[]): Promise<void> {
     if (sessionIds.length > 0)

@@ -15,6 +15,7 @@ import { hashRefreshToken, isRefreshTokenShape, randomRefreshToken, successorOf 
 import { type RefreshTokenRecord, RefreshTokenStore } from "./refresh-token.store.js";
 import type { SessionService } from "./session.service.js";
 import { type SessionRecord, SessionStore } from "./session.store.js";
+import { pruneSpentRefreshTokens } from "./session-pruning.js";
 
 export const INVALID_REFRESH_TOKEN_MESSAGE = "The refresh token is invalid, expired or revoked. Log in again.";
 
@@ -25,6 +26,9 @@ export const MISSING_REFRESH_TOKEN_MESSAGE =
   'or refreshToken sent without credentials: "include", so the browser did not keep or send the cookie; a page ' +
   "whose origin is another site than the API's (127.0.0.1 and localhost are two sites), so the browser withholds " +
   "it; or login called without useCookie: true.";
+
+/** How long a spent refresh token is kept by default (REFRESH_TOKEN_RETENTION): seven days. */
+export const SPENT_REFRESH_TOKEN_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
 export interface RefreshServiceDeps {
   db: Kysely<Database>;
@@ -37,6 +41,12 @@ export interface RefreshServiceDeps {
    * the current refresh token still returns the current one; 0 is strict single use.
    */
   reuseIntervalMs: number;
+  /**
+   * REFRESH_TOKEN_RETENTION in milliseconds: how long a spent refresh token is kept for reuse
+   * detection before {@link RefreshService.pruneSpent} deletes it (never before the reuse interval
+   * is over). Default {@link SPENT_REFRESH_TOKEN_RETENTION_MS}.
+   */
+  spentTokenRetentionMs?: number;
   /** REFRESH_MAX_PER_USER: refreshToken calls per user per hour. */
   refreshes: FloodLimit;
   audit: AuditService;
@@ -134,6 +144,18 @@ export class RefreshService {
     this.metrics.refresh(reissued ? "reuse_interval" : "rotated");
     // The session's assurance as its row held it when read above: a refresh copies it, never raises it.
     return this.deps.sessions.payload(user, session, successor, false, cookie);
+  }
+
+  /**
+   * Deletes the spent refresh tokens rotated more than REFRESH_TOKEN_RETENTION ago (and at least
+   * the reuse interval ago), live sessions' included (session-pruning.ts); returns how many went.
+   * Such a token presented later is then unknown, REFRESH_TOKEN_INVALID, and no longer ends its
+   * session as a reuse.
+   */
+  pruneSpent(): Promise<number> {
+    const retentionMs = this.deps.spentTokenRetentionMs ?? SPENT_REFRESH_TOKEN_RETENTION_MS;
+    const cutoff = new Date(this.deps.now() - Math.max(retentionMs, this.deps.reuseIntervalMs));
+    return pruneSpentRefreshTokens(this.deps.db, cutoff, this.deps.logger);
   }
 
   /**

@@ -214,16 +214,31 @@ export class SessionStore {
     return ended.map((row) => row.id);
   }
 
-  /** Up to `limit` sessions that ended before `cutoff` (through the revoked_at index): the ones to delete. */
+  /**
+   * Up to `limit` sessions that ended before `cutoff`: ended explicitly (through the revoked_at
+   * index) or past their absolute lifetime without ever being ended (through sessions_expires_at_idx,
+   * whatever a late revoke wrote since: they could not be used after expiring). The ones to delete.
+   */
   async endedBefore(cutoff: Date, limit: number): Promise<string[]> {
+    const at = cutoff.toISOString();
     const ended = await this.db
       .selectFrom("sessions")
       .select("id")
       .where("revoked_at", "is not", null)
-      .where("revoked_at", "<", cutoff.toISOString())
+      .where("revoked_at", "<", at)
       .limit(limit)
       .execute();
-    return ended.map((row) => row.id);
+    const ids = new Set(ended.map((row) => row.id));
+    if (ids.size < limit) {
+      const expired = await this.db
+        .selectFrom("sessions")
+        .select("id")
+        .where("expires_at", "<", at)
+        .limit(limit)
+        .execute();
+      for (const row of expired) if (ids.size < limit) ids.add(row.id);
+    }
+    return [...ids];
   }
 
   /** Deletes these sessions; their refresh tokens must have gone first (`RefreshTokenStore.deleteOfSessions`). */
