@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 
 import type { ClientInfo } from "../access/principal.js";
+import { deleteInBatches } from "../db/prune-expired.js";
 import { pageOf, unknownAfter } from "../graphql/pagination.js";
 import { AUDIT_EVENTS_DEFAULT, type AuditEventsArgs } from "./audit.input.js";
 import type { AuditStore } from "./audit.store.js";
@@ -38,6 +39,10 @@ export interface AuditServiceDeps {
   coalesceWindowMs?: number;
   /** Default {@link COALESCE_MAX_KEYS}. */
   coalesceMaxKeys?: number;
+  /** Events deleted per statement by {@link AuditService.prune}; default db/prune-expired.ts's PRUNE_BATCH. */
+  pruneBatch?: number;
+  /** Statements per run of {@link AuditService.prune}; default PRUNE_MAX_BATCHES. */
+  pruneMaxBatches?: number;
 }
 
 /** One coalesced event while its window is open: the stored row and how many it stands for. */
@@ -215,13 +220,19 @@ export class AuditService {
   }
 
   /**
-   * Deletes events older than the retention period and returns how many. Runs hourly and at start;
-   * a failure is logged (and retried on the next run), never thrown.
+   * Deletes events older than the retention period and returns how many, in batches of
+   * `pruneBatch` (default 500) and at most `pruneMaxBatches` (default 40) a run: what is left goes
+   * on the next one. Runs hourly and at start; a failure is logged (and retried on the next run),
+   * never thrown.
    */
   async prune(): Promise<number> {
     const cutoff = new Date(this.deps.now() - this.deps.retentionSeconds * 1000);
     try {
-      const deleted = await this.deps.store.deleteBefore(cutoff);
+      const deleted = await deleteInBatches(
+        (limit) => this.deps.store.deleteBefore(cutoff, limit),
+        this.deps.pruneBatch,
+        this.deps.pruneMaxBatches,
+      );
       if (deleted > 0) this.deps.logger.info({ deleted, before: cutoff.toISOString() }, "audit events pruned");
       return deleted;
     } catch (error) {
