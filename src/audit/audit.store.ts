@@ -83,17 +83,21 @@ export class AuditStore {
   }
 
   /**
-   * Deletes up to `limit` of the events from before `cutoff`, oldest first through
-   * audit_events_at_idx, in one short statement; returns how many.
+   * Deletes up to `limit` of the events from before `cutoff`, oldest first: their ids are read
+   * through audit_events_at_idx, then deleted by primary key (a list of ids, so that no plan
+   * scans the table to join them); returns how many.
    */
   async deleteBefore(cutoff: Date, limit: number): Promise<number> {
-    const old = this.db
+    const old = await this.db
       .selectFrom("audit_events")
       .select("id")
       .where("at", "<", cutoff.toISOString())
       .orderBy("at")
-      .limit(limit);
-    const result = await this.db.deleteFrom("audit_events").where("id", "in", old).executeTakeFirst();
+      .limit(limit)
+      .execute();
+    if (old.length === 0) return 0;
+    const ids = old.map((row) => row.id);
+    const result = await this.db.deleteFrom("audit_events").where("id", "in", ids).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

@@ -59,18 +59,22 @@ export class RefreshTokenStore {
   }
 
   /**
-   * Deletes up to `limit` spent tokens rotated before `cutoff` (through refresh_tokens_spent_idx,
-   * which holds only spent ones) in one statement; returns how many. A session's current token
-   * (never rotated) is never among them.
+   * Deletes up to `limit` spent tokens rotated before `cutoff`: their ids are read through
+   * refresh_tokens_spent_idx (which holds only spent ones), then deleted by primary key (a list of
+   * ids, so that no plan scans the table to join them); returns how many. A session's current
+   * token (never rotated) is never among them, and a spent one never becomes current again.
    */
   async deleteSpentBefore(cutoff: Date, limit: number): Promise<number> {
-    const spent = this.db
+    const spent = await this.db
       .selectFrom("refresh_tokens")
       .select("id")
       .where("rotated_at", "is not", null)
       .where("rotated_at", "<", cutoff.toISOString())
-      .limit(limit);
-    const result = await this.db.deleteFrom("refresh_tokens").where("id", "in", spent).executeTakeFirst();
+      .limit(limit)
+      .execute();
+    if (spent.length === 0) return 0;
+    const ids = spent.map((row) => row.id);
+    const result = await this.db.deleteFrom("refresh_tokens").where("id", "in", ids).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 
