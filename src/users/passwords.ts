@@ -22,10 +22,10 @@ export const PASSWORD_QUEUE_FULL_MESSAGE =
   "The service is busy checking other passwords (PASSWORD_QUEUE_MAX). Try again shortly.";
 
 /**
- * The default number of threads: half the cores, at least one. The issue-28 measurements found one
- * argon2 thread right on 2 cores: with one fewer than the cores (the earlier default) a burst of
- * logins on a small machine took every core but the event loop's, and the other requests shared
- * that one with the system; a core for the event loop and one spare keep `me` fast during logins.
+ * The default number of threads: half the cores, at least one. Issue 28 measured one argon2 thread
+ * as right on 2 cores. The earlier default, one fewer than the cores, gave the same one thread there
+ * but on 4 or more cores let a burst of logins take every core but the event loop's, leaving the
+ * database, the system and other processes none; half keeps a core for each of them.
  */
 export function defaultPasswordThreads(cores = availableParallelism()): number {
   return Math.max(1, Math.floor(cores / 2));
@@ -52,9 +52,10 @@ interface QueuedJob {
  * further jobs wait their turn, at most `maxWaiting` of them (default
  * {@link DEFAULT_PASSWORD_QUEUE_MAX}): a job past that is refused at once with a
  * {@link ServiceUnavailableError}, never answered false, so a busy server never says "wrong
- * password" and its waiting room (memory, and the time a client waits) stays bounded. Each thread lowers its own priority to nice 19 on
- * Linux, so the event loop wins the CPU whenever both want it: a burst of logins then slows logins,
- * not the other requests. The parameters are never weakened for speed.
+ * password" and its waiting room (memory, and the time a client waits) stays bounded. Each thread
+ * lowers its own priority to nice 19 on Linux, so the event loop wins the CPU whenever both want
+ * it: a burst of logins then slows logins, not the other requests. The parameters are never
+ * weakened for speed.
  *
  * Threads start on first use (not at server start). An idle thread never keeps the process alive;
  * `close()` stops them all. A thread that dies fails its job with an Error and is replaced by the
