@@ -124,6 +124,16 @@ export const loginThrottleSettings = () =>
     windowSeconds: variable("LOGIN_THROTTLE_WINDOW", seconds("15m"), "the login throttle's window"),
   });
 
+/** The login throttle, and PASSWORD_QUEUE_MAX (its default from users/passwords.ts). */
+export const signInSettings = (passwordQueueMax: () => number) => ({
+  loginThrottle: loginThrottleSettings(),
+  passwordQueueMax: variable(
+    "PASSWORD_QUEUE_MAX",
+    count(passwordQueueMax),
+    "password checks waiting for a thread; past it SERVICE_UNAVAILABLE",
+  ),
+});
+
 /** REDIS_URL and REDIS_KEY_PREFIX: where the rate limits count when not in the database. */
 export const redisSettings = () => ({
   redisUrl: variable(

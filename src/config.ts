@@ -10,12 +10,12 @@ import {
   floodLimitSettings,
   httpSettings,
   jwtSettings,
-  loginThrottleSettings,
   MAX_TIMEOUT_MS,
   metricsSettings,
   type Owned,
   queryLimitSettings,
   redisSettings,
+  signInSettings,
   subscriptionSettings,
   userBudgetSettings,
 } from "./config-groups.js";
@@ -92,6 +92,7 @@ export const metricsPortProblem: CrossRule = (config) =>
 export interface OwnedDefaults {
   readonly queryLimits: Defaults<typeof queryLimitSettings>; // graphql/query-limits.ts
   readonly responseMaxBytes: number; // graphql/response-size.ts
+  readonly passwordQueueMax: number; // users/passwords.ts
   readonly http: Defaults<typeof httpSettings>; // http/connections.ts; shutdownDrainMs in production only
   readonly subscriptions: Defaults<typeof subscriptionSettings>; // http/ws/server.ts
   /** CORS_ORIGINS when unset or empty (http/cors.ts). */
@@ -118,7 +119,7 @@ function configSchema(rules: SettingRules, cwd: string) {
       ...databaseSettings(),
       jwt: jwtSettings(rules.secret, path),
       admin: adminSettings(rules.username, rules.password),
-      loginThrottle: loginThrottleSettings(),
+      ...signInSettings(() => owned().passwordQueueMax),
       ...redisSettings(),
       databaseTimeoutMs: variable("DATABASE_TIMEOUT", milliseconds("5s", MAX_TIMEOUT_MS), "longest database wait"),
       redisTimeoutMs: variable("REDIS_TIMEOUT", milliseconds("500ms", 60_000), "longest wait for a Redis command"),

@@ -253,13 +253,14 @@ export const SERVICE_UNAVAILABLE_MESSAGE =
   "The service is temporarily unavailable: its database did not answer in time. Try again shortly.";
 
 /**
- * A database or Redis the request needs did not answer within its timeout. HTTP 200 with the
- * field's error, or 503 with `Retry-After` when nothing ran ({@link serviceUnavailableStatus}).
+ * A database or Redis the request needs did not answer within its timeout, or a queue the request
+ * needs (the password checks') is full: `message` says which. HTTP 200 with the field's error, or
+ * 503 with `Retry-After` when nothing ran ({@link serviceUnavailableStatus}).
  */
 export class ServiceUnavailableError extends AppError {
   readonly code = ErrorCode.SERVICE_UNAVAILABLE;
-  constructor() {
-    super(SERVICE_UNAVAILABLE_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE, {
+  constructor(message = SERVICE_UNAVAILABLE_MESSAGE) {
+    super(message, ErrorCode.SERVICE_UNAVAILABLE, {
       retryAfter: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
     });
   }

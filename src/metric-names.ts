@@ -78,6 +78,8 @@ export const LIMITS = [
   "WEBAUTHN_RESPONSE_MAX_BYTES",
   // Issue 27, POST /oauth/introspect: its form body.
   "INTROSPECTION_BODY_MAX_BYTES",
+  // Issue 28, password checks waiting for an argon2 thread (src/users/passwords.ts).
+  "PASSWORD_QUEUE_MAX",
 ] as const;
 export type LimitName = (typeof LIMITS)[number];
 

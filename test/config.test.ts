@@ -65,6 +65,7 @@ describe("loadConfig", () => {
       },
       admin: undefined,
       loginThrottle: { maxFailuresPerUserIp: 5, maxFailuresPerIp: 100, windowSeconds: 900 },
+      passwordQueueMax: 64,
       redisUrl: undefined,
       redisKeyPrefix: "graphql-token-auth:",
       databaseTimeoutMs: 5000,
@@ -198,6 +199,11 @@ describe("loadConfig", () => {
       assert.match(assertOneProblem({ [name]: value }, name), reason);
     });
   }
+
+  it("accepts PASSWORD_QUEUE_MAX from 1 up and refuses 0, naming the variable", () => {
+    assert.equal(loadConfig({ PASSWORD_QUEUE_MAX: "1" }, cwd).passwordQueueMax, 1);
+    assert.match(assertOneProblem({ PASSWORD_QUEUE_MAX: "0" }, "PASSWORD_QUEUE_MAX"), /whole number from 1/);
+  });
 
   it("accepts RESPONSE_MAX_BYTES from 1024 up and refuses less, naming the variable", () => {
     assert.equal(loadConfig({ RESPONSE_MAX_BYTES: "1024" }, cwd).responseMaxBytes, 1024);

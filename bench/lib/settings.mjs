@@ -31,6 +31,9 @@ Environment (defaults in brackets):
   BENCH_CONNECTIONS  concurrent connections for the throughput scenarios (overload: 3 ×) [64]
   BENCH_WARMUP       seconds of unrecorded load per stack and scenario before round 1 [2]
   BENCH_BURST_RATE   steady requests/s of \`me\` in the login-burst scenario, idle and during it [500]
+  BENCH_BURST_LOGINS  concurrent logins (connections logging in back to back) in the login-burst
+                     scenario; keep it within PASSWORD_QUEUE_MAX plus the threads, or some are
+                     refused with 503 [20]
   BENCH_SCENARIOS    only these scenarios and phases, comma-separated (typename, typename-token,
                      me, me-posts, login, burst, overload, guard); results are then printed but
                      bench/results/ is left as it is [all]
@@ -75,7 +78,7 @@ export function readSettings() {
     connections: Math.round(setting("BENCH_CONNECTIONS", 64)),
     warmupSeconds: setting("BENCH_WARMUP", 2),
     burstRate: setting("BENCH_BURST_RATE", 500),
-    burstLogins: 20,
+    burstLogins: Math.round(setting("BENCH_BURST_LOGINS", 20)),
     loginUsers: 8,
     endedSessions: 32,
     postsPerUser: 5,

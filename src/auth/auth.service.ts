@@ -12,6 +12,7 @@ import {
   ErrorReason,
   INVALID_CREDENTIALS_MESSAGE,
   RateLimitedError,
+  ServiceUnavailableError,
   UnauthenticatedError,
 } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
@@ -26,6 +27,8 @@ import {
   type UserRecord,
   type UserStore,
 } from "../users/index.js";
+
+type AllowedAttempt = Extract<LoginAttempt, { allowed: true }>;
 
 export interface AuthServiceDeps {
   users: UserStore;
@@ -153,7 +156,7 @@ export class AuthService {
     const attempt = await this.deps.throttle.begin(throttled, client.ip ?? "unknown");
     if (!attempt.allowed) return this.refuseThrottled(attempt, throttled, client);
     const user = byEmail ? found : await this.deps.users.findByUsername(input.username);
-    const ok = await this.deps.passwords.verify(user?.passwordHash, input.password);
+    const ok = await this.checkPassword(attempt, user?.passwordHash, input.password);
     if (!user || !ok) {
       this.metrics.login("failed");
       // The audit log is for administrators: it may say which of the two it was; the client never learns.
@@ -194,6 +197,19 @@ export class AuthService {
     });
     this.metrics.login("succeeded");
     return payload;
+  }
+
+  /**
+   * The login's password check. Refused because the queue of checks is full (SERVICE_UNAVAILABLE):
+   * no password was checked, so the throttle gets its attempt back and nothing is audited.
+   */
+  private async checkPassword(attempt: AllowedAttempt, encoded: string | undefined, password: string) {
+    try {
+      return await this.deps.passwords.verify(encoded, password);
+    } catch (error) {
+      if (error instanceof ServiceUnavailableError) await attempt.notChecked();
+      throw error;
+    }
   }
 
   /** A login the throttle refused before any password work: RATE_LIMITED, counted, audited coalesced. */

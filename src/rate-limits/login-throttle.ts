@@ -18,6 +18,8 @@ export type LoginAttempt =
       readonly allowed: true;
       /** The password was right: forget the pair's failures and give the IP its attempt back. */
       succeeded(): Promise<void>;
+      /** No password was checked (the server was too busy): give the pair and the IP their attempt back. */
+      notChecked(): Promise<void>;
     }
   | { readonly allowed: false; readonly limit: ThrottleLimit; readonly retryAfterSeconds: number };
 
@@ -39,7 +41,7 @@ export class LoginThrottle {
   /**
    * Counts one login attempt for `username` from `ip`. Refused (with the seconds until the window
    * ends) once the pair has had `maxFailuresPerUserIp` failures, or the IP `maxFailuresPerIp`,
-   * within the window. Counts stay unless {@link LoginAttempt.succeeded} is called. A database
+   * within the window. Counts stay unless {@link LoginAttempt.succeeded} or `notChecked` is called. A database
    * store that fails makes this throw (the login then fails as an internal error): failing open
    * would switch brute-force protection off exactly when someone might be causing the outage. With
    * Redis, each instance counts on its own while Redis is unreachable.
@@ -69,6 +71,14 @@ export class LoginThrottle {
           this.perUserIp
             .delete(pairKey)
             .catch((e: unknown) => this.warn(e, "could not reset the failed logins of a pair")),
+          this.perIp.reward(ip).catch((e: unknown) => this.warn(e, "could not return a login attempt to its IP")),
+        ]);
+      },
+      notChecked: async () => {
+        await Promise.all([
+          this.perUserIp
+            .reward(pairKey)
+            .catch((e: unknown) => this.warn(e, "could not return a login attempt to its pair")),
           this.perIp.reward(ip).catch((e: unknown) => this.warn(e, "could not return a login attempt to its IP")),
         ]);
       },

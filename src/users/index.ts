@@ -20,15 +20,21 @@ export {
   usernameLengthProblem,
   usernameTakenError,
 } from "./account-rules.js";
-export { PasswordHasher } from "./passwords.js";
+export { DEFAULT_PASSWORD_QUEUE_MAX, PASSWORD_QUEUE_FULL_MESSAGE, PasswordHasher } from "./passwords.js";
 export { type OperatorName, UserService } from "./user.service.js";
 export { UserStore } from "./user.store.js";
 export { User } from "./user.type.js";
 export { normalizeEmail, normalizeUsername, toPublicUser, UsernameTakenError, type UserRecord } from "./user-record.js";
 
-/** The app's password hasher; its worker threads stop with the closer. */
-export function buildPasswordHasher({ closer }: Pick<Basics, "closer">): PasswordHasher {
-  const passwords = new PasswordHasher();
+/**
+ * The app's password hasher, half the cores' threads, at most PASSWORD_QUEUE_MAX checks waiting (each
+ * refusal counted under that name); its worker threads stop with the closer.
+ */
+export function buildPasswordHasher({ config, metrics, closer }: Pick<Basics, "config" | "metrics" | "closer">) {
+  const passwords = new PasswordHasher(undefined, {
+    maxWaiting: config.passwordQueueMax,
+    onRefused: () => metrics.limitReached("PASSWORD_QUEUE_MAX"),
+  });
   closer.add("the password hasher", () => passwords.close());
   return passwords;
 }

@@ -6,7 +6,8 @@ import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import type { Worker } from "node:worker_threads";
 
-import { PasswordHasher } from "../../src/users/passwords.js";
+import { ErrorCode, ServiceUnavailableError } from "../../src/errors.js";
+import { defaultPasswordThreads, PASSWORD_QUEUE_FULL_MESSAGE, PasswordHasher } from "../../src/users/passwords.js";
 import { runNode } from "../helpers/processes.js";
 
 const PARAMETERS_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$";
@@ -93,6 +94,78 @@ describe("PasswordHasher", () => {
       clearInterval(sample);
       await limited.close();
     }
+  });
+});
+
+/** Asserts `promise` rejects at once with the queue's SERVICE_UNAVAILABLE (503 with Retry-After). */
+async function assertRefused(promise: Promise<unknown>): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof ServiceUnavailableError);
+    assert.equal(error.message, PASSWORD_QUEUE_FULL_MESSAGE);
+    assert.deepEqual(error.extensions, { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfter: 5 });
+    return true;
+  });
+}
+
+describe("PasswordHasher's queue (PASSWORD_QUEUE_MAX)", () => {
+  it("refuses a job at once when maxWaiting wait already, never answering false, and finishes the jobs under the bound", async () => {
+    let refused = 0;
+    const hasher = new PasswordHasher(1, { maxWaiting: 2, onRefused: () => refused++ });
+    try {
+      const encoded = await hasher.hash("correct horse battery staple");
+      const accepted = [1, 2, 3].map(() => hasher.verify(encoded, "correct horse battery staple"));
+      assert.deepEqual(hasher.load, { running: 1, waiting: 2 });
+      await assertRefused(hasher.verify(encoded, "correct horse battery staple"));
+      await assertRefused(hasher.hash("another password"));
+      assert.equal(refused, 2);
+      assert.deepEqual(hasher.load, { running: 1, waiting: 2 }, "a refusal takes no place in the queue");
+      assert.deepEqual(await Promise.all(accepted), [true, true, true]);
+      assert.deepEqual(hasher.load, { running: 0, waiting: 0 });
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it("gives every place back after refusals and failed jobs: the full bound is accepted again", async () => {
+    let refused = 0;
+    const hasher = new PasswordHasher(1, { maxWaiting: 1, onRefused: () => refused++ });
+    try {
+      // A crashing job (not a string) and one waiting behind it; a third is refused.
+      const crashing = assert.rejects(hasher.hash(42 as unknown as string), /password worker stopped/);
+      const behind = hasher.hash("second password");
+      await assertRefused(hasher.hash("third password"));
+      await crashing;
+      assert.ok((await behind).startsWith(PARAMETERS_PREFIX));
+      assert.deepEqual(hasher.load, { running: 0, waiting: 0 });
+      for (let round = 0; round < 3; round++) {
+        const jobs = [hasher.hash(`round ${round} a`), hasher.hash(`round ${round} b`)];
+        assert.deepEqual(hasher.load, { running: 1, waiting: 1 }, "one running and one waiting, as at first");
+        await assertRefused(hasher.hash(`round ${round} c`));
+        for (const job of await Promise.all(jobs)) assert.ok(job.startsWith(PARAMETERS_PREFIX));
+      }
+      assert.equal(refused, 4);
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it("refuses nothing while a thread is free, whatever the bound", async () => {
+    const hasher = new PasswordHasher(2, { maxWaiting: 1 });
+    try {
+      const jobs = ["a", "b", "c"].map((p) => hasher.hash(`password ${p}`));
+      assert.deepEqual(hasher.load, { running: 2, waiting: 1 });
+      await assertRefused(hasher.hash("password d"));
+      assert.equal((await Promise.all(jobs)).length, 3);
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it("sizes its pool at half the cores, at least one thread", () => {
+    assert.deepEqual(
+      [1, 2, 3, 4, 8, 64].map((cores) => defaultPasswordThreads(cores)),
+      [1, 1, 1, 2, 4, 32],
+    );
   });
 });
 
