@@ -125,6 +125,7 @@ export const INTROSPECTION_RESULTS = [
   "forbidden",
   "rate_limited",
   "bad_request",
+  "unavailable",
 ] as const;
 export type IntrospectionResult = (typeof INTROSPECTION_RESULTS)[number];
 

@@ -35,7 +35,7 @@ export function defineFlowCounters(counter: CounterMaker) {
     introspections: counter(
       "introspections_total",
       ["result"],
-      "POST /oauth/introspect calls by result: active, inactive, unauthorized, forbidden, rate_limited, bad_request.",
+      "POST /oauth/introspect calls by result: active, inactive, unauthorized, forbidden, rate_limited, bad_request, unavailable (503).",
     ),
   };
 }

@@ -114,7 +114,7 @@ export function registerIntrospection(server: FastifyInstance, deps: Introspecti
       if (bearer === undefined) return sendOAuthError(reply, metrics, NO_TOKEN);
       if (!isApiTokenShape(bearer)) return sendOAuthError(reply, metrics, NOT_AN_API_TOKEN);
       const caller = await deps.apiTokenVerifier.verify(bearer).catch(unavailable);
-      if (caller === undefined) return serviceUnavailable(reply);
+      if (caller === undefined) return serviceUnavailable(reply, metrics);
       if (!caller.ok) return sendOAuthError(reply, metrics, INVALID_TOKEN);
       const { ownerRoles, scopes, apiTokenId } = caller.principal;
       if (!scopeInForce(ownerRoles, scopes, Scope.INTROSPECT))
@@ -123,7 +123,7 @@ export function registerIntrospection(server: FastifyInstance, deps: Introspecti
         .charge(apiTokenId)
         .then(() => 0, rateLimited)
         .catch(unavailable);
-      if (refused === undefined) return serviceUnavailable(reply);
+      if (refused === undefined) return serviceUnavailable(reply, metrics);
       if (refused > 0) {
         metrics.introspection("rate_limited");
         return reply
@@ -135,7 +135,7 @@ export function registerIntrospection(server: FastifyInstance, deps: Introspecti
       const tokens = request.body instanceof URLSearchParams ? request.body.getAll("token") : [];
       if (tokens.length !== 1) return sendOAuthError(reply, metrics, INVALID_REQUEST);
       const answer = await introspectToken(tokens[0]!, introspectionDeps(deps)).catch(unavailable);
-      if (answer === undefined) return serviceUnavailable(reply);
+      if (answer === undefined) return serviceUnavailable(reply, metrics);
       metrics.introspection(answer.active ? "active" : "inactive");
       return reply.header("cache-control", "no-store").send(answer);
     });
@@ -177,7 +177,8 @@ function unavailable(error: unknown): undefined {
   throw error;
 }
 
-function serviceUnavailable(reply: FastifyReply): FastifyReply {
+function serviceUnavailable(reply: FastifyReply, metrics: MetricsRecorder): FastifyReply {
+  metrics.introspection("unavailable");
   return reply
     .headers({ "cache-control": "no-store", "retry-after": String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS) })
     .status(503)
