@@ -8,7 +8,6 @@ import { auditDetail, AuditEventType, type AuditService } from "../audit/index.j
 import { type EmailAddressService, looksLikeEmail, type PasswordResetService } from "../email/index.js";
 import {
   ACCOUNT_DISABLED_MESSAGE,
-  BadUserInputError,
   ErrorReason,
   INVALID_CREDENTIALS_MESSAGE,
   RateLimitedError,
@@ -27,6 +26,7 @@ import {
   type UserRecord,
   type UserStore,
 } from "../users/index.js";
+import { checkAndHash } from "./password-change.js";
 
 type AllowedAttempt = Extract<LoginAttempt, { allowed: true }>;
 
@@ -82,6 +82,10 @@ export class AuthService {
         this.createAccount(input, client, cookie),
       );
     } catch (error) {
+      // Turned away before any work (the password queue was full, an outage): a retry costs nothing.
+      if (input.email && error instanceof ServiceUnavailableError) {
+        await this.deps.emailAddresses.readmitRegistration(client);
+      }
       if (error instanceof RateLimitedError) {
         // Anybody can repeat this at any rate: one row per client IP per minute, with a count.
         this.deps.audit.recordCoalesced(
@@ -265,24 +269,16 @@ export class AuthService {
   ): Promise<true> {
     // Charged to this session (a stolen one cannot use up the owner's), before the password check
     // and whatever its outcome: the check is the expensive part.
-    await this.deps.writes.charge(perSession(principal.sessionId));
+    const charged = perSession(principal.sessionId);
+    await this.deps.writes.charge(charged);
     const user = await this.deps.users.findById(principal.userId);
     if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
-    if (!(await this.deps.passwords.verify(user.passwordHash, input.currentPassword))) {
-      throw new BadUserInputError([
-        { field: "currentPassword", rule: "matches", message: "is not the current password" },
-      ]);
-    }
-    if (input.newPassword === input.currentPassword) {
-      throw new BadUserInputError([
-        { field: "newPassword", rule: "different", message: "must differ from the current password" },
-      ]);
-    }
-    await this.deps.users.setPasswordHash(
-      user.id,
-      await this.deps.passwords.hash(input.newPassword),
-      new Date(this.deps.now()),
-    );
+    const newHash = await checkAndHash(this.deps.passwords, user.passwordHash, input).catch(async (error: unknown) => {
+      // Turned away before the check (the password queue was full): the attempt is given back.
+      if (error instanceof ServiceUnavailableError) await this.deps.writes.refund(charged);
+      throw error;
+    });
+    await this.deps.users.setPasswordHash(user.id, newHash, new Date(this.deps.now()));
     const ended = await this.deps.sessions.endAllOf(user.id, "password_changed", principal.sessionId);
     await this.deps.passwordResets.voidLinks(user.id);
     await this.deps.audit.record({

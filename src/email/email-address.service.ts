@@ -38,6 +38,11 @@ export class EmailAddressService {
     return this.deps.requests.admit(client);
   }
 
+  /** Gives back what {@link admitRegistration} charged, for a registration turned away with SERVICE_UNAVAILABLE. */
+  readmitRegistration(client: ClientInfo): Promise<void> {
+    return this.deps.requests.readmit(client);
+  }
+
   /**
    * Runs `create` (which inserts the account, with `email` unverified, in `trx`) and writes the
    * verification link and its mail in the same transaction. Like every link mail, it is taken from

@@ -68,6 +68,11 @@ export class MailRequests {
     await (await this.deps.perIp()).charge(client.ip ?? "unknown");
   }
 
+  /** Gives back the IP's unit of a request {@link admit} let in that the service then turned away (SERVICE_UNAVAILABLE). */
+  async readmit(client: ClientInfo): Promise<void> {
+    await (await this.deps.perIp()).refund(client.ip ?? "unknown");
+  }
+
   /**
    * Takes one mail from `address`'s hourly allowance: true while there was one, false once spent
    * (the caller then writes a suppressed row instead, and answers as if it had sent).

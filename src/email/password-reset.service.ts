@@ -146,7 +146,7 @@ export class PasswordResetService {
 
   /**
    * Sets a new password with a reset token and signs in. The token is checked first without being
-   * spent, then the second factor (for a user who has one), then the new password is hashed; only
+   * spent, then the new password is hashed, then the second factor (for a user who has one); only
    * then one short transaction spends the token (one conditional write: of concurrent resets with
    * one token exactly one gets past it), voids the user's other reset tokens, sets the hash and
    * writes the "password changed" notice. Every session and API token of the user then ends on
@@ -159,8 +159,10 @@ export class PasswordResetService {
   ): Promise<AuthPayload> {
     const user = await this.userOfLiveToken(input.token);
     if (user.disabled) throw new UnauthenticatedError(ErrorReason.ACCOUNT_DISABLED, ACCOUNT_DISABLED_MESSAGE);
-    const secondFactor = await this.secondFactor?.(user, input.mfaCode ?? undefined, client);
+    // Hashed before the second factor is checked: a reset the password queue turns away (503) has
+    // then spent nothing, and the same TOTP or recovery code works on the retry.
     const passwordHash = await this.deps.passwords.hash(input.newPassword);
+    const secondFactor = await this.secondFactor?.(user, input.mfaCode ?? undefined, client);
     const now = new Date(this.deps.now());
     await this.deps.db.transaction().execute(async (trx) => {
       const spent = await this.deps.tokens.spend(trx, hashOpaqueSecret(input.token), "password_reset", now);

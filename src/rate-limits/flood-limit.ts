@@ -61,6 +61,15 @@ export class FloodLimit {
       throw error;
     }
   }
+
+  /**
+   * Gives back a unit {@link charge} took, for an attempt the service turned away before doing its
+   * work (SERVICE_UNAVAILABLE: the password queue was full, a dependency did not answer), which the
+   * client may retry at once. A refund that fails leaves the unit spent, erring on the side of the limit.
+   */
+  async refund(key: string): Promise<void> {
+    await this.limiter?.reward(key).catch(() => undefined);
+  }
 }
 
 /**
