@@ -5,7 +5,13 @@ import { sessionIdOf } from "../access/principal.js";
 import type { Revocations } from "../access/revocation-sync.js";
 import type { ApiTokenService } from "../api-tokens/index.js";
 import { auditDetail, AuditEventType, type AuditService } from "../audit/index.js";
-import { BadUserInputError, ErrorReason, NotFoundError, UnauthenticatedError } from "../errors.js";
+import {
+  BadUserInputError,
+  ErrorReason,
+  NotFoundError,
+  ServiceUnavailableError,
+  UnauthenticatedError,
+} from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { type FloodLimit, perSession } from "../rate-limits/index.js";
 import type { SessionService } from "../sessions/index.js";
@@ -134,12 +140,18 @@ export class AccountService {
   ): Promise<true> {
     // Charged to this session (a stolen one cannot use up the owner's), before the password check
     // and whatever its outcome: the check is the expensive part.
-    await this.deps.writes.charge(perSession(principal.sessionId));
+    const charged = perSession(principal.sessionId);
+    await this.deps.writes.charge(charged);
     const user = await this.deps.users.findById(principal.userId);
     if (!user) throw new UnauthenticatedError(ErrorReason.SESSION_ENDED, "The account of this token no longer exists.");
-    // A password longer than any that can be set is wrong without spending a hash on it.
+    // A password longer than any that can be set is wrong without spending a hash on it. A check the
+    // password queue turns away (503) gives the attempt back.
     const right =
-      [...password].length <= PASSWORD_MAX_LENGTH && (await this.deps.passwords.verify(user.passwordHash, password));
+      [...password].length <= PASSWORD_MAX_LENGTH &&
+      (await this.deps.passwords.verify(user.passwordHash, password).catch(async (error: unknown) => {
+        if (error instanceof ServiceUnavailableError) await this.deps.writes.refund(charged);
+        throw error;
+      }));
     if (!right) {
       throw new BadUserInputError([{ field: "password", rule: "matches", message: "is not the current password" }]);
     }

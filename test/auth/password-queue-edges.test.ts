@@ -1,5 +1,5 @@
 // PASSWORD_QUEUE_MAX's refusal (503 SERVICE_UNAVAILABLE, before any password work) spends nothing a
-// client would need for the retry: changePassword's WRITES_MAX_PER_USER unit and register's
+// client would need for the retry: changePassword's and deleteAccount's WRITES_MAX_PER_USER unit and register's
 // EMAIL_REQUESTS_MAX_PER_IP unit are given back, and resetPassword hashes before it checks the second
 // factor, so the recovery code (or TOTP code) it was sent with still works.
 import assert from "node:assert/strict";
@@ -72,26 +72,44 @@ for (const kind of DATABASES) {
       },
     });
 
-    it("gives changePassword's WRITES_MAX_PER_USER unit back when the queue turns it away", async () => {
-      const { token } = await t.register("changer");
-      const answers = await Promise.all(Array.from({ length: BURST }, () => changePassword(t, token, WRONG)));
+    /**
+     * A burst of `attempt` (a wrong password each time) past the queue: some refused, the rest
+     * BAD_USER_INPUT on `field`; then exactly writesMax - (those checked) more attempts are checked
+     * before RATE_LIMITED, so only the checked ones were charged.
+     */
+    async function burstOnWrites(attempt: () => Promise<GraphQLResponse>, field: string): Promise<void> {
+      const answers = await Promise.all(Array.from({ length: BURST }, attempt));
       let refused = 0;
       let checked = 0;
       for (const res of answers) {
         if (refusedByQueue(res)) refused++;
         else {
           assert.deepEqual(codes(res), ["BAD_USER_INPUT"], JSON.stringify(res.body.errors));
-          assert.equal(res.body.errors![0]!.extensions!.fields[0].field, "currentPassword");
+          assert.equal(res.body.errors![0]!.extensions!.fields[0].field, field);
           checked++;
         }
       }
       assert.ok(refused > 0, `some of ${BURST} refused`);
-      // Exactly the checked attempts were charged: the session has writesMax - checked left.
       for (let i = checked; i < writesMax; i++) {
-        const res = await changePassword(t, token, WRONG);
+        const res = await attempt();
         assert.deepEqual(codes(res), ["BAD_USER_INPUT"], `attempt #${i + 1}: ${JSON.stringify(res.body.errors)}`);
       }
-      assert.deepEqual(codes(await changePassword(t, token, WRONG)), ["RATE_LIMITED"]);
+      assert.deepEqual(codes(await attempt()), ["RATE_LIMITED"]);
+    }
+
+    it("gives changePassword's WRITES_MAX_PER_USER unit back when the queue turns it away", async () => {
+      const { token } = await t.register("changer");
+      await burstOnWrites(() => changePassword(t, token, WRONG), "currentPassword");
+    });
+
+    it("gives deleteAccount's WRITES_MAX_PER_USER unit back when the queue turns it away", async () => {
+      const { token } = await t.register("deleter");
+      const deleteAccount = () =>
+        t.gql(`mutation($password: String!) { deleteAccount(password: $password) }`, {
+          token,
+          variables: { password: WRONG },
+        });
+      await burstOnWrites(deleteAccount, "password");
     });
 
     it("gives register's EMAIL_REQUESTS_MAX_PER_IP unit back when the queue turns it away", async () => {
