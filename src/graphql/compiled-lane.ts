@@ -18,8 +18,8 @@ import type { MetricsRecorder } from "../metrics.js";
 import type { GraphqlShared } from "./apollo.js";
 import { answerOf, asGraphqlJsError, type LaneAnswer } from "./compiled-lane-answer.js";
 import { compiledOf, LaneCache, type LaneEntry, laneKey } from "./compiled-lane-cache.js";
-import { type LaneHttpRequest, type PlainRequest,plainRequest } from "./compiled-lane-request.js";
-import type { TrustedDocuments,TrustedDocumentSet } from "./trusted-documents.js";
+import { type LaneHttpRequest, type PlainRequest, plainRequest } from "./compiled-lane-request.js";
+import type { TrustedDocuments, TrustedDocumentSet } from "./trusted-documents.js";
 
 export type { LaneAnswer } from "./compiled-lane-answer.js";
 
