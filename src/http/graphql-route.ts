@@ -65,8 +65,10 @@ export interface GraphqlRouteDeps {
  * origin named in the log), the 1 MB body limit (413) and the JSON errors for unreadable bodies
  * (400), bodies that are not JSON handed to Apollo as text so its CSRF prevention refuses them,
  * subscriptions refused over HTTP, the refresh cookie, Connection: close while closing, and log
- * lines in Fastify's words ("incoming request", "request completed"). Every other path is
- * Fastify's.
+ * lines in Fastify's words ("incoming request", "request completed"). Right before Apollo, the
+ * compiled lane (graphql/compiled-lane.ts, GRAPHQL_COMPILED_LANE) may answer a known query itself,
+ * exactly as Apollo would; when it does not, Apollo gets the request unchanged, and the context,
+ * built at most once, is shared by both. Every other path is Fastify's.
  */
 export function createGraphqlRoute(deps: GraphqlRouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { logger } = deps;
