@@ -61,6 +61,7 @@ describe("the compiled lane beside Apollo, on a small schema", () => {
   let apollo: ApolloServer<Context>;
   let lane: CompiledLane;
   let metrics: Metrics;
+  let shared: ReturnType<typeof createGraphqlShared>;
   const cache = new LaneCache(3, 10_000);
 
   before(async () => {
@@ -69,7 +70,7 @@ describe("the compiled lane beside Apollo, on a small schema", () => {
     const schema = smallSchema();
     const logger = pino({ level: "silent" });
     metrics = createMetrics({ defaultMetrics: false });
-    const shared = createGraphqlShared(config, logger, metrics);
+    shared = createGraphqlShared(config, logger, metrics);
     lane = createCompiledLane({ schema, shared, metrics, cache });
     apollo = await createApolloServer(schema, config, logger, metrics, undefined, undefined, {
       shared,
@@ -161,10 +162,16 @@ describe("the compiled lane beside Apollo, on a small schema", () => {
     assert.deepEqual(await viaLane(graphqlJson), await viaApollo(graphqlJson));
   });
 
-  it("hands over an operation over the cost limit or a budget without room, and never takes a mutation", async () => {
+  it("hands over while the in-flight budget has no room at once, and never takes a mutation", async () => {
     const many = "query($n: Int) { many(n: $n) }";
     await viaApollo(post({ query: many, variables: { n: 2 } }));
-    assert.ok(await viaLane(post({ query: many, variables: { n: 2 } })));
+    const { inFlight } = shared.rules.cost;
+    const release = inFlight.tryAcquire(inFlight.budget, "10.0.0.9");
+    assert.ok(release, "the whole budget taken by another client");
+    assert.equal(await viaLane(post({ query: many, variables: { n: 2 } })), undefined);
+    release();
+    assert.equal((await viaLane(post({ query: many, variables: { n: 2 } })))?.body, '{"data":{"many":[0,1]}}\n');
+    assert.equal(inFlight.held, 0, "the lane gave its cost back");
     await viaApollo(post({ query: "mutation { poke }" }));
     assert.equal(await viaLane(post({ query: "mutation { poke }" })), undefined);
   });
