@@ -10,7 +10,9 @@ import type { TokenService } from "./access/tokens.js";
 import type { AuditService } from "./audit/index.js";
 import type { Config } from "./config.js";
 import type { DatabaseHandle } from "./db/database.js";
-import { createApolloServer } from "./graphql/apollo.js";
+import { createApolloServer, createGraphqlShared } from "./graphql/apollo.js";
+import { createCompiledLane } from "./graphql/compiled-lane.js";
+import { type LaneParityRecord, withParity } from "./graphql/compiled-lane-parity.js";
 import { manifestCheckOf, TrustedDocuments } from "./graphql/trusted-documents.js";
 import { EXPLORER_PATH } from "./http/explorer.js";
 import { createHttpServer } from "./http/server.js";
@@ -26,6 +28,11 @@ export interface AppOptions {
   logger?: Logger;
   /** Milliseconds since the epoch; tests freeze it. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Tests only (never a setting): every request the compiled lane serves is answered by a shadow
+   * Apollo Server too, and the comparison handed here (graphql/compiled-lane-parity.ts).
+   */
+  laneParity?: (record: LaneParityRecord) => void;
 }
 
 /** A built application: an HTTP server that is not listening yet, and what it was built from. */
@@ -62,6 +69,11 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** The parity check's shadow: Apollo as the app builds it, counting nothing and logging nothing, with its own cost budget. */
+function shadowApollo(config: Config, schema: GraphQLSchema, logger: Logger, trusted: TrustedDocuments) {
+  return createApolloServer(schema, config, logger.child({}, { level: "silent" }), undefined, EXPLORER_PATH, trusted);
+}
+
 /**
  * Builds everything from a config: the services (services.ts, shared with the CLI), the admin
  * bootstrap, the GraphQL schema, Apollo Server and the HTTP server. Listens on nothing; main.ts
@@ -79,7 +91,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const schema = await buildAppSchema(services, config.mfa);
     // Every listed document parsed, validated and priced now: a bad manifest stops the start, naming TRUSTED_DOCUMENTS.
     const trustedDocuments = new TrustedDocuments(config.surface.trustedDocuments, manifestCheckOf(config, schema));
-    const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH, trustedDocuments);
+    const shared = createGraphqlShared(config, logger, services.metrics, trustedDocuments);
+    const lane = config.surface.compiledLane
+      ? createCompiledLane({ schema, shared, metrics: services.metrics, trusted: trustedDocuments })
+      : undefined;
+    const apollo = await createApolloServer(schema, config, logger, services.metrics, EXPLORER_PATH, trustedDocuments, {
+      shared,
+      plugins: lane ? [lane.plugin] : [],
+    });
+    const shadow =
+      lane && options.laneParity ? await shadowApollo(config, schema, logger, trustedDocuments) : undefined;
     const { fastify: server, drain } = await createHttpServer({
       ...services,
       config,
@@ -87,9 +108,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       apollo,
       schema,
       trustedDocuments,
+      lane: shadow && options.laneParity ? withParity(lane!, shadow, options.laneParity) : lane,
       now: options.now,
     });
     server.addHook("onClose", async () => {
+      await shadow?.stop();
       await apollo.stop();
       await services.close();
     });

@@ -91,6 +91,13 @@ export const count = (defaultValue: Default<number>) =>
     .refine((v) => /^\d{1,9}$/.test(v.trim()) && Number(v) > 0, "must be a whole number from 1 to 999999999")
     .transform((v) => Number(v));
 
+/** `true` or `false`, with a default. */
+export const flag = (defaultValue: boolean) =>
+  z
+    .enum(["true", "false"], { message: "must be true or false" })
+    .default(defaultValue ? "true" : "false")
+    .transform((v) => v === "true");
+
 /** A whole number from 0 (switched off) up, with a default. */
 export const countOrOff = (defaultValue: number) =>
   z

@@ -129,6 +129,13 @@ export const INTROSPECTION_RESULTS = [
 ] as const;
 export type IntrospectionResult = (typeof INTROSPECTION_RESULTS)[number];
 
+/**
+ * What the compiled lane did with a POST to /graphql (GRAPHQL_COMPILED_LANE): answered it (served),
+ * or handed it to Apollo unchanged (handed_over: not the plain case, an unknown document, a refusal).
+ */
+export const LANE_RESULTS = ["served", "handed_over"] as const;
+export type LaneResult = (typeof LANE_RESULTS)[number];
+
 export const MFA_METHODS = ["totp", "recovery", "passkey"] as const;
 export type MfaMethod = (typeof MFA_METHODS)[number];
 

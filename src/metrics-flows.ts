@@ -37,5 +37,10 @@ export function defineFlowCounters(counter: CounterMaker) {
       ["result"],
       "POST /oauth/introspect calls by result: active, inactive, unauthorized, forbidden, rate_limited, bad_request, unavailable (503).",
     ),
+    laneRequests: counter(
+      "compiled_lane_total",
+      ["result"],
+      "POST /graphql requests the compiled lane answered (served) or handed to Apollo unchanged (handed_over).",
+    ),
   };
 }

@@ -14,6 +14,7 @@ import {
   type EmailStep,
   INTROSPECTION_RESULTS,
   type IntrospectionResult,
+  LANE_RESULTS,
   type LimitName,
   LIMITS,
   LOGIN_OUTCOMES,
@@ -83,6 +84,7 @@ export interface MetricsRecorder {
   document(kind: DocumentKind): void;
   /** A POST /oauth/introspect call, by result. */
   introspection(result: IntrospectionResult): void;
+  compiledLane(result: (typeof LANE_RESULTS)[number]): void;
 }
 
 /** Records nothing: the default of every service built without metrics. Holds no state. */
@@ -110,6 +112,7 @@ export const NO_METRICS: MetricsRecorder = Object.freeze({
   mfa: () => undefined,
   document: () => undefined,
   introspection: () => undefined,
+  compiledLane: () => undefined,
 });
 
 /** An app's metrics: the recorder the services use, its registry, and the listener main.ts starts. */
@@ -158,6 +161,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   for (const method of MFA_METHODS) for (const outcome of MFA_OUTCOMES) mfaSteps.inc({ method, outcome }, 0);
   for (const kind of DOCUMENT_KINDS) documents.inc({ kind }, 0);
   for (const result of INTROSPECTION_RESULTS) introspections.inc({ result }, 0);
+  for (const result of LANE_RESULTS) counted.laneRequests.inc({ result }, 0);
 
   return {
     registry,
@@ -190,6 +194,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     mfa: (method, outcome) => mfaSteps.inc({ method, outcome }),
     document: (kind) => documents.inc({ kind }),
     introspection: (result) => introspections.inc({ result }),
+    compiledLane: (result) => counted.laneRequests.inc({ result }),
     createServer: () => createMetricsServer(registry),
   };
 }

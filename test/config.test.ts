@@ -131,7 +131,7 @@ describe("loadConfig", () => {
         origins: ["http://localhost:4000"],
         challengesPerIpPerHour: 60,
       },
-      surface: { trustedDocuments: undefined, introspectionPerTokenPerMinute: 600 },
+      surface: { trustedDocuments: undefined, introspectionPerTokenPerMinute: 600, compiledLane: true },
     } satisfies Config);
   });
 

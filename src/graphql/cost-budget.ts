@@ -56,6 +56,17 @@ export class CostBudget {
     });
   }
 
+  /**
+   * Takes `cost` for `client` at once, as {@link acquire} would without waiting: the function that
+   * gives it back, or undefined when it does not fit now or others already wait (they go first).
+   * Never queues; the compiled lane (compiled-lane.ts) hands such a request to Apollo, which waits.
+   */
+  tryAcquire(cost: number, client: string): (() => void) | undefined {
+    const amount = Math.min(Math.max(0, cost), this.budget);
+    if (this.waiters.length > 0 || !this.fits(amount, client)) return undefined;
+    return this.take(amount, client);
+  }
+
   private fits(cost: number, client: string): boolean {
     const share = Math.max(this.budget / 2, 1);
     const own = this.byClient.get(client) ?? 0;

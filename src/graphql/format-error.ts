@@ -25,15 +25,26 @@ export const serviceUnavailableStatus: ApolloServerPlugin = {
     return {
       async willSendResponse({ response }) {
         if (response.body.kind !== "single") return;
-        const { data, errors } = response.body.singleResult;
-        if (data != null || !errors?.length) return;
-        if (!errors.every((error) => error.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) return;
+        if (!onlyUnavailable(response.body.singleResult)) return;
         response.http.status = 503;
         response.http.headers.set("retry-after", String(SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS));
       },
     };
   },
 };
+
+/**
+ * Whether a formatted result is only SERVICE_UNAVAILABLE, without data: the plugin's test above, and
+ * the compiled lane's (compiled-lane-answer.ts), which then answers 503 with `Retry-After` the same.
+ */
+export function onlyUnavailable(result: {
+  readonly data?: unknown;
+  readonly errors?: readonly GraphQLFormattedError[];
+}): boolean {
+  const { data, errors } = result;
+  if (data != null || !errors?.length) return false;
+  return errors.every((error) => error.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE);
+}
 
 // graphql-js's messages this module reads (the parser's token limit, "Did you mean …?", variable
 // and argument coercion), each tested against the real library in library-messages.ts.
@@ -188,12 +199,17 @@ export function createErrorFormatter(options: {
  */
 export function createErrorReporter(logger: Logger) {
   const requestIdOf = new WeakMap<object, string>();
+  const note = (errors: readonly object[], requestId: string): void => {
+    for (const error of errors) requestIdOf.set(error, requestId);
+  };
   const listener: GraphQLRequestListener<{ requestId: string }> = {
     async didEncounterErrors({ errors, contextValue }) {
-      for (const error of errors) requestIdOf.set(error, contextValue.requestId);
+      note(errors, contextValue.requestId);
     },
   };
   return {
+    /** Notes the request each error happened in, before formatting (the plugin's step, and the compiled lane's). */
+    note,
     plugin: { requestDidStart: async () => listener } satisfies ApolloServerPlugin<{ requestId: string }>,
     report: (error: unknown): void => {
       const requestId = typeof error === "object" && error !== null ? requestIdOf.get(error) : undefined;

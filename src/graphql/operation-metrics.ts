@@ -21,10 +21,7 @@ export function operationMetricsPlugin(metrics: MetricsRecorder): ApolloServerPl
           if (operation) type = operation.operation;
         },
         async didEncounterErrors({ errors }) {
-          for (const error of errors) {
-            const limit = pageLimitOf(error.extensions?.fields);
-            if (limit) metrics.limitReached(limit);
-          }
+          countPageLimits(metrics, errors);
         },
         async willSendResponse({ errors, response }) {
           const failed =
@@ -35,6 +32,20 @@ export function operationMetricsPlugin(metrics: MetricsRecorder): ApolloServerPl
       };
     },
   };
+}
+
+/**
+ * Counts the FIRST_MAX and OFFSET_MAX refusals among an operation's errors (before formatting):
+ * the plugin's step, and the compiled lane's (compiled-lane-answer.ts).
+ */
+export function countPageLimits(
+  metrics: Pick<MetricsRecorder, "limitReached">,
+  errors: ReadonlyArray<{ readonly extensions?: Readonly<Record<string, unknown>> }>,
+): void {
+  for (const error of errors) {
+    const limit = pageLimitOf(error.extensions?.fields);
+    if (limit) metrics.limitReached(limit);
+  }
 }
 
 /** FIRST_MAX or OFFSET_MAX when a BAD_USER_INPUT's problems include `first` or `offset` over its cap. */

@@ -18,7 +18,7 @@ import { ProtocolErrorCode } from "../errors.js";
 import { type MetricsRecorder, NO_METRICS } from "../metrics.js";
 import { createErrorFormatter } from "./format-error.js";
 import type { CostInput } from "./query-cost.js";
-import { checkOperationCost, createQueryLimits, type FixedCost } from "./query-limits.js";
+import { checkOperationCost, createQueryLimits, type FixedCost, type QueryLimitOptions } from "./query-limits.js";
 import { singleAuthFieldRule } from "./single-auth-field.rule.js";
 
 /** Apollo's `formatError`: a formatted error (and the error it came from) as the client sees it. */
@@ -49,6 +49,8 @@ export interface OperationRules {
    * SUBSCRIPTION_DELIVERY_CONCURRENCY instead.
    */
   readonly plugin: ApolloServerPlugin<Context>;
+  /** The plugin's cost check and in-flight budget, for the compiled lane (query-limits.ts). */
+  readonly cost: Pick<QueryLimitOptions, "costOf" | "inFlight">;
   /**
    * Throws the query-limit refusal (GRAPHQL_VALIDATION_FAILED) when the operation costs more than
    * `maxCost`; `known` is its cost when priced before (a trusted document's `fixedCosts`).
@@ -82,6 +84,7 @@ export function createOperationRules(
     parseOptions,
     validationRules,
     plugin: limits.plugin,
+    cost: { costOf: limits.costOf, inFlight: limits.inFlight },
     checkCost: (input, maxCost, known) => checkOperationCost(input, maxCost, { exposeLimits }, known),
     formatError: (report) =>
       createErrorFormatter({ revealInternals: !config.isProduction, report, isUnavailable: isDatabaseUnavailable }),

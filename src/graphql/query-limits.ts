@@ -74,6 +74,13 @@ export interface QueryLimitOptions {
   readonly parseOptions: ParseOptions;
   readonly validationRules: ValidationRule[];
   readonly plugin: ApolloServerPlugin<Context>;
+  /**
+   * The plugin's cost check, counting nothing: the operation's cost (a trusted document's recorded
+   * one where `fixedCost` has it), or the refusal thrown. The compiled lane asks it too.
+   */
+  readonly costOf: (input: CostInput) => number;
+  /** QUERY_MAX_COST_IN_FLIGHT: the budget the plugin (and the compiled lane) holds each operation's cost in. */
+  readonly inFlight: CostBudget;
 }
 
 /**
@@ -154,10 +161,12 @@ export function createQueryLimits(
   const { validationRules } = armor.protect();
   // Every HTTP operation holds its cost here while it runs (QUERY_MAX_COST_IN_FLIGHT).
   const inFlight = new CostBudget(Math.max(limits.maxCostInFlight, limits.maxCost), COST_BUDGET_QUEUE);
+  const costOf = (input: CostInput) =>
+    checkOperationCost(input, limits.maxCost, options, options.fixedCost?.(input.document, input.operation));
   const plugin: ApolloServerPlugin<Context> = {
-    requestDidStart: async () => costListener(limits, options, metrics, inFlight),
+    requestDidStart: async () => costListener(costOf, metrics, inFlight),
   };
-  return { parseOptions: { maxTokens: limits.maxTokens }, validationRules, plugin };
+  return { parseOptions: { maxTokens: limits.maxTokens }, validationRules, plugin, costOf, inFlight };
 }
 
 /**
@@ -165,8 +174,7 @@ export function createQueryLimits(
  * operation over the cost limit, and holds its cost in `inFlight` from resolution to response.
  */
 function costListener(
-  limits: QueryLimits,
-  options: { exposeLimits: boolean; fixedCost?: FixedCost },
+  costOf: (input: CostInput) => number,
   metrics: Pick<MetricsRecorder, "limitReached">,
   inFlight: CostBudget,
 ): GraphQLRequestListener<Context> {
@@ -182,12 +190,7 @@ function costListener(
       if (!operation) return;
       let cost: number;
       try {
-        cost = checkOperationCost(
-          { schema, document, operation, variables: request.variables },
-          limits.maxCost,
-          options,
-          options.fixedCost?.(document, operation),
-        );
+        cost = costOf({ schema, document, operation, variables: request.variables });
       } catch (error) {
         metrics.limitReached("QUERY_MAX_COST");
         throw error;

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { BearerRequest } from "../access/bearer.js";
 import type { Context } from "../access/principal.js";
 import { ProtocolErrorCode } from "../errors.js";
+import type { CompiledLane } from "../graphql/compiled-lane.js";
 import { screenSubscriptions, subscriptionOverHttpError } from "../graphql/subscriptions-over-http.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { type DocumentGate, type DocumentParams, trustedBody, trustedSearch } from "./document-gate.js";
@@ -51,6 +52,8 @@ export interface GraphqlRouteDeps {
   /** Whether every response says Connection: close (shutting down; graceful-close.ts). */
   closesConnections: () => boolean;
   context: (request: BearerRequest, cookies: CookieAccess) => Promise<Context>;
+  /** The compiled lane, asked first; when it does not answer, Apollo gets the request unchanged. */
+  lane?: CompiledLane;
 }
 
 /**
@@ -62,8 +65,10 @@ export interface GraphqlRouteDeps {
  * origin named in the log), the 1 MB body limit (413) and the JSON errors for unreadable bodies
  * (400), bodies that are not JSON handed to Apollo as text so its CSRF prevention refuses them,
  * subscriptions refused over HTTP, the refresh cookie, Connection: close while closing, and log
- * lines in Fastify's words ("incoming request", "request completed"). Every other path is
- * Fastify's.
+ * lines in Fastify's words ("incoming request", "request completed"). Right before Apollo, the
+ * compiled lane (graphql/compiled-lane.ts, GRAPHQL_COMPILED_LANE) may answer a known query itself,
+ * exactly as Apollo would; when it does not, Apollo gets the request unchanged, and the context,
+ * built at most once, is shared by both. Every other path is Fastify's.
  */
 export function createGraphqlRoute(deps: GraphqlRouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { logger } = deps;
@@ -131,18 +136,27 @@ function createServe(
     if ("status" in admitted) return refuse(res, admitted);
     const { search: searchToRun, body: bodyToRun } = admitted;
 
+    const cookies = new CookieJar(req.headers.cookie, info.protocol, info.host, req.headers.origin);
+    // Built once, by the lane or by Apollo: a context is never built twice (its log line, its counters).
+    let built: Promise<Context> | undefined;
+    const context = () =>
+      (built ??= deps.context({ id: info.id, ip: info.ip, headers: req.headers, body: bodyToRun }, cookies));
+    const laneAnswer = await deps.lane?.serve({ method, headers: req.headers, body: bodyToRun, context });
+    const setCookieNow = () => {
+      const setCookie = cookies.headers();
+      if (setCookie) res.setHeader("set-cookie", setCookie);
+    };
+    if (laneAnswer) {
+      setCookieNow();
+      return finish(res, laneAnswer.status, laneAnswer.headers, laneAnswer.body);
+    }
     const headers = new HeaderMap();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-    const cookies = new CookieJar(req.headers.cookie, info.protocol, info.host, req.headers.origin);
     const httpGraphQLRequest: HTTPGraphQLRequest = { method, headers, search: searchToRun, body: bodyToRun };
-    const response = await deps.apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest,
-      context: () => deps.context({ id: info.id, ip: info.ip, headers: req.headers, body: bodyToRun }, cookies),
-    });
-    const setCookie = cookies.headers();
-    if (setCookie) res.setHeader("set-cookie", setCookie);
+    const response = await deps.apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context });
+    setCookieNow();
     if (response.body.kind === "complete") {
       return finish(res, response.status ?? 200, response.headers, response.body.string);
     }

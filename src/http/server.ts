@@ -11,6 +11,7 @@ import type { TokenService } from "../access/tokens.js";
 import type { AuditService } from "../audit/index.js";
 import type { Config } from "../config.js";
 import type { DatabaseHandle } from "../db/database.js";
+import type { CompiledLane } from "../graphql/compiled-lane.js";
 import type { TrustedDocuments } from "../graphql/trusted-documents.js";
 import type { MetricsRecorder } from "../metrics.js";
 import type { CounterStore } from "../rate-limits/index.js";
@@ -37,6 +38,8 @@ export interface HttpServerDeps {
   schema: GraphQLSchema;
   /** The TRUSTED_DOCUMENTS manifest in force, for the document gate of HTTP and WebSocket. */
   trustedDocuments: TrustedDocuments;
+  /** The compiled lane (GRAPHQL_COMPILED_LANE), asked before Apollo; none: Apollo answers every request. */
+  lane?: CompiledLane;
   now?: () => number;
   tokens: TokenService;
   apiTokenVerifier: ApiTokenVerifier;
@@ -87,6 +90,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<HttpServer
     // `graceful` is set right below, long before the server listens (graceful-close.ts needs Fastify).
     closesConnections: () => graceful.closesConnections(),
     context: requests.context,
+    lane: deps.lane,
   });
   const server = createFastify({
     config,

@@ -4,6 +4,7 @@ import "reflect-metadata";
 
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -63,6 +64,16 @@ export const FLOOD_LIMITS_FOR_TESTS = {
   PASSKEY_CHALLENGES_MAX_PER_IP: "100000",
 } as const;
 
+/**
+ * With GTA_LANE_PARITY naming a file (test/graphql/compiled-lane-parity.test.ts sets it), every
+ * request the compiled lane serves is answered by a shadow Apollo too, and each comparison appended
+ * to that file as a JSON line.
+ */
+const PARITY_FILE = process.env.GTA_LANE_PARITY;
+const laneParity = PARITY_FILE
+  ? (record: unknown) => appendFileSync(PARITY_FILE, `${JSON.stringify(record)}\n`)
+  : undefined;
+
 export async function startTestApp(kind: DatabaseKind, options: StartOptions = {}): Promise<TestApp> {
   const database = options.database ?? createTestDatabase(kind);
   // Debug: suites check the per-request "access token rejected" line, which is logged at debug.
@@ -84,7 +95,7 @@ export async function startTestApp(kind: DatabaseKind, options: StartOptions = {
       done();
     },
   });
-  const app = await createApp(config, { logger: createLogger(config, sink), now: options.now });
+  const app = await createApp(config, { logger: createLogger(config, sink), now: options.now, laneParity });
   await app.server.listen({ host: "127.0.0.1", port: options.port ?? 0 });
   const address = app.server.server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
