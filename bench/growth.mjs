@@ -6,7 +6,7 @@
 // A measurement, not a test: it prints p50/p99 per query and size, and the verdicts against the
 // goal; it exits 0 whatever they are (non-zero only on a bad command line or a failed query).
 import { randomBytes } from "node:crypto";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +16,7 @@ import { startEnv } from "../scripts/memory-defaults.mjs";
 import { growthQueries, probeMe, timeQueries } from "./lib/growth-queries.mjs";
 import { formatGrowth, verdicts } from "./lib/growth-report.mjs";
 import { ADMIN, adminHash, dropSchema, migrate, seedPlan, seedPostgres, seedSqlite } from "./lib/growth-seed.mjs";
+import { timeStores } from "./lib/growth-sql.mjs";
 import { freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,12 +24,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HELP = `Usage: node bench/growth.mjs [options]      (needs \`npm run build\` first)
 
 Seeds N users, N posts (one author with min(10,000, N/2) of them), N live sessions, N API tokens
-and 10 audit events per user (4 types; ${"PASSWORD_RESET"} has none), by straight SQL after the
+and 10 audit events per user (4 types; PASSWORD_RESET has none), by straight SQL after the
 migrations, for each size; starts dist/bundle/main.js (NODE_ENV=production, npm start's memory
 flags) on it, signs in as the ADMIN u0000001, and times every list and filter query through HTTP,
-sequentially: p50 and p99 in ms. Then \`me\` asked every 10 ms while the slowest query runs back to
-back. Goal: every query at most 5 ms p50 at 1M, and no size worse than 2x its p50 at the smallest
-size. Each seeded DATA_DIR or schema is removed afterwards.
+one at a time, in rounds: p50 and p99 in ms. Then \`me\` asked every 10 ms while the slowest query
+runs back to back, and the same lists asked of the app's own stores (dist/src) in this process,
+without HTTP: the SQL level. Goal: every query at most 5 ms p50 at 1M, and no size worse than 2x
+its p50 at the smallest size. Each seeded DATA_DIR or schema is removed afterwards.
 
 Options:
   --sizes <list>        comma-separated user counts [10000,100000,1000000]
@@ -40,6 +42,8 @@ Options:
   --indexes <which>     after: the migrated schema; before: without the list indexes of
                         migrations 0008, 0011 and 0012 (0007's, posts_author_idx restored) [after]
   --json <file>         the results as JSON as well
+  --report <files>      measure nothing: print the report of earlier --json files together
+                        (comma-separated; e.g. the small sizes and 1M, run at different times)
   --help`;
 
 const { values: options } = parseArgs({
@@ -52,11 +56,21 @@ const { values: options } = parseArgs({
     "probe-seconds": { type: "string", default: "3" },
     indexes: { type: "string", default: "after" },
     json: { type: "string" },
+    report: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (options.help) {
   console.log(HELP);
+  process.exit(0);
+}
+if (options.report) {
+  const earlier = options.report.split(",").map((file) => JSON.parse(readFileSync(file, "utf8")));
+  const runs = earlier.flatMap((r) => r.runs);
+  const samples = [...new Set(earlier.map((r) => r.options.samples))].join("/");
+  const indexes = [...new Set(earlier.map((r) => r.options.indexes))].join("/");
+  const sqlVerdicts = verdicts(runs, "sqlResults");
+  console.log(formatGrowth({ options: { samples, indexes }, runs, verdicts: verdicts(runs), sqlVerdicts }));
   process.exit(0);
 }
 const sizes = options.sizes.split(",").map(Number);
@@ -145,7 +159,8 @@ async function measure(kind, n, hash) {
       queries.find((q) => q.name === slowest.name),
       Number(options["probe-seconds"]) * 1000,
     );
-    return { db: kind, size: n, seedMs, rows, load: loadavg()[0], results, probe };
+    const sqlResults = await timeStores(root, target, kind, seedPlan(n), timing);
+    return { db: kind, size: n, seedMs, rows, load: loadavg()[0], results, sqlResults, probe };
   } finally {
     if (server) await stopProcess(server);
     rmSync(target.dataDir, { recursive: true, force: true });
@@ -177,6 +192,12 @@ for (const kind of databases) {
     runs.push(run);
   }
 }
-const report = { at: new Date().toISOString(), options, runs, verdicts: verdicts(runs) };
+const report = {
+  at: new Date().toISOString(),
+  options,
+  runs,
+  verdicts: verdicts(runs),
+  sqlVerdicts: verdicts(runs, "sqlResults"),
+};
 console.log(formatGrowth(report));
 if (options.json) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -68,7 +68,8 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-const summary = (times) => {
+/** p50, p99 and max of a list of latencies. */
+export const summary = (times) => {
   const sorted = [...times].sort((a, b) => a - b);
   return {
     p50: percentile(sorted, 50),
@@ -78,20 +79,21 @@ const summary = (times) => {
   };
 };
 
-/** Times each query `samples` times in turn (after `warmup` untimed runs), sequentially. */
+/**
+ * Times each query `samples` times (after `warmup` untimed runs), one request at a time, in rounds
+ * of every query in turn, so that a burst of load from elsewhere on the machine falls on all of them
+ * alike instead of on one query's block.
+ */
 export async function timeQueries(url, token, queries, { samples, warmup }) {
-  const results = [];
-  for (const q of queries) {
-    for (let i = 0; i < warmup; i++) check(q, await post(url, token, q.query));
-    const times = [];
-    for (let i = 0; i < samples; i++) {
+  const times = queries.map(() => []);
+  for (let round = 0; round < warmup + samples; round++) {
+    for (const [i, q] of queries.entries()) {
       const answer = await post(url, token, q.query);
       check(q, answer);
-      times.push(answer.ms);
+      if (round >= warmup) times[i].push(answer.ms);
     }
-    results.push({ name: q.name, ...summary(times) });
   }
-  return results;
+  return queries.map((q, i) => ({ name: q.name, ...summary(times[i]) }));
 }
 
 /**
