@@ -6,6 +6,7 @@ import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely
 import { emailAccounts } from "./migration-0009.js";
 import { multiFactor } from "./migration-0010.js";
 import { retentionIndexes } from "./migration-0011.js";
+import { activeAdminsIndex } from "./migration-0012.js";
 import type { Dialect } from "./schema.js";
 
 /**
@@ -198,6 +199,7 @@ export function createMigrationProvider(dialect: Dialect): MigrationProvider {
     "0009_email_accounts": emailAccounts(ts),
     "0010_multi_factor": multiFactor(ts),
     "0011_retention_indexes": retentionIndexes(),
+    "0012_active_admins_index": activeAdminsIndex(),
   };
   return { getMigrations: async () => migrations };
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 
 import { normalizeRoles, Role } from "../access/roles.js";
 import { containsNul, type Dialect, isUniqueViolation, serializedTransaction } from "../db/database.js";
@@ -250,12 +250,17 @@ export class UserStore {
     return row && toRecord(row);
   }
 
-  /** How many accounts hold ADMIN and are not disabled; their rows are locked on PostgreSQL, in id order. */
+  /**
+   * How many accounts hold ADMIN and are not disabled; their rows are locked on PostgreSQL, in id
+   * order. Read through users_active_admin_idx (migration 0012), whose predicate this WHERE repeats
+   * literally (a literal, not a parameter: the planners prove a partial index applies only so), so
+   * it reads the admins' rows and not every user's.
+   */
   private async activeAdminCount(trx: Kysely<Database>): Promise<number> {
     const admins = await trx
       .selectFrom("users")
       .select("id")
-      .where("roles", "like", `%"${Role.ADMIN}"%`)
+      .where("roles", "like", sql.lit(`%"${Role.ADMIN}"%`))
       .where("disabled_at", "is", null)
       .orderBy("id")
       .$if(this.dialect === "postgres", (q) => q.forUpdate())

@@ -1,58 +1,34 @@
-// The query plan of every list query, read from the database itself: each page is a seek in the
-// index that migration 0008 made for it, in the list's order (no sort of the table, no scan of it),
-// so a page costs the same at any table size. SQLite: EXPLAIN QUERY PLAN. PostgreSQL: EXPLAIN with
-// sequential scans, bitmap scans and sorts priced out, so the plan shows whether the index can serve
-// the query in order (on these small tables the planner would otherwise rightly read them whole).
+// The query plan of every list query, read from the database itself (test/helpers/plans.ts): each
+// page is a seek in the index that migration 0008 made for it, in the list's order (no sort of the
+// table, no scan of it), so a page costs the same at any table size.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
-import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import type { Kysely } from "kysely";
 
 import { ApiTokenStore } from "../../src/api-tokens/api-token.store.js";
 import { AuditStore } from "../../src/audit/audit.store.js";
-import { type DatabaseHandle, migrateToLatest, openDatabase } from "../../src/db/database.js";
 import type { Database } from "../../src/db/schema.js";
 import { PostStore } from "../../src/posts/post.store.js";
 import { SessionStore } from "../../src/sessions/session.store.js";
 import { UserStore } from "../../src/users/user.store.js";
-import { createTestDatabase, DATABASES, type TestDatabase } from "../helpers/databases.js";
-
-const SILENT = { warn: () => undefined, info: () => undefined };
+import { DATABASES } from "../helpers/databases.js";
+import { assertReadsThrough, openPlanDatabase, type PlanDatabase } from "../helpers/plans.js";
 
 for (const kind of DATABASES) {
   describe(`the plans of the list queries (${kind})`, () => {
-    let database: TestDatabase;
-    let handle: DatabaseHandle;
-    /** A Kysely on the same connection that records the last query it ran. */
+    let plans: PlanDatabase;
+    /** A Kysely on the same connection that records the queries it runs. */
     let logged: Kysely<Database>;
-    let last: CompiledQuery | undefined;
     const ids = { author: randomUUID(), other: randomUUID(), post: randomUUID(), session: randomUUID() };
 
     before(async () => {
-      database = createTestDatabase(kind);
-      handle = openDatabase(
-        {
-          dataDir: database.dataDir,
-          databaseTimeoutMs: 10_000,
-          databaseUrl: database.env.DATABASE_URL,
-          databaseSchema: database.env.DATABASE_SCHEMA,
-        },
-        SILENT,
-      );
-      await migrateToLatest(handle, database.env.DATABASE_SCHEMA);
-      logged = new Kysely<Database>({
-        dialect:
-          "pool" in handle.driver
-            ? new PostgresDialect({ pool: handle.driver.pool })
-            : new SqliteDialect({ database: handle.driver.sqlite }),
-        log: (event) => {
-          if (event.level === "query") last = event.query;
-        },
-      });
+      plans = await openPlanDatabase(kind);
+      logged = plans.logged;
       const at = (i: number) => new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString();
       const later = new Date(Date.UTC(2099, 0, 1)).toISOString();
-      const db = handle.db;
+      const db = plans.handle.db;
       for (const [i, id] of [ids.author, ids.other].entries())
         await db
           .insertInto("users")
@@ -91,60 +67,13 @@ for (const kind of DATABASES) {
     });
 
     after(async () => {
-      await handle.close();
-      await database.drop();
+      await plans.close();
     });
 
-    /** The plan of the last query `run` made, one line per node. */
-    async function planOf(run: () => Promise<unknown>): Promise<string[]> {
-      last = undefined;
-      await run();
-      const query = last!;
-      if ("sqlite" in handle.driver) {
-        const rows = handle.driver.sqlite.prepare(`explain query plan ${query.sql}`).all(...query.parameters) as Array<{
-          detail: string;
-        }>;
-        return rows.map((row) => row.detail);
-      }
-      const client = await handle.driver.pool.connect();
-      try {
-        await client.query("begin");
-        for (const setting of ["enable_seqscan", "enable_bitmapscan", "enable_sort"])
-          await client.query(`set local ${setting} = off`);
-        const { rows } = await client.query<{ "QUERY PLAN": string }>(
-          `explain (costs off) ${query.sql}`,
-          query.parameters as unknown[],
-        );
-        return rows.map((row) => row["QUERY PLAN"]);
-      } finally {
-        await client.query("rollback");
-        client.release();
-      }
-    }
+    const planOf = (run: () => Promise<unknown>) => plans.planOf(run);
 
-    /**
-     * Every access to `table` in the plan is a seek or ordered scan of `index`, and nothing is sorted
-     * (SQLite) or only the page rows (PostgreSQL's LATERAL, whose outer Sort merges the authors' pages).
-     */
-    function assertReadThrough(plan: string[], table: string, index: string, direction: "newest" | "oldest"): void {
-      const text = plan.join("\n");
-      if (kind === "sqlite") {
-        const accesses = plan.filter((line) => new RegExp(`^(SCAN|SEARCH) ${table}\\b`).test(line));
-        assert.ok(accesses.length > 0, text);
-        for (const line of accesses) assert.match(line, new RegExp(`USING (COVERING )?INDEX ${index}\\b`), text);
-        assert.doesNotMatch(text, /TEMP B-TREE/, text);
-      } else {
-        const scan = direction === "newest" ? "Index Scan Backward" : "Index Scan";
-        assert.match(text, new RegExp(`${scan} using ${index} on ${table}`), text);
-        assert.doesNotMatch(text, /Seq Scan|Bitmap/, text);
-        // Only the LATERAL join sorts, at the top: the pages it merges, never the table.
-        const sorts = plan.flatMap((line, i) => (/^(\s*->\s+)?Sort$/.test(line) ? [i] : []));
-        assert.ok(
-          sorts.every((i) => i === 0 && text.includes("Nested Loop")),
-          text,
-        );
-      }
-    }
+    const assertReadThrough = (plan: string[], table: string, index: string, direction: "newest" | "oldest") =>
+      assertReadsThrough(kind, plan, table, index, direction);
 
     const page = (more: { offset?: number; after?: string } = {}) => ({ first: 20, offset: 0, ...more });
 
