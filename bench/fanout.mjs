@@ -21,16 +21,17 @@ import { hrtime } from "node:process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
-import { gql, loadCheckout, register, startServer, stopServer } from "./lib/abuse-harness.mjs";
+import { describeExit, gql, loadCheckout, register, startServer, stopServer } from "./lib/abuse-harness.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HELP = `Usage: node bench/fanout.mjs [--subscribers 0,1000,10000] [--per-socket 1] [--writes 20]
-                            [--burst 20] [--postgres <url>] [--json <file>]
+                            [--burst 20] [--heap <MB>] [--postgres <url>] [--json <file>]
 
 --subscribers  the counts to measure, each on a fresh server
 --per-socket   subscriptions per socket (sockets = subscribers / per-socket)
 --writes       createPost mutations one at a time, each waiting for its deliveries
 --burst        createPost mutations sent at once after them
+--heap         --max-old-space-size for the server instead of npm start's (after its flags, so it wins)
 --postgres     PostgreSQL at <url> (a fresh schema per server) instead of SQLite`;
 
 const now = () => Number(hrtime.bigint()) / 1e6;
@@ -45,6 +46,7 @@ function parseArgs(argv) {
     else if (arg === "--per-socket") options.perSocket = Number(value());
     else if (arg === "--writes") options.writes = Number(value());
     else if (arg === "--burst") options.burst = Number(value());
+    else if (arg === "--heap") options.heap = Number(value());
     else if (arg === "--postgres") options.postgres = value();
     else if (arg === "--json") options.json = value();
     else {
@@ -142,7 +144,10 @@ async function measure(count, options, checkout) {
   const server = await startServer({
     main: join(root, "dist/bundle/main.js"),
     postgresUrl: options.postgres,
-    env: budgets(count, options.perSocket),
+    env: {
+      ...budgets(count, options.perSocket),
+      ...(options.heap ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${options.heap}` } : {}),
+    },
     checkout,
   });
   const subscribers = fork(new URL("./lib/fanout-subscribers.mjs", import.meta.url), [], {
@@ -193,6 +198,12 @@ async function measure(count, options, checkout) {
     const mem = memory(server.pid);
     const stats = await ask(subscribers, { stats: true }, "stats");
     return summarise({ count, opened, one, burst, burstReport, by, rssBefore, rssPeak, mem, stats, expected });
+  } catch (error) {
+    const hwm = server.alive() ? memory(server.pid).hwm : null;
+    await sleep(500);
+    log(`  failed: ${error.stack}; server ${server.alive() ? "alive" : describeExit(server)}`);
+    log(server.log().slice(-3000));
+    return { subscribers: count, failed: `${server.alive() ? error.message : `server ${describeExit(server)}`}`, hwm };
   } finally {
     subscribers.send({ close: true });
     await stopServer(server);
@@ -235,6 +246,10 @@ function table(rows) {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of rows) {
+    if (r.failed) {
+      lines.push(`| ${r.subscribers.toLocaleString("en")} | ${r.failed} |`);
+      continue;
+    }
     const b = r.bystander;
     lines.push(
       `| ${r.subscriptions.toLocaleString("en")} | ${f(r.createPostMs.p50)}/${f(r.createPostMs.p99)} | ${f(r.burstMs.p50)}/${f(r.burstMs.max)} | ${f(r.answerToFirstMs.p50)} | ${f(r.answerToLastMs.p50)}/${f(r.answerToLastMs.max)} | ${f(r.burstLastAnswerToLastDeliveryMs)} | ${r.subscriptions ? `${r.deliveredBeforeAnswer} of ${r.writes}` : "-"} | ${r.lost} / ${r.duplicates} | ${f(b.idle?.p50)}/${f(b.idle?.p99)} → ${f(b.during?.p50)}/${f(b.during?.p99)} | ${f(r.rssMb.withSubscribers)} → ${f(r.rssMb.peakDuringWrites)} (${f(r.rssMb.hwm)}) |`,
