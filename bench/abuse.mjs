@@ -68,6 +68,8 @@ Options:
   --only <names>         only these attacks
   --heap <MB>            --max-old-space-size for the server instead of npm start's (point 9 of
                          issue 22: the worst-case heap of each attack without the cap ending it)
+  --node-defaults        none of npm start's memory flags (Node's defaults, MALLOC_ARENA_MAX unset),
+                         to set the flags' worst case beside Node's own (issue 28)
   --json [file]          the results as JSON: to the file, or (no file, or -) instead of the
                          table on stdout
   --sockets <n>          ws-flood's ceiling [3000]
@@ -117,6 +119,7 @@ function parseArgs(argv) {
     fatClients: 4,
     shutdownRounds: 3,
     heapEnv: {},
+    nodeDefaults: false,
   };
   const numbers = {
     "--sockets": "sockets",
@@ -148,7 +151,8 @@ function parseArgs(argv) {
       if (!Number.isInteger(mb) || mb <= 0) fail("--heap must be a positive integer (MB)");
       // After npm start's flags in NODE_OPTIONS, so it wins over their --max-old-space-size.
       options.heapEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${mb}`.trim() };
-    } else if (arg === "--json") {
+    } else if (arg === "--node-defaults") options.nodeDefaults = true;
+    else if (arg === "--json") {
       // `--json`, `--json -`: stdout; `--json <file>`: that file.
       const next = argv[i + 1];
       if (next === "-") i++;
@@ -265,7 +269,11 @@ function table(rows) {
 }
 
 const options = parseArgs(process.argv.slice(2));
-const checkout = await loadCheckout(options.server, root);
+const loaded = await loadCheckout(options.server, root);
+// Node's defaults: the server's environment as given, without npm start's flags or MALLOC_ARENA_MAX.
+const checkout = options.nodeDefaults
+  ? { ...loaded, startEnv: ({ MALLOC_ARENA_MAX: _unset, ...env }) => env }
+  : loaded;
 let commit = "unknown";
 try {
   // HEAD, and the last commit that changed what the bundle is built from (bench/ and docs/ are not).
