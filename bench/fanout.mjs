@@ -135,9 +135,31 @@ function bystander(server, user) {
 }
 
 function memory(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  let status = "";
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    // gone
+  }
   const mb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1] ?? 0) / 1024;
   return { rss: mb("VmRSS"), hwm: mb("VmHWM") };
+}
+
+/** --writes createPost one at a time, each until delivered, then --burst at once, and their deliveries. */
+async function writes(server, token, subscribers, expected, options) {
+  const one = [];
+  for (let i = 0; i < options.writes; i++) {
+    const post = await createPost(server, token, `one ${i}`);
+    const [report] = await deliveries(subscribers, [post.id], expected);
+    one.push({ ...post, ...report });
+  }
+  const burst = await Promise.all(Array.from({ length: options.burst }, (_, i) => createPost(server, token, `burst ${i}`)));
+  const burstReport = await deliveries(
+    subscribers,
+    burst.map((p) => p.id),
+    expected,
+  );
+  return { one, burst, burstReport };
 }
 
 async function measure(count, options, checkout) {
@@ -177,20 +199,7 @@ async function measure(count, options, checkout) {
     by.phase = "during";
     let rssPeak = rssBefore;
     const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, memory(server.pid).rss)), 50);
-    const one = [];
-    for (let i = 0; i < options.writes; i++) {
-      const post = await createPost(server, writer.token, `one ${i}`);
-      const [report] = await deliveries(subscribers, [post.id], expected);
-      one.push({ ...post, ...report });
-    }
-    const burst = await Promise.all(
-      Array.from({ length: options.burst }, (_, i) => createPost(server, writer.token, `burst ${i}`)),
-    );
-    const burstReport = await deliveries(
-      subscribers,
-      burst.map((p) => p.id),
-      expected,
-    );
+    const { one, burst, burstReport } = await writes(server, writer.token, subscribers, expected, options);
     by.phase = "after";
     clearInterval(rssTimer);
     by.running = false;
@@ -202,7 +211,7 @@ async function measure(count, options, checkout) {
     const hwm = server.alive() ? memory(server.pid).hwm : null;
     await sleep(500);
     log(`  failed: ${error.stack}; server ${server.alive() ? "alive" : describeExit(server)}`);
-    log(server.log().slice(-3000));
+    log(server.log().slice(-1500));
     return { subscribers: count, failed: `${server.alive() ? error.message : `server ${describeExit(server)}`}`, hwm };
   } finally {
     subscribers.send({ close: true });
