@@ -10,7 +10,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 import { shutdown, slowClients } from "./lib/abuse-connections.mjs";
-import { describeExit, loadCheckout, register, startSampler, startServer, stopServer } from "./lib/abuse-harness.mjs";
+import {
+  describeExit,
+  loadCheckout,
+  register,
+  startSampler,
+  startServer,
+  stopServer,
+  withoutArenaMax,
+} from "./lib/abuse-harness.mjs";
 import {
   fatAnswer,
   heavyAuthor,
@@ -270,10 +278,7 @@ function table(rows) {
 
 const options = parseArgs(process.argv.slice(2));
 const loaded = await loadCheckout(options.server, root);
-// Node's defaults: the server's environment as given, without npm start's flags or MALLOC_ARENA_MAX.
-const checkout = options.nodeDefaults
-  ? { ...loaded, startEnv: ({ MALLOC_ARENA_MAX: _unset, ...env }) => env }
-  : loaded;
+const checkout = options.nodeDefaults ? { ...loaded, startEnv: withoutArenaMax } : loaded;
 let commit = "unknown";
 try {
   // HEAD, and the last commit that changed what the bundle is built from (bench/ and docs/ are not).

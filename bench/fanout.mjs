@@ -153,7 +153,9 @@ async function writes(server, token, subscribers, expected, options) {
     const [report] = await deliveries(subscribers, [post.id], expected);
     one.push({ ...post, ...report });
   }
-  const burst = await Promise.all(Array.from({ length: options.burst }, (_, i) => createPost(server, token, `burst ${i}`)));
+  const burst = await Promise.all(
+    Array.from({ length: options.burst }, (_, i) => createPost(server, token, `burst ${i}`)),
+  );
   const burstReport = await deliveries(
     subscribers,
     burst.map((p) => p.id),
@@ -168,7 +170,9 @@ async function measure(count, options, checkout) {
     postgresUrl: options.postgres,
     env: {
       ...budgets(count, options.perSocket),
-      ...(options.heap ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${options.heap}` } : {}),
+      ...(options.heap
+        ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${options.heap}` }
+        : {}),
     },
     checkout,
   });
@@ -183,7 +187,15 @@ async function measure(count, options, checkout) {
     const sockets = Math.ceil(count / options.perSocket);
     const opened = await ask(
       subscribers,
-      { open: { wsUrl: server.wsUrl, token: follower.token, sockets, perSocket: options.perSocket, query: "subscription { postCreated { id } }" } },
+      {
+        open: {
+          wsUrl: server.wsUrl,
+          token: follower.token,
+          sockets,
+          perSocket: options.perSocket,
+          query: "subscription { postCreated { id } }",
+        },
+      },
       "opened",
     );
     const expected = opened.subscriptions;
@@ -230,16 +242,48 @@ function summarise({ count, opened, one, burst, burstReport, by, rssBefore, rssP
     subscriptions: expected,
     sockets: opened.acked,
     refused: opened.refused,
-    createPostMs: { p50: quantile(one.map((p) => p.answered - p.sent), 0.5), p99: quantile(one.map((p) => p.answered - p.sent), 0.99) },
-    burstMs: { p50: quantile(burst.map((p) => p.answered - p.sent), 0.5), max: Math.max(...burst.map((p) => p.answered - p.sent)) },
-    answerToFirstMs: { p50: quantile(delivered.map((r) => r.first - r.answered), 0.5), min: Math.min(...delivered.map((r) => r.first - r.answered)) },
-    answerToLastMs: { p50: quantile(delivered.map((r) => r.last - r.answered), 0.5), max: Math.max(...delivered.map((r) => r.last - r.answered)) },
-    burstLastAnswerToLastDeliveryMs: burstReport.some((r) => r.count) ? Math.max(...burstReport.map((r) => r.last ?? 0)) - answeredLast : null,
+    createPostMs: {
+      p50: quantile(
+        one.map((p) => p.answered - p.sent),
+        0.5,
+      ),
+      p99: quantile(
+        one.map((p) => p.answered - p.sent),
+        0.99,
+      ),
+    },
+    burstMs: {
+      p50: quantile(
+        burst.map((p) => p.answered - p.sent),
+        0.5,
+      ),
+      max: Math.max(...burst.map((p) => p.answered - p.sent)),
+    },
+    answerToFirstMs: {
+      p50: quantile(
+        delivered.map((r) => r.first - r.answered),
+        0.5,
+      ),
+      min: Math.min(...delivered.map((r) => r.first - r.answered)),
+    },
+    answerToLastMs: {
+      p50: quantile(
+        delivered.map((r) => r.last - r.answered),
+        0.5,
+      ),
+      max: Math.max(...delivered.map((r) => r.last - r.answered)),
+    },
+    burstLastAnswerToLastDeliveryMs: burstReport.some((r) => r.count)
+      ? Math.max(...burstReport.map((r) => r.last ?? 0)) - answeredLast
+      : null,
     deliveredBeforeAnswer: one.filter((r) => r.count > 0 && r.first < r.answered).length,
     lost: expected * reports.length - received,
     duplicates: reports.reduce((n, r) => n + r.duplicates, 0),
     bystander: Object.fromEntries(
-      Object.entries(by.latencies).map(([phase, l]) => [phase, { n: l.length, p50: quantile(l, 0.5), p99: quantile(l, 0.99) }]),
+      Object.entries(by.latencies).map(([phase, l]) => [
+        phase,
+        { n: l.length, p50: quantile(l, 0.5), p99: quantile(l, 0.99) },
+      ]),
     ),
     bystanderFailed: by.failed,
     rssMb: { withSubscribers: rssBefore, peakDuringWrites: rssPeak, hwm: mem.hwm },
@@ -270,12 +314,15 @@ function table(rows) {
 const options = parseArgs(process.argv.slice(2));
 const checkout = await loadCheckout(root, root);
 const rows = [];
-log(`fan-out bench: ${options.postgres ? "PostgreSQL" : "SQLite"}, ${options.writes} writes one at a time, a burst of ${options.burst}`);
+log(
+  `fan-out bench: ${options.postgres ? "PostgreSQL" : "SQLite"}, ${options.writes} writes one at a time, a burst of ${options.burst}`,
+);
 for (const count of options.subscribers) {
   log(`- ${count} subscribers …`);
   rows.push(await measure(count, options, checkout));
   log(`  ${JSON.stringify(rows.at(-1))}`);
 }
-if (options.json) writeFileSync(options.json, `${JSON.stringify({ date: new Date().toISOString(), options, rows }, null, 2)}\n`);
+if (options.json)
+  writeFileSync(options.json, `${JSON.stringify({ date: new Date().toISOString(), options, rows }, null, 2)}\n`);
 console.log(table(rows));
 process.exit(0);

@@ -17,7 +17,15 @@ import { fileURLToPath } from "node:url";
 
 import WebSocket from "ws";
 
-import { gql, loadCheckout, PASSWORD, register, startServer, stopServer } from "./lib/abuse-harness.mjs";
+import {
+  gql,
+  loadCheckout,
+  PASSWORD,
+  register,
+  startServer,
+  stopServer,
+  withoutArenaMax,
+} from "./lib/abuse-harness.mjs";
 import { waitUntilQuiet } from "./lib/processes.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -29,7 +37,7 @@ const postgres = option("--postgres", undefined);
 const loaded = await loadCheckout(root, root);
 const MODES = {
   "npm start's flags": loaded,
-  "Node's defaults": { ...loaded, startEnv: ({ MALLOC_ARENA_MAX: _unset, ...env }) => env },
+  "Node's defaults": { ...loaded, startEnv: withoutArenaMax },
 };
 
 function memory(pid) {
@@ -43,14 +51,18 @@ async function subscribers(server, token, count) {
   for (let i = 0; i < count; i++) {
     const ws = new WebSocket(server.wsUrl, "graphql-transport-ws");
     await new Promise((resolve, reject) => {
-      ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } })));
+      ws.on("open", () =>
+        ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } })),
+      );
       ws.on("message", (data) => {
         if (data.toString().includes("connection_ack")) resolve();
       });
       ws.on("error", reject);
       ws.on("close", (code) => reject(new Error(`subscriber closed with ${code}`)));
     });
-    ws.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { postCreated { id title } }" } }));
+    ws.send(
+      JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { postCreated { id title } }" } }),
+    );
     sockets.push(ws);
   }
   return sockets;
@@ -74,9 +86,14 @@ async function warmUp(server) {
     }),
   );
   for (let i = 0; i < 200; i++) {
-    await gql(server, "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }", {
-      i: { title: `warm ${i}`, body: "x".repeat(2000) },
-    }, token);
+    await gql(
+      server,
+      "mutation($i: CreatePostInput!) { createPost(input: $i) { id } }",
+      {
+        i: { title: `warm ${i}`, body: "x".repeat(2000) },
+      },
+      token,
+    );
     await gql(server, "{ posts(first: 20) { edges { node { id title author { username } } } } }");
   }
   await sleep(1000);
@@ -105,7 +122,11 @@ async function measure(name, checkout) {
 }
 
 const results = [];
-process.stderr.write(`idle memory: ${rounds} rounds, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+process.stderr.write(
+  `idle memory: ${rounds} rounds, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}\n`,
+);
 for (let round = 0; round < rounds; round++) {
   for (const [name, checkout] of Object.entries(MODES)) {
     const result = await measure(name, checkout);
@@ -121,6 +142,12 @@ const list = (mode, key) =>
 console.log("| server | RSS after start MB | RSS after warm-up, idle MB | VmHWM during warm-up MB |");
 console.log("| --- | --- | --- | --- |");
 for (const mode of Object.keys(MODES))
-  console.log(`| ${mode} | ${list(mode, "atStartMb")} | ${list(mode, "afterWarmUpMb")} | ${list(mode, "warmUpPeakMb")} |`);
-process.stderr.write(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+  console.log(
+    `| ${mode} | ${list(mode, "atStartMb")} | ${list(mode, "afterWarmUpMb")} | ${list(mode, "warmUpPeakMb")} |`,
+  );
+process.stderr.write(
+  `load average at the end ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}\n`,
+);
 process.exit(0);

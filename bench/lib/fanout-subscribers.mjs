@@ -119,7 +119,8 @@ process.on("message", async (message) => {
           : { id, count: 0, duplicates: 0 };
       }),
     });
-  else if (message.stats) process.send({ stats: { closes, errors, open: sockets.filter((s) => s.ws.readyState === 1).length } });
+  else if (message.stats)
+    process.send({ stats: { closes, errors, open: sockets.filter((s) => s.ws.readyState === 1).length } });
   else if (message.close) {
     for (const subscriber of sockets) subscriber.ws.terminate();
     process.exit(0);

@@ -117,7 +117,11 @@ export class LocalPubSub implements EventBus {
       if (!this.current) {
         const next = this.pending.shift();
         if (!next) return;
-        this.current = { listeners: this.emitter.listeners(next.channel) as Listener[], payload: next.payload, position: 0 };
+        this.current = {
+          listeners: this.emitter.listeners(next.channel) as Listener[],
+          payload: next.payload,
+          position: 0,
+        };
       }
       const delivery = this.current;
       const end = Math.min(delivery.listeners.length, delivery.position + budget);

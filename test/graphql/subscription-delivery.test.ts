@@ -73,14 +73,20 @@ describe("LocalPubSub's fan-out", () => {
     await Promise.resolve();
     assert.deepEqual(received.flat(), []);
     await Promise.all(reading);
-    assert.deepEqual(received, iterators.map(() => ["a", "b"]));
+    assert.deepEqual(
+      received,
+      iterators.map(() => ["a", "b"]),
+    );
     assert.equal(bus.pendingEvents, 0);
   });
 
   it("hands an event to sliceSize subscribers per turn of the event loop", async () => {
     const bus = new LocalPubSub({ sliceSize: 3 });
     const heard: number[] = [];
-    for (let i = 0; i < 8; i++) void bus.subscribe("T")[Symbol.asyncIterator]().next().then(() => heard.push(i));
+    for (let i = 0; i < 8; i++) {
+      const iterator = bus.subscribe("T")[Symbol.asyncIterator]();
+      void iterator.next().then(() => heard.push(i));
+    }
     bus.publish("T", "x");
     const perTurn = [];
     while (heard.length < 8) {

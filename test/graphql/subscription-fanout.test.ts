@@ -57,7 +57,11 @@ async function untilAllLive(feeds: Feed[], create: () => Promise<string>): Promi
 }
 
 async function closeAll(subscribers: Subscribers | undefined): Promise<void> {
-  await Promise.all(subscribers?.sockets.map((ws) => ws.client.dispose()) ?? []);
+  await Promise.all(
+    (subscribers?.sockets ?? []).map(async (ws) => {
+      await ws.client.dispose();
+    }),
+  );
 }
 
 describe("fan-out off the request path [sqlite]", () => {
@@ -142,10 +146,17 @@ if (DATABASES.includes("postgres")) {
         ids.push(...(await Promise.all([0, 1, 2, 3, 4].map((i) => createPost(b, writer.accessToken, `on B ${i}`)))));
         await Promise.all(feeds.map((f) => f.until((feed) => ids.every((id) => received(feed, id) > 0), 60_000)));
         // Each instance hands its events out in order: a duplicate of any of them would come before these.
-        const last = [await createPost(a, writer.accessToken, "last on A"), await createPost(b, writer.accessToken, "last on B")];
+        const last = [
+          await createPost(a, writer.accessToken, "last on A"),
+          await createPost(b, writer.accessToken, "last on B"),
+        ];
         await Promise.all(feeds.map((f) => f.until((feed) => last.every((id) => received(feed, id) > 0), 60_000)));
 
-        for (const feed of feeds) assert.deepEqual(ids.map((id) => received(feed, id)), ids.map(() => 1));
+        for (const feed of feeds)
+          assert.deepEqual(
+            ids.map((id) => received(feed, id)),
+            ids.map(() => 1),
+          );
         assert.ok(feeds.every((f) => f.error === undefined));
       } finally {
         await closeAll(onA);
