@@ -10,7 +10,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 import { shutdown, slowClients } from "./lib/abuse-connections.mjs";
-import { describeExit, loadCheckout, register, startSampler, startServer, stopServer } from "./lib/abuse-harness.mjs";
+import {
+  describeExit,
+  loadCheckout,
+  register,
+  startSampler,
+  startServer,
+  stopServer,
+  withoutArenaMax,
+} from "./lib/abuse-harness.mjs";
 import {
   fatAnswer,
   heavyAuthor,
@@ -68,6 +76,8 @@ Options:
   --only <names>         only these attacks
   --heap <MB>            --max-old-space-size for the server instead of npm start's (point 9 of
                          issue 22: the worst-case heap of each attack without the cap ending it)
+  --node-defaults        none of npm start's memory flags (Node's defaults, MALLOC_ARENA_MAX unset),
+                         to set the flags' worst case beside Node's own (issue 28)
   --json [file]          the results as JSON: to the file, or (no file, or -) instead of the
                          table on stdout
   --sockets <n>          ws-flood's ceiling [3000]
@@ -117,6 +127,7 @@ function parseArgs(argv) {
     fatClients: 4,
     shutdownRounds: 3,
     heapEnv: {},
+    nodeDefaults: false,
   };
   const numbers = {
     "--sockets": "sockets",
@@ -148,7 +159,8 @@ function parseArgs(argv) {
       if (!Number.isInteger(mb) || mb <= 0) fail("--heap must be a positive integer (MB)");
       // After npm start's flags in NODE_OPTIONS, so it wins over their --max-old-space-size.
       options.heapEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=${mb}`.trim() };
-    } else if (arg === "--json") {
+    } else if (arg === "--node-defaults") options.nodeDefaults = true;
+    else if (arg === "--json") {
       // `--json`, `--json -`: stdout; `--json <file>`: that file.
       const next = argv[i + 1];
       if (next === "-") i++;
@@ -265,7 +277,8 @@ function table(rows) {
 }
 
 const options = parseArgs(process.argv.slice(2));
-const checkout = await loadCheckout(options.server, root);
+const loaded = await loadCheckout(options.server, root);
+const checkout = options.nodeDefaults ? { ...loaded, startEnv: withoutArenaMax } : loaded;
 let commit = "unknown";
 try {
   // HEAD, and the last commit that changed what the bundle is built from (bench/ and docs/ are not).

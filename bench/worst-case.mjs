@@ -7,6 +7,7 @@
 // Used to choose npm start's old-space size (scripts/memory-defaults.mjs):
 //   node bench/worst-case.mjs dist/bundle/main.js 96     # thrashes
 //   node bench/worst-case.mjs dist/bundle/main.js 160    # as with 1 GB
+//   node bench/worst-case.mjs dist/bundle/main.js node   # Node's defaults: no memory flag, MALLOC_ARENA_MAX unset
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,7 +30,7 @@ const child = spawn(process.execPath, [bundle], {
     DATA_DIR: dir,
     METRICS_PORT: "0",
     LOG_LEVEL: "warn",
-    MALLOC_ARENA_MAX: "2",
+    ...(heapMb === "node" ? {} : { MALLOC_ARENA_MAX: "2" }),
     GC_OUT: out,
     TRUST_PROXY: "loopback",
     WS_MAX_ANONYMOUS_CONNECTIONS: "1000",
@@ -37,9 +38,8 @@ const child = spawn(process.execPath, [bundle], {
     CREATE_POST_MAX_PER_USER: "0",
     UPDATE_POST_MAX_PER_USER: "0",
     NODE_OPTIONS:
-      "--max-old-space-size=" +
-      heapMb +
-      " --max-semi-space-size=4 --expose-gc --require " +
+      (heapMb === "node" ? "" : "--max-old-space-size=" + heapMb + " --max-semi-space-size=4 ") +
+      "--expose-gc --require " +
       fileURLToPath(new URL("./lib/heap-probe.cjs", import.meta.url)) +
       "",
   },

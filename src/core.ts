@@ -92,6 +92,7 @@ export async function buildCore(config: Config, options: CoreOptions, closer: Cl
   const events = new LocalPubSub({
     maxQueuedEvents: config.subscriptions.maxQueuedEvents,
     onDropped: () => metrics.limitReached("SUBSCRIPTION_MAX_QUEUED_EVENTS"),
+    onPendingDropped: () => metrics.limitReached("SUBSCRIPTION_MAX_PENDING_EVENTS"),
   });
   const mailer = buildMailer(basics);
   return { ...basics, keys, reloadKeys, tokens, ...revocations, counters, passwords, audit, events, mailer };

@@ -71,6 +71,8 @@ export const LIMITS = [
   "WS_MAX_RENEWALS_PER_MINUTE",
   "SUBSCRIPTION_MAX_COST",
   "SUBSCRIPTION_MAX_QUEUED_EVENTS",
+  // Issue 28, fan-out: published events waiting for their turn on the bus (src/graphql/pub-sub.ts).
+  "SUBSCRIPTION_MAX_PENDING_EVENTS",
   // Issue 25, e-mail: the allowance of mails to one address (further requests send nothing).
   "EMAIL_MAX_PER_ADDRESS",
   // Issue 26, multi-factor: passkeys per user, the size of a WebAuthn response, live challenges per session.

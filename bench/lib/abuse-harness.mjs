@@ -180,6 +180,13 @@ export async function loadCheckout(dir, fallback) {
   return { variables: CONFIG_VARIABLES, startEnv };
 }
 
+/** A startEnv for Node's defaults: the environment as given, without npm start's flags or MALLOC_ARENA_MAX. */
+export function withoutArenaMax(env) {
+  const out = { ...env };
+  delete out.MALLOC_ARENA_MAX;
+  return out;
+}
+
 /** One GraphQL POST: { status, text, code, json }. Never throws for an HTTP answer; network errors do throw. */
 export async function gql(server, query, variables, token, { timeoutMs = 30_000, headers = {} } = {}) {
   const response = await fetch(server.url, {
