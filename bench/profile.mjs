@@ -23,14 +23,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import autocannon from "autocannon";
 
 import { startEnv } from "../scripts/memory-defaults.mjs";
-import {
-  cpuNanoseconds,
-  freePort,
-  serverEnv,
-  startProcess,
-  stopProcess,
-  waitForGraphql,
-} from "./lib/processes.mjs";
+import { cpuNanoseconds, freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
 import { steadyLoad } from "./lib/steady-load.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");

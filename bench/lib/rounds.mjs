@@ -11,7 +11,9 @@ const log = (message) => process.stderr.write(`${message}\n`);
 /** The throughput scenarios, for settings.warmupSeconds each on every stack, unrecorded. */
 export async function warmUp(scenarios, stacks, settings) {
   log(`warm-up: ${settings.warmupSeconds} s per stack and scenario`);
-  for (const scenario of scenarios.filter((s) => ["typename", "typename-token", "me", "me-posts", "me-cpu"].includes(s.id))) {
+  for (const scenario of scenarios.filter((s) =>
+    ["typename", "typename-token", "me", "me-posts", "me-cpu"].includes(s.id),
+  )) {
     for (const stack of stacksOf(scenario, stacks)) {
       await scenario.run(stack, settings.warmupSeconds);
       await waitUntilQuiet(stack.pid);

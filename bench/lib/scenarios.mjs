@@ -50,13 +50,7 @@ export function allScenarios(settings) {
       check: checks.mePosts,
       token: true,
     }),
-    {
-      id: "me-cpu",
-      label: `{ me { id } }, Bearer token, CPU at ${settings.cpuRate}/s`,
-      stacks: ["this", "this-lane-off", "mercurius"],
-      probe: { query: ME, check: checks.me, token: true },
-      run: (stack, duration) => runFixedRate(stack, duration, settings),
-    },
+    fixedRateScenario(settings),
     {
       id: "login",
       label: `login (argon2id), ${settings.loginUsers} users`,
@@ -79,6 +73,17 @@ export function allScenarios(settings) {
       run: (stack, duration) => runBurst(stack, duration, settings),
     },
   ];
+}
+
+/** `me-cpu`: this server with the compiled lane on and off, and Mercurius, at one fixed rate. */
+function fixedRateScenario(settings) {
+  return {
+    id: "me-cpu",
+    label: `{ me { id } }, Bearer token, CPU at ${settings.cpuRate}/s`,
+    stacks: ["this", "this-lane-off", "mercurius"],
+    probe: { query: ME, check: checks.me, token: true },
+    run: (stack, duration) => runFixedRate(stack, duration, settings),
+  };
 }
 
 /**
