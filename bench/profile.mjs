@@ -3,7 +3,11 @@
 // query for a while, stops it, and prints the functions with the most self time, the same grouped
 // by package, and the inclusive time of the steps of the authenticated path.
 //
-//   node bench/profile.mjs [me|typename|me-posts] [seconds=10] [--unbundled]     (after a build)
+//   node bench/profile.mjs [me|typename|me-posts] [seconds=10] [--unbundled] [--rate=N] [--lane-off]
+//
+// (after a build). `--rate=N` sends N requests/s evenly spaced (bench/lib/steady-load.mjs, as
+// npm run bench's me-cpu) instead of autocannon's 64 connections as fast as they go;
+// `--lane-off` starts the server with GRAPHQL_COMPILED_LANE=false.
 //
 // Each bundled frame is mapped back through the bundle's source map to the file it came from
 // (node_modules/<package>/… or dist/src/…), so the time is attributed as if unbundled.
@@ -19,20 +23,28 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import autocannon from "autocannon";
 
 import { startEnv } from "../scripts/memory-defaults.mjs";
-import { freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
+import { cpuNanoseconds, freePort, serverEnv, startProcess, stopProcess, waitForGraphql } from "./lib/processes.mjs";
+import { steadyLoad } from "./lib/steady-load.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const QUERIES = { me: "{ me { id } }", typename: "{ __typename }", "me-posts": "{ me { id username posts { id } } }" };
 const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
-const unbundled = process.argv.includes("--unbundled");
+const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
+const unbundled = flags.includes("--unbundled");
+const laneOff = flags.includes("--lane-off");
+const rateFlag = flags.find((a) => a.startsWith("--rate="));
+const rate = rateFlag ? Number(rateFlag.slice("--rate=".length)) : undefined;
 const scenario = positional[0] ?? "me";
 const seconds = Number(positional[1] ?? 10);
 if (
   !QUERIES[scenario] ||
   !(seconds > 0) ||
-  process.argv.slice(2).some((a) => a.startsWith("--") && a !== "--unbundled")
+  (rate !== undefined && !(rate > 0)) ||
+  flags.some((a) => a !== "--unbundled" && a !== "--lane-off" && a !== rateFlag)
 ) {
-  console.error("usage: node bench/profile.mjs [me|typename|me-posts] [seconds=10] [--unbundled]");
+  console.error(
+    "usage: node bench/profile.mjs [me|typename|me-posts] [seconds=10] [--unbundled] [--rate=N] [--lane-off]",
+  );
   process.exit(2);
 }
 const entry = join(root, unbundled ? "dist/src/main.js" : "dist/bundle/main.js");
@@ -42,7 +54,16 @@ const profileDir = join(dataDir, "profile");
 const port = await freePort();
 const url = `http://127.0.0.1:${port}/graphql`;
 const server = startProcess(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profileDir, entry], {
-  env: startEnv(await serverEnv({ port, dataDir, secret: randomBytes(48).toString("base64url") })),
+  env: startEnv(
+    await serverEnv({
+      port,
+      dataDir,
+      secret: randomBytes(48).toString("base64url"),
+      // No drain on SIGTERM (production's default would outlast stopProcess's grace and the
+      // SIGKILL after it would lose the profile, which Node writes at exit).
+      extra: { SHUTDOWN_DRAIN: "0ms", ...(laneOff ? { GRAPHQL_COMPILED_LANE: "false" } : {}) },
+    }),
+  ),
   cwd: dataDir,
 });
 await waitForGraphql(server, url, performance.now());
@@ -67,20 +88,28 @@ for (let i = 0; i < 5; i++) {
   );
 }
 
-const result = await autocannon({
-  url,
-  method: "POST",
-  headers: {
-    "content-type": "application/json",
-    ...(scenario === "typename" ? {} : { authorization: `Bearer ${token}` }),
-  },
-  body: JSON.stringify({ query: QUERIES[scenario] }),
-  connections: 64,
-  duration: seconds,
-});
+const headers = {
+  "content-type": "application/json",
+  ...(scenario === "typename" ? {} : { authorization: `Bearer ${token}` }),
+};
+const body = JSON.stringify({ query: QUERIES[scenario] });
+let summary;
+// The load's window on the monotonic clock V8's profile timestamps use (microseconds): only the
+// samples inside it are counted, so start-up, seeding and shutdown stay out of the figures.
+const windowStart = Number(process.hrtime.bigint() / 1000n);
+if (rate === undefined) {
+  const result = await autocannon({ url, method: "POST", headers, body, connections: 64, duration: seconds });
+  summary = `${Math.round(result.requests.total / result.duration)} req/s over ${seconds} s, ${result.non2xx} non-2xx`;
+} else {
+  const before = cpuNanoseconds(server.process.pid);
+  const result = await steadyLoad({ url, body, headers, rate, durationSeconds: seconds });
+  const cpuUs = (cpuNanoseconds(server.process.pid) - before) / 1000 / (result.requests - result.errors);
+  summary = `${rate} req/s for ${seconds} s, ${result.errors} failed, ${cpuUs.toFixed(0)} µs CPU/request (profiler on)`;
+}
+const windowEnd = Number(process.hrtime.bigint() / 1000n);
 await stopProcess(server);
 console.log(
-  `${scenario}: ${Math.round(result.requests.total / result.duration)} req/s over ${seconds} s, ${result.non2xx} non-2xx, profiled (${unbundled ? "dist/src/main.js" : "the bundle npm start runs"})`,
+  `${scenario}: ${summary}, profiled (${unbundled ? "dist/src/main.js" : "the bundle npm start runs"}${laneOff ? ", lane off" : ""})`,
 );
 
 const file = join(
@@ -114,7 +143,10 @@ if (!unbundled) {
 
 // Self time per node, from the samples and the time between them.
 const self = new Map();
+let sampledAt = profile.startTime;
 for (let i = 0; i < profile.samples.length; i++) {
+  sampledAt += profile.timeDeltas[i] ?? 0;
+  if (sampledAt < windowStart || sampledAt > windowEnd) continue;
   self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
 }
 const total = [...self.values()].reduce((a, b) => a + b, 0);
@@ -182,7 +214,7 @@ const percent = (us) => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
 const top = (map, n) => [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
 
 console.log(
-  `\nself time by area of the request path (${(total / 1e6).toFixed(1)} s sampled; native code counts for its caller):`,
+  `\nself time by area of the request path (${(total / 1e6).toFixed(1)} s sampled during the load; native code counts for its caller):`,
 );
 for (const [name, us] of top(byArea, 20)) console.log(`  ${percent(us)}  ${name}`);
 console.log("\ntop functions by self time:");

@@ -12,6 +12,7 @@ const FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', sans-serif\"";
 const COLOURS = {
   this: "#2563eb",
   "this-default": "#93c5fd",
+  "this-lane-off": "#60a5fa",
   mercurius: "#9ca3af",
   "naive-apollo": "#9ca3af",
   yoga: "#9ca3af",
@@ -69,7 +70,11 @@ export function formatGoalValue(goal) {
   return String(goal.value);
 }
 
-const STACK_LABELS = { this: "this server (npm start)", "this-default": "this server, Node defaults" };
+const STACK_LABELS = {
+  this: "this server (npm start)",
+  "this-default": "this server, Node defaults",
+  "this-lane-off": "this server, compiled lane off",
+};
 
 /** Renders the report of bench/run.mjs as an SVG document. */
 export function renderChart(report) {
@@ -97,6 +102,15 @@ export function renderChart(report) {
     throughput,
     `${s.connections} connections, median of ${s.rounds} interleaved rounds of ${s.durationSeconds} s`,
   ]);
+  const cpu = report.stacks.map((st) => row(st.id, "me-cpu")).filter((r) => r?.cpuUs);
+  if (cpu.length > 0) {
+    panels.push([
+      "CPU time per { me { id } } at a fixed rate (lower is better)",
+      "µs",
+      cpu.map((r) => ({ label: label[r.stack], value: r.cpuUs, colour: COLOURS[r.stack] ?? "#9ca3af" })),
+      `${s.cpuRate} requests/s to every stack, server process CPU / answered requests, median of ${s.rounds} rounds`,
+    ]);
+  }
   const memory = report.memoryFlags;
   if (memory && memory.rssAfterLoadMb.this !== null && memory.rssAfterLoadMb["this-default"] !== null) {
     const items = [

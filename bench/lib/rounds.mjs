@@ -11,7 +11,9 @@ const log = (message) => process.stderr.write(`${message}\n`);
 /** The throughput scenarios, for settings.warmupSeconds each on every stack, unrecorded. */
 export async function warmUp(scenarios, stacks, settings) {
   log(`warm-up: ${settings.warmupSeconds} s per stack and scenario`);
-  for (const scenario of scenarios.filter((s) => ["typename", "typename-token", "me", "me-posts"].includes(s.id))) {
+  for (const scenario of scenarios.filter((s) =>
+    ["typename", "typename-token", "me", "me-posts", "me-cpu"].includes(s.id),
+  )) {
     for (const stack of stacksOf(scenario, stacks)) {
       await scenario.run(stack, settings.warmupSeconds);
       await waitUntilQuiet(stack.pid);
@@ -52,7 +54,7 @@ function logRun(round, scenario, stack, result, rssMb, settings) {
   const shown =
     scenario.id === "burst"
       ? `p99 idle ${result.idle.p99.toFixed(1)} ms, during logins ${result.during.p99.toFixed(1)} ms, logins ${result.logins.rps.toFixed(1)}/s`
-      : `${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(1)} ms, ${result.errors} errors`;
+      : `${result.rps.toFixed(0)} req/s, ${result.cpuUs === undefined ? "" : `${result.cpuUs?.toFixed(0) ?? "-"} µs CPU/request, `}p99 ${result.p99.toFixed(1)} ms, ${result.errors} errors`;
   log(
     `round ${round + 1}/${settings.rounds} ${scenario.id.padEnd(14)} ${stack.id.padEnd(12)} ${shown}, RSS ${rssMb?.toFixed(0)} MB`,
   );

@@ -38,6 +38,7 @@ export function buildRows(samples, scenarios, settings) {
           rps: median(picked.map((p) => p.rps)),
           rpsMin: Math.min(...picked.map((p) => p.rps)),
           rpsMax: Math.max(...picked.map((p) => p.rps)),
+          cpuUs: median(picked.map((p) => p.cpuUs)),
           p50: median(picked.map((p) => p.p50)),
           p99: median(picked.map((p) => p.p99)),
           errors: picked.reduce((sum, p) => sum + p.errors, 0),

@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { checks, graphqlBody, loginRequests, ME, ME_POSTS, startLoad, summarise, TYPENAME } from "./load.mjs";
-import { waitUntilQuiet } from "./processes.mjs";
+import { cpuNanoseconds, waitUntilQuiet } from "./processes.mjs";
 import { steadyLoad } from "./steady-load.mjs";
 
 /** What runs after the rounds: `me` at 3 × the connections on this server, and guard-cost.mjs. */
@@ -50,6 +50,7 @@ export function allScenarios(settings) {
       check: checks.mePosts,
       token: true,
     }),
+    fixedRateScenario(settings),
     {
       id: "login",
       label: `login (argon2id), ${settings.loginUsers} users`,
@@ -72,6 +73,40 @@ export function allScenarios(settings) {
       run: (stack, duration) => runBurst(stack, duration, settings),
     },
   ];
+}
+
+/** `me-cpu`: this server with the compiled lane on and off, and Mercurius, at one fixed rate. */
+function fixedRateScenario(settings) {
+  return {
+    id: "me-cpu",
+    label: `{ me { id } }, Bearer token, CPU at ${settings.cpuRate}/s`,
+    stacks: ["this", "this-lane-off", "mercurius"],
+    probe: { query: ME, check: checks.me, token: true },
+    run: (stack, duration) => runFixedRate(stack, duration, settings),
+  };
+}
+
+/**
+ * `me` at the same fixed rate for every stack (open loop, steady-load.mjs), and the server
+ * process's CPU time over the run (all its threads, from /proc) divided by the requests it
+ * answered: CPU per request, steadier on a shared machine than requests per second, which also
+ * count what the load generator and the neighbours took from the same cores.
+ */
+async function runFixedRate(stack, duration, settings) {
+  const before = cpuNanoseconds(stack.pid);
+  const result = await steadyLoad({
+    url: stack.url,
+    body: graphqlBody(ME),
+    headers: { "content-type": "application/json", authorization: `Bearer ${stack.token}` },
+    rate: settings.cpuRate,
+    durationSeconds: duration,
+    connections: settings.connections,
+    verifyBody: checks.me,
+  });
+  const after = cpuNanoseconds(stack.pid);
+  const answered = result.requests - result.errors;
+  const cpuUs = before === null || after === null || answered === 0 ? null : (after - before) / 1000 / answered;
+  return { ...result, cpuUs };
 }
 
 /**

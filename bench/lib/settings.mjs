@@ -10,20 +10,23 @@ export const HELP = `Usage: npm run bench  (or: node bench/run.mjs [--dry-run] [
 
 Benchmarks this server (production mode, SQLite) against bare node:http, Mercurius + @fastify/jwt,
 GraphQL Yoga + @graphql-yoga/plugin-jwt and the naive Apollo standalone recipe (jsonwebtoken with a
-string secret), all on 127.0.0.1, with autocannon in interleaved rounds. This server runs twice:
-"this" with npm start's memory flags (scripts/memory-defaults.mjs) and "this-default" with Node's
-default flags and no MALLOC_ARENA_MAX, the latter only in typename, typename-token and me. After the
+string secret), all on 127.0.0.1, with autocannon in interleaved rounds. This server runs three
+times: "this" with npm start's memory flags (scripts/memory-defaults.mjs), "this-default" with
+Node's default flags and no MALLOC_ARENA_MAX (only in typename, typename-token and me), and
+"this-lane-off" as "this" with GRAPHQL_COMPILED_LANE=false (only in me and me-cpu). After the
 rounds, "this" gets me at 3 × BENCH_CONNECTIONS for one BENCH_DURATION (overload), and once the
 stacks are stopped bench/guard-cost.mjs measures the guard without HTTP. Prints a table and the
-goals of issues 5 and 14; writes bench/results/latest.json and bench/results/latest.svg.
+goals of issues 5, 14 and 28; writes bench/results/latest.json and bench/results/latest.svg.
 
   --dry-run   start every stack, check one answer per scenario, measure startup, run a tiny
               guard-cost check, stop; no load, no files written (a few seconds)
   --help      this text
 
 Scenarios: typename ({ __typename }, no token), typename-token (the same with a valid Bearer
-token), me ({ me { id } }), me-posts (reads the database), login (argon2id), burst (me at a steady
-rate, idle and during concurrent logins), and the phases overload and guard.
+token), me ({ me { id } }), me-cpu (me at BENCH_CPU_RATE, CPU time per request of this server with
+the compiled lane on and off, "this-lane-off", and of Mercurius), me-posts (reads the database),
+login (argon2id), burst (me at a steady rate, idle and during concurrent logins), and the phases
+overload and guard. BENCH_SCENARIOS=me,me-cpu runs only what the goal versus Mercurius needs.
 
 Environment (defaults in brackets):
   BENCH_DURATION     seconds of load per run [4]
@@ -31,11 +34,12 @@ Environment (defaults in brackets):
   BENCH_CONNECTIONS  concurrent connections for the throughput scenarios (overload: 3 ×) [64]
   BENCH_WARMUP       seconds of unrecorded load per stack and scenario before round 1 [2]
   BENCH_BURST_RATE   steady requests/s of \`me\` in the login-burst scenario, idle and during it [500]
+  BENCH_CPU_RATE     the fixed rate (requests/s) of \`me\` in me-cpu, the same for every stack [1000]
   BENCH_BURST_LOGINS  concurrent logins (connections logging in back to back) in the login-burst
                      scenario; keep it within PASSWORD_QUEUE_MAX plus the threads, or some are
                      refused with 503 [20]
   BENCH_SCENARIOS    only these scenarios and phases, comma-separated (typename, typename-token,
-                     me, me-posts, login, burst, overload, guard); results are then printed but
+                     me, me-cpu, me-posts, login, burst, overload, guard); results are then printed but
                      bench/results/ is left as it is [all]
   BENCH_STARTS       how many times \`npm start\` is timed, on a fresh data directory each [3]
 
@@ -78,6 +82,7 @@ export function readSettings() {
     connections: Math.round(setting("BENCH_CONNECTIONS", 64)),
     warmupSeconds: setting("BENCH_WARMUP", 2),
     burstRate: setting("BENCH_BURST_RATE", 500),
+    cpuRate: setting("BENCH_CPU_RATE", 1000),
     burstLogins: Math.round(setting("BENCH_BURST_LOGINS", 20)),
     loginUsers: 8,
     endedSessions: 32,

@@ -24,7 +24,9 @@ import { root } from "./settings.mjs";
 
 /**
  * The stacks, in table order; `script` is a peer in bench/peers/, `server` marks this server (with
- * npm start's memory flags or Node's defaults), `scenarios` limits a stack to those scenarios.
+ * npm start's memory flags or Node's defaults, `env` added to its settings), `scenarios` limits a
+ * stack to those scenarios. `this-lane-off` is the same server as `this` with the compiled lane
+ * off: Apollo's pipeline for every request, what the lane is measured against.
  */
 export const STACKS = [
   { id: "this", label: "this server, npm start's memory flags", server: "npm-start-flags" },
@@ -33,6 +35,13 @@ export const STACKS = [
     label: "this server, Node's default flags",
     server: "node-defaults",
     scenarios: ["typename", "typename-token", "me"],
+  },
+  {
+    id: "this-lane-off",
+    label: "this server, npm start's memory flags, GRAPHQL_COMPILED_LANE=false",
+    server: "npm-start-flags",
+    env: { GRAPHQL_COMPILED_LANE: "false" },
+    scenarios: ["me", "me-cpu"],
   },
   { id: "mercurius", label: "Mercurius (graphql-jit) + @fastify/jwt", script: "mercurius.mjs" },
   {
@@ -68,7 +77,7 @@ export async function startStack(stackToStart) {
     // What `npm start` runs: its memory flags in NODE_OPTIONS and MALLOC_ARENA_MAX (startEnv), or
     // for this-default the same without them (the caller's own NODE_OPTIONS kept in both). cwd is
     // the data directory, so a developer's .env in the repository does not leak in.
-    const env = await serverEnv({ port, dataDir, secret });
+    const env = await serverEnv({ port, dataDir, secret, extra: stack.env });
     if (stack.server === "npm-start-flags") Object.assign(env, startEnv(env));
     else delete env.MALLOC_ARENA_MAX;
     handle = startProcess(process.execPath, [join(root, "dist/bundle/main.js")], { env, cwd: dataDir });

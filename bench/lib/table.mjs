@@ -16,17 +16,19 @@ export function formatTable(report) {
     "",
     ...goalLines(report.goals),
     ...relativeLines(report.rows),
+    ...cpuLines(report.rows),
   ].join("\n");
 }
 
 /** The rows in aligned columns, a blank line between scenarios (burst's three parts together). */
 function rowLines(rows) {
-  const header = ["stack", "scenario", "req/s", "range", "p50 ms", "p99 ms", "errors", "RSS MB"];
+  const header = ["stack", "scenario", "req/s", "range", "CPU µs", "p50 ms", "p99 ms", "errors", "RSS MB"];
   const lines = rows.map((r) => [
     r.stack,
     r.label,
     r.rps.toFixed(0),
     r.rounds.length > 1 ? `${r.rpsMin.toFixed(0)}-${r.rpsMax.toFixed(0)}` : "-",
+    r.cpuUs === null || r.cpuUs === undefined ? "-" : r.cpuUs.toFixed(0),
     r.p50.toFixed(1),
     r.p99.toFixed(1),
     String(r.errors),
@@ -126,5 +128,32 @@ function relativeLines(rows) {
       out.push(`  ${stack.id.padEnd(13)} ${(rowOf(rows, stack.id, "me").rps / me.rps).toFixed(2)}`);
     }
   }
+  return out;
+}
+
+/**
+ * The fixed-rate `me` runs side by side: each stack's CPU per request with its rounds, and its
+ * ratios to this server (lane on) and to Mercurius, with what each logs per request.
+ */
+function cpuLines(rows) {
+  const cpuRows = rows.filter((r) => r.scenario === "me-cpu" && r.cpuUs);
+  const self = cpuRows.find((r) => r.stack === "this");
+  const mercurius = cpuRows.find((r) => r.stack === "mercurius");
+  if (!self) return [];
+  const out = ["", `${self.label}: server CPU time per answered request, median of the rounds:`];
+  for (const r of cpuRows) {
+    const ratios = [`${(r.cpuUs / self.cpuUs).toFixed(2)} × this`];
+    if (mercurius) ratios.push(`Mercurius / it ${(mercurius.cpuUs / r.cpuUs).toFixed(2)}`);
+    const rps = rowOf(rows, r.stack, "me");
+    const mercuriusRps = rowOf(rows, "mercurius", "me");
+    if (rps && mercuriusRps) ratios.push(`req/s it / Mercurius ${(rps.rps / mercuriusRps.rps).toFixed(2)}`);
+    out.push(
+      `  ${r.stack.padEnd(13)} ${r.cpuUs.toFixed(0).padStart(5)} µs (rounds ${r.rounds.map((x) => x.cpuUs?.toFixed(0) ?? "-").join(", ")}); ${ratios.join(", ")}`,
+    );
+  }
+  out.push(
+    "  this and this-lane-off run at LOG_LEVEL=warn (no per-request log lines; npm start's default, info, writes two",
+    "  per request), the Mercurius peer with Fastify's logger off: none of the three logs a line per request",
+  );
   return out;
 }

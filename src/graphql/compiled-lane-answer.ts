@@ -6,6 +6,7 @@ import type { Context } from "../access/principal.js";
 import { SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS } from "../errors.js";
 import type { MetricsRecorder } from "../metrics.js";
 import type { GraphqlShared } from "./apollo.js";
+import { MEDIA_TYPES } from "./compiled-lane-request.js";
 import { onlyUnavailable } from "./format-error.js";
 import { countPageLimits } from "./operation-metrics.js";
 
@@ -116,6 +117,7 @@ export interface AnswerInput {
 export function answerOf(result: ExecutionResult, input: AnswerInput): LaneAnswer {
   const { shared, metrics } = input;
   const errors = result.errors;
+  if (!errors && result.extensions === undefined) return answerWithoutErrors(result.data, input);
   if (errors) {
     countPageLimits(metrics, errors);
     shared.errorReporter.note(errors, input.context.requestId);
@@ -139,6 +141,29 @@ export function answerOf(result: ExecutionResult, input: AnswerInput): LaneAnswe
     return errorResponse(error, input);
   }
   return { status: head.status ?? 200, headers: head.headers, body };
+}
+
+/** The head of an answer without errors, one per media type: only its content-type. */
+const HEADS_WITHOUT_ERRORS: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(
+  Object.values(MEDIA_TYPES).map((mediaType) => [mediaType, new Map([["content-type", mediaType]])] as const),
+);
+
+/**
+ * {@link answerOf} for a result with data and no errors or extensions, which needs nothing of the
+ * error path: no errors to count, note or format, never a 503, a head that is only its content-type.
+ */
+function answerWithoutErrors(data: ExecutionResult["data"], input: AnswerInput): LaneAnswer {
+  const { shared, metrics } = input;
+  input.release();
+  metrics.operation("query", "ok", (performance.now() - input.started) / 1000);
+  let body: string;
+  try {
+    body = shared.stringifyResult({ errors: undefined, data, extensions: undefined });
+  } catch (error) {
+    return errorResponse(error, input);
+  }
+  const headers = HEADS_WITHOUT_ERRORS.get(input.mediaType) ?? new Map([["content-type", input.mediaType]]);
+  return { status: 200, headers, body };
 }
 
 /** ApolloServer.js's errorResponse: one error, formatted, 500 unless it says otherwise. */

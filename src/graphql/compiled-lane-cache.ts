@@ -21,6 +21,11 @@ export interface LaneEntry {
   readonly bytes: number;
   /** Unset until first served; `null` when graphql-jit cannot compile it or it must not lane. */
   compiled?: CompiledQuery | null;
+  /**
+   * For an operation without variables, whose cost nothing in a request changes: its cost once
+   * priced, `null` when the pricing refused it (over QUERY_MAX_COST); unset until then.
+   */
+  cost?: number | null;
 }
 
 /**
@@ -68,9 +73,11 @@ function selectsIntrospection(document: DocumentNode): boolean {
  * `maxEntries` or their text weighs more than `maxBytes` in all.
  */
 export class LaneCache {
-  // A Map iterates in insertion order: the first key is the least recently used.
-  private readonly entries = new Map<string, LaneEntry>();
+  // Each held entry with the tick of its last use: a hit only stamps it (no reordering of the Map,
+  // whose deletions would leave holes to compact), and the rare eviction looks for the oldest stamp.
+  private readonly entries = new Map<string, { readonly entry: LaneEntry; usedAt: number }>();
   private total = 0;
+  private clock = 0;
 
   constructor(
     private readonly maxEntries = LANE_MAX_DOCUMENTS,
@@ -83,11 +90,10 @@ export class LaneCache {
   }
 
   get(key: string): LaneEntry | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry;
+    const held = this.entries.get(key);
+    if (!held) return undefined;
+    held.usedAt = ++this.clock;
+    return held.entry;
   }
 
   has(key: string): boolean {
@@ -98,19 +104,24 @@ export class LaneCache {
   set(key: string, entry: LaneEntry): void {
     this.delete(key);
     if (entry.bytes > this.maxBytes) return;
-    this.entries.set(key, entry);
+    this.entries.set(key, { entry, usedAt: ++this.clock });
     this.total += entry.bytes;
-    for (const [oldest, held] of this.entries) {
-      if (this.total <= this.maxBytes && this.entries.size <= this.maxEntries) break;
-      this.entries.delete(oldest);
-      this.total -= held.bytes;
+    while (this.total > this.maxBytes || this.entries.size > this.maxEntries) this.delete(this.leastRecentlyUsed()!);
+  }
+
+  private leastRecentlyUsed(): string | undefined {
+    let oldest: string | undefined;
+    let oldestAt = Number.POSITIVE_INFINITY;
+    for (const [key, held] of this.entries) {
+      if (held.usedAt < oldestAt) [oldest, oldestAt] = [key, held.usedAt];
     }
+    return oldest;
   }
 
   private delete(key: string): void {
-    const entry = this.entries.get(key);
-    if (!entry) return;
+    const held = this.entries.get(key);
+    if (!held) return;
     this.entries.delete(key);
-    this.total -= entry.bytes;
+    this.total -= held.entry.bytes;
   }
 }

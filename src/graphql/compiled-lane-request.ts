@@ -44,6 +44,26 @@ export function singleResultMediaType(accept: string | undefined): string | null
   return new Negotiator({ headers: { accept } }).mediaType(SINGLE_RESULT_TYPES) ?? null;
 }
 
+/** At most this many distinct Accept values are remembered per lane (clients send few; a flood of new ones is negotiated each time). */
+export const ACCEPT_VALUES_HELD = 64;
+
+/**
+ * {@link singleResultMediaType} remembering its answer for the first {@link ACCEPT_VALUES_HELD}
+ * Accept values it sees, so that a client's repeated Accept header is negotiated once.
+ */
+export function createMediaTypeChooser(): (accept: string | undefined) => string | null {
+  const chosen = new Map<string, string | null>();
+  return (accept) => {
+    if (!accept) return MEDIA_TYPES.APPLICATION_JSON;
+    let mediaType = chosen.get(accept);
+    if (mediaType === undefined) {
+      mediaType = singleResultMediaType(accept);
+      if (chosen.size < ACCEPT_VALUES_HELD) chosen.set(accept, mediaType);
+    }
+    return mediaType;
+  };
+}
+
 /**
  * The request when it is the plain case, else undefined (hand it over): a POST (a GET keeps Apollo's
  * landing page and CSRF paths), a JSON body (`application/json`, so CSRF prevention lets it through)
@@ -52,7 +72,10 @@ export function singleResultMediaType(accept: string | undefined): string | null
  * Apollo reads), and an Accept header Apollo would answer with a single result. Each shape Apollo
  * refuses (runHttpQuery.js) is handed over, so Apollo refuses it in its own words.
  */
-export function plainRequest(request: LaneHttpRequest): PlainRequest | undefined {
+export function plainRequest(
+  request: LaneHttpRequest,
+  chooseMediaType: (accept: string | undefined) => string | null = singleResultMediaType,
+): PlainRequest | undefined {
   if (request.method !== "POST") return undefined;
   const contentType = request.headers["content-type"];
   if (typeof contentType !== "string" || mediaTypeOf(contentType) !== "application/json") return undefined;
@@ -67,7 +90,7 @@ export function plainRequest(request: LaneHttpRequest): PlainRequest | undefined
   if (extensions !== undefined && extensions !== null && (!isRecord(extensions) || "persistedQuery" in extensions))
     return undefined;
   const accept = request.headers.accept;
-  const mediaType = singleResultMediaType(Array.isArray(accept) ? accept.join(", ") : accept);
+  const mediaType = chooseMediaType(Array.isArray(accept) ? accept.join(", ") : accept);
   if (mediaType === null) return undefined;
   return {
     query,

@@ -18,7 +18,12 @@ import type { MetricsRecorder } from "../metrics.js";
 import type { GraphqlShared } from "./apollo.js";
 import { answerOf, asGraphqlJsError, type LaneAnswer } from "./compiled-lane-answer.js";
 import { compiledOf, LaneCache, type LaneEntry, laneKey } from "./compiled-lane-cache.js";
-import { type LaneHttpRequest, type PlainRequest, plainRequest } from "./compiled-lane-request.js";
+import {
+  createMediaTypeChooser,
+  type LaneHttpRequest,
+  type PlainRequest,
+  plainRequest,
+} from "./compiled-lane-request.js";
 import type { TrustedDocuments, TrustedDocumentSet } from "./trusted-documents.js";
 
 export type { LaneAnswer } from "./compiled-lane-answer.js";
@@ -75,6 +80,7 @@ export function createCompiledLane(deps: CompiledLaneDeps): CompiledLane {
     const set = deps.trusted?.current();
     return (set && trustedOf(set).get(key)) ?? cache.get(key);
   };
+  const chooseMediaType = createMediaTypeChooser();
   const handOver = () => {
     deps.metrics.compiledLane("handed_over");
     return undefined;
@@ -86,7 +92,7 @@ export function createCompiledLane(deps: CompiledLaneDeps): CompiledLane {
     },
     plugin: registrationPlugin(cache),
     async serve(request) {
-      const plain = plainRequest(request);
+      const plain = plainRequest(request, chooseMediaType);
       const entry = plain && find(plain.query, plain.operationName);
       const compiled = entry && compiledOf(deps.schema, entry);
       if (!plain || !entry || !compiled) return handOver();
@@ -109,15 +115,11 @@ async function run(
   contextOf: () => Promise<Context>,
 ): Promise<LaneAnswer | undefined> {
   const { schema, shared } = deps;
-  const { document, operation } = entry;
+  const { operation } = entry;
   const variables = plain.variables ?? {};
   if (!variablesCoerce(schema, operation, variables)) return undefined;
-  let cost: number;
-  try {
-    cost = shared.rules.cost.costOf({ schema, document, operation, variables });
-  } catch {
-    return undefined;
-  }
+  const cost = costOf(deps, entry, variables);
+  if (cost === undefined) return undefined;
   let context: Context;
   try {
     context = await contextOf();
@@ -146,6 +148,25 @@ async function run(
   }
   const errors = result.errors?.map(asGraphqlJsError);
   return answerOf(errors ? { data: result.data, errors } : { data: result.data }, input);
+}
+
+/**
+ * The operation's cost as Apollo's cost check finds it, undefined when that check refuses it; an
+ * operation without variables is priced once, its first time in the lane, since nothing a request
+ * sends can change its cost.
+ */
+function costOf(deps: CompiledLaneDeps, entry: LaneEntry, variables: Record<string, unknown>): number | undefined {
+  if (entry.cost !== undefined) return entry.cost ?? undefined;
+  const { schema } = deps;
+  const { document, operation } = entry;
+  let cost: number | undefined;
+  try {
+    cost = deps.shared.rules.cost.costOf({ schema, document, operation, variables });
+  } catch {
+    cost = undefined;
+  }
+  if ((operation.variableDefinitions ?? []).length === 0) entry.cost = cost ?? null;
+  return cost;
 }
 
 /**

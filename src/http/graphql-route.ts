@@ -253,6 +253,12 @@ function screen(
   return method === "GET" ? undefined : screened.query;
 }
 
+/**
+ * Bodies up to this many characters are written as the string they are: node:http then sends the
+ * head and the body in one write, without copying the body into a Buffer first.
+ */
+const STRING_BODY_MAX_CHARS = 16 * 1024;
+
 /** Writes a whole response: status, these headers, the body. */
 function writeWhole(
   res: ServerResponse,
@@ -264,8 +270,14 @@ function writeWhole(
   res.statusCode = status;
   for (const [name, value] of headers) res.setHeader(name, value);
   if (closesConnection) res.setHeader("connection", "close");
-  // As bytes: a string handed to the socket stays on the JS heap until the client has read all of
-  // it, so a few large answers to slow readers would hold the heap; a Buffer's bytes live outside it.
+  if (body.length <= STRING_BODY_MAX_CHARS) {
+    res.setHeader("content-length", Buffer.byteLength(body, "utf8"));
+    res.end(body, "utf8");
+    return;
+  }
+  // A large one as bytes: a string handed to the socket stays on the JS heap until the client has
+  // read all of it, so a few large answers to slow readers would hold the heap; a Buffer's bytes
+  // live outside it.
   const bytes = Buffer.from(body, "utf8");
   res.setHeader("content-length", bytes.length);
   res.end(bytes);

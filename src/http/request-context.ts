@@ -58,10 +58,12 @@ export function createRequestContext(deps: RequestContextDeps): RequestContext {
   });
   const corsOrigins = new Set(deps.config.corsOrigins);
   return {
-    context: async (request, cookies) => ({
-      ...(await bearer(request)),
-      refreshCookie: refreshCookieOf(cookies, corsOrigins),
-    }),
+    context: async (request, cookies) => {
+      // The bearer check's context is made for this request alone: completed in place, not copied.
+      const context: { -readonly [K in keyof Context]: Context[K] } = await bearer(request);
+      context.refreshCookie = refreshCookieOf(cookies, corsOrigins);
+      return context;
+    },
     onSocketRejected: rejected,
   };
 }

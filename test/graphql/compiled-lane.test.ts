@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { type ApolloServer, HeaderMap } from "@apollo/server";
-import { buildSchema, type GraphQLFieldResolver, type GraphQLSchema } from "graphql";
+import {
+  buildSchema,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  parse,
+} from "graphql";
 import pino from "pino";
 
 import type { Context } from "../../src/access/principal.js";
@@ -19,7 +25,7 @@ import { loadConfig } from "../../src/load-config.js";
 import { createMetrics, type Metrics } from "../../src/metrics.js";
 import { useTestApp } from "../helpers/app.js";
 
-const SDL = `type Query { hello: String, down: String!, big: String, boom: String, missing: String!, echo(n: Int!): Int, many(n: Int): [Int] }
+const SDL = `type Query { hello: String, down: String!, big: String, boom: String, missing: String!, echo(n: Int!): Int, many(n: Int): [Int], firsts(first: Int): [Int] }
 type Mutation { poke: String }`;
 
 function smallSchema(): GraphQLSchema {
@@ -36,6 +42,7 @@ function smallSchema(): GraphQLSchema {
     missing: () => null,
     echo: (_source, args) => args.n,
     many: (_source, args) => Array.from({ length: args.n ?? 1 }, (_, i) => i),
+    firsts: (_source, args) => Array.from({ length: (args as { first?: number }).first ?? 1 }, (_, i) => i),
   };
   const fields = schema.getQueryType()!.getFields();
   for (const [name, resolve] of Object.entries(resolvers))
@@ -66,7 +73,10 @@ describe("the compiled lane beside Apollo, on a small schema", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "lane-"));
-    const config = loadConfig({ NODE_ENV: "development", DATA_DIR: dir, RESPONSE_MAX_BYTES: "20000" }, dir);
+    const config = loadConfig(
+      { NODE_ENV: "development", DATA_DIR: dir, RESPONSE_MAX_BYTES: "20000", QUERY_MAX_COST: "50" },
+      dir,
+    );
     const schema = smallSchema();
     const logger = pino({ level: "silent" });
     metrics = createMetrics({ defaultMetrics: false });
@@ -176,14 +186,87 @@ describe("the compiled lane beside Apollo, on a small schema", () => {
     assert.equal(await viaLane(post({ query: "mutation { poke }" })), undefined);
   });
 
+  it("prices a document without variables once and still holds its cost in flight; one with variables each time", async () => {
+    const fixed = post({ query: "{ firsts(first: 3) }" });
+    await viaApollo(fixed);
+    const { inFlight } = shared.rules.cost;
+    for (let i = 0; i < 3; i++) assert.equal((await viaLane(fixed))?.body, '{"data":{"firsts":[0,1,2]}}\n');
+    const release = inFlight.tryAcquire(inFlight.budget, "10.0.0.9");
+    assert.ok(release, "the whole budget taken by another client");
+    assert.equal(await viaLane(fixed), undefined, "its remembered cost still has to fit");
+    release();
+    assert.equal((await viaLane(fixed))?.body, '{"data":{"firsts":[0,1,2]}}\n');
+    assert.equal(inFlight.held, 0, "the lane gave its cost back");
+
+    const firsts = "query($n: Int) { firsts(first: $n) }";
+    await viaApollo(post({ query: firsts, variables: { n: 2 } }));
+    assert.equal((await viaLane(post({ query: firsts, variables: { n: 3 } })))?.body, '{"data":{"firsts":[0,1,2]}}\n');
+    const tooCostly = post({ query: firsts, variables: { n: 60 } });
+    assert.equal(await viaLane(tooCostly), undefined, "over QUERY_MAX_COST with these variables: Apollo's");
+    const refusal = await viaApollo(tooCostly);
+    assert.equal(refusal.status, 400);
+    assert.match(refusal.body, /Query Cost limit of 50 exceeded, found 60/);
+    assert.equal((await viaLane(post({ query: firsts, variables: { n: 1 } })))?.body, '{"data":{"firsts":[0]}}\n');
+  });
+
+  it("answers each Accept as Apollo does, however they alternate, and keeps handing over one it cannot answer", async () => {
+    const query = "{ accepted: hello }";
+    await viaApollo(post({ query }));
+    const accepts = [
+      "application/graphql-response+json",
+      undefined,
+      "application/json",
+      "text/html",
+      "application/json;q=0.5, application/graphql-response+json",
+      "application/graphql-response+json",
+      "text/html",
+      "*/*",
+    ];
+    for (const accept of accepts) {
+      const request = post({ query }, accept === undefined ? {} : { accept });
+      const lanes = await viaLane(request);
+      if (accept === "text/html") assert.equal(lanes, undefined, "Apollo answers 406 itself");
+      else assert.deepEqual(lanes, await viaApollo(request), String(accept));
+    }
+  });
+
   it("holds at most its bound of documents, the least recently used dropped first", async () => {
     for (const query of ["{ a: hello }", "{ b: hello }", "{ c: hello }", "{ d: hello }"])
       await viaApollo(post({ query }));
     assert.equal(lane.size.documents, 3);
     assert.equal(await viaLane(post({ query: "{ a: hello }" })), undefined, "the oldest was dropped");
     assert.ok(await viaLane(post({ query: "{ d: hello }" })));
+    // A document served is used: the one left unused is dropped next, not the oldest registered.
+    assert.ok(await viaLane(post({ query: "{ b: hello }" })));
+    await viaApollo(post({ query: "{ e: hello }" }));
+    assert.ok(await viaLane(post({ query: "{ b: hello }" })), "served recently, kept");
+    assert.equal(await viaLane(post({ query: "{ c: hello }" })), undefined, "unused longest, dropped");
+    assert.ok(await viaLane(post({ query: "{ d: hello }" })));
+    assert.ok(await viaLane(post({ query: "{ e: hello }" })));
+  });
+
+  it("drops the least recently used documents to stay within its bytes, and keeps none heavier than the bound", () => {
+    const documents = new LaneCache(10, 100);
+    const entry = (bytes: number) => ({ ...parseEntry("{ hello }"), bytes });
+    documents.set("a", entry(40));
+    documents.set("b", entry(40));
+    assert.ok(documents.get("a"));
+    documents.set("c", entry(40));
+    assert.deepEqual(documents.size, { documents: 2, bytes: 80 });
+    assert.equal(documents.get("b"), undefined, "the least recently used went");
+    assert.ok(documents.get("a") && documents.get("c"));
+    documents.set("d", entry(101));
+    assert.equal(documents.get("d"), undefined);
+    assert.deepEqual(documents.size, { documents: 2, bytes: 80 });
+    documents.set("a", entry(10));
+    assert.deepEqual(documents.size, { documents: 2, bytes: 50 }, "a key set again replaces its entry");
   });
 });
+
+function parseEntry(query: string) {
+  const document = parse(query);
+  return { document, operation: document.definitions[0] as OperationDefinitionNode };
+}
 
 describe("the compiled lane over HTTP, answering as Apollo does with the lane off", () => {
   const on = useTestApp("sqlite");
