@@ -5,6 +5,8 @@ import { join } from "node:path";
 
 import pg from "pg";
 
+import { type DatabaseHandle, migrateToLatest, openDatabase } from "../../src/db/database.js";
+
 export type DatabaseKind = "sqlite" | "postgres";
 
 const postgresUrl = process.env.TEST_DATABASE_URL || undefined;
@@ -48,4 +50,25 @@ export function createTestDatabase(kind: DatabaseKind): TestDatabase {
       }
     },
   };
+}
+
+/**
+ * A fresh test database of `kind` opened straight through the data layer (no app) and migrated to
+ * the latest schema, for suites that test a store or a plan on their own. Close the handle, then drop the database.
+ */
+export async function openMigratedDatabase(
+  kind: DatabaseKind,
+): Promise<{ database: TestDatabase; handle: DatabaseHandle }> {
+  const database = createTestDatabase(kind);
+  const handle = openDatabase(
+    {
+      dataDir: database.dataDir,
+      databaseTimeoutMs: 10_000,
+      databaseUrl: database.env.DATABASE_URL,
+      databaseSchema: database.env.DATABASE_SCHEMA,
+    },
+    { warn: () => undefined, info: () => undefined },
+  );
+  await migrateToLatest(handle, database.env.DATABASE_SCHEMA);
+  return { database, handle };
 }

@@ -7,11 +7,9 @@ import assert from "node:assert/strict";
 
 import { type CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from "kysely";
 
-import { type DatabaseHandle, migrateToLatest, openDatabase } from "../../src/db/database.js";
+import type { DatabaseHandle } from "../../src/db/database.js";
 import type { Database } from "../../src/db/schema.js";
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from "./databases.js";
-
-const SILENT = { warn: () => undefined, info: () => undefined };
+import { type DatabaseKind, openMigratedDatabase } from "./databases.js";
 
 export interface PlanDatabase {
   handle: DatabaseHandle;
@@ -26,17 +24,7 @@ export interface PlanDatabase {
 }
 
 export async function openPlanDatabase(kind: DatabaseKind): Promise<PlanDatabase> {
-  const database: TestDatabase = createTestDatabase(kind);
-  const handle = openDatabase(
-    {
-      dataDir: database.dataDir,
-      databaseTimeoutMs: 10_000,
-      databaseUrl: database.env.DATABASE_URL,
-      databaseSchema: database.env.DATABASE_SCHEMA,
-    },
-    SILENT,
-  );
-  await migrateToLatest(handle, database.env.DATABASE_SCHEMA);
+  const { database, handle } = await openMigratedDatabase(kind);
   let recorded: CompiledQuery[] = [];
   const logged = new Kysely<Database>({
     dialect:

@@ -5,11 +5,10 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
-import { type DatabaseHandle, migrateToLatest, openDatabase } from "../../src/db/database.js";
+import type { DatabaseHandle } from "../../src/db/database.js";
 import { SessionStore } from "../../src/sessions/session.store.js";
-import { createTestDatabase, DATABASES, type TestDatabase } from "../helpers/databases.js";
+import { DATABASES, openMigratedDatabase, type TestDatabase } from "../helpers/databases.js";
 
-const SILENT = { warn: () => undefined, info: () => undefined };
 const NOW = new Date(Date.UTC(2026, 5, 1));
 
 for (const kind of DATABASES) {
@@ -20,17 +19,7 @@ for (const kind of DATABASES) {
     const userId = randomUUID();
 
     before(async () => {
-      database = createTestDatabase(kind);
-      handle = openDatabase(
-        {
-          dataDir: database.dataDir,
-          databaseTimeoutMs: 10_000,
-          databaseUrl: database.env.DATABASE_URL,
-          databaseSchema: database.env.DATABASE_SCHEMA,
-        },
-        SILENT,
-      );
-      await migrateToLatest(handle, database.env.DATABASE_SCHEMA);
+      ({ database, handle } = await openMigratedDatabase(kind));
       await handle.db
         .insertInto("users")
         .values({
